@@ -1,0 +1,22 @@
+# The two commands of the README: `make demo` and `make test`. Each installs what it needs.
+.PHONY: setup demo test fuzz bench-preprocess clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	bash scripts/test.sh
+
+# Fuzzes the record-log reader and bundle-metadata decoder for FUZZ_SECONDS each (default 60).
+fuzz: setup
+	bash scripts/fuzz.sh
+
+# Criterion benchmark of the edge's per-frame preprocessing, with the share of a core it leaves.
+bench-preprocess: setup
+	bash scripts/bench_preprocess.sh
+
+clean:
+	cargo clean

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test of the project: formatting, lints, host tests of all crates (trainer included),
+# a bare-metal build of the no_std core, and the ARM builds and tests under qemu-user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (all crates, all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p melanoscope-shared --no-default-features --features alloc --locked -- -D warnings
+
+step "host tests (x86_64, every crate)"
+cargo test --workspace --locked
+
+step "no_std core builds for bare metal (thumbv7em-none-eabihf)"
+cargo build -p melanoscope-shared --no-default-features --features alloc --target thumbv7em-none-eabihf --locked
+
+# Property tests run fewer cases under emulation; every case still runs on x86_64 above.
+for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+  step "cross build for $target"
+  cargo build --target "$target" -p melanoscope-shared -p melanoscope-edge -p melanoscope-boards --locked
+  step "tests under qemu for $target (single test thread)"
+  PROPTEST_CASES=48 cargo test --target "$target" --locked \
+    -p melanoscope-shared -p melanoscope-edge -p melanoscope-boards -p melanoscope-tests \
+    -- --test-threads=1
+done
+step "all tests passed"

@@ -1,0 +1,39 @@
+//! Versioned binary formats: the model-bundle metadata, the screening record, and the
+//! append-only record log (COBS frames of version + postcard payload + CRC32).
+//!
+//! Every decoder treats its input as untrusted: truncated, bit-flipped or foreign bytes
+//! give a [`FormatError`] that says what was expected, never a panic.
+
+mod bundle;
+mod cobs;
+mod envelope;
+mod error;
+mod log;
+#[cfg(feature = "std")]
+mod log_file;
+mod record;
+
+use alloc::string::String;
+pub use bundle::{Architecture, DecisionThresholds, ModelBundleMeta, NamedMetric, Quantization};
+pub use cobs::{cobs_decode, cobs_encode};
+pub use error::FormatError;
+pub use log::{Damage, LogScan, encode_log_frame, scan_log};
+#[cfg(feature = "std")]
+pub use log_file::{RecordLogWriter, read_log_file};
+pub use record::{FieldScore, RecordKind, ScreeningRecord, Verdict};
+
+/// SHA-256 of `bytes` (the ONNX model, for the bundle and for every screening record).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// Lower-case hex of a hash, for messages and exports.
+pub fn hex(bytes: &[u8]) -> String {
+    use core::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

@@ -1,0 +1,94 @@
+//! The screening record: one verdict of the edge device, kept for later review.
+
+use super::FormatError;
+use super::error::invalid;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// What the device told the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    MelanomaSuspected,
+    Nevus,
+    Uncertain,
+    InsufficientTissue,
+    OutOfFocus,
+    Underexposed,
+    Overexposed,
+}
+
+impl Verdict {
+    /// The text shown on the screen and written to exports.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::MelanomaSuspected => "MELANOMA SUSPECTED",
+            Verdict::Nevus => "NEVUS",
+            Verdict::Uncertain => "UNCERTAIN",
+            Verdict::InsufficientTissue => "INSUFFICIENT TISSUE",
+            Verdict::OutOfFocus => "OUT OF FOCUS",
+            Verdict::Underexposed => "UNDEREXPOSED",
+            Verdict::Overexposed => "OVEREXPOSED",
+        }
+    }
+}
+
+/// Why the record was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordKind {
+    VerdictChange,
+    /// The user froze the view; `bundle` names the snapshot folder (frame JPEG, CAM PNG, record).
+    Snapshot {
+        bundle: String,
+    },
+}
+
+/// Probabilities of one field of the frame's grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldScore {
+    pub col: u16,
+    pub row: u16,
+    pub probabilities: Vec<f32>,
+}
+
+/// One entry of the screening log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScreeningRecord {
+    pub time_unix_ms: u64,
+    pub frame_id: u64,
+    pub kind: RecordKind,
+    pub verdict: Verdict,
+    /// Aggregated probability of the positive class behind the verdict.
+    pub probability: f32,
+    pub fields: Vec<FieldScore>,
+    /// SHA-256 of the ONNX model that produced the probabilities.
+    pub model_sha256: [u8; 32],
+    /// Objective in use, e.g. "10x".
+    pub objective: String,
+}
+
+impl ScreeningRecord {
+    /// Probabilities must be finite and within 0..1.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        const WHAT: &str = "screening record";
+        let ok = |p: f32| p.is_finite() && (0.0..=1.0).contains(&p);
+        if !ok(self.probability) {
+            return Err(invalid(
+                WHAT,
+                "probability",
+                format!("{}; expected 0 to 1", self.probability),
+            ));
+        }
+        for f in &self.fields {
+            if let Some(p) = f.probabilities.iter().find(|p| !ok(**p)) {
+                return Err(invalid(
+                    WHAT,
+                    "fields",
+                    format!("field {},{} has probability {p}", f.col, f.row),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,40 @@
+//! PNG/JPEG files to and from [`RgbImage`], with atomic writes.
+
+use super::{ImageError, RgbImage};
+use crate::atomic::write_atomic;
+use std::io::Cursor;
+use std::path::Path;
+
+/// Decodes a PNG/JPEG (any colour type) into RGB8; errors name the file.
+pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
+    let decoded = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| ImageError::Io(format!("cannot open image {}: {e}", path.display())))?
+        .decode()
+        .map_err(|e| ImageError::Io(format!("cannot decode image {}: {e}", path.display())))?;
+    let rgb = decoded.into_rgb8();
+    let (w, h) = rgb.dimensions();
+    RgbImage::from_raw(w, h, rgb.into_raw())
+}
+
+/// Encodes `img` in the format its extension names (png, jpg/jpeg) as bytes.
+pub fn encode_rgb(img: &RgbImage, format: image::ImageFormat) -> Result<Vec<u8>, ImageError> {
+    let buf = image::RgbImage::from_raw(img.width(), img.height(), img.as_raw().to_vec())
+        .ok_or_else(|| ImageError::Io("image buffer does not match its size".into()))?;
+    let mut bytes = Cursor::new(Vec::new());
+    buf.write_to(&mut bytes, format)
+        .map_err(|e| ImageError::Io(format!("cannot encode image: {e}")))?;
+    Ok(bytes.into_inner())
+}
+
+/// Saves by the file's extension, atomically (see [`crate::atomic`]).
+pub fn save_rgb(path: &Path, img: &RgbImage) -> Result<(), ImageError> {
+    let format = image::ImageFormat::from_path(path).map_err(|e| {
+        ImageError::Io(format!(
+            "cannot pick an image format for {}: {e}",
+            path.display()
+        ))
+    })?;
+    let bytes = encode_rgb(img, format)?;
+    write_atomic(path, &bytes).map_err(|e| ImageError::Io(e.to_string()))
+}

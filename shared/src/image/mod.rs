@@ -1,0 +1,24 @@
+//! RGB8 images, physical pixel spacing, resampling, the field grid, the tissue
+//! test and conversion of fields to model input tensors.
+
+mod draw;
+mod error;
+mod grid;
+#[cfg(feature = "image-io")]
+mod io;
+mod resample;
+mod rgb;
+mod spacing;
+mod tensor;
+mod tissue;
+
+pub use draw::outline_rect;
+pub use error::ImageError;
+pub use grid::{FieldGrid, FieldRect, GridAlign};
+#[cfg(feature = "image-io")]
+pub use io::{encode_rgb, load_rgb, save_rgb};
+pub use resample::{Resampled, Resampler, resample};
+pub use rgb::RgbImage;
+pub use spacing::{DEFAULT_UPSAMPLE_TOLERANCE, PixelSpacing};
+pub use tensor::{Normalization, TensorLayout, field_to_tensor};
+pub use tissue::{TissueTest, background_fraction, tissue_mask};

@@ -1,0 +1,29 @@
+//! Which compute devices libtorch sees.
+
+use serde::Serialize;
+use tch::{Cuda, Device};
+
+/// A summary of the compute devices, printed by `melanoscope-train info`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceReport {
+    pub cuda_available: bool,
+    pub cuda_devices: i64,
+    pub cudnn_available: bool,
+    pub chosen: String,
+    pub cpu_threads: i32,
+}
+
+/// The best device: the first CUDA GPU when libtorch sees one, else the CPU.
+pub fn best_device() -> Device {
+    Device::cuda_if_available()
+}
+
+pub fn report() -> DeviceReport {
+    DeviceReport {
+        cuda_available: Cuda::is_available(),
+        cuda_devices: Cuda::device_count(),
+        cudnn_available: Cuda::cudnn_is_available(),
+        chosen: format!("{:?}", best_device()),
+        cpu_threads: tch::get_num_threads(),
+    }
+}

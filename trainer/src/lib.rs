@@ -1,0 +1,11 @@
+//! The Melanoscope trainer. At this stage: the bridge from `melanoscope_shared`'s field
+//! tensors to libtorch tensors, and the device report; patching, training, evaluation and
+//! export arrive with their issues.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod batch;
+pub mod device;
