@@ -8,14 +8,10 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let Some(lib) = env::var_os("DEP_TCH_LIBTORCH_LIB").map(PathBuf::from) else {
-        println!(
-            "cargo:warning=torch-sys did not report the libtorch lib folder; CUDA linking unchecked"
-        );
+        println!("cargo:warning=torch-sys did not report the libtorch lib folder; CUDA linking unchecked");
         return;
     };
-    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
-        && lib.join("libtorch_cuda.so").exists()
-    {
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") && lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");

@@ -4,10 +4,7 @@
 //! names a board crate. At this stage: the status LEDs and a recording mock pin for host tests;
 //! the Raspberry Pi (rppal) and Jetson (gpio-cdev) backends arrive with the boards issue.
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 #[cfg(feature = "mock")]
 pub mod mock;

@@ -26,11 +26,7 @@ pub struct MockBus {
 impl MockBus {
     /// A new output pin called `name` on this bus.
     pub fn pin(&self, name: &'static str) -> MockPin {
-        MockPin {
-            name,
-            bus: self.clone(),
-            high: false,
-        }
+        MockPin { name, bus: self.clone(), high: false }
     }
 
     /// Every write so far, in order.
@@ -40,16 +36,11 @@ impl MockBus {
 
     /// The last level written to `name` (true = high), if any.
     pub fn level(&self, name: &str) -> Option<bool> {
-        self.state
-            .borrow()
-            .events
-            .iter()
-            .rev()
-            .find_map(|e| match e {
-                PinEvent::High(n) if *n == name => Some(true),
-                PinEvent::Low(n) if *n == name => Some(false),
-                _ => None,
-            })
+        self.state.borrow().events.iter().rev().find_map(|e| match e {
+            PinEvent::High(n) if *n == name => Some(true),
+            PinEvent::Low(n) if *n == name => Some(false),
+            _ => None,
+        })
     }
 
     /// Makes the next write on any pin fail (a GPIO driver error).
@@ -83,11 +74,7 @@ impl MockPin {
         if std::mem::take(&mut s.fail_next) {
             return Err(MockPinError(self.name));
         }
-        s.events.push(if high {
-            PinEvent::High(self.name)
-        } else {
-            PinEvent::Low(self.name)
-        });
+        s.events.push(if high { PinEvent::High(self.name) } else { PinEvent::Low(self.name) });
         self.high = high;
         Ok(())
     }

@@ -27,12 +27,7 @@ where
     A: OutputPin<Error = E>,
 {
     pub fn new(green: G, red: R, amber: A) -> Self {
-        Self {
-            green,
-            red,
-            amber,
-            shown: None,
-        }
+        Self { green, red, amber, shown: None }
     }
 
     /// Lights `indicator` and turns the others off. Pins are only written when the
@@ -85,17 +80,10 @@ mod tests {
         let after_green = &events[3..];
         assert_eq!(
             after_green,
-            &[
-                PinEvent::Low("green"),
-                PinEvent::Low("amber"),
-                PinEvent::High("red")
-            ],
+            &[PinEvent::Low("green"), PinEvent::Low("amber"), PinEvent::High("red")],
             "red verdict: others off first, then red on; repeated verdict writes nothing"
         );
-        assert_eq!(
-            (bus.level("red"), bus.level("green"), bus.level("amber")),
-            (Some(true), Some(false), Some(false))
-        );
+        assert_eq!((bus.level("red"), bus.level("green"), bus.level("amber")), (Some(true), Some(false), Some(false)));
     }
 
     #[test]

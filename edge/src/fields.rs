@@ -30,7 +30,8 @@ pub fn field_report(
     source_um_per_px: f64,
     target_um_per_px: f64,
 ) -> Result<(FieldReport, RgbImage), ImageError> {
-    let spacing = PixelSpacing::isotropic(source_um_per_px)?;
+    let spacing = PixelSpacing::isotropic(source_um_per_px)
+        .map_err(|_| ImageError::BadSpacing { field: "of the image", value: source_um_per_px })?;
     let mut config = ExtractConfig::study(target_um_per_px);
     // Camera frames are vignetted at the borders, so the grid is centred.
     config.align = GridAlign::Centered;
@@ -39,15 +40,7 @@ pub fn field_report(
     let mut qc = out.resampled.clone();
     for f in out.fields {
         let color = if f.kept { KEPT } else { DROPPED };
-        outline_rect(
-            &mut qc,
-            f.rect.x,
-            f.rect.y,
-            f.rect.size,
-            f.rect.size,
-            color,
-            3,
-        );
+        outline_rect(&mut qc, f.rect.x, f.rect.y, f.rect.size, f.rect.size, color, 3);
     }
     let report = FieldReport {
         source_width: image.width(),
@@ -71,10 +64,7 @@ mod tests {
     fn blank_field_keeps_nothing_and_tissue_is_kept() {
         let blank = RgbImage::filled(600, 600, [240, 240, 240]).unwrap();
         let (r, qc) = field_report(&blank, 0.5, 1.0).unwrap();
-        assert_eq!(
-            (r.resampled_width, r.fields.len(), r.kept, r.tensor_values),
-            (300, 1, 0, 0)
-        );
+        assert_eq!((r.resampled_width, r.fields.len(), r.kept, r.tensor_values), (300, 1, 0, 0));
         // The dropped field is outlined in red at the centred grid origin (22, 22).
         assert_eq!(qc.get(22, 22), Some(DROPPED));
         let pink = RgbImage::filled(600, 600, [210, 120, 180]).unwrap();

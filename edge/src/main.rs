@@ -8,11 +8,7 @@ use melanoscope_shared::image::{load_rgb, save_rgb};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "melanoscope-edge",
-    version,
-    about = "Melanoma screening at the microscope"
-)]
+#[command(name = "melanoscope-edge", version, about = "Melanoma screening at the microscope")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,25 +34,26 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     match Cli::parse().command {
-        Command::Fields {
-            image,
-            um_per_px,
-            target_um_per_px,
-            out,
-        } => {
+        Command::Fields { image, um_per_px, target_um_per_px, out } => {
             let img = load_rgb(&image)?;
             let (report, qc) = field_report(&img, um_per_px, target_um_per_px)
                 .with_context(|| format!("preprocessing {}", image.display()))?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            write_atomic(
-                &out.join("fields.json"),
-                serde_json::to_string_pretty(&report)?.as_bytes(),
-            )?;
+            write_atomic(&out.join("fields.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
             save_rgb(&out.join("fields.png"), &qc)?;
+            if report.fields.is_empty() {
+                eprintln!(
+                    "warning: {} is {}x{} px at {} µm/px, smaller than one {}x{} field; nothing to screen",
+                    image.display(),
+                    report.resampled_width,
+                    report.resampled_height,
+                    report.target_um_per_px,
+                    melanoscope_shared::FIELD_SIZE,
+                    melanoscope_shared::FIELD_SIZE
+                );
+            }
             println!(
                 "{}: {}x{} at {} µm/px -> {}x{} at {} µm/px; {} of {} fields kept; wrote {}",
                 image.display(),

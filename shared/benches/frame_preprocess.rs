@@ -17,11 +17,8 @@ fn camera_frame(w: u32, h: u32) -> RgbImage {
         for x in 0..(w * 2 / 3) {
             let noise = (rng.next_u64() % 24) as u8;
             let nucleus = ((x / 7) * 31 + (y / 7) * 17) % 11 == 0;
-            let px = if nucleus {
-                [90 + noise, 50 + noise, 140 + noise]
-            } else {
-                [210 + noise, 130 + noise, 180 + noise]
-            };
+            let px =
+                if nucleus { [90 + noise, 50 + noise, 140 + noise] } else { [210 + noise, 130 + noise, 180 + noise] };
             img.put(x, y, px);
         }
     }
@@ -40,6 +37,8 @@ fn bench(c: &mut Criterion) {
             black_box(out.tensors.len())
         })
     });
+    // Baseline for the ratio: one copy of the raw frame (memory traffic of touching it once).
+    c.bench_function("baseline_copy_2592x1944_frame", |b| b.iter(|| black_box(black_box(&frame).clone())));
 }
 
 criterion_group!(benches, bench);

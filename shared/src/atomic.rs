@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The temporary name used while `path` is being written.
 pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
@@ -25,10 +22,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(io::Error::new(
-            e.kind(),
-            format!("writing {}: {e}", path.display()),
-        ));
+        return Err(io::Error::new(e.kind(), format!("writing {}: {e}", path.display())));
     }
     // Persist the rename itself; a failure here only weakens durability, so it is not fatal.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())

@@ -6,8 +6,8 @@
 //! sized frames allocates nothing after the first frame.
 
 use crate::image::{
-    FieldGrid, FieldRect, GridAlign, ImageError, Normalization, PixelSpacing, Resampler, RgbImage,
-    TensorLayout, TissueTest, background_fraction, field_to_tensor,
+    FieldGrid, FieldRect, GridAlign, ImageError, Normalization, PixelSpacing, Resampler, RgbImage, TensorLayout,
+    TissueTest, background_fraction, field_to_tensor,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,10 +86,8 @@ impl FieldExtractor {
     /// Validates the configuration once, before any image is processed.
     pub fn new(config: ExtractConfig) -> Result<Self, ImageError> {
         config.normalization.validate()?;
-        PixelSpacing::isotropic(config.target_um_per_px).map_err(|_| ImageError::BadSpacing {
-            field: "target",
-            value: config.target_um_per_px,
-        })?;
+        PixelSpacing::isotropic(config.target_um_per_px)
+            .map_err(|_| ImageError::BadSpacing { field: "target", value: config.target_um_per_px })?;
         if config.field_size == 0 {
             return Err(ImageError::BadFieldSize(0));
         }
@@ -107,56 +105,22 @@ impl FieldExtractor {
     }
 
     /// Runs the whole preprocessing on `image`, whose pixels are `spacing` µm wide.
-    pub fn process(
-        &mut self,
-        image: &RgbImage,
-        spacing: PixelSpacing,
-    ) -> Result<Extracted<'_>, ImageError> {
+    pub fn process(&mut self, image: &RgbImage, spacing: PixelSpacing) -> Result<Extracted<'_>, ImageError> {
         let cfg = self.config;
-        let effective = self.resampler.resample_into(
-            image,
-            spacing,
-            cfg.target_um_per_px,
-            &mut self.resampled,
-        )?;
-        let grid = FieldGrid::new(
-            self.resampled.width(),
-            self.resampled.height(),
-            cfg.field_size,
-            cfg.align,
-        )?;
+        let effective = self.resampler.resample_into(image, spacing, cfg.target_um_per_px, &mut self.resampled)?;
+        let grid = FieldGrid::new(self.resampled.width(), self.resampled.height(), cfg.field_size, cfg.align)?;
         self.fields.clear();
         for rect in grid.fields() {
             let background = background_fraction(&self.resampled, rect, &cfg.tissue)?;
-            self.fields.push(FieldInfo {
-                rect,
-                background,
-                kept: background <= cfg.max_background,
-            });
+            self.fields.push(FieldInfo { rect, background, kept: background <= cfg.max_background });
         }
         let per_field = 3 * cfg.field_size as usize * cfg.field_size as usize;
         let kept = self.fields.iter().filter(|f| f.kept).count();
         self.tensors.resize(kept * per_field, 0.0);
-        for (slot, field) in self
-            .tensors
-            .chunks_exact_mut(per_field)
-            .zip(self.fields.iter().filter(|f| f.kept))
-        {
-            field_to_tensor(
-                &self.resampled,
-                field.rect,
-                &cfg.normalization,
-                cfg.layout,
-                slot,
-            )?;
+        for (slot, field) in self.tensors.chunks_exact_mut(per_field).zip(self.fields.iter().filter(|f| f.kept)) {
+            field_to_tensor(&self.resampled, field.rect, &cfg.normalization, cfg.layout, slot)?;
         }
-        Ok(Extracted {
-            resampled: &self.resampled,
-            effective,
-            grid,
-            fields: &self.fields,
-            tensors: &self.tensors,
-        })
+        Ok(Extracted { resampled: &self.resampled, effective, grid, fields: &self.fields, tensors: &self.tensors })
     }
 }
 
@@ -170,21 +134,11 @@ mod tests {
         let mut img = RgbImage::filled(1024, 512, [240, 240, 242]).unwrap();
         for y in 0..512 {
             for x in 0..512 {
-                img.put(
-                    x,
-                    y,
-                    if (x / 3 + y / 5) % 2 == 0 {
-                        [150, 70, 160]
-                    } else {
-                        [225, 140, 190]
-                    },
-                );
+                img.put(x, y, if (x / 3 + y / 5) % 2 == 0 { [150, 70, 160] } else { [225, 140, 190] });
             }
         }
         let mut ex = FieldExtractor::new(ExtractConfig::study(1.0)).unwrap();
-        let out = ex
-            .process(&img, PixelSpacing::isotropic(0.5).unwrap())
-            .unwrap();
+        let out = ex.process(&img, PixelSpacing::isotropic(0.5).unwrap()).unwrap();
         assert_eq!(out.fields.len(), 2);
         assert!(out.fields[0].kept && out.fields[0].background < 0.01);
         assert!(!out.fields[1].kept && out.fields[1].background > 0.99);

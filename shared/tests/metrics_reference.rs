@@ -2,8 +2,7 @@
 //! (`fixtures/make_metrics_fixtures.py` wrote `fixtures/metrics_reference.json`).
 
 use melanoscope_shared::metrics::{
-    BinaryConfusion, MultiConfusion, ThresholdRule, auc, choose_threshold, macro_auc_ovr,
-    one_vs_rest_auc, roc_curve,
+    BinaryConfusion, MultiConfusion, ThresholdRule, auc, choose_threshold, macro_auc_ovr, one_vs_rest_auc, roc_curve,
 };
 use serde::Deserialize;
 
@@ -68,31 +67,17 @@ fn binary_metrics_match_scikit_learn() {
     let r = reference();
     assert_eq!(r.binary.len(), 4);
     for c in &r.binary {
-        close(
-            auc(&c.labels, &c.scores).unwrap(),
-            c.auc,
-            &format!("{} auc", c.name),
-        );
+        close(auc(&c.labels, &c.scores).unwrap(), c.auc, &format!("{} auc", c.name));
         let curve = roc_curve(&c.labels, &c.scores).unwrap();
         assert_eq!(curve.fpr.len(), c.roc_fpr.len(), "{} roc points", c.name);
         for i in 0..curve.fpr.len() {
             close(curve.fpr[i], c.roc_fpr[i], &format!("{} fpr[{i}]", c.name));
             close(curve.tpr[i], c.roc_tpr[i], &format!("{} tpr[{i}]", c.name));
         }
-        assert_eq!(
-            &curve.thresholds[1..],
-            &c.roc_thresholds_finite[..],
-            "{}",
-            c.name
-        );
+        assert_eq!(&curve.thresholds[1..], &c.roc_thresholds_finite[..], "{}", c.name);
         let m = BinaryConfusion::at_threshold(&c.labels, &c.scores, 0.5).unwrap();
         let h = &c.at_0_5;
-        assert_eq!(
-            (m.tn, m.fp, m.fn_, m.tp),
-            (h.tn, h.fp, h.fn_, h.tp),
-            "{}",
-            c.name
-        );
+        assert_eq!((m.tn, m.fp, m.fn_, m.tp), (h.tn, h.fp, h.fn_, h.tp), "{}", c.name);
         close(m.precision().unwrap_or(0.0), h.precision, "precision");
         close(m.recall().unwrap(), h.recall, "recall");
         close(m.f1().unwrap_or(0.0), h.f1, "f1");
@@ -109,11 +94,7 @@ fn multiclass_metrics_match_scikit_learn() {
     for (a, b) in per.iter().zip(&m.ovr_auc) {
         close(*a, *b, "ovr auc");
     }
-    close(
-        macro_auc_ovr(&m.labels, &m.probs, m.classes).unwrap(),
-        m.macro_auc,
-        "macro auc",
-    );
+    close(macro_auc_ovr(&m.labels, &m.probs, m.classes).unwrap(), m.macro_auc, "macro auc");
     let cm = MultiConfusion::from_probabilities(&m.labels, &m.probs, m.classes).unwrap();
     assert_eq!(cm.counts, m.confusion);
     for k in 0..m.classes {

@@ -1,8 +1,7 @@
 //! The record log on disk survives a power cut at any byte of its last record.
 
 use melanoscope_shared::formats::{
-    FieldScore, RecordKind, RecordLogWriter, ScreeningRecord, Verdict, encode_log_frame,
-    read_log_file,
+    FieldScore, RecordKind, RecordLogWriter, ScreeningRecord, Verdict, encode_log_frame, read_log_file,
 };
 
 fn record(i: u64) -> ScreeningRecord {
@@ -10,19 +9,9 @@ fn record(i: u64) -> ScreeningRecord {
         time_unix_ms: 1_790_000_000_000 + i * 200,
         frame_id: i,
         kind: RecordKind::VerdictChange,
-        verdict: [
-            Verdict::Nevus,
-            Verdict::MelanomaSuspected,
-            Verdict::Uncertain,
-        ][i as usize % 3],
+        verdict: [Verdict::Nevus, Verdict::MelanomaSuspected, Verdict::Uncertain][i as usize % 3],
         probability: 0.1 * i as f32,
-        fields: (0..4)
-            .map(|c| FieldScore {
-                col: c,
-                row: 1,
-                probabilities: vec![0.3, 0.7],
-            })
-            .collect(),
+        fields: (0..4).map(|c| FieldScore { col: c, row: 1, probabilities: vec![0.3, 0.7] }).collect(),
         model_sha256: melanoscope_shared::formats::sha256(b"model"),
         objective: "10x".into(),
     }
@@ -47,22 +36,14 @@ fn truncation_at_every_byte_of_the_last_record_loses_only_that_record() {
         let scan = read_log_file(&cut_path).unwrap();
         let ids: Vec<u64> = scan.records.iter().map(|(_, r)| r.frame_id).collect();
         let whole_last = cut == full.len() - 1;
-        let expect: Vec<u64> = if whole_last {
-            vec![0, 1, 2, 3]
-        } else {
-            vec![0, 1, 2]
-        };
+        let expect: Vec<u64> = if whole_last { vec![0, 1, 2, 3] } else { vec![0, 1, 2] };
         assert_eq!(ids, expect, "cut at byte {cut}");
         assert!(scan.damaged.is_empty(), "cut at byte {cut}");
         // After a reopen the writer seals the torn tail and new records read back.
         let mut w = RecordLogWriter::open(&cut_path, false).unwrap();
         w.append(&record(9)).unwrap();
         let after = read_log_file(&cut_path).unwrap();
-        assert_eq!(
-            after.records.last().unwrap().1,
-            record(9),
-            "cut at byte {cut}"
-        );
+        assert_eq!(after.records.last().unwrap().1, record(9), "cut at byte {cut}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

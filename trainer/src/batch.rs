@@ -16,31 +16,20 @@ pub enum BatchError {
 
 /// Turns the concatenated field tensors written by `FieldExtractor` into an
 /// `N x 3 x size x size` float tensor on `device` (channels-last inputs are permuted).
-pub fn fields_to_tensor(
-    values: &[f32],
-    size: u32,
-    layout: TensorLayout,
-    device: Device,
-) -> Result<Tensor, BatchError> {
+pub fn fields_to_tensor(values: &[f32], size: u32, layout: TensorLayout, device: Device) -> Result<Tensor, BatchError> {
     if size == 0 {
         return Err(BatchError::ZeroSize);
     }
     let s = i64::from(size);
     let per = 3 * size as usize * size as usize;
     if !values.len().is_multiple_of(per) {
-        return Err(BatchError::Ragged {
-            values: values.len(),
-            size,
-        });
+        return Err(BatchError::Ragged { values: values.len(), size });
     }
     let n = (values.len() / per) as i64;
     let flat = Tensor::from_slice(values);
     let t = match layout {
         TensorLayout::Nchw => flat.f_view([n, 3, s, s])?,
-        TensorLayout::Nhwc => flat
-            .f_view([n, s, s, 3])?
-            .f_permute([0, 3, 1, 2])?
-            .f_contiguous()?,
+        TensorLayout::Nhwc => flat.f_view([n, s, s, 3])?.f_permute([0, 3, 1, 2])?.f_contiguous()?,
     };
     Ok(t.f_to_kind(Kind::Float)?.f_to_device(device)?)
 }
@@ -69,20 +58,10 @@ mod tests {
         let mut cfg = ExtractConfig::study(1.0);
         cfg.layout = TensorLayout::Nhwc;
         let mut nhwc = FieldExtractor::new(cfg).unwrap();
-        let a = fields_to_tensor(
-            nchw.process(&img, spacing).unwrap().tensors,
-            256,
-            TensorLayout::Nchw,
-            Device::Cpu,
-        )
-        .unwrap();
-        let b = fields_to_tensor(
-            nhwc.process(&img, spacing).unwrap().tensors,
-            256,
-            TensorLayout::Nhwc,
-            Device::Cpu,
-        )
-        .unwrap();
+        let a = fields_to_tensor(nchw.process(&img, spacing).unwrap().tensors, 256, TensorLayout::Nchw, Device::Cpu)
+            .unwrap();
+        let b = fields_to_tensor(nhwc.process(&img, spacing).unwrap().tensors, 256, TensorLayout::Nhwc, Device::Cpu)
+            .unwrap();
         assert_eq!(a.size(), vec![2, 3, 256, 256]);
         assert!(a.equal(&b));
         // Pixel (x=300, y=10) is in field 1 at (44, 10); its green channel is 60 + 10.

@@ -2,10 +2,7 @@
 //! tensors to libtorch tensors, and the device report; patching, training, evaluation and
 //! export arrive with their issues.
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod batch;
 pub mod device;

@@ -4,11 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "melanoscope-train",
-    version,
-    about = "Train and export Melanoscope models"
-)]
+#[command(name = "melanoscope-train", version, about = "Train and export Melanoscope models")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,14 +17,9 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     match Cli::parse().command {
-        Command::Info => println!(
-            "{}",
-            serde_json::to_string_pretty(&melanoscope_trainer::device::report())?
-        ),
+        Command::Info => println!("{}", serde_json::to_string_pretty(&melanoscope_trainer::device::report())?),
     }
     Ok(())
 }

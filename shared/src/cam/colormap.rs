@@ -29,9 +29,7 @@ pub fn viridis() -> Colormap {
         let k = (t.floor() as usize).min(VIRIDIS_ANCHORS.len() - 2);
         let f = t - k as f32;
         let (a, b) = (VIRIDIS_ANCHORS[k], VIRIDIS_ANCHORS[k + 1]);
-        *entry = core::array::from_fn(|c| {
-            (f32::from(a[c]) * (1.0 - f) + f32::from(b[c]) * f + 0.5) as u8
-        });
+        *entry = core::array::from_fn(|c| (f32::from(a[c]) * (1.0 - f) + f32::from(b[c]) * f + 0.5) as u8);
     }
     Colormap { lut }
 }
@@ -53,11 +51,7 @@ mod tests {
         // Relative luminance (Rec. 709 weights on linearised sRGB) must increase along the map.
         let lin = |c: u8| {
             let c = f32::from(c) / 255.0;
-            if c <= 0.04045 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }
+            if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
         };
         let map = viridis();
         let lum: Vec<f32> = (0..=255)
@@ -68,10 +62,7 @@ mod tests {
             .collect();
         // 8-bit rounding of each channel may dip by a fraction of one code value; 1e-3 of the
         // 0..1 luminance range is well below one step of the map (~3e-3 on average).
-        assert!(
-            lum.windows(2).all(|w| w[1] >= w[0] - 1e-3),
-            "luminance must not decrease"
-        );
+        assert!(lum.windows(2).all(|w| w[1] >= w[0] - 1e-3), "luminance must not decrease");
         assert!(lum[255] - lum[0] > 0.7);
         assert_eq!(map.color(0.0), [68, 1, 84]);
         assert_eq!(map.color(1.0), [253, 231, 37]);

@@ -4,12 +4,7 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum CamError {
     #[error("{what} holds {actual} values; expected {expected} ({detail})")]
-    Shape {
-        what: &'static str,
-        expected: usize,
-        actual: usize,
-        detail: String,
-    },
+    Shape { what: &'static str, expected: usize, actual: usize, detail: String },
     #[error("class {class} is out of range; the classifier has {classes} classes")]
     ClassOutOfRange { class: usize, classes: usize },
     #[error("{what} has a zero dimension ({detail})")]
@@ -29,17 +24,9 @@ pub struct FeatureMap<'a> {
 
 impl<'a> FeatureMap<'a> {
     /// Checks the buffer length and that nothing is NaN or infinite.
-    pub fn new(
-        data: &'a [f32],
-        channels: usize,
-        height: usize,
-        width: usize,
-    ) -> Result<Self, CamError> {
+    pub fn new(data: &'a [f32], channels: usize, height: usize, width: usize) -> Result<Self, CamError> {
         if channels == 0 || height == 0 || width == 0 {
-            return Err(CamError::Empty {
-                what: "feature map",
-                detail: format!("{channels}x{height}x{width}"),
-            });
+            return Err(CamError::Empty { what: "feature map", detail: format!("{channels}x{height}x{width}") });
         }
         let expected = channels * height * width;
         if data.len() != expected {
@@ -51,12 +38,7 @@ impl<'a> FeatureMap<'a> {
             });
         }
         check_finite("feature map", data)?;
-        Ok(Self {
-            data,
-            channels,
-            height,
-            width,
-        })
+        Ok(Self { data, channels, height, width })
     }
 
     fn plane(&self, c: usize) -> &[f32] {
@@ -74,11 +56,7 @@ fn check_finite(what: &'static str, data: &[f32]) -> Result<(), CamError> {
 
 /// CAM for `class`: the weighted sum of feature channels with the linear classifier's
 /// weights (`weights` is classes × channels, row-major), then ReLU and 0..1 normalisation.
-pub fn class_activation_map(
-    features: &FeatureMap<'_>,
-    weights: &[f32],
-    class: usize,
-) -> Result<Vec<f32>, CamError> {
+pub fn class_activation_map(features: &FeatureMap<'_>, weights: &[f32], class: usize) -> Result<Vec<f32>, CamError> {
     let c = features.channels;
     if weights.is_empty() || !weights.len().is_multiple_of(c) {
         return Err(CamError::Shape {
@@ -100,34 +78,16 @@ pub fn class_activation_map(
 /// Grad-CAM: channel weights are the spatial means of the class score's gradients with
 /// respect to the feature map (`gradients` has the feature map's shape).
 pub fn grad_cam(features: &FeatureMap<'_>, gradients: &[f32]) -> Result<Vec<f32>, CamError> {
-    let grads = FeatureMap::new(
-        gradients,
-        features.channels,
-        features.height,
-        features.width,
-    )
-    .map_err(|e| match e {
-        CamError::Shape {
-            expected,
-            actual,
-            detail,
-            ..
-        } => CamError::Shape {
-            what: "gradients",
-            expected,
-            actual,
-            detail,
-        },
-        CamError::NonFinite { index, .. } => CamError::NonFinite {
-            what: "gradients",
-            index,
-        },
-        other => other,
-    })?;
+    let grads =
+        FeatureMap::new(gradients, features.channels, features.height, features.width).map_err(|e| match e {
+            CamError::Shape { expected, actual, detail, .. } => {
+                CamError::Shape { what: "gradients", expected, actual, detail }
+            }
+            CamError::NonFinite { index, .. } => CamError::NonFinite { what: "gradients", index },
+            other => other,
+        })?;
     let n = (features.height * features.width) as f32;
-    let alphas: Vec<f32> = (0..features.channels)
-        .map(|c| grads.plane(c).iter().sum::<f32>() / n)
-        .collect();
+    let alphas: Vec<f32> = (0..features.channels).map(|c| grads.plane(c).iter().sum::<f32>() / n).collect();
     Ok(weighted_sum(features, &alphas))
 }
 
@@ -145,11 +105,7 @@ fn weighted_sum(features: &FeatureMap<'_>, channel_weights: &[f32]) -> Vec<f32> 
 /// ReLU, then min–max scaling to 0..1. A flat map (nothing above zero) becomes all zeros.
 pub fn normalize_map(map: &mut [f32]) {
     map.iter_mut().for_each(|v| *v = v.max(0.0));
-    let (lo, hi) = map
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(*v), hi.max(*v))
-        });
+    let (lo, hi) = map.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     let range = hi - lo;
     if range.is_finite() && range > f32::EPSILON * hi.abs().max(1.0) {
         map.iter_mut().for_each(|v| *v = (*v - lo) / range);
@@ -167,10 +123,7 @@ pub fn upsample_bilinear(
     out_width: usize,
 ) -> Result<Vec<f32>, CamError> {
     if height == 0 || width == 0 || out_height == 0 || out_width == 0 {
-        return Err(CamError::Empty {
-            what: "map",
-            detail: format!("{height}x{width} to {out_height}x{out_width}"),
-        });
+        return Err(CamError::Empty { what: "map", detail: format!("{height}x{width} to {out_height}x{out_width}") });
     }
     if map.len() != height * width {
         return Err(CamError::Shape {
@@ -229,9 +182,8 @@ mod tests {
         let weights: Vec<f32> = (0..2 * c).map(|_| rng.next_f64() as f32 - 0.5).collect();
         let f = FeatureMap::new(&feats, c, h, w).unwrap();
         for class in 0..2 {
-            let grads: Vec<f32> = (0..c)
-                .flat_map(|ch| std::iter::repeat_n(weights[class * c + ch] / (h * w) as f32, h * w))
-                .collect();
+            let grads: Vec<f32> =
+                (0..c).flat_map(|ch| std::iter::repeat_n(weights[class * c + ch] / (h * w) as f32, h * w)).collect();
             let cam = class_activation_map(&f, &weights, class).unwrap();
             let gcam = grad_cam(&f, &grads).unwrap();
             for (a, b) in cam.iter().zip(&gcam) {
@@ -242,26 +194,14 @@ mod tests {
 
     #[test]
     fn shape_errors_are_reported() {
-        assert!(matches!(
-            FeatureMap::new(&[0.0; 5], 2, 1, 3),
-            Err(CamError::Shape { expected: 6, .. })
-        ));
-        assert!(matches!(
-            FeatureMap::new(&[f32::NAN; 6], 2, 1, 3),
-            Err(CamError::NonFinite { index: 0, .. })
-        ));
+        assert!(matches!(FeatureMap::new(&[0.0; 5], 2, 1, 3), Err(CamError::Shape { expected: 6, .. })));
+        assert!(matches!(FeatureMap::new(&[f32::NAN; 6], 2, 1, 3), Err(CamError::NonFinite { index: 0, .. })));
         let feats = [0.0; 6];
         let f = FeatureMap::new(&feats, 2, 1, 3).unwrap();
-        assert!(matches!(
-            class_activation_map(&f, &[0.0; 3], 0),
-            Err(CamError::Shape { .. })
-        ));
+        assert!(matches!(class_activation_map(&f, &[0.0; 3], 0), Err(CamError::Shape { .. })));
         assert!(matches!(
             class_activation_map(&f, &[0.0; 4], 2),
-            Err(CamError::ClassOutOfRange {
-                class: 2,
-                classes: 2
-            })
+            Err(CamError::ClassOutOfRange { class: 2, classes: 2 })
         ));
         let err = grad_cam(&f, &[0.0; 7]).unwrap_err();
         assert!(err.to_string().starts_with("gradients holds 7"), "{err}");

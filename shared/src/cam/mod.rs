@@ -7,7 +7,5 @@ mod map;
 mod overlay;
 
 pub use colormap::{Colormap, viridis};
-pub use map::{
-    CamError, FeatureMap, class_activation_map, grad_cam, normalize_map, upsample_bilinear,
-};
+pub use map::{CamError, FeatureMap, class_activation_map, grad_cam, normalize_map, upsample_bilinear};
 pub use overlay::overlay;

@@ -17,25 +17,16 @@ pub fn overlay(
             what: "heat map",
             expected: n,
             actual: heat.len(),
-            detail: format!(
-                "one value per pixel of the {}x{} image",
-                image.width(),
-                image.height()
-            ),
+            detail: format!("one value per pixel of the {}x{} image", image.width(), image.height()),
         });
     }
-    let alpha = if alpha.is_finite() {
-        alpha.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let alpha = if alpha.is_finite() { alpha.clamp(0.0, 1.0) } else { 0.0 };
     let mut out = image.clone();
     for (px, h) in out.as_raw_mut().chunks_exact_mut(3).zip(heat) {
         if *h >= min_heat {
             let color = colormap.color(*h);
             for c in 0..3 {
-                px[c] =
-                    (f32::from(px[c]) * (1.0 - alpha) + f32::from(color[c]) * alpha + 0.5) as u8;
+                px[c] = (f32::from(px[c]) * (1.0 - alpha) + f32::from(color[c]) * alpha + 0.5) as u8;
             }
         }
     }

@@ -80,11 +80,7 @@ impl ModelBundleMeta {
     pub fn validate(&self) -> Result<(), FormatError> {
         let n = self.classes.len();
         if !(2..=16).contains(&n) {
-            return Err(invalid(
-                WHAT,
-                "classes",
-                format!("{n} classes; expected 2 to 16"),
-            ));
+            return Err(invalid(WHAT, "classes", format!("{n} classes; expected 2 to 16")));
         }
         for (i, c) in self.classes.iter().enumerate() {
             if c.is_empty() || c.len() > 64 {
@@ -95,75 +91,35 @@ impl ModelBundleMeta {
                 ));
             }
             if self.classes[..i].contains(c) {
-                return Err(invalid(
-                    WHAT,
-                    "classes",
-                    format!("class name {c:?} appears twice"),
-                ));
+                return Err(invalid(WHAT, "classes", format!("class name {c:?} appears twice")));
             }
         }
         if !(16..=4096).contains(&self.input_size) {
-            return Err(invalid(
-                WHAT,
-                "input_size",
-                format!("{}; expected 16 to 4096 pixels", self.input_size),
-            ));
+            return Err(invalid(WHAT, "input_size", format!("{}; expected 16 to 4096 pixels", self.input_size)));
         }
         if !(self.um_per_px.is_finite() && self.um_per_px > 0.0) {
-            return Err(invalid(
-                WHAT,
-                "um_per_px",
-                format!("{}; expected a finite value above 0", self.um_per_px),
-            ));
+            return Err(invalid(WHAT, "um_per_px", format!("{}; expected a finite value above 0", self.um_per_px)));
         }
         for c in 0..3 {
             if !self.mean[c].is_finite() {
-                return Err(invalid(
-                    WHAT,
-                    "mean",
-                    format!("channel {c} is {}; expected finite", self.mean[c]),
-                ));
+                return Err(invalid(WHAT, "mean", format!("channel {c} is {}; expected finite", self.mean[c])));
             }
             if !(self.std[c].is_finite() && self.std[c] > 0.0) {
-                return Err(invalid(
-                    WHAT,
-                    "std",
-                    format!("channel {c} is {}; expected above 0", self.std[c]),
-                ));
+                return Err(invalid(WHAT, "std", format!("channel {c} is {}; expected above 0", self.std[c])));
             }
         }
         let d = &self.decision;
         if usize::from(d.positive_class) >= n {
-            return Err(invalid(
-                WHAT,
-                "decision.positive_class",
-                format!("{}; only {n} classes", d.positive_class),
-            ));
+            return Err(invalid(WHAT, "decision.positive_class", format!("{}; only {n} classes", d.positive_class)));
         }
         if !(0.0..=1.0).contains(&d.threshold) {
-            return Err(invalid(
-                WHAT,
-                "decision.threshold",
-                format!("{}; expected 0 to 1", d.threshold),
-            ));
+            return Err(invalid(WHAT, "decision.threshold", format!("{}; expected 0 to 1", d.threshold)));
         }
         if !(0.0..=0.5).contains(&d.uncertain_band) {
-            return Err(invalid(
-                WHAT,
-                "decision.uncertain_band",
-                format!("{}; expected 0 to 0.5", d.uncertain_band),
-            ));
+            return Err(invalid(WHAT, "decision.uncertain_band", format!("{}; expected 0 to 0.5", d.uncertain_band)));
         }
-        if let Some(m) = self
-            .validation
-            .iter()
-            .find(|m| !m.value.is_finite() || m.name.is_empty())
-        {
-            return Err(invalid(
-                WHAT,
-                "validation",
-                format!("metric {:?} = {}", m.name, m.value),
-            ));
+        if let Some(m) = self.validation.iter().find(|m| !m.value.is_finite() || m.name.is_empty()) {
+            return Err(invalid(WHAT, "validation", format!("metric {:?} = {}", m.name, m.value)));
         }
         Ok(())
     }
@@ -181,20 +137,12 @@ impl ModelBundleMeta {
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
         if bytes.len() >= 4 && bytes[..4] != MAGIC {
             let found = [bytes[0], bytes[1], bytes[2], bytes[3]];
-            return Err(FormatError::BadMagic {
-                what: WHAT,
-                found,
-                expected: MAGIC,
-            });
+            return Err(FormatError::BadMagic { what: WHAT, found, expected: MAGIC });
         }
         let body = open(WHAT, bytes, 6)?;
         let version = u16::from_le_bytes([body[4], body[5]]);
         if version != VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                what: WHAT,
-                found: version,
-                supported: VERSION,
-            });
+            return Err(FormatError::UnsupportedVersion { what: WHAT, found: version, supported: VERSION });
         }
         let meta: Self = decode_exact(WHAT, &body[6..])?;
         meta.validate()?;
@@ -210,11 +158,7 @@ impl ModelBundleMeta {
             Err(invalid(
                 WHAT,
                 "onnx_sha256",
-                format!(
-                    "bundle says {} but the ONNX bytes hash to {}",
-                    hex(&self.onnx_sha256),
-                    hex(&actual)
-                ),
+                format!("bundle says {} but the ONNX bytes hash to {}", hex(&self.onnx_sha256), hex(&actual)),
             ))
         }
     }
@@ -242,14 +186,8 @@ pub(crate) mod tests {
                 uncertain_band: 0.1,
                 rule: ThresholdRule::TargetSensitivity(0.95),
             },
-            quantization: Quantization::Int8 {
-                calibration: "percentile-99.99".into(),
-                samples: 512,
-            },
-            validation: vec![NamedMetric {
-                name: "slide_auc".into(),
-                value: 0.97,
-            }],
+            quantization: Quantization::Int8 { calibration: "percentile-99.99".into(), samples: 512 },
+            validation: vec![NamedMetric { name: "slide_auc".into(), value: 0.97 }],
             onnx_sha256: crate::formats::sha256(b"onnx"),
             created_unix_s: 1_790_000_000,
             trainer_version: "0.1.0".into(),
@@ -271,10 +209,7 @@ pub(crate) mod tests {
     fn every_truncation_and_bit_flip_is_an_error() {
         let bytes = sample().encode().unwrap();
         for len in 0..bytes.len() {
-            assert!(
-                ModelBundleMeta::decode(&bytes[..len]).is_err(),
-                "truncated to {len}"
-            );
+            assert!(ModelBundleMeta::decode(&bytes[..len]).is_err(), "truncated to {len}");
         }
         for bit in 0..bytes.len() * 8 {
             let mut b = bytes.clone();
@@ -290,12 +225,7 @@ pub(crate) mod tests {
         assert!(m.encode().unwrap_err().to_string().contains("um_per_px"));
         let mut m = sample();
         m.decision.positive_class = 2;
-        assert!(
-            m.encode()
-                .unwrap_err()
-                .to_string()
-                .contains("positive_class")
-        );
+        assert!(m.encode().unwrap_err().to_string().contains("positive_class"));
         let mut m = sample();
         m.classes = vec!["a".into(), "a".into()];
         assert!(m.encode().unwrap_err().to_string().contains("twice"));
@@ -303,10 +233,7 @@ pub(crate) mod tests {
         bytes[4] = 9;
         let err = ModelBundleMeta::decode(&bytes).unwrap_err();
         assert!(matches!(err, FormatError::Checksum { .. }), "{err}");
-        assert!(matches!(
-            ModelBundleMeta::decode(b"PK\x03\x04rest-of-zip"),
-            Err(FormatError::BadMagic { .. })
-        ));
+        assert!(matches!(ModelBundleMeta::decode(b"PK\x03\x04rest-of-zip"), Err(FormatError::BadMagic { .. })));
     }
 
     proptest! {

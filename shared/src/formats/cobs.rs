@@ -38,23 +38,14 @@ pub fn cobs_decode(frame: &[u8]) -> Result<Vec<u8>, FormatError> {
     while i < frame.len() {
         let code = frame[i];
         if code == 0 {
-            return Err(FormatError::Cobs {
-                offset: i,
-                problem: "zero byte inside a frame",
-            });
+            return Err(FormatError::Cobs { offset: i, problem: "zero byte inside a frame" });
         }
         let end = i + code as usize;
         if end > frame.len() {
-            return Err(FormatError::Cobs {
-                offset: i,
-                problem: "block runs past the end of the frame",
-            });
+            return Err(FormatError::Cobs { offset: i, problem: "block runs past the end of the frame" });
         }
         if let Some(z) = frame[i + 1..end].iter().position(|b| *b == 0) {
-            return Err(FormatError::Cobs {
-                offset: i + 1 + z,
-                problem: "zero byte inside a frame",
-            });
+            return Err(FormatError::Cobs { offset: i + 1 + z, problem: "zero byte inside a frame" });
         }
         out.extend_from_slice(&frame[i + 1..end]);
         i = end;
@@ -75,10 +66,7 @@ mod tests {
     fn known_vectors() {
         assert_eq!(cobs_encode(&[]), [1]);
         assert_eq!(cobs_encode(&[0]), [1, 1]);
-        assert_eq!(
-            cobs_encode(&[0x11, 0x22, 0x00, 0x33]),
-            [3, 0x11, 0x22, 2, 0x33]
-        );
+        assert_eq!(cobs_encode(&[0x11, 0x22, 0x00, 0x33]), [3, 0x11, 0x22, 2, 0x33]);
         let long: Vec<u8> = (1..=254).collect();
         let enc = cobs_encode(&long);
         assert_eq!(enc[0], 0xFF);

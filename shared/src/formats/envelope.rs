@@ -14,16 +14,9 @@ pub(crate) fn crc32(bytes: &[u8]) -> u32 {
 }
 
 /// `header ++ postcard(value) ++ crc32(header ++ payload)`.
-pub(crate) fn seal<T: Serialize>(
-    what: &'static str,
-    header: &[u8],
-    value: &T,
-) -> Result<Vec<u8>, FormatError> {
+pub(crate) fn seal<T: Serialize>(what: &'static str, header: &[u8], value: &T) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::from(header);
-    let payload = postcard::to_allocvec(value).map_err(|e| FormatError::Encode {
-        what,
-        detail: format!("{e}"),
-    })?;
+    let payload = postcard::to_allocvec(value).map_err(|e| FormatError::Encode { what, detail: format!("{e}") })?;
     out.extend_from_slice(&payload);
     let crc = crc32(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -31,46 +24,25 @@ pub(crate) fn seal<T: Serialize>(
 }
 
 /// Checks the trailing CRC and returns the bytes it covers.
-pub(crate) fn open<'a>(
-    what: &'static str,
-    bytes: &'a [u8],
-    min: usize,
-) -> Result<&'a [u8], FormatError> {
+pub(crate) fn open<'a>(what: &'static str, bytes: &'a [u8], min: usize) -> Result<&'a [u8], FormatError> {
     if bytes.len() < min + 4 {
-        return Err(FormatError::Truncated {
-            what,
-            len: bytes.len(),
-            min: min + 4,
-        });
+        return Err(FormatError::Truncated { what, len: bytes.len(), min: min + 4 });
     }
     let (body, tail) = bytes.split_at(bytes.len() - 4);
     let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
     let computed = crc32(body);
     if stored != computed {
-        return Err(FormatError::Checksum {
-            what,
-            stored,
-            computed,
-        });
+        return Err(FormatError::Checksum { what, stored, computed });
     }
     Ok(body)
 }
 
 /// Decodes exactly one postcard value from `payload`.
-pub(crate) fn decode_exact<T: DeserializeOwned>(
-    what: &'static str,
-    payload: &[u8],
-) -> Result<T, FormatError> {
+pub(crate) fn decode_exact<T: DeserializeOwned>(what: &'static str, payload: &[u8]) -> Result<T, FormatError> {
     let (value, rest) =
-        postcard::take_from_bytes::<T>(payload).map_err(|e| FormatError::Decode {
-            what,
-            detail: format!("{e}"),
-        })?;
+        postcard::take_from_bytes::<T>(payload).map_err(|e| FormatError::Decode { what, detail: format!("{e}") })?;
     if !rest.is_empty() {
-        return Err(FormatError::TrailingBytes {
-            what,
-            extra: rest.len(),
-        });
+        return Err(FormatError::TrailingBytes { what, extra: rest.len() });
     }
     Ok(value)
 }

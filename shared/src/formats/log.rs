@@ -74,11 +74,7 @@ pub fn scan_log(bytes: &[u8]) -> LogScan {
             match decode_frame(frame) {
                 Ok(r) => scan.records.push((start, r)),
                 Err(error) => {
-                    let damage = Damage {
-                        offset: start,
-                        len: frame.len(),
-                        error,
-                    };
+                    let damage = Damage { offset: start, len: frame.len(), error };
                     if terminated {
                         scan.damaged.push(damage);
                     } else {
@@ -104,32 +100,20 @@ pub(crate) mod tests {
             time_unix_ms: 1_790_000_000_000 + i,
             frame_id: i,
             kind: if i.is_multiple_of(3) {
-                RecordKind::Snapshot {
-                    bundle: alloc::format!("snap-{i}"),
-                }
+                RecordKind::Snapshot { bundle: alloc::format!("snap-{i}") }
             } else {
                 RecordKind::VerdictChange
             },
-            verdict: if i.is_multiple_of(2) {
-                Verdict::Nevus
-            } else {
-                Verdict::MelanomaSuspected
-            },
+            verdict: if i.is_multiple_of(2) { Verdict::Nevus } else { Verdict::MelanomaSuspected },
             probability: (i % 10) as f32 / 10.0,
-            fields: vec![FieldScore {
-                col: 1,
-                row: 0,
-                probabilities: vec![0.25, 0.75],
-            }],
+            fields: vec![FieldScore { col: 1, row: 0, probabilities: vec![0.25, 0.75] }],
             model_sha256: [i as u8; 32],
             objective: "10x".into(),
         }
     }
 
     fn log_of(n: u64) -> Vec<u8> {
-        (0..n)
-            .flat_map(|i| encode_log_frame(&record(i)).unwrap())
-            .collect()
+        (0..n).flat_map(|i| encode_log_frame(&record(i)).unwrap()).collect()
     }
 
     #[test]
@@ -137,10 +121,7 @@ pub(crate) mod tests {
         let scan = scan_log(&log_of(5));
         assert!(scan.is_clean());
         assert_eq!(
-            scan.records
-                .iter()
-                .map(|(_, r)| r.clone())
-                .collect::<Vec<_>>(),
+            scan.records.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
             (0..5).map(record).collect::<Vec<_>>()
         );
     }
@@ -169,13 +150,7 @@ pub(crate) mod tests {
         let second = encode_log_frame(&record(0)).unwrap().len();
         log[second + 5] ^= 0x10;
         let scan = scan_log(&log);
-        assert_eq!(
-            scan.records
-                .iter()
-                .map(|(_, r)| r.frame_id)
-                .collect::<Vec<_>>(),
-            vec![0, 2]
-        );
+        assert_eq!(scan.records.iter().map(|(_, r)| r.frame_id).collect::<Vec<_>>(), vec![0, 2]);
         assert_eq!(scan.damaged.len(), 1);
         assert_eq!(scan.damaged[0].offset, second);
     }
@@ -187,7 +162,48 @@ pub(crate) mod tests {
         assert!(encode_log_frame(&r).is_err());
     }
 
+    fn arb_record() -> impl Strategy<Value = ScreeningRecord> {
+        let verdicts = prop_oneof![
+            Just(Verdict::MelanomaSuspected),
+            Just(Verdict::Nevus),
+            Just(Verdict::Uncertain),
+            Just(Verdict::InsufficientTissue),
+            Just(Verdict::OutOfFocus),
+        ];
+        let field = (any::<u16>(), any::<u16>(), proptest::collection::vec(0.0f32..=1.0, 0..4))
+            .prop_map(|(col, row, probabilities)| FieldScore { col, row, probabilities });
+        (
+            any::<u64>(),
+            any::<u64>(),
+            proptest::option::of("[a-z0-9-]{0,20}"),
+            verdicts,
+            0.0f32..=1.0,
+            proptest::collection::vec(field, 0..30),
+            any::<[u8; 32]>(),
+            "[a-zA-Z0-9]{0,8}",
+        )
+            .prop_map(|(t, frame, snap, verdict, probability, fields, hash, objective)| ScreeningRecord {
+                time_unix_ms: t,
+                frame_id: frame,
+                kind: snap.map_or(RecordKind::VerdictChange, |bundle| RecordKind::Snapshot { bundle }),
+                verdict,
+                probability,
+                fields,
+                model_sha256: hash,
+                objective,
+            })
+    }
+
     proptest! {
+        #[test]
+        fn any_valid_record_round_trips_through_the_log(records in proptest::collection::vec(arb_record(), 1..6)) {
+            let log: Vec<u8> = records.iter().flat_map(|r| encode_log_frame(r).unwrap()).collect();
+            let scan = scan_log(&log);
+            prop_assert!(scan.is_clean());
+            let back: Vec<ScreeningRecord> = scan.records.into_iter().map(|(_, r)| r).collect();
+            prop_assert_eq!(back, records);
+        }
+
         #[test]
         fn garbage_never_panics_and_intact_prefix_survives(garbage in proptest::collection::vec(any::<u8>(), 0..300)) {
             let mut log = log_of(2);

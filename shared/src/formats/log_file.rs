@@ -30,39 +30,25 @@ impl RecordLogWriter {
             .map_err(|e| io_err(path, "cannot open record log", e))?;
         // If the last write was torn, seal it with a delimiter so the next record starts a
         // fresh frame instead of being glued to the broken one.
-        let len = file
-            .metadata()
-            .map_err(|e| io_err(path, "cannot stat record log", e))?
-            .len();
+        let len = file.metadata().map_err(|e| io_err(path, "cannot stat record log", e))?.len();
         if len > 0 {
             let mut last = [0u8; 1];
-            file.seek(SeekFrom::End(-1))
-                .map_err(|e| io_err(path, "cannot seek record log", e))?;
-            file.read_exact(&mut last)
-                .map_err(|e| io_err(path, "cannot read record log", e))?;
+            file.seek(SeekFrom::End(-1)).map_err(|e| io_err(path, "cannot seek record log", e))?;
+            file.read_exact(&mut last).map_err(|e| io_err(path, "cannot read record log", e))?;
             if last[0] != 0 {
                 tracing::warn!(path = %path.display(), "record log ends in a torn record; sealing it");
-                file.write_all(&[0])
-                    .map_err(|e| io_err(path, "cannot write record log", e))?;
+                file.write_all(&[0]).map_err(|e| io_err(path, "cannot write record log", e))?;
             }
         }
-        Ok(Self {
-            file,
-            path: path.to_path_buf(),
-            sync,
-        })
+        Ok(Self { file, path: path.to_path_buf(), sync })
     }
 
     /// Appends one record.
     pub fn append(&mut self, record: &ScreeningRecord) -> Result<(), FormatError> {
         let frame = encode_log_frame(record)?;
-        self.file
-            .write_all(&frame)
-            .map_err(|e| io_err(&self.path, "cannot append to record log", e))?;
+        self.file.write_all(&frame).map_err(|e| io_err(&self.path, "cannot append to record log", e))?;
         if self.sync {
-            self.file
-                .sync_data()
-                .map_err(|e| io_err(&self.path, "cannot flush record log", e))?;
+            self.file.sync_data().map_err(|e| io_err(&self.path, "cannot flush record log", e))?;
         }
         Ok(())
     }
@@ -99,17 +85,8 @@ mod tests {
         let scan = read_log_file(&path).unwrap();
         let ids: Vec<u64> = scan.records.iter().map(|(_, r)| r.frame_id).collect();
         assert_eq!(ids, vec![0, 1, 3]);
-        assert_eq!(
-            scan.damaged.len(),
-            1,
-            "the torn record is reported, not hidden"
-        );
-        assert!(
-            read_log_file(&dir.join("missing.log"))
-                .unwrap_err()
-                .to_string()
-                .contains("missing.log")
-        );
+        assert_eq!(scan.damaged.len(), 1, "the torn record is reported, not hidden");
+        assert!(read_log_file(&dir.join("missing.log")).unwrap_err().to_string().contains("missing.log"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -74,19 +74,11 @@ impl ScreeningRecord {
         const WHAT: &str = "screening record";
         let ok = |p: f32| p.is_finite() && (0.0..=1.0).contains(&p);
         if !ok(self.probability) {
-            return Err(invalid(
-                WHAT,
-                "probability",
-                format!("{}; expected 0 to 1", self.probability),
-            ));
+            return Err(invalid(WHAT, "probability", format!("{}; expected 0 to 1", self.probability)));
         }
         for f in &self.fields {
             if let Some(p) = f.probabilities.iter().find(|p| !ok(**p)) {
-                return Err(invalid(
-                    WHAT,
-                    "fields",
-                    format!("field {},{} has probability {p}", f.col, f.row),
-                ));
+                return Err(invalid(WHAT, "fields", format!("field {},{} has probability {p}", f.col, f.row)));
             }
         }
         Ok(())

@@ -3,15 +3,7 @@
 use super::RgbImage;
 
 /// Draws the outline of the rectangle (`x`, `y`, `w`, `h`) `thickness` pixels wide, clipped to the image.
-pub fn outline_rect(
-    img: &mut RgbImage,
-    x: u32,
-    y: u32,
-    w: u32,
-    h: u32,
-    color: [u8; 3],
-    thickness: u32,
-) {
+pub fn outline_rect(img: &mut RgbImage, x: u32, y: u32, w: u32, h: u32, color: [u8; 3], thickness: u32) {
     if w == 0 || h == 0 {
         return;
     }

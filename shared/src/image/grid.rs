@@ -24,6 +24,11 @@ pub struct FieldRect {
 }
 
 impl FieldRect {
+    /// A square of `size` pixels at (`x`, `y`) outside any grid (column and row 0).
+    pub fn square(x: u32, y: u32, size: u32) -> Self {
+        Self { col: 0, row: 0, x, y, size }
+    }
+
     /// Row-major index of the field in its grid.
     pub fn index(&self, cols: u32) -> u32 {
         self.row * cols + self.col
@@ -53,13 +58,7 @@ impl FieldGrid {
             GridAlign::TopLeft => (0, 0),
             GridAlign::Centered => ((width - cols * size) / 2, (height - rows * size) / 2),
         };
-        Ok(Self {
-            cols,
-            rows,
-            size,
-            origin_x,
-            origin_y,
-        })
+        Ok(Self { cols, rows, size, origin_x, origin_y })
     }
 
     /// Number of fields.
@@ -84,8 +83,7 @@ impl FieldGrid {
 
     /// All fields in row-major order.
     pub fn fields(&self) -> impl Iterator<Item = FieldRect> + '_ {
-        (0..self.rows)
-            .flat_map(move |row| (0..self.cols).filter_map(move |col| self.field(col, row)))
+        (0..self.rows).flat_map(move |row| (0..self.cols).filter_map(move |col| self.field(col, row)))
     }
 }
 
@@ -100,11 +98,7 @@ mod tests {
         assert_eq!((g.cols, g.rows), (5, 3));
         assert_eq!((g.origin_x, g.origin_y), (8, 102));
         assert!(FieldGrid::new(10, 10, 0, GridAlign::TopLeft).is_err());
-        assert!(
-            FieldGrid::new(255, 4000, 256, GridAlign::TopLeft)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(FieldGrid::new(255, 4000, 256, GridAlign::TopLeft).unwrap().is_empty());
     }
 
     proptest! {

@@ -22,19 +22,14 @@ pub fn encode_rgb(img: &RgbImage, format: image::ImageFormat) -> Result<Vec<u8>,
     let buf = image::RgbImage::from_raw(img.width(), img.height(), img.as_raw().to_vec())
         .ok_or_else(|| ImageError::Io("image buffer does not match its size".into()))?;
     let mut bytes = Cursor::new(Vec::new());
-    buf.write_to(&mut bytes, format)
-        .map_err(|e| ImageError::Io(format!("cannot encode image: {e}")))?;
+    buf.write_to(&mut bytes, format).map_err(|e| ImageError::Io(format!("cannot encode image: {e}")))?;
     Ok(bytes.into_inner())
 }
 
 /// Saves by the file's extension, atomically (see [`crate::atomic`]).
 pub fn save_rgb(path: &Path, img: &RgbImage) -> Result<(), ImageError> {
-    let format = image::ImageFormat::from_path(path).map_err(|e| {
-        ImageError::Io(format!(
-            "cannot pick an image format for {}: {e}",
-            path.display()
-        ))
-    })?;
+    let format = image::ImageFormat::from_path(path)
+        .map_err(|e| ImageError::Io(format!("cannot pick an image format for {}: {e}", path.display())))?;
     let bytes = encode_rgb(img, format)?;
     write_atomic(path, &bytes).map_err(|e| ImageError::Io(e.to_string()))
 }

@@ -31,26 +31,15 @@ impl AxisPlan {
     }
 
     fn taps(&self, i: usize) -> (usize, &[f32]) {
-        let end = self
-            .offsets
-            .get(i + 1)
-            .copied()
-            .unwrap_or(self.weights.len());
+        let end = self.offsets.get(i + 1).copied().unwrap_or(self.weights.len());
         (self.starts[i] as usize, &self.weights[self.offsets[i]..end])
     }
 
     fn build(n: u32, source_um: f64, target_um: f64, tolerance: f64) -> Result<Self, ImageError> {
         if target_um < source_um * (1.0 - tolerance) {
-            return Err(ImageError::WouldUpsample {
-                source_um,
-                target: target_um,
-                tolerance,
-            });
+            return Err(ImageError::WouldUpsample { source_um, target: target_um, tolerance });
         }
-        let mut plan = AxisPlan {
-            source_len: n,
-            ..Default::default()
-        };
+        let mut plan = AxisPlan { source_len: n, ..Default::default() };
         if target_um <= source_um {
             // Within tolerance of the scan's own resolution: keep its pixels as they are.
             for i in 0..n {
@@ -66,12 +55,7 @@ impl AxisPlan {
         // so every output pixel covers exactly `target_um`.
         let m = (f64::from(n) / scale + 1e-9).floor() as u32;
         if m == 0 {
-            return Err(ImageError::EmptyAfterResample {
-                width: n,
-                height: n,
-                source_um,
-                target: target_um,
-            });
+            return Err(ImageError::EmptyAfterResample { width: n, height: n, source_um, target: target_um });
         }
         for i in 0..m {
             let lo = f64::from(i) * scale;
@@ -105,33 +89,14 @@ pub struct Resampler {
 impl Resampler {
     /// `tolerance` is how much finer than the source a target may be (see [`super::DEFAULT_UPSAMPLE_TOLERANCE`]).
     pub fn new(tolerance: f64) -> Self {
-        Self {
-            tolerance,
-            key: None,
-            x: AxisPlan::default(),
-            y: AxisPlan::default(),
-            rows: Vec::new(),
-            acc: Vec::new(),
-        }
+        Self { tolerance, key: None, x: AxisPlan::default(), y: AxisPlan::default(), rows: Vec::new(), acc: Vec::new() }
     }
 
-    fn plan(
-        &mut self,
-        width: u32,
-        height: u32,
-        from: PixelSpacing,
-        target_um: f64,
-    ) -> Result<(), ImageError> {
+    fn plan(&mut self, width: u32, height: u32, from: PixelSpacing, target_um: f64) -> Result<(), ImageError> {
         check_um("source x", from.x)?;
         check_um("source y", from.y)?;
         check_um("target", target_um)?;
-        let key = (
-            width,
-            height,
-            from.x.to_bits(),
-            from.y.to_bits(),
-            target_um.to_bits(),
-        );
+        let key = (width, height, from.x.to_bits(), from.y.to_bits(), target_um.to_bits());
         if self.key == Some(key) {
             return Ok(());
         }
@@ -152,8 +117,7 @@ impl Resampler {
         from: PixelSpacing,
         target_um: f64,
     ) -> Result<(u32, u32), ImageError> {
-        self.plan(width, height, from, target_um)
-            .map_err(|e| widen_empty(e, width, height))?;
+        self.plan(width, height, from, target_um).map_err(|e| widen_empty(e, width, height))?;
         Ok((self.x.output_len(), self.y.output_len()))
     }
 
@@ -165,8 +129,7 @@ impl Resampler {
         target_um: f64,
         out: &mut RgbImage,
     ) -> Result<PixelSpacing, ImageError> {
-        self.plan(src.width(), src.height(), from, target_um)
-            .map_err(|e| widen_empty(e, src.width(), src.height()))?;
+        self.plan(src.width(), src.height(), from, target_um).map_err(|e| widen_empty(e, src.width(), src.height()))?;
         let (ow, oh) = (self.x.output_len(), self.y.output_len());
         out.reshape(ow, oh)?;
         let row_len = ow as usize * 3;
@@ -201,47 +164,28 @@ impl Resampler {
                     *a += wk * v;
                 }
             }
-            for (d, a) in dst[j * row_len..(j + 1) * row_len]
-                .iter_mut()
-                .zip(acc.iter())
-            {
+            for (d, a) in dst[j * row_len..(j + 1) * row_len].iter_mut().zip(acc.iter()) {
                 *d = (a + 0.5).clamp(0.0, 255.0) as u8;
             }
         }
-        Ok(PixelSpacing {
-            x: self.x.effective_um,
-            y: self.y.effective_um,
-        })
+        Ok(PixelSpacing { x: self.x.effective_um, y: self.y.effective_um })
     }
 }
 
 fn widen_empty(e: ImageError, width: u32, height: u32) -> ImageError {
     match e {
-        ImageError::EmptyAfterResample {
-            source_um, target, ..
-        } => ImageError::EmptyAfterResample {
-            width,
-            height,
-            source_um,
-            target,
-        },
+        ImageError::EmptyAfterResample { source_um, target, .. } => {
+            ImageError::EmptyAfterResample { width, height, source_um, target }
+        }
         other => other,
     }
 }
 
 /// One-off resampling of `src` from `from` to `target_um` µm/px.
-pub fn resample(
-    src: &RgbImage,
-    from: PixelSpacing,
-    target_um: f64,
-    tolerance: f64,
-) -> Result<Resampled, ImageError> {
+pub fn resample(src: &RgbImage, from: PixelSpacing, target_um: f64, tolerance: f64) -> Result<Resampled, ImageError> {
     let mut out = RgbImage::filled(1, 1, [0; 3])?;
     let effective = Resampler::new(tolerance).resample_into(src, from, target_um, &mut out)?;
-    Ok(Resampled {
-        image: out,
-        effective,
-    })
+    Ok(Resampled { image: out, effective })
 }
 
 #[cfg(test)]
@@ -311,11 +255,7 @@ mod tests {
         }
         assert!(matches!(
             resample(&img, PixelSpacing::isotropic(1.0).unwrap(), 10.0, TOL),
-            Err(ImageError::EmptyAfterResample {
-                width: 4,
-                height: 4,
-                ..
-            })
+            Err(ImageError::EmptyAfterResample { width: 4, height: 4, .. })
         ));
     }
 
@@ -323,9 +263,7 @@ mod tests {
     fn area_average_preserves_mean_for_integer_scales() {
         let img = gradient(12, 9);
         let r = resample(&img, PixelSpacing::isotropic(1.0).unwrap(), 3.0, TOL).unwrap();
-        let mean = |i: &RgbImage| {
-            i.as_raw().iter().map(|v| f64::from(*v)).sum::<f64>() / i.as_raw().len() as f64
-        };
+        let mean = |i: &RgbImage| i.as_raw().iter().map(|v| f64::from(*v)).sum::<f64>() / i.as_raw().len() as f64;
         assert!((mean(&img) - mean(&r.image)).abs() < 0.5);
     }
 
@@ -335,12 +273,8 @@ mod tests {
         let mut out = RgbImage::filled(1, 1, [0; 3]).unwrap();
         let from = PixelSpacing::isotropic(0.5).unwrap();
         for _ in 0..2 {
-            rs.resample_into(&gradient(10, 6), from, 1.3, &mut out)
-                .unwrap();
-            assert_eq!(
-                out,
-                resample(&gradient(10, 6), from, 1.3, TOL).unwrap().image
-            );
+            rs.resample_into(&gradient(10, 6), from, 1.3, &mut out).unwrap();
+            assert_eq!(out, resample(&gradient(10, 6), from, 1.3, TOL).unwrap().image);
         }
     }
 }

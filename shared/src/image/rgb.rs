@@ -24,11 +24,7 @@ impl RgbImage {
         }
         let pixels = u64::from(width) * u64::from(height);
         if pixels > MAX_PIXELS {
-            return Err(ImageError::TooLarge {
-                width,
-                height,
-                max: MAX_PIXELS,
-            });
+            return Err(ImageError::TooLarge { width, height, max: MAX_PIXELS });
         }
         Ok(pixels as usize * 3)
     }
@@ -37,18 +33,9 @@ impl RgbImage {
     pub fn from_raw(width: u32, height: u32, data: Vec<u8>) -> Result<Self, ImageError> {
         let expected = Self::check_size(width, height)?;
         if data.len() != expected {
-            return Err(ImageError::BufferSize {
-                width,
-                height,
-                expected,
-                actual: data.len(),
-            });
+            return Err(ImageError::BufferSize { width, height, expected, actual: data.len() });
         }
-        Ok(Self {
-            width,
-            height,
-            data,
-        })
+        Ok(Self { width, height, data })
     }
 
     /// An image filled with one colour.
@@ -58,11 +45,7 @@ impl RgbImage {
         for _ in 0..len / 3 {
             data.extend_from_slice(&rgb);
         }
-        Ok(Self {
-            width,
-            height,
-            data,
-        })
+        Ok(Self { width, height, data })
     }
 
     pub fn width(&self) -> u32 {
@@ -117,25 +100,14 @@ impl RgbImage {
             && x.checked_add(w).is_some_and(|r| r <= self.width)
             && y.checked_add(h).is_some_and(|b| b <= self.height);
         if !inside {
-            return Err(ImageError::FieldOutOfBounds {
-                x,
-                y,
-                w,
-                h,
-                width: self.width,
-                height: self.height,
-            });
+            return Err(ImageError::FieldOutOfBounds { x, y, w, h, width: self.width, height: self.height });
         }
         let mut data = Vec::with_capacity(w as usize * h as usize * 3);
         for row in y..y + h {
             let r = self.row(row);
             data.extend_from_slice(&r[x as usize * 3..(x + w) as usize * 3]);
         }
-        Ok(RgbImage {
-            width: w,
-            height: h,
-            data,
-        })
+        Ok(RgbImage { width: w, height: h, data })
     }
 
     /// Reuses this image's allocation for a new size (contents unspecified afterwards).
@@ -154,22 +126,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_buffers() {
-        assert!(matches!(
-            RgbImage::from_raw(0, 4, vec![]),
-            Err(ImageError::ZeroSize { .. })
-        ));
+        assert!(matches!(RgbImage::from_raw(0, 4, vec![]), Err(ImageError::ZeroSize { .. })));
         assert!(matches!(
             RgbImage::from_raw(2, 2, vec![0; 11]),
-            Err(ImageError::BufferSize {
-                expected: 12,
-                actual: 11,
-                ..
-            })
+            Err(ImageError::BufferSize { expected: 12, actual: 11, .. })
         ));
-        assert!(matches!(
-            RgbImage::filled(1 << 16, 1 << 16, [0; 3]),
-            Err(ImageError::TooLarge { .. })
-        ));
+        assert!(matches!(RgbImage::filled(1 << 16, 1 << 16, [0; 3]), Err(ImageError::TooLarge { .. })));
     }
 
     #[test]

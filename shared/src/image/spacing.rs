@@ -27,9 +27,5 @@ impl PixelSpacing {
 }
 
 pub(crate) fn check_um(field: &'static str, value: f64) -> Result<(), ImageError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(ImageError::BadSpacing { field, value })
-    }
+    if value.is_finite() && value > 0.0 { Ok(()) } else { Err(ImageError::BadSpacing { field, value }) }
 }

@@ -23,21 +23,13 @@ pub struct Normalization {
 
 impl Normalization {
     /// The ImageNet statistics that torchvision's pretrained ResNet and VGG weights expect.
-    pub const IMAGENET: Normalization = Normalization {
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-    };
+    pub const IMAGENET: Normalization = Normalization { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
     /// Checks that every mean is finite and every std finite and positive.
     pub fn validate(&self) -> Result<(), ImageError> {
         for c in 0..3 {
             if !self.mean[c].is_finite() {
-                return Err(ImageError::BadNormalization {
-                    field: "mean",
-                    channel: c,
-                    value: self.mean[c],
-                    extra: "",
-                });
+                return Err(ImageError::BadNormalization { field: "mean", channel: c, value: self.mean[c], extra: "" });
             }
             if !(self.std[c].is_finite() && self.std[c] > 0.0) {
                 return Err(ImageError::BadNormalization {
@@ -70,12 +62,7 @@ pub fn field_to_tensor(
     let s = rect.size as usize;
     let expected = 3 * s * s;
     if out.len() != expected {
-        return Err(ImageError::TensorSize {
-            w: rect.size,
-            h: rect.size,
-            expected,
-            actual: out.len(),
-        });
+        return Err(ImageError::TensorSize { w: rect.size, h: rect.size, expected, actual: out.len() });
     }
     // One multiply-add per value: (v/255 - mean)/std = v * scale + bias.
     let scale: [f32; 3] = core::array::from_fn(|c| 1.0 / (255.0 * norm.std[c]));
@@ -112,17 +99,8 @@ mod tests {
     fn normalises_in_both_layouts() {
         let mut img = RgbImage::filled(2, 2, [0, 128, 255]).unwrap();
         img.put(1, 0, [255, 0, 0]);
-        let rect = FieldRect {
-            col: 0,
-            row: 0,
-            x: 0,
-            y: 0,
-            size: 2,
-        };
-        let n = Normalization {
-            mean: [0.5; 3],
-            std: [0.5; 3],
-        };
+        let rect = FieldRect::square(0, 0, 2);
+        let n = Normalization { mean: [0.5; 3], std: [0.5; 3] };
         let mut chw = vec![0.0; 12];
         field_to_tensor(&img, rect, &n, TensorLayout::Nchw, &mut chw).unwrap();
         assert!((chw[0] + 1.0).abs() < 1e-6); // R of (0,0) = 0 -> -1
@@ -141,33 +119,13 @@ mod tests {
     #[test]
     fn rejects_bad_norm_and_buffers() {
         let img = RgbImage::filled(2, 2, [0; 3]).unwrap();
-        let rect = FieldRect {
-            col: 0,
-            row: 0,
-            x: 0,
-            y: 0,
-            size: 2,
-        };
-        let bad = Normalization {
-            mean: [0.0; 3],
-            std: [0.2, 0.0, 0.2],
-        };
-        let err =
-            field_to_tensor(&img, rect, &bad, TensorLayout::Nchw, &mut [0.0; 12]).unwrap_err();
+        let rect = FieldRect::square(0, 0, 2);
+        let bad = Normalization { mean: [0.0; 3], std: [0.2, 0.0, 0.2] };
+        let err = field_to_tensor(&img, rect, &bad, TensorLayout::Nchw, &mut [0.0; 12]).unwrap_err();
         assert!(err.to_string().contains("std[1]"), "{err}");
         assert!(matches!(
-            field_to_tensor(
-                &img,
-                rect,
-                &Normalization::IMAGENET,
-                TensorLayout::Nchw,
-                &mut [0.0; 11]
-            ),
-            Err(ImageError::TensorSize {
-                expected: 12,
-                actual: 11,
-                ..
-            })
+            field_to_tensor(&img, rect, &Normalization::IMAGENET, TensorLayout::Nchw, &mut [0.0; 11]),
+            Err(ImageError::TensorSize { expected: 12, actual: 11, .. })
         ));
     }
 }

@@ -57,10 +57,7 @@ impl TissueTest {
         if saturation < self.min_saturation {
             return false;
         }
-        if saturation > self.red_ink_min_saturation
-            && rf > self.red_ink_ratio * gf
-            && rf > self.red_ink_ratio * bf
-        {
+        if saturation > self.red_ink_min_saturation && rf > self.red_ink_ratio * gf && rf > self.red_ink_ratio * bf {
             return false;
         }
         let hue = if max == r {
@@ -75,19 +72,12 @@ impl TissueTest {
 }
 
 /// Fraction (0..=1) of the pixels of `rect` in `image` that are background.
-pub fn background_fraction(
-    image: &RgbImage,
-    rect: FieldRect,
-    test: &TissueTest,
-) -> Result<f32, ImageError> {
+pub fn background_fraction(image: &RgbImage, rect: FieldRect, test: &TissueTest) -> Result<f32, ImageError> {
     check_rect(image, rect)?;
     let mut tissue = 0usize;
     for y in rect.y..rect.y + rect.size {
         let row = &image.row(y)[rect.x as usize * 3..(rect.x + rect.size) as usize * 3];
-        tissue += row
-            .chunks_exact(3)
-            .filter(|p| test.is_tissue([p[0], p[1], p[2]]))
-            .count();
+        tissue += row.chunks_exact(3).filter(|p| test.is_tissue([p[0], p[1], p[2]])).count();
     }
     let total = rect.size as usize * rect.size as usize;
     Ok(1.0 - tissue as f32 / total as f32)
@@ -95,29 +85,13 @@ pub fn background_fraction(
 
 /// A per-pixel tissue mask (255 tissue, 0 background), row-major.
 pub fn tissue_mask(image: &RgbImage, test: &TissueTest) -> Vec<u8> {
-    image
-        .as_raw()
-        .chunks_exact(3)
-        .map(|p| {
-            if test.is_tissue([p[0], p[1], p[2]]) {
-                255
-            } else {
-                0
-            }
-        })
-        .collect()
+    image.as_raw().chunks_exact(3).map(|p| if test.is_tissue([p[0], p[1], p[2]]) { 255 } else { 0 }).collect()
 }
 
 pub(crate) fn check_rect(image: &RgbImage, rect: FieldRect) -> Result<(), ImageError> {
     let inside = rect.size > 0
-        && rect
-            .x
-            .checked_add(rect.size)
-            .is_some_and(|r| r <= image.width())
-        && rect
-            .y
-            .checked_add(rect.size)
-            .is_some_and(|b| b <= image.height());
+        && rect.x.checked_add(rect.size).is_some_and(|r| r <= image.width())
+        && rect.y.checked_add(rect.size).is_some_and(|b| b <= image.height());
     if inside {
         Ok(())
     } else {
@@ -136,16 +110,6 @@ pub(crate) fn check_rect(image: &RgbImage, rect: FieldRect) -> Result<(), ImageE
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn rect(x: u32, y: u32, size: u32) -> FieldRect {
-        FieldRect {
-            col: 0,
-            row: 0,
-            x,
-            y,
-            size,
-        }
-    }
 
     #[test]
     fn stains_glass_black_and_ink() {
@@ -166,18 +130,9 @@ mod tests {
                 img.put(x, y, [150, 80, 170]);
             }
         }
-        assert_eq!(
-            background_fraction(&img, rect(0, 0, 4), &TissueTest::default()).unwrap(),
-            0.5
-        );
-        assert!(background_fraction(&img, rect(1, 1, 4), &TissueTest::default()).is_err());
-        assert_eq!(
-            tissue_mask(&img, &TissueTest::default())
-                .iter()
-                .filter(|v| **v == 255)
-                .count(),
-            8
-        );
+        assert_eq!(background_fraction(&img, FieldRect::square(0, 0, 4), &TissueTest::default()).unwrap(), 0.5);
+        assert!(background_fraction(&img, FieldRect::square(1, 1, 4), &TissueTest::default()).is_err());
+        assert_eq!(tissue_mask(&img, &TissueTest::default()).iter().filter(|v| **v == 255).count(), 8);
     }
 
     proptest! {
@@ -188,7 +143,7 @@ mod tests {
             let mut rng = crate::rng::SplitMix64::new(seed);
             let data = (0..w * h * 3).map(|_| rng.next_u64() as u8).collect();
             let img = RgbImage::from_raw(w, h, data).unwrap();
-            match background_fraction(&img, rect(0, 0, size), &TissueTest::default()) {
+            match background_fraction(&img, FieldRect::square(0, 0, size), &TissueTest::default()) {
                 Ok(f) => {
                     prop_assert!(size <= w && size <= h);
                     prop_assert!((0.0..=1.0).contains(&f));

@@ -26,21 +26,13 @@ pub fn aggregate<K: Ord + Clone>(
     if classes == 0 {
         return Err(MetricsError::TooFewClasses(0));
     }
-    check_lengths(
-        "probability values (n x classes)",
-        keys.len() * classes,
-        probs.len(),
-    )?;
+    check_lengths("probability values (n x classes)", keys.len() * classes, probs.len())?;
     if keys.is_empty() {
         return Err(MetricsError::Empty);
     }
     check_scores(probs)?;
     if let Aggregation::TopKMean(0) = how {
-        return Err(MetricsError::BadParameter {
-            what: "top-k",
-            value: 0.0,
-            expected: "k >= 1",
-        });
+        return Err(MetricsError::BadParameter { what: "top-k", value: 0.0, expected: "k >= 1" });
     }
     let mut groups: BTreeMap<K, Vec<usize>> = BTreeMap::new();
     for (i, k) in keys.iter().enumerate() {
@@ -61,9 +53,7 @@ pub fn aggregate<K: Ord + Clone>(
                 }
                 Aggregation::MajorityVote => {
                     for &r in &rows {
-                        let p = row(r);
-                        let arg = (0..classes).fold(0, |b, c| if p[c] > p[b] { c } else { b });
-                        out[arg] += 1.0;
+                        out[super::argmax(row(r))] += 1.0;
                     }
                     out.iter_mut().for_each(|o| *o /= n as f64);
                 }
@@ -101,10 +91,7 @@ mod tests {
         assert!((vote[0].1[1] - 1.0 / 3.0).abs() < 1e-12);
         let top = aggregate(&keys, &probs, 2, Aggregation::TopKMean(2)).unwrap();
         assert!((top[0].1[1] - 0.55).abs() < 1e-12);
-        assert!(
-            (top[1].1[1] - 0.6).abs() < 1e-12,
-            "a group smaller than k uses all its patches"
-        );
+        assert!((top[1].1[1] - 0.6).abs() < 1e-12, "a group smaller than k uses all its patches");
         assert!(aggregate(&keys, &probs[..7], 2, Aggregation::Mean).is_err());
         assert!(aggregate(&keys, &probs, 2, Aggregation::TopKMean(0)).is_err());
     }

@@ -40,16 +40,11 @@ where
         });
     }
     if resamples < 2 {
-        return Err(MetricsError::BadParameter {
-            what: "resamples",
-            value: resamples as f64,
-            expected: "at least 2",
-        });
+        return Err(MetricsError::BadParameter { what: "resamples", value: resamples as f64, expected: "at least 2" });
     }
     let all: Vec<usize> = (0..n).collect();
-    let estimate = statistic(&all).ok_or(MetricsError::SingleClass {
-        present: "statistic undefined on the full sample",
-    })?;
+    let estimate =
+        statistic(&all).ok_or(MetricsError::SingleClass { present: "statistic undefined on the full sample" })?;
     let mut rng = SplitMix64::new(seed);
     let mut idx = Vec::with_capacity(n);
     let mut values = Vec::with_capacity(resamples);
@@ -61,9 +56,7 @@ where
         }
     }
     if values.is_empty() {
-        return Err(MetricsError::SingleClass {
-            present: "statistic undefined on every resample",
-        });
+        return Err(MetricsError::SingleClass { present: "statistic undefined on every resample" });
     }
     values.sort_by(f64::total_cmp);
     let q = |p: f64| {
@@ -119,10 +112,7 @@ mod tests {
         let (l, s) = sample(60, 1);
         let small = auc_ci(&l, &s, 9);
         assert!(small.lower <= small.estimate && small.estimate <= small.upper);
-        assert!(
-            small.lower > 0.5,
-            "a separable signal's interval stays above chance: {small:?}"
-        );
+        assert!(small.lower > 0.5, "a separable signal's interval stays above chance: {small:?}");
         let (l, s) = sample(1200, 2);
         let big = auc_ci(&l, &s, 9);
         assert!(big.upper - big.lower < (small.upper - small.lower) / 2.0);

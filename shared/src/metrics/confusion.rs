@@ -43,11 +43,7 @@ impl BinaryConfusion {
     }
 
     /// Counts with predictions `score >= threshold`.
-    pub fn at_threshold(
-        labels: &[bool],
-        scores: &[f64],
-        threshold: f64,
-    ) -> Result<Self, MetricsError> {
+    pub fn at_threshold(labels: &[bool], scores: &[f64], threshold: f64) -> Result<Self, MetricsError> {
         check_lengths("scores", labels.len(), scores.len())?;
         super::check_scores(scores)?;
         let predicted: Vec<bool> = scores.iter().map(|s| *s >= threshold).collect();
@@ -103,11 +99,7 @@ pub struct MultiConfusion {
 }
 
 impl MultiConfusion {
-    pub fn from_predictions(
-        labels: &[usize],
-        predicted: &[usize],
-        classes: usize,
-    ) -> Result<Self, MetricsError> {
+    pub fn from_predictions(labels: &[usize], predicted: &[usize], classes: usize) -> Result<Self, MetricsError> {
         check_lengths("predictions", labels.len(), predicted.len())?;
         if classes < 2 {
             return Err(MetricsError::TooFewClasses(classes));
@@ -119,11 +111,7 @@ impl MultiConfusion {
         for (index, (&l, &p)) in labels.iter().zip(predicted).enumerate() {
             for label in [l, p] {
                 if label >= classes {
-                    return Err(MetricsError::LabelOutOfRange {
-                        label,
-                        index,
-                        classes,
-                    });
+                    return Err(MetricsError::LabelOutOfRange { label, index, classes });
                 }
             }
             counts[l][p] += 1;
@@ -132,33 +120,9 @@ impl MultiConfusion {
     }
 
     /// Predictions are the arg-max of each row of `probs` (n × classes, row-major).
-    pub fn from_probabilities(
-        labels: &[usize],
-        probs: &[f64],
-        classes: usize,
-    ) -> Result<Self, MetricsError> {
-        if classes < 2 {
-            return Err(MetricsError::TooFewClasses(classes));
-        }
-        check_lengths(
-            "probability values (n x classes)",
-            labels.len() * classes,
-            probs.len(),
-        )?;
-        super::check_scores(probs)?;
-        let predicted: Vec<usize> = probs
-            .chunks_exact(classes)
-            .map(|row| {
-                // First maximum wins, as numpy's argmax.
-                let mut best = 0;
-                for (k, v) in row.iter().enumerate() {
-                    if *v > row[best] {
-                        best = k;
-                    }
-                }
-                best
-            })
-            .collect();
+    pub fn from_probabilities(labels: &[usize], probs: &[f64], classes: usize) -> Result<Self, MetricsError> {
+        super::check_prob_matrix(labels, probs, classes)?;
+        let predicted: Vec<usize> = probs.chunks_exact(classes).map(super::argmax).collect();
         Self::from_predictions(labels, &predicted, classes)
     }
 
@@ -181,12 +145,7 @@ impl MultiConfusion {
 
     pub fn report(&self, class: usize) -> ClassReport {
         let b = self.one_vs_rest(class);
-        ClassReport {
-            precision: b.precision(),
-            recall: b.recall(),
-            f1: b.f1(),
-            support: b.tp + b.fn_,
-        }
+        ClassReport { precision: b.precision(), recall: b.recall(), f1: b.f1(), support: b.tp + b.fn_ }
     }
 
     /// Unweighted mean over classes of (precision, recall, F1); an undefined per-class value
@@ -217,22 +176,10 @@ mod tests {
     #[test]
     fn hand_worked_binary_rates() {
         // 3 TP, 1 FP, 4 TN, 2 FN.
-        let labels = [
-            true, true, true, true, true, false, false, false, false, false,
-        ];
-        let pred = [
-            true, true, true, false, false, true, false, false, false, false,
-        ];
+        let labels = [true, true, true, true, true, false, false, false, false, false];
+        let pred = [true, true, true, false, false, true, false, false, false, false];
         let c = BinaryConfusion::from_predictions(&labels, &pred).unwrap();
-        assert_eq!(
-            c,
-            BinaryConfusion {
-                tp: 3,
-                fp: 1,
-                tn: 4,
-                fn_: 2
-            }
-        );
+        assert_eq!(c, BinaryConfusion { tp: 3, fp: 1, tn: 4, fn_: 2 });
         assert_eq!(c.precision(), Some(0.75));
         assert_eq!(c.recall(), Some(0.6));
         assert_eq!(c.specificity(), Some(0.8));
@@ -254,11 +201,7 @@ mod tests {
     fn multiclass_checks_labels() {
         assert!(matches!(
             MultiConfusion::from_predictions(&[0, 3], &[0, 1], 3),
-            Err(MetricsError::LabelOutOfRange {
-                label: 3,
-                index: 1,
-                classes: 3
-            })
+            Err(MetricsError::LabelOutOfRange { label: 3, index: 1, classes: 3 })
         ));
         let m = MultiConfusion::from_predictions(&[0, 1, 2, 2], &[0, 2, 2, 1], 3).unwrap();
         assert_eq!(m.counts, vec![vec![1, 0, 0], vec![0, 0, 1], vec![0, 1, 1]]);

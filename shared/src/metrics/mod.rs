@@ -25,18 +25,25 @@ pub(crate) fn check_scores(scores: &[f64]) -> Result<(), MetricsError> {
     Ok(())
 }
 
-pub(crate) fn check_lengths(
-    what: &'static str,
-    labels: usize,
-    other: usize,
-) -> Result<(), MetricsError> {
-    if labels == other {
-        Ok(())
-    } else {
-        Err(MetricsError::LengthMismatch {
-            what,
-            labels,
-            other,
-        })
+pub(crate) fn check_lengths(what: &'static str, labels: usize, other: usize) -> Result<(), MetricsError> {
+    if labels == other { Ok(()) } else { Err(MetricsError::LengthMismatch { what, labels, other }) }
+}
+
+/// Checks an n × classes probability matrix against its labels: at least two classes, one row
+/// per label, finite values, and every label below `classes`.
+pub(crate) fn check_prob_matrix(labels: &[usize], probs: &[f64], classes: usize) -> Result<(), MetricsError> {
+    if classes < 2 {
+        return Err(MetricsError::TooFewClasses(classes));
     }
+    check_lengths("probability values (n x classes)", labels.len() * classes, probs.len())?;
+    check_scores(probs)?;
+    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l >= classes) {
+        return Err(MetricsError::LabelOutOfRange { label, index, classes });
+    }
+    Ok(())
+}
+
+/// Index of the largest value; the first one wins ties, as numpy's `argmax`.
+pub(crate) fn argmax(row: &[f64]) -> usize {
+    (0..row.len()).fold(0, |best, k| if row[k] > row[best] { k } else { best })
 }

@@ -15,11 +15,7 @@ pub struct RocCurve {
 impl RocCurve {
     /// Area under the curve by the trapezoidal rule (exact for the step curve with ties).
     pub fn area(&self) -> f64 {
-        self.fpr
-            .windows(2)
-            .zip(self.tpr.windows(2))
-            .map(|(x, y)| (x[1] - x[0]) * (y[1] + y[0]) / 2.0)
-            .sum()
+        self.fpr.windows(2).zip(self.tpr.windows(2)).map(|(x, y)| (x[1] - x[0]) * (y[1] + y[0]) / 2.0).sum()
     }
 }
 
@@ -33,22 +29,14 @@ pub fn roc_curve(labels: &[bool], scores: &[f64]) -> Result<RocCurve, MetricsErr
     let positives = labels.iter().filter(|l| **l).count();
     let negatives = labels.len() - positives;
     if positives == 0 {
-        return Err(MetricsError::SingleClass {
-            present: "negatives only",
-        });
+        return Err(MetricsError::SingleClass { present: "negatives only" });
     }
     if negatives == 0 {
-        return Err(MetricsError::SingleClass {
-            present: "positives only",
-        });
+        return Err(MetricsError::SingleClass { present: "positives only" });
     }
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let mut curve = RocCurve {
-        fpr: vec![0.0],
-        tpr: vec![0.0],
-        thresholds: vec![f64::INFINITY],
-    };
+    let mut curve = RocCurve { fpr: vec![0.0], tpr: vec![0.0], thresholds: vec![f64::INFINITY] };
     let (mut tp, mut fp) = (0usize, 0usize);
     let mut i = 0;
     while i < order.len() {
@@ -74,26 +62,8 @@ pub fn auc(labels: &[bool], scores: &[f64]) -> Result<f64, MetricsError> {
 }
 
 /// One-vs-rest AUC of each class; `probs` is n × classes, row-major.
-pub fn one_vs_rest_auc(
-    labels: &[usize],
-    probs: &[f64],
-    classes: usize,
-) -> Result<Vec<f64>, MetricsError> {
-    if classes < 2 {
-        return Err(MetricsError::TooFewClasses(classes));
-    }
-    check_lengths(
-        "probability values (n x classes)",
-        labels.len() * classes,
-        probs.len(),
-    )?;
-    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l >= classes) {
-        return Err(MetricsError::LabelOutOfRange {
-            label,
-            index,
-            classes,
-        });
-    }
+pub fn one_vs_rest_auc(labels: &[usize], probs: &[f64], classes: usize) -> Result<Vec<f64>, MetricsError> {
+    super::check_prob_matrix(labels, probs, classes)?;
     (0..classes)
         .map(|k| {
             let bin: Vec<bool> = labels.iter().map(|l| *l == k).collect();
@@ -132,25 +102,10 @@ mod tests {
     #[test]
     fn refuses_degenerate_input() {
         assert_eq!(auc(&[], &[]), Err(MetricsError::Empty));
-        assert!(matches!(
-            auc(&[true, true], &[0.1, 0.2]),
-            Err(MetricsError::SingleClass { .. })
-        ));
-        assert!(matches!(
-            auc(&[false], &[0.1]),
-            Err(MetricsError::SingleClass { .. })
-        ));
-        assert!(matches!(
-            auc(&[true, false], &[0.1, f64::NAN]),
-            Err(MetricsError::NonFiniteScore { index: 1 })
-        ));
-        assert!(matches!(
-            auc(&[true, false], &[0.1]),
-            Err(MetricsError::LengthMismatch { .. })
-        ));
-        assert!(matches!(
-            one_vs_rest_auc(&[0, 5], &[0.0; 6], 3),
-            Err(MetricsError::LabelOutOfRange { .. })
-        ));
+        assert!(matches!(auc(&[true, true], &[0.1, 0.2]), Err(MetricsError::SingleClass { .. })));
+        assert!(matches!(auc(&[false], &[0.1]), Err(MetricsError::SingleClass { .. })));
+        assert!(matches!(auc(&[true, false], &[0.1, f64::NAN]), Err(MetricsError::NonFiniteScore { index: 1 })));
+        assert!(matches!(auc(&[true, false], &[0.1]), Err(MetricsError::LengthMismatch { .. })));
+        assert!(matches!(one_vs_rest_auc(&[0, 5], &[0.0; 6], 3), Err(MetricsError::LabelOutOfRange { .. })));
     }
 }

@@ -28,24 +28,15 @@ impl ChosenThreshold {
 
 /// Chooses a threshold on validation `labels`/`scores` by `rule`. Only observed scores are
 /// candidates, so the threshold always corresponds to a point on the validation ROC curve.
-pub fn choose_threshold(
-    labels: &[bool],
-    scores: &[f64],
-    rule: ThresholdRule,
-) -> Result<ChosenThreshold, MetricsError> {
+pub fn choose_threshold(labels: &[bool], scores: &[f64], rule: ThresholdRule) -> Result<ChosenThreshold, MetricsError> {
     if let ThresholdRule::TargetSensitivity(t) = rule
         && !(t > 0.0 && t <= 1.0)
     {
-        return Err(MetricsError::BadParameter {
-            what: "target sensitivity",
-            value: t,
-            expected: "a value in (0, 1]",
-        });
+        return Err(MetricsError::BadParameter { what: "target sensitivity", value: t, expected: "a value in (0, 1]" });
     }
     let curve = roc_curve(labels, scores)?;
     // Skip the +inf point: a threshold that calls nothing positive is no decision rule.
-    let points =
-        (1..curve.thresholds.len()).map(|i| (curve.thresholds[i], curve.tpr[i], curve.fpr[i]));
+    let points = (1..curve.thresholds.len()).map(|i| (curve.thresholds[i], curve.tpr[i], curve.fpr[i]));
     let mut best: Option<(f64, f64, f64)> = None;
     for (thr, tpr, fpr) in points {
         match rule {
@@ -67,12 +58,7 @@ pub fn choose_threshold(
         ThresholdRule::TargetSensitivity(target) => MetricsError::Unreachable { target },
         ThresholdRule::Youden => MetricsError::Empty,
     })?;
-    Ok(ChosenThreshold {
-        rule,
-        threshold,
-        sensitivity,
-        specificity: 1.0 - fpr,
-    })
+    Ok(ChosenThreshold { rule, threshold, sensitivity, specificity: 1.0 - fpr })
 }
 
 #[cfg(test)]
@@ -85,19 +71,11 @@ mod tests {
         let scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2];
         // J at 0.7: 3/4 - 0 = 0.75; at 0.5: 1 - 1/4 = 0.75 -> tie, keep the higher threshold.
         let y = choose_threshold(&labels, &scores, ThresholdRule::Youden).unwrap();
-        assert_eq!(
-            (y.threshold, y.sensitivity, y.specificity),
-            (0.7, 0.75, 1.0)
-        );
+        assert_eq!((y.threshold, y.sensitivity, y.specificity), (0.7, 0.75, 1.0));
         let s = choose_threshold(&labels, &scores, ThresholdRule::TargetSensitivity(1.0)).unwrap();
-        assert_eq!(
-            (s.threshold, s.sensitivity, s.specificity),
-            (0.5, 1.0, 0.75)
-        );
+        assert_eq!((s.threshold, s.sensitivity, s.specificity), (0.5, 1.0, 0.75));
         assert!(s.predict(0.5) && !s.predict(0.49));
         assert!(choose_threshold(&labels, &scores, ThresholdRule::TargetSensitivity(1.5)).is_err());
-        assert!(
-            choose_threshold(&labels, &scores, ThresholdRule::TargetSensitivity(f64::NAN)).is_err()
-        );
+        assert!(choose_threshold(&labels, &scores, ThresholdRule::TargetSensitivity(f64::NAN)).is_err());
     }
 }
