@@ -97,15 +97,17 @@ impl ModelBundleMeta {
         if !(16..=4096).contains(&self.input_size) {
             return Err(invalid(WHAT, "input_size", format!("{}; expected 16 to 4096 pixels", self.input_size)));
         }
-        if !(self.um_per_px.is_finite() && self.um_per_px > 0.0) {
-            return Err(invalid(WHAT, "um_per_px", format!("{}; expected a finite value above 0", self.um_per_px)));
+        // Physical range of light microscopy: 100X oil (~0.05 µm/px) to whole-slide thumbnails.
+        if !(0.01..=1000.0).contains(&self.um_per_px) {
+            return Err(invalid(WHAT, "um_per_px", format!("{}; expected 0.01 to 1000", self.um_per_px)));
         }
+        // Inputs are on a 0..1 scale; a std far below 1e-3 would blow normalised values up to infinity.
         for c in 0..3 {
-            if !self.mean[c].is_finite() {
-                return Err(invalid(WHAT, "mean", format!("channel {c} is {}; expected finite", self.mean[c])));
+            if !(-10.0..=10.0).contains(&self.mean[c]) {
+                return Err(invalid(WHAT, "mean", format!("channel {c} is {}; expected -10 to 10", self.mean[c])));
             }
-            if !(self.std[c].is_finite() && self.std[c] > 0.0) {
-                return Err(invalid(WHAT, "std", format!("channel {c} is {}; expected above 0", self.std[c])));
+            if !(1e-3..=10.0).contains(&self.std[c]) {
+                return Err(invalid(WHAT, "std", format!("channel {c} is {}; expected 0.001 to 10", self.std[c])));
             }
         }
         let d = &self.decision;
@@ -117,6 +119,11 @@ impl ModelBundleMeta {
         }
         if !(0.0..=0.5).contains(&d.uncertain_band) {
             return Err(invalid(WHAT, "decision.uncertain_band", format!("{}; expected 0 to 0.5", d.uncertain_band)));
+        }
+        if let ThresholdRule::TargetSensitivity(t) = d.rule
+            && !(t > 0.0 && t <= 1.0)
+        {
+            return Err(invalid(WHAT, "decision.rule", format!("target sensitivity {t}; expected above 0, at most 1")));
         }
         if let Some(m) = self.validation.iter().find(|m| !m.value.is_finite() || m.name.is_empty()) {
             return Err(invalid(WHAT, "validation", format!("metric {:?} = {}", m.name, m.value)));
@@ -229,6 +236,13 @@ pub(crate) mod tests {
         let mut m = sample();
         m.classes = vec!["a".into(), "a".into()];
         assert!(m.encode().unwrap_err().to_string().contains("twice"));
+        // Found by the fuzzer: a NaN target sensitivity passed validation (and NaN != NaN).
+        let mut m = sample();
+        m.decision.rule = ThresholdRule::TargetSensitivity(f64::NAN);
+        assert!(m.encode().unwrap_err().to_string().contains("decision.rule"));
+        let mut m = sample();
+        m.std[2] = 1.8e-40;
+        assert!(m.encode().unwrap_err().to_string().contains("std"));
         let mut bytes = sample().encode().unwrap();
         bytes[4] = 9;
         let err = ModelBundleMeta::decode(&bytes).unwrap_err();
