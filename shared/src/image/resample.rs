@@ -30,6 +30,18 @@ impl AxisPlan {
         self.starts.len() as u32
     }
 
+    /// Source pixels up to the last one any output pixel reads (the remainder is dropped).
+    fn used_len(&self) -> usize {
+        self.starts.len().checked_sub(1).map_or(0, |last| {
+            let (start, w) = self.taps(last);
+            start + w.len()
+        })
+    }
+
+    fn is_identity(&self) -> bool {
+        self.weights.len() == self.source_len as usize && self.starts.len() == self.source_len as usize
+    }
+
     fn taps(&self, i: usize) -> (usize, &[f32]) {
         let end = self.offsets.get(i + 1).copied().unwrap_or(self.weights.len());
         (self.starts[i] as usize, &self.weights[self.offsets[i]..end])
@@ -109,18 +121,6 @@ impl Resampler {
         Ok(())
     }
 
-    /// Output size for a source of `width`x`height` at `from`, or the reason it cannot be made.
-    pub fn output_size(
-        &mut self,
-        width: u32,
-        height: u32,
-        from: PixelSpacing,
-        target_um: f64,
-    ) -> Result<(u32, u32), ImageError> {
-        self.plan(width, height, from, target_um).map_err(|e| widen_empty(e, width, height))?;
-        Ok((self.x.output_len(), self.y.output_len()))
-    }
-
     /// Resamples `src` into `out` (its allocation reused) and returns the effective spacing.
     pub fn resample_into(
         &mut self,
@@ -129,12 +129,24 @@ impl Resampler {
         target_um: f64,
         out: &mut RgbImage,
     ) -> Result<PixelSpacing, ImageError> {
-        self.plan(src.width(), src.height(), from, target_um).map_err(|e| widen_empty(e, src.width(), src.height()))?;
+        self.plan(src.width(), src.height(), from, target_um).map_err(|e| match e {
+            // Report the whole image, not the one axis that came out empty.
+            ImageError::EmptyAfterResample { source_um, target, .. } => {
+                ImageError::EmptyAfterResample { width: src.width(), height: src.height(), source_um, target }
+            }
+            other => other,
+        })?;
         let (ow, oh) = (self.x.output_len(), self.y.output_len());
         out.reshape(ow, oh)?;
+        let effective = PixelSpacing { x: self.x.effective_um, y: self.y.effective_um };
+        if self.x.is_identity() && self.y.is_identity() {
+            // Already at the target resolution (within tolerance): the pixels are the answer.
+            out.as_raw_mut().copy_from_slice(src.as_raw());
+            return Ok(effective);
+        }
         let row_len = ow as usize * 3;
         // Horizontal pass over the source rows that some output row reads.
-        let src_rows = self.y.source_len as usize;
+        let src_rows = self.y.used_len();
         self.rows.resize(src_rows * row_len, 0.0);
         for y in 0..src_rows {
             let srow = src.row(y as u32);
@@ -168,16 +180,7 @@ impl Resampler {
                 *d = (a + 0.5).clamp(0.0, 255.0) as u8;
             }
         }
-        Ok(PixelSpacing { x: self.x.effective_um, y: self.y.effective_um })
-    }
-}
-
-fn widen_empty(e: ImageError, width: u32, height: u32) -> ImageError {
-    match e {
-        ImageError::EmptyAfterResample { source_um, target, .. } => {
-            ImageError::EmptyAfterResample { width, height, source_um, target }
-        }
-        other => other,
+        Ok(effective)
     }
 }
 
