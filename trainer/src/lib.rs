@@ -5,4 +5,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod batch;
+pub mod cohort;
 pub mod device;
+pub mod patching;
+pub mod slide;
+pub mod split;

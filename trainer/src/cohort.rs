@@ -1,0 +1,232 @@
+//! The cohort file: one CSV row per slide with `slide` (path), `slide_id`, `patient_id`,
+//! `label` (MM, IN, CN, JN) and optional `site` and `um_per_px`. Loading reports every problem
+//! with its line number at once, so a lab fixes the file in one pass.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The study's lesion classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Lesion {
+    /// Melanoma.
+    MM,
+    /// Intradermal nevus.
+    IN,
+    /// Compound nevus.
+    CN,
+    /// Junctional nevus.
+    JN,
+}
+
+impl Lesion {
+    pub const ALL: [Lesion; 4] = [Lesion::MM, Lesion::IN, Lesion::CN, Lesion::JN];
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Lesion::MM => "MM",
+            Lesion::IN => "IN",
+            Lesion::CN => "CN",
+            Lesion::JN => "JN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.code().eq_ignore_ascii_case(s.trim()))
+    }
+
+    pub fn is_nevus(&self) -> bool {
+        *self != Lesion::MM
+    }
+}
+
+impl fmt::Display for Lesion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One slide of the cohort.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohortSlide {
+    /// Line of the CSV file (header = line 1).
+    pub line: usize,
+    /// Path as resolved against the CSV's folder.
+    pub slide: PathBuf,
+    pub slide_id: String,
+    pub patient_id: String,
+    pub label: Lesion,
+    pub site: Option<String>,
+    /// µm/px override for slides whose metadata lacks it (plain images).
+    pub um_per_px: Option<f64>,
+}
+
+/// A validated cohort.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cohort {
+    pub source: PathBuf,
+    pub slides: Vec<CohortSlide>,
+}
+
+/// One problem with the cohort file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CohortProblem {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for CohortProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum CohortError {
+    #[error("cannot read cohort file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cohort file {path} has {} problem(s):\n  {}", problems.len(),
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Invalid { path: PathBuf, problems: Vec<CohortProblem> },
+}
+
+const REQUIRED: [&str; 4] = ["slide", "slide_id", "patient_id", "label"];
+
+/// Reads and validates a cohort CSV. Relative slide paths are taken from the CSV's folder.
+pub fn load_cohort(path: &Path) -> Result<Cohort, CohortError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CohortError::Read { path: path.into(), source })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_cohort(&text, base, true)
+        .map(|slides| Cohort { source: path.into(), slides })
+        .map_err(|problems| CohortError::Invalid { path: path.into(), problems })
+}
+
+/// Parses cohort CSV text; `check_files` also requires every slide file to exist.
+pub fn parse_cohort(text: &str, base: &Path, check_files: bool) -> Result<Vec<CohortSlide>, Vec<CohortProblem>> {
+    let mut problems = Vec::new();
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(text.as_bytes());
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(vec![CohortProblem { line: 1, message: format!("unreadable header: {e}") }]),
+    };
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let missing: Vec<&str> = REQUIRED.iter().copied().filter(|c| col(c).is_none()).collect();
+    if !missing.is_empty() {
+        return Err(vec![CohortProblem {
+            line: 1,
+            message: format!(
+                "missing column(s) {}; the header must name {} (optional: site, um_per_px)",
+                missing.join(", "),
+                REQUIRED.join(", ")
+            ),
+        }]);
+    }
+    let idx = |name: &str| col(name).unwrap_or(usize::MAX);
+    let (i_slide, i_id, i_patient, i_label) = (idx("slide"), idx("slide_id"), idx("patient_id"), idx("label"));
+    let (i_site, i_mpp) = (col("site"), col("um_per_px"));
+
+    let mut slides = Vec::new();
+    let mut first_line_of_id: HashMap<String, usize> = HashMap::new();
+    let mut label_of_path: HashMap<PathBuf, (Lesion, usize)> = HashMap::new();
+    for (n, record) in reader.records().enumerate() {
+        let line = record.as_ref().ok().and_then(|r| r.position()).map_or(n + 2, |p| p.line() as usize);
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(CohortProblem { line, message: format!("unreadable row: {e}") });
+                continue;
+            }
+        };
+        let field = |i: usize| record.get(i).unwrap_or("").to_string();
+        let mut bad = |message: String| problems.push(CohortProblem { line, message });
+        let (slide_s, slide_id, patient_id, label_s) = (field(i_slide), field(i_id), field(i_patient), field(i_label));
+        if slide_s.is_empty() || slide_id.is_empty() || patient_id.is_empty() {
+            bad("slide, slide_id and patient_id must not be empty".into());
+            continue;
+        }
+        let Some(label) = Lesion::parse(&label_s) else {
+            bad(format!("unknown label {label_s:?}; expected one of MM, IN, CN, JN"));
+            continue;
+        };
+        let um_per_px = match i_mpp.map(field).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => match s.parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 => Some(v),
+                _ => {
+                    bad(format!("um_per_px {s:?} is not a positive number"));
+                    continue;
+                }
+            },
+        };
+        let slide = base.join(&slide_s);
+        if check_files && !slide.is_file() {
+            bad(format!("slide file {} does not exist", slide.display()));
+        }
+        if let Some(first) = first_line_of_id.get(&slide_id) {
+            bad(format!("duplicate slide_id {slide_id:?} (first on line {first})"));
+        } else {
+            first_line_of_id.insert(slide_id.clone(), line);
+        }
+        match label_of_path.get(&slide) {
+            Some((other, first)) if *other != label => {
+                bad(format!("slide {slide_s} is listed as {label} here and as {other} on line {first}"))
+            }
+            Some((_, first)) => bad(format!("slide {slide_s} is listed twice (first on line {first})")),
+            None => {
+                label_of_path.insert(slide.clone(), (label, line));
+            }
+        }
+        let site = i_site.map(field).filter(|s| !s.is_empty());
+        slides.push(CohortSlide { line, slide, slide_id, patient_id, label, site, um_per_px });
+    }
+    if slides.is_empty() && problems.is_empty() {
+        problems.push(CohortProblem { line: 1, message: "no slides listed".into() });
+    }
+    if problems.is_empty() { Ok(slides) } else { Err(problems) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_cohort_parses_with_lines_and_options() {
+        let text = "slide,slide_id,patient_id,label,site,um_per_px\n\
+                    a.svs,S1,P1,MM,north,\n\
+                    b.tif,S2,P1,jn,,0.5\n";
+        let slides = parse_cohort(text, Path::new("/data"), false).unwrap();
+        assert_eq!(slides.len(), 2);
+        assert_eq!(slides[0].slide, PathBuf::from("/data/a.svs"));
+        assert_eq!((slides[0].line, slides[0].label, slides[0].site.as_deref()), (2, Lesion::MM, Some("north")));
+        assert_eq!((slides[1].label, slides[1].um_per_px, slides[1].site.as_deref()), (Lesion::JN, Some(0.5), None));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = "slide,slide_id,patient_id,label\n\
+                    a.svs,S1,P1,MM\n\
+                    b.svs,S1,P2,IN\n\
+                    c.svs,S3,P3,BCC\n\
+                    a.svs,S4,P1,CN\n\
+                    ,S5,P5,MM\n";
+        let problems = parse_cohort(text, Path::new("/nowhere"), true).unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let has = |line: usize, needle: &str| problems.iter().any(|p| p.line == line && p.message.contains(needle));
+        assert!(has(2, "does not exist"), "{text:?}");
+        assert!(has(3, "duplicate slide_id \"S1\" (first on line 2)"), "{text:?}");
+        assert!(has(4, "unknown label \"BCC\""), "{text:?}");
+        assert!(has(5, "listed as CN here and as MM on line 2"), "{text:?}");
+        assert!(has(6, "must not be empty"), "{text:?}");
+    }
+
+    #[test]
+    fn missing_columns_are_named() {
+        let problems = parse_cohort("slide,label\nx,MM\n", Path::new("."), false).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("slide_id, patient_id"), "{}", problems[0]);
+        let err = load_cohort(Path::new("/no/such/cohort.csv")).unwrap_err().to_string();
+        assert!(err.contains("/no/such/cohort.csv"), "{err}");
+    }
+}

@@ -1,0 +1,11 @@
+//! Slides to patches: a tissue mask from a low-resolution read, the non-overlapping 256×256
+//! grid at a target µm/px in level-0 coordinates, and the study's keep rule (background
+//! fraction at most 0.40, measured by the shared tissue test on the patch itself).
+
+mod extract;
+mod mask;
+mod qc;
+
+pub use extract::{PatchParams, PatchRecord, SlidePatches, patch_slide};
+pub use mask::{TissueMask, build_tissue_mask};
+pub use qc::qc_thumbnail;

@@ -1,0 +1,8 @@
+//! Whole-slide images and plain images behind one reader, with µm/px from metadata (or an
+//! explicit override) and the choice of pyramid level for a target magnification.
+
+mod magnification;
+mod reader;
+
+pub use magnification::{Magnification, MagnificationPresets};
+pub use reader::{LevelInfo, LevelPlan, Slide, SlideError, SpacingSource, openslide_version};

@@ -1,0 +1,261 @@
+use melanoscope_shared::image::{DEFAULT_UPSAMPLE_TOLERANCE, PixelSpacing, RgbImage, load_rgb};
+use openslide_rs::{Address, OpenSlide, Region, Size};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SlideError {
+    #[error("{path}: file does not exist")]
+    Missing { path: PathBuf },
+    #[error(
+        "{path}: DICOM whole-slide images need OpenSlide 4.x; the linked OpenSlide is {version}. \
+         Install the OpenSlide 4 library (e.g. the `openslide-bin` wheel) and rebuild, or convert the slide"
+    )]
+    DicomNeedsOpenSlide4 { path: PathBuf, version: String },
+    #[error(
+        "{path}: OpenSlide cannot open it ({detail}); supported: Aperio SVS, Hamamatsu NDPI, MIRAX, Leica SCN, tiled TIFF, and PNG/JPEG/TIFF images with an explicit µm/px"
+    )]
+    Unsupported { path: PathBuf, detail: String },
+    #[error("{path}: no µm/px in the slide's metadata ({detail}); give um_per_px in the cohort file or --um-per-px")]
+    NoSpacing { path: PathBuf, detail: String },
+    #[error("{path}: plain images carry no reliable µm/px; give um_per_px in the cohort file or --um-per-px")]
+    PlainImageNeedsSpacing { path: PathBuf },
+    #[error("{path}: µm/px {value} is not a finite positive number")]
+    BadSpacing { path: PathBuf, value: f64 },
+    #[error(
+        "{path}: target {target} µm/px is finer than the scan ({native} µm/px native); \
+         a scan cannot be enlarged to a higher magnification"
+    )]
+    TooFine { path: PathBuf, target: f64, native: f64 },
+    #[error("{path}: reading level {level} at ({x}, {y}) size {w}x{h} failed: {detail}")]
+    Read { path: PathBuf, level: u32, x: u64, y: u64, w: u32, h: u32, detail: String },
+    #[error("{path}: {detail}")]
+    Image { path: PathBuf, detail: String },
+}
+
+/// Where a slide's µm/px came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SpacingSource {
+    Metadata,
+    Override,
+}
+
+/// One pyramid level.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LevelInfo {
+    pub width: u64,
+    pub height: u64,
+    pub downsample: f64,
+}
+
+/// How to read a target µm/px: from `level`, then shrink by `scale` (≥ 1, or 1 within tolerance).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LevelPlan {
+    pub level: u32,
+    pub level_um_per_px: f64,
+    pub target_um_per_px: f64,
+    /// Level pixels per output pixel.
+    pub scale: f64,
+}
+
+enum Backend {
+    OpenSlide(Box<OpenSlide>),
+    Plain(RgbImage),
+}
+
+/// A slide opened for reading.
+pub struct Slide {
+    path: PathBuf,
+    backend: Backend,
+    levels: Vec<LevelInfo>,
+    spacing: PixelSpacing,
+    spacing_source: SpacingSource,
+    vendor: String,
+}
+
+impl std::fmt::Debug for Slide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slide")
+            .field("path", &self.path)
+            .field("vendor", &self.vendor)
+            .field("levels", &self.levels)
+            .field("spacing", &self.spacing)
+            .finish()
+    }
+}
+
+/// Version of the linked OpenSlide library.
+pub fn openslide_version() -> String {
+    OpenSlide::version().unwrap_or_else(|_| "unknown".into())
+}
+
+fn is_dicom(path: &Path) -> bool {
+    // DICOM Part 10: a 128-byte preamble, then "DICM".
+    let mut head = [0u8; 132];
+    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
+        && &head[128..] == b"DICM"
+}
+
+fn is_plain_image(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
+}
+
+impl Slide {
+    /// Opens `path`; `um_per_px` overrides (or, for plain images and slides without metadata,
+    /// supplies) the spacing.
+    pub fn open(path: &Path, um_per_px: Option<f64>) -> Result<Self, SlideError> {
+        let p = || path.to_path_buf();
+        if !path.exists() {
+            return Err(SlideError::Missing { path: p() });
+        }
+        if let Some(v) = um_per_px
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(SlideError::BadSpacing { path: p(), value: v });
+        }
+        if is_plain_image(path) {
+            let Some(v) = um_per_px else { return Err(SlideError::PlainImageNeedsSpacing { path: p() }) };
+            let img = load_rgb(path).map_err(|e| SlideError::Image { path: p(), detail: e.to_string() })?;
+            let levels = vec![LevelInfo { width: img.width().into(), height: img.height().into(), downsample: 1.0 }];
+            return Ok(Self {
+                path: p(),
+                backend: Backend::Plain(img),
+                levels,
+                spacing: PixelSpacing { x: v, y: v },
+                spacing_source: SpacingSource::Override,
+                vendor: "image".into(),
+            });
+        }
+        let version = openslide_version();
+        let osr = match OpenSlide::new(path) {
+            Ok(o) => o,
+            Err(e) if is_dicom(path) && !version.starts_with('4') => {
+                tracing::debug!(error = %e, "OpenSlide refused a DICOM file");
+                return Err(SlideError::DicomNeedsOpenSlide4 { path: p(), version });
+            }
+            Err(e) => return Err(SlideError::Unsupported { path: p(), detail: e.to_string() }),
+        };
+        let levels = (0..osr.level_count())
+            .map(|l| {
+                let size = osr
+                    .level_dimensions(l)
+                    .map_err(|e| SlideError::Unsupported { path: p(), detail: e.to_string() })?;
+                let downsample = osr
+                    .level_downsample(l)
+                    .map_err(|e| SlideError::Unsupported { path: p(), detail: e.to_string() })?;
+                Ok(LevelInfo { width: size.w.into(), height: size.h.into(), downsample })
+            })
+            .collect::<Result<Vec<_>, SlideError>>()?;
+        if levels.is_empty() {
+            return Err(SlideError::Unsupported { path: p(), detail: "no pyramid levels".into() });
+        }
+        let read_mpp = |name: &str| osr.property_value(name).ok().and_then(|v| v.trim().parse::<f64>().ok());
+        let (spacing, spacing_source) = match (um_per_px, read_mpp("openslide.mpp-x"), read_mpp("openslide.mpp-y")) {
+            (Some(v), _, _) => (PixelSpacing { x: v, y: v }, SpacingSource::Override),
+            (None, Some(x), Some(y)) => {
+                let s =
+                    PixelSpacing::new(x, y).map_err(|e| SlideError::NoSpacing { path: p(), detail: e.to_string() })?;
+                (s, SpacingSource::Metadata)
+            }
+            _ => return Err(SlideError::NoSpacing { path: p(), detail: "openslide.mpp-x/y missing".into() }),
+        };
+        let vendor = osr.property_value("openslide.vendor").unwrap_or_else(|_| "unknown".into());
+        Ok(Self { path: p(), backend: Backend::OpenSlide(Box::new(osr)), levels, spacing, spacing_source, vendor })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn vendor(&self) -> &str {
+        &self.vendor
+    }
+
+    pub fn levels(&self) -> &[LevelInfo] {
+        &self.levels
+    }
+
+    /// Level-0 µm/px.
+    pub fn spacing(&self) -> PixelSpacing {
+        self.spacing
+    }
+
+    pub fn spacing_source(&self) -> SpacingSource {
+        self.spacing_source
+    }
+
+    /// Level-0 µm/px as one number (the coarser axis, so no axis is enlarged).
+    pub fn native_um_per_px(&self) -> f64 {
+        self.spacing.x.max(self.spacing.y)
+    }
+
+    /// Chooses the coarsest level that is still at least as fine as `target_um` (so reading it
+    /// and shrinking never enlarges), and refuses targets finer than the scan beyond the tolerance.
+    pub fn plan_level(&self, target_um: f64) -> Result<LevelPlan, SlideError> {
+        let native = self.native_um_per_px();
+        if !(target_um.is_finite() && target_um > 0.0) {
+            return Err(SlideError::BadSpacing { path: self.path.clone(), value: target_um });
+        }
+        if target_um < native * (1.0 - DEFAULT_UPSAMPLE_TOLERANCE) {
+            return Err(SlideError::TooFine { path: self.path.clone(), target: target_um, native });
+        }
+        let mut best = LevelPlan { level: 0, level_um_per_px: native, target_um_per_px: target_um, scale: 1.0 };
+        for (i, l) in self.levels.iter().enumerate() {
+            let um = native * l.downsample;
+            if um <= target_um * (1.0 + 1e-6) && um >= best.level_um_per_px {
+                best.level = i as u32;
+                best.level_um_per_px = um;
+            }
+        }
+        best.scale = (target_um / best.level_um_per_px).max(1.0);
+        Ok(best)
+    }
+
+    /// Reads `w`x`h` pixels of `level` whose top-left is at level-0 (`x0`, `y0`), as RGB. Areas
+    /// outside the scan (transparent in OpenSlide) come back white, like glass.
+    pub fn read_rgb(&self, level: u32, x0: u64, y0: u64, w: u32, h: u32) -> Result<RgbImage, SlideError> {
+        let err = |detail: String| SlideError::Read { path: self.path.clone(), level, x: x0, y: y0, w, h, detail };
+        if w == 0 || h == 0 {
+            return Err(err("empty region".into()));
+        }
+        match &self.backend {
+            Backend::Plain(img) => {
+                if level != 0 {
+                    return Err(err("plain images have one level".into()));
+                }
+                // Like OpenSlide: the part outside the image is white (glass).
+                let mut out = RgbImage::filled(w, h, [255; 3]).map_err(|e| err(e.to_string()))?;
+                let (iw, ih) = (u64::from(img.width()), u64::from(img.height()));
+                if x0 < iw && y0 < ih {
+                    let cw = (iw - x0).min(u64::from(w)) as u32;
+                    let ch = (ih - y0).min(u64::from(h)) as u32;
+                    let inside = img.crop(x0 as u32, y0 as u32, cw, ch).map_err(|e| err(e.to_string()))?;
+                    for row in 0..ch {
+                        let src = inside.row(row);
+                        let start = row as usize * w as usize * 3;
+                        out.as_raw_mut()[start..start + src.len()].copy_from_slice(src);
+                    }
+                }
+                Ok(out)
+            }
+            Backend::OpenSlide(osr) => {
+                let (x, y) = (
+                    u32::try_from(x0).map_err(|e| err(e.to_string()))?,
+                    u32::try_from(y0).map_err(|e| err(e.to_string()))?,
+                );
+                let region = Region { size: Size { w, h }, level, address: Address { x, y } };
+                let argb = osr.read_region(&region).map_err(|e| err(e.to_string()))?;
+                let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+                // Premultiplied BGRA bytes on little-endian: un-premultiply over white.
+                for px in argb.chunks_exact(4) {
+                    let (b, g, r, a) = (u32::from(px[0]), u32::from(px[1]), u32::from(px[2]), u32::from(px[3]));
+                    let over_white = |c: u32| (c + (255 - a)).min(255) as u8;
+                    rgb.extend_from_slice(&[over_white(r), over_white(g), over_white(b)]);
+                }
+                RgbImage::from_raw(w, h, rgb).map_err(|e| err(e.to_string()))
+            }
+        }
+    }
+}
