@@ -1,7 +1,12 @@
 //! `melanoscope-train`: the trainer's command line.
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use melanoscope_trainer::cohort::load_cohort;
+use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
+use melanoscope_trainer::slide::MagnificationPresets;
+use melanoscope_trainer::split::{kfold_patients, split_patients};
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(name = "melanoscope-train", version, about = "Train and export Melanoscope models")]
@@ -10,16 +15,110 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ImageFormatArg {
+    Png,
+    Jpeg,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Print the compute devices libtorch sees, as JSON.
     Info,
+    /// Cut the slides of a cohort into 256x256 patches at one or more magnifications.
+    Patch {
+        /// Cohort CSV: slide, slide_id, patient_id, label (MM/IN/CN/JN), optional site, um_per_px.
+        #[arg(long)]
+        cohort: PathBuf,
+        /// Output folder (manifest.parquet, report.json, slides/<id>/{patches.parquet,qc.png}).
+        #[arg(long)]
+        out: PathBuf,
+        /// `all`, or a comma-separated list of 40X, 20X, 10X, 4X or µm/px values.
+        #[arg(long, default_value = "all")]
+        magnifications: String,
+        /// Also write patch images in class folders, like the study's dataset.
+        #[arg(long, value_enum)]
+        export_images: Option<ImageFormatArg>,
+        /// µm/px for slides whose metadata lacks it (the cohort's um_per_px column wins).
+        #[arg(long)]
+        um_per_px: Option<f64>,
+        /// Slides processed in parallel.
+        #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
+        threads: usize,
+    },
+    /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
+    Split {
+        #[arg(long)]
+        cohort: PathBuf,
+        /// Output CSV (patient_id, partition, stratum); with --kfold, one file per fold.
+        #[arg(long)]
+        out: PathBuf,
+        /// Train, validation and test fractions.
+        #[arg(long, default_value = "0.70,0.15,0.15")]
+        fractions: String,
+        #[arg(long, default_value_t = 20_261_125)]
+        seed: u64,
+        /// Write K patient folds instead of one split.
+        #[arg(long)]
+        kfold: Option<usize>,
+    },
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Info => println!("{}", serde_json::to_string_pretty(&melanoscope_trainer::device::report())?),
+        Command::Patch { cohort, out, magnifications, export_images, um_per_px, threads } => {
+            let magnifications =
+                MagnificationPresets::default().parse_list(&magnifications).map_err(anyhow::Error::msg)?;
+            let cohort = load_cohort(&cohort)?;
+            let job = PatchJob {
+                out_dir: out,
+                magnifications,
+                mask_um_per_px: 8.0,
+                export_images: export_images.map(|f| match f {
+                    ImageFormatArg::Png => PatchImageFormat::Png,
+                    ImageFormatArg::Jpeg => PatchImageFormat::Jpeg,
+                }),
+                default_um_per_px: um_per_px,
+                threads,
+                show_progress: true,
+            };
+            let report = run_patch_job(&job, &cohort).map_err(anyhow::Error::msg)?;
+            print!("{}", report.summary());
+        }
+        Command::Split { cohort, out, fractions, seed, kfold } => {
+            let cohort = load_cohort(&cohort)?;
+            let f: Vec<f64> =
+                fractions.split(',').map(|s| s.trim().parse::<f64>()).collect::<Result<_, _>>().with_context(|| {
+                    format!("--fractions {fractions:?}: expected three numbers such as 0.7,0.15,0.15")
+                })?;
+            let [train, val, test] = f[..] else { bail!("--fractions needs three numbers, got {}", f.len()) };
+            match kfold {
+                None => {
+                    let split = split_patients(&cohort.slides, [train, val, test], seed)?;
+                    split.save(&out)?;
+                    for ((part, label), n) in split.counts() {
+                        println!("{part:>10} {label}: {n} patients");
+                    }
+                    println!("wrote {}", out.display());
+                }
+                Some(k) => {
+                    let folds = kfold_patients(&cohort.slides, k, seed)?;
+                    let mut text = String::from("patient_id,fold\n");
+                    for (i, fold) in folds.iter().enumerate() {
+                        for p in fold {
+                            text.push_str(&format!("{p},{i}\n"));
+                        }
+                    }
+                    melanoscope_shared::atomic::write_atomic(&out, text.as_bytes())?;
+                    println!("wrote {k} folds to {}", out.display());
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! fraction at most 0.40, measured by the shared tissue test on the patch itself).
 
 mod extract;
+mod job;
 mod mask;
 mod qc;
 
 pub use extract::{PatchParams, PatchRecord, SlidePatches, patch_slide};
+pub use job::{MagnificationCounts, PatchImageFormat, PatchJob, RunReport, SlideOutcome, run_patch_job};
 pub use mask::{TissueMask, build_tissue_mask};
 pub use qc::qc_thumbnail;
