@@ -11,3 +11,4 @@ pub mod manifest;
 pub mod patching;
 pub mod slide;
 pub mod split;
+pub mod synth;

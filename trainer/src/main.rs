@@ -6,6 +6,7 @@ use melanoscope_trainer::cohort::load_cohort;
 use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
 use melanoscope_trainer::split::{kfold_patients, split_patients};
+use melanoscope_trainer::synth::cohort::{SynthConfig, generate_cohort};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -45,6 +46,28 @@ enum Command {
         /// Slides processed in parallel.
         #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
         threads: usize,
+    },
+    /// Generate a synthetic skin-lesion cohort: pyramidal TIFF slides, lesion masks, cohort.csv.
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 12)]
+        patients: usize,
+        #[arg(long, default_value_t = 2)]
+        slides_per_patient: usize,
+        /// Section width and height in millimetres.
+        #[arg(long, default_value_t = 2.0)]
+        width_mm: f32,
+        #[arg(long, default_value_t = 1.5)]
+        height_mm: f32,
+        /// Level-0 µm/px (0.25 = 40X).
+        #[arg(long, default_value_t = 0.25)]
+        um_per_px: f64,
+        /// Staining/scanning sites.
+        #[arg(long, default_value_t = 3)]
+        sites: usize,
+        #[arg(long, default_value_t = 20_261_125)]
+        seed: u64,
     },
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
@@ -89,6 +112,26 @@ fn main() -> Result<()> {
             };
             let report = run_patch_job(&job, &cohort).map_err(anyhow::Error::msg)?;
             print!("{}", report.summary());
+        }
+        Command::Synth { out, patients, slides_per_patient, width_mm, height_mm, um_per_px, sites, seed } => {
+            let cfg = SynthConfig {
+                out_dir: out,
+                patients,
+                slides_per_patient,
+                width_um: width_mm * 1000.0,
+                height_um: height_mm * 1000.0,
+                um_per_px,
+                sites,
+                seed,
+            };
+            let bar = indicatif::ProgressBar::new((patients * slides_per_patient) as u64);
+            let (csv, slides) = generate_cohort(&cfg, |s| {
+                bar.set_message(s.slide_id.clone());
+                bar.inc(1);
+            })
+            .map_err(anyhow::Error::msg)?;
+            bar.finish_and_clear();
+            println!("wrote {} slides of {} patients; cohort {}", slides.len(), patients, csv.display());
         }
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;
