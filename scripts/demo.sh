@@ -20,20 +20,26 @@ for img in "$data"/*.jpg "$data"/*.png; do
   name="$(basename "${img%.*}")"
   target/release/melanoscope-edge fields --image "$img" --um-per-px 0.5 --target-um-per-px 1.0 --out "$out/$name"
 done
-# Until the synthetic skin-lesion cohort exists, the real slides stand in; their labels here are
-# placeholders that exercise the pipeline, not diagnoses.
+echo "==> trainer: synthetic skin-lesion cohort (12 patients, 24 slides, 40X pyramidal TIFF, lesion masks)"
+target/release/melanoscope-train synth --out "$out/synth" --patients 12 --slides-per-patient 2 \
+  --width-mm 1.0 --height-mm 0.75 --um-per-px 0.25
+echo "==> trainer: patch the synthetic cohort at 40X, 20X, 10X and 4X"
+target/release/melanoscope-train patch --cohort "$out/synth/cohort.csv" --out "$out/synth-patches" \
+  --magnifications all --export-images jpeg
+echo "==> trainer: patient-level split (70/15/15, stratified by label)"
+target/release/melanoscope-train split --cohort "$out/synth/cohort.csv" --out "$out/synth/split.csv"
+
+# The real slides too: the SVS patches at 20X/10X/4X and is refused at 40X; the DICOM is refused
+# with the reason. Their labels here are placeholders that exercise the pipeline, not diagnoses.
 slides="../shared/data/slides"
-cohort="$out/cohort.csv"
+cohort="$out/real-cohort.csv"
 {
   echo "slide,slide_id,patient_id,label,site,um_per_px"
   echo "$(realpath "$slides/CMU-1-Small-Region.svs"),cmu-1,P1,MM,cmu,"
   echo "$(realpath "$data/he-tumour-1000px.png"),tumour-png,P2,IN,tia,0.25"
-  echo "$(realpath "$data/hgsc_nest.jpg"),hgsc-nest,P3,CN,histolytics,0.25"
-  echo "$(realpath "$data/hgsc_stromal_he.jpg"),hgsc-stroma,P4,JN,histolytics,0.25"
-  echo "$(realpath "$slides/camelyon-lowres.dcm"),camelyon,P5,IN,camelyon,"
+  echo "$(realpath "$slides/camelyon-lowres.dcm"),camelyon,P3,CN,camelyon,"
 } > "$cohort"
-echo "==> trainer: patch the cohort at 40X, 20X, 10X and 4X (bad slides are reported, the rest go on)"
-target/release/melanoscope-train patch --cohort "$cohort" --out "$out/patches" --magnifications all --export-images png
-echo "==> trainer: patient-level split"
-target/release/melanoscope-train split --cohort "$cohort" --out "$out/split.csv"
-echo "==> demo done: $out/*/fields.png (edge fields), $out/patches/ (manifest.parquet, report.json, slides/*/qc.png)"
+echo "==> trainer: patch the real slides (bad slides are reported, the rest go on)"
+target/release/melanoscope-train patch --cohort "$cohort" --out "$out/real-patches" --magnifications all
+echo "==> demo done: $out/*/fields.png (edge fields); $out/synth (slides, masks, GeoJSON, split.csv);"
+echo "    $out/synth-patches and $out/real-patches (manifest.parquet, report.json, slides/*/qc.png)"

@@ -69,6 +69,21 @@ enum Command {
         #[arg(long, default_value_t = 20_261_125)]
         seed: u64,
     },
+    /// Benchmark patch extraction (batched reads vs one read per patch) on one slide, as JSON.
+    /// Without --slide, a synthetic 40X melanoma slide of --width-mm x --height-mm is made first.
+    BenchPatch {
+        #[arg(long)]
+        slide: Option<PathBuf>,
+        /// Folder for the generated slide (reused when it exists).
+        #[arg(long, default_value = "out/bench")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10.0)]
+        width_mm: f32,
+        #[arg(long, default_value_t = 7.5)]
+        height_mm: f32,
+        #[arg(long, default_value = "40X")]
+        magnification: String,
+    },
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
         #[arg(long)]
@@ -132,6 +147,32 @@ fn main() -> Result<()> {
             .map_err(anyhow::Error::msg)?;
             bar.finish_and_clear();
             println!("wrote {} slides of {} patients; cohort {}", slides.len(), patients, csv.display());
+        }
+        Command::BenchPatch { slide, out, width_mm, height_mm, magnification } => {
+            let path = match slide {
+                Some(p) => p,
+                None => {
+                    let path = out.join(format!("bench-{width_mm}x{height_mm}mm-40x.tif"));
+                    if !path.exists() {
+                        std::fs::create_dir_all(&out)?;
+                        eprintln!("rendering {} ...", path.display());
+                        let scene = melanoscope_trainer::synth::scene::Scene::new(
+                            melanoscope_trainer::cohort::Lesion::MM,
+                            width_mm * 1000.0,
+                            height_mm * 1000.0,
+                            7,
+                            0,
+                        );
+                        melanoscope_trainer::synth::slide::write_slide(&scene, 0.25, 40, &path)
+                            .map_err(anyhow::Error::msg)?;
+                    }
+                    path
+                }
+            };
+            let m = MagnificationPresets::default().parse(&magnification).map_err(anyhow::Error::msg)?;
+            let report = melanoscope_trainer::patching::run_patch_bench(&path, &m.name, m.um_per_px)
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;

@@ -75,6 +75,9 @@ pub fn patch_slide(
     // The grid starts at the tissue's top-left corner (as far as whole cells still fit in the
     // slide), so cells are not wasted on the empty margin a slide usually has.
     let (bx, by, _, _) = mask.tissue_bounds(native).unwrap_or((0, 0, 0, 0));
+    // ... snapped down to the scan's tile grid, so patches start on tile boundaries.
+    let tile = u64::from(slide.tile_width());
+    let (bx, by) = (bx / tile * tile, by / tile * tile);
     let fit = |start: u64, len: u64| -> (u64, u64) {
         let n_from_start = ((len.saturating_sub(start)) as f64 / size0) as u64;
         let n_total = (len as f64 / size0) as u64;

@@ -2,11 +2,13 @@
 //! grid at a target µm/px in level-0 coordinates, and the study's keep rule (background
 //! fraction at most 0.40, measured by the shared tissue test on the patch itself).
 
+mod bench;
 mod extract;
 mod job;
 mod mask;
 mod qc;
 
+pub use bench::{PatchBenchReport, peak_rss_mib, run_patch_bench};
 pub use extract::{PatchParams, PatchRecord, SlidePatches, patch_slide};
 pub use job::{MagnificationCounts, PatchImageFormat, PatchJob, RunReport, SlideOutcome, run_patch_job};
 pub use mask::{TissueMask, build_tissue_mask};

@@ -72,6 +72,7 @@ pub struct Slide {
     spacing: PixelSpacing,
     spacing_source: SpacingSource,
     vendor: String,
+    tile_width: u32,
 }
 
 impl std::fmt::Debug for Slide {
@@ -126,6 +127,7 @@ impl Slide {
                 spacing: PixelSpacing { x: v, y: v },
                 spacing_source: SpacingSource::Override,
                 vendor: "image".into(),
+                tile_width: 256,
             });
         }
         let version = openslide_version();
@@ -162,7 +164,21 @@ impl Slide {
             _ => return Err(SlideError::NoSpacing { path: p(), detail: "openslide.mpp-x/y missing".into() }),
         };
         let vendor = osr.property_value("openslide.vendor").unwrap_or_else(|_| "unknown".into());
-        Ok(Self { path: p(), backend: Backend::OpenSlide(Box::new(osr)), levels, spacing, spacing_source, vendor })
+        let tile_width = osr
+            .property_value("openslide.level[0].tile-width")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(256);
+        Ok(Self {
+            path: p(),
+            backend: Backend::OpenSlide(Box::new(osr)),
+            levels,
+            spacing,
+            spacing_source,
+            vendor,
+            tile_width,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -171,6 +187,12 @@ impl Slide {
 
     pub fn vendor(&self) -> &str {
         &self.vendor
+    }
+
+    /// Level-0 tile width of the scan (256 when the format does not say); a patch grid that
+    /// starts on a tile boundary reads fewer tiles per patch.
+    pub fn tile_width(&self) -> u32 {
+        self.tile_width
     }
 
     pub fn levels(&self) -> &[LevelInfo] {

@@ -1,0 +1,76 @@
+//! Patch-extraction benchmark: batched region reads against the naive one-read-per-patch
+//! baseline, on the same slide in the same process, one thread.
+
+use super::{PatchParams, build_tissue_mask, patch_slide};
+use crate::slide::Slide;
+use melanoscope_shared::image::TissueTest;
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchBenchReport {
+    pub slide: String,
+    pub width: u64,
+    pub height: u64,
+    pub magnification: String,
+    pub mask_seconds: f64,
+    pub patches: usize,
+    pub batched_seconds: f64,
+    pub batched_reads: usize,
+    pub batched_patches_per_second_per_core: f64,
+    pub naive_seconds: f64,
+    pub naive_reads: usize,
+    pub naive_patches_per_second_per_core: f64,
+    pub speedup_vs_naive: f64,
+    /// Peak resident memory before the slide was opened (the binary and libtorch alone).
+    pub rss_before_mib: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Runs both strategies on `path` at `magnification` (`target_um` µm/px) on the calling thread.
+pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Result<PatchBenchReport, String> {
+    let rss_before_mib = peak_rss_mib();
+    let slide = Slide::open(path, None).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mask = build_tissue_mask(&slide, 8.0, &TissueTest::default()).map_err(|e| e.to_string())?;
+    let mask_seconds = start.elapsed().as_secs_f64();
+    let params = PatchParams::study(magnification, target_um);
+    let time = |params: &PatchParams| -> Result<(f64, super::SlidePatches), String> {
+        let t = Instant::now();
+        let out = patch_slide(&slide, &mask, params, |_, _| Ok(())).map_err(|e| e.to_string())?;
+        Ok((t.elapsed().as_secs_f64(), out))
+    };
+    let (naive_seconds, naive) = time(&PatchParams { patches_per_read: 1, ..params.clone() })?;
+    let (batched_seconds, batched) = time(&params)?;
+    if naive.records != batched.records {
+        return Err("batched and naive extraction disagree".into());
+    }
+    let n = batched.records.len();
+    let l0 = slide.levels()[0];
+    Ok(PatchBenchReport {
+        slide: path.display().to_string(),
+        width: l0.width,
+        height: l0.height,
+        magnification: magnification.into(),
+        mask_seconds,
+        patches: n,
+        batched_seconds,
+        batched_reads: batched.region_reads,
+        batched_patches_per_second_per_core: n as f64 / batched_seconds,
+        naive_seconds,
+        naive_reads: naive.region_reads,
+        naive_patches_per_second_per_core: n as f64 / naive_seconds,
+        speedup_vs_naive: naive_seconds / batched_seconds,
+        rss_before_mib,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
