@@ -35,4 +35,8 @@ if ! "$VENV/bin/python" -c "import torch,sys; sys.exit(0 if torch.__version__.sp
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
 fi
+# pandas + pyarrow: tests check that the patch manifests are ordinary Parquet that pandas reads.
+if ! "$VENV/bin/python" -c "import pandas, pyarrow" 2>/dev/null; then
+  "$VENV/bin/pip" install -q "pandas==3.1.1" "pyarrow==26.0.1"
+fi
 echo "setup: ok"

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod cohort;
 pub mod device;
+pub mod import;
 pub mod manifest;
 pub mod patching;
 pub mod slide;

@@ -84,6 +84,21 @@ enum Command {
         #[arg(long, default_value = "40X")]
         magnification: String,
     },
+    /// Import patch folders (one subfolder per class: MM, IN, CN, JN) into a patch manifest.
+    ImportPatches {
+        /// Folder holding one subfolder per class.
+        #[arg(long)]
+        folder: PathBuf,
+        /// Output manifest (.parquet).
+        #[arg(long)]
+        out: PathBuf,
+        /// CSV with file,patient_id[,slide_id]; without it the patient is the file-name prefix before `_`.
+        #[arg(long)]
+        patients: Option<PathBuf>,
+        /// Magnification of the patches (40X, 20X, 10X, 4X or a µm/px value).
+        #[arg(long)]
+        magnification: String,
+    },
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
         #[arg(long)]
@@ -173,6 +188,32 @@ fn main() -> Result<()> {
             let report = melanoscope_trainer::patching::run_patch_bench(&path, &m.name, m.um_per_px)
                 .map_err(anyhow::Error::msg)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::ImportPatches { folder, out, patients, magnification } => {
+            let m = MagnificationPresets::default().parse(&magnification).map_err(anyhow::Error::msg)?;
+            let source = match patients {
+                Some(csv) => melanoscope_trainer::import::PatientSource::Csv(csv),
+                None => melanoscope_trainer::import::PatientSource::Prefix('_'),
+            };
+            let report = melanoscope_trainer::import::import_patch_folders(
+                &folder,
+                &source,
+                &m.name,
+                m.um_per_px,
+                melanoscope_shared::MAX_BACKGROUND_FRACTION,
+                &out,
+            )
+            .map_err(anyhow::Error::msg)?;
+            for p in &report.problems {
+                eprintln!("warning: {p}");
+            }
+            println!(
+                "imported {} patches {:?}; {} dropped (over 40% background); wrote {}",
+                report.imported,
+                report.per_class,
+                report.dropped_background,
+                out.display()
+            );
         }
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;

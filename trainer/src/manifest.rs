@@ -249,6 +249,17 @@ mod tests {
         assert_eq!(back.len(), n as usize);
         assert_eq!(back[0], row(0));
         assert_eq!(back[n as usize - 1], row(n - 1));
+        // The file is ordinary Parquet: pandas (pyarrow) reads the same rows and types.
+        let python = std::env::var("VIRTUAL_ENV").map(|v| format!("{v}/bin/python")).unwrap_or("python3".into());
+        let check = format!(
+            "import pandas as pd; df = pd.read_parquet('{}'); \
+             assert len(df) == {n}, len(df); assert str(df.x0.dtype) == 'int64'; \
+             assert df.site.isna().sum() == {}; print('pandas ok')",
+            path.display(),
+            n / 2
+        );
+        let out = std::process::Command::new(&python).args(["-c", &check]).output().expect("python runs");
+        assert!(out.status.success(), "pandas could not read the manifest: {}", String::from_utf8_lossy(&out.stderr));
         // A writer dropped unfinished leaves the finished manifest untouched.
         let mut w = ManifestWriter::create(&path).unwrap();
         w.push(row(1)).unwrap();

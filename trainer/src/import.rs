@@ -1,0 +1,204 @@
+//! Import of existing patch folders (one subfolder per class, as many public datasets come)
+//! into a patch manifest, with patient ids from a CSV or from the file-name prefix.
+
+use crate::cohort::Lesion;
+use crate::manifest::{ManifestRow, ManifestWriter};
+use melanoscope_shared::image::{FieldRect, TissueTest, background_fraction, load_rgb};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Where patient ids come from.
+#[derive(Debug, Clone)]
+pub enum PatientSource {
+    /// CSV with `file,patient_id` (and optional `slide_id`); `file` is the file name or a path
+    /// relative to the root folder.
+    Csv(PathBuf),
+    /// The file name up to the first occurrence of this character (`P12_x_y.png` → `P12`).
+    Prefix(char),
+}
+
+/// What the import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub dropped_background: usize,
+    pub problems: Vec<String>,
+    pub per_class: HashMap<String, usize>,
+}
+
+fn class_of(folder: &str) -> Option<Lesion> {
+    let f = folder.to_ascii_lowercase();
+    Lesion::parse(&f).or(match f.as_str() {
+        "melanoma" => Some(Lesion::MM),
+        "intradermal" | "intradermal_nevus" => Some(Lesion::IN),
+        "compound" | "compound_nevus" => Some(Lesion::CN),
+        "junctional" | "junctional_nevus" => Some(Lesion::JN),
+        _ => None,
+    })
+}
+
+fn load_patient_csv(path: &Path) -> Result<HashMap<String, (String, Option<String>)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| format!("{}: {e}", path.display()))?.clone();
+    let col = |n: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(n));
+    let (Some(fi), Some(pi)) = (col("file"), col("patient_id")) else {
+        return Err(format!("{}: needs columns file and patient_id (optional slide_id)", path.display()));
+    };
+    let si = col("slide_id");
+    let mut map = HashMap::new();
+    for (n, rec) in reader.records().enumerate() {
+        let rec = rec.map_err(|e| format!("{}: line {}: {e}", path.display(), n + 2))?;
+        let (file, patient) = (rec.get(fi).unwrap_or(""), rec.get(pi).unwrap_or(""));
+        if file.is_empty() || patient.is_empty() {
+            return Err(format!("{}: line {}: empty file or patient_id", path.display(), n + 2));
+        }
+        map.insert(file.to_string(), (patient.to_string(), si.and_then(|i| rec.get(i)).map(str::to_string)));
+    }
+    Ok(map)
+}
+
+/// Imports `root/<class>/*.{png,jpg,jpeg}` as patches of `magnification` (`um_per_px`), writing a
+/// manifest to `out`. Patches with more than `max_background` background are dropped (the
+/// study's rule); unreadable files and unknown class folders are reported, not fatal.
+pub fn import_patch_folders(
+    root: &Path,
+    patients: &PatientSource,
+    magnification: &str,
+    um_per_px: f64,
+    max_background: f32,
+    out: &Path,
+) -> Result<ImportReport, String> {
+    let csv = match patients {
+        PatientSource::Csv(p) => Some(load_patient_csv(p)?),
+        PatientSource::Prefix(_) => None,
+    };
+    let mut report = ImportReport::default();
+    let mut writer = ManifestWriter::create(out).map_err(|e| e.to_string())?;
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| format!("{}: {e}", root.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    let test = TissueTest::default();
+    for folder in folders {
+        let name = folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let Some(label) = class_of(&name) else {
+            report.problems.push(format!("{}: folder name is not a class (MM, IN, CN, JN); skipped", folder.display()));
+            continue;
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .map_err(|e| format!("{}: {e}", folder.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+            })
+            .collect();
+        files.sort();
+        for file in files {
+            let file_name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let relative = format!("{name}/{file_name}");
+            let (patient_id, slide_id) = match patients {
+                PatientSource::Prefix(c) => {
+                    let p = file_name.split(*c).next().unwrap_or(&file_name).to_string();
+                    (p.clone(), p)
+                }
+                PatientSource::Csv(_) => {
+                    match csv.as_ref().and_then(|m| m.get(&file_name).or_else(|| m.get(&relative))) {
+                        Some((p, s)) => (p.clone(), s.clone().unwrap_or_else(|| p.clone())),
+                        None => {
+                            report
+                                .problems
+                                .push(format!("{}: no patient_id in the patients CSV; skipped", file.display()));
+                            continue;
+                        }
+                    }
+                }
+            };
+            let img = match load_rgb(&file) {
+                Ok(i) => i,
+                Err(e) => {
+                    report.problems.push(e.to_string());
+                    continue;
+                }
+            };
+            let side = img.width().min(img.height());
+            let bg = background_fraction(&img, FieldRect::square(0, 0, side), &test).map_err(|e| e.to_string())?;
+            if bg > max_background {
+                report.dropped_background += 1;
+                continue;
+            }
+            writer
+                .push(ManifestRow {
+                    slide: file.display().to_string(),
+                    slide_id,
+                    patient_id,
+                    label: label.code().into(),
+                    site: None,
+                    magnification: magnification.into(),
+                    requested_um_per_px: um_per_px,
+                    effective_um_per_px: um_per_px,
+                    level: 0,
+                    x0: 0,
+                    y0: 0,
+                    size0: i64::from(side),
+                    patch_size: side as i32,
+                    background_fraction: bg,
+                })
+                .map_err(|e| e.to_string())?;
+            report.imported += 1;
+            *report.per_class.entry(label.code().into()).or_default() += 1;
+        }
+    }
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::read_manifest;
+    use melanoscope_shared::image::{RgbImage, save_rgb};
+
+    #[test]
+    fn imports_class_folders_with_patients_and_reports_problems() {
+        let dir = std::env::temp_dir().join(format!("msc-import-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for class in ["MM", "junctional", "notes"] {
+            std::fs::create_dir_all(dir.join("root").join(class)).unwrap();
+        }
+        let tissue = RgbImage::filled(64, 64, [190, 90, 170]).unwrap();
+        let glass = RgbImage::filled(64, 64, [240, 240, 242]).unwrap();
+        save_rgb(&dir.join("root/MM/P1_0_0.png"), &tissue).unwrap();
+        save_rgb(&dir.join("root/MM/P1_64_0.png"), &glass).unwrap();
+        save_rgb(&dir.join("root/junctional/P2_0_0.png"), &tissue).unwrap();
+        std::fs::write(dir.join("root/junctional/P3_0_0.png"), b"not a png").unwrap();
+        let out = dir.join("m.parquet");
+        let r = import_patch_folders(&dir.join("root"), &PatientSource::Prefix('_'), "40X", 0.25, 0.4, &out).unwrap();
+        assert_eq!((r.imported, r.dropped_background), (2, 1));
+        assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
+        assert!(r.problems.iter().any(|p| p.contains("notes")) && r.problems.iter().any(|p| p.contains("P3_0_0.png")));
+        let rows = read_manifest(&out).unwrap();
+        assert_eq!(
+            rows.iter().map(|r| (r.patient_id.as_str(), r.label.as_str())).collect::<Vec<_>>(),
+            vec![("P1", "MM"), ("P2", "JN")]
+        );
+        std::fs::write(dir.join("patients.csv"), "file,patient_id,slide_id\nP1_0_0.png,PAT-A,SL-1\n").unwrap();
+        let r = import_patch_folders(
+            &dir.join("root"),
+            &PatientSource::Csv(dir.join("patients.csv")),
+            "40X",
+            0.25,
+            0.4,
+            &out,
+        )
+        .unwrap();
+        assert_eq!(r.imported, 1);
+        assert_eq!(read_manifest(&out).unwrap()[0].slide_id, "SL-1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
