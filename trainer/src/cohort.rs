@@ -44,7 +44,7 @@ impl Lesion {
 
 impl fmt::Display for Lesion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+        f.pad(self.code())
     }
 }
 

@@ -133,13 +133,16 @@ pub fn patch_slide(
                     .resample_into(&crop, from, plan.target_um_per_px.max(plan.level_um_per_px), &mut small)
                     .map_err(img_err)?
                     .x;
+                // Rounding can leave the shrunk crop a pixel larger than the patch; trim it then.
+                let trimmed;
                 let patch = if small.width() == ps && small.height() == ps {
-                    small.clone()
+                    &small
                 } else {
-                    small.crop(0, 0, ps, ps).map_err(img_err)?
+                    trimmed = small.crop(0, 0, ps, ps).map_err(img_err)?;
+                    &trimmed
                 };
                 let background =
-                    background_fraction(&patch, FieldRect::square(0, 0, ps), &params.tissue).map_err(img_err)?;
+                    background_fraction(patch, FieldRect::square(0, 0, ps), &params.tissue).map_err(img_err)?;
                 if background > params.max_background {
                     out.dropped_background += 1;
                     continue;
@@ -154,7 +157,7 @@ pub fn patch_slide(
                     size0: size0.round() as u64,
                     background,
                 };
-                on_patch(&record, &patch)?;
+                on_patch(&record, patch)?;
                 out.records.push(record);
             }
             i = j;
