@@ -28,6 +28,9 @@ target/release/melanoscope-train patch --cohort "$out/synth/cohort.csv" --out "$
   --magnifications all --export-images jpeg
 echo "==> trainer: patient-level split (70/15/15, stratified by label)"
 target/release/melanoscope-train split --cohort "$out/synth/cohort.csv" --out "$out/synth/split.csv"
+echo "==> trainer: how far colour alone gets on it (should be near chance: the lesions differ in morphology)"
+target/release/melanoscope-train colour-baseline --manifest "$out/synth-patches/manifest.parquet" \
+  --split "$out/synth/split.csv" --magnification 40X | tee "$out/synth/colour-baseline.json"
 
 # The real slides too: the SVS patches at 20X/10X/4X and is refused at 40X; the DICOM is refused
 # with the reason. Their labels here are placeholders that exercise the pipeline, not diagnoses.

@@ -99,6 +99,15 @@ enum Command {
         #[arg(long)]
         magnification: String,
     },
+    /// Score a colour-only classifier (patch mean/std of RGB) on a manifest and split, as JSON.
+    ColourBaseline {
+        #[arg(long)]
+        manifest: PathBuf,
+        #[arg(long)]
+        split: PathBuf,
+        #[arg(long, default_value = "40X")]
+        magnification: String,
+    },
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
         #[arg(long)]
@@ -214,6 +223,14 @@ fn main() -> Result<()> {
                 report.dropped_background,
                 out.display()
             );
+        }
+        Command::ColourBaseline { manifest, split, magnification } => {
+            let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
+            let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
+            let report =
+                melanoscope_trainer::synth::colour_baseline::colour_only_baseline(&rows, &split, &magnification)
+                    .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;

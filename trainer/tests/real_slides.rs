@@ -86,7 +86,7 @@ fn plain_images_need_an_explicit_spacing() {
 #[test]
 fn svs_patches_at_20x_10x_4x_keep_only_tissue_and_batched_reads_match_naive() {
     use melanoscope_shared::image::TissueTest;
-    use melanoscope_trainer::patching::{PatchParams, build_tissue_mask, patch_slide};
+    use melanoscope_trainer::patching::{PatchParams, build_tissue_mask, patch_slide, read_patch};
     let slide = Slide::open(&data_dir().join("slides/CMU-1-Small-Region.svs"), None).unwrap();
     let mask = build_tissue_mask(&slide, 8.0, &TissueTest::default()).unwrap();
     // 2220x2967 at 0.499 µm/px -> about 138x185 mask pixels at 8 µm/px.
@@ -104,12 +104,19 @@ fn svs_patches_at_20x_10x_4x_keep_only_tissue_and_batched_reads_match_naive() {
         let m = presets.parse(name).unwrap();
         let params = PatchParams::study(name, m.um_per_px);
         let mut pixels = 0usize;
-        let batched = patch_slide(&slide, &mask, &params, |_, img| {
+        let mut first = None;
+        let batched = patch_slide(&slide, &mask, &params, |rec, img| {
             assert_eq!((img.width(), img.height()), (256, 256));
             pixels += 1;
+            first.get_or_insert_with(|| (rec.clone(), img.clone()));
             Ok(())
         })
         .unwrap();
+        // Re-reading a patch from its manifest coordinates gives the same pixels.
+        if let Some((rec, img)) = first {
+            let again = read_patch(&slide, rec.requested_um_per_px, rec.x0, rec.y0, 256).unwrap();
+            assert_eq!(again, img, "{name}: {rec:?}");
+        }
         assert_eq!(pixels, batched.records.len());
         assert!(batched.records.iter().all(|r| r.background <= 0.40 && r.effective_um_per_px == m.um_per_px));
         let naive = patch_slide(&slide, &mask, &PatchParams { patches_per_read: 1, ..params }, |_, _| Ok(())).unwrap();

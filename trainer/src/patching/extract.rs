@@ -165,3 +165,25 @@ pub fn patch_slide(
     }
     Ok(out)
 }
+
+/// Reads one patch of `patch_size` pixels at `target_um` µm/px whose level-0 top-left is
+/// (`x0`, `y0`), the same way [`patch_slide`] cuts it (to re-read patches from a manifest).
+pub fn read_patch(slide: &Slide, target_um: f64, x0: u64, y0: u64, patch_size: u32) -> Result<RgbImage, SlideError> {
+    let plan = slide.plan_level(target_um)?;
+    let footprint = (f64::from(patch_size) * plan.scale - 1e-9).ceil() as u32;
+    let img_err = |e: melanoscope_shared::image::ImageError| SlideError::Image {
+        path: slide.path().to_path_buf(),
+        detail: e.to_string(),
+    };
+    let region = slide.read_rgb(plan.level, x0, y0, footprint, footprint)?;
+    let from = PixelSpacing { x: plan.level_um_per_px, y: plan.level_um_per_px };
+    let mut out = RgbImage::filled(1, 1, [0; 3]).map_err(img_err)?;
+    Resampler::new(melanoscope_shared::image::DEFAULT_UPSAMPLE_TOLERANCE)
+        .resample_into(&region, from, plan.target_um_per_px.max(plan.level_um_per_px), &mut out)
+        .map_err(img_err)?;
+    if out.width() == patch_size && out.height() == patch_size {
+        Ok(out)
+    } else {
+        out.crop(0, 0, patch_size, patch_size).map_err(img_err)
+    }
+}

@@ -9,7 +9,7 @@ mod mask;
 mod qc;
 
 pub use bench::{PatchBenchReport, peak_rss_mib, run_patch_bench};
-pub use extract::{PatchParams, PatchRecord, SlidePatches, patch_slide};
+pub use extract::{PatchParams, PatchRecord, SlidePatches, patch_slide, read_patch};
 pub use job::{MagnificationCounts, PatchImageFormat, PatchJob, RunReport, SlideOutcome, run_patch_job};
 pub use mask::{TissueMask, build_tissue_mask};
 pub use qc::qc_thumbnail;

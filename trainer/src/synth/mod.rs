@@ -1,6 +1,7 @@
 //! The synthetic skin-lesion cohort: H&E-like slides with known lesions, for tests and the demo.
 
 pub mod cohort;
+pub mod colour_baseline;
 pub mod scene;
 pub mod slide;
 pub mod tiff;
