@@ -32,6 +32,11 @@ echo "==> trainer: how far colour alone gets on it (should be near chance: the l
 target/release/melanoscope-train colour-baseline --manifest "$out/synth-patches/manifest.parquet" \
   --split "$out/synth/split.csv" --magnification 40X | tee "$out/synth/colour-baseline.json"
 
+echo "==> trainer: microscope camera frames of each lesion class (vignetting, blur, colour cast, JPEG)"
+target/release/melanoscope-train frames --out "$out/frames" --per-class 1 --um-per-px 0.5 --width 1280 --height 960
+echo "==> edge: fields of a rendered melanoma camera frame"
+target/release/melanoscope-edge fields --image "$out/frames/MM-0.jpg" --um-per-px 0.5 --target-um-per-px 1.0 --out "$out/frames/MM-0-fields"
+
 # The real slides too: the SVS patches at 20X/10X/4X and is refused at 40X; the DICOM is refused
 # with the reason. Their labels here are placeholders that exercise the pipeline, not diagnoses.
 slides="../shared/data/slides"

@@ -108,6 +108,22 @@ enum Command {
         #[arg(long, default_value = "40X")]
         magnification: String,
     },
+    /// Render microscope camera frames (JPEG) of each lesion class from synthetic scenes.
+    Frames {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        per_class: usize,
+        /// Camera µm/px (from the objective's calibration).
+        #[arg(long, default_value_t = 0.5)]
+        um_per_px: f64,
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        #[arg(long, default_value_t = 20_261_125)]
+        seed: u64,
+    },
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
         #[arg(long)]
@@ -231,6 +247,12 @@ fn main() -> Result<()> {
                 melanoscope_trainer::synth::colour_baseline::colour_only_baseline(&rows, &split, &magnification)
                     .map_err(anyhow::Error::msg)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Frames { out, per_class, um_per_px, width, height, seed } => {
+            let files =
+                melanoscope_trainer::synth::frames::write_frame_set(&out, per_class, um_per_px, (width, height), seed)
+                    .map_err(anyhow::Error::msg)?;
+            println!("wrote {} frames and frames.csv to {}", files.len(), out.display());
         }
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;

@@ -33,3 +33,12 @@ pub fn save_rgb(path: &Path, img: &RgbImage) -> Result<(), ImageError> {
     let bytes = encode_rgb(img, format)?;
     write_atomic(path, &bytes).map_err(|e| ImageError::Io(e.to_string()))
 }
+
+/// Encodes `img` as JPEG at `quality` (1–100, clamped), as a microscope camera would.
+pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, ImageError> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100))
+        .encode(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .map_err(|e| ImageError::Io(format!("cannot encode JPEG: {e}")))?;
+    Ok(bytes)
+}

@@ -2,6 +2,7 @@
 
 pub mod cohort;
 pub mod colour_baseline;
+pub mod frames;
 pub mod scene;
 pub mod slide;
 pub mod tiff;
