@@ -1,7 +1,7 @@
 //! Patch extraction of one slide at one target µm/px.
 
 use super::TissueMask;
-use crate::slide::{Slide, SlideError};
+use crate::slide::{LevelPlan, Slide, SlideError};
 use melanoscope_shared::image::{FieldRect, PixelSpacing, Resampler, RgbImage, TissueTest, background_fraction};
 use serde::Serialize;
 
@@ -58,6 +58,57 @@ pub struct SlidePatches {
     pub region_reads: usize,
 }
 
+/// Turns a level region covering one patch into the `patch_size` patch at the target µm/px:
+/// the one place that knows the footprint, the shrink and the trim, used by the grid cutter and
+/// by re-reading single patches.
+struct PatchCutter {
+    plan: LevelPlan,
+    patch_size: u32,
+    /// Level pixels that cover one patch, rounded up so the shrink always yields `patch_size` pixels.
+    footprint: u32,
+    resampler: Resampler,
+    small: RgbImage,
+    trimmed: RgbImage,
+    path: std::path::PathBuf,
+}
+
+impl PatchCutter {
+    fn new(slide: &Slide, plan: LevelPlan, patch_size: u32) -> Result<Self, SlideError> {
+        let blank = RgbImage::filled(1, 1, [0; 3]).map_err(|e| image_error(slide.path(), e))?;
+        Ok(Self {
+            plan,
+            patch_size,
+            footprint: (f64::from(patch_size) * plan.scale - 1e-9).ceil() as u32,
+            resampler: Resampler::new(melanoscope_shared::image::DEFAULT_UPSAMPLE_TOLERANCE),
+            small: blank.clone(),
+            trimmed: blank,
+            path: slide.path().to_path_buf(),
+        })
+    }
+
+    /// The patch cut from `region` (exactly `footprint` square) and its effective µm/px.
+    fn cut(&mut self, region: &RgbImage) -> Result<(&RgbImage, f64), SlideError> {
+        let from = PixelSpacing { x: self.plan.level_um_per_px, y: self.plan.level_um_per_px };
+        let target = self.plan.target_um_per_px.max(self.plan.level_um_per_px);
+        let effective = self
+            .resampler
+            .resample_into(region, from, target, &mut self.small)
+            .map_err(|e| image_error(&self.path, e))?
+            .x;
+        let ps = self.patch_size;
+        if self.small.width() == ps && self.small.height() == ps {
+            return Ok((&self.small, effective));
+        }
+        // Rounding can leave the shrunk region a pixel larger than the patch; trim it then.
+        self.trimmed = self.small.crop(0, 0, ps, ps).map_err(|e| image_error(&self.path, e))?;
+        Ok((&self.trimmed, effective))
+    }
+}
+
+fn image_error(path: &std::path::Path, e: melanoscope_shared::image::ImageError) -> SlideError {
+    SlideError::Image { path: path.to_path_buf(), detail: e.to_string() }
+}
+
 /// Cuts the non-overlapping grid of `params.patch_size` patches at the target µm/px. Each kept
 /// patch is passed to `on_patch` with its pixels (to export images or feed training).
 pub fn patch_slide(
@@ -88,15 +139,9 @@ pub fn patch_slide(
         }
     };
     let ((gx, cols), (gy, rows)) = (fit(bx, l0.width), fit(by, l0.height));
-    // Level pixels that cover one patch, rounded up so the shrink always yields `ps` pixels.
-    let footprint = (f64::from(ps) * plan.scale - 1e-9).ceil() as u32;
-    let from = PixelSpacing { x: plan.level_um_per_px, y: plan.level_um_per_px };
-    let img_err = |e: melanoscope_shared::image::ImageError| SlideError::Image {
-        path: slide.path().to_path_buf(),
-        detail: e.to_string(),
-    };
-    let mut resampler = Resampler::new(melanoscope_shared::image::DEFAULT_UPSAMPLE_TOLERANCE);
-    let mut small = RgbImage::filled(1, 1, [0; 3]).map_err(img_err)?;
+    let mut cutter = PatchCutter::new(slide, plan, ps)?;
+    let footprint = cutter.footprint;
+    let img_err = |e: melanoscope_shared::image::ImageError| image_error(slide.path(), e);
     let mut out = SlidePatches { grid_cells: (cols * rows) as usize, ..Default::default() };
     let per_read = u64::from(params.patches_per_read.max(1));
     for r in 0..rows {
@@ -129,18 +174,7 @@ pub fn patch_slide(
                 let ox = (((x0 - x_first) as f64) / level.downsample).round() as u32;
                 let ox = ox.min(run_w - footprint);
                 let crop = strip.crop(ox, 0, footprint, footprint).map_err(img_err)?;
-                let effective = resampler
-                    .resample_into(&crop, from, plan.target_um_per_px.max(plan.level_um_per_px), &mut small)
-                    .map_err(img_err)?
-                    .x;
-                // Rounding can leave the shrunk crop a pixel larger than the patch; trim it then.
-                let trimmed;
-                let patch = if small.width() == ps && small.height() == ps {
-                    &small
-                } else {
-                    trimmed = small.crop(0, 0, ps, ps).map_err(img_err)?;
-                    &trimmed
-                };
+                let (patch, effective) = cutter.cut(&crop)?;
                 let background =
                     background_fraction(patch, FieldRect::square(0, 0, ps), &params.tissue).map_err(img_err)?;
                 if background > params.max_background {
@@ -170,20 +204,7 @@ pub fn patch_slide(
 /// (`x0`, `y0`), the same way [`patch_slide`] cuts it (to re-read patches from a manifest).
 pub fn read_patch(slide: &Slide, target_um: f64, x0: u64, y0: u64, patch_size: u32) -> Result<RgbImage, SlideError> {
     let plan = slide.plan_level(target_um)?;
-    let footprint = (f64::from(patch_size) * plan.scale - 1e-9).ceil() as u32;
-    let img_err = |e: melanoscope_shared::image::ImageError| SlideError::Image {
-        path: slide.path().to_path_buf(),
-        detail: e.to_string(),
-    };
-    let region = slide.read_rgb(plan.level, x0, y0, footprint, footprint)?;
-    let from = PixelSpacing { x: plan.level_um_per_px, y: plan.level_um_per_px };
-    let mut out = RgbImage::filled(1, 1, [0; 3]).map_err(img_err)?;
-    Resampler::new(melanoscope_shared::image::DEFAULT_UPSAMPLE_TOLERANCE)
-        .resample_into(&region, from, plan.target_um_per_px.max(plan.level_um_per_px), &mut out)
-        .map_err(img_err)?;
-    if out.width() == patch_size && out.height() == patch_size {
-        Ok(out)
-    } else {
-        out.crop(0, 0, patch_size, patch_size).map_err(img_err)
-    }
+    let mut cutter = PatchCutter::new(slide, plan, patch_size)?;
+    let region = slide.read_rgb(plan.level, x0, y0, cutter.footprint, cutter.footprint)?;
+    Ok(cutter.cut(&region)?.0.clone())
 }
