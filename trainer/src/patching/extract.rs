@@ -74,7 +74,7 @@ struct PatchCutter {
 
 impl PatchCutter {
     fn new(slide: &Slide, plan: LevelPlan, patch_size: u32) -> Result<Self, SlideError> {
-        let blank = RgbImage::filled(1, 1, [0; 3]).map_err(|e| image_error(slide.path(), e))?;
+        let blank = RgbImage::filled(1, 1, [0; 3]).map_err(|e| SlideError::image(slide.path(), e))?;
         Ok(Self {
             plan,
             patch_size,
@@ -93,20 +93,16 @@ impl PatchCutter {
         let effective = self
             .resampler
             .resample_into(region, from, target, &mut self.small)
-            .map_err(|e| image_error(&self.path, e))?
+            .map_err(|e| SlideError::image(&self.path, e))?
             .x;
         let ps = self.patch_size;
         if self.small.width() == ps && self.small.height() == ps {
             return Ok((&self.small, effective));
         }
         // Rounding can leave the shrunk region a pixel larger than the patch; trim it then.
-        self.trimmed = self.small.crop(0, 0, ps, ps).map_err(|e| image_error(&self.path, e))?;
+        self.trimmed = self.small.crop(0, 0, ps, ps).map_err(|e| SlideError::image(&self.path, e))?;
         Ok((&self.trimmed, effective))
     }
-}
-
-fn image_error(path: &std::path::Path, e: melanoscope_shared::image::ImageError) -> SlideError {
-    SlideError::Image { path: path.to_path_buf(), detail: e.to_string() }
 }
 
 /// Cuts the non-overlapping grid of `params.patch_size` patches at the target µm/px. Each kept
@@ -141,7 +137,7 @@ pub fn patch_slide(
     let ((gx, cols), (gy, rows)) = (fit(bx, l0.width), fit(by, l0.height));
     let mut cutter = PatchCutter::new(slide, plan, ps)?;
     let footprint = cutter.footprint;
-    let img_err = |e: melanoscope_shared::image::ImageError| image_error(slide.path(), e);
+    let img_err = |e: melanoscope_shared::image::ImageError| SlideError::image(slide.path(), e);
     let mut out = SlidePatches { grid_cells: (cols * rows) as usize, ..Default::default() };
     let per_read = u64::from(params.patches_per_read.max(1));
     for r in 0..rows {

@@ -63,7 +63,7 @@ pub fn build_tissue_mask(slide: &Slide, mask_um: f64, test: &TissueTest) -> Resu
     let (lw, lh) = (u32::try_from(level.width).unwrap_or(u32::MAX), u32::try_from(level.height).unwrap_or(u32::MAX));
     let from = PixelSpacing { x: plan.level_um_per_px, y: plan.level_um_per_px };
     let mut resampler = Resampler::new(0.0);
-    let mut strip_out = RgbImage::filled(1, 1, [0; 3]).map_err(|e| img_err(slide, e))?;
+    let mut strip_out = RgbImage::filled(1, 1, [0; 3]).map_err(|e| SlideError::image(slide.path(), e))?;
     // Whole mask rows per strip, so strips join without gaps.
     let mask_rows_per_strip = ((f64::from(STRIP_ROWS) / plan.scale).floor() as u32).max(1);
     let out_w = ((f64::from(lw) / plan.scale) + 1e-9).floor().max(1.0) as u32;
@@ -77,7 +77,9 @@ pub fn build_tissue_mask(slide: &Slide, mask_um: f64, test: &TissueTest) -> Resu
         let x_end = ((f64::from(out_w) * plan.scale).ceil() as u32).min(lw);
         let y0 = (f64::from(y_start) * level.downsample) as u64;
         let strip = slide.read_rgb(plan.level, 0, y0, x_end, y_end - y_start)?;
-        resampler.resample_into(&strip, from, target, &mut strip_out).map_err(|e| img_err(slide, e))?;
+        resampler
+            .resample_into(&strip, from, target, &mut strip_out)
+            .map_err(|e| SlideError::image(slide.path(), e))?;
         // Rounding may give one row more or less than planned; take exactly `rows`, padding with the last row.
         for r in 0..rows {
             let src_row = r.min(strip_out.height() - 1);
@@ -88,11 +90,7 @@ pub fn build_tissue_mask(slide: &Slide, mask_um: f64, test: &TissueTest) -> Resu
         }
         row += rows;
     }
-    let thumbnail = RgbImage::from_raw(out_w, out_h, thumb).map_err(|e| img_err(slide, e))?;
+    let thumbnail = RgbImage::from_raw(out_w, out_h, thumb).map_err(|e| SlideError::image(slide.path(), e))?;
     let data = tissue_mask(&thumbnail, test);
     Ok(TissueMask { width: out_w, height: out_h, um_per_px: plan.level_um_per_px * plan.scale, data, thumbnail })
-}
-
-fn img_err(slide: &Slide, e: melanoscope_shared::image::ImageError) -> SlideError {
-    SlideError::Image { path: slide.path().to_path_buf(), detail: e.to_string() }
 }

@@ -34,6 +34,13 @@ pub enum SlideError {
     Image { path: PathBuf, detail: String },
 }
 
+impl SlideError {
+    /// An image-processing failure while working on the slide at `path`.
+    pub fn image(path: &Path, e: melanoscope_shared::image::ImageError) -> Self {
+        SlideError::Image { path: path.to_path_buf(), detail: e.to_string() }
+    }
+}
+
 /// Where a slide's µm/px came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SpacingSource {
@@ -118,7 +125,7 @@ impl Slide {
         }
         if is_plain_image(path) {
             let Some(v) = um_per_px else { return Err(SlideError::PlainImageNeedsSpacing { path: p() }) };
-            let img = load_rgb(path).map_err(|e| SlideError::Image { path: p(), detail: e.to_string() })?;
+            let img = load_rgb(path).map_err(|e| SlideError::image(path, e))?;
             let levels = vec![LevelInfo { width: img.width().into(), height: img.height().into(), downsample: 1.0 }];
             return Ok(Self {
                 path: p(),

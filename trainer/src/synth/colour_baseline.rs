@@ -84,14 +84,16 @@ pub fn colour_only_baseline(
         })
         .collect();
     let z = |f: &[f64; 6]| -> Vec<f64> { (0..dims).map(|d| (f[d] - mean[d]) / sd[d]).collect() };
+    // Standardised once, not on every gradient step.
+    let train: Vec<(Vec<f64>, usize)> = train.iter().map(|(f, c)| (z(f), *c)).collect();
+    let test: Vec<(Vec<f64>, usize)> = test.iter().map(|(f, c)| (z(f), *c)).collect();
     // Class-balanced logistic regression, full-batch gradient descent.
     let positives = train.iter().filter(|(_, c)| *c == 0).count().max(1) as f64;
     let negatives = (train.len() as f64 - positives).max(1.0);
     let (mut w, mut b) = (vec![0.0; dims], 0.0);
     for _ in 0..2000 {
         let (mut gw, mut gb) = (vec![0.0; dims], 0.0);
-        for (f, c) in &train {
-            let x = z(f);
+        for (x, c) in &train {
             let p = 1.0 / (1.0 + (-(b + x.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>())).exp());
             let (y, weight) = if *c == 0 { (1.0, 0.5 / positives) } else { (0.0, 0.5 / negatives) };
             for d in 0..dims {
@@ -105,20 +107,19 @@ pub fn colour_only_baseline(
         b -= 0.5 * gb;
     }
     let labels: Vec<bool> = test.iter().map(|(_, c)| *c == 0).collect();
-    let scores: Vec<f64> = test.iter().map(|(f, _)| b + z(f).iter().zip(&w).map(|(a, b)| a * b).sum::<f64>()).collect();
+    let scores: Vec<f64> = test.iter().map(|(x, _)| b + x.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>()).collect();
     let mm_vs_nevi_auc = auc(&labels, &scores).map_err(|e| format!("test patients: {e}"))?;
     // Nearest centroid over the four classes.
     let centroids: Vec<Vec<f64>> = (0..4)
         .map(|k| {
-            let members: Vec<Vec<f64>> = train.iter().filter(|(_, c)| *c == k).map(|(f, _)| z(f)).collect();
+            let members: Vec<&Vec<f64>> = train.iter().filter(|(_, c)| *c == k).map(|(x, _)| x).collect();
             (0..dims).map(|d| members.iter().map(|m| m[d]).sum::<f64>() / members.len().max(1) as f64).collect()
         })
         .collect();
     let truth: Vec<usize> = test.iter().map(|(_, c)| *c).collect();
     let predicted: Vec<usize> = test
         .iter()
-        .map(|(f, _)| {
-            let x = z(f);
+        .map(|(x, _)| {
             let dist = |c: &Vec<f64>| x.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
             (0..4).min_by(|a, b| dist(&centroids[*a]).total_cmp(&dist(&centroids[*b]))).unwrap_or(0)
         })

@@ -110,7 +110,8 @@ impl TiffPyramidWriter {
     pub fn finish(mut self) -> Result<PathBuf, String> {
         let tmp = self.tmp.clone();
         let e = |err: std::io::Error| io(&tmp, err);
-        let mut ifd_offsets = Vec::new();
+        // (offset of the IFD, offset of its next-IFD pointer), recorded as written.
+        let mut ifds: Vec<(u64, u64)> = Vec::new();
         let levels = std::mem::take(&mut self.levels);
         for (i, level) in levels.iter().enumerate() {
             // Out-of-line data first: arrays and the description.
@@ -134,7 +135,6 @@ impl TiffPyramidWriter {
                 self.out.write_all(&[0]).map_err(e)?;
                 pos += 1;
             }
-            ifd_offsets.push(pos);
             // Entries must be sorted by tag.
             let n_tiles = level.offsets.len() as u64;
             let mut entries: Vec<(u16, u16, u64, u64)> = vec![
@@ -168,16 +168,17 @@ impl TiffPyramidWriter {
                 self.out.write_all(&value.to_le_bytes()).map_err(e)?;
             }
             // Next-IFD offset, patched below.
+            let next_at = self.out.stream_position().map_err(e)?;
             self.out.write_all(&0u64.to_le_bytes()).map_err(e)?;
+            ifds.push((pos, next_at));
         }
         // Link the IFDs: header -> level 0 -> level 1 -> ...
         let mut file = self.out.into_inner().map_err(|err| io(&tmp, err.into_error()))?;
         let mut link_at = 8u64;
-        for (i, ifd) in ifd_offsets.iter().enumerate() {
+        for (ifd, next_at) in ifds {
             file.seek(SeekFrom::Start(link_at)).map_err(e)?;
             file.write_all(&ifd.to_le_bytes()).map_err(e)?;
-            let entries = if i == 0 { 12 } else { 11 };
-            link_at = ifd + 8 + 20 * entries;
+            link_at = next_at;
         }
         file.sync_all().map_err(e)?;
         std::fs::rename(&tmp, &self.path).map_err(|err| io(&self.path, err))?;
