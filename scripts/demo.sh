@@ -23,9 +23,12 @@ done
 echo "==> trainer: synthetic skin-lesion cohort (12 patients, 24 slides, 40X pyramidal TIFF, lesion masks)"
 target/release/melanoscope-train synth --out "$out/synth" --patients 12 --slides-per-patient 2 \
   --width-mm 1.0 --height-mm 0.75 --um-per-px 0.25
-echo "==> trainer: patch the synthetic cohort at 40X, 20X, 10X and 4X"
+echo "==> trainer: patch the synthetic cohort at 40X, 20X, 10X and 4X inside the delineated lesions (<slide>.geojson)"
 target/release/melanoscope-train patch --cohort "$out/synth/cohort.csv" --out "$out/synth-patches" \
   --magnifications all --export-images jpeg
+echo "==> trainer: the same cohort at 40X by tissue mask alone (takes normal skin too, diluting each label)"
+target/release/melanoscope-train patch --cohort "$out/synth/cohort.csv" --out "$out/synth-patches-tissue" \
+  --magnifications 40X --annotations none
 echo "==> trainer: patient-level split (70/15/15, stratified by label)"
 target/release/melanoscope-train split --cohort "$out/synth/cohort.csv" --out "$out/synth/split.csv"
 echo "==> trainer: how far colour alone gets on it (should be near chance: the lesions differ in morphology)"
@@ -50,4 +53,5 @@ cohort="$out/real-cohort.csv"
 echo "==> trainer: patch the real slides (bad slides are reported, the rest go on)"
 target/release/melanoscope-train patch --cohort "$cohort" --out "$out/real-patches" --magnifications all
 echo "==> demo done: $out/*/fields.png (edge fields); $out/synth (slides, masks, GeoJSON, split.csv);"
-echo "    $out/synth-patches and $out/real-patches (manifest.parquet, report.json, slides/*/qc.png)"
+echo "    $out/synth-patches, $out/synth-patches-tissue and $out/real-patches (manifest.parquet, report.json,"
+echo "    slides/*/qc.png with the delineations in yellow)"

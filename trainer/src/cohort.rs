@@ -1,5 +1,6 @@
 //! The cohort file: one CSV row per slide with `slide` (path), `slide_id`, `patient_id`,
-//! `label` (MM, IN, CN, JN) and optional `site` and `um_per_px`. Loading reports every problem
+//! `label` (MM, IN, CN, JN) and optional `site`, `um_per_px` and `annotations` (a QuPath GeoJSON,
+//! ASAP or Aperio XML file of delineated regions). Loading reports every problem
 //! with its line number at once, so a lab fixes the file in one pass.
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,8 @@ pub struct CohortSlide {
     pub site: Option<String>,
     /// µm/px override for slides whose metadata lacks it (plain images).
     pub um_per_px: Option<f64>,
+    /// Delineated regions for this slide, resolved against the CSV's folder.
+    pub annotations: Option<PathBuf>,
 }
 
 /// A validated cohort.
@@ -117,7 +120,7 @@ pub fn parse_cohort(text: &str, base: &Path, check_files: bool) -> Result<Vec<Co
         return Err(vec![CohortProblem {
             line: 1,
             message: format!(
-                "missing column(s) {}; the header must name {} (optional: site, um_per_px)",
+                "missing column(s) {}; the header must name {} (optional: site, um_per_px, annotations)",
                 missing.join(", "),
                 REQUIRED.join(", ")
             ),
@@ -125,7 +128,7 @@ pub fn parse_cohort(text: &str, base: &Path, check_files: bool) -> Result<Vec<Co
     }
     let idx = |name: &str| col(name).unwrap_or(usize::MAX);
     let (i_slide, i_id, i_patient, i_label) = (idx("slide"), idx("slide_id"), idx("patient_id"), idx("label"));
-    let (i_site, i_mpp) = (col("site"), col("um_per_px"));
+    let (i_site, i_mpp, i_ann) = (col("site"), col("um_per_px"), col("annotations"));
 
     let mut slides = Vec::new();
     let mut first_line_of_id: HashMap<String, usize> = HashMap::new();
@@ -178,8 +181,15 @@ pub fn parse_cohort(text: &str, base: &Path, check_files: bool) -> Result<Vec<Co
                 label_of_path.insert(slide.clone(), (label, line));
             }
         }
+        let annotations = i_ann.map(field).filter(|s| !s.is_empty()).map(|a| base.join(a));
+        if check_files
+            && let Some(a) = &annotations
+            && !a.is_file()
+        {
+            bad(format!("annotation file {} does not exist", a.display()));
+        }
         let site = i_site.map(field).filter(|s| !s.is_empty());
-        slides.push(CohortSlide { line, slide, slide_id, patient_id, label, site, um_per_px });
+        slides.push(CohortSlide { line, slide, slide_id, patient_id, label, site, um_per_px, annotations });
     }
     if slides.is_empty() && problems.is_empty() {
         problems.push(CohortProblem { line: 1, message: "no slides listed".into() });
@@ -193,20 +203,22 @@ mod tests {
 
     #[test]
     fn valid_cohort_parses_with_lines_and_options() {
-        let text = "slide,slide_id,patient_id,label,site,um_per_px\n\
-                    a.svs,S1,P1,MM,north,\n\
-                    b.tif,S2,P1,jn,,0.5\n";
+        let text = "slide,slide_id,patient_id,label,site,um_per_px,annotations\n\
+                    a.svs,S1,P1,MM,north,,a.geojson\n\
+                    b.tif,S2,P1,jn,,0.5,\n";
         let slides = parse_cohort(text, Path::new("/data"), false).unwrap();
         assert_eq!(slides.len(), 2);
         assert_eq!(slides[0].slide, PathBuf::from("/data/a.svs"));
         assert_eq!((slides[0].line, slides[0].label, slides[0].site.as_deref()), (2, Lesion::MM, Some("north")));
         assert_eq!((slides[1].label, slides[1].um_per_px, slides[1].site.as_deref()), (Lesion::JN, Some(0.5), None));
+        assert_eq!(slides[0].annotations, Some(PathBuf::from("/data/a.geojson")));
+        assert_eq!(slides[1].annotations, None);
     }
 
     #[test]
     fn every_problem_is_reported_with_its_line() {
-        let text = "slide,slide_id,patient_id,label\n\
-                    a.svs,S1,P1,MM\n\
+        let text = "slide,slide_id,patient_id,label,annotations\n\
+                    a.svs,S1,P1,MM,a.xml\n\
                     b.svs,S1,P2,IN\n\
                     c.svs,S3,P3,BCC\n\
                     a.svs,S4,P1,CN\n\
@@ -214,7 +226,8 @@ mod tests {
         let problems = parse_cohort(text, Path::new("/nowhere"), true).unwrap_err();
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let has = |line: usize, needle: &str| problems.iter().any(|p| p.line == line && p.message.contains(needle));
-        assert!(has(2, "does not exist"), "{text:?}");
+        assert!(has(2, "slide file /nowhere/a.svs does not exist"), "{text:?}");
+        assert!(has(2, "annotation file /nowhere/a.xml does not exist"), "{text:?}");
         assert!(has(3, "duplicate slide_id \"S1\" (first on line 2)"), "{text:?}");
         assert!(has(4, "unknown label \"BCC\""), "{text:?}");
         assert!(has(5, "listed as CN here and as MM on line 2"), "{text:?}");

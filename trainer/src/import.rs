@@ -148,6 +148,11 @@ pub fn import_patch_folders(
                     size0: i64::from(side),
                     patch_size: side as i32,
                     background_fraction: bg,
+                    slide_label: label.code().into(),
+                    region_id: None,
+                    region_name: None,
+                    region_class: None,
+                    region_overlap: None,
                 })
                 .map_err(|e| e.to_string())?;
             report.imported += 1;

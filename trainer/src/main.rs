@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use melanoscope_trainer::annotations::{AnnotationPolicy, RegionLabelMap};
 use melanoscope_trainer::cohort::load_cohort;
 use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
@@ -20,6 +21,12 @@ struct Cli {
 enum ImageFormatArg {
     Png,
     Jpeg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AnnotationsArg {
+    Auto,
+    None,
 }
 
 #[derive(Subcommand, Debug)]
@@ -46,6 +53,24 @@ enum Command {
         /// Slides processed in parallel.
         #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
         threads: usize,
+        /// `auto`: patch inside the regions of the cohort's `annotations` column, or of a QuPath
+        /// GeoJSON / ASAP / Aperio XML file beside the slide (<stem>.geojson, .json, .xml);
+        /// slides with neither use the tissue mask. `none`: tissue mask only.
+        #[arg(long, value_enum, default_value = "auto")]
+        annotations: AnnotationsArg,
+        /// Keep a patch when at least this fraction of it lies inside one included region.
+        #[arg(long, default_value_t = 0.5)]
+        min_region_overlap: f32,
+        /// Region classes that remove patches (comma-separated, compared without case).
+        #[arg(long, default_value_t = melanoscope_trainer::annotations::DEFAULT_EXCLUDE_CLASSES.join(","))]
+        exclude_classes: String,
+        /// Only these region classes are patched (comma-separated); any other class is an error.
+        #[arg(long)]
+        include_classes: Option<String>,
+        /// Patch labels from region classes: `standard` (MM/Melanoma, IN/Intradermal nevus, ...),
+        /// a CSV of class,label rows, or inline `Tumor=MM,Nevus=IN`. Slide labels stay the cohort's.
+        #[arg(long)]
+        region_labels: Option<String>,
     },
     /// Generate a synthetic skin-lesion cohort: pyramidal TIFF slides, lesion masks, cohort.csv.
     Synth {
@@ -149,9 +174,40 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Info => println!("{}", serde_json::to_string_pretty(&melanoscope_trainer::device::report())?),
-        Command::Patch { cohort, out, magnifications, export_images, um_per_px, threads } => {
+        Command::Patch {
+            cohort,
+            out,
+            magnifications,
+            export_images,
+            um_per_px,
+            threads,
+            annotations,
+            min_region_overlap,
+            exclude_classes,
+            include_classes,
+            region_labels,
+        } => {
             let magnifications =
                 MagnificationPresets::default().parse_list(&magnifications).map_err(anyhow::Error::msg)?;
+            if !(0.0..=1.0).contains(&min_region_overlap) {
+                bail!("--min-region-overlap {min_region_overlap}: expected a fraction between 0 and 1");
+            }
+            let list = |s: &str| -> Vec<String> {
+                s.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()
+            };
+            let annotations = match annotations {
+                AnnotationsArg::None => None,
+                AnnotationsArg::Auto => Some(AnnotationPolicy {
+                    exclude_classes: list(&exclude_classes),
+                    include_classes: include_classes.as_deref().map(list),
+                    region_labels: region_labels
+                        .as_deref()
+                        .map(RegionLabelMap::parse_spec)
+                        .transpose()
+                        .map_err(anyhow::Error::msg)?,
+                    min_overlap: min_region_overlap,
+                }),
+            };
             let cohort = load_cohort(&cohort)?;
             let job = PatchJob {
                 out_dir: out,
@@ -164,6 +220,7 @@ fn main() -> Result<()> {
                 default_um_per_px: um_per_px,
                 threads,
                 show_progress: true,
+                annotations,
             };
             let report = run_patch_job(&job, &cohort).map_err(anyhow::Error::msg)?;
             print!("{}", report.summary());
@@ -205,6 +262,16 @@ fn main() -> Result<()> {
                         );
                         melanoscope_trainer::synth::slide::write_slide(&scene, 0.25, 40, &path)
                             .map_err(anyhow::Error::msg)?;
+                        // The lesion's outline beside it, so the benchmark also times annotated patching.
+                        let geo = melanoscope_trainer::synth::slide::regions_geojson(
+                            std::slice::from_ref(&scene.lesion_outline),
+                            0.25,
+                            "MM",
+                        );
+                        melanoscope_shared::atomic::write_atomic(
+                            &path.with_extension("geojson"),
+                            &serde_json::to_vec(&geo)?,
+                        )?;
                     }
                     path
                 }

@@ -30,12 +30,18 @@ message patch_manifest {
   required int64 size0;
   required int32 patch_size;
   required float background_fraction;
+  required binary slide_label (UTF8);
+  optional int32 region_id;
+  optional binary region_name (UTF8);
+  optional binary region_class (UTF8);
+  optional float region_overlap;
 }";
 
 /// Rows buffered before a row group is written (about 10 MB of column data).
 const ROWS_PER_GROUP: usize = 65_536;
 
-/// One patch of the manifest; coordinates are level-0 pixels of the slide.
+/// One patch of the manifest; coordinates are level-0 pixels of the slide. `label` is the
+/// patch's label (from its region when regions carry labels), `slide_label` the cohort's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ManifestRow {
     pub slide: String,
@@ -52,6 +58,13 @@ pub struct ManifestRow {
     pub size0: i64,
     pub patch_size: i32,
     pub background_fraction: f32,
+    pub slide_label: String,
+    /// The delineated region the patch came from: its 1-based position in the annotation file.
+    pub region_id: Option<i32>,
+    pub region_name: Option<String>,
+    pub region_class: Option<String>,
+    /// Fraction of the patch inside that region.
+    pub region_overlap: Option<f32>,
 }
 
 #[derive(Debug, Error)]
@@ -106,48 +119,49 @@ impl ManifestWriter {
         let rows = std::mem::take(&mut self.buffer);
         let mut group = writer.next_row_group().map_err(err)?;
         let mut index = 0;
+        let strings = |f: &dyn Fn(&ManifestRow) -> &str| -> Vec<ByteArray> {
+            rows.iter().map(|r| ByteArray::from(f(r))).collect()
+        };
+        // Optional columns: the present values, and a definition level (0 = null) per row.
+        let opt_strings = |f: &dyn Fn(&ManifestRow) -> Option<&str>| -> (Vec<ByteArray>, Vec<i16>) {
+            (rows.iter().filter_map(|r| f(r).map(ByteArray::from)).collect(), defs(&rows, |r| f(r).is_some()))
+        };
         while let Some(mut col) = group.next_column().map_err(err)? {
-            let strings = |f: &dyn Fn(&ManifestRow) -> &str| -> Vec<ByteArray> {
-                rows.iter().map(|r| ByteArray::from(f(r))).collect()
-            };
             match index {
                 0 => col.typed::<ByteArrayType>().write_batch(&strings(&|r| &r.slide), None, None),
                 1 => col.typed::<ByteArrayType>().write_batch(&strings(&|r| &r.slide_id), None, None),
                 2 => col.typed::<ByteArrayType>().write_batch(&strings(&|r| &r.patient_id), None, None),
                 3 => col.typed::<ByteArrayType>().write_batch(&strings(&|r| &r.label), None, None),
                 4 => {
-                    let values: Vec<ByteArray> =
-                        rows.iter().filter_map(|r| r.site.as_deref().map(ByteArray::from)).collect();
-                    let defs: Vec<i16> = rows.iter().map(|r| i16::from(r.site.is_some())).collect();
+                    let (values, defs) = opt_strings(&|r| r.site.as_deref());
                     col.typed::<ByteArrayType>().write_batch(&values, Some(&defs), None)
                 }
                 5 => col.typed::<ByteArrayType>().write_batch(&strings(&|r| &r.magnification), None, None),
-                6 => col.typed::<DoubleType>().write_batch(
-                    &rows.iter().map(|r| r.requested_um_per_px).collect::<Vec<_>>(),
-                    None,
+                6 => col.typed::<DoubleType>().write_batch(&collect(&rows, |r| r.requested_um_per_px), None, None),
+                7 => col.typed::<DoubleType>().write_batch(&collect(&rows, |r| r.effective_um_per_px), None, None),
+                8 => col.typed::<Int32Type>().write_batch(&collect(&rows, |r| r.level), None, None),
+                9 => col.typed::<Int64Type>().write_batch(&collect(&rows, |r| r.x0), None, None),
+                10 => col.typed::<Int64Type>().write_batch(&collect(&rows, |r| r.y0), None, None),
+                11 => col.typed::<Int64Type>().write_batch(&collect(&rows, |r| r.size0), None, None),
+                12 => col.typed::<Int32Type>().write_batch(&collect(&rows, |r| r.patch_size), None, None),
+                13 => col.typed::<FloatType>().write_batch(&collect(&rows, |r| r.background_fraction), None, None),
+                14 => col.typed::<ByteArrayType>().write_batch(&strings(&|r| &r.slide_label), None, None),
+                15 => col.typed::<Int32Type>().write_batch(
+                    &rows.iter().filter_map(|r| r.region_id).collect::<Vec<_>>(),
+                    Some(&defs(&rows, |r| r.region_id.is_some())),
                     None,
                 ),
-                7 => col.typed::<DoubleType>().write_batch(
-                    &rows.iter().map(|r| r.effective_um_per_px).collect::<Vec<_>>(),
-                    None,
-                    None,
-                ),
-                8 => {
-                    col.typed::<Int32Type>().write_batch(&rows.iter().map(|r| r.level).collect::<Vec<_>>(), None, None)
+                16 => {
+                    let (values, defs) = opt_strings(&|r| r.region_name.as_deref());
+                    col.typed::<ByteArrayType>().write_batch(&values, Some(&defs), None)
                 }
-                9 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.x0).collect::<Vec<_>>(), None, None),
-                10 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.y0).collect::<Vec<_>>(), None, None),
-                11 => {
-                    col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.size0).collect::<Vec<_>>(), None, None)
+                17 => {
+                    let (values, defs) = opt_strings(&|r| r.region_class.as_deref());
+                    col.typed::<ByteArrayType>().write_batch(&values, Some(&defs), None)
                 }
-                12 => col.typed::<Int32Type>().write_batch(
-                    &rows.iter().map(|r| r.patch_size).collect::<Vec<_>>(),
-                    None,
-                    None,
-                ),
                 _ => col.typed::<FloatType>().write_batch(
-                    &rows.iter().map(|r| r.background_fraction).collect::<Vec<_>>(),
-                    None,
+                    &rows.iter().filter_map(|r| r.region_overlap).collect::<Vec<_>>(),
+                    Some(&defs(&rows, |r| r.region_overlap.is_some())),
                     None,
                 ),
             }
@@ -182,6 +196,14 @@ impl Drop for ManifestWriter {
     }
 }
 
+fn collect<T>(rows: &[ManifestRow], f: impl Fn(&ManifestRow) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
+fn defs(rows: &[ManifestRow], present: impl Fn(&ManifestRow) -> bool) -> Vec<i16> {
+    rows.iter().map(|r| i16::from(present(r))).collect()
+}
+
 /// Reads a whole manifest (for tests and small cohorts; large ones are read by row group).
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ManifestError> {
     let err = |e: &dyn std::fmt::Display| ManifestError::Io { path: path.into(), detail: e.to_string() };
@@ -205,6 +227,12 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ManifestError> {
             size0: r.get_long(11).map_err(|e| err(&e))?,
             patch_size: r.get_int(12).map_err(|e| err(&e))?,
             background_fraction: r.get_float(13).map_err(|e| err(&e))?,
+            // Manifests written before regions existed have no slide_label: it was the label.
+            slide_label: r.get_string(14).cloned().or_else(|_| s(3))?,
+            region_id: r.get_int(15).ok(),
+            region_name: r.get_string(16).ok().cloned(),
+            region_class: r.get_string(17).ok().cloned(),
+            region_overlap: r.get_float(18).ok(),
         });
     }
     Ok(rows)
@@ -230,6 +258,11 @@ mod tests {
             size0: 256,
             patch_size: 256,
             background_fraction: 0.125,
+            slide_label: "MM".into(),
+            region_id: (i % 3 == 0).then_some(i as i32 % 7 + 1),
+            region_name: (i % 3 == 0).then(|| format!("region {}", i % 7 + 1)),
+            region_class: (i % 3 == 0).then(|| "Melanoma".to_string()),
+            region_overlap: (i % 3 == 0).then_some(0.75),
         }
     }
 
@@ -254,9 +287,11 @@ mod tests {
         let check = format!(
             "import pandas as pd; df = pd.read_parquet('{}'); \
              assert len(df) == {n}, len(df); assert str(df.x0.dtype) == 'int64'; \
-             assert df.site.isna().sum() == {}; print('pandas ok')",
+             assert df.site.isna().sum() == {}; assert df.region_id.notna().sum() == {}; \
+             assert df.region_overlap.dropna().eq(0.75).all(); print('pandas ok')",
             path.display(),
-            n / 2
+            n / 2,
+            (n + 2) / 3
         );
         let out = std::process::Command::new(&python).args(["-c", &check]).output().expect("python runs");
         assert!(out.status.success(), "pandas could not read the manifest: {}", String::from_utf8_lossy(&out.stderr));

@@ -224,6 +224,7 @@ mod tests {
                         label,
                         site: None,
                         um_per_px: None,
+                        annotations: None,
                     });
                 }
             }

@@ -37,6 +37,7 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
         default_um_per_px: None,
         threads: 2,
         show_progress: false,
+        annotations: None,
     };
     let report = run_patch_job(&job, &cohort).unwrap();
     println!("{}", report.summary());

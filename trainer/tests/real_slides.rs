@@ -105,7 +105,7 @@ fn svs_patches_at_20x_10x_4x_keep_only_tissue_and_batched_reads_match_naive() {
         let params = PatchParams::study(name, m.um_per_px);
         let mut pixels = 0usize;
         let mut first = None;
-        let batched = patch_slide(&slide, &mask, &params, |rec, img| {
+        let batched = patch_slide(&slide, &mask, None, &params, |rec, img| {
             assert_eq!((img.width(), img.height()), (256, 256));
             pixels += 1;
             first.get_or_insert_with(|| (rec.clone(), img.clone()));
@@ -119,7 +119,8 @@ fn svs_patches_at_20x_10x_4x_keep_only_tissue_and_batched_reads_match_naive() {
         }
         assert_eq!(pixels, batched.records.len());
         assert!(batched.records.iter().all(|r| r.background <= 0.40 && r.effective_um_per_px == m.um_per_px));
-        let naive = patch_slide(&slide, &mask, &PatchParams { patches_per_read: 1, ..params }, |_, _| Ok(())).unwrap();
+        let naive =
+            patch_slide(&slide, &mask, None, &PatchParams { patches_per_read: 1, ..params }, |_, _| Ok(())).unwrap();
         assert_eq!(naive.records, batched.records, "{name}: batched reads must cut the same patches");
         assert!(naive.region_reads >= batched.region_reads);
         kept_by_mag.push((name, batched.records.len(), batched.grid_cells));

@@ -33,6 +33,7 @@ fn synthetic_cohort_patches_splits_and_scores() {
         default_um_per_px: None,
         threads: 2,
         show_progress: false,
+        annotations: None,
     };
     let report = run_patch_job(&job, &cohort).unwrap();
     assert_eq!(report.failed, 0, "{}", report.summary());

@@ -12,7 +12,7 @@ mod spacing;
 mod tensor;
 mod tissue;
 
-pub use draw::outline_rect;
+pub use draw::{draw_line, outline_rect};
 pub use error::ImageError;
 pub use grid::{FieldGrid, FieldRect, GridAlign};
 #[cfg(feature = "image-io")]

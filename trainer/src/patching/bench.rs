@@ -2,6 +2,7 @@
 //! baseline, on the same slide in the same process, one thread.
 
 use super::{PatchParams, build_tissue_mask, patch_slide};
+use crate::annotations::{AnnotationPolicy, RegionRaster, find_beside, load_annotations};
 use crate::slide::Slide;
 use melanoscope_shared::image::TissueTest;
 use serde::Serialize;
@@ -23,9 +24,28 @@ pub struct PatchBenchReport {
     pub naive_reads: usize,
     pub naive_patches_per_second_per_core: f64,
     pub speedup_vs_naive: f64,
+    /// With an annotation file beside the slide: the same batched patching restricted to its
+    /// regions (loading and rasterising the regions included in the time).
+    pub annotated: Option<AnnotatedBench>,
     /// Peak resident memory before the slide was opened (the binary and libtorch alone).
     pub rss_before_mib: Option<f64>,
     pub peak_rss_mib: Option<f64>,
+}
+
+/// Patching inside delineated regions, next to the tissue-only run above.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnotatedBench {
+    pub file: String,
+    pub regions: usize,
+    pub load_and_raster_seconds: f64,
+    pub raster_mib: f64,
+    pub seconds: f64,
+    pub patches: usize,
+    pub region_reads: usize,
+    /// Annotated time over tissue-only time (below 1: fewer cells are read).
+    pub time_ratio_to_tissue_only: f64,
+    /// Share of the annotated time spent loading and rasterising the regions.
+    pub region_share_of_time: f64,
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`).
@@ -46,7 +66,7 @@ pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Resu
     let params = PatchParams::study(magnification, target_um);
     let time = |params: &PatchParams| -> Result<(f64, super::SlidePatches), String> {
         let t = Instant::now();
-        let out = patch_slide(&slide, &mask, params, |_, _| Ok(())).map_err(|e| e.to_string())?;
+        let out = patch_slide(&slide, &mask, None, params, |_, _| Ok(())).map_err(|e| e.to_string())?;
         Ok((t.elapsed().as_secs_f64(), out))
     };
     let (naive_seconds, naive) = time(&PatchParams { patches_per_read: 1, ..params.clone() })?;
@@ -56,6 +76,31 @@ pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Resu
     }
     let n = batched.records.len();
     let l0 = slide.levels()[0];
+    let annotated = match find_beside(path) {
+        None => None,
+        Some(file) => {
+            let t = Instant::now();
+            let ann = load_annotations(&file, l0.width, l0.height, &AnnotationPolicy::default())
+                .map_err(|e| e.to_string())?;
+            let size0 =
+                f64::from(params.patch_size) * target_um.max(slide.native_um_per_px()) / slide.native_um_per_px();
+            let raster = RegionRaster::build(&ann, (size0 / 16.0).max(1.0));
+            let load_and_raster_seconds = t.elapsed().as_secs_f64();
+            let out = patch_slide(&slide, &mask, Some(&raster), &params, |_, _| Ok(())).map_err(|e| e.to_string())?;
+            let seconds = t.elapsed().as_secs_f64();
+            Some(AnnotatedBench {
+                file: file.display().to_string(),
+                regions: ann.regions.len(),
+                load_and_raster_seconds,
+                raster_mib: raster.bytes() as f64 / (1024.0 * 1024.0),
+                seconds,
+                patches: out.records.len(),
+                region_reads: out.region_reads,
+                time_ratio_to_tissue_only: seconds / batched_seconds,
+                region_share_of_time: load_and_raster_seconds / seconds,
+            })
+        }
+    };
     Ok(PatchBenchReport {
         slide: path.display().to_string(),
         width: l0.width,
@@ -70,6 +115,7 @@ pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Resu
         naive_reads: naive.region_reads,
         naive_patches_per_second_per_core: n as f64 / naive_seconds,
         speedup_vs_naive: naive_seconds / batched_seconds,
+        annotated,
         rss_before_mib,
         peak_rss_mib: peak_rss_mib(),
     })

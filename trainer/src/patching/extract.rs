@@ -1,6 +1,7 @@
 //! Patch extraction of one slide at one target µm/px.
 
 use super::TissueMask;
+use crate::annotations::RegionRaster;
 use crate::slide::{LevelPlan, Slide, SlideError};
 use melanoscope_shared::image::{FieldRect, PixelSpacing, Resampler, RgbImage, TissueTest, background_fraction};
 use serde::Serialize;
@@ -18,6 +19,9 @@ pub struct PatchParams {
     pub tissue: TissueTest,
     /// Neighbouring patches read with one region read (1 = one read per patch, the naive way).
     pub patches_per_read: u32,
+    /// With annotations: a patch is kept when at least this fraction of it lies inside one
+    /// included region (and none of it in an exclusion).
+    pub min_region_overlap: f32,
 }
 
 impl PatchParams {
@@ -30,6 +34,7 @@ impl PatchParams {
             min_mask_tissue: 0.3,
             tissue: TissueTest::default(),
             patches_per_read: 16,
+            min_region_overlap: 0.5,
         }
     }
 }
@@ -46,6 +51,10 @@ pub struct PatchRecord {
     /// Side of the patch in level-0 pixels.
     pub size0: u64,
     pub background: f32,
+    /// With annotations: the region (index into the slide's region list) the patch came from.
+    pub region: Option<u32>,
+    /// With annotations: the fraction of the patch inside that region.
+    pub region_overlap: Option<f32>,
 }
 
 /// The outcome for one slide and magnification.
@@ -55,6 +64,10 @@ pub struct SlidePatches {
     pub grid_cells: usize,
     pub skipped_by_mask: usize,
     pub dropped_background: usize,
+    /// With annotations: cells with less than the set fraction inside any included region.
+    pub outside_regions: usize,
+    /// With annotations: cells touching an exclusion (hole, negative region, exclusion class).
+    pub excluded: usize,
     pub region_reads: usize,
 }
 
@@ -106,10 +119,12 @@ impl PatchCutter {
 }
 
 /// Cuts the non-overlapping grid of `params.patch_size` patches at the target µm/px. Each kept
-/// patch is passed to `on_patch` with its pixels (to export images or feed training).
+/// patch is passed to `on_patch` with its pixels (to export images or feed training). With
+/// `regions`, only cells inside the delineated regions are read at all.
 pub fn patch_slide(
     slide: &Slide,
     mask: &TissueMask,
+    regions: Option<&RegionRaster>,
     params: &PatchParams,
     mut on_patch: impl FnMut(&PatchRecord, &RgbImage) -> Result<(), SlideError>,
 ) -> Result<SlidePatches, SlideError> {
@@ -142,30 +157,44 @@ pub fn patch_slide(
     let per_read = u64::from(params.patches_per_read.max(1));
     for r in 0..rows {
         let y0 = gy + (r as f64 * size0).round() as u64;
-        // Runs of neighbouring cells that pass the mask are read together.
-        let wanted: Vec<u64> = (0..cols)
-            .filter(|&c| {
-                let x0 = gx + (c as f64 * size0).round() as u64;
-                let keep = mask.tissue_fraction(native, x0, y0, size0.round() as u64) >= params.min_mask_tissue;
-                if !keep {
-                    out.skipped_by_mask += 1;
+        // Runs of neighbouring cells that pass the regions and the mask are read together.
+        let mut wanted: Vec<(u64, Option<(u32, f32)>)> = Vec::new();
+        for c in 0..cols {
+            let x0 = gx + (c as f64 * size0).round() as u64;
+            let mut region = None;
+            if let Some(raster) = regions {
+                let o = raster.overlap(x0, y0, size0.round() as u64);
+                if o.excluded > 0.0 {
+                    out.excluded += 1;
+                    continue;
                 }
-                keep
-            })
-            .collect();
+                match o.region {
+                    Some(r) if o.fraction >= params.min_region_overlap => region = Some((r as u32, o.fraction)),
+                    _ => {
+                        out.outside_regions += 1;
+                        continue;
+                    }
+                }
+            }
+            if mask.tissue_fraction(native, x0, y0, size0.round() as u64) < params.min_mask_tissue {
+                out.skipped_by_mask += 1;
+                continue;
+            }
+            wanted.push((c, region));
+        }
         let mut i = 0;
         while i < wanted.len() {
             let mut j = i + 1;
-            while j < wanted.len() && wanted[j] == wanted[j - 1] + 1 && ((j - i) as u64) < per_read {
+            while j < wanted.len() && wanted[j].0 == wanted[j - 1].0 + 1 && ((j - i) as u64) < per_read {
                 j += 1;
             }
             let run = &wanted[i..j];
-            let x_first = gx + (run[0] as f64 * size0).round() as u64;
-            let x_last = gx + (run[run.len() - 1] as f64 * size0).round() as u64;
+            let x_first = gx + (run[0].0 as f64 * size0).round() as u64;
+            let x_last = gx + (run[run.len() - 1].0 as f64 * size0).round() as u64;
             let run_w = (((x_last - x_first) as f64) / level.downsample).ceil() as u32 + footprint;
             let strip = slide.read_rgb(plan.level, x_first, y0, run_w, footprint)?;
             out.region_reads += 1;
-            for &c in run {
+            for &(c, region) in run {
                 let x0 = gx + (c as f64 * size0).round() as u64;
                 let ox = (((x0 - x_first) as f64) / level.downsample).round() as u32;
                 let ox = ox.min(run_w - footprint);
@@ -186,6 +215,8 @@ pub fn patch_slide(
                     y0,
                     size0: size0.round() as u64,
                     background,
+                    region: region.map(|r| r.0),
+                    region_overlap: region.map(|r| r.1),
                 };
                 on_patch(&record, patch)?;
                 out.records.push(record);

@@ -1,9 +1,14 @@
 //! Patching a whole cohort: slides in parallel (rayon), one progress bar, per-slide outputs
 //! written atomically and a `done.json` marker last, so an interrupted run resumes where it
-//! stopped. One bad slide is reported and the rest of the cohort completes.
+//! stopped. One bad slide is reported and the rest of the cohort completes. With annotations,
+//! patches come only from the delineated regions, and may take their labels from them.
 
 use super::{PatchParams, build_tissue_mask, patch_slide, qc_thumbnail};
-use crate::cohort::{Cohort, CohortSlide};
+use crate::annotations::{
+    AnnotationError, AnnotationFormat, AnnotationPolicy, RegionRaster, RegionRole, SlideAnnotations, find_beside,
+    load_annotations,
+};
+use crate::cohort::{Cohort, CohortSlide, Lesion};
 use crate::manifest::{ManifestError, ManifestRow, ManifestWriter, read_manifest};
 use crate::slide::{Magnification, Slide, SlideError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,6 +39,9 @@ pub struct PatchJob {
     pub default_um_per_px: Option<f64>,
     pub threads: usize,
     pub show_progress: bool,
+    /// `None`: tissue mask only. `Some`: regions from the cohort's `annotations` column or a file
+    /// beside the slide (a slide with neither is patched by tissue mask alone).
+    pub annotations: Option<AnnotationPolicy>,
 }
 
 /// Counts for one slide at one magnification.
@@ -43,7 +51,25 @@ pub struct MagnificationCounts {
     pub grid_cells: usize,
     pub skipped_by_mask: usize,
     pub dropped_background: usize,
+    /// With annotations: cells with less than the set fraction inside one included region.
+    #[serde(default)]
+    pub outside_regions: usize,
+    /// With annotations: cells touching an exclusion (hole, negative region, exclusion class).
+    #[serde(default)]
+    pub excluded: usize,
     pub refused: Option<String>,
+}
+
+/// The annotation file a slide was patched with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationSummary {
+    pub file: PathBuf,
+    pub format: AnnotationFormat,
+    pub included_regions: usize,
+    pub excluded_regions: usize,
+    pub ignored_objects: usize,
+    /// Kept patches per included region, by 1-based position in the file.
+    pub patches_per_region: BTreeMap<usize, usize>,
 }
 
 /// How one slide went.
@@ -56,6 +82,15 @@ pub struct SlideOutcome {
     pub error: Option<String>,
     pub native_um_per_px: Option<f64>,
     pub magnifications: BTreeMap<String, MagnificationCounts>,
+    #[serde(default)]
+    pub annotations: Option<AnnotationSummary>,
+    /// Regions whose label differs from the cohort's label for the slide.
+    #[serde(default)]
+    pub label_conflicts: Vec<String>,
+    /// What the slide was patched under (annotation file and policy); a resumed run redoes a
+    /// slide whose settings changed.
+    #[serde(default)]
+    pub settings: String,
 }
 
 /// The run report (also written as `report.json`).
@@ -82,7 +117,21 @@ impl RunReport {
         for o in self.slides.iter().filter(|o| o.error.is_some()) {
             s.push_str(&format!("  FAILED {}: {}\n", o.slide_id, o.error.as_deref().unwrap_or_default()));
         }
+        let (outside, excluded): (usize, usize) = self
+            .slides
+            .iter()
+            .flat_map(|o| o.magnifications.values())
+            .fold((0, 0), |(a, b), c| (a + c.outside_regions, b + c.excluded));
+        let annotated = self.slides.iter().filter(|o| o.annotations.is_some()).count();
+        if annotated > 0 {
+            s.push_str(&format!(
+                "  {annotated} slide(s) patched inside annotations: {outside} cells outside the regions, {excluded} touching exclusions\n"
+            ));
+        }
         for o in &self.slides {
+            for c in &o.label_conflicts {
+                s.push_str(&format!("  label conflict on {}: {c}\n", o.slide_id));
+            }
             for (m, c) in o.magnifications.iter().filter(|(_, c)| c.refused.is_some()) {
                 s.push_str(&format!("  refused {} at {m}: {}\n", o.slide_id, c.refused.as_deref().unwrap_or_default()));
             }
@@ -104,16 +153,51 @@ enum JobError {
     Slide(#[from] SlideError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Annotation(#[from] AnnotationError),
     #[error("{0}")]
     Other(String),
+}
+
+/// The annotation file for `entry` under `job`, and the settings string recorded for resuming.
+fn annotation_setup(job: &PatchJob, entry: &CohortSlide) -> (Option<PathBuf>, String) {
+    let mags: Vec<&str> = job.magnifications.iter().map(|m| m.name.as_str()).collect();
+    match &job.annotations {
+        None => (None, "tissue-only".into()),
+        Some(policy) => {
+            let file = entry.annotations.clone().or_else(|| find_beside(&entry.slide));
+            let what = file.as_ref().map_or("none found".into(), |f| f.display().to_string());
+            (file, format!("annotations={what};{};mags={}", policy.fingerprint(), mags.join(",")))
+        }
+    }
+}
+
+/// Loads and rasterises the slide's regions, with pixels fine enough to sample the smallest
+/// patch of the job 16×16 times.
+fn load_regions(
+    job: &PatchJob,
+    slide: &Slide,
+    file: &Path,
+    policy: &AnnotationPolicy,
+) -> Result<(SlideAnnotations, RegionRaster), AnnotationError> {
+    let l0 = slide.levels()[0];
+    let ann = load_annotations(file, l0.width, l0.height, policy)?;
+    let native = slide.native_um_per_px();
+    let finest = job.magnifications.iter().map(|m| m.um_per_px.max(native)).fold(f64::MAX, f64::min);
+    let smallest_patch0 = f64::from(melanoscope_shared::FIELD_SIZE) * finest / native;
+    let raster = RegionRaster::build(&ann, (smallest_patch0 / 16.0).max(1.0));
+    tracing::debug!(file = %file.display(), regions = ann.regions.len(), raster_bytes = raster.bytes(), "regions rasterised");
+    Ok((ann, raster))
 }
 
 fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, JobError> {
     let dir = slide_dir(&job.out_dir, &entry.slide_id);
     let done = dir.join("done.json");
+    let (ann_file, settings) = annotation_setup(job, entry);
     if let Ok(text) = std::fs::read_to_string(&done)
         && let Ok(mut previous) = serde_json::from_str::<SlideOutcome>(&text)
         && job.magnifications.iter().all(|m| previous.magnifications.contains_key(&m.name))
+        && (previous.settings == settings || (previous.settings.is_empty() && job.annotations.is_none()))
     {
         previous.status = "resumed".into();
         return Ok(previous);
@@ -121,21 +205,31 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
     std::fs::create_dir_all(&dir).map_err(|e| JobError::Other(format!("{}: {e}", dir.display())))?;
     let slide = Slide::open(&entry.slide, entry.um_per_px.or(job.default_um_per_px))?;
     let native = slide.native_um_per_px();
+    let regions = match (&job.annotations, &ann_file) {
+        (Some(policy), Some(file)) => Some(load_regions(job, &slide, file, policy)?),
+        _ => None,
+    };
     let tissue = TissueTest::default();
     let mask = build_tissue_mask(&slide, job.mask_um_per_px, &tissue)?;
     if mask.data.iter().all(|v| *v == 0) {
         return Err(JobError::Other("empty tissue mask: no stained tissue found".into()));
     }
+    let ann = regions.as_ref().map(|(a, _)| a);
+    let min_overlap = job.annotations.as_ref().map_or(0.5, |p| p.min_overlap);
+    // A patch's label: its region's, when regions carry labels; the cohort's otherwise.
+    let label_of = |region: Option<u32>| -> Lesion {
+        region.and_then(|r| ann.and_then(|a| a.regions.get(r as usize))).and_then(|r| r.label).unwrap_or(entry.label)
+    };
     let mut writer = ManifestWriter::create(&dir.join("patches.parquet"))?;
     let mut counts = BTreeMap::new();
     let mut all_records = Vec::new();
     for m in &job.magnifications {
-        let params = PatchParams::study(&m.name, m.um_per_px);
+        let params = PatchParams { min_region_overlap: min_overlap, ..PatchParams::study(&m.name, m.um_per_px) };
         let mut export_err = None;
-        let result = patch_slide(&slide, &mask, &params, |rec, img| {
+        let result = patch_slide(&slide, &mask, regions.as_ref().map(|(_, r)| r), &params, |rec, img| {
             if let Some(format) = job.export_images {
                 let ext = if format == PatchImageFormat::Png { "png" } else { "jpg" };
-                let folder = job.out_dir.join("patches").join(&m.name).join(entry.label.code());
+                let folder = job.out_dir.join("patches").join(&m.name).join(label_of(rec.region).code());
                 let name = format!("{}_{}_{}.{ext}", entry.slide_id, rec.x0, rec.y0);
                 if let Err(e) = std::fs::create_dir_all(&folder)
                     .map_err(|e| e.to_string())
@@ -152,11 +246,12 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         match result {
             Ok(p) => {
                 for r in &p.records {
+                    let region = r.region.and_then(|i| ann.and_then(|a| a.regions.get(i as usize)));
                     writer.push(ManifestRow {
                         slide: entry.slide.display().to_string(),
                         slide_id: entry.slide_id.clone(),
                         patient_id: entry.patient_id.clone(),
-                        label: entry.label.code().into(),
+                        label: label_of(r.region).code().into(),
                         site: entry.site.clone(),
                         magnification: r.magnification.clone(),
                         requested_um_per_px: r.requested_um_per_px,
@@ -167,6 +262,11 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
                         size0: r.size0 as i64,
                         patch_size: params.patch_size as i32,
                         background_fraction: r.background,
+                        slide_label: entry.label.code().into(),
+                        region_id: region.map(|g| g.raw.index as i32),
+                        region_name: region.and_then(|g| g.raw.name.clone()),
+                        region_class: region.and_then(|g| g.raw.class_name.clone()),
+                        region_overlap: r.region_overlap,
                     })?;
                 }
                 counts.insert(
@@ -176,6 +276,8 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
                         grid_cells: p.grid_cells,
                         skipped_by_mask: p.skipped_by_mask,
                         dropped_background: p.dropped_background,
+                        outside_regions: p.outside_regions,
+                        excluded: p.excluded,
                         refused: None,
                     },
                 );
@@ -190,8 +292,12 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         }
     }
     writer.finish()?;
-    save_rgb(&dir.join("qc.png"), &qc_thumbnail(&mask, native, &all_records))
+    save_rgb(&dir.join("qc.png"), &qc_thumbnail(&mask, native, &all_records, ann))
         .map_err(|e| JobError::Other(e.to_string()))?;
+    let (annotations, label_conflicts) = match ann {
+        Some(a) => summarise_regions(a, &all_records, entry.label),
+        None => (None, Vec::new()),
+    };
     let outcome = SlideOutcome {
         slide_id: entry.slide_id.clone(),
         slide: entry.slide.clone(),
@@ -199,10 +305,49 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         error: None,
         native_um_per_px: Some(native),
         magnifications: counts,
+        annotations,
+        label_conflicts,
+        settings,
     };
     let json = serde_json::to_vec_pretty(&outcome).map_err(|e| JobError::Other(e.to_string()))?;
     write_atomic(&done, &json).map_err(|e| JobError::Other(e.to_string()))?;
     Ok(outcome)
+}
+
+/// Patches per region, and the regions whose label contradicts the cohort's slide label.
+fn summarise_regions(
+    ann: &SlideAnnotations,
+    records: &[super::PatchRecord],
+    slide_label: Lesion,
+) -> (Option<AnnotationSummary>, Vec<String>) {
+    let mut per_region = BTreeMap::new();
+    for i in records.iter().filter_map(|r| r.region) {
+        if let Some(region) = ann.regions.get(i as usize) {
+            *per_region.entry(region.raw.index).or_insert(0) += 1;
+        }
+    }
+    let conflicts = ann
+        .regions
+        .iter()
+        .filter(|r| r.role == RegionRole::Include)
+        .filter_map(|r| {
+            let label = r.label.filter(|l| *l != slide_label)?;
+            let n = per_region.get(&r.raw.index).copied().unwrap_or(0);
+            Some(format!(
+                "{} is {label} but the cohort labels the slide {slide_label} ({n} patches labelled {label})",
+                r.raw.describe()
+            ))
+        })
+        .collect();
+    let summary = AnnotationSummary {
+        file: ann.source.clone(),
+        format: ann.format,
+        included_regions: ann.included(),
+        excluded_regions: ann.excluded(),
+        ignored_objects: ann.ignored_objects,
+        patches_per_region: per_region,
+    };
+    (Some(summary), conflicts)
 }
 
 /// Patches every slide of `cohort`, then merges the per-slide manifests into `manifest.parquet`.
@@ -227,6 +372,9 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, Strin
                         error: Some(e.to_string()),
                         native_um_per_px: None,
                         magnifications: BTreeMap::new(),
+                        annotations: None,
+                        label_conflicts: Vec::new(),
+                        settings: String::new(),
                     }
                 });
                 bar.inc(1);

@@ -83,7 +83,9 @@ pub fn generate_cohort(
     Ok((cohort, slides))
 }
 
-/// The lesion as a PNG mask (white = lesion, at 1/16 of level 0) and as QuPath GeoJSON.
+/// The lesion's fine truth as a PNG mask (white = nests, sheet and pagetoid cells, at 1/16 of
+/// level 0), and its delineation (the outline a pathologist draws around the whole lesion) as
+/// QuPath GeoJSON beside the slide, where patching finds it.
 fn write_truth(
     scene: &Scene,
     dir: &Path,
@@ -98,7 +100,7 @@ fn write_truth(
     let rgb: Vec<u8> = mask.iter().flat_map(|v| [*v, *v, *v]).collect();
     let img = RgbImage::from_raw(mw, mh, rgb).map_err(|e| e.to_string())?;
     save_rgb(&dir.join(format!("{slide_id}.mask.png")), &img).map_err(|e| e.to_string())?;
-    let json = regions_geojson(&scene.lesion_regions, um_per_px, label.code());
+    let json = regions_geojson(std::slice::from_ref(&scene.lesion_outline), um_per_px, label.code());
     let text = serde_json::to_vec_pretty(&json).map_err(|e| e.to_string())?;
     write_atomic(&dir.join(format!("{slide_id}.geojson")), &text).map_err(|e| e.to_string())
 }

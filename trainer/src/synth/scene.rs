@@ -76,8 +76,11 @@ pub struct Scene {
     buckets: Vec<Vec<u32>>,
     bucket_cols: usize,
     bucket_rows: usize,
-    /// Ground truth: the lesion's regions.
+    /// Ground truth: the lesion's regions (each nest, the sheet, each pagetoid cell).
     pub lesion_regions: Vec<Polygon>,
+    /// The outline a pathologist would draw around the whole lesion (nests and the stroma
+    /// between them), as the study's delineations did; see [`delineate`].
+    pub lesion_outline: Polygon,
 }
 
 const BUCKET_UM: f32 = 40.0;
@@ -110,6 +113,48 @@ fn circle(cx: f32, cy: f32, r: f32, wobble: &mut impl FnMut() -> f32) -> Polygon
             (cx + rr * t.cos(), cy + rr * t.sin())
         })
         .collect()
+}
+
+/// A lesion's delineation: an x-monotone envelope of its regions (the highest and lowest point
+/// within a sliding window, column by column), padded. Being x-monotone it is always a simple
+/// polygon, and the window bridges the stroma between neighbouring nests as a pathologist's
+/// outline does.
+pub fn delineate(regions: &[Polygon]) -> Polygon {
+    const STEP: f32 = 8.0;
+    const WINDOW: f32 = 45.0;
+    const PAD: f32 = 15.0;
+    let pts: Vec<(f32, f32)> = regions.iter().flatten().copied().collect();
+    let Some((minx, maxx)) = pts
+        .iter()
+        .map(|p| p.0)
+        .fold(None, |acc: Option<(f32, f32)>, x| Some(acc.map_or((x, x), |(a, b)| (a.min(x), b.max(x)))))
+    else {
+        return Vec::new();
+    };
+    let (mut top, mut bottom) = (Vec::new(), Vec::new());
+    let mut x = minx;
+    while x <= maxx {
+        let (mut lo, mut hi) = (f32::MAX, f32::MIN);
+        for p in pts.iter().filter(|p| (p.0 - x).abs() <= WINDOW) {
+            (lo, hi) = (lo.min(p.1), hi.max(p.1));
+        }
+        top.push((x, lo - PAD));
+        bottom.push((x, hi + PAD));
+        x += STEP;
+    }
+    // Close the ends PAD beyond the outermost points (columns are STEP < PAD apart, so the
+    // outline stays monotone).
+    if let (Some(t0), Some(b0)) = (top.first_mut(), bottom.first_mut()) {
+        (t0.0, b0.0) = (minx - PAD, minx - PAD);
+    }
+    if top.len() == 1 {
+        top.push((maxx + PAD, top[0].1));
+        bottom.push((maxx + PAD, bottom[0].1));
+    } else if let (Some(t1), Some(b1)) = (top.last_mut(), bottom.last_mut()) {
+        (t1.0, b1.0) = (maxx + PAD, maxx + PAD);
+    }
+    top.extend(bottom.into_iter().rev());
+    top
 }
 
 /// Whether (x, y) lies inside `poly` (even–odd rule).
@@ -150,8 +195,13 @@ impl Scene {
             bucket_cols: (width_um / BUCKET_UM).ceil() as usize + 1,
             bucket_rows: (height_um / BUCKET_UM).ceil() as usize + 1,
             lesion_regions: Vec::new(),
+            lesion_outline: Vec::new(),
         };
         scene.populate(&mut u);
+        scene.lesion_outline = delineate(&scene.lesion_regions)
+            .into_iter()
+            .map(|(x, y)| (x.clamp(0.0, width_um), y.clamp(0.0, height_um)))
+            .collect();
         scene.buckets = vec![Vec::new(); scene.bucket_cols * scene.bucket_rows];
         for (i, n) in scene.nuclei.iter().enumerate() {
             let reach = n.rx.max(n.ry).max(n.halo) + 1.0;

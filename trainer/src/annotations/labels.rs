@@ -1,0 +1,93 @@
+//! The table from region class names to lesion labels, so one slide can carry several labelled
+//! regions (a melanoma arising in a nevus, say).
+
+use crate::cohort::Lesion;
+
+/// Class name (compared without case) → lesion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionLabelMap {
+    entries: Vec<(String, Lesion)>,
+}
+
+impl RegionLabelMap {
+    /// The study's codes and their names: MM/Melanoma, IN/Intradermal nevus, CN/Compound nevus,
+    /// JN/Junctional nevus (also with "naevus").
+    pub fn standard() -> Self {
+        let mut entries = Vec::new();
+        for (l, name) in [
+            (Lesion::MM, "Melanoma"),
+            (Lesion::IN, "Intradermal nevus"),
+            (Lesion::CN, "Compound nevus"),
+            (Lesion::JN, "Junctional nevus"),
+        ] {
+            entries.push((l.code().to_string(), l));
+            entries.push((name.to_string(), l));
+            entries.push((name.replace("nevus", "naevus"), l));
+        }
+        entries.dedup();
+        Self { entries }
+    }
+
+    /// `standard`, a CSV file of `class,label` rows, or inline `Class=LABEL,Class=LABEL`.
+    pub fn parse_spec(spec: &str) -> Result<Self, String> {
+        if spec.trim().eq_ignore_ascii_case("standard") {
+            return Ok(Self::standard());
+        }
+        let path = std::path::Path::new(spec);
+        if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("region label map {spec}: {e}"))?;
+            return Self::parse_rows(text.lines().enumerate().map(|(i, l)| (i + 1, l, ',')), &format!("file {spec}"));
+        }
+        if !spec.contains('=') {
+            return Err(format!(
+                "region label map {spec:?}: not a file, not `standard`, and not inline `Class=LABEL,...`"
+            ));
+        }
+        Self::parse_rows(spec.split(',').enumerate().map(|(i, l)| (i + 1, l, '=')), "inline map")
+    }
+
+    fn parse_rows<'a>(rows: impl Iterator<Item = (usize, &'a str, char)>, source: &str) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        let mut problems = Vec::new();
+        for (n, row, sep) in rows {
+            let row = row.trim();
+            if row.is_empty() || row.starts_with('#') {
+                continue;
+            }
+            let Some((class, label)) = row.rsplit_once(sep) else {
+                problems.push(format!("entry {n} {row:?}: expected class{sep}label"));
+                continue;
+            };
+            let (class, label) = (class.trim().trim_matches('"'), label.trim().trim_matches('"'));
+            // A header row such as `class,label` is allowed.
+            if n == 1 && sep == ',' && label.eq_ignore_ascii_case("label") {
+                continue;
+            }
+            match Lesion::parse(label) {
+                Some(l) if !class.is_empty() => entries.push((class.to_string(), l)),
+                Some(_) => problems.push(format!("entry {n} {row:?}: empty class name")),
+                None => problems.push(format!("entry {n} {row:?}: label {label:?} is not one of MM, IN, CN, JN")),
+            }
+        }
+        if entries.is_empty() && problems.is_empty() {
+            problems.push("no entries".into());
+        }
+        if problems.is_empty() {
+            Ok(Self { entries })
+        } else {
+            Err(format!("region label map ({source}): {}", problems.join("; ")))
+        }
+    }
+
+    pub fn get(&self, class: &str) -> Option<Lesion> {
+        self.entries.iter().find(|(c, _)| c.eq_ignore_ascii_case(class.trim())).map(|(_, l)| *l)
+    }
+
+    pub fn known_classes(&self) -> Vec<String> {
+        self.entries.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    pub fn fingerprint(&self) -> String {
+        self.entries.iter().map(|(c, l)| format!("{c}={l}")).collect::<Vec<_>>().join("|")
+    }
+}
