@@ -10,6 +10,7 @@ pub mod cohort;
 pub mod device;
 pub mod import;
 pub mod manifest;
+pub mod model;
 pub mod patching;
 pub mod slide;
 pub mod split;

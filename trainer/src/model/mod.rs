@@ -1,0 +1,104 @@
+//! The study's networks written with `tch`: ResNet50 and VGG19 (and ResNet18, lighter for the
+//! edge), with torchvision's parameter names, any input size, and a forward pass that returns
+//! the last convolutional feature map with the logits (CAM, Grad-CAM and the ONNX export need both).
+
+mod resnet;
+mod vgg;
+mod weights;
+
+pub use resnet::ResNet;
+pub use vgg::Vgg19;
+pub use weights::{LoadReport, WeightsError, load_weights};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use tch::{Tensor, nn};
+
+/// The architectures the trainer builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Arch {
+    ResNet18,
+    ResNet50,
+    Vgg19,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 3] = [Arch::ResNet18, Arch::ResNet50, Arch::Vgg19];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arch::ResNet18 => "resnet18",
+            Arch::ResNet50 => "resnet50",
+            Arch::Vgg19 => "vgg19",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown architecture {s:?}; expected resnet18, resnet50 or vgg19"))
+    }
+
+    /// Parameter-name prefix of the classification layer a new task replaces.
+    pub fn head_prefix(&self) -> &'static str {
+        match self {
+            Arch::ResNet18 | Arch::ResNet50 => "fc.",
+            Arch::Vgg19 => "classifier.6.",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// What a forward pass gives.
+#[derive(Debug)]
+pub struct Output {
+    /// The last convolutional feature map, N×C×h×w.
+    pub features: Tensor,
+    /// N×classes.
+    pub logits: Tensor,
+}
+
+/// A network of one of the [`Arch`]s.
+#[derive(Debug)]
+pub enum Network {
+    ResNet(Box<ResNet>),
+    Vgg(Box<Vgg19>),
+}
+
+impl Network {
+    /// Builds `arch` with a `classes`-way head, its variables under `p` (a VarStore's root for
+    /// torchvision names).
+    pub fn new(p: &nn::Path, arch: Arch, classes: i64) -> Self {
+        match arch {
+            Arch::ResNet18 => Network::ResNet(Box::new(ResNet::new(p, [2, 2, 2, 2], false, classes))),
+            Arch::ResNet50 => Network::ResNet(Box::new(ResNet::new(p, [3, 4, 6, 3], true, classes))),
+            Arch::Vgg19 => Network::Vgg(Box::new(Vgg19::new(p, classes))),
+        }
+    }
+
+    /// Channels of the feature map.
+    pub fn feature_channels(&self) -> i64 {
+        match self {
+            Network::ResNet(r) => r.feature_channels,
+            Network::Vgg(v) => v.feature_channels,
+        }
+    }
+
+    /// Forward pass; `train` switches BatchNorm statistics and dropout.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Output {
+        let (features, logits) = match self {
+            Network::ResNet(r) => r.forward_t(x, train),
+            Network::Vgg(v) => v.forward_t(x, train),
+        };
+        Output { features, logits }
+    }
+}
+
+#[cfg(test)]
+mod tests;
