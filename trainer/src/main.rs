@@ -250,9 +250,10 @@ fn main() -> Result<()> {
                 Some(p) => p,
                 None => {
                     let path = out.join(format!("bench-{width_mm}x{height_mm}mm-40x.tif"));
-                    if !path.exists() {
+                    let outline = path.with_extension("geojson");
+                    if !path.exists() || !outline.exists() {
                         std::fs::create_dir_all(&out)?;
-                        eprintln!("rendering {} ...", path.display());
+                        // Deterministic from its seed: the outline fits a slide rendered earlier.
                         let scene = melanoscope_trainer::synth::scene::Scene::new(
                             melanoscope_trainer::cohort::Lesion::MM,
                             width_mm * 1000.0,
@@ -260,18 +261,18 @@ fn main() -> Result<()> {
                             7,
                             0,
                         );
-                        melanoscope_trainer::synth::slide::write_slide(&scene, 0.25, 40, &path)
-                            .map_err(anyhow::Error::msg)?;
+                        if !path.exists() {
+                            eprintln!("rendering {} ...", path.display());
+                            melanoscope_trainer::synth::slide::write_slide(&scene, 0.25, 40, &path)
+                                .map_err(anyhow::Error::msg)?;
+                        }
                         // The lesion's outline beside it, so the benchmark also times annotated patching.
                         let geo = melanoscope_trainer::synth::slide::regions_geojson(
                             std::slice::from_ref(&scene.lesion_outline),
                             0.25,
                             "MM",
                         );
-                        melanoscope_shared::atomic::write_atomic(
-                            &path.with_extension("geojson"),
-                            &serde_json::to_vec(&geo)?,
-                        )?;
+                        melanoscope_shared::atomic::write_atomic(&outline, &serde_json::to_vec(&geo)?)?;
                     }
                     path
                 }

@@ -17,9 +17,15 @@ pub struct PatchBenchReport {
     pub magnification: String,
     pub mask_seconds: f64,
     pub patches: usize,
+    /// Whether the production path assembles regions from the TIFF's tiles directly.
+    pub direct_tiles: bool,
+    /// The production path: batched reads (direct tiles where the slide allows).
     pub batched_seconds: f64,
     pub batched_reads: usize,
     pub batched_patches_per_second_per_core: f64,
+    /// Batched reads through OpenSlide's `read_region` (what batching alone gains).
+    pub batched_openslide_seconds: f64,
+    /// The baseline: one OpenSlide `read_region` per patch.
     pub naive_seconds: f64,
     pub naive_reads: usize,
     pub naive_patches_per_second_per_core: f64,
@@ -69,9 +75,10 @@ pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Resu
         let out = patch_slide(&slide, &mask, None, params, |_, _| Ok(())).map_err(|e| e.to_string())?;
         Ok((t.elapsed().as_secs_f64(), out))
     };
-    let (naive_seconds, naive) = time(&PatchParams { patches_per_read: 1, ..params.clone() })?;
+    let (naive_seconds, naive) = time(&PatchParams { patches_per_read: 1, via_openslide: true, ..params.clone() })?;
+    let (batched_openslide_seconds, batched_openslide) = time(&PatchParams { via_openslide: true, ..params.clone() })?;
     let (batched_seconds, batched) = time(&params)?;
-    if naive.records != batched.records {
+    if naive.records != batched.records || batched_openslide.records != batched.records {
         return Err("batched and naive extraction disagree".into());
     }
     let n = batched.records.len();
@@ -108,7 +115,9 @@ pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Resu
         magnification: magnification.into(),
         mask_seconds,
         patches: n,
+        direct_tiles: slide.has_direct_tiles(),
         batched_seconds,
+        batched_openslide_seconds,
         batched_reads: batched.region_reads,
         batched_patches_per_second_per_core: n as f64 / batched_seconds,
         naive_seconds,

@@ -22,6 +22,9 @@ pub struct PatchParams {
     /// With annotations: a patch is kept when at least this fraction of it lies inside one
     /// included region (and none of it in an exclusion).
     pub min_region_overlap: f32,
+    /// Read every region through OpenSlide's `read_region`, even where the slide's tiles can be
+    /// read directly (the benchmark's baseline).
+    pub via_openslide: bool,
 }
 
 impl PatchParams {
@@ -35,6 +38,7 @@ impl PatchParams {
             tissue: TissueTest::default(),
             patches_per_read: 16,
             min_region_overlap: 0.5,
+            via_openslide: false,
         }
     }
 }
@@ -192,7 +196,11 @@ pub fn patch_slide(
             let x_first = gx + (run[0].0 as f64 * size0).round() as u64;
             let x_last = gx + (run[run.len() - 1].0 as f64 * size0).round() as u64;
             let run_w = (((x_last - x_first) as f64) / level.downsample).ceil() as u32 + footprint;
-            let strip = slide.read_rgb(plan.level, x_first, y0, run_w, footprint)?;
+            let strip = if params.via_openslide {
+                slide.read_rgb_openslide(plan.level, x_first, y0, run_w, footprint)?
+            } else {
+                slide.read_rgb(plan.level, x_first, y0, run_w, footprint)?
+            };
             out.region_reads += 1;
             for &(c, region) in run {
                 let x0 = gx + (c as f64 * size0).round() as u64;

@@ -3,6 +3,7 @@
 
 mod magnification;
 mod reader;
+mod tiled_tiff;
 
 pub use magnification::{Magnification, MagnificationPresets};
 pub use reader::{LevelInfo, LevelPlan, Slide, SlideError, SpacingSource, openslide_version};
