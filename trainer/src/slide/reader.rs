@@ -210,6 +210,8 @@ impl Slide {
                 let y0 = (y as f64 * l.downsample) as u64;
                 match (slide.read_rgb_openslide(level, x0, y0, w, h), slide.direct_read(level, x0, y0, w, h)) {
                     (Ok(a), Some(Ok(b))) => a == b,
+                    // A level the direct path leaves to OpenSlide.
+                    (_, None) => true,
                     _ => false,
                 }
             });
@@ -226,10 +228,22 @@ impl Slide {
         self.direct.is_some()
     }
 
+    /// The region from the TIFF's tiles, where that gives exactly OpenSlide's pixels: on levels
+    /// with a whole-number downsample, at level-0 positions on that level's pixel grid. Elsewhere
+    /// (a level whose size was rounded, or a fractional level position) OpenSlide interpolates,
+    /// and `None` leaves the read to it.
     fn direct_read(&self, level: u32, x0: u64, y0: u64, w: u32, h: u32) -> Option<Result<RgbImage, String>> {
         let d = self.direct.as_ref()?;
         let ds = self.levels.get(level as usize)?.downsample;
-        Some(d.read(level, (x0 as f64 / ds) as u64, (y0 as f64 / ds) as u64, w, h))
+        let whole = ds.round();
+        if (ds - whole).abs() > 1e-9 || whole < 1.0 {
+            return None;
+        }
+        let step = whole as u64;
+        if !x0.is_multiple_of(step) || !y0.is_multiple_of(step) {
+            return None;
+        }
+        Some(d.read(level, x0 / step, y0 / step, w, h))
     }
 
     pub fn path(&self) -> &Path {

@@ -119,13 +119,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("msc-direct-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.tif");
-        // 2,700 x 1,900 px at 0.5 µm/px: three levels, ragged edge tiles on each.
-        write_slide(&Scene::new(Lesion::CN, 1350.0, 950.0, 5, 1), 0.5, 20, &path).unwrap();
+        // 2,700 x 1,894 px at 0.5 µm/px: ragged edge tiles, and a second level whose height was
+        // rounded (473 rows), so its downsample is not a whole number and OpenSlide keeps it.
+        write_slide(&Scene::new(Lesion::CN, 1350.0, 947.0, 5, 1), 0.5, 20, &path).unwrap();
         let slide = Slide::open(&path, None).unwrap();
         assert!(slide.has_direct_tiles(), "{slide:?}");
         assert!(slide.levels().len() >= 2);
         for (level, l) in slide.levels().iter().enumerate() {
             let ds = l.downsample.round() as u64;
+            assert!(level == 0 || (l.downsample - 4.0).abs() > 1e-6, "{l:?}");
             let (w, h) = (l.width, l.height);
             // (level x, level y, width, height): aligned, across tile corners, at the ragged
             // right/bottom edge, partly and wholly outside the level.
