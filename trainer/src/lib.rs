@@ -7,6 +7,7 @@
 pub mod annotations;
 pub mod batch;
 pub mod cohort;
+pub mod data;
 pub mod device;
 pub mod import;
 pub mod manifest;

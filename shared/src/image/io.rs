@@ -17,6 +17,19 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
     RgbImage::from_raw(w, h, rgb.into_raw())
 }
 
+/// Decodes PNG/JPEG bytes (any colour type) into RGB8 (JPEG re-compression in augmentation,
+/// frames arriving as bytes).
+pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
+    let decoded = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Io(format!("cannot read image bytes: {e}")))?
+        .decode()
+        .map_err(|e| ImageError::Io(format!("cannot decode image bytes: {e}")))?;
+    let rgb = decoded.into_rgb8();
+    let (w, h) = rgb.dimensions();
+    RgbImage::from_raw(w, h, rgb.into_raw())
+}
+
 /// Encodes `img` in the format its extension names (png, jpg/jpeg) as bytes.
 pub fn encode_rgb(img: &RgbImage, format: image::ImageFormat) -> Result<Vec<u8>, ImageError> {
     let buf = image::RgbImage::from_raw(img.width(), img.height(), img.as_raw().to_vec())

@@ -1,0 +1,119 @@
+use super::*;
+
+/// A patch with structure: purple nuclei on pink stroma, a white (glass) corner.
+fn patch() -> RgbImage {
+    let mut img = RgbImage::filled(64, 48, [230, 150, 190]).unwrap();
+    for y in 0..48u32 {
+        for x in 0..64u32 {
+            if (x / 6 + y / 6) % 3 == 0 {
+                img.put(x, y, [90, 50, 140]);
+            }
+            if x > 52 && y < 10 {
+                img.put(x, y, [244, 242, 246]);
+            }
+        }
+    }
+    img
+}
+
+fn histogram(img: &RgbImage) -> Vec<u32> {
+    let mut h = vec![0u32; 3 * 256];
+    for (i, v) in img.as_raw().iter().enumerate() {
+        h[(i % 3) * 256 + *v as usize] += 1;
+    }
+    h
+}
+
+fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+    a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.as_raw().len() as f64
+}
+
+#[test]
+fn the_same_seed_gives_the_same_patch_and_other_seeds_differ() {
+    let p = patch();
+    let cfg = AugmentConfig::microscope();
+    let a = augment(&p, &cfg, 42).unwrap();
+    assert_eq!(a, augment(&p, &cfg, 42).unwrap());
+    let differing = (0..8).filter(|s| augment(&p, &cfg, 100 + s).unwrap() != a).count();
+    assert_eq!(differing, 8);
+    assert_eq!(augment(&p, &AugmentConfig::none(), 42).unwrap(), p, "none() leaves the patch alone");
+}
+
+#[test]
+fn the_eight_orientations_are_distinct_and_keep_every_pixel() {
+    let p = patch();
+    let all: Vec<RgbImage> = (0..8).map(|k| dihedral(&p, k).unwrap()).collect();
+    for (k, img) in all.iter().enumerate() {
+        assert_eq!(histogram(img), histogram(&p), "orientation {k}");
+        for (j, other) in all.iter().enumerate().take(k) {
+            assert_ne!(other, img, "orientations {j} and {k} coincide");
+        }
+    }
+    assert_eq!(dihedral(&p, 0).unwrap(), p);
+    assert_eq!((all[1].width(), all[1].height()), (48, 64));
+    // A quarter turn clockwise moves the top-left pixel to the top-right.
+    assert_eq!(all[1].get(47, 0), p.get(0, 0));
+    // Four quarter turns are the identity; a flip twice too.
+    let mut q = p.clone();
+    for _ in 0..4 {
+        q = dihedral(&q, 1).unwrap();
+    }
+    assert_eq!(q, p);
+    assert_eq!(dihedral(&dihedral(&p, 4).unwrap(), 4).unwrap(), p);
+}
+
+#[test]
+fn stain_jitter_is_the_identity_at_zero_and_moves_haematoxylin() {
+    let p = patch();
+    let mut same = p.clone();
+    hed_jitter(&mut same, [(1.0, 0.0); 3]);
+    // The optical-density round trip is exact up to 8-bit rounding.
+    assert!(p.as_raw().iter().zip(same.as_raw()).all(|(a, b)| a.abs_diff(*b) <= 1));
+    // More haematoxylin darkens the nuclei far more than the stroma.
+    let mut more_h = p.clone();
+    hed_jitter(&mut more_h, [(1.3, 0.0), (1.0, 0.0), (1.0, 0.0)]);
+    let nucleus = (p.get(0, 0).unwrap(), more_h.get(0, 0).unwrap());
+    let stroma = (p.get(6, 0).unwrap(), more_h.get(6, 0).unwrap());
+    let drop = |(a, b): ([u8; 3], [u8; 3])| a.iter().zip(b).map(|(x, y)| i32::from(*x) - i32::from(y)).sum::<i32>();
+    assert!(drop(nucleus) > 20 && drop(nucleus) > 2 * drop(stroma), "{nucleus:?} {stroma:?}");
+}
+
+#[test]
+fn hsv_jitter_round_trips_and_rotates_hue() {
+    let p = patch();
+    let mut same = p.clone();
+    hsv_jitter(&mut same, 0.0, 1.0, 1.0);
+    assert!(p.as_raw().iter().zip(same.as_raw()).all(|(a, b)| a.abs_diff(*b) <= 1));
+    let mut grey = p.clone();
+    hsv_jitter(&mut grey, 0.0, 0.0, 1.0);
+    assert!(grey.as_raw().chunks_exact(3).all(|c| c[0] == c[1] && c[1] == c[2]), "zero saturation is grey");
+    let mut shifted = p.clone();
+    hsv_jitter(&mut shifted, 120.0, 1.0, 1.0);
+    // Purple (hue ~267°) turns to ~27°: red now dominates blue.
+    let [r, _, b] = shifted.get(0, 0).unwrap();
+    assert!(r > b, "{:?}", shifted.get(0, 0));
+}
+
+#[test]
+fn blur_jpeg_and_vignetting_do_what_a_camera_does() {
+    let p = patch();
+    let blurred = gaussian_blur(&p, 1.5).unwrap();
+    // Gradient energy (a blurred step keeps its total variation but spreads it thin).
+    let edges = |img: &RgbImage| -> f64 {
+        (0..img.height())
+            .flat_map(|y| (1..img.width()).map(move |x| (x, y)))
+            .map(|(x, y)| f64::from(img.get(x, y).unwrap()[0].abs_diff(img.get(x - 1, y).unwrap()[0])).powi(2))
+            .sum()
+    };
+    assert!(edges(&blurred) < 0.5 * edges(&p), "{} vs {}", edges(&blurred), edges(&p));
+    assert_eq!(gaussian_blur(&RgbImage::filled(9, 9, [7, 8, 9]).unwrap(), 1.0).unwrap().get(4, 4), Some([7, 8, 9]));
+    // JPEG re-compression: close to the original, not equal to it.
+    let jpeg_only = AugmentConfig { jpeg_probability: 1.0, jpeg_quality: (70, 70), ..AugmentConfig::none() };
+    let j = augment(&p, &jpeg_only, 1).unwrap();
+    let d = mean_abs_diff(&p, &j);
+    assert!(d > 0.1 && d < 8.0, "mean abs difference {d}");
+    let mut v = RgbImage::filled(100, 100, [200; 3]).unwrap();
+    vignette(&mut v, 0.3, (0.5, 0.5));
+    assert_eq!(v.get(50, 50), Some([200; 3]));
+    assert!(v.get(0, 0).unwrap()[0] < 150 && v.get(0, 0).unwrap()[0] > 130, "{:?}", v.get(0, 0));
+}
