@@ -1,4 +1,5 @@
-//! The training data path. So far: augmentation of one patch (the loader that reads, batches
-//! and prefetches comes next).
+//! The training data path: patches read from slides (through the manifest) or patch files,
+//! augmented, normalised with `shared`, batched and prefetched by worker threads.
 
 pub mod augment;
+pub mod loader;

@@ -1,0 +1,255 @@
+//! Batches for training: worker threads read patches (from slides through the manifest's
+//! level-0 coordinates, or from patch files), augment and normalise them with `shared`, and a
+//! bounded queue keeps a few batches ready ahead of the consumer. Deterministic for a seed:
+//! the order comes from (seed, epoch), each sample's augmentation from (seed, epoch, sample), and
+//! batches are handed out in order whatever the number of workers.
+
+use super::augment::{AugmentConfig, augment};
+use crate::manifest::ManifestRow;
+use crate::patching::read_patch;
+use crate::slide::Slide;
+use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
+use melanoscope_shared::rng::SplitMix64;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::JoinHandle;
+
+/// One training sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub slide: PathBuf,
+    /// Level-0 top-left of the patch (0, 0 for a patch file).
+    pub x0: u64,
+    pub y0: u64,
+    /// µm/px the patch is cut at.
+    pub um_per_px: f64,
+    pub patch_size: u32,
+    /// Class index in the task's class list.
+    pub class: usize,
+}
+
+/// Patch files (imported folders) are plain images: they are read whole at their own µm/px.
+fn is_plain_image(path: &Path) -> bool {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .is_some_and(|e| matches!(e.as_str(), "png" | "jpg" | "jpeg"))
+}
+
+/// Samples of `rows` whose label is in `classes` (the class index is its position there).
+pub fn samples_from_manifest(rows: &[ManifestRow], classes: &[&str]) -> Vec<Sample> {
+    rows.iter()
+        .filter_map(|r| {
+            let class = classes.iter().position(|c| c.eq_ignore_ascii_case(&r.label))?;
+            Some(Sample {
+                slide: PathBuf::from(&r.slide),
+                x0: u64::try_from(r.x0).ok()?,
+                y0: u64::try_from(r.y0).ok()?,
+                um_per_px: r.requested_um_per_px,
+                patch_size: u32::try_from(r.patch_size).ok()?,
+                class,
+            })
+        })
+        .collect()
+}
+
+/// How batches are made.
+#[derive(Debug, Clone)]
+pub struct LoaderConfig {
+    pub batch_size: usize,
+    pub workers: usize,
+    /// Batches kept ready ahead of the consumer.
+    pub prefetch: usize,
+    pub seed: u64,
+    pub shuffle: bool,
+    pub augment: AugmentConfig,
+    pub normalization: Normalization,
+    /// Side the patches are fed at (patches of another size are an error for that sample).
+    pub size: u32,
+    /// Open slides kept per worker.
+    pub slide_cache: usize,
+}
+
+/// One batch, NCHW, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub index: usize,
+    pub images: Vec<f32>,
+    pub classes: Vec<i64>,
+    /// Dataset indices of the samples in the batch, in order.
+    pub samples: Vec<usize>,
+    /// Samples that could not be read, with the reason; the batch goes on without them.
+    pub skipped: Vec<String>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+}
+
+fn mix(a: u64, b: u64, c: u64) -> u64 {
+    let mut r = SplitMix64::new(a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ c.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    r.next_u64()
+}
+
+/// The order samples are visited in during `epoch`.
+pub fn epoch_order(n: usize, seed: u64, epoch: u64, shuffle: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if shuffle {
+        let mut rng = SplitMix64::new(mix(seed, epoch, 0x5EED));
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+    }
+    order
+}
+
+/// Reads one sample's pixels, keeping a few slides open.
+struct Reader {
+    open: HashMap<PathBuf, Slide>,
+    capacity: usize,
+}
+
+impl Reader {
+    fn read(&mut self, s: &Sample) -> Result<RgbImage, String> {
+        if !self.open.contains_key(&s.slide) {
+            if self.open.len() >= self.capacity.max(1) {
+                self.open.clear();
+            }
+            let spacing = is_plain_image(&s.slide).then_some(s.um_per_px);
+            let slide = Slide::open(&s.slide, spacing).map_err(|e| e.to_string())?;
+            self.open.insert(s.slide.clone(), slide);
+        }
+        let slide = self.open.get(&s.slide).ok_or("slide cache lost an entry")?;
+        read_patch(slide, s.um_per_px, s.x0, s.y0, s.patch_size).map_err(|e| e.to_string())
+    }
+}
+
+fn make_batch(
+    index: usize,
+    ids: &[usize],
+    samples: &[Sample],
+    cfg: &LoaderConfig,
+    epoch: u64,
+    reader: &mut Reader,
+) -> Batch {
+    let per = 3 * cfg.size as usize * cfg.size as usize;
+    let mut batch = Batch {
+        index,
+        images: Vec::with_capacity(ids.len() * per),
+        classes: Vec::new(),
+        samples: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for &i in ids {
+        let s = &samples[i];
+        let result = reader.read(s).and_then(|patch| {
+            if patch.width() != cfg.size || patch.height() != cfg.size {
+                return Err(format!("patch is {}x{}, the model takes {}", patch.width(), patch.height(), cfg.size));
+            }
+            let img = augment(&patch, &cfg.augment, mix(cfg.seed, epoch, i as u64 + 1)).map_err(|e| e.to_string())?;
+            let start = batch.images.len();
+            batch.images.resize(start + per, 0.0);
+            field_to_tensor(
+                &img,
+                FieldRect::square(0, 0, cfg.size),
+                &cfg.normalization,
+                TensorLayout::Nchw,
+                &mut batch.images[start..],
+            )
+            .map_err(|e| {
+                batch.images.truncate(start);
+                e.to_string()
+            })
+        });
+        match result {
+            Ok(()) => {
+                batch.classes.push(s.class as i64);
+                batch.samples.push(i);
+            }
+            Err(e) => batch.skipped.push(format!("{} at ({}, {}): {e}", s.slide.display(), s.x0, s.y0)),
+        }
+    }
+    batch
+}
+
+/// The batches of one epoch, in order, made by worker threads ahead of the consumer.
+#[derive(Debug)]
+pub struct EpochBatches {
+    rx: Receiver<Batch>,
+    pending: BTreeMap<usize, Batch>,
+    next: usize,
+    total: usize,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl EpochBatches {
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+impl Iterator for EpochBatches {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        if self.next >= self.total {
+            for w in self.workers.drain(..) {
+                let _ = w.join();
+            }
+            return None;
+        }
+        while !self.pending.contains_key(&self.next) {
+            // All senders gone before the batch arrived: a worker died; end the epoch.
+            let b = self.rx.recv().ok()?;
+            self.pending.insert(b.index, b);
+        }
+        let b = self.pending.remove(&self.next);
+        self.next += 1;
+        b
+    }
+}
+
+/// Starts the workers for `epoch` over `samples`.
+pub fn epoch_batches(samples: Arc<Vec<Sample>>, cfg: &LoaderConfig, epoch: u64) -> EpochBatches {
+    let order = Arc::new(epoch_order(samples.len(), cfg.seed, epoch, cfg.shuffle));
+    let bs = cfg.batch_size.max(1);
+    let total = order.len().div_ceil(bs);
+    // Batches are claimed in order; the channel bounds how far workers run ahead.
+    let (tx, rx) = sync_channel(cfg.prefetch.max(1));
+    let claim = Arc::new(AtomicUsize::new(0));
+    let workers = (0..cfg.workers.max(1).min(total.max(1)))
+        .map(|_| {
+            let (tx, claim, order, samples, cfg) =
+                (tx.clone(), claim.clone(), order.clone(), samples.clone(), cfg.clone());
+            std::thread::spawn(move || {
+                let mut reader = Reader { open: HashMap::new(), capacity: cfg.slide_cache };
+                loop {
+                    let index = claim.fetch_add(1, Ordering::SeqCst);
+                    if index >= total {
+                        return;
+                    }
+                    let ids = &order[index * bs..((index + 1) * bs).min(order.len())];
+                    if tx.send(make_batch(index, ids, &samples, &cfg, epoch, &mut reader)).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    EpochBatches { rx, pending: BTreeMap::new(), next: 0, total, workers }
+}
+
+#[cfg(test)]
+mod tests;
