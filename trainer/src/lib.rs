@@ -16,3 +16,4 @@ pub mod patching;
 pub mod slide;
 pub mod split;
 pub mod synth;
+pub mod train;

@@ -1,0 +1,10 @@
+//! Training: the learning-rate schedule, optimisers whose state is ours to save, and the
+//! class-weighted training step. (Epochs, early stopping on validation AUC and the study's
+//! experiments build on these.)
+
+pub mod optim;
+pub mod schedule;
+pub mod step;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,46 @@
+//! One optimisation step and evaluation over batches.
+
+use super::optim::{OptimError, Optimizer};
+use crate::data::loader::Batch;
+use crate::model::Network;
+use tch::{Device, Kind, Tensor, nn::VarStore};
+
+/// A batch as tensors on `device`: images N×3×S×S and class indices N.
+pub fn batch_tensors(batch: &Batch, size: u32, device: Device) -> Result<(Tensor, Tensor), tch::TchError> {
+    let s = i64::from(size);
+    let n = batch.len() as i64;
+    let x = Tensor::from_slice(&batch.images).f_view([n, 3, s, s])?.f_to_device(device)?;
+    let y = Tensor::from_slice(&batch.classes).f_to_device(device)?;
+    Ok((x, y))
+}
+
+/// Class weights inversely proportional to class frequency, normalised to mean 1 (so a rare
+/// class counts as much as a common one in the loss).
+pub fn balanced_class_weights(counts: &[usize]) -> Vec<f64> {
+    let present = counts.iter().filter(|c| **c > 0).count().max(1) as f64;
+    let total: usize = counts.iter().sum();
+    counts.iter().map(|&c| if c == 0 { 0.0 } else { total as f64 / (present * c as f64) }).collect()
+}
+
+/// Forward, class-weighted cross-entropy, backward and one update at `lr`; returns the loss.
+pub fn train_step(
+    net: &Network,
+    vs: &VarStore,
+    opt: &mut Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+    class_weights: Option<&Tensor>,
+    lr: f64,
+) -> Result<f64, OptimError> {
+    opt.zero_grad(vs);
+    let out = net.forward_t(x, true);
+    let loss = out.logits.f_cross_entropy_loss(y, class_weights, tch::Reduction::Mean, -100, 0.0)?;
+    loss.f_backward()?;
+    opt.apply(vs, lr)?;
+    Ok(loss.f_double_value(&[])?)
+}
+
+/// Softmax probabilities in eval mode (BatchNorm running statistics, no dropout).
+pub fn predict(net: &Network, x: &Tensor) -> Result<Tensor, tch::TchError> {
+    tch::no_grad(|| net.forward_t(x, false).logits.f_softmax(-1, Kind::Float))
+}
