@@ -23,6 +23,9 @@ pub fn balanced_class_weights(counts: &[usize]) -> Vec<f64> {
 }
 
 /// Forward, class-weighted cross-entropy, backward and one update at `lr`; returns the loss.
+/// `train_mode` false keeps BatchNorm on its running statistics (a linear probe on a frozen
+/// backbone must not shift them).
+#[allow(clippy::too_many_arguments)]
 pub fn train_step(
     net: &Network,
     vs: &VarStore,
@@ -31,9 +34,10 @@ pub fn train_step(
     y: &Tensor,
     class_weights: Option<&Tensor>,
     lr: f64,
+    train_mode: bool,
 ) -> Result<f64, OptimError> {
     opt.zero_grad(vs);
-    let out = net.forward_t(x, true);
+    let out = net.forward_t(x, train_mode);
     let loss = out.logits.f_cross_entropy_loss(y, class_weights, tch::Reduction::Mean, -100, 0.0)?;
     loss.f_backward()?;
     opt.apply(vs, lr)?;

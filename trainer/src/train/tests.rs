@@ -129,10 +129,10 @@ fn a_resnet_learns_a_separable_task_with_weighted_loss() {
     };
     let (x, y) = make(16, 1);
     let weights = Tensor::from_slice(&balanced_class_weights(&[12, 4])).to_kind(Kind::Float);
-    let first = train_step(&net, &vs, &mut opt, &x, &y, Some(&weights), 1e-3).unwrap();
+    let first = train_step(&net, &vs, &mut opt, &x, &y, Some(&weights), 1e-3, true).unwrap();
     let mut last = first;
     for _ in 0..25 {
-        last = train_step(&net, &vs, &mut opt, &x, &y, Some(&weights), 1e-3).unwrap();
+        last = train_step(&net, &vs, &mut opt, &x, &y, Some(&weights), 1e-3, true).unwrap();
     }
     assert!(last < 0.5 * first, "loss {first} -> {last}");
     let (xt, yt) = make(16, 2);
@@ -140,4 +140,138 @@ fn a_resnet_learns_a_separable_task_with_weighted_loss() {
     assert_eq!(p.size(), vec![16, 2]);
     let correct = p.argmax(-1, false).eq_tensor(&yt).sum(Kind::Int64).int64_value(&[]);
     assert!(correct >= 14, "{correct}/16 held-out images right");
+}
+
+mod fitting {
+    use crate::data::augment::AugmentConfig;
+    use crate::data::loader::{LoaderConfig, Sample};
+    use crate::model::Arch;
+    use crate::train::fit::{FitConfig, Strategy, fit};
+    use crate::train::optim::OptimizerKind;
+    use melanoscope_shared::image::{Normalization, RgbImage, save_rgb};
+    use melanoscope_shared::rng::SplitMix64;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use tch::{Device, nn::VarStore};
+
+    /// Pink stroma-like noise; class 1 also carries dark purple nuclei.
+    fn files(dir: &Path, n: usize, seed: u64) -> Vec<Sample> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut rng = SplitMix64::new(seed);
+        (0..n)
+            .map(|i| {
+                let class = i % 2;
+                let mut img = RgbImage::filled(64, 64, [0; 3]).unwrap();
+                for y in 0..64 {
+                    for x in 0..64 {
+                        let j = (rng.below(30)) as u8;
+                        img.put(x, y, [200 + j / 2, 120 + j, 170 + j / 2]);
+                    }
+                }
+                if class == 1 {
+                    for _ in 0..6 {
+                        let (cx, cy) = (rng.below(56) as u32 + 4, rng.below(56) as u32 + 4);
+                        for y in cy - 3..cy + 3 {
+                            for x in cx - 3..cx + 3 {
+                                img.put(x, y, [80, 40, 130]);
+                            }
+                        }
+                    }
+                }
+                let path = dir.join(format!("{seed}-{i}.png"));
+                save_rgb(&path, &img).unwrap();
+                Sample { slide: path, x0: 0, y0: 0, um_per_px: 0.25, patch_size: 64, class }
+            })
+            .collect()
+    }
+
+    fn config(out: PathBuf, strategy: Strategy) -> FitConfig {
+        FitConfig {
+            arch: Arch::ResNet18,
+            classes: 2,
+            epochs: 4,
+            loader: LoaderConfig {
+                batch_size: 8,
+                workers: 2,
+                prefetch: 2,
+                seed: 3,
+                shuffle: true,
+                augment: AugmentConfig { dihedral: true, ..AugmentConfig::none() },
+                normalization: Normalization::IMAGENET,
+                size: 64,
+                slide_cache: 4,
+            },
+            optimizer: OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            warmup_epochs: 1,
+            strategy,
+            balance_classes: true,
+            patience: 10,
+            weights: None,
+            out_dir: out,
+            device: Device::Cpu,
+            init_seed: 11,
+            stop_after: None,
+        }
+    }
+
+    #[test]
+    fn training_learns_checkpoints_and_resumes_bit_for_bit() {
+        let dir = std::env::temp_dir().join(format!("msc-fit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let train = Arc::new(files(&dir.join("train"), 24, 1));
+        let val = Arc::new(files(&dir.join("val"), 12, 2));
+
+        let straight =
+            fit(&config(dir.join("straight"), Strategy::FineTune), train.clone(), val.clone(), false).unwrap();
+        assert_eq!(straight.epochs_done, 4);
+        assert!(straight.best_val_auc.unwrap() >= 0.9, "{:?}", straight.history);
+        assert!(dir.join("straight/best.safetensors").exists() && dir.join("straight/last-3.safetensors").exists());
+        assert!(!dir.join("straight/last-2.safetensors").exists(), "older checkpoints are removed");
+
+        // Interrupted after two epochs, then resumed: the same weights and history as straight.
+        let cut = config(dir.join("resumed"), Strategy::FineTune);
+        let half = fit(&FitConfig { stop_after: Some(2), ..cut.clone() }, train.clone(), val.clone(), false).unwrap();
+        assert_eq!(half.epochs_done, 2);
+        let resumed = fit(&cut, train.clone(), val.clone(), true).unwrap();
+        assert_eq!(resumed.epochs_done, 4);
+        for (a, b) in resumed.history.iter().zip(&straight.history) {
+            assert_eq!((a.train_loss, a.val_auc, a.lr_end), (b.train_loss, b.val_auc, b.lr_end), "epoch {}", a.epoch);
+        }
+        let load = |p: PathBuf| {
+            let mut vs = VarStore::new(Device::Cpu);
+            let _ = crate::model::Network::new(&vs.root(), Arch::ResNet18, 2);
+            vs.load(p).unwrap();
+            vs.variables()
+        };
+        let (a, b) = (load(dir.join("straight/last-3.safetensors")), load(dir.join("resumed/last-3.safetensors")));
+        for (name, t) in &a {
+            assert!(t.equal(&b[name]), "{name} differs after resuming");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_linear_probe_moves_only_the_head() {
+        let dir = std::env::temp_dir().join(format!("msc-probe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let train = Arc::new(files(&dir.join("train"), 16, 5));
+        let val = Arc::new(files(&dir.join("val"), 8, 6));
+        let cfg = FitConfig { epochs: 2, ..config(dir.join("run"), Strategy::LinearProbe) };
+        fit(&cfg, train, val, false).unwrap();
+        // The same initialisation, untrained, against the trained checkpoint.
+        tch::manual_seed(cfg.init_seed as i64);
+        let fresh = VarStore::new(Device::Cpu);
+        let _ = crate::model::Network::new(&fresh.root(), Arch::ResNet18, 2);
+        let mut trained = VarStore::new(Device::Cpu);
+        let _ = crate::model::Network::new(&trained.root(), Arch::ResNet18, 2);
+        trained.load(dir.join("run/last-1.safetensors")).unwrap();
+        let (f, t) = (fresh.variables(), trained.variables());
+        for (name, v) in &f {
+            let same = v.equal(&t[name]);
+            assert_eq!(same, !name.starts_with("fc."), "{name}: changed = {}", !same);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
