@@ -29,6 +29,19 @@ enum AnnotationsArg {
     None,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StrategyArg {
+    LinearProbe,
+    FineTune,
+    Staged,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OptimizerArg {
+    Sgd,
+    Adamw,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Print the compute devices libtorch sees, as JSON.
@@ -148,6 +161,63 @@ enum Command {
         height: u32,
         #[arg(long, default_value_t = 20_261_125)]
         seed: u64,
+    },
+    /// Train a network for one of the study's tasks on a patch manifest and patient split
+    /// (validation AUC picks the best epoch; --resume continues an interrupted run).
+    Train {
+        #[arg(long)]
+        manifest: PathBuf,
+        #[arg(long)]
+        split: PathBuf,
+        /// mm-vs-nevi, mm-vs-in, mm-vs-cn, mm-vs-jn, nevi-3class or all-4class.
+        #[arg(long, default_value = "mm-vs-nevi")]
+        task: String,
+        #[arg(long, default_value = "40X")]
+        magnification: String,
+        /// resnet18, resnet50 or vgg19.
+        #[arg(long, default_value = "resnet50")]
+        arch: String,
+        /// Pretrained weights (.safetensors or .ot, torchvision names), or `none` to train from scratch.
+        #[arg(long, default_value = "none")]
+        weights: String,
+        #[arg(long, value_enum, default_value = "fine-tune")]
+        strategy: StrategyArg,
+        /// With --strategy staged: the epoch the backbone starts training.
+        #[arg(long, default_value_t = 2)]
+        unfreeze_epoch: u64,
+        /// With --strategy staged: the backbone's rate relative to the head's.
+        #[arg(long, default_value_t = 0.1)]
+        backbone_lr_scale: f64,
+        #[arg(long, value_enum, default_value = "adamw")]
+        optimizer: OptimizerArg,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1e-4)]
+        weight_decay: f64,
+        #[arg(long, default_value_t = 10)]
+        epochs: u64,
+        #[arg(long, default_value_t = 1)]
+        warmup_epochs: u64,
+        /// Stop after this many epochs without a better validation AUC.
+        #[arg(long, default_value_t = 3)]
+        patience: u64,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        #[arg(long, default_value_t = 20_261_125)]
+        seed: u64,
+        /// Train without augmentation.
+        #[arg(long)]
+        no_augment: bool,
+        /// Do not weight the loss by inverse class frequency.
+        #[arg(long)]
+        no_balance: bool,
+        /// Continue the run in --out after its last finished epoch.
+        #[arg(long)]
+        resume: bool,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
@@ -321,6 +391,94 @@ fn main() -> Result<()> {
                 melanoscope_trainer::synth::frames::write_frame_set(&out, per_class, um_per_px, (width, height), seed)
                     .map_err(anyhow::Error::msg)?;
             println!("wrote {} frames and frames.csv to {}", files.len(), out.display());
+        }
+        Command::Train {
+            manifest,
+            split,
+            task,
+            magnification,
+            arch,
+            weights,
+            strategy,
+            unfreeze_epoch,
+            backbone_lr_scale,
+            optimizer,
+            lr,
+            weight_decay,
+            epochs,
+            warmup_epochs,
+            patience,
+            batch_size,
+            workers,
+            seed,
+            no_augment,
+            no_balance,
+            resume,
+            out,
+        } => {
+            use melanoscope_trainer::data::augment::AugmentConfig;
+            use melanoscope_trainer::data::loader::LoaderConfig;
+            use melanoscope_trainer::split::Partition;
+            use melanoscope_trainer::train::fit::{FitConfig, Strategy, fit};
+            use melanoscope_trainer::train::optim::OptimizerKind;
+            use melanoscope_trainer::train::task::{Task, task_samples};
+            let task = Task::parse(&task).map_err(anyhow::Error::msg)?;
+            let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
+            let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
+            let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
+            let train = task_samples(&rows, task, &magnification, &split, Partition::Train);
+            let val = task_samples(&rows, task, &magnification, &split, Partition::Validation);
+            let size = rows
+                .iter()
+                .find(|r| r.magnification.eq_ignore_ascii_case(&magnification))
+                .map_or(256, |r| r.patch_size);
+            eprintln!(
+                "{}: {} on {} train / {} validation patches at {magnification}, classes {:?}",
+                task.name(),
+                arch,
+                train.len(),
+                val.len(),
+                task.classes()
+            );
+            let cfg = FitConfig {
+                arch,
+                classes: task.classes().len(),
+                epochs,
+                loader: LoaderConfig {
+                    batch_size,
+                    workers,
+                    prefetch: 4,
+                    seed,
+                    shuffle: true,
+                    augment: if no_augment { AugmentConfig::none() } else { AugmentConfig::microscope() },
+                    normalization: melanoscope_shared::image::Normalization::IMAGENET,
+                    size: u32::try_from(size)
+                        .with_context(|| format!("patch size {size} in {}", manifest.display()))?,
+                    slide_cache: 16,
+                },
+                optimizer: match optimizer {
+                    OptimizerArg::Sgd => OptimizerKind::Sgd { momentum: 0.9, nesterov: true },
+                    OptimizerArg::Adamw => OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+                },
+                lr,
+                weight_decay,
+                warmup_epochs,
+                strategy: match strategy {
+                    StrategyArg::LinearProbe => Strategy::LinearProbe,
+                    StrategyArg::FineTune => Strategy::FineTune,
+                    StrategyArg::Staged => Strategy::Staged { unfreeze_epoch, backbone_lr_scale },
+                },
+                balance_classes: !no_balance,
+                patience,
+                weights: (!weights.eq_ignore_ascii_case("none")).then(|| PathBuf::from(&weights)),
+                out_dir: out.clone(),
+                device: melanoscope_trainer::device::best_device(),
+                init_seed: seed,
+                stop_after: None,
+            };
+            let state = fit(&cfg, std::sync::Arc::new(train), std::sync::Arc::new(val), resume)?;
+            println!("{}", serde_json::to_string_pretty(&state)?);
+            println!("checkpoints in {}", out.display());
         }
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;

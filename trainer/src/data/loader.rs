@@ -40,16 +40,20 @@ fn is_plain_image(path: &Path) -> bool {
 
 /// Samples of `rows` whose label is in `classes` (the class index is its position there).
 pub fn samples_from_manifest(rows: &[ManifestRow], classes: &[&str]) -> Vec<Sample> {
+    samples_where(rows, |r| classes.iter().position(|c| c.eq_ignore_ascii_case(&r.label)))
+}
+
+/// Samples of the `rows` that `class_of` gives a class index (the others are left out).
+pub fn samples_where(rows: &[ManifestRow], class_of: impl Fn(&ManifestRow) -> Option<usize>) -> Vec<Sample> {
     rows.iter()
         .filter_map(|r| {
-            let class = classes.iter().position(|c| c.eq_ignore_ascii_case(&r.label))?;
             Some(Sample {
+                class: class_of(r)?,
                 slide: PathBuf::from(&r.slide),
                 x0: u64::try_from(r.x0).ok()?,
                 y0: u64::try_from(r.y0).ok()?,
                 um_per_px: r.requested_um_per_px,
                 patch_size: u32::try_from(r.patch_size).ok()?,
-                class,
             })
         })
         .collect()

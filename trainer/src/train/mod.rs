@@ -6,6 +6,7 @@ pub mod fit;
 pub mod optim;
 pub mod schedule;
 pub mod step;
+pub mod task;
 
 #[cfg(test)]
 mod tests;
