@@ -33,16 +33,7 @@ fn truth_overlap(outline: &[(f32, f32)], r: &ManifestRow) -> f32 {
 }
 
 fn job(out: &Path, annotations: Option<AnnotationPolicy>) -> PatchJob {
-    PatchJob {
-        out_dir: out.into(),
-        magnifications: MagnificationPresets::default().parse_list("20X").unwrap(),
-        mask_um_per_px: 8.0,
-        export_images: None,
-        default_um_per_px: None,
-        threads: 2,
-        show_progress: false,
-        annotations,
-    }
+    PatchJob { annotations, ..PatchJob::new(out.into(), MagnificationPresets::default().parse_list("20X").unwrap()) }
 }
 
 #[test]

@@ -30,14 +30,8 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
     std::fs::write(dir.join("cohort.csv"), csv).unwrap();
     let cohort = load_cohort(&dir.join("cohort.csv")).unwrap();
     let job = PatchJob {
-        out_dir: dir.join("out"),
-        magnifications: MagnificationPresets::default().parse_list("all").unwrap(),
-        mask_um_per_px: 8.0,
         export_images: Some(PatchImageFormat::Png),
-        default_um_per_px: None,
-        threads: 2,
-        show_progress: false,
-        annotations: None,
+        ..PatchJob::new(dir.join("out"), MagnificationPresets::default().parse_list("all").unwrap())
     };
     let report = run_patch_job(&job, &cohort).unwrap();
     println!("{}", report.summary());

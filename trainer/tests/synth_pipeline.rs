@@ -25,16 +25,7 @@ fn synthetic_cohort_patches_splits_and_scores() {
     };
     let (csv, _) = generate_cohort(&cfg, |_| {}).unwrap();
     let cohort = load_cohort(&csv).unwrap();
-    let job = PatchJob {
-        out_dir: dir.join("patches"),
-        magnifications: MagnificationPresets::default().parse_list("20X,10X").unwrap(),
-        mask_um_per_px: 8.0,
-        export_images: None,
-        default_um_per_px: None,
-        threads: 2,
-        show_progress: false,
-        annotations: None,
-    };
+    let job = PatchJob::new(dir.join("patches"), MagnificationPresets::default().parse_list("20X,10X").unwrap());
     let report = run_patch_job(&job, &cohort).unwrap();
     assert_eq!(report.failed, 0, "{}", report.summary());
     // A 40X request on a 20X (0.5 µm/px) synthetic scan is not made here; 20X and 10X both cut.

@@ -44,6 +44,23 @@ pub struct PatchJob {
     pub annotations: Option<AnnotationPolicy>,
 }
 
+impl PatchJob {
+    /// A job at `magnifications` into `out_dir` with the defaults: an 8 µm/px tissue mask, no
+    /// image export, no µm/px override, two threads, no progress bar, tissue mask only.
+    pub fn new(out_dir: PathBuf, magnifications: Vec<Magnification>) -> Self {
+        Self {
+            out_dir,
+            magnifications,
+            mask_um_per_px: 8.0,
+            export_images: None,
+            default_um_per_px: None,
+            threads: 2,
+            show_progress: false,
+            annotations: None,
+        }
+    }
+}
+
 /// Counts for one slide at one magnification.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MagnificationCounts {

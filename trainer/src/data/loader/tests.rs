@@ -33,16 +33,7 @@ fn synthetic_rows(dir: &Path) -> Vec<ManifestRow> {
         seed: 4,
     };
     let (csv, _) = generate_cohort(&synth, |_| {}).unwrap();
-    let job = PatchJob {
-        out_dir: dir.join("patches"),
-        magnifications: MagnificationPresets::default().parse_list("20X").unwrap(),
-        mask_um_per_px: 8.0,
-        export_images: None,
-        default_um_per_px: None,
-        threads: 2,
-        show_progress: false,
-        annotations: None,
-    };
+    let job = PatchJob::new(dir.join("patches"), MagnificationPresets::default().parse_list("20X").unwrap());
     let report = run_patch_job(&job, &load_cohort(&csv).unwrap()).unwrap();
     read_manifest(&report.manifest).unwrap()
 }
