@@ -2,6 +2,7 @@
 //! class-weighted training step. (Epochs, early stopping on validation AUC and the study's
 //! experiments build on these.)
 
+pub mod evaluate;
 pub mod fit;
 pub mod optim;
 pub mod schedule;
