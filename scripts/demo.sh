@@ -44,6 +44,11 @@ target/release/melanoscope-train train --manifest "$out/synth-patches/manifest.p
   --task mm-vs-nevi --magnification 40X --arch resnet18 --epochs 2 --batch-size 16 --workers 2 \
   --out "$out/train-resnet18" | tee "$out/train-resnet18.json"
 
+echo "==> trainer: evaluate it on the test patients: patch, slide and patient tables (validation thresholds)"
+target/release/melanoscope-train evaluate --checkpoint "$out/train-resnet18/best.safetensors" \
+  --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" --task mm-vs-nevi \
+  --magnification 40X --arch resnet18 --batch-size 16 --workers 2 --out "$out/eval-resnet18"
+
 echo "==> trainer: microscope camera frames of each lesion class (vignetting, blur, colour cast, JPEG)"
 target/release/melanoscope-train frames --out "$out/frames" --per-class 1 --um-per-px 0.5 --width 1280 --height 960
 echo "==> edge: fields of a rendered melanoma camera frame"
@@ -63,4 +68,4 @@ echo "==> trainer: patch the real slides (bad slides are reported, the rest go o
 target/release/melanoscope-train patch --cohort "$cohort" --out "$out/real-patches" --magnifications all
 echo "==> demo done: $out/*/fields.png (edge fields); $out/synth (slides, masks, GeoJSON, split.csv);"
 echo "    $out/synth-patches, $out/synth-patches-tissue and $out/real-patches (manifest.parquet, report.json,"
-echo "    slides/*/qc.png with the delineations in yellow); $out/train-resnet18 (best.safetensors, state.json)"
+echo "    slides/*/qc.png with the delineations in yellow); $out/train-resnet18 (best.safetensors, state.json); $out/eval-resnet18 (report.md)"

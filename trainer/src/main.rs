@@ -219,6 +219,34 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Evaluate a checkpoint of a binary melanoma task on the split's test patients: patch, slide
+    /// and patient tables with thresholds chosen on validation (report.{json,md,csv}).
+    Evaluate {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        manifest: PathBuf,
+        #[arg(long)]
+        split: PathBuf,
+        /// mm-vs-nevi, mm-vs-in, mm-vs-cn or mm-vs-jn.
+        #[arg(long, default_value = "mm-vs-nevi")]
+        task: String,
+        #[arg(long, default_value = "40X")]
+        magnification: String,
+        #[arg(long, default_value = "resnet50")]
+        arch: String,
+        /// Slide/patient aggregation of patch probabilities: mean, or the mean of the top K.
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long, default_value_t = 1000)]
+        resamples: usize,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
         #[arg(long)]
@@ -479,6 +507,94 @@ fn main() -> Result<()> {
             let state = fit(&cfg, std::sync::Arc::new(train), std::sync::Arc::new(val), resume)?;
             println!("{}", serde_json::to_string_pretty(&state)?);
             println!("checkpoints in {}", out.display());
+        }
+        Command::Evaluate {
+            checkpoint,
+            manifest,
+            split,
+            task,
+            magnification,
+            arch,
+            top_k,
+            resamples,
+            batch_size,
+            workers,
+            out,
+        } => {
+            use melanoscope_trainer::data::loader::{LoaderConfig, samples_where};
+            use melanoscope_trainer::split::Partition;
+            use melanoscope_trainer::train::evaluate::{PatchPrediction, evaluate_binary};
+            use melanoscope_trainer::train::task::{Task, task_rows};
+            let task = Task::parse(&task).map_err(anyhow::Error::msg)?;
+            if task.classes().len() != 2 {
+                bail!(
+                    "evaluate handles the binary melanoma tasks (mm-vs-*); {} has {} classes",
+                    task.name(),
+                    task.classes().len()
+                );
+            }
+            let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
+            let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
+            let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
+            let device = melanoscope_trainer::device::best_device();
+            let mut vs = tch::nn::VarStore::new(device);
+            let net = melanoscope_trainer::model::Network::new(&vs.root(), arch, 2);
+            melanoscope_trainer::model::load_weights(&mut vs, &checkpoint, &[])?;
+            let predictions = |partition: Partition| -> Result<Vec<PatchPrediction>> {
+                let chosen: Vec<_> =
+                    task_rows(&rows, task, &magnification, &split, partition).into_iter().cloned().collect();
+                let samples = samples_where(&chosen, |r| task.class_of(&r.label));
+                let size = chosen.first().map_or(256, |r| r.patch_size);
+                let loader = LoaderConfig {
+                    batch_size,
+                    workers,
+                    prefetch: 4,
+                    seed: 0,
+                    shuffle: false,
+                    augment: melanoscope_trainer::data::augment::AugmentConfig::none(),
+                    normalization: melanoscope_shared::image::Normalization::IMAGENET,
+                    size: u32::try_from(size)?,
+                    slide_cache: 16,
+                };
+                let probs = melanoscope_trainer::train::step::predict_samples(
+                    &net,
+                    std::sync::Arc::new(samples.clone()),
+                    &loader,
+                    device,
+                )?;
+                let unread = probs.iter().filter(|p| p.is_none()).count();
+                if unread > 0 {
+                    eprintln!("warning: {unread} {partition:?} patches could not be read and are left out");
+                }
+                Ok(chosen
+                    .iter()
+                    .zip(&samples)
+                    .zip(probs)
+                    .filter_map(|((r, s), p)| {
+                        Some(PatchPrediction {
+                            slide_id: r.slide_id.clone(),
+                            patient_id: r.patient_id.clone(),
+                            label: r.label.clone(),
+                            class: s.class,
+                            p_melanoma: p?,
+                        })
+                    })
+                    .collect())
+            };
+            let (val, test) = (predictions(Partition::Validation)?, predictions(Partition::Test)?);
+            let how = top_k.map_or(
+                melanoscope_shared::metrics::Aggregation::Mean,
+                melanoscope_shared::metrics::Aggregation::TopKMean,
+            );
+            let report = evaluate_binary(&val, &test, how, resamples, 20_261_125).map_err(anyhow::Error::msg)?;
+            std::fs::create_dir_all(&out)?;
+            let title = format!("{}, {arch}, {magnification}", task.name());
+            let md = report.markdown(&title);
+            melanoscope_shared::atomic::write_atomic(&out.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
+            melanoscope_shared::atomic::write_atomic(&out.join("report.md"), md.as_bytes())?;
+            melanoscope_shared::atomic::write_atomic(&out.join("report.csv"), report.csv().as_bytes())?;
+            println!("{md}");
+            println!("wrote {}/report.{{json,md,csv}}", out.display());
         }
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;

@@ -48,3 +48,30 @@ pub fn train_step(
 pub fn predict(net: &Network, x: &Tensor) -> Result<Tensor, tch::TchError> {
     tch::no_grad(|| net.forward_t(x, false).logits.f_softmax(-1, Kind::Float))
 }
+
+/// Class-1 probability of every sample (in dataset order; `None` where it could not be read),
+/// in eval mode without augmentation.
+pub fn predict_samples(
+    net: &Network,
+    samples: std::sync::Arc<Vec<crate::data::loader::Sample>>,
+    loader: &crate::data::loader::LoaderConfig,
+    device: Device,
+) -> Result<Vec<Option<f64>>, tch::TchError> {
+    let cfg = crate::data::loader::LoaderConfig {
+        shuffle: false,
+        augment: crate::data::augment::AugmentConfig::none(),
+        ..loader.clone()
+    };
+    let mut out = vec![None; samples.len()];
+    for batch in crate::data::loader::epoch_batches(samples, &cfg, 0) {
+        if batch.is_empty() {
+            continue;
+        }
+        let (x, _) = batch_tensors(&batch, cfg.size, device)?;
+        let p = predict(net, &x)?.to_device(Device::Cpu).to_kind(Kind::Double);
+        for (row, &i) in batch.samples.iter().enumerate() {
+            out[i] = Some(p.f_double_value(&[row as i64, 1])?);
+        }
+    }
+    Ok(out)
+}

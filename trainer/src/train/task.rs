@@ -65,7 +65,24 @@ impl Task {
     }
 }
 
-/// The task's samples among `rows` at `magnification` whose patient `split` puts in `partition`.
+/// The rows the task uses at `magnification` among the patients `split` puts in `partition`.
+pub fn task_rows<'a>(
+    rows: &'a [ManifestRow],
+    task: Task,
+    magnification: &str,
+    split: &PatientSplit,
+    partition: Partition,
+) -> Vec<&'a ManifestRow> {
+    rows.iter()
+        .filter(|r| {
+            r.magnification.eq_ignore_ascii_case(magnification)
+                && split.partition_of(&r.patient_id) == Some(partition)
+                && task.class_of(&r.label).is_some()
+        })
+        .collect()
+}
+
+/// The samples of [`task_rows`], in the same order.
 pub fn task_samples(
     rows: &[ManifestRow],
     task: Task,
@@ -73,11 +90,9 @@ pub fn task_samples(
     split: &PatientSplit,
     partition: Partition,
 ) -> Vec<Sample> {
-    samples_where(rows, |r| {
-        (r.magnification.eq_ignore_ascii_case(magnification) && split.partition_of(&r.patient_id) == Some(partition))
-            .then(|| task.class_of(&r.label))
-            .flatten()
-    })
+    let chosen: Vec<ManifestRow> =
+        task_rows(rows, task, magnification, split, partition).into_iter().cloned().collect();
+    samples_where(&chosen, |r| task.class_of(&r.label))
 }
 
 #[cfg(test)]
