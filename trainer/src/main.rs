@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use melanoscope_trainer::annotations::{AnnotationPolicy, RegionLabelMap};
 use melanoscope_trainer::cohort::load_cohort;
+use melanoscope_trainer::data::loader::LoaderConfig;
 use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
 use melanoscope_trainer::split::{kfold_patients, split_patients};
@@ -27,6 +28,41 @@ enum ImageFormatArg {
 enum AnnotationsArg {
     Auto,
     None,
+}
+
+/// The data a model is trained or evaluated on.
+#[derive(clap::Args, Debug)]
+struct TaskData {
+    /// Patch manifest (.parquet).
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Patient split CSV (from `split`).
+    #[arg(long)]
+    split: PathBuf,
+    /// mm-vs-nevi, mm-vs-in, mm-vs-cn, mm-vs-jn, nevi-3class or all-4class.
+    #[arg(long, default_value = "mm-vs-nevi")]
+    task: String,
+    #[arg(long, default_value = "40X")]
+    magnification: String,
+    /// resnet18, resnet50 or vgg19.
+    #[arg(long, default_value = "resnet50")]
+    arch: String,
+}
+
+/// Loader settings for `size`-pixel patches; augmentation and shuffling go together (training).
+fn loader_config(batch_size: usize, workers: usize, seed: u64, train: bool, size: i32) -> Result<LoaderConfig> {
+    use melanoscope_trainer::data::augment::AugmentConfig;
+    Ok(LoaderConfig {
+        batch_size,
+        workers,
+        prefetch: 4,
+        seed,
+        shuffle: train,
+        augment: if train { AugmentConfig::microscope() } else { AugmentConfig::none() },
+        normalization: melanoscope_shared::image::Normalization::IMAGENET,
+        size: u32::try_from(size).with_context(|| format!("patch size {size} in the manifest"))?,
+        slide_cache: 16,
+    })
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -165,18 +201,8 @@ enum Command {
     /// Train a network for one of the study's tasks on a patch manifest and patient split
     /// (validation AUC picks the best epoch; --resume continues an interrupted run).
     Train {
-        #[arg(long)]
-        manifest: PathBuf,
-        #[arg(long)]
-        split: PathBuf,
-        /// mm-vs-nevi, mm-vs-in, mm-vs-cn, mm-vs-jn, nevi-3class or all-4class.
-        #[arg(long, default_value = "mm-vs-nevi")]
-        task: String,
-        #[arg(long, default_value = "40X")]
-        magnification: String,
-        /// resnet18, resnet50 or vgg19.
-        #[arg(long, default_value = "resnet50")]
-        arch: String,
+        #[command(flatten)]
+        data: TaskData,
         /// Pretrained weights (.safetensors or .ot, torchvision names), or `none` to train from scratch.
         #[arg(long, default_value = "none")]
         weights: String,
@@ -224,17 +250,8 @@ enum Command {
     Evaluate {
         #[arg(long)]
         checkpoint: PathBuf,
-        #[arg(long)]
-        manifest: PathBuf,
-        #[arg(long)]
-        split: PathBuf,
-        /// mm-vs-nevi, mm-vs-in, mm-vs-cn or mm-vs-jn.
-        #[arg(long, default_value = "mm-vs-nevi")]
-        task: String,
-        #[arg(long, default_value = "40X")]
-        magnification: String,
-        #[arg(long, default_value = "resnet50")]
-        arch: String,
+        #[command(flatten)]
+        data: TaskData,
         /// Slide/patient aggregation of patch probabilities: mean, or the mean of the top K.
         #[arg(long)]
         top_k: Option<usize>,
@@ -421,11 +438,7 @@ fn main() -> Result<()> {
             println!("wrote {} frames and frames.csv to {}", files.len(), out.display());
         }
         Command::Train {
-            manifest,
-            split,
-            task,
-            magnification,
-            arch,
+            data: TaskData { manifest, split, task, magnification, arch },
             weights,
             strategy,
             unfreeze_epoch,
@@ -444,8 +457,6 @@ fn main() -> Result<()> {
             resume,
             out,
         } => {
-            use melanoscope_trainer::data::augment::AugmentConfig;
-            use melanoscope_trainer::data::loader::LoaderConfig;
             use melanoscope_trainer::split::Partition;
             use melanoscope_trainer::train::fit::{FitConfig, Strategy, fit};
             use melanoscope_trainer::train::optim::OptimizerKind;
@@ -472,18 +483,7 @@ fn main() -> Result<()> {
                 arch,
                 classes: task.classes().len(),
                 epochs,
-                loader: LoaderConfig {
-                    batch_size,
-                    workers,
-                    prefetch: 4,
-                    seed,
-                    shuffle: true,
-                    augment: if no_augment { AugmentConfig::none() } else { AugmentConfig::microscope() },
-                    normalization: melanoscope_shared::image::Normalization::IMAGENET,
-                    size: u32::try_from(size)
-                        .with_context(|| format!("patch size {size} in {}", manifest.display()))?,
-                    slide_cache: 16,
-                },
+                loader: LoaderConfig { shuffle: true, ..loader_config(batch_size, workers, seed, !no_augment, size)? },
                 optimizer: match optimizer {
                     OptimizerArg::Sgd => OptimizerKind::Sgd { momentum: 0.9, nesterov: true },
                     OptimizerArg::Adamw => OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
@@ -510,18 +510,14 @@ fn main() -> Result<()> {
         }
         Command::Evaluate {
             checkpoint,
-            manifest,
-            split,
-            task,
-            magnification,
-            arch,
+            data: TaskData { manifest, split, task, magnification, arch },
             top_k,
             resamples,
             batch_size,
             workers,
             out,
         } => {
-            use melanoscope_trainer::data::loader::{LoaderConfig, samples_where};
+            use melanoscope_trainer::data::loader::samples_where;
             use melanoscope_trainer::split::Partition;
             use melanoscope_trainer::train::evaluate::{PatchPrediction, evaluate_binary};
             use melanoscope_trainer::train::task::{Task, task_rows};
@@ -545,17 +541,7 @@ fn main() -> Result<()> {
                     task_rows(&rows, task, &magnification, &split, partition).into_iter().cloned().collect();
                 let samples = samples_where(&chosen, |r| task.class_of(&r.label));
                 let size = chosen.first().map_or(256, |r| r.patch_size);
-                let loader = LoaderConfig {
-                    batch_size,
-                    workers,
-                    prefetch: 4,
-                    seed: 0,
-                    shuffle: false,
-                    augment: melanoscope_trainer::data::augment::AugmentConfig::none(),
-                    normalization: melanoscope_shared::image::Normalization::IMAGENET,
-                    size: u32::try_from(size)?,
-                    slide_cache: 16,
-                };
+                let loader = loader_config(batch_size, workers, 0, false, size)?;
                 let probs = melanoscope_trainer::train::step::predict_samples(
                     &net,
                     std::sync::Arc::new(samples.clone()),
