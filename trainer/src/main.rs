@@ -537,24 +537,18 @@ fn main() -> Result<()> {
             let net = melanoscope_trainer::model::Network::new(&vs.root(), arch, 2);
             melanoscope_trainer::model::load_weights(&mut vs, &checkpoint, &[])?;
             let predictions = |partition: Partition| -> Result<Vec<PatchPrediction>> {
-                let chosen: Vec<_> =
-                    task_rows(&rows, task, &magnification, &split, partition).into_iter().cloned().collect();
-                let samples = samples_where(&chosen, |r| task.class_of(&r.label));
+                let chosen = task_rows(&rows, task, &magnification, &split, partition);
+                let samples = std::sync::Arc::new(samples_where(chosen.iter().copied(), |r| task.class_of(&r.label)));
                 let size = chosen.first().map_or(256, |r| r.patch_size);
                 let loader = loader_config(batch_size, workers, 0, false, size)?;
-                let probs = melanoscope_trainer::train::step::predict_samples(
-                    &net,
-                    std::sync::Arc::new(samples.clone()),
-                    &loader,
-                    device,
-                )?;
+                let probs = melanoscope_trainer::train::step::predict_samples(&net, samples.clone(), &loader, device)?;
                 let unread = probs.iter().filter(|p| p.is_none()).count();
                 if unread > 0 {
                     eprintln!("warning: {unread} {partition:?} patches could not be read and are left out");
                 }
                 Ok(chosen
                     .iter()
-                    .zip(&samples)
+                    .zip(samples.iter())
                     .zip(probs)
                     .filter_map(|((r, s), p)| {
                         Some(PatchPrediction {
@@ -562,7 +556,7 @@ fn main() -> Result<()> {
                             patient_id: r.patient_id.clone(),
                             label: r.label.clone(),
                             class: s.class,
-                            p_melanoma: p?,
+                            p_melanoma: *p?.get(1)?,
                         })
                     })
                     .collect())

@@ -227,8 +227,7 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ManifestError> {
             size0: r.get_long(11).map_err(|e| err(&e))?,
             patch_size: r.get_int(12).map_err(|e| err(&e))?,
             background_fraction: r.get_float(13).map_err(|e| err(&e))?,
-            // Manifests written before regions existed have no slide_label: it was the label.
-            slide_label: r.get_string(14).cloned().or_else(|_| s(3))?,
+            slide_label: s(14)?,
             region_id: r.get_int(15).ok(),
             region_name: r.get_string(16).ok().cloned(),
             region_class: r.get_string(17).ok().cloned(),

@@ -10,6 +10,8 @@ const EXCLUDED: u16 = u16::MAX;
 pub const MAX_REGIONS: usize = EXCLUDED as usize;
 /// Cells at most (128 MiB); a coarser pixel is used beyond it.
 const MAX_CELLS: f64 = 64.0 * 1024.0 * 1024.0;
+/// Raster pixels along each side of the smallest patch: 256 samples decide its overlap.
+const SAMPLES_PER_PATCH_SIDE: f64 = 16.0;
 
 /// Which region (index into [`SlideAnnotations::regions`]) each pixel belongs to.
 #[derive(Debug, Clone)]
@@ -35,6 +37,12 @@ pub struct CellOverlap {
 }
 
 impl RegionRaster {
+    /// Rasterises `ann` finely enough that a patch of `patch0` level-0 pixels (the smallest one
+    /// patching will ask about) is sampled 16×16 times.
+    pub fn for_patches(ann: &SlideAnnotations, patch0: f64) -> Self {
+        Self::build(ann, (patch0 / SAMPLES_PER_PATCH_SIDE).max(1.0))
+    }
+
     /// Rasterises `ann` with pixels of `px` level-0 pixels (coarser if the regions span so much
     /// that the raster would pass 128 MiB).
     pub fn build(ann: &SlideAnnotations, px: f64) -> Self {
@@ -60,17 +68,17 @@ impl RegionRaster {
         // Included regions first (a later one wins where two overlap), exclusions over them all.
         for (i, r) in ann.regions.iter().enumerate().filter(|(_, r)| r.role == RegionRole::Include) {
             for s in &r.raw.shapes {
-                raster.fill(std::slice::from_ref(&s.outer), (i + 1) as u16);
+                raster.fill(&[&s.outer], (i + 1) as u16);
             }
         }
         for r in &ann.regions {
             for s in &r.raw.shapes {
                 if r.role == RegionRole::Exclude {
-                    let rings: Vec<Vec<Point>> = std::iter::once(s.outer.clone()).chain(s.holes.clone()).collect();
+                    let rings: Vec<&[Point]> = std::iter::once(&s.outer).chain(&s.holes).map(Vec::as_slice).collect();
                     raster.fill(&rings, EXCLUDED);
                 } else {
                     for h in &s.holes {
-                        raster.fill(std::slice::from_ref(h), EXCLUDED);
+                        raster.fill(&[h], EXCLUDED);
                     }
                 }
             }
@@ -79,9 +87,10 @@ impl RegionRaster {
     }
 
     /// Sets every pixel whose centre lies inside `rings` (even-odd rule) to `value`.
-    fn fill(&mut self, rings: &[Vec<Point>], value: u16) {
+    fn fill(&mut self, rings: &[&[Point]], value: u16) {
         let (ox, oy, px) = (self.origin.0, self.origin.1, self.px);
-        let (min_y, max_y) = rings.iter().flatten().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.y), b.max(p.y)));
+        let (min_y, max_y) =
+            rings.iter().flat_map(|r| r.iter()).fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.y), b.max(p.y)));
         let first = (((min_y - oy) / px - 0.5).floor().max(0.0)) as u32;
         let last = (((max_y - oy) / px).ceil().max(0.0) as u32).min(self.height);
         let mut xs = Vec::new();

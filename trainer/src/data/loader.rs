@@ -44,8 +44,11 @@ pub fn samples_from_manifest(rows: &[ManifestRow], classes: &[&str]) -> Vec<Samp
 }
 
 /// Samples of the `rows` that `class_of` gives a class index (the others are left out).
-pub fn samples_where(rows: &[ManifestRow], class_of: impl Fn(&ManifestRow) -> Option<usize>) -> Vec<Sample> {
-    rows.iter()
+pub fn samples_where<'a>(
+    rows: impl IntoIterator<Item = &'a ManifestRow>,
+    class_of: impl Fn(&ManifestRow) -> Option<usize>,
+) -> Vec<Sample> {
+    rows.into_iter()
         .filter_map(|r| {
             Some(Sample {
                 class: class_of(r)?,

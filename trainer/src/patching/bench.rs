@@ -89,9 +89,8 @@ pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Resu
             let t = Instant::now();
             let ann = load_annotations(&file, l0.width, l0.height, &AnnotationPolicy::default())
                 .map_err(|e| e.to_string())?;
-            let size0 =
-                f64::from(params.patch_size) * target_um.max(slide.native_um_per_px()) / slide.native_um_per_px();
-            let raster = RegionRaster::build(&ann, (size0 / 16.0).max(1.0));
+            let native = slide.native_um_per_px();
+            let raster = RegionRaster::for_patches(&ann, f64::from(params.patch_size) * target_um.max(native) / native);
             let load_and_raster_seconds = t.elapsed().as_secs_f64();
             let out = patch_slide(&slide, &mask, Some(&raster), &params, |_, _| Ok(())).map_err(|e| e.to_string())?;
             let seconds = t.elapsed().as_secs_f64();

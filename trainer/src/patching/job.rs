@@ -189,8 +189,7 @@ fn annotation_setup(job: &PatchJob, entry: &CohortSlide) -> (Option<PathBuf>, St
     }
 }
 
-/// Loads and rasterises the slide's regions, with pixels fine enough to sample the smallest
-/// patch of the job 16×16 times.
+/// Loads and rasterises the slide's regions for the smallest patch of the job.
 fn load_regions(
     job: &PatchJob,
     slide: &Slide,
@@ -201,8 +200,7 @@ fn load_regions(
     let ann = load_annotations(file, l0.width, l0.height, policy)?;
     let native = slide.native_um_per_px();
     let finest = job.magnifications.iter().map(|m| m.um_per_px.max(native)).fold(f64::MAX, f64::min);
-    let smallest_patch0 = f64::from(melanoscope_shared::FIELD_SIZE) * finest / native;
-    let raster = RegionRaster::build(&ann, (smallest_patch0 / 16.0).max(1.0));
+    let raster = RegionRaster::for_patches(&ann, f64::from(melanoscope_shared::FIELD_SIZE) * finest / native);
     tracing::debug!(file = %file.display(), regions = ann.regions.len(), raster_bytes = raster.bytes(), "regions rasterised");
     Ok((ann, raster))
 }
@@ -214,7 +212,7 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
     if let Ok(text) = std::fs::read_to_string(&done)
         && let Ok(mut previous) = serde_json::from_str::<SlideOutcome>(&text)
         && job.magnifications.iter().all(|m| previous.magnifications.contains_key(&m.name))
-        && (previous.settings == settings || (previous.settings.is_empty() && job.annotations.is_none()))
+        && previous.settings == settings
     {
         previous.status = "resumed".into();
         return Ok(previous);

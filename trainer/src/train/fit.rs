@@ -7,7 +7,7 @@
 
 use super::optim::{OptimError, Optimizer, OptimizerKind, ParamGroup};
 use super::schedule::LrSchedule;
-use super::step::{balanced_class_weights, batch_tensors, predict, train_step};
+use super::step::{balanced_class_weights, batch_tensors, predict_samples, train_step};
 use crate::data::loader::{LoaderConfig, Sample, epoch_batches};
 use crate::model::{Arch, Network, WeightsError, load_weights};
 use melanoscope_shared::atomic::write_atomic;
@@ -120,18 +120,12 @@ fn groups(arch: Arch, strategy: Strategy, epoch: u64) -> (Vec<ParamGroup>, bool)
 
 /// Validation AUC: MM-vs-rest style binary AUC of class 1 for two classes, macro one-vs-rest otherwise.
 fn validation_auc(net: &Network, val: &Arc<Vec<Sample>>, cfg: &FitConfig) -> Result<f64, FitError> {
-    let loader =
-        LoaderConfig { shuffle: false, augment: crate::data::augment::AugmentConfig::none(), ..cfg.loader.clone() };
     let (mut labels, mut probs) = (Vec::new(), Vec::new());
-    for batch in epoch_batches(val.clone(), &loader, 0) {
-        if batch.is_empty() {
-            continue;
+    for (s, p) in val.iter().zip(predict_samples(net, val.clone(), &cfg.loader, cfg.device)?) {
+        if let Some(p) = p {
+            labels.push(s.class);
+            probs.extend(p);
         }
-        let (x, _) = batch_tensors(&batch, loader.size, cfg.device)?;
-        let p = predict(net, &x)?.to_device(Device::Cpu).to_kind(Kind::Double);
-        let flat: Vec<f64> = Vec::<f64>::try_from(p.flatten(0, -1))?;
-        probs.extend(flat);
-        labels.extend(batch.classes.iter().map(|c| *c as usize));
     }
     let k = cfg.classes;
     if k == 2 {

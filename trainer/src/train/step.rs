@@ -49,14 +49,14 @@ pub fn predict(net: &Network, x: &Tensor) -> Result<Tensor, tch::TchError> {
     tch::no_grad(|| net.forward_t(x, false).logits.f_softmax(-1, Kind::Float))
 }
 
-/// Class-1 probability of every sample (in dataset order; `None` where it could not be read),
+/// Class probabilities of every sample (in dataset order; `None` where it could not be read),
 /// in eval mode without augmentation.
 pub fn predict_samples(
     net: &Network,
     samples: std::sync::Arc<Vec<crate::data::loader::Sample>>,
     loader: &crate::data::loader::LoaderConfig,
     device: Device,
-) -> Result<Vec<Option<f64>>, tch::TchError> {
+) -> Result<Vec<Option<Vec<f64>>>, tch::TchError> {
     let cfg = crate::data::loader::LoaderConfig {
         shuffle: false,
         augment: crate::data::augment::AugmentConfig::none(),
@@ -69,8 +69,10 @@ pub fn predict_samples(
         }
         let (x, _) = batch_tensors(&batch, cfg.size, device)?;
         let p = predict(net, &x)?.to_device(Device::Cpu).to_kind(Kind::Double);
+        let k = p.size().last().copied().unwrap_or(0) as usize;
+        let flat = Vec::<f64>::try_from(p.flatten(0, -1))?;
         for (row, &i) in batch.samples.iter().enumerate() {
-            out[i] = Some(p.f_double_value(&[row as i64, 1])?);
+            out[i] = flat.get(row * k..(row + 1) * k).map(<[f64]>::to_vec);
         }
     }
     Ok(out)

@@ -90,9 +90,7 @@ pub fn task_samples(
     split: &PatientSplit,
     partition: Partition,
 ) -> Vec<Sample> {
-    let chosen: Vec<ManifestRow> =
-        task_rows(rows, task, magnification, split, partition).into_iter().cloned().collect();
-    samples_where(&chosen, |r| task.class_of(&r.label))
+    samples_where(task_rows(rows, task, magnification, split, partition), |r| task.class_of(&r.label))
 }
 
 #[cfg(test)]
