@@ -9,6 +9,7 @@ use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
 use melanoscope_trainer::split::{kfold_patients, split_patients};
 use melanoscope_trainer::synth::cohort::{SynthConfig, generate_cohort};
+use melanoscope_trainer::train::mixed::SpeedConfig;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -158,6 +159,44 @@ enum Command {
         #[arg(long, default_value = "40X")]
         magnification: String,
     },
+    /// Benchmark training and inference (patches/s at each speed setting, on a random batch on
+    /// the device and fed by the data pipeline from a patch manifest), as JSON.
+    Bench {
+        /// Comma-separated: resnet18, resnet50, vgg19.
+        #[arg(long, default_value = "resnet50,vgg19")]
+        archs: String,
+        /// Comma-separated: fp32, fp32-cl, fp16, fp16-cl.
+        #[arg(long, default_value = "fp32,fp32-cl,fp16-cl")]
+        speeds: String,
+        /// Speeds also measured with the pipeline feeding the network.
+        #[arg(long, default_value = "fp16-cl")]
+        pipeline_speeds: String,
+        /// Patch manifest for the pipeline measurements (mm-vs-nevi labels); without it only random data.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        #[arg(long, default_value = "40X")]
+        magnification: String,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 8)]
+        warmup: usize,
+        #[arg(long, default_value_t = 30)]
+        steps: usize,
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        /// Loader threads; default: all cores but two.
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Run on the CPU even when a GPU is present.
+        #[arg(long)]
+        cpu: bool,
+        /// libtorch's CPU threads (default: one per core on the CPU, one on a GPU run).
+        #[arg(long)]
+        torch_threads: Option<i32>,
+        /// Feed the pipeline measurements without augmentation.
+        #[arg(long)]
+        no_augment: bool,
+    },
     /// Import patch folders (one subfolder per class: MM, IN, CN, JN) into a patch manifest.
     ImportPatches {
         /// Folder holding one subfolder per class.
@@ -242,6 +281,9 @@ enum Command {
         /// Continue the run in --out after its last finished epoch.
         #[arg(long)]
         resume: bool,
+        /// fp32, fp32-cl, fp16 or fp16-cl (cl: channels-last); auto takes fp16-cl on a GPU, fp32 on the CPU.
+        #[arg(long, default_value = "auto")]
+        speed: String,
         #[arg(long)]
         out: PathBuf,
     },
@@ -360,6 +402,83 @@ fn main() -> Result<()> {
             bar.finish_and_clear();
             println!("wrote {} slides of {} patients; cohort {}", slides.len(), patients, csv.display());
         }
+        Command::Bench {
+            archs,
+            speeds,
+            pipeline_speeds,
+            manifest,
+            magnification,
+            batch_size,
+            warmup,
+            steps,
+            size,
+            workers,
+            cpu,
+            torch_threads,
+            no_augment,
+        } => {
+            use melanoscope_trainer::train::bench::{BenchConfig, run};
+            use melanoscope_trainer::train::task::Task;
+            let list =
+                |s: &str| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
+            let parse_speeds = |s: &str| {
+                list(s).iter().map(|m| SpeedConfig::parse(m)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)
+            };
+            let device = if cpu { tch::Device::Cpu } else { melanoscope_trainer::device::best_device() };
+            melanoscope_trainer::device::share_cores_with_loader(device);
+            if let Some(n) = torch_threads {
+                tch::set_num_threads(n.max(1));
+            }
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let pipeline = match manifest {
+                Some(m) => {
+                    let rows = melanoscope_trainer::manifest::read_manifest(&m)?;
+                    let task = Task::MmVsNevi;
+                    let samples = melanoscope_trainer::data::loader::samples_where(
+                        rows.iter().filter(|r| {
+                            r.magnification.eq_ignore_ascii_case(&magnification) && r.patch_size == size as i32
+                        }),
+                        |r| task.class_of(&r.label),
+                    );
+                    if samples.len() < batch_size {
+                        bail!(
+                            "{}: {} {size}-px patches at {magnification}, fewer than one batch of {batch_size}",
+                            m.display(),
+                            samples.len()
+                        );
+                    }
+                    let workers = workers.unwrap_or(cores.saturating_sub(2).max(1));
+                    let loader = loader_config(batch_size, workers, 1, !no_augment, size as i32)?;
+                    Some((std::sync::Arc::new(samples), LoaderConfig { prefetch: workers.max(4), ..loader }))
+                }
+                None => None,
+            };
+            let cfg = BenchConfig {
+                archs: list(&archs)
+                    .iter()
+                    .map(|a| melanoscope_trainer::model::Arch::parse(a))
+                    .collect::<Result<_, _>>()
+                    .map_err(anyhow::Error::msg)?,
+                speeds: parse_speeds(&speeds)?,
+                pipeline_speeds: parse_speeds(&pipeline_speeds)?,
+                batch_size,
+                warmup_steps: warmup,
+                steps,
+                size,
+                classes: 2,
+                device,
+                pipeline,
+            };
+            let rows = run(&cfg, |r| eprintln!("{}", serde_json::to_string(r).unwrap_or_default()))?;
+            let report = serde_json::json!({
+                "device": format!("{device:?}"),
+                "cuda_devices": tch::Cuda::device_count(),
+                "cores": cores,
+                "torch_threads": tch::get_num_threads(),
+                "rows": rows,
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         Command::BenchPatch { slide, out, width_mm, height_mm, magnification } => {
             let path = match slide {
                 Some(p) => p,
@@ -455,6 +574,7 @@ fn main() -> Result<()> {
             no_augment,
             no_balance,
             resume,
+            speed,
             out,
         } => {
             use melanoscope_trainer::split::Partition;
@@ -479,6 +599,8 @@ fn main() -> Result<()> {
                 val.len(),
                 task.classes()
             );
+            let device = melanoscope_trainer::device::best_device();
+            melanoscope_trainer::device::share_cores_with_loader(device);
             let cfg = FitConfig {
                 arch,
                 classes: task.classes().len(),
@@ -500,7 +622,11 @@ fn main() -> Result<()> {
                 patience,
                 weights: (!weights.eq_ignore_ascii_case("none")).then(|| PathBuf::from(&weights)),
                 out_dir: out.clone(),
-                device: melanoscope_trainer::device::best_device(),
+                device,
+                speed: match speed.as_str() {
+                    "auto" => SpeedConfig::fastest_for(device),
+                    other => SpeedConfig::parse(other).map_err(anyhow::Error::msg)?,
+                },
                 init_seed: seed,
                 stop_after: None,
             };
@@ -533,15 +659,21 @@ fn main() -> Result<()> {
             let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
             let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
             let device = melanoscope_trainer::device::best_device();
+            melanoscope_trainer::device::share_cores_with_loader(device);
             let mut vs = tch::nn::VarStore::new(device);
             let net = melanoscope_trainer::model::Network::new(&vs.root(), arch, 2);
             melanoscope_trainer::model::load_weights(&mut vs, &checkpoint, &[])?;
+            // fp32 arithmetic, as the exported model computes: the thresholds chosen here are
+            // the ones the edge applies.
+            let speed = SpeedConfig { channels_last: device.is_cuda(), ..SpeedConfig::FP32 };
+            speed.prepare(&vs)?;
             let predictions = |partition: Partition| -> Result<Vec<PatchPrediction>> {
                 let chosen = task_rows(&rows, task, &magnification, &split, partition);
                 let samples = std::sync::Arc::new(samples_where(chosen.iter().copied(), |r| task.class_of(&r.label)));
                 let size = chosen.first().map_or(256, |r| r.patch_size);
                 let loader = loader_config(batch_size, workers, 0, false, size)?;
-                let probs = melanoscope_trainer::train::step::predict_samples(&net, samples.clone(), &loader, device)?;
+                let probs =
+                    melanoscope_trainer::train::step::predict_samples(&net, samples.clone(), &loader, device, speed)?;
                 let unread = probs.iter().filter(|p| p.is_none()).count();
                 if unread > 0 {
                     eprintln!("warning: {unread} {partition:?} patches could not be read and are left out");

@@ -2,4 +2,5 @@
 //! augmented, normalised with `shared`, batched and prefetched by worker threads.
 
 pub mod augment;
+pub mod feed;
 pub mod loader;

@@ -5,9 +5,11 @@
 //! atomically, naming the checkpoint it belongs to; older checkpoints are removed only after.
 //! A crash at any point leaves a `state.json` whose files exist and match it.
 
+use super::mixed::{LossScaler, Precision, SpeedConfig, enable_cudnn_benchmark};
 use super::optim::{OptimError, Optimizer, OptimizerKind, ParamGroup};
 use super::schedule::LrSchedule;
-use super::step::{balanced_class_weights, batch_tensors, predict_samples, train_step};
+use super::step::{StepSettings, balanced_class_weights, predict_samples, train_step};
+use crate::data::feed::Feed;
 use crate::data::loader::{LoaderConfig, Sample, epoch_batches};
 use crate::model::{Arch, Network, WeightsError, load_weights};
 use melanoscope_shared::atomic::write_atomic;
@@ -50,6 +52,8 @@ pub struct FitConfig {
     pub weights: Option<PathBuf>,
     pub out_dir: PathBuf,
     pub device: Device,
+    /// Precision and memory layout (see [`SpeedConfig::fastest_for`]).
+    pub speed: SpeedConfig,
     /// Seeds the head's (or the whole network's) initialisation.
     pub init_seed: u64,
     /// Return after this many epochs in this invocation (a time-boxed job); resume continues.
@@ -79,6 +83,9 @@ pub struct FitState {
     /// The checkpoint (file names in the run folder) this state belongs to.
     pub last_weights: Option<String>,
     pub last_optimizer: Option<String>,
+    /// The fp16 loss scale after the last finished epoch (resume continues from it).
+    #[serde(default)]
+    pub loss_scaler: Option<LossScaler>,
 }
 
 #[derive(Debug, Error)]
@@ -121,7 +128,7 @@ fn groups(arch: Arch, strategy: Strategy, epoch: u64) -> (Vec<ParamGroup>, bool)
 /// Validation AUC: MM-vs-rest style binary AUC of class 1 for two classes, macro one-vs-rest otherwise.
 fn validation_auc(net: &Network, val: &Arc<Vec<Sample>>, cfg: &FitConfig) -> Result<f64, FitError> {
     let (mut labels, mut probs) = (Vec::new(), Vec::new());
-    for (s, p) in val.iter().zip(predict_samples(net, val.clone(), &cfg.loader, cfg.device)?) {
+    for (s, p) in val.iter().zip(predict_samples(net, val.clone(), &cfg.loader, cfg.device, cfg.speed)?) {
         if let Some(p) = p {
             labels.push(s.class);
             probs.extend(p);
@@ -158,6 +165,7 @@ pub fn fit(
     tch::manual_seed(cfg.init_seed as i64);
     let mut vs = VarStore::new(cfg.device);
     let net = Network::new(&vs.root(), cfg.arch, cfg.classes as i64);
+    enable_cudnn_benchmark(cfg.device);
     let mut opt = Optimizer::new(cfg.optimizer, cfg.weight_decay, Vec::new());
     let mut state = FitState::default();
     if resume && state_path.exists() {
@@ -173,6 +181,12 @@ pub fn fit(
         let report = load_weights(&mut vs, w, &[cfg.arch.head_prefix()])?;
         tracing::info!(loaded = report.loaded, head = ?report.skipped_head, "pretrained weights");
     }
+    // After any load: loading copies values into the variables, keeping their layout.
+    cfg.speed.prepare(&vs)?;
+    let mut scaler = match cfg.speed.precision {
+        Precision::Fp16 => Some(state.loss_scaler.clone().unwrap_or_default()),
+        Precision::Fp32 => None,
+    };
     let mut counts = vec![0usize; cfg.classes];
     for s in train.iter() {
         if let Some(c) = counts.get_mut(s.class) {
@@ -196,18 +210,24 @@ pub fn fit(
         let started = Instant::now();
         let (groups, train_mode) = groups(cfg.arch, cfg.strategy, epoch);
         opt.groups = groups;
-        let (mut loss_sum, mut n, mut skipped, mut lr) = (0.0, 0usize, 0usize, 0.0);
-        for batch in epoch_batches(train.clone(), &cfg.loader, epoch) {
-            skipped += batch.skipped.len();
-            if batch.is_empty() {
+        let (mut n, mut skipped, mut lr) = (0usize, 0usize, 0.0);
+        // Summed on the device: reading each step's loss would make the host wait for the GPU.
+        let mut loss_sum = Tensor::zeros([], (Kind::Double, cfg.device));
+        let batches = epoch_batches(train.clone(), &cfg.loader, epoch);
+        for staged in Feed::new(batches, cfg.loader.size, cfg.device, cfg.loader.prefetch) {
+            let staged = staged?;
+            skipped += staged.batch.skipped.len();
+            if staged.batch.is_empty() {
                 continue;
             }
-            let (x, y) = batch_tensors(&batch, cfg.loader.size, cfg.device)?;
+            let (x, y) = staged.to_device(cfg.device)?;
             lr = schedule.lr(opt.step);
-            let loss = train_step(&net, &vs, &mut opt, &x, &y, class_weights.as_ref(), lr, train_mode)?;
-            loss_sum += loss * batch.len() as f64;
-            n += batch.len();
+            let settings = StepSettings { class_weights: class_weights.as_ref(), lr, train_mode, speed: cfg.speed };
+            let loss = train_step(&net, &vs, &mut opt, &cfg.speed.layout(x)?, &y, settings, scaler.as_mut())?;
+            loss_sum = loss_sum.f_add(&loss.f_to_kind(Kind::Double)?.f_mul_scalar(staged.batch.len() as f64)?)?;
+            n += staged.batch.len();
         }
+        let loss_sum = loss_sum.f_double_value(&[])?;
         let val_auc = validation_auc(&net, &val, cfg)?;
         state.history.push(EpochLog {
             epoch,
@@ -225,6 +245,7 @@ pub fn fit(
             state.stopped_early = state.stale_epochs >= cfg.patience.max(1);
         }
         state.epochs_done = epoch + 1;
+        state.loss_scaler = scaler.clone();
         let previous = (state.last_weights.take(), state.last_optimizer.take());
         let (w, o) = (format!("last-{epoch}.safetensors"), format!("last-{epoch}.optim.safetensors"));
         save_weights(&vs, &cfg.out_dir.join(&w))?;

@@ -2,8 +2,10 @@
 //! class-weighted training step. (Epochs, early stopping on validation AUC and the study's
 //! experiments build on these.)
 
+pub mod bench;
 pub mod evaluate;
 pub mod fit;
+pub mod mixed;
 pub mod optim;
 pub mod schedule;
 pub mod step;

@@ -73,6 +73,16 @@ impl Optimizer {
         }
     }
 
+    /// The gradients `backward` left on the trainable parameters (handles to the same storage).
+    pub fn gradients(&self, vs: &VarStore) -> Vec<Tensor> {
+        Self::parameters(vs)
+            .into_iter()
+            .filter(|(n, _)| self.group(n).1)
+            .map(|(_, p)| p.grad())
+            .filter(Tensor::defined)
+            .collect()
+    }
+
     /// One update at rate `lr` from the gradients `backward` left.
     pub fn apply(&mut self, vs: &VarStore, lr: f64) -> Result<(), OptimError> {
         self.step += 1;

@@ -1,5 +1,6 @@
+use super::mixed::SpeedConfig;
 use super::optim::{Optimizer, OptimizerKind, ParamGroup};
-use super::step::{balanced_class_weights, predict, train_step};
+use super::step::{StepSettings, balanced_class_weights, predict, train_step};
 use crate::model::{Arch, Network};
 use tch::{Device, Kind, Tensor, nn, nn::VarStore};
 
@@ -129,14 +130,16 @@ fn a_resnet_learns_a_separable_task_with_weighted_loss() {
     };
     let (x, y) = make(16, 1);
     let weights = Tensor::from_slice(&balanced_class_weights(&[12, 4])).to_kind(Kind::Float);
-    let first = train_step(&net, &vs, &mut opt, &x, &y, Some(&weights), 1e-3, true).unwrap();
+    let settings = StepSettings { class_weights: Some(&weights), lr: 1e-3, train_mode: true, speed: SpeedConfig::FP32 };
+    let step = |opt: &mut Optimizer| train_step(&net, &vs, opt, &x, &y, settings, None).unwrap().double_value(&[]);
+    let first = step(&mut opt);
     let mut last = first;
     for _ in 0..25 {
-        last = train_step(&net, &vs, &mut opt, &x, &y, Some(&weights), 1e-3, true).unwrap();
+        last = step(&mut opt);
     }
     assert!(last < 0.5 * first, "loss {first} -> {last}");
     let (xt, yt) = make(16, 2);
-    let p = predict(&net, &xt).unwrap();
+    let p = predict(&net, &xt, SpeedConfig::FP32).unwrap();
     assert_eq!(p.size(), vec![16, 2]);
     let correct = p.argmax(-1, false).eq_tensor(&yt).sum(Kind::Int64).int64_value(&[]);
     assert!(correct >= 14, "{correct}/16 held-out images right");
@@ -211,6 +214,7 @@ mod fitting {
             weights: None,
             out_dir: out,
             device: Device::Cpu,
+            speed: crate::train::mixed::SpeedConfig::FP32,
             init_seed: 11,
             stop_after: None,
         }
