@@ -49,6 +49,11 @@ target/release/melanoscope-train evaluate --checkpoint "$out/train-resnet18/best
   --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" --task mm-vs-nevi \
   --magnification 40X --arch resnet18 --batch-size 16 --workers 2 --out "$out/eval-resnet18"
 
+echo "==> trainer: explain it on the test slides: heatmaps, CAM mosaics, ROIs (GeoJSON), panels; pointing game and Dice vs the masks"
+target/release/melanoscope-train explain --checkpoint "$out/train-resnet18/best.safetensors" \
+  --manifest "$out/synth-patches-tissue/manifest.parquet" --split "$out/synth/split.csv" --arch resnet18 \
+  --out "$out/explain-resnet18"
+
 echo "==> trainer: microscope camera frames of each lesion class (vignetting, blur, colour cast, JPEG)"
 target/release/melanoscope-train frames --out "$out/frames" --per-class 1 --um-per-px 0.5 --width 1280 --height 960
 echo "==> edge: fields of a rendered melanoma camera frame"

@@ -27,7 +27,7 @@ impl Partition {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         [Partition::Train, Partition::Validation, Partition::Test].into_iter().find(|p| p.name() == s.trim())
     }
 }
