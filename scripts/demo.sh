@@ -49,6 +49,11 @@ target/release/melanoscope-train evaluate --checkpoint "$out/train-resnet18/best
   --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" --task mm-vs-nevi \
   --magnification 40X --arch resnet18 --batch-size 16 --workers 2 --out "$out/eval-resnet18"
 
+echo "==> trainer: the study's experiment grid, small: ResNet18, 1 epoch, MM vs nevi at 40X and mixed, the three nevi at 40X"
+target/release/melanoscope-train experiment --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" \
+  --archs resnet18 --presets mm-vs-nevi@40X,mm-vs-nevi@mixed,nevi-3class@40X --epochs 1 --batch-size 16 --workers 2 \
+  --resamples 200 --out "$out/experiments"
+
 echo "==> trainer: explain it on the test slides: heatmaps, CAM mosaics, ROIs (GeoJSON), panels; pointing game and Dice vs the masks"
 target/release/melanoscope-train explain --checkpoint "$out/train-resnet18/best.safetensors" \
   --manifest "$out/synth-patches-tissue/manifest.parquet" --split "$out/synth/split.csv" --arch resnet18 \

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod cohort;
 pub mod data;
 pub mod device;
+pub mod experiment;
 pub mod explain;
 pub mod import;
 pub mod manifest;

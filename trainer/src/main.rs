@@ -66,6 +66,98 @@ fn loader_config(batch_size: usize, workers: usize, seed: u64, train: bool, size
     })
 }
 
+/// How a network is trained (the `train` and `experiment` commands).
+#[derive(clap::Args, Debug, Clone)]
+struct TrainArgs {
+    /// Pretrained weights (.safetensors or .ot, torchvision names), or `none` to train from scratch.
+    #[arg(long, default_value = "none")]
+    weights: String,
+    #[arg(long, value_enum, default_value = "fine-tune")]
+    strategy: StrategyArg,
+    /// With --strategy staged: the epoch the backbone starts training.
+    #[arg(long, default_value_t = 2)]
+    unfreeze_epoch: u64,
+    /// With --strategy staged: the backbone's rate relative to the head's.
+    #[arg(long, default_value_t = 0.1)]
+    backbone_lr_scale: f64,
+    #[arg(long, value_enum, default_value = "adamw")]
+    optimizer: OptimizerArg,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 10)]
+    epochs: u64,
+    #[arg(long, default_value_t = 1)]
+    warmup_epochs: u64,
+    /// Stop after this many epochs without a better validation AUC.
+    #[arg(long, default_value_t = 3)]
+    patience: u64,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    #[arg(long, default_value_t = 20_261_125)]
+    seed: u64,
+    /// Train without augmentation.
+    #[arg(long)]
+    no_augment: bool,
+    /// Do not weight the loss by inverse class frequency.
+    #[arg(long)]
+    no_balance: bool,
+    /// fp32, fp32-cl, fp16 or fp16-cl (cl: channels-last); auto takes fp16-cl on a GPU, fp32 on the CPU.
+    #[arg(long, default_value = "auto")]
+    speed: String,
+}
+
+impl TrainArgs {
+    fn fit_config(
+        &self,
+        arch: melanoscope_trainer::model::Arch,
+        classes: usize,
+        size: i32,
+        out_dir: PathBuf,
+        device: tch::Device,
+    ) -> Result<melanoscope_trainer::train::fit::FitConfig> {
+        use melanoscope_trainer::train::fit::{FitConfig, Strategy};
+        use melanoscope_trainer::train::optim::OptimizerKind;
+        Ok(FitConfig {
+            arch,
+            classes,
+            epochs: self.epochs,
+            loader: LoaderConfig {
+                shuffle: true,
+                ..loader_config(self.batch_size, self.workers, self.seed, !self.no_augment, size)?
+            },
+            optimizer: match self.optimizer {
+                OptimizerArg::Sgd => OptimizerKind::Sgd { momentum: 0.9, nesterov: true },
+                OptimizerArg::Adamw => OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            },
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            warmup_epochs: self.warmup_epochs,
+            strategy: match self.strategy {
+                StrategyArg::LinearProbe => Strategy::LinearProbe,
+                StrategyArg::FineTune => Strategy::FineTune,
+                StrategyArg::Staged => {
+                    Strategy::Staged { unfreeze_epoch: self.unfreeze_epoch, backbone_lr_scale: self.backbone_lr_scale }
+                }
+            },
+            balance_classes: !self.no_balance,
+            patience: self.patience,
+            weights: (!self.weights.eq_ignore_ascii_case("none")).then(|| PathBuf::from(&self.weights)),
+            out_dir,
+            device,
+            speed: match self.speed.as_str() {
+                "auto" => SpeedConfig::fastest_for(device),
+                other => SpeedConfig::parse(other).map_err(anyhow::Error::msg)?,
+            },
+            init_seed: self.seed,
+            stop_after: None,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum StrategyArg {
     LinearProbe,
@@ -242,48 +334,11 @@ enum Command {
     Train {
         #[command(flatten)]
         data: TaskData,
-        /// Pretrained weights (.safetensors or .ot, torchvision names), or `none` to train from scratch.
-        #[arg(long, default_value = "none")]
-        weights: String,
-        #[arg(long, value_enum, default_value = "fine-tune")]
-        strategy: StrategyArg,
-        /// With --strategy staged: the epoch the backbone starts training.
-        #[arg(long, default_value_t = 2)]
-        unfreeze_epoch: u64,
-        /// With --strategy staged: the backbone's rate relative to the head's.
-        #[arg(long, default_value_t = 0.1)]
-        backbone_lr_scale: f64,
-        #[arg(long, value_enum, default_value = "adamw")]
-        optimizer: OptimizerArg,
-        #[arg(long, default_value_t = 1e-3)]
-        lr: f64,
-        #[arg(long, default_value_t = 1e-4)]
-        weight_decay: f64,
-        #[arg(long, default_value_t = 10)]
-        epochs: u64,
-        #[arg(long, default_value_t = 1)]
-        warmup_epochs: u64,
-        /// Stop after this many epochs without a better validation AUC.
-        #[arg(long, default_value_t = 3)]
-        patience: u64,
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 4)]
-        workers: usize,
-        #[arg(long, default_value_t = 20_261_125)]
-        seed: u64,
-        /// Train without augmentation.
-        #[arg(long)]
-        no_augment: bool,
-        /// Do not weight the loss by inverse class frequency.
-        #[arg(long)]
-        no_balance: bool,
+        #[command(flatten)]
+        training: TrainArgs,
         /// Continue the run in --out after its last finished epoch.
         #[arg(long)]
         resume: bool,
-        /// fp32, fp32-cl, fp16 or fp16-cl (cl: channels-last); auto takes fp16-cl on a GPU, fp32 on the CPU.
-        #[arg(long, default_value = "auto")]
-        speed: String,
         #[arg(long)]
         out: PathBuf,
     },
@@ -340,6 +395,32 @@ enum Command {
         batch_size: usize,
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run the study's experiments: each architecture on each preset (task@magnification),
+    /// trained, evaluated on the test patients, and gathered into experiments.{md,csv,json} with
+    /// ROC curves and confusion matrices (SVG) per run. Re-running resumes unfinished runs.
+    Experiment {
+        /// Patch manifest (.parquet).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Patient split CSV (from `split`).
+        #[arg(long)]
+        split: PathBuf,
+        /// Comma-separated: resnet18, resnet50, vgg19.
+        #[arg(long, default_value = "resnet50,vgg19")]
+        archs: String,
+        /// `all` (the study's nine) or a comma-separated list such as mm-vs-nevi@40X,nevi-3class@40X.
+        #[arg(long, default_value = "all")]
+        presets: String,
+        /// Folder of pretrained weights named <arch>.safetensors (overrides --weights per architecture).
+        #[arg(long)]
+        weights_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        resamples: usize,
+        #[command(flatten)]
+        training: TrainArgs,
         #[arg(long)]
         out: PathBuf,
     },
@@ -593,30 +674,9 @@ fn main() -> Result<()> {
                     .map_err(anyhow::Error::msg)?;
             println!("wrote {} frames and frames.csv to {}", files.len(), out.display());
         }
-        Command::Train {
-            data: TaskData { manifest, split, task, magnification, arch },
-            weights,
-            strategy,
-            unfreeze_epoch,
-            backbone_lr_scale,
-            optimizer,
-            lr,
-            weight_decay,
-            epochs,
-            warmup_epochs,
-            patience,
-            batch_size,
-            workers,
-            seed,
-            no_augment,
-            no_balance,
-            resume,
-            speed,
-            out,
-        } => {
+        Command::Train { data: TaskData { manifest, split, task, magnification, arch }, training, resume, out } => {
             use melanoscope_trainer::split::Partition;
-            use melanoscope_trainer::train::fit::{FitConfig, Strategy, fit};
-            use melanoscope_trainer::train::optim::OptimizerKind;
+            use melanoscope_trainer::train::fit::fit;
             use melanoscope_trainer::train::task::{Task, task_samples};
             let task = Task::parse(&task).map_err(anyhow::Error::msg)?;
             let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
@@ -638,35 +698,7 @@ fn main() -> Result<()> {
             );
             let device = melanoscope_trainer::device::best_device();
             melanoscope_trainer::device::share_cores_with_loader(device);
-            let cfg = FitConfig {
-                arch,
-                classes: task.classes().len(),
-                epochs,
-                loader: LoaderConfig { shuffle: true, ..loader_config(batch_size, workers, seed, !no_augment, size)? },
-                optimizer: match optimizer {
-                    OptimizerArg::Sgd => OptimizerKind::Sgd { momentum: 0.9, nesterov: true },
-                    OptimizerArg::Adamw => OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-                },
-                lr,
-                weight_decay,
-                warmup_epochs,
-                strategy: match strategy {
-                    StrategyArg::LinearProbe => Strategy::LinearProbe,
-                    StrategyArg::FineTune => Strategy::FineTune,
-                    StrategyArg::Staged => Strategy::Staged { unfreeze_epoch, backbone_lr_scale },
-                },
-                balance_classes: !no_balance,
-                patience,
-                weights: (!weights.eq_ignore_ascii_case("none")).then(|| PathBuf::from(&weights)),
-                out_dir: out.clone(),
-                device,
-                speed: match speed.as_str() {
-                    "auto" => SpeedConfig::fastest_for(device),
-                    other => SpeedConfig::parse(other).map_err(anyhow::Error::msg)?,
-                },
-                init_seed: seed,
-                stop_after: None,
-            };
+            let cfg = training.fit_config(arch, task.classes().len(), size, out.clone(), device)?;
             let state = fit(&cfg, std::sync::Arc::new(train), std::sync::Arc::new(val), resume)?;
             println!("{}", serde_json::to_string_pretty(&state)?);
             println!("checkpoints in {}", out.display());
@@ -809,6 +841,42 @@ fn main() -> Result<()> {
             melanoscope_shared::atomic::write_atomic(&out.join("summary.json"), &serde_json::to_vec_pretty(&summary)?)?;
             println!("{}", serde_json::to_string_pretty(&summary["localisation"])?);
             println!("explained {} slides into {}", slides.len(), out.display());
+        }
+        Command::Experiment { manifest, split, archs, presets, weights_dir, resamples, training, out } => {
+            use melanoscope_trainer::experiment::grid::{GridConfig, Outcome, run_grid};
+            let archs = archs
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(melanoscope_trainer::model::Arch::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            let presets = melanoscope_trainer::experiment::parse_presets(&presets).map_err(anyhow::Error::msg)?;
+            let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
+            let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
+            let device = melanoscope_trainer::device::best_device();
+            melanoscope_trainer::device::share_cores_with_loader(device);
+            let size = rows.first().map_or(256, |r| r.patch_size);
+            let fit = training.fit_config(melanoscope_trainer::model::Arch::ResNet50, 2, size, out.clone(), device)?;
+            let cfg = GridConfig { archs, presets, fit, weights_dir, resamples, out_dir: out.clone() };
+            let total = cfg.archs.len() * cfg.presets.len();
+            let bar = indicatif::ProgressBar::new(total as u64);
+            let results = run_grid(&cfg, &rows, &split, |r| {
+                let status = match &r.outcome {
+                    Outcome::Binary { .. } | Outcome::Multiclass { .. } => "done".to_string(),
+                    Outcome::Skipped { reason } => format!("skipped ({reason})"),
+                    Outcome::Failed { error } => format!("FAILED ({error})"),
+                };
+                bar.println(format!("{} {}: {status}", r.arch, r.preset));
+                bar.inc(1);
+            })
+            .map_err(anyhow::Error::msg)?;
+            bar.finish_and_clear();
+            println!("{}", std::fs::read_to_string(out.join("experiments.md"))?);
+            let failed = results.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).count();
+            if failed > 0 {
+                bail!("{failed} of {total} runs failed; see {}", out.join("experiments.md").display());
+            }
         }
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;

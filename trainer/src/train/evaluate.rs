@@ -86,6 +86,12 @@ fn units(preds: &[PatchPrediction], level: &str, how: Aggregation) -> Result<Vec
         .collect())
 }
 
+/// Test labels (melanoma or not) and melanoma scores of the units of `level` (patch, slide or
+/// patient), as the report computed them: for ROC curves and confusion matrices.
+pub fn level_scores(preds: &[PatchPrediction], level: &str, how: Aggregation) -> Result<(Vec<bool>, Vec<f64>), String> {
+    Ok(units(preds, level, how)?.into_iter().map(|u| (u.positive, u.score)).unzip())
+}
+
 fn ci(n: usize, resamples: usize, seed: u64, f: impl FnMut(&[usize]) -> Option<f64>) -> Option<ConfidenceInterval> {
     bootstrap_ci(n, f, resamples, 0.95, seed).ok()
 }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod evaluate;
 pub mod fit;
 pub mod mixed;
+pub mod multiclass;
 pub mod optim;
 pub mod schedule;
 pub mod step;

@@ -65,6 +65,12 @@ impl Task {
     }
 }
 
+/// Whether a patch cut at `row_magnification` belongs to `magnification`: `mixed` takes every
+/// magnification (the study's mixed-magnification experiment).
+pub fn magnification_matches(magnification: &str, row_magnification: &str) -> bool {
+    magnification.eq_ignore_ascii_case("mixed") || row_magnification.eq_ignore_ascii_case(magnification)
+}
+
 /// The rows the task uses at `magnification` among the patients `split` puts in `partition`.
 pub fn task_rows<'a>(
     rows: &'a [ManifestRow],
@@ -75,7 +81,7 @@ pub fn task_rows<'a>(
 ) -> Vec<&'a ManifestRow> {
     rows.iter()
         .filter(|r| {
-            r.magnification.eq_ignore_ascii_case(magnification)
+            magnification_matches(magnification, &r.magnification)
                 && split.partition_of(&r.patient_id) == Some(partition)
                 && task.class_of(&r.label).is_some()
         })
