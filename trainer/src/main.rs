@@ -747,20 +747,7 @@ fn main() -> Result<()> {
                 if unread > 0 {
                     eprintln!("warning: {unread} {partition:?} patches could not be read and are left out");
                 }
-                Ok(chosen
-                    .iter()
-                    .zip(samples.iter())
-                    .zip(probs)
-                    .filter_map(|((r, s), p)| {
-                        Some(PatchPrediction {
-                            slide_id: r.slide_id.clone(),
-                            patient_id: r.patient_id.clone(),
-                            label: r.label.clone(),
-                            class: s.class,
-                            p_melanoma: *p?.get(1)?,
-                        })
-                    })
-                    .collect())
+                Ok(PatchPrediction::from_probabilities(&chosen, &samples, probs))
             };
             let (val, test) = (predictions(Partition::Validation)?, predictions(Partition::Test)?);
             let how = top_k.map_or(

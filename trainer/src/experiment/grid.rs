@@ -135,25 +135,8 @@ fn train_and_evaluate(
     let (val_p, test_p) = (probs(&val_s)?, probs(&test_s)?);
     let title = format!("{}, {}", preset.name(), arch.name());
     if classes.len() == 2 {
-        let preds = |rows: &[&ManifestRow],
-                     s: &[crate::data::loader::Sample],
-                     p: Vec<Option<Vec<f64>>>|
-         -> Vec<PatchPrediction> {
-            rows.iter()
-                .zip(s)
-                .zip(p)
-                .filter_map(|((r, s), p)| {
-                    Some(PatchPrediction {
-                        slide_id: r.slide_id.clone(),
-                        patient_id: r.patient_id.clone(),
-                        label: r.label.clone(),
-                        class: s.class,
-                        p_melanoma: *p?.get(1)?,
-                    })
-                })
-                .collect()
-        };
-        let (v, t) = (preds(val, &val_s, val_p), preds(test, &test_s, test_p));
+        let v = PatchPrediction::from_probabilities(val, &val_s, val_p);
+        let t = PatchPrediction::from_probabilities(test, &test_s, test_p);
         let report = evaluate_binary(&v, &t, Aggregation::Mean, cfg.resamples, 20_261_125)?;
         write(&dir.join("report.md"), report.markdown(&title).as_bytes())?;
         write(&dir.join("report.csv"), report.csv().as_bytes())?;

@@ -25,6 +25,30 @@ pub struct PatchPrediction {
     pub p_melanoma: f64,
 }
 
+impl PatchPrediction {
+    /// Predictions of the patches `rows` (with their `samples`, in the same order) from class
+    /// probabilities; patches that could not be read (`None`) are left out.
+    pub fn from_probabilities(
+        rows: &[&crate::manifest::ManifestRow],
+        samples: &[crate::data::loader::Sample],
+        probs: Vec<Option<Vec<f64>>>,
+    ) -> Vec<PatchPrediction> {
+        rows.iter()
+            .zip(samples)
+            .zip(probs)
+            .filter_map(|((r, s), p)| {
+                Some(PatchPrediction {
+                    slide_id: r.slide_id.clone(),
+                    patient_id: r.patient_id.clone(),
+                    label: r.label.clone(),
+                    class: s.class,
+                    p_melanoma: *p?.get(1)?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Metrics at one level (patch, slide or patient).
 #[derive(Debug, Clone, Serialize)]
 pub struct LevelReport {

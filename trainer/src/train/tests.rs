@@ -279,3 +279,76 @@ mod fitting {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+mod speed {
+    use crate::model::{Arch, Network};
+    use crate::train::mixed::{LossScaler, Precision, SpeedConfig, channels_last};
+    use crate::train::optim::{Optimizer, OptimizerKind};
+    use crate::train::step::{StepSettings, train_step};
+    use tch::{Device, Kind, Tensor, nn::VarStore};
+
+    #[test]
+    fn speed_modes_parse_and_name_round_trip() {
+        for name in ["fp32", "fp32-cl", "fp16", "fp16-cl"] {
+            assert_eq!(SpeedConfig::parse(name).unwrap().name(), name);
+        }
+        assert_eq!(
+            SpeedConfig::parse("FP16-CL").unwrap(),
+            SpeedConfig { precision: Precision::Fp16, channels_last: true }
+        );
+        assert!(SpeedConfig::parse("bf8").unwrap_err().contains("expected fp32"));
+        assert_eq!(SpeedConfig::fastest_for(Device::Cpu), SpeedConfig::FP32);
+    }
+
+    #[test]
+    fn channels_last_keeps_values_and_reorders_memory() {
+        let x = Tensor::arange(2 * 3 * 4 * 5, (Kind::Float, Device::Cpu)).view([2, 3, 4, 5]);
+        let cl = channels_last(&x).unwrap();
+        assert_eq!(cl.size(), x.size());
+        assert!(cl.equal(&x), "same values");
+        assert_eq!(cl.stride(), vec![60, 1, 15, 3], "NHWC strides");
+    }
+
+    #[test]
+    fn the_loss_scaler_skips_overflowing_steps_and_grows_after_clean_ones() {
+        let mut s = LossScaler { growth_interval: 3, ..LossScaler::new() };
+        let mut grads = vec![Tensor::from_slice(&[65_536.0f32, -131_072.0]), Tensor::from_slice(&[32_768.0f32])];
+        assert!(s.unscale(&mut grads).unwrap());
+        assert_eq!(Vec::<f32>::try_from(&grads[0]).unwrap(), vec![1.0, -2.0]);
+        let mut bad = vec![Tensor::from_slice(&[1.0f32, f32::INFINITY])];
+        assert!(!s.unscale(&mut bad).unwrap());
+        s.update(false);
+        assert_eq!((s.scale, s.skipped_steps), (32_768.0, 1));
+        for _ in 0..3 {
+            s.update(true);
+        }
+        assert_eq!(s.scale, 65_536.0, "doubled after growth_interval clean steps");
+    }
+
+    /// Scaling by a power of two and dividing back is exact in binary floating point, so on the
+    /// CPU (where autocast does nothing) the fp16 path must train bit for bit like fp32.
+    #[test]
+    fn loss_scaling_is_exact_so_fp16_mode_matches_fp32_on_the_cpu() {
+        let run = |speed: SpeedConfig| {
+            tch::manual_seed(9);
+            let vs = VarStore::new(Device::Cpu);
+            let net = Network::new(&vs.root(), Arch::ResNet18, 2);
+            speed.prepare(&vs).unwrap();
+            let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, 1e-4, vec![]);
+            let mut scaler = (speed.precision == Precision::Fp16).then(LossScaler::new);
+            let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+            let y = Tensor::from_slice(&[0i64, 1, 0, 1]);
+            (0..3)
+                .map(|_| {
+                    let settings = StepSettings { class_weights: None, lr: 0.05, train_mode: true, speed };
+                    let x = speed.layout(x.shallow_clone()).unwrap();
+                    train_step(&net, &vs, &mut opt, &x, &y, settings, scaler.as_mut()).unwrap().double_value(&[])
+                })
+                .collect::<Vec<f64>>()
+        };
+        let fp32 = run(SpeedConfig::FP32);
+        let fp16 = run(SpeedConfig { precision: Precision::Fp16, channels_last: false });
+        assert_eq!(fp32, fp16);
+        assert!(fp32[2] != fp32[0], "the steps changed the network");
+    }
+}
