@@ -9,6 +9,12 @@ fn cam_equals_grad_cam_for_a_global_average_pooled_linear_head() {
     tch::manual_seed(3);
     let vs = VarStore::new(Device::Cpu);
     let net = Network::new(&vs.root(), Arch::ResNet18, 2);
+    // A head whose class-0 row is all ones: the features after the last ReLU are non-negative,
+    // so that CAM is positive somewhere whatever the (shared, racy) global seed gave the rest.
+    let fc = vs.variables().remove("fc.weight").unwrap();
+    tch::no_grad(|| {
+        let _ = fc.get(0).fill_(1.0);
+    });
     let x = Tensor::randn([3, 3, 96, 96], (Kind::Float, Device::Cpu));
     for class in 0..2 {
         let cam = explain_batch(&net, &vs, Arch::ResNet18, &x, class, CamMethod::Cam).unwrap();
@@ -18,7 +24,9 @@ fn cam_equals_grad_cam_for_a_global_average_pooled_linear_head() {
             assert_eq!(a.probs, b.probs);
             let worst = a.map.iter().zip(&b.map).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
             assert!(worst < 1e-4, "class {class}: CAM and Grad-CAM differ by {worst}");
-            assert!(a.map.iter().any(|v| *v > 0.99), "normalised map reaches 1");
+            if class == 0 {
+                assert!(a.map.iter().any(|v| *v > 0.99), "normalised map reaches 1");
+            }
         }
     }
 }
