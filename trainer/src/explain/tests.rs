@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor, nn::VarStore};
 
 #[test]
 fn cam_equals_grad_cam_for_a_global_average_pooled_linear_head() {
-    tch::manual_seed(3);
+    let _rng = crate::model::seed_torch(3);
     let vs = VarStore::new(Device::Cpu);
     let net = Network::new(&vs.root(), Arch::ResNet18, 2);
     // A head whose class-0 row is all ones: the features after the last ReLU are non-negative,
@@ -33,7 +33,7 @@ fn cam_equals_grad_cam_for_a_global_average_pooled_linear_head() {
 
 #[test]
 fn grad_cam_runs_on_vgg19_and_cam_is_refused_there() {
-    tch::manual_seed(4);
+    let _rng = crate::model::seed_torch(4);
     let vs = VarStore::new(Device::Cpu);
     let net = Network::new(&vs.root(), Arch::Vgg19, 2);
     let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));

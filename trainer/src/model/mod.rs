@@ -14,6 +14,47 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use tch::{Tensor, nn};
 
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// How many [`TorchRng`] guards this thread holds.
+    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// libtorch's random generator is process-wide: seeding and then initialising a network must
+/// not interleave with another thread drawing from it (parallel tests, a grid), or the "same
+/// seed" gives different weights. While a guard lives, this thread alone draws through the
+/// trainer (network construction waits for it elsewhere).
+#[derive(Debug)]
+pub struct TorchRng {
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for TorchRng {
+    fn drop(&mut self) {
+        HELD.with(|h| h.set(h.get().saturating_sub(1)));
+    }
+}
+
+fn lock_rng() -> TorchRng {
+    let guard = TORCH_RNG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    HELD.with(|h| h.set(h.get() + 1));
+    TorchRng { _guard: guard }
+}
+
+/// Seeds the generator and holds it until the guard is dropped.
+pub fn seed_torch(seed: u64) -> TorchRng {
+    let guard = lock_rng();
+    tch::manual_seed(seed as i64);
+    guard
+}
+
+/// Runs `f` holding the generator, unless this thread already holds it.
+fn with_rng<T>(f: impl FnOnce() -> T) -> T {
+    let _guard = (HELD.with(std::cell::Cell::get) == 0).then(lock_rng);
+    f()
+}
+
 /// The architectures the trainer builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Arch {
@@ -74,12 +115,13 @@ pub enum Network {
 impl Network {
     /// Builds `arch` with a `classes`-way head, its variables under `p` (a VarStore's root for
     /// torchvision names).
+    /// Initialisation draws from libtorch's generator while holding it (see [`seed_torch`]).
     pub fn new(p: &nn::Path, arch: Arch, classes: i64) -> Self {
-        match arch {
+        with_rng(|| match arch {
             Arch::ResNet18 => Network::ResNet(Box::new(ResNet::new(p, [2, 2, 2, 2], false, classes))),
             Arch::ResNet50 => Network::ResNet(Box::new(ResNet::new(p, [3, 4, 6, 3], true, classes))),
             Arch::Vgg19 => Network::Vgg(Box::new(Vgg19::new(p, classes))),
-        }
+        })
     }
 
     /// Channels of the feature map.

@@ -37,7 +37,7 @@ fn architectures_match_torchvision_parameter_counts_and_names() {
 
 #[test]
 fn forward_returns_feature_maps_and_logits_at_any_input_size() {
-    tch::manual_seed(1);
+    let _rng = seed_torch(1);
     let x = Tensor::randn([2, 3, 256, 256], (Kind::Float, Device::Cpu));
     let (_, r18) = build(Arch::ResNet18, 3);
     let out = r18.forward_t(&x, false);
@@ -69,14 +69,14 @@ fn temp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn weights_load_by_name_replace_the_head_and_name_every_mismatch() {
-    tch::manual_seed(2);
+    let _rng = seed_torch(2);
     let (src_vs, src) = build(Arch::ResNet18, 1000);
     let file = temp("r18.safetensors");
     src_vs.save(&file).unwrap();
     let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
 
     // Same architecture and head: identical outputs after loading.
-    tch::manual_seed(3);
+    tch::manual_seed(3); // the test holds the generator (seed_torch above)
     let (mut vs, net) = build(Arch::ResNet18, 1000);
     assert!(!net.forward_t(&x, false).logits.allclose(&src.forward_t(&x, false).logits, 1e-6, 1e-6, false));
     let report = load_weights(&mut vs, &file, &[]).unwrap();

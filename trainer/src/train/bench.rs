@@ -140,9 +140,10 @@ fn timed(
 }
 
 fn measure(cfg: &BenchConfig, arch: Arch, speed: SpeedConfig, pipeline: bool) -> Result<[BenchRow; 2], BenchError> {
-    tch::manual_seed(1);
+    let rng = crate::model::seed_torch(1);
     let vs = VarStore::new(cfg.device);
     let net = Network::new(&vs.root(), arch, cfg.classes as i64);
+    drop(rng);
     speed.prepare(&vs)?;
     let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, 1e-4, vec![]);
     let mut scaler = (speed.precision == Precision::Fp16).then(LossScaler::new);

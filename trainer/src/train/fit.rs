@@ -11,7 +11,7 @@ use super::schedule::LrSchedule;
 use super::step::{StepSettings, balanced_class_weights, predict_samples, train_step};
 use crate::data::feed::Feed;
 use crate::data::loader::{LoaderConfig, Sample, epoch_batches};
-use crate::model::{Arch, Network, WeightsError, load_weights};
+use crate::model::{Arch, Network, WeightsError, load_weights, seed_torch};
 use melanoscope_shared::atomic::write_atomic;
 use melanoscope_shared::metrics::{auc, macro_auc_ovr};
 use serde::{Deserialize, Serialize};
@@ -162,9 +162,10 @@ pub fn fit(
     }
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| io(&cfg.out_dir)(&e))?;
     let (state_path, best) = (cfg.out_dir.join("state.json"), cfg.out_dir.join("best.safetensors"));
-    tch::manual_seed(cfg.init_seed as i64);
+    let rng = seed_torch(cfg.init_seed);
     let mut vs = VarStore::new(cfg.device);
     let net = Network::new(&vs.root(), cfg.arch, cfg.classes as i64);
+    drop(rng);
     enable_cudnn_benchmark(cfg.device);
     let mut opt = Optimizer::new(cfg.optimizer, cfg.weight_decay, Vec::new());
     let mut state = FitState::default();

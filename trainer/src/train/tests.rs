@@ -115,13 +115,13 @@ fn groups_freeze_and_scale_the_rate() {
 
 #[test]
 fn a_resnet_learns_a_separable_task_with_weighted_loss() {
-    tch::manual_seed(5);
+    let _rng = crate::model::seed_torch(5);
     let vs = VarStore::new(Device::Cpu);
     let net = Network::new(&vs.root(), Arch::ResNet18, 2);
     let mut opt = Optimizer::new(OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 1e-4, vec![]);
     // Class 1 has a bright square in the middle; three times as many class-0 images.
     let make = |n: i64, seed: i64| {
-        tch::manual_seed(seed);
+        tch::manual_seed(seed); // the test holds the generator (seed_torch above)
         let x = Tensor::randn([n, 3, 32, 32], (Kind::Float, Device::Cpu)) * 0.3;
         let y = Tensor::from_slice(&(0..n).map(|i| i64::from(i % 4 == 0)).collect::<Vec<_>>());
         let bump = y.to_kind(Kind::Float).view([n, 1, 1, 1]) * 2.0;
@@ -265,7 +265,7 @@ mod fitting {
         let cfg = FitConfig { epochs: 2, ..config(dir.join("run"), Strategy::LinearProbe) };
         fit(&cfg, train, val, false).unwrap();
         // The same initialisation, untrained, against the trained checkpoint.
-        tch::manual_seed(cfg.init_seed as i64);
+        let _rng = crate::model::seed_torch(cfg.init_seed);
         let fresh = VarStore::new(Device::Cpu);
         let _ = crate::model::Network::new(&fresh.root(), Arch::ResNet18, 2);
         let mut trained = VarStore::new(Device::Cpu);
@@ -329,15 +329,20 @@ mod speed {
     /// CPU (where autocast does nothing) the fp16 path must train bit for bit like fp32.
     #[test]
     fn loss_scaling_is_exact_so_fp16_mode_matches_fp32_on_the_cpu() {
+        let _rng = crate::model::seed_torch(9);
+        // One initial network and batch, copied into both runs (the global seed is shared
+        // with tests running beside this one).
+        let init = VarStore::new(Device::Cpu);
+        let _ = Network::new(&init.root(), Arch::ResNet18, 2);
+        let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 0, 1]);
         let run = |speed: SpeedConfig| {
-            tch::manual_seed(9);
-            let vs = VarStore::new(Device::Cpu);
+            let mut vs = VarStore::new(Device::Cpu);
             let net = Network::new(&vs.root(), Arch::ResNet18, 2);
+            vs.copy(&init).unwrap();
             speed.prepare(&vs).unwrap();
             let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, 1e-4, vec![]);
             let mut scaler = (speed.precision == Precision::Fp16).then(LossScaler::new);
-            let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
-            let y = Tensor::from_slice(&[0i64, 1, 0, 1]);
             (0..3)
                 .map(|_| {
                     let settings = StepSettings { class_weights: None, lr: 0.05, train_mode: true, speed };
