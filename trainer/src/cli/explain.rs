@@ -1,0 +1,109 @@
+//! `explain`: heatmaps, CAM mosaics, regions of interest and panels for whole slides.
+
+use super::args::loader_config;
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Patch manifest (.parquet); tissue-mask patching covers whole slides.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Patient split CSV; with it only --partition's slides are explained.
+    #[arg(long)]
+    pub split: Option<PathBuf>,
+    #[arg(long, default_value = "test")]
+    pub partition: String,
+    #[arg(long, default_value = "40X")]
+    pub magnification: String,
+    #[arg(long, default_value = "resnet50")]
+    pub arch: String,
+    /// auto (CAM for ResNet, Grad-CAM for VGG19), cam or grad-cam.
+    #[arg(long, default_value = "auto")]
+    pub method: String,
+    /// Melanoma probability at which a patch joins a region of interest.
+    #[arg(long, default_value_t = 0.5)]
+    pub roi_threshold: f32,
+    /// Thumbnail pixels per patch side in the heatmap and mosaic.
+    #[arg(long, default_value_t = 32)]
+    pub cell_px: u32,
+    /// Figure panels for each slide's most suspicious patches.
+    #[arg(long, default_value_t = 2)]
+    pub panels: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn explain(args: ExplainArgs) -> Result<()> {
+    let ExplainArgs {
+        checkpoint,
+        manifest,
+        split,
+        partition,
+        magnification,
+        arch,
+        method,
+        roi_threshold,
+        cell_px,
+        panels,
+        batch_size,
+        workers,
+        out,
+    } = args;
+    use melanoscope_trainer::explain::cam::CamMethod;
+    use melanoscope_trainer::explain::run::{ExplainConfig, explain_slides, summarise};
+    let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
+    let method = CamMethod::parse(&method, arch).map_err(anyhow::Error::msg)?;
+    let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
+    let split = split.map(|p| melanoscope_trainer::split::PatientSplit::load(&p)).transpose()?;
+    let partition = melanoscope_trainer::split::Partition::parse(&partition)
+        .with_context(|| format!("--partition {partition:?}: expected train, validation or test"))?;
+    let chosen: Vec<_> = rows
+        .iter()
+        .filter(|r| r.magnification.eq_ignore_ascii_case(&magnification))
+        .filter(|r| split.as_ref().is_none_or(|s| s.partition_of(&r.patient_id) == Some(partition)))
+        .collect();
+    if chosen.is_empty() {
+        bail!("{}: no {magnification} patches to explain (partition {partition:?})", manifest.display());
+    }
+    let device = melanoscope_trainer::device::best_device();
+    let mut vs = tch::nn::VarStore::new(device);
+    let net = melanoscope_trainer::model::Network::new(&vs.root(), arch, 2);
+    melanoscope_trainer::model::load_weights(&mut vs, &checkpoint, &[])?;
+    let size = chosen[0].patch_size;
+    let cfg = ExplainConfig {
+        arch,
+        method,
+        class: 1,
+        loader: loader_config(batch_size, workers, 0, false, size)?,
+        device,
+        out_dir: out.clone(),
+        roi_threshold,
+        cell_px,
+        panels,
+    };
+    let (slides, failed) = explain_slides(&net, &vs, &cfg, &chosen);
+    for f in &failed {
+        eprintln!("warning: {f}");
+    }
+    let summary = serde_json::json!({
+        "checkpoint": checkpoint,
+        "arch": arch.name(),
+        "method": format!("{method:?}"),
+        "roi_threshold": roi_threshold,
+        "localisation": summarise(&slides),
+        "slides": slides,
+        "failed": failed,
+    });
+    std::fs::create_dir_all(&out)?;
+    melanoscope_shared::atomic::write_atomic(&out.join("summary.json"), &serde_json::to_vec_pretty(&summary)?)?;
+    println!("{}", serde_json::to_string_pretty(&summary["localisation"])?);
+    println!("explained {} slides into {}", slides.len(), out.display());
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! `train` and `evaluate`: one task on a patch manifest and patient split.
+
+use super::args::{TaskData, TrainingOptions, loader_config};
+use anyhow::{Result, bail};
+use melanoscope_trainer::train::mixed::SpeedConfig;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainCommandArgs {
+    #[command(flatten)]
+    pub data: TaskData,
+    #[command(flatten)]
+    pub training: TrainingOptions,
+    /// Continue the run in --out after its last finished epoch.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn train(args: TrainCommandArgs) -> Result<()> {
+    let TrainCommandArgs { data: TaskData { manifest, split, task, magnification, arch }, training, resume, out } =
+        args;
+    use melanoscope_trainer::split::Partition;
+    use melanoscope_trainer::train::fit::fit;
+    use melanoscope_trainer::train::task::{Task, task_samples};
+    let task = Task::parse(&task).map_err(anyhow::Error::msg)?;
+    let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
+    let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
+    let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
+    let train = task_samples(&rows, task, &magnification, &split, Partition::Train);
+    let val = task_samples(&rows, task, &magnification, &split, Partition::Validation);
+    let size = rows.iter().find(|r| r.magnification.eq_ignore_ascii_case(&magnification)).map_or(256, |r| r.patch_size);
+    eprintln!(
+        "{}: {} on {} train / {} validation patches at {magnification}, classes {:?}",
+        task.name(),
+        arch,
+        train.len(),
+        val.len(),
+        task.classes()
+    );
+    let device = melanoscope_trainer::device::best_device();
+    melanoscope_trainer::device::share_cores_with_loader(device);
+    let cfg = training.fit_config(arch, task.classes().len(), size, out.clone(), device)?;
+    let state = fit(&cfg, std::sync::Arc::new(train), std::sync::Arc::new(val), resume)?;
+    println!("{}", serde_json::to_string_pretty(&state)?);
+    println!("checkpoints in {}", out.display());
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvaluateArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub data: TaskData,
+    /// Slide/patient aggregation of patch probabilities: mean, or the mean of the top K.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn evaluate(args: EvaluateArgs) -> Result<()> {
+    let EvaluateArgs {
+        checkpoint,
+        data: TaskData { manifest, split, task, magnification, arch },
+        top_k,
+        resamples,
+        batch_size,
+        workers,
+        out,
+    } = args;
+    use melanoscope_trainer::data::loader::samples_where;
+    use melanoscope_trainer::split::Partition;
+    use melanoscope_trainer::train::evaluate::{PatchPrediction, evaluate_binary};
+    use melanoscope_trainer::train::task::{Task, task_rows};
+    let task = Task::parse(&task).map_err(anyhow::Error::msg)?;
+    if task.classes().len() != 2 {
+        bail!(
+            "evaluate handles the binary melanoma tasks (mm-vs-*); {} has {} classes",
+            task.name(),
+            task.classes().len()
+        );
+    }
+    let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
+    let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
+    let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
+    let device = melanoscope_trainer::device::best_device();
+    melanoscope_trainer::device::share_cores_with_loader(device);
+    let mut vs = tch::nn::VarStore::new(device);
+    let net = melanoscope_trainer::model::Network::new(&vs.root(), arch, 2);
+    melanoscope_trainer::model::load_weights(&mut vs, &checkpoint, &[])?;
+    // fp32 arithmetic, as the exported model computes: the thresholds chosen here are
+    // the ones the edge applies.
+    let speed = SpeedConfig { channels_last: device.is_cuda(), ..SpeedConfig::FP32 };
+    speed.prepare(&vs)?;
+    let predictions = |partition: Partition| -> Result<Vec<PatchPrediction>> {
+        let chosen = task_rows(&rows, task, &magnification, &split, partition);
+        let samples = std::sync::Arc::new(samples_where(chosen.iter().copied(), |r| task.class_of(&r.label)));
+        let size = chosen.first().map_or(256, |r| r.patch_size);
+        let loader = loader_config(batch_size, workers, 0, false, size)?;
+        let probs = melanoscope_trainer::train::step::predict_samples(&net, samples.clone(), &loader, device, speed)?;
+        let unread = probs.iter().filter(|p| p.is_none()).count();
+        if unread > 0 {
+            eprintln!("warning: {unread} {partition:?} patches could not be read and are left out");
+        }
+        Ok(PatchPrediction::from_probabilities(&chosen, &samples, probs))
+    };
+    let (val, test) = (predictions(Partition::Validation)?, predictions(Partition::Test)?);
+    let how = top_k
+        .map_or(melanoscope_shared::metrics::Aggregation::Mean, melanoscope_shared::metrics::Aggregation::TopKMean);
+    let report = evaluate_binary(&val, &test, how, resamples, 20_261_125).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&out)?;
+    let title = format!("{}, {arch}, {magnification}", task.name());
+    let md = report.markdown(&title);
+    melanoscope_shared::atomic::write_atomic(&out.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
+    melanoscope_shared::atomic::write_atomic(&out.join("report.md"), md.as_bytes())?;
+    melanoscope_shared::atomic::write_atomic(&out.join("report.csv"), report.csv().as_bytes())?;
+    println!("{md}");
+    println!("wrote {}/report.{{json,md,csv}}", out.display());
+    Ok(())
+}
