@@ -39,4 +39,8 @@ fi
 if ! "$VENV/bin/python" -c "import pandas, pyarrow" 2>/dev/null; then
   "$VENV/bin/pip" install -q "pandas==3.1.1" "pyarrow==26.0.1"
 fi
+# onnxruntime: tests check that exported models are real ONNX that another runtime opens.
+if ! "$VENV/bin/python" -c "import onnxruntime" 2>/dev/null; then
+  "$VENV/bin/pip" install -q "onnxruntime==1.32.0"
+fi
 echo "setup: ok"

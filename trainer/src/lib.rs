@@ -11,6 +11,7 @@ pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod explain;
+pub mod export;
 pub mod import;
 pub mod manifest;
 pub mod model;

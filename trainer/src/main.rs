@@ -15,6 +15,7 @@ mod cli;
 use cli::bench::BenchArgs;
 use cli::experiment::ExperimentArgs;
 use cli::explain::ExplainArgs;
+use cli::export::ExportArgs;
 use cli::train::{EvaluateArgs, TrainCommandArgs};
 
 #[derive(Parser, Debug)]
@@ -173,6 +174,9 @@ enum Command {
     /// trained, evaluated on the test patients, and gathered into experiments.{md,csv,json} with
     /// ROC curves and confusion matrices (SVG) per run. Re-running resumes unfinished runs.
     Experiment(ExperimentArgs),
+    /// Export a checkpoint as ONNX (opset 13, BatchNorm folded, outputs `logits` and `features`),
+    /// optionally with a reference batch for checking it in another runtime.
+    Export(ExportArgs),
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
         #[arg(long)]
@@ -351,6 +355,7 @@ fn main() -> Result<()> {
         Command::Evaluate(args) => cli::train::evaluate(args)?,
         Command::Explain(args) => cli::explain::explain(args)?,
         Command::Experiment(args) => cli::experiment::experiment(args)?,
+        Command::Export(args) => cli::export::export(args)?,
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;
             let f: Vec<f64> =

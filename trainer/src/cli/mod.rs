@@ -5,4 +5,5 @@ pub mod args;
 pub mod bench;
 pub mod experiment;
 pub mod explain;
+pub mod export;
 pub mod train;

@@ -1,0 +1,6 @@
+//! Model export: the trained network as an ONNX file that tract and onnxruntime open.
+
+pub mod onnx;
+
+#[cfg(test)]
+mod tests;
