@@ -59,6 +59,11 @@ target/release/melanoscope-train explain --checkpoint "$out/train-resnet18/best.
   --manifest "$out/synth-patches-tissue/manifest.parquet" --split "$out/synth/split.csv" --arch resnet18 \
   --out "$out/explain-resnet18"
 
+echo "==> trainer: export it as ONNX (BatchNorm folded; logits and features) and check it in onnxruntime"
+target/release/melanoscope-train export --checkpoint "$out/train-resnet18/best.safetensors" --arch resnet18 \
+  --reference 4 --out "$out/export/resnet18.onnx"
+.venv/bin/python scripts/onnx_check.py "$out/export/resnet18.onnx" | tee "$out/export/onnxruntime-check.json"
+
 echo "==> trainer: microscope camera frames of each lesion class (vignetting, blur, colour cast, JPEG)"
 target/release/melanoscope-train frames --out "$out/frames" --per-class 1 --um-per-px 0.5 --width 1280 --height 960
 echo "==> edge: fields of a rendered melanoma camera frame"
