@@ -102,6 +102,11 @@ pub enum FitError {
     Io { path: PathBuf, detail: String },
     #[error("validation: {0}")]
     Metrics(String),
+    #[error(
+        "the training loss became {value} at optimiser step {step} (epoch {epoch}); stopped without saving that epoch, \
+         the last good checkpoint is {last_good} (lower the learning rate, or check the data)"
+    )]
+    NonFiniteLoss { epoch: u64, step: i64, value: String, last_good: String },
 }
 
 fn io(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> FitError + '_ {
@@ -214,6 +219,9 @@ pub fn fit(
         let (mut n, mut skipped, mut lr) = (0usize, 0usize, 0.0);
         // Summed on the device: reading each step's loss would make the host wait for the GPU.
         let mut loss_sum = Tensor::zeros([], (Kind::Double, cfg.device));
+        // The first step whose loss was not finite (−1: none), tracked on the device.
+        let mut first_bad = Tensor::full([], -1, (Kind::Int64, cfg.device));
+        let mut bad_value = Tensor::zeros([], (Kind::Float, cfg.device));
         let batches = epoch_batches(train.clone(), &cfg.loader, epoch);
         for staged in Feed::new(batches, cfg.loader.size, cfg.device, cfg.loader.prefetch) {
             let staged = staged?;
@@ -224,11 +232,27 @@ pub fn fit(
             let (x, y) = staged.to_device(cfg.device)?;
             lr = schedule.lr(opt.step);
             let settings = StepSettings { class_weights: class_weights.as_ref(), lr, train_mode, speed: cfg.speed };
+            let step = opt.step as i64;
             let loss = train_step(&net, &vs, &mut opt, &cfg.speed.layout(x)?, &y, settings, scaler.as_mut())?;
+            let first = loss.f_isfinite()?.f_logical_not()?.f_logical_and(&first_bad.f_lt(0)?)?;
+            first_bad = Tensor::full([], step, (Kind::Int64, cfg.device)).f_where_self(&first, &first_bad)?;
+            bad_value = loss.f_to_kind(Kind::Float)?.f_where_self(&first, &bad_value)?;
             loss_sum = loss_sum.f_add(&loss.f_to_kind(Kind::Double)?.f_mul_scalar(staged.batch.len() as f64)?)?;
             n += staged.batch.len();
         }
         let loss_sum = loss_sum.f_double_value(&[])?;
+        let bad_step = first_bad.f_int64_value(&[])?;
+        if bad_step >= 0 {
+            return Err(FitError::NonFiniteLoss {
+                epoch,
+                step: bad_step,
+                value: bad_value.f_double_value(&[])?.to_string(),
+                last_good: state.last_weights.clone().map_or_else(
+                    || "none (the first epoch; the pretrained or initial weights stand)".into(),
+                    |w| cfg.out_dir.join(w).display().to_string(),
+                ),
+            });
+        }
         let val_auc = validation_auc(&net, &val, cfg)?;
         state.history.push(EpochLog {
             epoch,

@@ -257,6 +257,27 @@ mod fitting {
     }
 
     #[test]
+    fn a_diverging_run_stops_at_the_bad_step_and_keeps_the_last_good_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("msc-nan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let train = Arc::new(files(&dir.join("train"), 16, 7));
+        let val = Arc::new(files(&dir.join("val"), 8, 8));
+        let good = FitConfig { epochs: 3, stop_after: Some(1), ..config(dir.join("run"), Strategy::FineTune) };
+        fit(&good, train.clone(), val.clone(), false).unwrap();
+        let state = std::fs::read_to_string(dir.join("run/state.json")).unwrap();
+        // Then a learning rate that blows the weights up.
+        let wild = FitConfig { lr: 1e12, warmup_epochs: 0, stop_after: None, ..good };
+        let err = fit(&wild, train, val, true).unwrap_err().to_string();
+        assert!(
+            err.contains("optimiser step") && err.contains("epoch 1") && err.contains("last-0.safetensors"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("run/state.json")).unwrap(), state, "nothing written");
+        assert!(dir.join("run/last-0.safetensors").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_linear_probe_moves_only_the_head() {
         let dir = std::env::temp_dir().join(format!("msc-probe-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
