@@ -62,9 +62,13 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     } = args;
     use melanoscope_trainer::train::bench::{BenchConfig, run};
     use melanoscope_trainer::train::task::Task;
-    let list = |s: &str| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
     let parse_speeds = |s: &str| {
-        list(s).iter().map(|m| SpeedConfig::parse(m)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)
+        s.split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(SpeedConfig::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)
     };
     let device = if cpu { tch::Device::Cpu } else { melanoscope_trainer::device::best_device() };
     melanoscope_trainer::device::share_cores_with_loader(device);
@@ -95,11 +99,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         None => None,
     };
     let cfg = BenchConfig {
-        archs: list(&archs)
-            .iter()
-            .map(|a| melanoscope_trainer::model::Arch::parse(a))
-            .collect::<Result<_, _>>()
-            .map_err(anyhow::Error::msg)?,
+        archs: melanoscope_trainer::model::Arch::parse_list(&archs).map_err(anyhow::Error::msg)?,
         speeds: parse_speeds(&speeds)?,
         pipeline_speeds: parse_speeds(&pipeline_speeds)?,
         batch_size,

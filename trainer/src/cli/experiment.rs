@@ -32,13 +32,7 @@ pub struct ExperimentArgs {
 pub fn experiment(args: ExperimentArgs) -> Result<()> {
     let ExperimentArgs { manifest, split, archs, presets, weights_dir, resamples, training, out } = args;
     use melanoscope_trainer::experiment::grid::{GridConfig, Outcome, run_grid};
-    let archs = archs
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(melanoscope_trainer::model::Arch::parse)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
+    let archs = melanoscope_trainer::model::Arch::parse_list(&archs).map_err(anyhow::Error::msg)?;
     let presets = melanoscope_trainer::experiment::parse_presets(&presets).map_err(anyhow::Error::msg)?;
     let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
     let split = melanoscope_trainer::split::PatientSplit::load(&split)?;

@@ -73,9 +73,7 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         bail!("{}: no {magnification} patches to explain (partition {partition:?})", manifest.display());
     }
     let device = melanoscope_trainer::device::best_device();
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = melanoscope_trainer::model::Network::new(&vs.root(), arch, 2);
-    melanoscope_trainer::model::load_weights(&mut vs, &checkpoint, &[])?;
+    let (vs, net) = melanoscope_trainer::model::load_network(&checkpoint, arch, 2, device)?;
     let size = chosen[0].patch_size;
     let cfg = ExplainConfig {
         arch,

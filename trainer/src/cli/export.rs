@@ -27,9 +27,7 @@ pub struct ExportArgs {
 pub fn export(args: ExportArgs) -> Result<()> {
     use melanoscope_trainer::export::onnx::{export_onnx, write_reference};
     let arch = melanoscope_trainer::model::Arch::parse(&args.arch).map_err(anyhow::Error::msg)?;
-    let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let net = melanoscope_trainer::model::Network::new(&vs.root(), arch, args.classes);
-    melanoscope_trainer::model::load_weights(&mut vs, &args.checkpoint, &[])?;
+    let (vs, net) = melanoscope_trainer::model::load_network(&args.checkpoint, arch, args.classes, tch::Device::Cpu)?;
     let bytes = export_onnx(&vs, arch, args.size)?;
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -94,12 +94,8 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
     let device = melanoscope_trainer::device::best_device();
     melanoscope_trainer::device::share_cores_with_loader(device);
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = melanoscope_trainer::model::Network::new(&vs.root(), arch, 2);
-    melanoscope_trainer::model::load_weights(&mut vs, &checkpoint, &[])?;
-    // fp32 arithmetic, as the exported model computes: the thresholds chosen here are
-    // the ones the edge applies.
-    let speed = SpeedConfig { channels_last: device.is_cuda(), ..SpeedConfig::FP32 };
+    let (vs, net) = melanoscope_trainer::model::load_network(&checkpoint, arch, 2, device)?;
+    let speed = SpeedConfig::exact_for(device);
     speed.prepare(&vs)?;
     let predictions = |partition: Partition| -> Result<Vec<PatchPrediction>> {
         let chosen = task_rows(&rows, task, &magnification, &split, partition);

@@ -7,11 +7,11 @@
 use super::augment::{AugmentConfig, augment};
 use crate::manifest::ManifestRow;
 use crate::patching::read_patch;
-use crate::slide::Slide;
+use crate::slide::{Slide, is_plain_image};
 use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
 use melanoscope_shared::rng::SplitMix64;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -29,13 +29,6 @@ pub struct Sample {
     pub patch_size: u32,
     /// Class index in the task's class list.
     pub class: usize,
-}
-
-/// Patch files (imported folders) are plain images: they are read whole at their own µm/px.
-fn is_plain_image(path: &Path) -> bool {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .is_some_and(|e| matches!(e.as_str(), "png" | "jpg" | "jpeg"))
 }
 
 /// Samples of `rows` whose label is in `classes` (the class index is its position there).

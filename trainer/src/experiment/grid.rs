@@ -7,7 +7,7 @@
 use super::Preset;
 use super::plots::{confusion_svg, roc_svg};
 use crate::manifest::ManifestRow;
-use crate::model::{Arch, Network, load_weights};
+use crate::model::{Arch, load_network};
 use crate::split::{Partition, PatientSplit};
 use crate::train::evaluate::{EvaluationReport, PatchPrediction, evaluate_binary, level_scores};
 use crate::train::fit::{FitConfig, fit};
@@ -123,11 +123,9 @@ fn train_and_evaluate(
     let (val_s, test_s) = (samples(val), samples(test));
     let state = fit(&fit_cfg, samples(train), val_s.clone(), true).map_err(|e| e.to_string())?;
     result.best_val_auc = state.best_val_auc;
-    let mut vs = tch::nn::VarStore::new(fit_cfg.device);
-    let net = Network::new(&vs.root(), arch, classes.len() as i64);
-    load_weights(&mut vs, &dir.join("best.safetensors"), &[]).map_err(|e| e.to_string())?;
-    // fp32, as the exported model computes.
-    let speed = SpeedConfig { channels_last: fit_cfg.device.is_cuda(), ..SpeedConfig::FP32 };
+    let (vs, net) = load_network(&dir.join("best.safetensors"), arch, classes.len() as i64, fit_cfg.device)
+        .map_err(|e| e.to_string())?;
+    let speed = SpeedConfig::exact_for(fit_cfg.device);
     speed.prepare(&vs).map_err(|e| e.to_string())?;
     let probs = |s: &Arc<Vec<crate::data::loader::Sample>>| {
         predict_samples(&net, s.clone(), &fit_cfg.loader, fit_cfg.device, speed).map_err(|e| e.to_string())

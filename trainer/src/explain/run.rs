@@ -14,7 +14,7 @@ use crate::data::loader::{LoaderConfig, Sample, epoch_batches};
 use crate::manifest::ManifestRow;
 use crate::model::{Arch, Network};
 use crate::patching::build_tissue_mask;
-use crate::slide::Slide;
+use crate::slide::{Slide, is_plain_image};
 use crate::synth::cohort::MASK_DOWNSAMPLE;
 use melanoscope_shared::atomic::write_atomic;
 use melanoscope_shared::image::{TissueTest, save_rgb};
@@ -57,17 +57,9 @@ pub struct SlideExplanation {
     pub files: Vec<String>,
 }
 
-fn save_png(path: &Path, img: &melanoscope_shared::image::RgbImage) -> Result<(), ExplainError> {
-    Ok(save_rgb(path, img)?)
-}
-
 fn open_slide(row: &ManifestRow) -> Result<Slide, ExplainError> {
     let path = Path::new(&row.slide);
-    let plain = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()));
-    Ok(Slide::open(path, plain.then_some(row.requested_um_per_px))?)
+    Ok(Slide::open(path, is_plain_image(path).then_some(row.requested_um_per_px))?)
 }
 
 /// Explains the patches `rows` of one slide (all at one magnification).
@@ -107,9 +99,9 @@ pub fn explain_slide(
     let prob_heat = map.heat(w, h, native, thumb_um, false)?;
     let mut heatmap = render(&thumb.thumbnail, &prob_heat)?;
     draw_rois(&mut heatmap, &map, &rois, native, thumb_um);
-    save_png(&dir.join("heatmap.png"), &heatmap)?;
+    save_rgb(&dir.join("heatmap.png"), &heatmap)?;
     let cam_heat = map.heat(w, h, native, thumb_um, true)?;
-    save_png(&dir.join("cam-mosaic.png"), &render(&thumb.thumbnail, &cam_heat)?)?;
+    save_rgb(&dir.join("cam-mosaic.png"), &render(&thumb.thumbnail, &cam_heat)?)?;
     let geo = rois_geojson(&map, &rois, "Melanoma ROI");
     let geo_path = dir.join("rois.geojson");
     write_atomic(&geo_path, &serde_json::to_vec_pretty(&geo).unwrap_or_default())
@@ -120,7 +112,7 @@ pub fn explain_slide(
     for (k, cell) in ranked.iter().take(cfg.panels).enumerate() {
         let img = patch_panels(&slide, first.requested_um_per_px, cell.x0, cell.y0, map.size0, loader.size, &cell.cam)?;
         let name = format!("panel-{}.png", k + 1);
-        save_png(&dir.join(&name), &img)?;
+        save_rgb(&dir.join(&name), &img)?;
         files.push(name);
     }
     let truth_path = Path::new(&first.slide).with_extension("mask.png");

@@ -78,13 +78,16 @@ struct Builder {
 }
 
 impl Builder {
+    fn tensor(&self, name: &str) -> Result<&Tensor, ExportError> {
+        self.vars.get(name).ok_or_else(|| ExportError::Missing(name.into(), self.arch.name().into()))
+    }
+
     fn var(&self, name: &str) -> Result<Vec<f32>, ExportError> {
-        let t = self.vars.get(name).ok_or_else(|| ExportError::Missing(name.into(), self.arch.name().into()))?;
-        Ok(Vec::<f32>::try_from(t.f_to_kind(Kind::Float)?.f_contiguous()?.f_flatten(0, -1)?)?)
+        Ok(Vec::<f32>::try_from(self.tensor(name)?.f_to_kind(Kind::Float)?.f_contiguous()?.f_flatten(0, -1)?)?)
     }
 
     fn shape(&self, name: &str) -> Result<Vec<i64>, ExportError> {
-        Ok(self.vars.get(name).ok_or_else(|| ExportError::Missing(name.into(), self.arch.name().into()))?.size())
+        Ok(self.tensor(name)?.size())
     }
 
     fn constant(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {

@@ -55,6 +55,20 @@ fn with_rng<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// A `classes`-way `arch` on `device` with every tensor from `checkpoint` (a trainer checkpoint
+/// or a whole torchvision state dict): what evaluation, explanation and export start from.
+pub fn load_network(
+    checkpoint: &std::path::Path,
+    arch: Arch,
+    classes: i64,
+    device: tch::Device,
+) -> Result<(nn::VarStore, Network), WeightsError> {
+    let mut vs = nn::VarStore::new(device);
+    let net = Network::new(&vs.root(), arch, classes);
+    load_weights(&mut vs, checkpoint, &[])?;
+    Ok((vs, net))
+}
+
 /// The architectures the trainer builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Arch {
@@ -79,6 +93,11 @@ impl Arch {
             .into_iter()
             .find(|a| a.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| format!("unknown architecture {s:?}; expected resnet18, resnet50 or vgg19"))
+    }
+
+    /// A comma-separated list such as `resnet50,vgg19`.
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, String> {
+        s.split(',').map(str::trim).filter(|a| !a.is_empty()).map(Self::parse).collect()
     }
 
     /// Parameter-name prefix of the classification layer a new task replaces.

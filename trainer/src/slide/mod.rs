@@ -6,4 +6,4 @@ mod reader;
 mod tiled_tiff;
 
 pub use magnification::{Magnification, MagnificationPresets};
-pub use reader::{LevelInfo, LevelPlan, Slide, SlideError, SpacingSource, openslide_version};
+pub use reader::{LevelInfo, LevelPlan, Slide, SlideError, SpacingSource, is_plain_image, openslide_version};

@@ -108,7 +108,9 @@ fn is_dicom(path: &Path) -> bool {
         && &head[128..] == b"DICM"
 }
 
-fn is_plain_image(path: &Path) -> bool {
+/// Plain images (PNG, JPEG: patch files, photomicrographs) are read whole, at a spacing the
+/// caller supplies; everything else goes to OpenSlide.
+pub fn is_plain_image(path: &Path) -> bool {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
 }

@@ -84,6 +84,10 @@ fn pipeline_feed(samples: &Arc<Vec<Sample>>, loader: &LoaderConfig, device: Devi
     Feed::new(batches, size, device, depth)
 }
 
+fn next_full(feed: &mut Feed) -> Result<HostBatch, BenchError> {
+    Ok(feed.next().ok_or_else(|| BenchError::Pipeline("no full batch".into()))??)
+}
+
 /// Where each step's batch comes from.
 enum Source {
     Random(Tensor, Tensor),
@@ -94,10 +98,7 @@ impl Source {
     fn next(&mut self, device: Device) -> Result<(Tensor, Tensor), BenchError> {
         match self {
             Source::Random(x, y) => Ok((x.shallow_clone(), y.shallow_clone())),
-            Source::Pipeline(feed) => {
-                let staged: HostBatch = feed.next().ok_or_else(|| BenchError::Pipeline("no full batch".into()))??;
-                Ok(staged.to_device(device)?)
-            }
+            Source::Pipeline(feed) => Ok(next_full(feed)?.to_device(device)?),
         }
     }
 }
@@ -105,6 +106,7 @@ impl Source {
 fn random_source(cfg: &BenchConfig, speed: SpeedConfig) -> Result<Source, BenchError> {
     let s = i64::from(cfg.size);
     let n = cfg.batch_size as i64;
+    // Laid out once: the steps' `speed.layout` then finds it in channels-last already.
     let x = speed.layout(Tensor::f_randn([n, 3, s, s], (Kind::Float, cfg.device))?)?;
     let y = Tensor::f_randint(cfg.classes as i64, [n], (Kind::Int64, cfg.device))?;
     Ok(Source::Random(x, y))
@@ -200,10 +202,7 @@ pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<B
     };
     if let Some((samples, loader)) = &cfg.pipeline {
         let mut feed = pipeline_feed(samples, loader, cfg.device);
-        let load = timed(cfg, warmup_steps(cfg, true), || {
-            feed.next().ok_or_else(|| BenchError::Pipeline("no full batch".into()))??;
-            Ok(())
-        })?;
+        let load = timed(cfg, warmup_steps(cfg, true), || next_full(&mut feed).map(drop))?;
         let r = BenchRow {
             arch: "-".into(),
             speed: "-".into(),

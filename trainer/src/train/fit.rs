@@ -106,7 +106,7 @@ pub enum FitError {
         "the training loss became {value} at optimiser step {step} (epoch {epoch}); stopped without saving that epoch, \
          the last good checkpoint is {last_good} (lower the learning rate, or check the data)"
     )]
-    NonFiniteLoss { epoch: u64, step: i64, value: String, last_good: String },
+    NonFiniteLoss { epoch: u64, step: u64, value: String, last_good: String },
 }
 
 fn io(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> FitError + '_ {
@@ -216,12 +216,10 @@ pub fn fit(
         let started = Instant::now();
         let (groups, train_mode) = groups(cfg.arch, cfg.strategy, epoch);
         opt.groups = groups;
-        let (mut n, mut skipped, mut lr) = (0usize, 0usize, 0.0);
-        // Summed on the device: reading each step's loss would make the host wait for the GPU.
-        let mut loss_sum = Tensor::zeros([], (Kind::Double, cfg.device));
-        // The first step whose loss was not finite (−1: none), tracked on the device.
-        let mut first_bad = Tensor::full([], -1, (Kind::Int64, cfg.device));
-        let mut bad_value = Tensor::zeros([], (Kind::Float, cfg.device));
+        let (mut skipped, mut lr) = (0usize, 0.0);
+        // Each step's loss stays on the device until the epoch ends (reading it per step would
+        // make the host wait for the GPU), with its optimiser step and batch size.
+        let (mut losses, mut steps) = (Vec::new(), Vec::new());
         let batches = epoch_batches(train.clone(), &cfg.loader, epoch);
         for staged in Feed::new(batches, cfg.loader.size, cfg.device, cfg.loader.prefetch) {
             let staged = staged?;
@@ -232,21 +230,19 @@ pub fn fit(
             let (x, y) = staged.to_device(cfg.device)?;
             lr = schedule.lr(opt.step);
             let settings = StepSettings { class_weights: class_weights.as_ref(), lr, train_mode, speed: cfg.speed };
-            let step = opt.step as i64;
-            let loss = train_step(&net, &vs, &mut opt, &cfg.speed.layout(x)?, &y, settings, scaler.as_mut())?;
-            let first = loss.f_isfinite()?.f_logical_not()?.f_logical_and(&first_bad.f_lt(0)?)?;
-            first_bad = Tensor::full([], step, (Kind::Int64, cfg.device)).f_where_self(&first, &first_bad)?;
-            bad_value = loss.f_to_kind(Kind::Float)?.f_where_self(&first, &bad_value)?;
-            loss_sum = loss_sum.f_add(&loss.f_to_kind(Kind::Double)?.f_mul_scalar(staged.batch.len() as f64)?)?;
-            n += staged.batch.len();
+            steps.push((opt.step, staged.batch.len()));
+            losses.push(train_step(&net, &vs, &mut opt, &cfg.speed.layout(x)?, &y, settings, scaler.as_mut())?);
         }
-        let loss_sum = loss_sum.f_double_value(&[])?;
-        let bad_step = first_bad.f_int64_value(&[])?;
-        if bad_step >= 0 {
+        let losses: Vec<f64> = if losses.is_empty() {
+            Vec::new()
+        } else {
+            Vec::<f64>::try_from(Tensor::f_stack(&losses, 0)?.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?)?
+        };
+        if let Some((&(step, _), value)) = steps.iter().zip(&losses).find(|(_, l)| !l.is_finite()) {
             return Err(FitError::NonFiniteLoss {
                 epoch,
-                step: bad_step,
-                value: bad_value.f_double_value(&[])?.to_string(),
+                step,
+                value: value.to_string(),
                 last_good: state.last_weights.clone().map_or_else(
                     || "none (the first epoch; the pretrained or initial weights stand)".into(),
                     |w| cfg.out_dir.join(w).display().to_string(),
@@ -256,7 +252,9 @@ pub fn fit(
         let val_auc = validation_auc(&net, &val, cfg)?;
         state.history.push(EpochLog {
             epoch,
-            train_loss: loss_sum / n.max(1) as f64,
+            // Mean over patches: each step's mean loss weighted by its batch size.
+            train_loss: steps.iter().zip(&losses).map(|((_, n), l)| l * *n as f64).sum::<f64>()
+                / steps.iter().map(|(_, n)| *n).sum::<usize>().max(1) as f64,
             val_auc,
             lr_end: lr,
             seconds: started.elapsed().as_secs_f64(),

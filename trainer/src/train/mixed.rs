@@ -32,6 +32,12 @@ impl SpeedConfig {
         if device.is_cuda() { SpeedConfig { precision: Precision::Fp16, channels_last: true } } else { Self::FP32 }
     }
 
+    /// fp32 arithmetic, as the exported model computes, in the device's fastest layout: for
+    /// evaluation, whose validation thresholds are the ones the edge applies.
+    pub fn exact_for(device: Device) -> Self {
+        SpeedConfig { channels_last: device.is_cuda(), ..Self::FP32 }
+    }
+
     /// `fp32`, `fp32-cl`, `fp16`, `fp16-cl`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim().to_ascii_lowercase();

@@ -5,6 +5,7 @@ use crate::patching::{PatchJob, run_patch_job};
 use crate::slide::MagnificationPresets;
 use crate::synth::cohort::{SynthConfig, generate_cohort};
 use melanoscope_shared::image::save_rgb;
+use std::path::Path;
 
 fn cfg(workers: usize, augment: AugmentConfig) -> LoaderConfig {
     LoaderConfig {
