@@ -43,6 +43,13 @@ impl Normalization {
         Ok(())
     }
 
+    /// `(v/255 - mean)/std` as one multiply-add per value, `v * scale + bias`: the exact form
+    /// (same operations, same rounding) every implementation uses, on the CPU here and on the
+    /// trainer's GPU, so the edge sees bit-identical inputs.
+    pub fn scale_bias(&self) -> ([f32; 3], [f32; 3]) {
+        (core::array::from_fn(|c| 1.0 / (255.0 * self.std[c])), core::array::from_fn(|c| -self.mean[c] / self.std[c]))
+    }
+
     /// The inverse map for one channel, for showing a tensor as an image again.
     pub fn denormalize(&self, channel: usize, value: f32) -> u8 {
         ((value * self.std[channel] + self.mean[channel]) * 255.0 + 0.5).clamp(0.0, 255.0) as u8
@@ -64,9 +71,7 @@ pub fn field_to_tensor(
     if out.len() != expected {
         return Err(ImageError::TensorSize { w: rect.size, h: rect.size, expected, actual: out.len() });
     }
-    // One multiply-add per value: (v/255 - mean)/std = v * scale + bias.
-    let scale: [f32; 3] = core::array::from_fn(|c| 1.0 / (255.0 * norm.std[c]));
-    let bias: [f32; 3] = core::array::from_fn(|c| -norm.mean[c] / norm.std[c]);
+    let (scale, bias) = norm.scale_bias();
     let plane = s * s;
     for dy in 0..s {
         let row = &image.row(rect.y + dy as u32)[rect.x as usize * 3..(rect.x as usize + s) * 3];
@@ -85,6 +90,29 @@ pub fn field_to_tensor(
                     let c = i % 3;
                     *d = f32::from(*v) * scale[c] + bias[c];
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the field `rect` of `image` as 8-bit channel planes (C×H×W) into `out`, which must
+/// hold `3 * size * size` bytes: the trainer ships these to the GPU (a quarter of the bytes of
+/// floats) and normalises there with [`Normalization::scale_bias`].
+pub fn field_to_planes(image: &RgbImage, rect: FieldRect, out: &mut [u8]) -> Result<(), ImageError> {
+    check_rect(image, rect)?;
+    let s = rect.size as usize;
+    let expected = 3 * s * s;
+    if out.len() != expected {
+        return Err(ImageError::TensorSize { w: rect.size, h: rect.size, expected, actual: out.len() });
+    }
+    let plane = s * s;
+    for dy in 0..s {
+        let row = &image.row(rect.y + dy as u32)[rect.x as usize * 3..(rect.x as usize + s) * 3];
+        for c in 0..3 {
+            let dst = &mut out[c * plane + dy * s..c * plane + (dy + 1) * s];
+            for (d, px) in dst.iter_mut().zip(row.chunks_exact(3)) {
+                *d = px[c];
             }
         }
     }
@@ -114,6 +142,14 @@ mod tests {
             }
         }
         assert_eq!(n.denormalize(1, chw[4]), 128);
+        // The planes, normalised with scale_bias, are the tensor bit for bit.
+        let mut planes = vec![0u8; 12];
+        field_to_planes(&img, rect, &mut planes).unwrap();
+        let (scale, bias) = n.scale_bias();
+        for (i, (p, t)) in planes.iter().zip(&chw).enumerate() {
+            assert_eq!(f32::from(*p) * scale[i / 4] + bias[i / 4], *t);
+        }
+        assert!(field_to_planes(&img, rect, &mut [0; 11]).is_err());
     }
 
     #[test]

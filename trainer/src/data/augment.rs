@@ -93,29 +93,50 @@ fn chance(rng: &mut SplitMix64, p: f32) -> bool {
 
 /// One augmented copy of `patch`; the same `seed` gives the same result on every platform.
 pub fn augment(patch: &RgbImage, cfg: &AugmentConfig, seed: u64) -> Result<RgbImage, ImageError> {
+    augment_timed(patch, cfg, seed, &mut |_, _| {})
+}
+
+/// [`augment`], handing `lap` the time each step took (for the pipeline's stage profile).
+pub fn augment_timed(
+    patch: &RgbImage,
+    cfg: &AugmentConfig,
+    seed: u64,
+    lap: &mut dyn FnMut(&'static str, std::time::Duration),
+) -> Result<RgbImage, ImageError> {
+    let mut last = std::time::Instant::now();
+    let mut mark = |step: &'static str| {
+        let now = std::time::Instant::now();
+        lap(step, now - last);
+        last = now;
+    };
     let mut rng = SplitMix64::new(seed);
     let mut img = if cfg.dihedral { dihedral(patch, rng.below(8) as u8)? } else { patch.clone() };
+    mark("dihedral");
     if cfg.hed_sigma > 0.0 {
         let s = cfg.hed_sigma;
         let jitter: [(f32, f32); 3] =
             std::array::from_fn(|_| (uniform(&mut rng, 1.0 - s, 1.0 + s), uniform(&mut rng, -s, s)));
         hed_jitter(&mut img, jitter);
     }
+    mark("hed");
     let (dh, ds, dv) = cfg.hsv;
     if dh > 0.0 || ds > 0.0 || dv > 0.0 {
         let (h, s, v) =
             (uniform(&mut rng, -dh, dh), uniform(&mut rng, 1.0 - ds, 1.0 + ds), uniform(&mut rng, 1.0 - dv, 1.0 + dv));
         hsv_jitter(&mut img, h, s, v);
     }
+    mark("hsv");
     if chance(&mut rng, cfg.blur_probability) {
         let sigma = uniform(&mut rng, 0.3, cfg.blur_max_sigma.max(0.3));
         img = gaussian_blur(&img, sigma)?;
     }
+    mark("blur");
     if chance(&mut rng, cfg.vignette_probability) {
         let strength = uniform(&mut rng, 0.0, cfg.vignette_strength);
         let centre = (uniform(&mut rng, 0.3, 0.7), uniform(&mut rng, 0.3, 0.7));
         vignette(&mut img, strength, centre);
     }
+    mark("vignette");
     if cfg.white_balance > 0.0 {
         let w = cfg.white_balance;
         let gains: [f32; 3] = std::array::from_fn(|_| uniform(&mut rng, 1.0 - w, 1.0 + w));
@@ -127,11 +148,13 @@ pub fn augment(patch: &RgbImage, cfg: &AugmentConfig, seed: u64) -> Result<RgbIm
             }
         }
     }
+    mark("white-balance");
     if chance(&mut rng, cfg.jpeg_probability) {
         let (lo, hi) = (cfg.jpeg_quality.0.min(cfg.jpeg_quality.1), cfg.jpeg_quality.0.max(cfg.jpeg_quality.1));
         let q = lo + rng.below(u64::from(hi - lo) + 1) as u8;
         img = decode_rgb(&encode_jpeg(&img, q)?)?;
     }
+    mark("jpeg");
     Ok(img)
 }
 
@@ -187,43 +210,49 @@ fn hed_jitter(img: &mut RgbImage, jitter: [(f32, f32); 3]) {
 }
 
 fn hsv_jitter(img: &mut RgbImage, hue_deg: f32, sat: f32, val: f32) {
-    for px in img.as_raw_mut().chunks_exact_mut(3) {
-        let [r, g, b] = [px[0], px[1], px[2]].map(|v| f32::from(v) * (1.0 / 255.0));
-        let (max, min) = (r.max(g).max(b), r.min(g).min(b));
-        let c = max - min;
-        // Sector offsets keep every hue in [0, 6) sixths of a turn without a modulo.
-        let sixths = if c == 0.0 {
-            0.0
-        } else if max == r {
-            let t = (g - b) / c;
-            if t < 0.0 { t + 6.0 } else { t }
-        } else if max == g {
-            (b - r) / c + 2.0
-        } else {
-            (r - g) / c + 4.0
-        };
-        let s = if max == 0.0 { 0.0 } else { (c / max * sat).clamp(0.0, 1.0) };
-        let v = (max * val).clamp(0.0, 1.0);
-        let mut h = sixths + hue_deg / 60.0;
-        if h < 0.0 {
-            h += 6.0;
-        } else if h >= 6.0 {
-            h -= 6.0;
+    // Blocks of pixels in channel arrays, and selects instead of branches, so the arithmetic
+    // vectorises (the per-pixel branching form cost more than every other step together).
+    const L: usize = 16;
+    let dh = hue_deg / 60.0;
+    for block in img.as_raw_mut().chunks_mut(3 * L) {
+        let n = block.len() / 3;
+        let mut rgb = [[0f32; L]; 3];
+        for (i, px) in block.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                rgb[c][i] = f32::from(px[c]) * (1.0 / 255.0);
+            }
         }
-        let sector = (h as u32).min(5);
-        let chroma = v * s;
-        let x = chroma * (1.0 - ((h - sector as f32) + (sector & 1) as f32 - 1.0).abs());
-        let (r1, g1, b1) = match sector {
-            0 => (chroma, x, 0.0),
-            1 => (x, chroma, 0.0),
-            2 => (0.0, chroma, x),
-            3 => (0.0, x, chroma),
-            4 => (x, 0.0, chroma),
-            _ => (chroma, 0.0, x),
-        };
-        let m = v - chroma;
-        for (c, v) in [r1, g1, b1].into_iter().enumerate() {
-            px[c] = to_u8((v + m) * 255.0);
+        let mut out = [[0f32; L]; 3];
+        for i in 0..L {
+            let (r, g, b) = (rgb[0][i], rgb[1][i], rgb[2][i]);
+            let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+            let c = max - min;
+            let inv = if c > 0.0 { 1.0 / c } else { 0.0 };
+            // Hue in sixths of a turn, [0, 6).
+            let mut h = if max == r {
+                (g - b) * inv
+            } else if max == g {
+                (b - r) * inv + 2.0
+            } else {
+                (r - g) * inv + 4.0
+            };
+            h += dh;
+            h = if h < 0.0 { h + 6.0 } else { h };
+            h = if h < 0.0 { h + 6.0 } else { h };
+            h = if h >= 6.0 { h - 6.0 } else { h };
+            let s = if max > 0.0 { (c / max * sat).clamp(0.0, 1.0) } else { 0.0 };
+            let v = (max * val).clamp(0.0, 1.0);
+            // f(n) = V − V·S·clamp(min(k, 4 − k), 0, 1), k = (n + H) mod 6, n = 5, 3, 1 for R, G, B.
+            for (ch, n6) in [5.0f32, 3.0, 1.0].into_iter().enumerate() {
+                let k = n6 + h;
+                let k = if k >= 6.0 { k - 6.0 } else { k };
+                out[ch][i] = (v - v * s * k.min(4.0 - k).clamp(0.0, 1.0)) * 255.0;
+            }
+        }
+        for (i, px) in block.chunks_exact_mut(3).enumerate().take(n) {
+            for c in 0..3 {
+                px[c] = to_u8(out[c][i]);
+            }
         }
     }
 }

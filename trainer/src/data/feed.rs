@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 use tch::{Device, Kind, Tensor};
 
-/// A batch with its images (N×3×S×S) and classes (N) as host tensors.
+/// A batch with its images (N×3×S×S, 8-bit) and classes (N) as host tensors.
 #[derive(Debug)]
 pub struct HostBatch {
     /// The loader's batch, its image buffer already released.
@@ -18,11 +18,15 @@ pub struct HostBatch {
 }
 
 impl HostBatch {
-    /// The tensors on `device`; from pinned memory the copy does not block the host.
+    /// The normalised images and the classes on `device`; from pinned memory the copy does
+    /// not block the host.
     pub fn to_device(&self, device: Device) -> Result<(Tensor, Tensor), tch::TchError> {
         let async_copy = device.is_cuda();
+        let (scale, bias) = self.batch.normalization.scale_bias();
+        let per_channel = |v: [f32; 3]| Tensor::from_slice(&v).f_view([1, 3, 1, 1])?.f_to_device(device);
+        let x = self.x.f_to_device_(device, Kind::Uint8, async_copy, false)?.f_to_kind(Kind::Float)?;
         Ok((
-            self.x.f_to_device_(device, Kind::Float, async_copy, false)?,
+            x.f_mul(&per_channel(scale)?)?.f_add(&per_channel(bias)?)?,
             self.y.f_to_device_(device, Kind::Int64, async_copy, false)?,
         ))
     }

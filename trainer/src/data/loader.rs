@@ -1,14 +1,15 @@
 //! Batches for training: worker threads read patches (from slides through the manifest's
-//! level-0 coordinates, or from patch files), augment and normalise them with `shared`, and a
-//! bounded queue keeps a few batches ready ahead of the consumer. Deterministic for a seed:
+//! level-0 coordinates, or from patch files), augment them and lay them out as 8-bit planes
+//! with `shared` (normalised where the batch lands, see `feed`: a quarter of the bytes to copy
+//! and no float pass on the CPU), and a bounded queue keeps a few batches ready ahead of the consumer. Deterministic for a seed:
 //! the order comes from (seed, epoch), each sample's augmentation from (seed, epoch, sample), and
 //! batches are handed out in order whatever the number of workers.
 
-use super::augment::{AugmentConfig, augment};
+use super::augment::{AugmentConfig, augment, augment_timed};
 use crate::manifest::ManifestRow;
 use crate::patching::read_patch;
 use crate::slide::{Slide, is_plain_image};
-use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
+use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, field_to_planes};
 use melanoscope_shared::rng::SplitMix64;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -72,11 +73,12 @@ pub struct LoaderConfig {
     pub slide_cache: usize,
 }
 
-/// One batch, NCHW, normalised.
+/// One batch: NCHW 8-bit planes and the normalisation that turns them into the model's input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub index: usize,
-    pub images: Vec<f32>,
+    pub images: Vec<u8>,
+    pub normalization: Normalization,
     pub classes: Vec<i64>,
     /// Dataset indices of the samples in the batch, in order.
     pub samples: Vec<usize>,
@@ -144,6 +146,7 @@ fn make_batch(
     let mut batch = Batch {
         index,
         images: Vec::with_capacity(ids.len() * per),
+        normalization: cfg.normalization,
         classes: Vec::new(),
         samples: Vec::new(),
         skipped: Vec::new(),
@@ -156,15 +159,8 @@ fn make_batch(
             }
             let img = augment(&patch, &cfg.augment, mix(cfg.seed, epoch, i as u64 + 1)).map_err(|e| e.to_string())?;
             let start = batch.images.len();
-            batch.images.resize(start + per, 0.0);
-            field_to_tensor(
-                &img,
-                FieldRect::square(0, 0, cfg.size),
-                &cfg.normalization,
-                TensorLayout::Nchw,
-                &mut batch.images[start..],
-            )
-            .map_err(|e| {
+            batch.images.resize(start + per, 0);
+            field_to_planes(&img, FieldRect::square(0, 0, cfg.size), &mut batch.images[start..]).map_err(|e| {
                 batch.images.truncate(start);
                 e.to_string()
             })
@@ -178,6 +174,38 @@ fn make_batch(
         }
     }
     batch
+}
+
+/// Seconds per patch of each stage a worker runs (reading and decoding, each augmentation
+/// step, laying out planes), on one thread over the first `n` readable samples: where the
+/// pipeline's time goes.
+pub fn stage_seconds(samples: &[Sample], cfg: &LoaderConfig, n: usize) -> Result<Vec<(&'static str, f64)>, String> {
+    let mut reader = Reader { open: HashMap::new(), capacity: cfg.slide_cache };
+    let mut planes = vec![0u8; 3 * cfg.size as usize * cfg.size as usize];
+    let mut total: Vec<(&'static str, f64)> = Vec::new();
+    let mut add = |stage: &'static str, d: std::time::Duration| match total.iter_mut().find(|(s, _)| *s == stage) {
+        Some(t) => t.1 += d.as_secs_f64(),
+        None => total.push((stage, d.as_secs_f64())),
+    };
+    let mut done = 0usize;
+    for (i, s) in samples.iter().enumerate() {
+        if done == n {
+            break;
+        }
+        let t = std::time::Instant::now();
+        let Ok(patch) = reader.read(s) else { continue };
+        add("read", t.elapsed());
+        let img = augment_timed(&patch, &cfg.augment, mix(cfg.seed, 0, i as u64 + 1), &mut |step, d| add(step, d))
+            .map_err(|e| e.to_string())?;
+        let t = std::time::Instant::now();
+        field_to_planes(&img, FieldRect::square(0, 0, cfg.size), &mut planes).map_err(|e| e.to_string())?;
+        add("planes", t.elapsed());
+        done += 1;
+    }
+    if done == 0 {
+        return Err("no readable sample".into());
+    }
+    Ok(total.into_iter().map(|(s, t)| (s, t / done as f64)).collect())
 }
 
 /// The batches of one epoch, in order, made by worker threads ahead of the consumer.

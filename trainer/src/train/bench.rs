@@ -9,7 +9,7 @@ use super::optim::{OptimError, Optimizer, OptimizerKind};
 use super::step::{StepSettings, predict, train_step};
 use crate::data::augment::AugmentConfig;
 use crate::data::feed::{Feed, HostBatch};
-use crate::data::loader::{LoaderConfig, Sample, epoch_batches};
+use crate::data::loader::{LoaderConfig, Sample, epoch_batches, stage_seconds};
 use crate::model::{Arch, Network};
 use serde::Serialize;
 use std::sync::Arc;
@@ -38,9 +38,10 @@ pub struct BenchRow {
     /// `-` for the pipeline alone.
     pub arch: String,
     pub speed: String,
-    /// `train`, `infer` or `load` (pipeline alone).
+    /// `train`, `infer`, `load` (pipeline alone), or a pipeline stage on one thread
+    /// (`read`, `augment`, `planes`).
     pub phase: &'static str,
-    /// `random` (one batch on the device) or `pipeline`.
+    /// `random` (one batch on the device), `pipeline`, or `one-thread` (the stages).
     pub data: &'static str,
     pub batch_size: usize,
     pub steps: usize,
@@ -214,6 +215,20 @@ pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<B
             patches_per_s: load.1,
         };
         push(r, &mut rows);
+        let n = 4 * cfg.batch_size.max(8);
+        for (phase, seconds) in stage_seconds(samples, loader, n).map_err(BenchError::Pipeline)? {
+            let r = BenchRow {
+                arch: "-".into(),
+                speed: "-".into(),
+                phase,
+                data: "one-thread",
+                batch_size: 1,
+                steps: n,
+                seconds: seconds * n as f64,
+                patches_per_s: 1.0 / seconds.max(1e-12),
+            };
+            push(r, &mut rows);
+        }
     }
     for &arch in &cfg.archs {
         for &speed in &cfg.speeds {

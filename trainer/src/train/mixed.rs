@@ -3,7 +3,7 @@
 //! there and the loss scale stays 1, so the same code path trains either way.
 
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor, nn::VarStore};
+use tch::{Device, Tensor, nn::VarStore};
 
 /// Arithmetic of the forward and backward passes. Parameters and optimiser state stay fp32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,21 +118,11 @@ impl LossScaler {
         Self { scale: 65_536.0, clean_steps: 0, growth_interval: 2000, skipped_steps: 0 }
     }
 
-    /// Divides every gradient in `grads` by the scale; returns whether all of them are finite.
+    /// Divides the (flat) gradient by the scale; returns whether all of it is finite.
     /// One device synchronisation (PyTorch's scaler has the same one).
-    pub fn unscale(&self, grads: &mut [Tensor]) -> Result<bool, tch::TchError> {
-        let inv = 1.0 / self.scale;
-        let mut sums = Vec::with_capacity(grads.len());
-        for g in grads.iter_mut() {
-            let _ = g.f_mul_scalar_(inv)?;
-            // NaN or ±inf anywhere makes the sum non-finite.
-            sums.push(g.f_sum(Kind::Float)?);
-        }
-        if sums.is_empty() {
-            return Ok(true);
-        }
-        let total = Tensor::f_stack(&sums, 0)?.f_sum(Kind::Float)?.f_double_value(&[])?;
-        Ok(total.is_finite())
+    pub fn unscale(&self, grad: &mut Tensor) -> Result<bool, tch::TchError> {
+        let _ = grad.f_mul_scalar_(1.0 / self.scale)?;
+        Ok(grad.numel() == 0 || grad.f_isfinite()?.f_all()?.f_int64_value(&[])? != 0)
     }
 
     /// Records the outcome of a step.

@@ -40,7 +40,6 @@ pub fn train_step(
     settings: StepSettings<'_>,
     scaler: Option<&mut LossScaler>,
 ) -> Result<Tensor, OptimError> {
-    opt.zero_grad(vs);
     let logits = settings.speed.autocast(|| net.forward_t(x, settings.train_mode).logits);
     let loss = logits.f_to_kind(Kind::Float)?.f_cross_entropy_loss(
         y,
@@ -51,16 +50,16 @@ pub fn train_step(
     )?;
     match scaler {
         Some(scaler) => {
-            loss.f_mul_scalar(scaler.scale)?.f_backward()?;
-            let finite = scaler.unscale(&mut opt.gradients(vs))?;
+            let mut grad = opt.flat_gradient(vs, &loss.f_mul_scalar(scaler.scale)?)?;
+            let finite = scaler.unscale(&mut grad)?;
             scaler.update(finite);
             if finite {
-                opt.apply(vs, settings.lr)?;
+                opt.apply_flat(vs, &grad, settings.lr)?;
             }
         }
         None => {
-            loss.f_backward()?;
-            opt.apply(vs, settings.lr)?;
+            let grad = opt.flat_gradient(vs, &loss)?;
+            opt.apply_flat(vs, &grad, settings.lr)?;
         }
     }
     Ok(loss.detach())

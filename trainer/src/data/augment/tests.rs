@@ -78,6 +78,63 @@ fn stain_jitter_is_the_identity_at_zero_and_moves_haematoxylin() {
     assert!(drop(nucleus) > 20 && drop(nucleus) > 2 * drop(stroma), "{nucleus:?} {stroma:?}");
 }
 
+/// The textbook per-pixel HSV round trip (branches, one pixel at a time): the oracle for the
+/// vectorised form.
+fn hsv_reference(px: [u8; 3], hue_deg: f32, sat: f32, val: f32) -> [u8; 3] {
+    let [r, g, b] = px.map(|v| f32::from(v) / 255.0);
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let c = max - min;
+    let mut h = if c == 0.0 {
+        0.0
+    } else if max == r {
+        ((g - b) / c).rem_euclid(6.0)
+    } else if max == g {
+        (b - r) / c + 2.0
+    } else {
+        (r - g) / c + 4.0
+    };
+    h = (h + hue_deg / 60.0).rem_euclid(6.0);
+    let s = if max == 0.0 { 0.0 } else { (c / max * sat).clamp(0.0, 1.0) };
+    let v = (max * val).clamp(0.0, 1.0);
+    let chroma = v * s;
+    let x = chroma * (1.0 - (h % 2.0 - 1.0).abs());
+    let (r1, g1, b1) = match h as u32 {
+        0 => (chroma, x, 0.0),
+        1 => (x, chroma, 0.0),
+        2 => (0.0, chroma, x),
+        3 => (0.0, x, chroma),
+        4 => (x, 0.0, chroma),
+        _ => (chroma, 0.0, x),
+    };
+    let m = v - chroma;
+    [r1, g1, b1].map(|t| ((t + m) * 255.0).round().clamp(0.0, 255.0) as u8)
+}
+
+#[test]
+fn hsv_jitter_matches_the_per_pixel_formula() {
+    // Every hue sector, greys, black and white, in a width that leaves a partial block.
+    let mut rng = SplitMix64::new(3);
+    let mut img = RgbImage::filled(37, 29, [0; 3]).unwrap();
+    for y in 0..29 {
+        for x in 0..37 {
+            let px = if (x + y) % 11 == 0 { [(x * 7) as u8; 3] } else { std::array::from_fn(|_| rng.below(256) as u8) };
+            img.put(x, y, px);
+        }
+    }
+    img.put(0, 0, [255; 3]);
+    for (dh, s, v) in [(0.0, 1.0, 1.0), (6.0, 1.1, 0.9), (-6.0, 0.9, 1.1), (200.0, 1.0, 1.0), (-200.0, 0.5, 1.2)] {
+        let mut out = img.clone();
+        hsv_jitter(&mut out, dh, s, v);
+        for (a, b) in img.as_raw().chunks_exact(3).zip(out.as_raw().chunks_exact(3)) {
+            let expect = hsv_reference([a[0], a[1], a[2]], dh, s, v);
+            assert!(
+                expect.iter().zip(b).all(|(e, g)| e.abs_diff(*g) <= 1),
+                "{a:?} ({dh}, {s}, {v}): {b:?} vs {expect:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn hsv_jitter_round_trips_and_rotates_hue() {
     let p = patch();

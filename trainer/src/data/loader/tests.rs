@@ -1,11 +1,13 @@
 use super::*;
 use crate::cohort::load_cohort;
+use crate::data::feed::Feed;
 use crate::manifest::read_manifest;
 use crate::patching::{PatchJob, run_patch_job};
 use crate::slide::MagnificationPresets;
 use crate::synth::cohort::{SynthConfig, generate_cohort};
-use melanoscope_shared::image::save_rgb;
+use melanoscope_shared::image::{TensorLayout, field_to_tensor, save_rgb};
 use std::path::Path;
+use tch::Device;
 
 fn cfg(workers: usize, augment: AugmentConfig) -> LoaderConfig {
     LoaderConfig {
@@ -65,15 +67,20 @@ fn batches_are_deterministic_whatever_the_workers_and_carry_the_right_pixels() {
     let other_epoch = run(2, 1);
     assert_ne!(one[0].samples, other_epoch[0].samples, "epochs are shuffled differently");
 
-    // Without augmentation a sample's values are exactly the shared tensor of its patch.
+    // Without augmentation a sample's values, normalised where the batch lands, are exactly
+    // the shared tensor of its patch.
     let plain: Vec<Batch> = epoch_batches(samples.clone(), &cfg(2, AugmentConfig::none()), 0).collect();
+    let mut feed = Feed::new(plain.clone().into_iter(), 256, Device::Cpu, 1);
+    let (x, y) = feed.next().unwrap().unwrap().to_device(Device::Cpu).unwrap();
+    assert_eq!(Vec::<i64>::try_from(&y).unwrap(), plain[0].classes);
     let (i, s) = (plain[0].samples[0], &samples[plain[0].samples[0]]);
     let slide = Slide::open(&s.slide, None).unwrap();
     let patch = read_patch(&slide, s.um_per_px, s.x0, s.y0, 256).unwrap();
     let mut expect = vec![0f32; 3 * 256 * 256];
     field_to_tensor(&patch, FieldRect::square(0, 0, 256), &Normalization::IMAGENET, TensorLayout::Nchw, &mut expect)
         .unwrap();
-    assert_eq!(&plain[0].images[..expect.len()], &expect[..], "sample {i}");
+    let first = Vec::<f32>::try_from(x.get(0).flatten(0, -1)).unwrap();
+    assert_eq!(first, expect, "sample {i}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -102,7 +109,14 @@ fn unreadable_samples_are_skipped_and_named_and_patch_files_load() {
     assert!(b.skipped.iter().any(|m| m.contains("128x128, the model takes 256")), "{:?}", b.skipped);
     // The red channel of the first file's first pixel, normalised.
     let k = b.samples.iter().position(|i| *i == 0).unwrap();
-    let v = b.images[k * 3 * 256 * 256];
+    assert_eq!(b.images[k * 3 * 256 * 256], 200);
+    let (x, _) = Feed::new(batches.clone().into_iter(), 256, Device::Cpu, 1)
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_device(Device::Cpu)
+        .unwrap();
+    let v = x.double_value(&[k as i64, 0, 0, 0]);
     assert!((v - (200.0 / 255.0 - 0.485) / 0.229).abs() < 1e-5, "{v}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
