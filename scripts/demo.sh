@@ -64,6 +64,29 @@ target/release/melanoscope-train export --checkpoint "$out/train-resnet18/best.s
   --reference 4 --out "$out/export/resnet18.onnx"
 .venv/bin/python scripts/onnx_check.py "$out/export/resnet18.onnx" | tee "$out/export/onnxruntime-check.json"
 
+echo "==> trainer: model bundles for the edge: f32 (signed) and INT8 (calibrated on validation fields, agreement on test fields), f16 ONNX"
+target/release/melanoscope-train keygen --out "$out/export/demo-key"
+bundle_args=(--checkpoint "$out/train-resnet18/best.safetensors" --arch resnet18 --task mm-vs-nevi --magnification 40X
+  --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" --report "$out/eval-resnet18/report.json")
+target/release/melanoscope-train export "${bundle_args[@]}" --form f32 --out "$out/export/resnet18-f32.onnx" \
+  --bundle "$out/export/resnet18-f32.mscm" --sign-key "$out/export/demo-key.secret"
+target/release/melanoscope-train export "${bundle_args[@]}" --form int8 --calibration-fields 32 --agreement-fields 40 \
+  --out "$out/export/resnet18-int8.onnx" --bundle "$out/export/resnet18-int8.mscm" --sign-key "$out/export/demo-key.secret"
+target/release/melanoscope-train export "${bundle_args[@]}" --form f16 --agreement-fields 0 --out "$out/export/resnet18-f16.onnx"
+
+echo "==> edge: open both bundles as screening would (hash, signature against the demo key, reference-field self-test)"
+for form in f32 int8; do
+  target/release/melanoscope-edge check-bundle --bundle "$out/export/resnet18-$form.mscm" \
+    --trusted-keys "$out/export/demo-key.public" --require-signature | tee "$out/export/check-$form.json"
+done
+
+echo "==> trainer: per-field latency of the exports in tract and onnxruntime (2 threads, batch 1 and 4), tract's time by operation"
+# f16 and INT8 run slowly in tract on x86 (no f16 arithmetic; see the profile), so one run each.
+target/release/melanoscope-train bench-export --size 256 --threads 2 --batches 1,4 --runs 5 --profile \
+  --models "$out/export/resnet18-f32.onnx" | tee "$out/export/bench.json"
+target/release/melanoscope-train bench-export --size 256 --threads 2 --batches 1 --runs 1 --profile \
+  --models "$out/export/resnet18-f16.onnx,$out/export/resnet18-int8.onnx" | tee "$out/export/bench-f16-int8.json"
+
 echo "==> trainer: microscope camera frames of each lesion class (vignetting, blur, colour cast, JPEG)"
 target/release/melanoscope-train frames --out "$out/frames" --per-class 1 --um-per-px 0.5 --width 1280 --height 960
 echo "==> edge: fields of a rendered melanoma camera frame"

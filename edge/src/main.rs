@@ -16,6 +16,23 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Open a model bundle as screening would: check its version, hash and signature, run its
+    /// reference fields and compare; print its metadata as JSON. Exit 1 when it is refused.
+    CheckBundle {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Files holding trusted ed25519 public keys (64 hex digits each).
+        #[arg(long, value_delimiter = ',')]
+        trusted_keys: Vec<PathBuf>,
+        /// Refuse a bundle that is not signed by one of the trusted keys.
+        #[arg(long)]
+        require_signature: bool,
+        /// Fields per inference run.
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Cut an image into model fields and report which pass the 40% background rule.
     Fields {
         /// PNG or JPEG image (a camera frame or photomicrograph).
@@ -36,6 +53,36 @@ enum Command {
 fn main() -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     match Cli::parse().command {
+        Command::CheckBundle { bundle, trusted_keys, require_signature, batch, threads } => {
+            use melanoscope_edge::engine::{LoadedBundle, set_threads};
+            let keys = trusted_keys
+                .iter()
+                .map(|p| {
+                    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                    melanoscope_shared::formats::parse_key_hex(&text).with_context(|| format!("{}", p.display()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            set_threads(threads);
+            let loaded = LoadedBundle::open(&bundle, &keys, require_signature, batch)?;
+            let m = &loaded.file.meta;
+            let report = serde_json::json!({
+                "bundle": bundle.display().to_string(),
+                "architecture": format!("{:?}", m.architecture),
+                "task": m.task,
+                "classes": m.classes,
+                "input_size": m.input_size,
+                "um_per_px": m.um_per_px,
+                "quantization": format!("{:?}", m.quantization),
+                "threshold": m.decision.threshold,
+                "uncertain_band": m.decision.uncertain_band,
+                "rule": format!("{:?}", m.decision.rule),
+                "validation": m.validation.iter().map(|v| (v.name.clone(), v.value)).collect::<std::collections::BTreeMap<_, _>>(),
+                "onnx_sha256": melanoscope_shared::formats::hex(&m.onnx_sha256),
+                "signature": format!("{:?}", loaded.signature),
+                "self_test": format!("{} reference fields reproduced", loaded.file.references.len()),
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         Command::Fields { image, um_per_px, target_um_per_px, out } => {
             let img = load_rgb(&image)?;
             let (report, qc) = field_report(&img, um_per_px, target_um_per_px)

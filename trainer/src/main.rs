@@ -15,7 +15,7 @@ mod cli;
 use cli::bench::BenchArgs;
 use cli::experiment::ExperimentArgs;
 use cli::explain::ExplainArgs;
-use cli::export::ExportArgs;
+use cli::export::{ExportArgs, KeygenArgs};
 use cli::train::{EvaluateArgs, TrainCommandArgs};
 
 #[derive(Parser, Debug)]
@@ -174,9 +174,15 @@ enum Command {
     /// trained, evaluated on the test patients, and gathered into experiments.{md,csv,json} with
     /// ROC curves and confusion matrices (SVG) per run. Re-running resumes unfinished runs.
     Experiment(ExperimentArgs),
-    /// Export a checkpoint as ONNX (opset 13, BatchNorm folded, outputs `logits` and `features`),
-    /// optionally with a reference batch for checking it in another runtime.
+    /// Export a checkpoint as ONNX (opset 13, BatchNorm folded, outputs `logits` and `features`)
+    /// in f32, f16 or INT8 (QOperator, calibrated on validation fields), optionally as a signed
+    /// model bundle for the edge with an agreement report against f32.
     Export(ExportArgs),
+    /// Make an ed25519 key pair for signing model bundles (`export --sign-key`).
+    Keygen(KeygenArgs),
+    /// Per-field latency of exported models in tract and onnxruntime (same files, threads and
+    /// batches), with tract's time by operation, as JSON.
+    BenchExport(cli::bench_export::BenchExportArgs),
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split {
         #[arg(long)]
@@ -356,6 +362,8 @@ fn main() -> Result<()> {
         Command::Explain(args) => cli::explain::explain(args)?,
         Command::Experiment(args) => cli::experiment::experiment(args)?,
         Command::Export(args) => cli::export::export(args)?,
+        Command::Keygen(args) => cli::export::keygen(args)?,
+        Command::BenchExport(args) => cli::bench_export::bench_export(args)?,
         Command::Split { cohort, out, fractions, seed, kfold } => {
             let cohort = load_cohort(&cohort)?;
             let f: Vec<f64> =

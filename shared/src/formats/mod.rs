@@ -11,6 +11,7 @@ mod error;
 mod log;
 #[cfg(feature = "std")]
 mod log_file;
+mod model_file;
 mod record;
 
 use alloc::string::String;
@@ -20,6 +21,7 @@ pub use error::FormatError;
 pub use log::{Damage, LogScan, encode_log_frame, scan_log};
 #[cfg(feature = "std")]
 pub use log_file::{RecordLogWriter, read_log_file};
+pub use model_file::{BundleSignature, ModelFile, ReferenceField, SignatureStatus, parse_key_hex};
 pub use record::{FieldScore, RecordKind, ScreeningRecord, Verdict};
 
 /// SHA-256 of `bytes` (the ONNX model, for the bundle and for every screening record).

@@ -20,5 +20,5 @@ pub use io::{decode_rgb, encode_jpeg, encode_rgb, load_rgb, save_rgb};
 pub use resample::{Resampled, Resampler, resample};
 pub use rgb::RgbImage;
 pub use spacing::{DEFAULT_UPSAMPLE_TOLERANCE, PixelSpacing};
-pub use tensor::{Normalization, TensorLayout, field_to_planes, field_to_tensor};
+pub use tensor::{Normalization, TensorLayout, field_to_planes, field_to_tensor, planes_to_tensor};
 pub use tissue::{TissueTest, background_fraction, tissue_mask};

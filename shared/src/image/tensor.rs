@@ -119,6 +119,30 @@ pub fn field_to_planes(image: &RgbImage, rect: FieldRect, out: &mut [u8]) -> Res
     Ok(())
 }
 
+/// Normalises fields stored as 8-bit planes (C×H×W each, `side` square, as
+/// [`field_to_planes`] writes them) into `out`, with the same multiply-add as
+/// [`field_to_tensor`].
+pub fn planes_to_tensor(planes: &[u8], side: usize, norm: &Normalization, out: &mut [f32]) -> Result<(), ImageError> {
+    norm.validate()?;
+    let plane = side * side;
+    if plane == 0 || out.len() != planes.len() || !planes.len().is_multiple_of(3 * plane) {
+        return Err(ImageError::TensorSize {
+            w: side as u32,
+            h: side as u32,
+            expected: planes.len(),
+            actual: out.len(),
+        });
+    }
+    let (scale, bias) = norm.scale_bias();
+    for (k, (pi, po)) in planes.chunks(plane).zip(out.chunks_mut(plane)).enumerate() {
+        let c = k % 3;
+        for (d, v) in po.iter_mut().zip(pi) {
+            *d = f32::from(*v) * scale[c] + bias[c];
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +174,10 @@ mod tests {
             assert_eq!(f32::from(*p) * scale[i / 4] + bias[i / 4], *t);
         }
         assert!(field_to_planes(&img, rect, &mut [0; 11]).is_err());
+        let mut again = vec![0f32; 24];
+        planes_to_tensor(&[planes.clone(), planes].concat(), 2, &n, &mut again).unwrap();
+        assert_eq!(&again[..12], &chw[..]);
+        assert_eq!(&again[12..], &chw[..]);
     }
 
     #[test]

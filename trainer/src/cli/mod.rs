@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod bench_export;
 pub mod experiment;
 pub mod explain;
 pub mod export;

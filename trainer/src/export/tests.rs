@@ -92,7 +92,7 @@ fn vgg19_exports_only_where_its_pooling_is_expressible() {
         .unwrap();
     let shapes: Vec<String> =
         model.output_outlets().unwrap().iter().map(|o| format!("{:?}", model.outlet_fact(*o).unwrap().shape)).collect();
-    assert_eq!(shapes, vec!["1,2".to_string(), "1,512,16,16".to_string()]);
+    assert_eq!(shapes, vec!["1,2".to_string(), "1,512,16,16".to_string(), "1,2,512".to_string()]);
 }
 
 #[test]
@@ -100,4 +100,157 @@ fn a_checkpoint_of_another_architecture_is_refused_by_name() {
     let (vs, _) = network(Arch::ResNet18, 2);
     let err = export_onnx(&vs, Arch::ResNet50, 64).unwrap_err().to_string();
     assert!(err.contains("resnet50") && err.contains("conv"), "{err}");
+}
+
+mod forms {
+    use super::network;
+    use crate::export::fields::FieldSet;
+    use crate::export::onnx::{Form, export_form};
+    use crate::export::quant::{agreement, calibrate};
+    use crate::model::{Arch, seed_torch};
+    use melanoscope_edge::engine::Engine;
+    use tch::{Device, Kind, Tensor};
+
+    /// Smooth random fields (a normalised image is spatially correlated; white noise is not
+    /// what a network, or its calibration, sees).
+    fn fields(n: usize, side: usize) -> FieldSet {
+        let _rng = seed_torch(31);
+        let x = Tensor::randn([n as i64, 3, (side / 8) as i64, (side / 8) as i64], (Kind::Float, Device::Cpu));
+        let x = x.upsample_bilinear2d([side as i64, side as i64], false, None, None);
+        FieldSet {
+            side,
+            rgb: Vec::new(),
+            tensor: Vec::<f32>::try_from(x.flatten(0, -1)).unwrap(),
+            classes: (0..n).map(|i| i % 2).collect(),
+        }
+    }
+
+    fn corr(a: &[f32], b: &[f32]) -> f64 {
+        let n = a.len() as f64;
+        let ma = a.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+        let mb = b.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+        for (x, y) in a.iter().zip(b) {
+            let (dx, dy) = (f64::from(*x) - ma, f64::from(*y) - mb);
+            ab += dx * dy;
+            aa += dx * dx;
+            bb += dy * dy;
+        }
+        ab / (aa * bb).sqrt()
+    }
+
+    #[test]
+    fn int8_qoperator_export_runs_in_tract_and_follows_f32() {
+        let (vs, _) = network(Arch::ResNet18, 2);
+        let calib = fields(8, 64);
+        let test = fields(6, 64);
+        for per_channel in [false, true] {
+            let c = calibrate(&vs, Arch::ResNet18, &calib, 99.99, per_channel).unwrap();
+            assert!(c.plan.ranges.contains_key("input") && c.plan.ranges.contains_key("features"));
+            let (int8, _) = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(c.plan)).unwrap();
+            let text = String::from_utf8_lossy(&int8);
+            assert!(text.contains("QLinearConv") && !text.contains("\"Conv\""));
+            let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &Form::F32).unwrap().0;
+            // INT8 weights are a quarter of the f32 ones (the file holds little else).
+            assert!(int8.len() * 3 < f32_bytes.len(), "{} vs {}", int8.len(), f32_bytes.len());
+            let (a, b) = (Engine::from_onnx(&f32_bytes, 6, 64).unwrap(), Engine::from_onnx(&int8, 6, 64).unwrap());
+            let (ra, rb) = (a.run(&test.tensor).unwrap(), b.run(&test.tensor).unwrap());
+            let (cl, cf) = (corr(&ra.logits, &rb.logits), corr(&ra.features, &rb.features));
+            assert!(cl > 0.9 && cf > 0.9, "per_channel {per_channel}: logits r={cl}, features r={cf}");
+            let single = (Engine::from_onnx(&f32_bytes, 1, 64).unwrap(), Engine::from_onnx(&int8, 1, 64).unwrap());
+            let fc = Vec::<f32>::try_from(vs.variables()["fc.weight"].flatten(0, -1)).unwrap();
+            let agree = agreement(&single.0, &single.1, &test, 2, 1, 0.5, Some(&fc)).unwrap();
+            assert!(agree.cam_correlation_mean > 0.8, "{agree:?}");
+        }
+    }
+
+    #[test]
+    fn f16_export_matches_f32_to_half_precision() {
+        let (vs, _) = network(Arch::ResNet18, 2);
+        let test = fields(2, 64);
+        let (f16, _) = export_form(&vs, Arch::ResNet18, 64, &Form::F16).unwrap();
+        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &Form::F32).unwrap().0;
+        assert!(f16.len() * 10 < f32_bytes.len() * 6, "half the weight bytes");
+        let (a, b) = (Engine::from_onnx(&f32_bytes, 2, 64).unwrap(), Engine::from_onnx(&f16, 2, 64).unwrap());
+        let (ra, rb) = (a.run(&test.tensor).unwrap(), b.run(&test.tensor).unwrap());
+        let scale = ra.features.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let diff = melanoscope_edge::engine::max_abs_diff(&ra.features, &rb.features);
+        assert!(diff < 2e-2 * scale, "features differ by {diff} (max {scale})");
+        assert!(corr(&ra.logits, &rb.logits) > 0.999);
+    }
+}
+
+#[test]
+fn vgg19_grad_cam_weights_match_autograd() {
+    let (vs, net) = network(Arch::Vgg19, 2);
+    let x = {
+        let _rng = seed_torch(23);
+        Tensor::randn([1, 3, 224, 224], (Kind::Float, Device::Cpu))
+    };
+    let out = net.forward_t(&x, false);
+    let bytes = export_onnx(&vs, Arch::Vgg19, 224).unwrap();
+    let engine = melanoscope_edge::engine::Engine::from_onnx(&bytes, 1, 224).unwrap();
+    let got = engine.run(&Vec::<f32>::try_from(x.flatten(0, -1)).unwrap()).unwrap();
+    let (name, alphas) = &got.extra[0];
+    assert_eq!(name, "grad_cam_weights");
+    assert_eq!(alphas.len(), 2 * 512);
+    for class in 0..2i64 {
+        let score = out.logits.select(1, class).sum(Kind::Float);
+        let g = Tensor::run_backward(&[score], &[&out.features], true, false).pop().unwrap();
+        let want = Vec::<f32>::try_from(g.mean_dim([2i64, 3].as_slice(), false, Kind::Float).flatten(0, -1)).unwrap();
+        let mine = &alphas[class as usize * 512..(class as usize + 1) * 512];
+        let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        let diff = max_diff(mine, &want);
+        assert!(diff < 1e-3 * scale, "class {class}: differs by {diff} (largest {scale})");
+    }
+}
+
+/// The edge opens what the trainer bundles: self-test passes; a changed reference output is
+/// refused by the self-test; a required signature is enforced.
+#[test]
+fn bundles_open_on_the_edge_with_self_test_and_signatures() {
+    use crate::export::bundle::{BundleSpec, default_decision, make_bundle};
+    use melanoscope_edge::engine::{EngineError, LoadedBundle};
+    use melanoscope_shared::formats::{ModelFile, Quantization, SignatureStatus};
+    use melanoscope_shared::image::{Normalization, RgbImage};
+    let (vs, _) = network(Arch::ResNet18, 2);
+    let onnx = export_onnx(&vs, Arch::ResNet18, 64).unwrap();
+    let spec = BundleSpec {
+        arch: Arch::ResNet18,
+        task: "mm-vs-nevi".into(),
+        classes: vec!["nevus".into(), "MM".into()],
+        side: 64,
+        um_per_px: 0.25,
+        normalization: Normalization::IMAGENET,
+        decision: default_decision(1, 0.1),
+        validation: vec![],
+        quantization: Quantization::F32,
+    };
+    let refs = [RgbImage::filled(64, 64, [200, 120, 170]).unwrap(), RgbImage::filled(64, 64, [90, 40, 120]).unwrap()];
+    let mut file = make_bundle(onnx, &spec, &refs, 1e-3).unwrap();
+    let dir = std::env::temp_dir().join(format!("msc-bundle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.mscm");
+    std::fs::write(&path, file.encode().unwrap()).unwrap();
+    let loaded = LoadedBundle::open(&path, &[], false, 2).unwrap();
+    assert_eq!(loaded.signature, SignatureStatus::Unsigned);
+    let err = LoadedBundle::open(&path, &[], true, 2).unwrap_err().to_string();
+    assert!(err.contains("unsigned") && err.contains("m.mscm"), "{err}");
+
+    let secret = [5u8; 32];
+    file.sign(&secret).unwrap();
+    std::fs::write(&path, file.encode().unwrap()).unwrap();
+    let public = ModelFile::public_key_of(&secret);
+    assert_eq!(LoadedBundle::open(&path, &[public], true, 1).unwrap().signature, SignatureStatus::Trusted(0));
+
+    // Expected outputs that this model does not produce: the self-test refuses to screen.
+    let mut wrong = file.clone();
+    wrong.signature = None;
+    wrong.references[1].logits[0] += 0.5;
+    std::fs::write(&path, wrong.encode().unwrap()).unwrap();
+    match LoadedBundle::open(&path, &[], false, 2) {
+        Err(EngineError::SelfTest { field: 1, output: "logits", .. }) => {}
+        other => panic!("expected a self-test failure on field 1, got {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

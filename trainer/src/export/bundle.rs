@@ -1,0 +1,128 @@
+//! Model bundles: an exported ONNX model with the metadata the edge needs (classes, µm/px,
+//! normalisation, the validation-chosen operating point, quantisation, figures) and reference
+//! fields whose outputs the edge must reproduce before it screens.
+
+use crate::model::Arch;
+use melanoscope_edge::engine::{Engine, EngineError, pooled};
+use melanoscope_shared::formats::{
+    Architecture, DecisionThresholds, FormatError, ModelBundleMeta, ModelFile, NamedMetric, Quantization,
+    ReferenceField, sha256,
+};
+use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
+use melanoscope_shared::metrics::{ChosenThreshold, ThresholdRule};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{path}: {detail}")]
+    Input { path: String, detail: String },
+}
+
+/// What the bundle says about the model besides its bytes.
+#[derive(Debug, Clone)]
+pub struct BundleSpec {
+    pub arch: Arch,
+    pub task: String,
+    pub classes: Vec<String>,
+    pub side: u32,
+    pub um_per_px: f64,
+    pub normalization: Normalization,
+    pub decision: DecisionThresholds,
+    pub validation: Vec<NamedMetric>,
+    pub quantization: Quantization,
+}
+
+pub fn architecture(arch: Arch) -> Architecture {
+    match arch {
+        Arch::ResNet18 => Architecture::ResNet18,
+        Arch::ResNet50 => Architecture::ResNet50,
+        Arch::Vgg19 => Architecture::Vgg19,
+    }
+}
+
+/// The operating point and figures from an `evaluate` report (`report.json`): the threshold
+/// its `level` (patch, slide or patient) chose on the validation patients, and the test figures.
+pub fn decision_from_report(
+    path: &Path,
+    level: &str,
+    positive_class: u16,
+    uncertain_band: f64,
+) -> Result<(DecisionThresholds, Vec<NamedMetric>), BundleError> {
+    let err = |detail: String| BundleError::Input { path: path.display().to_string(), detail };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+    let levels =
+        report["levels"].as_array().ok_or_else(|| err("no `levels` array; expected an evaluate report".into()))?;
+    let chosen = levels
+        .iter()
+        .find(|l| l["level"].as_str() == Some(level))
+        .ok_or_else(|| err(format!("no level {level:?}; expected patch, slide or patient")))?;
+    let t: ChosenThreshold = serde_json::from_value(chosen["threshold"].clone())
+        .map_err(|e| err(format!("levels[{level}].threshold: {e}")))?;
+    let mut metrics = Vec::new();
+    for l in levels {
+        let name = l["level"].as_str().unwrap_or("?");
+        for figure in ["auc", "sensitivity", "specificity", "f1"] {
+            if let Some(v) = l[figure]["estimate"].as_f64().filter(|v| v.is_finite()) {
+                metrics.push(NamedMetric { name: format!("test_{name}_{figure}"), value: v });
+            }
+        }
+    }
+    Ok((DecisionThresholds { positive_class, threshold: t.threshold, uncertain_band, rule: t.rule }, metrics))
+}
+
+/// The decision when no report is given: probability 0.5, Youden's rule named for what a
+/// balanced two-class model's default amounts to.
+pub fn default_decision(positive_class: u16, uncertain_band: f64) -> DecisionThresholds {
+    DecisionThresholds { positive_class, threshold: 0.5, uncertain_band, rule: ThresholdRule::Youden }
+}
+
+/// The bundle of `onnx` with reference outputs computed by the edge's engine on `references`;
+/// each field's tolerance is `relative` times its largest output (at least 1).
+pub fn make_bundle(
+    onnx: Vec<u8>,
+    spec: &BundleSpec,
+    references: &[RgbImage],
+    relative: f32,
+) -> Result<ModelFile, BundleError> {
+    let side = spec.side as usize;
+    let engine = Engine::from_onnx(&onnx, 1, side)?;
+    let per = 3 * side * side;
+    let mut refs = Vec::new();
+    for img in references {
+        let mut x = vec![0f32; per];
+        field_to_tensor(img, FieldRect::square(0, 0, spec.side), &spec.normalization, TensorLayout::Nchw, &mut x)
+            .map_err(|e| BundleError::Input { path: "reference field".into(), detail: e.to_string() })?;
+        let out = engine.run(&x)?;
+        let feature_means = pooled(&out.features, out.feature_shape[0]);
+        let largest = out.logits.iter().chain(&feature_means).fold(1f32, |m, v| m.max(v.abs()));
+        refs.push(ReferenceField {
+            rgb: img.as_raw().to_vec(),
+            logits: out.logits,
+            feature_means,
+            tolerance: relative * largest,
+        });
+    }
+    let meta = ModelBundleMeta {
+        architecture: architecture(spec.arch),
+        task: spec.task.clone(),
+        classes: spec.classes.clone(),
+        input_size: spec.side,
+        um_per_px: spec.um_per_px,
+        mean: spec.normalization.mean,
+        std: spec.normalization.std,
+        decision: spec.decision,
+        quantization: spec.quantization.clone(),
+        validation: spec.validation.clone(),
+        onnx_sha256: sha256(&onnx),
+        created_unix_s: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        trainer_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let file = ModelFile { meta, onnx, references: refs, signature: None };
+    file.encode()?; // every check the edge will make, now
+    Ok(file)
+}
