@@ -75,16 +75,21 @@ impl Engine {
         Ok(Engine { plan, batch, side, names })
     }
 
-    /// Runs one batch of normalised NCHW fields.
-    pub fn run(&self, input: &[f32]) -> Result<Outputs, EngineError> {
+    /// `input` as the plan's input tensor, refused unless it holds exactly one batch.
+    fn input_tensor(&self, input: &[f32]) -> Result<Tensor, EngineError> {
         let expected = self.batch * 3 * self.side * self.side;
         if input.len() != expected {
             return Err(EngineError::InputSize { actual: input.len(), expected, batch: self.batch, side: self.side });
         }
-        let run = |e: TractError| EngineError::Run(format!("{e:#}"));
-        let x = tract_ndarray::ArrayD::from_shape_vec(vec![self.batch, 3, self.side, self.side], input.to_vec())
+        Ok(tract_ndarray::ArrayD::from_shape_vec(vec![self.batch, 3, self.side, self.side], input.to_vec())
             .map_err(|e| EngineError::Run(e.to_string()))?
-            .into_tensor();
+            .into_tensor())
+    }
+
+    /// Runs one batch of normalised NCHW fields.
+    pub fn run(&self, input: &[f32]) -> Result<Outputs, EngineError> {
+        let x = self.input_tensor(input)?;
+        let run = |e: TractError| EngineError::Run(format!("{e:#}"));
         let out = self.plan.run(tvec!(x.into())).map_err(run)?;
         let values = |i: usize| -> Result<Vec<f32>, EngineError> {
             let t = out.get(i).ok_or_else(|| EngineError::Run(format!("the model has no output {i}")))?;
@@ -108,14 +113,8 @@ impl Engine {
     /// Runs one batch timing every node, and returns the seconds per kind of operation
     /// (e.g. `ConvUnary`, `Add`), largest first: where an inference's time goes.
     pub fn profile(&self, input: &[f32]) -> Result<Vec<(String, f64, usize)>, EngineError> {
-        let expected = self.batch * 3 * self.side * self.side;
-        if input.len() != expected {
-            return Err(EngineError::InputSize { actual: input.len(), expected, batch: self.batch, side: self.side });
-        }
+        let x = self.input_tensor(input)?;
         let run = |e: TractError| EngineError::Run(format!("{e:#}"));
-        let x = tract_ndarray::ArrayD::from_shape_vec(vec![self.batch, 3, self.side, self.side], input.to_vec())
-            .map_err(|e| EngineError::Run(e.to_string()))?
-            .into_tensor();
         let mut times: Vec<(String, f64, usize)> = Vec::new();
         let mut state = self.plan.spawn().map_err(run)?;
         state

@@ -1,7 +1,7 @@
 //! Model-bundle metadata: everything the edge needs to use an exported model exactly as it
 //! was trained and validated. Bytes: `"MSCB"`, version (u16 LE), postcard payload, CRC32.
 
-use super::envelope::{decode_exact, open, seal};
+use super::envelope::{decode_exact, open_versioned, seal_versioned};
 use super::error::invalid;
 use super::{FormatError, hex};
 use crate::metrics::ThresholdRule;
@@ -134,24 +134,12 @@ impl ModelBundleMeta {
     /// Validated, versioned bytes.
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.validate()?;
-        let mut header = Vec::with_capacity(6);
-        header.extend_from_slice(&MAGIC);
-        header.extend_from_slice(&VERSION.to_le_bytes());
-        seal(WHAT, &header, self)
+        seal_versioned(WHAT, MAGIC, VERSION, self)
     }
 
     /// Decodes and validates bytes written by [`Self::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        if bytes.len() >= 4 && bytes[..4] != MAGIC {
-            let found = [bytes[0], bytes[1], bytes[2], bytes[3]];
-            return Err(FormatError::BadMagic { what: WHAT, found, expected: MAGIC });
-        }
-        let body = open(WHAT, bytes, 6)?;
-        let version = u16::from_le_bytes([body[4], body[5]]);
-        if version != VERSION {
-            return Err(FormatError::UnsupportedVersion { what: WHAT, found: version, supported: VERSION });
-        }
-        let meta: Self = decode_exact(WHAT, &body[6..])?;
+        let meta: Self = decode_exact(WHAT, open_versioned(WHAT, bytes, MAGIC, VERSION)?)?;
         meta.validate()?;
         Ok(meta)
     }

@@ -46,3 +46,36 @@ pub(crate) fn decode_exact<T: DeserializeOwned>(what: &'static str, payload: &[u
     }
     Ok(value)
 }
+
+/// The payload of `magic ++ version (u16 LE) ++ payload ++ crc32`, after checking the magic
+/// (first, so a foreign file is named as such), the CRC and the version.
+pub(crate) fn open_versioned<'a>(
+    what: &'static str,
+    bytes: &'a [u8],
+    magic: [u8; 4],
+    version: u16,
+) -> Result<&'a [u8], FormatError> {
+    if bytes.len() >= 4 && bytes[..4] != magic {
+        let found = [bytes[0], bytes[1], bytes[2], bytes[3]];
+        return Err(FormatError::BadMagic { what, found, expected: magic });
+    }
+    let body = open(what, bytes, 6)?;
+    let found = u16::from_le_bytes([body[4], body[5]]);
+    if found != version {
+        return Err(FormatError::UnsupportedVersion { what, found, supported: version });
+    }
+    Ok(&body[6..])
+}
+
+/// `magic ++ version (u16 LE) ++ postcard(value) ++ crc32`.
+pub(crate) fn seal_versioned<T: Serialize>(
+    what: &'static str,
+    magic: [u8; 4],
+    version: u16,
+    value: &T,
+) -> Result<Vec<u8>, FormatError> {
+    let mut header = Vec::with_capacity(6);
+    header.extend_from_slice(&magic);
+    header.extend_from_slice(&version.to_le_bytes());
+    seal(what, &header, value)
+}

@@ -7,7 +7,7 @@
 //! is checked against the caller's trusted keys by [`ModelFile::verify_signature`].
 
 use super::bundle::ModelBundleMeta;
-use super::envelope::{decode_exact, open, seal};
+use super::envelope::{decode_exact, open_versioned, seal_versioned};
 use super::error::invalid;
 use super::{FormatError, hex, sha256};
 use alloc::format;
@@ -158,25 +158,13 @@ impl ModelFile {
             references: self.references.clone(),
             signature: self.signature.clone(),
         };
-        let mut header = Vec::with_capacity(6);
-        header.extend_from_slice(&MAGIC);
-        header.extend_from_slice(&VERSION.to_le_bytes());
-        seal(WHAT, &header, &payload)
+        seal_versioned(WHAT, MAGIC, VERSION, &payload)
     }
 
     /// Decodes and checks bytes written by [`Self::encode`] (the signature is checked
     /// separately, against the caller's keys).
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        if bytes.len() >= 4 && bytes[..4] != MAGIC {
-            let found = [bytes[0], bytes[1], bytes[2], bytes[3]];
-            return Err(FormatError::BadMagic { what: WHAT, found, expected: MAGIC });
-        }
-        let body = open(WHAT, bytes, 6)?;
-        let version = u16::from_le_bytes([body[4], body[5]]);
-        if version != VERSION {
-            return Err(FormatError::UnsupportedVersion { what: WHAT, found: version, supported: VERSION });
-        }
-        let p: Payload = decode_exact(WHAT, &body[6..])?;
+        let p: Payload = decode_exact(WHAT, open_versioned(WHAT, bytes, MAGIC, VERSION)?)?;
         let file = ModelFile {
             meta: ModelBundleMeta::decode(&p.meta)?,
             onnx: p.onnx,
@@ -248,7 +236,7 @@ mod tests {
             references: f.references.clone(),
             signature: None,
         };
-        let forged = seal(WHAT, &[b'M', b'S', b'C', b'M', 1, 0], &payload).unwrap();
+        let forged = seal_versioned(WHAT, MAGIC, VERSION, &payload).unwrap();
         let err = ModelFile::decode(&forged).unwrap_err().to_string();
         assert!(err.contains("onnx_sha256"), "{err}");
         for len in [0, 5, bytes.len() / 2, bytes.len() - 1] {
