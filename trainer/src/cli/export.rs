@@ -112,14 +112,21 @@ pub fn export(args: ExportArgs) -> Result<()> {
         melanoscope_trainer::model::load_network(&args.checkpoint, arch, classes.len() as i64, tch::Device::Cpu)?;
 
     // Fields from the validation (calibration, references) and test (agreement) patients.
+    // The manifest and split are read once for both partitions.
+    let data = match (&args.manifest, &args.split) {
+        (Some(m), Some(s)) => Some((
+            m,
+            melanoscope_trainer::manifest::read_manifest(m)?,
+            melanoscope_trainer::split::PatientSplit::load(s)?,
+        )),
+        _ => None,
+    };
     let fields = |partition, max: usize| -> Result<Option<FieldSet>> {
-        let (Some(manifest), Some(split)) = (&args.manifest, &args.split) else { return Ok(None) };
+        let Some((manifest, rows, split)) = &data else { return Ok(None) };
         if max == 0 {
             return Ok(None);
         }
-        let rows = melanoscope_trainer::manifest::read_manifest(manifest)?;
-        let split = melanoscope_trainer::split::PatientSplit::load(split)?;
-        let samples = task_samples(&rows, task, &magnification.name, &split, partition);
+        let samples = task_samples(rows, task, &magnification.name, split, partition);
         if samples.is_empty() {
             bail!(
                 "{}: no {} patches of task {} in the {partition:?} partition",

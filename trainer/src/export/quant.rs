@@ -103,7 +103,8 @@ fn softmax(logits: &[f32]) -> Vec<f64> {
     e.iter().map(|v| v / s).collect()
 }
 
-fn pearson(a: &[f32], b: &[f32]) -> f64 {
+/// Pearson correlation of two equally long maps.
+pub fn pearson(a: &[f32], b: &[f32]) -> f64 {
     let n = a.len().min(b.len()) as f64;
     let (ma, mb) = (a.iter().map(|v| f64::from(*v)).sum::<f64>() / n, b.iter().map(|v| f64::from(*v)).sum::<f64>() / n);
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);

@@ -106,7 +106,7 @@ mod forms {
     use super::network;
     use crate::export::fields::FieldSet;
     use crate::export::onnx::{Form, export_form};
-    use crate::export::quant::{agreement, calibrate};
+    use crate::export::quant::{agreement, calibrate, pearson as corr};
     use crate::model::{Arch, seed_torch};
     use melanoscope_edge::engine::Engine;
     use tch::{Device, Kind, Tensor};
@@ -123,20 +123,6 @@ mod forms {
             tensor: Vec::<f32>::try_from(x.flatten(0, -1)).unwrap(),
             classes: (0..n).map(|i| i % 2).collect(),
         }
-    }
-
-    fn corr(a: &[f32], b: &[f32]) -> f64 {
-        let n = a.len() as f64;
-        let ma = a.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
-        let mb = b.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
-        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-        for (x, y) in a.iter().zip(b) {
-            let (dx, dy) = (f64::from(*x) - ma, f64::from(*y) - mb);
-            ab += dx * dy;
-            aa += dx * dx;
-            bb += dy * dy;
-        }
-        ab / (aa * bb).sqrt()
     }
 
     #[test]

@@ -66,6 +66,8 @@ fn gather(pieces: &[Tensor], slots: &[Slot], total: i64) -> Result<Tensor, tch::
 #[derive(Debug)]
 struct Slot {
     name: String,
+    /// The parameter itself (a handle; its data is the view into the flat buffer).
+    param: Tensor,
     offset: i64,
     numel: i64,
     size: Vec<i64>,
@@ -89,6 +91,8 @@ impl Slot {
 /// The flat buffers for one set of trainable parameters.
 #[derive(Debug)]
 struct Flat {
+    /// The groups the layout was built for: the trainable set and the rates follow from them.
+    groups: Vec<ParamGroup>,
     slots: Vec<Slot>,
     /// Runs of consecutive elements sharing a rate multiplier: (offset, length, lr_scale).
     segments: Vec<(i64, i64, f64)>,
@@ -168,14 +172,13 @@ impl Optimizer {
         }
     }
 
-    /// The flat layout for the parameters trainable now, built (and the parameters moved into
-    /// it) when there is none or the trainable set changed (staged unfreezing).
+    /// The flat layout for the groups as they are now, built (and the parameters moved into
+    /// it) when there is none or the groups changed (staged unfreezing, another rate). Steps
+    /// with unchanged groups reuse it without looking at the VarStore again.
     fn layout(&mut self, vs: &VarStore) -> Result<&mut Flat, OptimError> {
-        let params = self.trainable(vs);
-        let current = self.flat.as_ref().is_some_and(|f| {
-            f.slots.len() == params.len() && f.slots.iter().zip(&params).all(|(s, (n, _))| &s.name == n)
-        });
+        let current = self.flat.as_ref().is_some_and(|f| f.groups == self.groups);
         if !current {
+            let params = self.trainable(vs);
             self.unflatten_state();
             let mut slots = Vec::with_capacity(params.len());
             let mut pieces = Vec::with_capacity(params.len());
@@ -207,7 +210,14 @@ impl Optimizer {
                     Some(last) if last.2 == scale => last.1 = offset + numel - last.0,
                     _ => segments.push((offset, numel, scale)),
                 }
-                slots.push(Slot { name: name.clone(), offset, numel, size: p.size(), channels_last: cl });
+                slots.push(Slot {
+                    name: name.clone(),
+                    param: p.shallow_clone(),
+                    offset,
+                    numel,
+                    size: p.size(),
+                    channels_last: cl,
+                });
                 offset = (offset + numel + ALIGN - 1) / ALIGN * ALIGN;
             }
             let total = offset;
@@ -224,7 +234,8 @@ impl Optimizer {
             }
             self.first.clear();
             self.second.clear();
-            return Ok(self.flat.insert(Flat { slots, segments, params: flat_params, first, second }));
+            let groups = self.groups.clone();
+            return Ok(self.flat.insert(Flat { groups, slots, segments, params: flat_params, first, second }));
         }
         self.flat.as_mut().ok_or(OptimError::Layout("no flat layout"))
     }
@@ -233,10 +244,7 @@ impl Optimizer {
     /// the layout's order (nothing is accumulated on the parameters' `.grad`).
     pub fn flat_gradient(&mut self, vs: &VarStore, loss: &Tensor) -> Result<Tensor, OptimError> {
         let flat = self.layout(vs)?;
-        let params: Vec<Tensor> = {
-            let vars = vs.variables();
-            flat.slots.iter().map(|s| vars[&s.name].shallow_clone()).collect()
-        };
+        let params: Vec<&Tensor> = flat.slots.iter().map(|s| &s.param).collect();
         if params.is_empty() {
             return Ok(flat.params.zeros_like());
         }
@@ -249,10 +257,9 @@ impl Optimizer {
     /// One update at rate `lr` from the gradients `backward` left on the parameters.
     pub fn apply(&mut self, vs: &VarStore, lr: f64) -> Result<(), OptimError> {
         let flat = self.layout(vs)?;
-        let vars = vs.variables();
         let mut pieces = Vec::with_capacity(flat.slots.len());
         for s in &flat.slots {
-            let g = vars[&s.name].grad();
+            let g = s.param.grad();
             pieces.push(if g.defined() {
                 flatten(&g, s.channels_last)?
             } else {
