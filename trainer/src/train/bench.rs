@@ -38,8 +38,8 @@ pub struct BenchRow {
     /// `-` for the pipeline alone.
     pub arch: String,
     pub speed: String,
-    /// `train`, `infer`, `load` (pipeline alone), or a pipeline stage on one thread
-    /// (`read`, `augment`, `planes`).
+    /// `train`, `infer`, `load` (pipeline alone), or a pipeline stage on one thread (`read`,
+    /// each augmentation step such as `hsv` or `jpeg`, `planes`).
     pub phase: &'static str,
     /// `random` (one batch on the device), `pipeline`, or `one-thread` (the stages).
     pub data: &'static str,
