@@ -32,6 +32,12 @@ enum Command {
         batch: usize,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Inference backend: tract, or onnxruntime (builds with the `onnxruntime` feature).
+        #[arg(long, default_value = "tract")]
+        backend: String,
+        /// libonnxruntime.so for the onnxruntime backend (default: $ORT_DYLIB_PATH).
+        #[arg(long)]
+        onnxruntime_lib: Option<PathBuf>,
     },
     /// Cut an image into model fields and report which pass the 40% background rule.
     Fields {
@@ -53,8 +59,9 @@ enum Command {
 fn main() -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     match Cli::parse().command {
-        Command::CheckBundle { bundle, trusted_keys, require_signature, batch, threads } => {
-            use melanoscope_edge::engine::{LoadedBundle, set_threads};
+        Command::CheckBundle { bundle, trusted_keys, require_signature, batch, threads, backend, onnxruntime_lib } => {
+            use melanoscope_edge::engine::{Backend, LoadedBundle, set_threads};
+            let backend = Backend::parse(&backend, onnxruntime_lib)?;
             let keys = trusted_keys
                 .iter()
                 .map(|p| {
@@ -63,10 +70,11 @@ fn main() -> Result<()> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             set_threads(threads);
-            let loaded = LoadedBundle::open(&bundle, &keys, require_signature, batch)?;
+            let loaded = LoadedBundle::open(&bundle, &keys, require_signature, batch, &backend, threads)?;
             let m = &loaded.file.meta;
             let report = serde_json::json!({
                 "bundle": bundle.display().to_string(),
+                "backend": loaded.engine.backend_name(),
                 "architecture": format!("{:?}", m.architecture),
                 "task": m.task,
                 "classes": m.classes,

@@ -3,6 +3,7 @@
 //! `keygen`, an ed25519 key pair for signing bundles.
 
 use anyhow::{Context, Result, bail};
+use melanoscope_edge::engine::{Backend, onnxruntime_wheel_library};
 use melanoscope_shared::formats::{ModelFile, Quantization, hex, parse_key_hex};
 use melanoscope_shared::image::Normalization;
 use melanoscope_trainer::export::bundle::{BundleSpec, decision_from_report, default_decision, make_bundle};
@@ -30,7 +31,13 @@ pub struct ExportArgs {
     /// f32, f16 or int8 (post-training static quantisation, calibrated on validation fields).
     #[arg(long, default_value = "f32")]
     pub form: String,
-    /// INT8 weights: per-tensor (symmetric; tract's fast integer path) or per-channel.
+    /// libonnxruntime.so whose results the bundle's reference tolerances must also cover (the
+    /// edge's optional backend); `none` for tract only. Default: the onnxruntime wheel's in
+    /// $VIRTUAL_ENV, else in .venv, when there is one.
+    #[arg(long)]
+    pub onnxruntime_lib: Option<String>,
+    /// INT8 weights: per-tensor (symmetric, one scale a layer) or per-channel (one scale per
+    /// output channel, closer to f32).
     #[arg(long, default_value = "per-tensor")]
     pub int8_weights: String,
     /// Upper percentile of each tensor's values that its INT8 range keeps (the lower is 100 minus it).
@@ -237,7 +244,25 @@ pub fn export(args: ExportArgs) -> Result<()> {
         };
         // Another machine's kernels sum in another order; f16 and INT8 round more on ARM too.
         let relative = if form == "f32" { 1e-3 } else { 2e-2 };
-        let mut file = make_bundle(onnx, &spec, &refs, relative)?;
+        // The edge may run the bundle on onnxruntime too: its reference outputs must hold there.
+        let also_on: Vec<Backend> = match args.onnxruntime_lib.as_deref() {
+            Some("none") => vec![],
+            Some(path) => vec![Backend::OnnxRuntime { library: path.into() }],
+            None => {
+                let venv = std::env::var_os("VIRTUAL_ENV").map_or_else(|| PathBuf::from(".venv"), PathBuf::from);
+                match onnxruntime_wheel_library(&venv) {
+                    Some(library) => vec![Backend::OnnxRuntime { library }],
+                    None => {
+                        eprintln!(
+                            "note: no onnxruntime in {}; the reference tolerances cover tract only",
+                            venv.display()
+                        );
+                        vec![]
+                    }
+                }
+            }
+        };
+        let mut file = make_bundle(onnx, &spec, &refs, relative, &also_on)?;
         if let Some(key) = &args.sign_key {
             let text = std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
             let secret = parse_key_hex(&text).with_context(|| format!("{}", key.display()))?;

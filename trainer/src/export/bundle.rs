@@ -3,7 +3,7 @@
 //! fields whose outputs the edge must reproduce before it screens.
 
 use crate::model::Arch;
-use melanoscope_edge::engine::{Engine, EngineError, pooled};
+use melanoscope_edge::engine::{Backend, Engine, EngineError, max_abs_diff, pooled};
 use melanoscope_shared::formats::{
     Architecture, DecisionThresholds, FormatError, ModelBundleMeta, ModelFile, NamedMetric, Quantization,
     ReferenceField, sha256,
@@ -81,16 +81,21 @@ pub fn default_decision(positive_class: u16, uncertain_band: f64) -> DecisionThr
     DecisionThresholds { positive_class, threshold: 0.5, uncertain_band, rule: ThresholdRule::Youden }
 }
 
-/// The bundle of `onnx` with reference outputs computed by the edge's engine on `references`;
-/// each field's tolerance is `relative` times its largest output (at least 1).
+/// The bundle of `onnx` with reference outputs computed by the edge's engine (tract) on
+/// `references`; each field's tolerance is `relative` times its largest output (at least 1),
+/// widened to 1.5 times the largest difference any backend of `also_on` shows on that field,
+/// so that every runtime the edge may use passes the self-test (INT8 requantisation rounds
+/// differently in onnxruntime than in tract: about 0.2 in a logit, measured on the demo model).
 pub fn make_bundle(
     onnx: Vec<u8>,
     spec: &BundleSpec,
     references: &[RgbImage],
     relative: f32,
+    also_on: &[Backend],
 ) -> Result<ModelFile, BundleError> {
     let side = spec.side as usize;
     let engine = Engine::from_onnx(&onnx, 1, side)?;
+    let others = also_on.iter().map(|b| Engine::open(&onnx, 1, side, b, 1)).collect::<Result<Vec<_>, EngineError>>()?;
     let per = 3 * side * side;
     let mut refs = Vec::new();
     for img in references {
@@ -100,12 +105,14 @@ pub fn make_bundle(
         let out = engine.run(&x)?;
         let feature_means = pooled(&out.features, out.feature_shape[0]);
         let largest = out.logits.iter().chain(&feature_means).fold(1f32, |m, v| m.max(v.abs()));
-        refs.push(ReferenceField {
-            rgb: img.as_raw().to_vec(),
-            logits: out.logits,
-            feature_means,
-            tolerance: relative * largest,
-        });
+        let mut tolerance = relative * largest;
+        for other in &others {
+            let o = other.run(&x)?;
+            let diff = max_abs_diff(&o.logits, &out.logits)
+                .max(max_abs_diff(&pooled(&o.features, o.feature_shape[0]), &feature_means));
+            tolerance = tolerance.max(1.5 * diff);
+        }
+        refs.push(ReferenceField { rgb: img.as_raw().to_vec(), logits: out.logits, feature_means, tolerance });
     }
     let meta = ModelBundleMeta {
         architecture: architecture(spec.arch),

@@ -191,16 +191,11 @@ fn vgg19_grad_cam_weights_match_autograd() {
     }
 }
 
-/// The edge opens what the trainer bundles: self-test passes; a changed reference output is
-/// refused by the self-test; a required signature is enforced.
-#[test]
-fn bundles_open_on_the_edge_with_self_test_and_signatures() {
-    use crate::export::bundle::{BundleSpec, default_decision, make_bundle};
-    use melanoscope_edge::engine::{EngineError, LoadedBundle};
-    use melanoscope_shared::formats::{ModelFile, Quantization, SignatureStatus};
+/// A two-class ResNet18 bundle description at 64 px and two flat reference fields.
+fn small_bundle_spec() -> (crate::export::bundle::BundleSpec, [melanoscope_shared::image::RgbImage; 2]) {
+    use crate::export::bundle::{BundleSpec, default_decision};
+    use melanoscope_shared::formats::Quantization;
     use melanoscope_shared::image::{Normalization, RgbImage};
-    let (vs, _) = network(Arch::ResNet18, 2);
-    let onnx = export_onnx(&vs, Arch::ResNet18, 64).unwrap();
     let spec = BundleSpec {
         arch: Arch::ResNet18,
         task: "mm-vs-nevi".into(),
@@ -213,30 +208,138 @@ fn bundles_open_on_the_edge_with_self_test_and_signatures() {
         quantization: Quantization::F32,
     };
     let refs = [RgbImage::filled(64, 64, [200, 120, 170]).unwrap(), RgbImage::filled(64, 64, [90, 40, 120]).unwrap()];
-    let mut file = make_bundle(onnx, &spec, &refs, 1e-3).unwrap();
+    (spec, refs)
+}
+
+/// The edge opens what the trainer bundles: self-test passes; a changed reference output is
+/// refused by the self-test; a required signature is enforced.
+#[test]
+fn bundles_open_on_the_edge_with_self_test_and_signatures() {
+    use crate::export::bundle::make_bundle;
+    use melanoscope_edge::engine::{Backend, EngineError, LoadedBundle};
+    use melanoscope_shared::formats::{ModelFile, SignatureStatus};
+    let (vs, _) = network(Arch::ResNet18, 2);
+    let onnx = export_onnx(&vs, Arch::ResNet18, 64).unwrap();
+    let (spec, refs) = small_bundle_spec();
+    let mut file = make_bundle(onnx, &spec, &refs, 1e-3, &[]).unwrap();
     let dir = std::env::temp_dir().join(format!("msc-bundle-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.mscm");
     std::fs::write(&path, file.encode().unwrap()).unwrap();
-    let loaded = LoadedBundle::open(&path, &[], false, 2).unwrap();
+    let loaded = LoadedBundle::open(&path, &[], false, 2, &Backend::Tract, 1).unwrap();
     assert_eq!(loaded.signature, SignatureStatus::Unsigned);
-    let err = LoadedBundle::open(&path, &[], true, 2).unwrap_err().to_string();
+    // The reference fields reproduce on onnxruntime too.
+    let on_ort = LoadedBundle::open(&path, &[], false, 2, &onnxruntime_backend::backend(), 1).unwrap();
+    assert_eq!(on_ort.engine.backend_name(), "onnxruntime");
+    let err = LoadedBundle::open(&path, &[], true, 2, &Backend::Tract, 1).unwrap_err().to_string();
     assert!(err.contains("unsigned") && err.contains("m.mscm"), "{err}");
 
     let secret = [5u8; 32];
     file.sign(&secret).unwrap();
     std::fs::write(&path, file.encode().unwrap()).unwrap();
     let public = ModelFile::public_key_of(&secret);
-    assert_eq!(LoadedBundle::open(&path, &[public], true, 1).unwrap().signature, SignatureStatus::Trusted(0));
+    assert_eq!(
+        LoadedBundle::open(&path, &[public], true, 1, &Backend::Tract, 1).unwrap().signature,
+        SignatureStatus::Trusted(0)
+    );
 
     // Expected outputs that this model does not produce: the self-test refuses to screen.
     let mut wrong = file.clone();
     wrong.signature = None;
     wrong.references[1].logits[0] += 0.5;
     std::fs::write(&path, wrong.encode().unwrap()).unwrap();
-    match LoadedBundle::open(&path, &[], false, 2) {
+    match LoadedBundle::open(&path, &[], false, 2, &Backend::Tract, 1) {
         Err(EngineError::SelfTest { field: 1, output: "logits", .. }) => {}
         other => panic!("expected a self-test failure on field 1, got {other:?}"),
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The edge's onnxruntime backend (the wheel's library, loaded at run time) runs the same
+/// exports as tract and agrees with it: f32 to rounding, INT8 to the same verdicts; a bundle
+/// passes its self-test on it; a missing library is refused by name.
+mod onnxruntime_backend {
+    use super::network;
+    use crate::export::onnx::{Form, export_form};
+    use crate::export::quant::{calibrate, pearson};
+    use crate::model::Arch;
+    use melanoscope_edge::engine::{Backend, Engine, max_abs_diff, onnxruntime_wheel_library};
+
+    pub(super) fn backend() -> Backend {
+        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv");
+        let library = onnxruntime_wheel_library(&venv)
+            .unwrap_or_else(|| panic!("no onnxruntime wheel in {}: run scripts/setup.sh", venv.display()));
+        Backend::OnnxRuntime { library }
+    }
+
+    fn smooth_fields(n: usize, side: usize) -> Vec<f32> {
+        let mut rng = melanoscope_shared::rng::SplitMix64::new(3);
+        let coarse: Vec<f32> = (0..n * 3 * 64).map(|_| rng.next_f64() as f32 * 4.0 - 2.0).collect();
+        // 8×8 blocks upsampled by nearest neighbour: spatially correlated like a real field.
+        (0..n * 3 * side * side)
+            .map(|i| {
+                let (plane, pos) = (i / (side * side), i % (side * side));
+                let (y, x) = (pos / side * 8 / side, pos % side * 8 / side);
+                coarse[plane * 64 + y * 8 + x]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn f32_and_int8_exports_agree_between_tract_and_onnxruntime() {
+        let (vs, _) = network(Arch::ResNet18, 2);
+        let x = smooth_fields(4, 64);
+        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &Form::F32).unwrap().0;
+        let ort = backend();
+        let tract = Engine::open(&f32_bytes, 4, 64, &Backend::Tract, 1).unwrap().run(&x).unwrap();
+        let onnxrt = Engine::open(&f32_bytes, 4, 64, &ort, 1).unwrap();
+        assert_eq!(onnxrt.backend_name(), "onnxruntime");
+        let onnxrt = onnxrt.run(&x).unwrap();
+        assert_eq!((onnxrt.logits.len(), onnxrt.feature_shape), (tract.logits.len(), tract.feature_shape));
+        let scale = tract.features.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert!(max_abs_diff(&tract.features, &onnxrt.features) < 1e-4 * scale);
+        assert!(max_abs_diff(&tract.logits, &onnxrt.logits) < 1e-3);
+
+        let fields = crate::export::fields::FieldSet { side: 64, rgb: vec![], tensor: x.clone(), classes: vec![0; 4] };
+        let plan = calibrate(&vs, Arch::ResNet18, &fields, 99.99, false).unwrap().plan;
+        let int8 = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(plan)).unwrap().0;
+        let (a, b) = (
+            Engine::open(&int8, 4, 64, &Backend::Tract, 1).unwrap().run(&x).unwrap(),
+            Engine::open(&int8, 4, 64, &ort, 1).unwrap().run(&x).unwrap(),
+        );
+        // Both run the same integer graph; requantisation rounding may differ by a step.
+        assert!(pearson(&a.features, &b.features) > 0.99);
+        assert!(pearson(&a.logits, &b.logits) > 0.99);
+    }
+
+    /// An INT8 bundle made with onnxruntime in view passes its self-test on both backends.
+    #[test]
+    fn int8_bundles_pass_their_self_test_on_both_backends() {
+        use crate::export::bundle::make_bundle;
+        use melanoscope_edge::engine::LoadedBundle;
+        let (vs, _) = network(Arch::ResNet18, 2);
+        let x = smooth_fields(4, 64);
+        let fields = crate::export::fields::FieldSet { side: 64, rgb: vec![], tensor: x, classes: vec![0; 4] };
+        let plan = calibrate(&vs, Arch::ResNet18, &fields, 99.99, false).unwrap().plan;
+        let int8 = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(plan)).unwrap().0;
+        let (spec, refs) = super::small_bundle_spec();
+        let ort = backend();
+        let file = make_bundle(int8, &spec, &refs, 2e-2, std::slice::from_ref(&ort)).unwrap();
+        let dir = std::env::temp_dir().join(format!("msc-int8-bundle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("int8.mscm");
+        std::fs::write(&path, file.encode().unwrap()).unwrap();
+        for b in [Backend::Tract, ort] {
+            LoadedBundle::open(&path, &[], false, 2, &b, 1).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_library_is_refused_by_name() {
+        let missing = Backend::OnnxRuntime { library: "/nonexistent/libonnxruntime.so.1".into() };
+        let onnx = export_form(&network(Arch::ResNet18, 2).0, Arch::ResNet18, 32, &Form::F32).unwrap().0;
+        let err = Engine::open(&onnx, 1, 32, &missing, 1).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/libonnxruntime.so.1"), "{err}");
+    }
 }

@@ -1,0 +1,81 @@
+//! A model bundle checked and ready to screen with.
+
+use super::{Backend, Engine, EngineError, max_abs_diff, pooled};
+use melanoscope_shared::formats::{FormatError, ModelFile, SignatureStatus};
+use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
+
+/// A bundle checked and ready: its metadata and ONNX, an engine at the edge's batch, and the
+/// signature status.
+#[derive(Debug, Clone)]
+pub struct LoadedBundle {
+    pub file: ModelFile,
+    pub engine: Engine,
+    pub signature: SignatureStatus,
+}
+
+impl LoadedBundle {
+    /// Reads `path`, checks its envelope, hash and signature (against `trusted` keys; required
+    /// when `require_signature`), builds the engine for `batch` fields on `backend` (`threads`
+    /// for onnxruntime's session), and runs the self-test.
+    pub fn open(
+        path: &std::path::Path,
+        trusted: &[[u8; 32]],
+        require_signature: bool,
+        batch: usize,
+        backend: &Backend,
+        threads: usize,
+    ) -> Result<Self, EngineError> {
+        let bundle = |source: FormatError| EngineError::Bundle { path: path.display().to_string(), source };
+        let bytes = std::fs::read(path).map_err(|e| bundle(FormatError::Io(e.to_string())))?;
+        let file = ModelFile::decode(&bytes).map_err(bundle)?;
+        let signature = file.verify_signature(trusted, require_signature).map_err(bundle)?;
+        let engine = Engine::open(&file.onnx, batch.max(1), file.meta.input_size as usize, backend, threads)?;
+        let loaded = LoadedBundle { file, engine, signature };
+        loaded.self_test()?;
+        Ok(loaded)
+    }
+
+    pub fn normalization(&self) -> Normalization {
+        Normalization { mean: self.file.meta.mean, std: self.file.meta.std }
+    }
+
+    /// Runs every reference field and compares logits and pooled features with what the
+    /// exporter recorded.
+    pub fn self_test(&self) -> Result<(), EngineError> {
+        let side = self.engine.side;
+        let per = 3 * side * side;
+        let norm = self.normalization();
+        for (k, chunk) in self.file.references.chunks(self.engine.batch).enumerate() {
+            let mut input = vec![0f32; self.engine.batch * per];
+            for (i, r) in chunk.iter().enumerate() {
+                let img = RgbImage::from_raw(side as u32, side as u32, r.rgb.clone())
+                    .map_err(|e| EngineError::Run(e.to_string()))?;
+                field_to_tensor(
+                    &img,
+                    FieldRect::square(0, 0, side as u32),
+                    &norm,
+                    TensorLayout::Nchw,
+                    &mut input[i * per..(i + 1) * per],
+                )
+                .map_err(|e| EngineError::Run(e.to_string()))?;
+            }
+            let out = self.engine.run(&input)?;
+            let classes = self.file.meta.classes.len();
+            let [c, h, w] = out.feature_shape;
+            for (i, r) in chunk.iter().enumerate() {
+                let field = k * self.engine.batch + i;
+                let logits = &out.logits[i * classes..(i + 1) * classes];
+                let means = pooled(&out.features[i * c * h * w..(i + 1) * c * h * w], c);
+                for (output, got, want) in
+                    [("logits", logits, r.logits.as_slice()), ("features", &means[..], r.feature_means.as_slice())]
+                {
+                    let diff = max_abs_diff(got, want);
+                    if got.len() != want.len() || diff > r.tolerance {
+                        return Err(EngineError::SelfTest { field, output, diff, tolerance: r.tolerance });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

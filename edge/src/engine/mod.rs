@@ -1,0 +1,273 @@
+//! Inference on a model bundle: load and check the bundle (its hash, its signature against the
+//! configured keys, its reference fields run and compared), then run batches of normalised
+//! fields to logits and the `features` map (and, for heads that are not a pooled linear layer,
+//! `features_grad` for Grad-CAM). The trainer uses this same engine to calibrate, check and time
+//! its exports, so what it verifies is what the edge runs.
+//!
+//! Two runtimes execute the same ONNX file: tract (pure Rust, the default, and what cross-builds
+//! for every board) and onnxruntime, loaded at run time from its shared library when the crate
+//! is built with the `onnxruntime` feature. onnxruntime exists for INT8: on this project's host
+//! tract runs the QOperator graph far slower than onnxruntime does (see the export issue's
+//! bench table), while f32 stays within a small factor.
+
+mod bundle;
+mod onnxruntime;
+mod tract_plan;
+
+pub use bundle::LoadedBundle;
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("model bundle {path}: {source}")]
+    Bundle { path: String, source: melanoscope_shared::formats::FormatError },
+    #[error("the ONNX model does not load in {runtime}: {message}")]
+    Load { runtime: &'static str, message: String },
+    #[error("inference failed: {0}")]
+    Run(String),
+    #[error("input has {actual} values; a batch of {batch} {side}x{side} fields needs {expected}")]
+    InputSize { actual: usize, expected: usize, batch: usize, side: usize },
+    #[error(
+        "self-test failed on reference field {field}: {output} differs by {diff} (tolerance {tolerance}); \
+         this device computes something other than the exporter did, so it will not screen"
+    )]
+    SelfTest { field: usize, output: &'static str, diff: f32, tolerance: f32 },
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// Which runtime executes the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// tract: pure Rust, every target, the reference.
+    Tract,
+    /// onnxruntime from this shared library (`libonnxruntime.so.1.x`, e.g. the one inside the
+    /// `onnxruntime` wheel's `capi/` folder); needs the `onnxruntime` feature.
+    OnnxRuntime { library: PathBuf },
+}
+
+impl Backend {
+    /// `tract`, or `onnxruntime` with `library` (else `$ORT_DYLIB_PATH`).
+    pub fn parse(name: &str, library: Option<PathBuf>) -> Result<Self, EngineError> {
+        match name {
+            "tract" => Ok(Backend::Tract),
+            "onnxruntime" => {
+                let library = library
+                    .or_else(|| std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()).map(PathBuf::from))
+                    .ok_or_else(|| {
+                        EngineError::Backend(
+                            "backend onnxruntime needs its shared library: give --onnxruntime-lib or set \
+                             ORT_DYLIB_PATH to libonnxruntime.so"
+                                .into(),
+                        )
+                    })?;
+                Ok(Backend::OnnxRuntime { library })
+            }
+            other => Err(EngineError::Backend(format!("unknown backend {other:?}; expected tract or onnxruntime"))),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Tract => "tract",
+            Backend::OnnxRuntime { .. } => "onnxruntime",
+        }
+    }
+
+    /// Whether this build can run the backend at all (onnxruntime needs its feature).
+    pub fn compiled_in(&self) -> bool {
+        match self {
+            Backend::Tract => true,
+            Backend::OnnxRuntime { .. } => onnxruntime::COMPILED_IN,
+        }
+    }
+}
+
+/// The `libonnxruntime.so` inside the onnxruntime wheel of a Python environment (its
+/// `lib/python3.*/site-packages/onnxruntime/capi/`), if there is one.
+pub fn onnxruntime_wheel_library(venv: &std::path::Path) -> Option<PathBuf> {
+    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+    lib.flatten()
+        .map(|python| python.path().join("site-packages/onnxruntime/capi"))
+        .filter_map(|capi| std::fs::read_dir(capi).ok())
+        .flat_map(|files| files.flatten().map(|f| f.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+}
+
+/// Sets the threads tract's matrix products use, process-wide (1 keeps everything on the
+/// calling thread). onnxruntime takes its threads per session, from [`Engine::open`].
+pub fn set_threads(threads: usize) {
+    tract_plan::set_threads(threads)
+}
+
+/// What one run returns, batch-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    pub logits: Vec<f32>,
+    pub features: Vec<f32>,
+    /// Channels, height, width of one field's feature map.
+    pub feature_shape: [usize; 3],
+    /// Any further outputs (e.g. `features_grad`, or calibration probes), by name.
+    pub extra: Vec<(String, Vec<f32>)>,
+}
+
+impl Outputs {
+    /// Assembles the outputs from `(name, shape, values)` in the graph's output order: `logits`
+    /// first, then `features` (N×C×H×W), then the rest.
+    fn from_named(outs: Vec<NamedOutput>) -> Result<Self, EngineError> {
+        let mut it = outs.into_iter();
+        let (Some(logits), Some(features)) = (it.next(), it.next()) else {
+            return Err(EngineError::Run("the model has fewer than two outputs (logits, features)".into()));
+        };
+        let feature_shape = match features.1.as_slice() {
+            [_, c, h, w] => [*c, *h, *w],
+            other => return Err(EngineError::Run(format!("features have shape {other:?}; expected N×C×H×W"))),
+        };
+        Ok(Outputs {
+            logits: logits.2,
+            features: features.2,
+            feature_shape,
+            extra: it.map(|(n, _, v)| (n, v)).collect(),
+        })
+    }
+}
+
+/// One output of a run: its name, shape and values.
+type NamedOutput = (String, Vec<usize>, Vec<f32>);
+
+#[derive(Debug, Clone)]
+enum Runner {
+    Tract(tract_plan::TractPlan),
+    OnnxRuntime(onnxruntime::OrtSession),
+}
+
+/// A model ready to run batches of `batch` fields of `side` pixels.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    runner: Runner,
+    pub batch: usize,
+    pub side: usize,
+}
+
+impl Engine {
+    /// tract, optimised for a fixed batch (tract plans are fastest with every shape known).
+    pub fn from_onnx(onnx: &[u8], batch: usize, side: usize) -> Result<Self, EngineError> {
+        Self::open(onnx, batch, side, &Backend::Tract, 0)
+    }
+
+    /// The model on `backend`; `threads` is onnxruntime's per-session thread count (tract's is
+    /// process-wide, [`set_threads`]); 0 lets onnxruntime choose.
+    pub fn open(
+        onnx: &[u8],
+        batch: usize,
+        side: usize,
+        backend: &Backend,
+        threads: usize,
+    ) -> Result<Self, EngineError> {
+        let runner = match backend {
+            Backend::Tract => Runner::Tract(tract_plan::TractPlan::new(onnx, batch, side)?),
+            Backend::OnnxRuntime { library } => {
+                Runner::OnnxRuntime(onnxruntime::OrtSession::new(library, onnx, threads)?)
+            }
+        };
+        Ok(Engine { runner, batch, side })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.runner {
+            Runner::Tract(_) => "tract",
+            Runner::OnnxRuntime(_) => "onnxruntime",
+        }
+    }
+
+    /// Refuses anything but exactly one batch of NCHW fields.
+    fn check_input(&self, input: &[f32]) -> Result<(), EngineError> {
+        let expected = self.batch * 3 * self.side * self.side;
+        if input.len() != expected {
+            return Err(EngineError::InputSize { actual: input.len(), expected, batch: self.batch, side: self.side });
+        }
+        Ok(())
+    }
+
+    /// Runs one batch of normalised NCHW fields.
+    pub fn run(&self, input: &[f32]) -> Result<Outputs, EngineError> {
+        self.check_input(input)?;
+        let shape = [self.batch, 3, self.side, self.side];
+        let outs = match &self.runner {
+            Runner::Tract(p) => p.run(shape, input)?,
+            Runner::OnnxRuntime(s) => s.run(shape, input)?,
+        };
+        Outputs::from_named(outs)
+    }
+
+    /// Runs one batch timing every node, and returns the seconds per kind of operation
+    /// (e.g. `OptMatMul`, `Add`) with its node count, largest first: where an inference's time
+    /// goes. tract only (onnxruntime has its own profiler).
+    pub fn profile(&self, input: &[f32]) -> Result<Vec<(String, f64, usize)>, EngineError> {
+        self.check_input(input)?;
+        match &self.runner {
+            Runner::Tract(p) => p.profile([self.batch, 3, self.side, self.side], input),
+            Runner::OnnxRuntime(_) => Err(EngineError::Backend("per-operation profiles are tract's only".into())),
+        }
+    }
+}
+
+impl Engine {
+    /// The matrix kernels tract chose for each product (empty for onnxruntime).
+    pub fn matmul_kernels(&self) -> Vec<String> {
+        match &self.runner {
+            Runner::Tract(p) => p.matmul_kernels(),
+            Runner::OnnxRuntime(_) => Vec::new(),
+        }
+    }
+}
+
+/// Mean of each channel of a C×H×W map.
+pub fn pooled(map: &[f32], channels: usize) -> Vec<f32> {
+    let per = map.len() / channels.max(1);
+    map.chunks(per.max(1)).map(|c| c.iter().sum::<f32>() / per.max(1) as f32).collect()
+}
+
+/// Largest absolute difference (infinite when a value is not finite).
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| if (x - y).is_finite() { (x - y).abs() } else { f32::INFINITY }).fold(0.0, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_parse_and_unknown_ones_are_named() {
+        assert_eq!(Backend::parse("tract", None).unwrap(), Backend::Tract);
+        let lib = PathBuf::from("/opt/ort/libonnxruntime.so.1.32.0");
+        assert_eq!(Backend::parse("onnxruntime", Some(lib.clone())).unwrap(), Backend::OnnxRuntime { library: lib });
+        let err = Backend::parse("tensorrt", None).unwrap_err().to_string();
+        assert!(err.contains("\"tensorrt\"") && err.contains("tract or onnxruntime"), "{err}");
+    }
+
+    /// Built without the feature (as the board binaries are), the backend still exists and
+    /// says what is missing instead of panicking.
+    #[cfg(not(feature = "onnxruntime"))]
+    #[test]
+    fn onnxruntime_without_its_feature_is_an_error_naming_the_feature() {
+        let backend = Backend::OnnxRuntime { library: "/usr/lib/libonnxruntime.so".into() };
+        assert!(!backend.compiled_in());
+        let err = Engine::open(&[], 1, 64, &backend, 1).unwrap_err().to_string();
+        assert!(err.contains("--features onnxruntime") && err.contains("/usr/lib/libonnxruntime.so"), "{err}");
+    }
+
+    #[test]
+    fn outputs_without_logits_and_a_feature_map_are_refused() {
+        let err = Outputs::from_named(vec![("logits".into(), vec![1, 2], vec![0.0; 2])]).unwrap_err();
+        assert!(err.to_string().contains("fewer than two outputs"), "{err}");
+        let err = Outputs::from_named(vec![
+            ("logits".into(), vec![1, 2], vec![0.0; 2]),
+            ("features".into(), vec![1, 8], vec![0.0; 8]),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("N×C×H×W"), "{err}");
+    }
+}
