@@ -1,7 +1,7 @@
 //! Inference on a model bundle: load and check the bundle (its hash, its signature against the
 //! configured keys, its reference fields run and compared), then run batches of normalised
 //! fields to logits and the `features` map (and, for heads that are not a pooled linear layer,
-//! `features_grad` for Grad-CAM). The trainer uses this same engine to calibrate, check and time
+//! `grad_cam_weights` for Grad-CAM). The trainer uses this same engine to calibrate, check and time
 //! its exports, so what it verifies is what the edge runs.
 //!
 //! Two runtimes execute the same ONNX file: tract (pure Rust, the default, and what cross-builds
@@ -109,7 +109,7 @@ pub struct Outputs {
     pub features: Vec<f32>,
     /// Channels, height, width of one field's feature map.
     pub feature_shape: [usize; 3],
-    /// Any further outputs (e.g. `features_grad`, or calibration probes), by name.
+    /// Any further outputs (e.g. `grad_cam_weights`, or calibration probes), by name.
     pub extra: Vec<(String, Vec<f32>)>,
 }
 

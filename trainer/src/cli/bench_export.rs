@@ -4,7 +4,7 @@
 //! of its products runs.
 
 use anyhow::{Context, Result, bail};
-use melanoscope_edge::engine::{Backend, Engine, onnxruntime_wheel_library, set_threads};
+use melanoscope_edge::engine::{Backend, Engine, set_threads};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -44,24 +44,6 @@ struct Row {
     ms_per_field: f64,
 }
 
-fn onnxruntime_backend(arg: Option<&str>) -> Result<Option<Backend>> {
-    match arg {
-        Some("none") => Ok(None),
-        Some(path) => Ok(Some(Backend::OnnxRuntime { library: path.into() })),
-        None => {
-            let venv = std::env::var_os("VIRTUAL_ENV").map(PathBuf::from).unwrap_or_else(|| ".venv".into());
-            let library = onnxruntime_wheel_library(&venv).with_context(|| {
-                format!(
-                    "no onnxruntime library in {} (pip install onnxruntime there, or give --onnxruntime-lib \
-                     PATH or --onnxruntime-lib none)",
-                    venv.display()
-                )
-            })?;
-            Ok(Some(Backend::OnnxRuntime { library }))
-        }
-    }
-}
-
 /// Median milliseconds of `runs` runs after one warm-up.
 fn time_runs(engine: &Engine, input: &[f32], runs: usize) -> Result<(f64, usize)> {
     engine.run(input)?;
@@ -88,7 +70,10 @@ pub fn bench_export(args: BenchExportArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let mut backends = vec![Backend::Tract];
-    if let Some(ort) = onnxruntime_backend(args.onnxruntime_lib.as_deref())? {
+    let ort = super::onnxruntime_arg(args.onnxruntime_lib.as_deref()).map_err(|e| {
+        anyhow::anyhow!("{e} (pip install onnxruntime there, or give --onnxruntime-lib PATH or --onnxruntime-lib none)")
+    })?;
+    if let Some(ort) = ort {
         if !ort.compiled_in() {
             bail!("this trainer was built without the edge's onnxruntime feature; pass --onnxruntime-lib none");
         }

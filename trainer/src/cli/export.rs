@@ -3,7 +3,6 @@
 //! `keygen`, an ed25519 key pair for signing bundles.
 
 use anyhow::{Context, Result, bail};
-use melanoscope_edge::engine::{Backend, onnxruntime_wheel_library};
 use melanoscope_shared::formats::{ModelFile, Quantization, hex, parse_key_hex};
 use melanoscope_shared::image::Normalization;
 use melanoscope_trainer::export::bundle::{BundleSpec, decision_from_report, default_decision, make_bundle};
@@ -245,21 +244,11 @@ pub fn export(args: ExportArgs) -> Result<()> {
         // Another machine's kernels sum in another order; f16 and INT8 round more on ARM too.
         let relative = if form == "f32" { 1e-3 } else { 2e-2 };
         // The edge may run the bundle on onnxruntime too: its reference outputs must hold there.
-        let also_on: Vec<Backend> = match args.onnxruntime_lib.as_deref() {
-            Some("none") => vec![],
-            Some(path) => vec![Backend::OnnxRuntime { library: path.into() }],
-            None => {
-                let venv = std::env::var_os("VIRTUAL_ENV").map_or_else(|| PathBuf::from(".venv"), PathBuf::from);
-                match onnxruntime_wheel_library(&venv) {
-                    Some(library) => vec![Backend::OnnxRuntime { library }],
-                    None => {
-                        eprintln!(
-                            "note: no onnxruntime in {}; the reference tolerances cover tract only",
-                            venv.display()
-                        );
-                        vec![]
-                    }
-                }
+        let also_on: Vec<_> = match super::onnxruntime_arg(args.onnxruntime_lib.as_deref()) {
+            Ok(backend) => backend.into_iter().collect(),
+            Err(e) => {
+                eprintln!("note: {e}; the reference tolerances cover tract only");
+                vec![]
             }
         };
         let mut file = make_bundle(onnx, &spec, &refs, relative, &also_on)?;

@@ -12,7 +12,7 @@ use super::fields::FieldSet;
 use super::onnx::{ExportError, Form, Int8Plan, export_form};
 use crate::model::Arch;
 use melanoscope_edge::engine::{Engine, EngineError, Outputs};
-use melanoscope_shared::cam::{FeatureMap, class_activation_map, grad_cam};
+use melanoscope_shared::cam::{FeatureMap, class_activation_map};
 use serde::Serialize;
 use std::collections::HashMap;
 use tch::nn::VarStore;
@@ -124,26 +124,28 @@ pub fn pearson(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-/// The CAM of field `i` for `class`: from the head weights (a pooled linear head) or from the
-/// `features_grad` output (Grad-CAM).
+/// The CAM of field `i` for `class`: channel weights from the head (a pooled linear head,
+/// classes × channels) or, for VGG19's head, from the export's `grad_cam_weights` output (the
+/// same layout per field: each class's spatially averaged gradient over `features`).
 fn cam_of(out: &Outputs, i: usize, classes: usize, class: usize, head: Option<&[f32]>) -> Result<Vec<f32>, QuantError> {
     let [c, h, w] = out.feature_shape;
     let per = c * h * w;
     let map =
         FeatureMap::new(&out.features[i * per..(i + 1) * per], c, h, w).map_err(|e| QuantError::Data(e.to_string()))?;
-    let cam = match head {
-        Some(weights) => class_activation_map(&map, weights, class),
+    let weights = match head {
+        Some(weights) => weights,
         None => {
-            let grads = out
+            let alphas = out
                 .extra
                 .iter()
-                .find(|(n, _)| n == "features_grad")
-                .ok_or_else(|| QuantError::Data("no features_grad output for Grad-CAM".into()))?;
-            let g = &grads.1[(i * classes + class) * per..(i * classes + class + 1) * per];
-            grad_cam(&map, g)
+                .find(|(n, _)| n == "grad_cam_weights")
+                .ok_or_else(|| QuantError::Data("no grad_cam_weights output for Grad-CAM".into()))?;
+            alphas.1.get(i * classes * c..(i + 1) * classes * c).ok_or_else(|| {
+                QuantError::Data(format!("grad_cam_weights holds no {classes}×{c} block for field {i}"))
+            })?
         }
     };
-    cam.map_err(|e| QuantError::Data(e.to_string()))
+    class_activation_map(&map, weights, class).map_err(|e| QuantError::Data(e.to_string()))
 }
 
 /// Runs `reference` and `candidate` (engines at batch 1) on `fields` and compares them.

@@ -189,6 +189,15 @@ fn vgg19_grad_cam_weights_match_autograd() {
         let diff = max_diff(mine, &want);
         assert!(diff < 1e-3 * scale, "class {class}: differs by {diff} (largest {scale})");
     }
+    // The agreement report reads those weights for VGG's CAM: a model agrees with itself.
+    let fields = crate::export::fields::FieldSet {
+        side: 224,
+        rgb: vec![],
+        tensor: Vec::<f32>::try_from(x.flatten(0, -1)).unwrap(),
+        classes: vec![1],
+    };
+    let same = crate::export::quant::agreement(&engine, &engine, &fields, 2, 1, 0.5, None).unwrap();
+    assert_eq!((same.verdict_agreement, same.cam_correlation_mean), (1.0, 1.0), "{same:?}");
 }
 
 /// A two-class ResNet18 bundle description at 64 px and two flat reference fields.
