@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The pipeline as it exists today, end to end: the trainer reports its compute devices, and the
-# edge preprocesses real H&E images (taken as 0.5 µm/px camera frames) into 1.0 µm/px model
-# fields with the study's 40% background rule, writing a JSON report and a QC picture per image.
+# The pipeline as it exists today, end to end: synthetic cohort and real images -> patches ->
+# training, evaluation, explanation -> ONNX and signed model bundles -> the edge screening
+# replayed microscope camera frames with the bundle it trained (overlays, log, export), and the
+# edge bench on a ResNet50 INT8 bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -110,6 +111,54 @@ cohort="$out/real-cohort.csv"
 } > "$cohort"
 echo "==> trainer: patch the real slides (bad slides are reported, the rest go on)"
 target/release/melanoscope-train patch --cohort "$cohort" --out "$out/real-patches" --magnifications all
-echo "==> demo done: $out/*/fields.png (edge fields); $out/synth (slides, masks, GeoJSON, split.csv);"
+echo "==> edge: live screening of replayed camera frames (40X, 0.25 µm/px) with the signed f32 bundle trained above"
+screen="$out/screen"
+rm -rf "$screen" && mkdir -p "$screen"
+target/release/melanoscope-train frames --out "$screen/frames" --per-class 2 --um-per-px 0.25 --width 1280 --height 960
+# The site file: what a lab sets once (paths, camera, objective); everything else keeps the defaults.
+cat > "$screen/site.toml" <<SITE
+[model]
+bundle = "$(realpath "$out/export/resnet18-f32.mscm")"
+trusted_keys = ["$(realpath "$out/export/demo-key.public")"]
+require_signature = true
+threads = 2
+batch = 4
+
+[camera]
+source = "replay"
+replay = ["$(realpath "$screen/frames")"]
+objective = "40x"
+
+[display]
+sinks = ["snapshot"]
+snapshot_dir = "$(realpath "$screen")/snapshots"
+snapshot_every = 1
+
+[log]
+path = "$(realpath "$screen")/screening.log"
+SITE
+echo "--> screening refuses an objective without a calibration (and says how to calibrate):"
+target/release/melanoscope-edge screen --config "$screen/site.toml" --exit-on-fault || echo "(exit status $?, as expected)"
+echo "--> a stage micrometer: 100 µm of scale span 400 px on the camera image at 40X"
+target/release/melanoscope-edge calibrate objective --config "$screen/site.toml" --name 40x --micrometer-um 100 --micrometer-px 400
+target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary.json" --exit-on-fault
+target/release/melanoscope-edge log export --log "$screen/screening.log" --format csv --out "$screen/log.csv"
+cat "$screen/log.csv"
+
+echo "==> edge: bench: a 1920x1080 frame at 10X through a ResNet50 INT8 bundle (tract, and onnxruntime on the same fields)"
+# ResNet50 at 10X (1.0 µm/px), one epoch: enough to have real weights to quantise and time.
+target/release/melanoscope-train train --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" \
+  --task mm-vs-nevi --magnification 10X --arch resnet50 --epochs 1 --batch-size 8 --workers 2 --out "$out/train-resnet50-10x" \
+  > "$out/train-resnet50-10x.json"
+target/release/melanoscope-train export --checkpoint "$out/train-resnet50-10x/best.safetensors" --arch resnet50 \
+  --task mm-vs-nevi --magnification 10X --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" \
+  --form int8 --calibration-fields 16 --agreement-fields 8 --onnxruntime-lib "$ort_lib" \
+  --out "$out/export/resnet50-10x-int8.onnx" --bundle "$out/export/resnet50-10x-int8.mscm"
+target/release/melanoscope-train frames --out "$out/frames-1080p" --per-class 1 --um-per-px 0.5 --width 1920 --height 1080
+target/release/melanoscope-edge bench --bundle "$out/export/resnet50-10x-int8.mscm" --frame "$out/frames-1080p/MM-0.jpg" \
+  --um-per-px 0.5 --frames 1 --threads 2 --batch 4 --onnxruntime-lib "$ort_lib" | tee "$out/screen/bench.json"
+
+echo "==> demo done: $out/screen (rendered frames with CAM overlays in snapshots/frames, screening.log, log.csv, summary.json, bench.json);"
+echo "    $out/*/fields.png (edge fields); $out/synth (slides, masks, GeoJSON, split.csv);"
 echo "    $out/synth-patches, $out/synth-patches-tissue and $out/real-patches (manifest.parquet, report.json,"
 echo "    slides/*/qc.png with the delineations in yellow); $out/train-resnet18 (best.safetensors, state.json); $out/eval-resnet18 (report.md)"

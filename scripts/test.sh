@@ -13,9 +13,12 @@ cargo fmt --all -- --check
 step "clippy (all crates, all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p melanoscope-shared --no-default-features --features alloc --locked -- -D warnings
+# The optional hardware backends compile and lint on the host too (V4L2, Pi, Jetson).
+cargo clippy -p melanoscope-edge -p melanoscope-boards --all-targets --features melanoscope-edge/v4l2,melanoscope-edge/rpi,melanoscope-edge/jetson,melanoscope-boards/mock --locked -- -D warnings
 
 step "host tests (x86_64, every crate)"
 cargo test --workspace --locked
+cargo test -p melanoscope-boards --features rpi,jetson,mock --locked
 
 step "no_std core builds for bare metal (thumbv7em-none-eabihf)"
 cargo build -p melanoscope-shared --no-default-features --features alloc --target thumbv7em-none-eabihf --locked
@@ -29,4 +32,7 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
     -p melanoscope-shared -p melanoscope-edge -p melanoscope-boards -p melanoscope-tests \
     -- --test-threads=1
 done
+step "board packages: release cross builds, installed into a scratch root, a replay under qemu"
+bash scripts/package_test.sh
+
 step "all tests passed"

@@ -1,11 +1,20 @@
 //! Board support for the Melanoscope edge device behind embedded-hal 1.0 traits.
 //!
-//! Drivers here are generic over `embedded_hal::digital::OutputPin`, so the edge code never
-//! names a board crate. At this stage: the status LEDs and a recording mock pin for host tests;
-//! the Raspberry Pi (rppal) and Jetson (gpio-cdev) backends arrive with the boards issue.
+//! Drivers here are generic over embedded-hal 1.0 traits, so the edge code never names a board
+//! crate: status LEDs, a debounced button, board description files (pins of LEDs, button and SPI
+//! display) and their backends: Raspberry Pi 4/5 (rppal, feature `rpi`), Jetson Nano/Orin Nano
+//! (gpio-cdev and spidev through linux-embedded-hal, feature `jetson`) and host mocks that
+//! record every call (feature `mock`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod board;
+pub mod button;
+pub mod description;
+#[cfg(feature = "jetson")]
+pub mod jetson;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "rpi")]
+pub mod rpi;
 pub mod status_leds;

@@ -103,3 +103,141 @@ impl StatefulOutputPin for MockPin {
         Ok(!self.high)
     }
 }
+
+/// An input pin whose level follows a script of (time, high) steps, read with the time set by
+/// [`MockInput::at`] or advanced one millisecond per read.
+#[derive(Debug, Clone)]
+pub struct MockInput {
+    script: Vec<(u64, bool)>,
+    now: u64,
+    reads: u64,
+}
+
+impl MockInput {
+    /// Level `high` from each time on; high (released, pulled up) before the first step.
+    pub fn scripted(steps: &[(u64, bool)]) -> Self {
+        Self { script: steps.to_vec(), now: 0, reads: 0 }
+    }
+
+    /// Always at one level.
+    pub fn constant(high: bool) -> Self {
+        Self::scripted(&[(0, high)])
+    }
+
+    fn high(&self) -> bool {
+        self.script.iter().rev().find(|(t, _)| *t <= self.now).is_none_or(|(_, h)| *h)
+    }
+}
+
+impl ErrorType for MockInput {
+    type Error = core::convert::Infallible;
+}
+
+impl digital::InputPin for MockInput {
+    fn is_high(&mut self) -> Result<bool, Self::Error> {
+        Ok(!self.is_low()?)
+    }
+
+    fn is_low(&mut self) -> Result<bool, Self::Error> {
+        // Reads follow the clock of the debouncer: one read per millisecond.
+        self.now = self.reads;
+        self.reads += 1;
+        Ok(!self.high())
+    }
+}
+
+/// One recorded SPI transaction: the bytes written, with the level of the data/command pin
+/// (read from the bus's pin events) at the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpiWrite {
+    pub data_mode: bool,
+    pub bytes: Vec<u8>,
+}
+
+/// An SPI device that records every write, and knows the D/C pin's level from the bus.
+#[derive(Debug, Clone)]
+pub struct MockSpi {
+    bus: MockBus,
+    dc: &'static str,
+    writes: Rc<RefCell<Vec<SpiWrite>>>,
+}
+
+impl MockSpi {
+    pub fn new(bus: &MockBus, dc: &'static str) -> Self {
+        Self { bus: bus.clone(), dc, writes: Rc::default() }
+    }
+
+    /// Every write so far.
+    pub fn writes(&self) -> Vec<SpiWrite> {
+        self.writes.borrow().clone()
+    }
+
+    /// Forgets the writes so far.
+    pub fn clear(&self) {
+        self.writes.borrow_mut().clear();
+    }
+}
+
+impl embedded_hal::spi::ErrorType for MockSpi {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_hal::spi::SpiDevice for MockSpi {
+    fn transaction(&mut self, ops: &mut [embedded_hal::spi::Operation<'_, u8>]) -> Result<(), Self::Error> {
+        let data_mode = self.bus.level(self.dc).unwrap_or(false);
+        for op in ops {
+            if let embedded_hal::spi::Operation::Write(bytes) = op {
+                self.writes.borrow_mut().push(SpiWrite { data_mode, bytes: bytes.to_vec() });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A delay that only adds up what it was asked to wait (tests never sleep).
+#[derive(Debug, Clone, Default)]
+pub struct MockDelay {
+    pub total_ns: u64,
+}
+
+impl embedded_hal::delay::DelayNs for MockDelay {
+    fn delay_ns(&mut self, ns: u32) {
+        self.total_ns += u64::from(ns);
+    }
+}
+
+/// The "mock" board backend: every pin on one [`MockBus`], the button released, SPI recorded.
+#[derive(Debug, Clone, Default)]
+pub struct MockBackend {
+    pub bus: MockBus,
+    pub spi: Option<MockSpi>,
+}
+
+/// Short names on the bus for what the board opens.
+fn bus_name(what: &str) -> &'static str {
+    match what {
+        "green LED" => "green",
+        "red LED" => "red",
+        "amber LED" => "amber",
+        "display D/C" => "dc",
+        "display reset" => "rst",
+        "display backlight" => "backlight",
+        _ => "other",
+    }
+}
+
+impl crate::board::Backend for MockBackend {
+    fn output(&mut self, _pin: u32, what: &str) -> Result<crate::board::DynOutput, crate::board::IoError> {
+        Ok(crate::board::DynOutput::new(self.bus.pin(bus_name(what)), what))
+    }
+
+    fn input_pullup(&mut self, _pin: u32, what: &str) -> Result<crate::board::DynInput, crate::board::IoError> {
+        Ok(crate::board::DynInput::new(MockInput::constant(true), what))
+    }
+
+    fn spi(&mut self, device: &str, _hz: u32) -> Result<crate::board::DynSpi, crate::board::IoError> {
+        let spi = MockSpi::new(&self.bus, "dc");
+        self.spi = Some(spi.clone());
+        Ok(crate::board::DynSpi::new(spi, device))
+    }
+}

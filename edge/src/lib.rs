@@ -5,5 +5,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod calibration;
+pub mod config;
 pub mod engine;
 pub mod fields;
+pub mod gates;
+pub mod records;
+pub mod screen;
+pub mod sinks;
+pub mod source;

@@ -1,11 +1,16 @@
 //! `melanoscope-edge`: the edge device's command line.
 
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use melanoscope_edge::fields::field_report;
 use melanoscope_shared::atomic::write_atomic;
 use melanoscope_shared::image::{load_rgb, save_rgb};
 use std::path::PathBuf;
+
+#[global_allocator]
+static ALLOCATOR: cli::alloc_count::Counting = cli::alloc_count::Counting;
 
 #[derive(Parser, Debug)]
 #[command(name = "melanoscope-edge", version, about = "Melanoma screening at the microscope")]
@@ -16,6 +21,21 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Screen live: camera (or replayed) frames to verdicts on the screen, LEDs and the log.
+    Screen(cli::screen::ScreenArgs),
+    /// Calibrate an objective (µm/px from a stage micrometer; flat field and white balance).
+    #[command(subcommand)]
+    Calibrate(cli::calibrate::Calibrate),
+    /// The record log: export it for review.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Time the screening of one camera frame per stage (JSON).
+    Bench(cli::bench::BenchArgs),
+    /// Check a site file against the defaults and print the resulting settings.
+    CheckConfig {
+        #[arg(long, default_value = "/etc/melanoscope/site.toml")]
+        config: PathBuf,
+    },
     /// Open a model bundle as screening would: check its version, hash and signature, run its
     /// reference fields and compare; print its metadata as JSON. Exit 1 when it is refused.
     CheckBundle {
@@ -56,9 +76,56 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum LogCommand {
+    /// Write the record log as CSV or JSON (damaged stretches are skipped and reported).
+    Export {
+        #[arg(long, default_value = "/var/lib/melanoscope/screening.log")]
+        log: PathBuf,
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 fn main() -> Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
+        Command::Screen(args) => {
+            let code = cli::screen::screen(&args)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::Calibrate(c) => cli::calibrate::run(c)?,
+        Command::Bench(args) => cli::bench::run(&args)?,
+        Command::Log(LogCommand::Export { log, format, out }) => {
+            let s = melanoscope_edge::records::export_log(&log, &format, &out)?;
+            println!(
+                "{}: {} records exported to {}{}{}",
+                log.display(),
+                s.records,
+                out.display(),
+                if s.damaged > 0 { format!("; {} damaged stretches skipped", s.damaged) } else { String::new() },
+                if s.torn_tail { "; the last record was torn by a power cut and is left out" } else { "" }
+            );
+        }
+        Command::CheckConfig { config } => {
+            let cfg = melanoscope_edge::config::EdgeConfig::load(Some(&config))?;
+            println!("{}", toml::to_string(&cfg)?);
+            match cfg.active_objective() {
+                Ok((name, _, u)) => eprintln!("objective {name}: {u} µm/px"),
+                Err(e) => eprintln!("warning: {e}"),
+            }
+        }
         Command::CheckBundle { bundle, trusted_keys, require_signature, batch, threads, backend, onnxruntime_lib } => {
             use melanoscope_edge::engine::{Backend, LoadedBundle, set_threads};
             let backend = Backend::parse(&backend, onnxruntime_lib)?;

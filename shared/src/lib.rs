@@ -7,6 +7,7 @@
 //! - `std` (default): image work ([`image`], [`cam`], [`pipeline`]) and the
 //!   file-backed record-log writer.
 //! - `image-io`: PNG/JPEG decoding into [`image::RgbImage`].
+//! - `synth`: synthetic skin-lesion scenes and camera frames (tests and the demo).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -28,6 +29,8 @@ pub mod cam;
 pub mod image;
 #[cfg(feature = "std")]
 pub mod pipeline;
+#[cfg(feature = "synth")]
+pub mod synth;
 
 /// The study's rule: a field whose background fraction exceeds this is dropped.
 pub const MAX_BACKGROUND_FRACTION: f32 = 0.40;

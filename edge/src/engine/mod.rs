@@ -11,10 +11,13 @@
 //! bench table), while f32 stays within a small factor.
 
 mod bundle;
+mod head;
+pub mod onnx_proto;
 mod onnxruntime;
 mod tract_plan;
 
 pub use bundle::LoadedBundle;
+pub use head::linear_head_weights;
 
 use std::path::PathBuf;
 use thiserror::Error;
@@ -101,6 +104,8 @@ pub fn onnxruntime_wheel_library(venv: &std::path::Path) -> Option<PathBuf> {
 pub fn set_threads(threads: usize) {
     tract_plan::set_threads(threads)
 }
+
+pub use tract_plan::multiply_adds;
 
 /// What one run returns, batch-major.
 #[derive(Debug, Clone, PartialEq)]

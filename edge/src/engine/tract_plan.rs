@@ -101,3 +101,30 @@ impl TractPlan {
         Ok(times)
     }
 }
+
+/// Multiply-adds of one `side` x `side` field through the model, by tract's own cost model of
+/// each operation (convolutions and matrix products dominate), counted on the decluttered
+/// graph before any kernel choice: the work a board must do, whatever its kernels.
+pub fn multiply_adds(onnx: &[u8], side: usize) -> Result<u64, EngineError> {
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut &onnx[..])
+        .map_err(load)?
+        .with_input_fact(0, f32::fact([1, 3, side, side]).into())
+        .map_err(load)?
+        .into_typed()
+        .map_err(load)?
+        .into_decluttered()
+        .map_err(load)?;
+    let mut total = 0u64;
+    for node in model.nodes() {
+        let facts = model.node_input_facts(node.id).map_err(load)?;
+        for (cost, count) in node.op.cost(&facts).map_err(load)? {
+            if let tract_onnx::tract_core::ops::Cost::FMA(_) = cost {
+                let n =
+                    count.to_i64().map_err(|e| EngineError::Load { runtime: "tract", message: format!("{e:#}") })?;
+                total += n.max(0) as u64;
+            }
+        }
+    }
+    Ok(total)
+}

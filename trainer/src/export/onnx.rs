@@ -13,6 +13,7 @@
 //! ranges apply to the INT8 graph by name.
 
 use crate::model::Arch;
+use melanoscope_edge::engine::onnx_proto::{attr_int, attr_ints, value_info};
 use prost::Message;
 use std::collections::HashMap;
 use tch::{Kind, Tensor, nn::VarStore};
@@ -31,24 +32,6 @@ pub enum ExportError {
     Unsupported(String),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
-}
-
-fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Ints as i32,
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Int as i32,
-        i: v,
-        ..Default::default()
-    }
 }
 
 fn attr_type(name: &str, to: pb::tensor_proto::DataType) -> pb::AttributeProto {
@@ -108,31 +91,6 @@ fn value_info_typed(name: &str, elem: pb::tensor_proto::DataType, dims: Option<&
         }
     }
     v
-}
-
-fn value_info(name: &str, dims: &[Option<i64>]) -> pb::ValueInfoProto {
-    use pb::tensor_shape_proto::{Dimension, dimension::Value};
-    let dim = dims
-        .iter()
-        .map(|d| Dimension {
-            value: Some(match d {
-                Some(v) => Value::DimValue(*v),
-                None => Value::DimParam("batch".into()),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: pb::tensor_proto::DataType::Float as i32,
-                shape: Some(pb::TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 /// The graph under construction and the trained tensors by name.

@@ -318,7 +318,14 @@ mod onnxruntime_backend {
         );
         // Both run the same integer graph; requantisation rounding may differ by a step.
         assert!(pearson(&a.features, &b.features) > 0.99);
-        assert!(pearson(&a.logits, &b.logits) > 0.99);
+        // The 8 logits of a random network can be nearly equal, which makes their correlation
+        // meaningless (it failed once when another test reseeded torch in parallel): compare
+        // them against their own size instead.
+        let size = a.logits.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(&a.logits, &b.logits);
+        // Requantisation rounding moves them by a few percent (0.031 at 0.47 when measured); a
+        // wrong graph moves them by their whole size.
+        assert!(diff <= 0.15 * size + 1e-3, "logits differ by {diff} at size {size}");
     }
 
     /// An INT8 bundle made with onnxruntime in view passes its self-test on both backends.

@@ -1,0 +1,188 @@
+//! `melanoscope-edge bench`: per-stage times of the screening of one camera frame (decode,
+//! preprocessing, inference, CAM, render), frames per second, onnxruntime's inference time for
+//! the same fields in the same process, heap allocations per frame in the steady state, peak
+//! memory, and a Raspberry Pi 5 projection from the counted multiply-adds.
+
+use super::alloc_count;
+use anyhow::{Context, Result};
+use melanoscope_edge::config::{EdgeConfig, FlatFieldMap, ObjectiveCalibration};
+use melanoscope_edge::engine::{Backend, Engine, LoadedBundle, multiply_adds, set_threads};
+use melanoscope_edge::screen::analyse::Analyzer;
+use melanoscope_edge::screen::render::{Renderer, ScreenState};
+use melanoscope_shared::image::{GridAlign, PixelSpacing, decode_rgb};
+use melanoscope_shared::pipeline::{ExtractConfig, FieldExtractor};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// A camera frame (JPEG, as an MJPEG camera delivers it).
+    #[arg(long)]
+    pub frame: PathBuf,
+    /// µm per pixel of the frame (the objective's calibration).
+    #[arg(long)]
+    pub um_per_px: f64,
+    /// Timed frames after one warm-up frame.
+    #[arg(long, default_value_t = 3)]
+    pub frames: usize,
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// libonnxruntime.so to time the same fields on ("none" to skip; default $ORT_DYLIB_PATH).
+    #[arg(long)]
+    pub onnxruntime_lib: Option<String>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let jpeg = std::fs::read(&args.frame).with_context(|| format!("reading {}", args.frame.display()))?;
+    set_threads(args.threads);
+    let bundle = LoadedBundle::open(&args.bundle, &[], false, args.batch, &Backend::Tract, args.threads)?;
+    let meta = bundle.file.meta.clone();
+    let onnx = bundle.file.onnx.clone();
+    let side = meta.input_size as usize;
+    // A flat field and white balance as a calibrated objective has, so their cost is counted.
+    let calibration = ObjectiveCalibration {
+        um_per_px: Some(args.um_per_px),
+        white_balance: Some([1.03, 1.0, 0.97]),
+        flat_field: Some(FlatFieldMap { width: 32, height: 18, gain: vec![1.05; 32 * 18] }),
+    };
+    let screening = EdgeConfig::defaults()?.screening;
+    let mut analyzer = Analyzer::new(bundle, calibration, args.um_per_px, &screening)?;
+    let mut renderer = Renderer::new(800, 480, screening.overlay_min_change)?;
+    let (mut decode, mut pre, mut inf, mut cam, mut render, mut total, mut allocs, mut bytes) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut fields = 0;
+    let mut gate = None;
+    for i in 0..=args.frames {
+        let (a0, b0) = alloc_count::counts();
+        let t_all = Instant::now();
+        let t = Instant::now();
+        let frame = decode_rgb(&jpeg).with_context(|| format!("decoding {}", args.frame.display()))?;
+        let d = t.elapsed().as_secs_f64() * 1e3;
+        let analysis = analyzer.analyse(&frame)?;
+        let t = Instant::now();
+        let state = ScreenState {
+            frame: analyzer.corrected(),
+            verdict: None,
+            probability: analysis.probability,
+            threshold: meta.decision.threshold,
+            fields: &analysis.fields,
+            positive: usize::from(meta.decision.positive_class),
+            restarted: false,
+            status: "bench",
+        };
+        renderer.render(&state);
+        let r = t.elapsed().as_secs_f64() * 1e3;
+        let all = t_all.elapsed().as_secs_f64() * 1e3;
+        let (a1, b1) = alloc_count::counts();
+        fields = analysis.fields.len();
+        gate = analysis.gate;
+        if i == 0 {
+            continue; // warm-up: buffers grow to the frame size here
+        }
+        decode.push(d);
+        pre.push(analysis.times.preprocess_ms);
+        inf.push(analysis.times.inference_ms);
+        cam.push(analysis.times.cam_ms);
+        render.push(r);
+        total.push(all);
+        allocs.push((a1 - a0) as f64);
+        bytes.push((b1 - b0) as f64);
+    }
+    // The same fields through onnxruntime, in this process.
+    let frame = decode_rgb(&jpeg)?;
+    let mut config = ExtractConfig::study(meta.um_per_px);
+    config.field_size = meta.input_size;
+    config.normalization = melanoscope_shared::image::Normalization { mean: meta.mean, std: meta.std };
+    config.align = GridAlign::Centered;
+    let mut extractor = FieldExtractor::new(config)?;
+    let out = extractor.process(&frame, PixelSpacing::isotropic(args.um_per_px)?)?;
+    let kept = out.kept_count();
+    let tensors = out.tensors.to_vec();
+    let ort_lib = match args.onnxruntime_lib.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+    };
+    let onnxruntime = match ort_lib {
+        None => serde_json::json!({ "skipped": "no onnxruntime library given" }),
+        Some(lib) => {
+            match Engine::open(&onnx, args.batch, side, &Backend::OnnxRuntime { library: lib.clone() }, args.threads) {
+                Err(e) => serde_json::json!({ "skipped": e.to_string() }),
+                Ok(engine) => {
+                    let per = 3 * side * side;
+                    let mut times = Vec::new();
+                    for i in 0..=args.frames {
+                        let t = Instant::now();
+                        for chunk in tensors.chunks(args.batch * per) {
+                            let mut input = chunk.to_vec();
+                            input.resize(args.batch * per, 0.0);
+                            engine.run(&input)?;
+                        }
+                        if i > 0 {
+                            times.push(t.elapsed().as_secs_f64() * 1e3);
+                        }
+                    }
+                    let ms = median(times);
+                    serde_json::json!({ "library": lib, "inference_ms": ms, "tract_over_onnxruntime": median(inf.clone()) / ms.max(1e-9) })
+                }
+            }
+        }
+    };
+    let macs_field = multiply_adds(&onnx, side)?;
+    let macs_frame = macs_field * fields as u64;
+    let inf_ms = median(inf.clone());
+    let host_gmacs = if inf_ms > 0.0 { macs_frame as f64 / (inf_ms * 1e6) } else { 0.0 };
+    // Raspberry Pi 5: 4 Cortex-A76 cores at 2.4 GHz, two 128-bit NEON pipes each. Peak f32:
+    // 2 pipes x 4 lanes FMA = 8 MAC/cycle/core; INT8 with SDOT: 2 x 16 = 32 MAC/cycle/core.
+    let int8 = matches!(meta.quantization, melanoscope_shared::formats::Quantization::Int8 { .. });
+    let peak_gmacs = 4.0 * 2.4 * if int8 { 32.0 } else { 8.0 };
+    let assumed_efficiency = if int8 { 0.25 } else { 0.40 };
+    let pi5_inf_ms = macs_frame as f64 / (peak_gmacs * assumed_efficiency * 1e6);
+    let other_ms = median(decode.clone()) + median(pre.clone()) + median(cam.clone()) + median(render.clone());
+    let report = serde_json::json!({
+        "frame": { "file": args.frame, "width": frame.width(), "height": frame.height(), "um_per_px": args.um_per_px },
+        "bundle": {
+            "file": args.bundle, "architecture": format!("{:?}", meta.architecture),
+            "quantization": format!("{:?}", meta.quantization), "um_per_px": meta.um_per_px,
+        },
+        "threads": args.threads, "batch": args.batch, "timed_frames": args.frames,
+        "fields_per_frame": fields, "fields_kept_by_extractor": kept, "gate": gate.map(|g| g.label()),
+        "median_ms": {
+            "capture_decode": median(decode.clone()), "preprocess": median(pre.clone()),
+            "inference_tract": inf_ms, "cam": median(cam.clone()), "render": median(render.clone()),
+            "frame_total": median(total.clone()),
+        },
+        "frames_per_second_tract": 1000.0 / median(total.clone()).max(1e-9),
+        "onnxruntime_same_fields": onnxruntime,
+        "steady_state": {
+            "allocations_per_frame": median(allocs.clone()), "bytes_allocated_per_frame": median(bytes.clone()),
+        },
+        "peak_rss_mib": alloc_count::peak_rss_kib().map(|k| k as f64 / 1024.0),
+        "operations": {
+            "multiply_adds_per_field": macs_field, "multiply_adds_per_frame": macs_frame,
+            "host_gmac_per_s_tract": host_gmacs,
+        },
+        "projection_raspberry_pi_5": {
+            "method": "multiply-adds per frame (counted by tract's cost model) / (peak MAC rate x assumed efficiency); \
+                       peak = 4 Cortex-A76 cores x 2.4 GHz x (32 INT8 MAC/cycle with SDOT, or 8 f32 FMA/cycle); \
+                       other stages scaled by 2.5 (A76 vs this host's core, an assumption)",
+            "peak_gmac_per_s": peak_gmacs, "assumed_efficiency": assumed_efficiency,
+            "inference_ms": pi5_inf_ms, "other_stages_ms": other_ms * 2.5,
+            "frames_per_second": 1000.0 / (pi5_inf_ms + other_ms * 2.5).max(1e-9),
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

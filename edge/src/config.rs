@@ -1,0 +1,437 @@
+//! The edge's settings: the shipped defaults (`config/default.toml`) updated by a site file that
+//! package updates never touch. Every key of the site file must exist in the defaults (objective
+//! tables have their own fixed keys); an unknown key is refused with its dotted name, and every
+//! value is checked before any camera, pin or display opens.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// The defaults shipped with the program.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+
+/// Keys an `[objectives.NAME]` table may hold.
+const OBJECTIVE_KEYS: [&str; 3] = ["um_per_px", "white_balance", "flat_field"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {detail}")]
+    Parse { file: String, detail: String },
+    #[error("{file}: unknown key `{key}` (not a setting of this version; check its spelling)")]
+    UnknownKey { file: String, key: String },
+    #[error("{file}: `{key}` is {value}; expected {expected}")]
+    Invalid { file: String, key: String, value: String, expected: String },
+    #[error(
+        "objective {objective:?} has no µm/px calibration: measure a stage micrometer and run \
+         `melanoscope-edge calibrate objective --name {objective} --micrometer-um <length> --micrometer-px <pixels>`"
+    )]
+    Uncalibrated { objective: String },
+    #[error("{path}: {detail}")]
+    Io { path: String, detail: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub bundle: PathBuf,
+    pub trusted_keys: Vec<PathBuf>,
+    pub require_signature: bool,
+    pub backend: String,
+    pub onnxruntime_library: String,
+    pub threads: usize,
+    pub batch: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub source: String,
+    pub device: String,
+    pub pixel_format: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub replay: Vec<String>,
+    pub replay_loop: bool,
+    pub objective: String,
+    pub reconnect_backoff_s: Vec<f64>,
+}
+
+/// A coarse gain map from a blank-field capture: multiply each pixel by the bilinearly
+/// interpolated gain to undo vignetting and uneven illumination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlatFieldMap {
+    pub width: u32,
+    pub height: u32,
+    pub gain: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveCalibration {
+    pub um_per_px: Option<f64>,
+    pub white_balance: Option<[f32; 3]>,
+    pub flat_field: Option<FlatFieldMap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningConfig {
+    pub fov_mask: bool,
+    pub min_tissue_fields: usize,
+    pub min_sharpness: f64,
+    pub min_mean_luma: f64,
+    pub max_mean_luma: f64,
+    pub max_clipped_fraction: f64,
+    pub aggregation: String,
+    pub top_k: usize,
+    pub ema_alpha: f64,
+    pub view_change: f64,
+    pub hysteresis: f64,
+    pub overlay_min_change: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    pub sinks: Vec<String>,
+    pub width: u32,
+    pub height: u32,
+    pub framebuffer: PathBuf,
+    pub snapshot_dir: PathBuf,
+    pub snapshot_every: u64,
+    pub spi_model: String,
+    pub spi_width: u16,
+    pub spi_height: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub path: PathBuf,
+    pub sync: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardConfig {
+    pub description: String,
+}
+
+/// Every setting of the edge device, validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    pub model: ModelConfig,
+    pub camera: CameraConfig,
+    pub objectives: BTreeMap<String, ObjectiveCalibration>,
+    pub screening: ScreeningConfig,
+    pub display: DisplayConfig,
+    pub log: LogConfig,
+    pub board: BoardConfig,
+}
+
+fn parse_table(file: &str, text: &str) -> Result<Table, ConfigError> {
+    text.parse::<Table>().map_err(|e| ConfigError::Parse { file: file.into(), detail: e.to_string() })
+}
+
+/// Refuses any key of `site` that `defaults` lacks, naming it with its dotted path.
+fn check_keys(file: &str, site: &Table, defaults: &Table, prefix: &str) -> Result<(), ConfigError> {
+    for (key, value) in site {
+        let dotted = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        if prefix == "objectives" {
+            let Value::Table(t) = value else {
+                return Err(invalid(file, &dotted, value, "a table of one objective's calibration"));
+            };
+            if let Some(k) = t.keys().find(|k| !OBJECTIVE_KEYS.contains(&k.as_str())) {
+                return Err(ConfigError::UnknownKey { file: file.into(), key: format!("{dotted}.{k}") });
+            }
+            continue;
+        }
+        match (value, defaults.get(key)) {
+            (_, None) => return Err(ConfigError::UnknownKey { file: file.into(), key: dotted }),
+            (Value::Table(s), Some(Value::Table(d))) => check_keys(file, s, d, &dotted)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `site` laid over `base`: tables merge key by key, anything else is replaced.
+fn merge(base: &mut Table, site: Table) {
+    for (key, value) in site {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(b)), Value::Table(s)) => merge(b, s),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+fn invalid(file: &str, key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
+    ConfigError::Invalid { file: file.into(), key: key.into(), value: value.to_string(), expected: expected.into() }
+}
+
+impl EdgeConfig {
+    /// The defaults alone.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::from_texts(None)
+    }
+
+    /// Defaults updated by the site file at `path` (missing file: defaults alone).
+    pub fn load(site: Option<&Path>) -> Result<Self, ConfigError> {
+        match site {
+            Some(p) if p.exists() => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::Io { path: p.display().to_string(), detail: e.to_string() })?;
+                Self::from_texts(Some((&p.display().to_string(), &text)))
+            }
+            _ => Self::defaults(),
+        }
+    }
+
+    /// Defaults updated by `site` = (file name for messages, TOML text).
+    pub fn from_texts(site: Option<(&str, &str)>) -> Result<Self, ConfigError> {
+        let mut table = parse_table("default.toml", DEFAULT_CONFIG)?;
+        let file = site.map_or("default.toml", |s| s.0).to_string();
+        if let Some((name, text)) = site {
+            let site_table = parse_table(name, text)?;
+            check_keys(name, &site_table, &table, "")?;
+            merge(&mut table, site_table);
+        }
+        let config: EdgeConfig = Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { file: file.clone(), detail: e.to_string() })?;
+        config.validate(&file)?;
+        Ok(config)
+    }
+
+    /// Checks every value against what the device can use.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let m = &self.model;
+        if !["tract", "onnxruntime"].contains(&m.backend.as_str()) {
+            return Err(invalid(file, "model.backend", &m.backend, "tract or onnxruntime"));
+        }
+        if !(1..=64).contains(&m.threads) {
+            return Err(invalid(file, "model.threads", m.threads, "1 to 64"));
+        }
+        if !(1..=64).contains(&m.batch) {
+            return Err(invalid(file, "model.batch", m.batch, "1 to 64"));
+        }
+        let c = &self.camera;
+        if !["v4l2", "stdin-mjpeg", "stdin-raw", "replay"].contains(&c.source.as_str()) {
+            return Err(invalid(file, "camera.source", &c.source, "v4l2, stdin-mjpeg, stdin-raw or replay"));
+        }
+        if !["mjpeg", "yuyv"].contains(&c.pixel_format.as_str()) {
+            return Err(invalid(file, "camera.pixel_format", &c.pixel_format, "mjpeg or yuyv"));
+        }
+        if !(16..=16384).contains(&c.width) || !(16..=16384).contains(&c.height) {
+            return Err(invalid(file, "camera.width/height", format!("{}x{}", c.width, c.height), "16 to 16384 each"));
+        }
+        if !(1..=240).contains(&c.fps) {
+            return Err(invalid(file, "camera.fps", c.fps, "1 to 240"));
+        }
+        if c.source == "replay" && c.replay.is_empty() {
+            return Err(invalid(file, "camera.replay", "empty", "files, folders or globs to replay"));
+        }
+        if c.reconnect_backoff_s.is_empty() || c.reconnect_backoff_s.iter().any(|s| !(0.0..=600.0).contains(s)) {
+            return Err(invalid(
+                file,
+                "camera.reconnect_backoff_s",
+                format!("{:?}", c.reconnect_backoff_s),
+                "0 to 600 s each, at least one",
+            ));
+        }
+        if c.objective.is_empty() {
+            return Err(invalid(file, "camera.objective", "empty", "an objective name, e.g. 10x"));
+        }
+        for (name, o) in &self.objectives {
+            let key = |k: &str| format!("objectives.{name}.{k}");
+            if let Some(u) = o.um_per_px
+                && !(0.01..=100.0).contains(&u)
+            {
+                return Err(invalid(file, &key("um_per_px"), u, "0.01 to 100 µm per pixel"));
+            }
+            if let Some(wb) = o.white_balance
+                && wb.iter().any(|g| !(0.1..=10.0).contains(g))
+            {
+                return Err(invalid(file, &key("white_balance"), format!("{wb:?}"), "gains of 0.1 to 10"));
+            }
+            if let Some(ff) = &o.flat_field {
+                let n = ff.width as usize * ff.height as usize;
+                if !(2..=256).contains(&ff.width) || !(2..=256).contains(&ff.height) || ff.gain.len() != n {
+                    return Err(invalid(
+                        file,
+                        &key("flat_field"),
+                        format!("{}x{} with {} gains", ff.width, ff.height, ff.gain.len()),
+                        "2 to 256 a side and one gain per cell",
+                    ));
+                }
+                if ff.gain.iter().any(|g| !(0.1..=10.0).contains(g)) {
+                    return Err(invalid(file, &key("flat_field.gain"), "a gain outside 0.1-10", "gains of 0.1 to 10"));
+                }
+            }
+        }
+        let s = &self.screening;
+        let unit = |k: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(invalid(file, &format!("screening.{k}"), v, "0 to 1")) }
+        };
+        unit("max_clipped_fraction", s.max_clipped_fraction)?;
+        unit("view_change", s.view_change)?;
+        unit("hysteresis", s.hysteresis)?;
+        unit("overlay_min_change", s.overlay_min_change)?;
+        if !(s.ema_alpha > 0.0 && s.ema_alpha <= 1.0) {
+            return Err(invalid(file, "screening.ema_alpha", s.ema_alpha, "above 0, at most 1"));
+        }
+        if !(0.0..=255.0).contains(&s.min_mean_luma) || !(s.min_mean_luma..=255.0).contains(&s.max_mean_luma) {
+            return Err(invalid(
+                file,
+                "screening.min_mean_luma/max_mean_luma",
+                format!("{}/{}", s.min_mean_luma, s.max_mean_luma),
+                "0 <= min <= max <= 255",
+            ));
+        }
+        if !(s.min_sharpness >= 0.0 && s.min_sharpness.is_finite()) {
+            return Err(invalid(file, "screening.min_sharpness", s.min_sharpness, "a finite value >= 0"));
+        }
+        if s.min_tissue_fields == 0 {
+            return Err(invalid(file, "screening.min_tissue_fields", 0, "at least 1"));
+        }
+        if !["mean", "top-k"].contains(&s.aggregation.as_str()) || s.top_k == 0 {
+            return Err(invalid(
+                file,
+                "screening.aggregation/top_k",
+                format!("{}/{}", s.aggregation, s.top_k),
+                "mean or top-k, k >= 1",
+            ));
+        }
+        let d = &self.display;
+        for sink in &d.sinks {
+            if !["framebuffer", "spi", "snapshot"].contains(&sink.as_str()) {
+                return Err(invalid(file, "display.sinks", sink, "framebuffer, spi or snapshot"));
+            }
+        }
+        if !(64..=7680).contains(&d.width) || !(64..=4320).contains(&d.height) {
+            return Err(invalid(
+                file,
+                "display.width/height",
+                format!("{}x{}", d.width, d.height),
+                "64x64 to 7680x4320",
+            ));
+        }
+        if !["st7789", "ili9341"].contains(&d.spi_model.as_str()) {
+            return Err(invalid(file, "display.spi_model", &d.spi_model, "st7789 or ili9341"));
+        }
+        if d.spi_width == 0 || d.spi_height == 0 || d.spi_width > 320 || d.spi_height > 320 {
+            return Err(invalid(
+                file,
+                "display.spi_width/spi_height",
+                format!("{}x{}", d.spi_width, d.spi_height),
+                "1 to 320 each",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The calibration of the objective in use; refuses one without a µm/px.
+    pub fn active_objective(&self) -> Result<(&str, &ObjectiveCalibration, f64), ConfigError> {
+        let name = self.camera.objective.as_str();
+        match self.objectives.get(name) {
+            Some(o @ ObjectiveCalibration { um_per_px: Some(u), .. }) => Ok((name, o, *u)),
+            _ => Err(ConfigError::Uncalibrated { objective: name.into() }),
+        }
+    }
+}
+
+/// Reads the site file as a table (empty when it does not exist yet), for `calibrate` to update.
+pub fn read_site_table(path: &Path) -> Result<Table, ConfigError> {
+    if !path.exists() {
+        return Ok(Table::new());
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Io { path: path.display().to_string(), detail: e.to_string() })?;
+    parse_table(&path.display().to_string(), &text)
+}
+
+/// Sets `objectives.<objective>.<key>` in the site file at `path`, checks that the result
+/// loads, and replaces the file atomically (other keys and objectives are kept).
+pub fn update_objective(path: &Path, objective: &str, key: &str, value: Value) -> Result<EdgeConfig, ConfigError> {
+    let mut table = read_site_table(path)?;
+    let objectives = table.entry("objectives").or_insert_with(|| Value::Table(Table::new()));
+    let Value::Table(objectives) = objectives else {
+        return Err(invalid(&path.display().to_string(), "objectives", "not a table", "a table"));
+    };
+    let entry = objectives.entry(objective).or_insert_with(|| Value::Table(Table::new()));
+    let Value::Table(entry) = entry else {
+        return Err(invalid(&path.display().to_string(), &format!("objectives.{objective}"), "not a table", "a table"));
+    };
+    entry.insert(key.into(), value);
+    let text = toml::to_string(&table)
+        .map_err(|e| ConfigError::Parse { file: path.display().to_string(), detail: e.to_string() })?;
+    let config = EdgeConfig::from_texts(Some((&path.display().to_string(), &text)))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ConfigError::Io { path: dir.display().to_string(), detail: e.to_string() })?;
+    }
+    melanoscope_shared::atomic::write_atomic(path, text.as_bytes())
+        .map_err(|e| ConfigError::Io { path: path.display().to_string(), detail: e.to_string() })?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_the_site_file_updates_them() {
+        let d = EdgeConfig::defaults().unwrap();
+        assert_eq!((d.model.backend.as_str(), d.camera.source.as_str()), ("tract", "v4l2"));
+        let site = "[camera]\nobjective = \"40x\"\n[objectives.40x]\num_per_px = 0.16\n[screening]\nfov_mask = true\n";
+        let c = EdgeConfig::from_texts(Some(("site.toml", site))).unwrap();
+        assert_eq!(c.camera.objective, "40x");
+        assert!(c.screening.fov_mask);
+        assert_eq!(c.camera.width, 1920, "untouched keys keep their defaults");
+        assert_eq!(c.active_objective().unwrap().2, 0.16);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = EdgeConfig::from_texts(Some(("site.toml", "[camera]\nframerate = 30\n"))).unwrap_err().to_string();
+        assert!(e.contains("site.toml") && e.contains("`camera.framerate`"), "{e}");
+        let e = EdgeConfig::from_texts(Some(("s.toml", "[objectives.10x]\nmicrons = 1\n"))).unwrap_err().to_string();
+        assert!(e.contains("`objectives.10x.microns`"), "{e}");
+        let e = EdgeConfig::from_texts(Some(("s.toml", "[model]\nbatch = 0\n"))).unwrap_err().to_string();
+        assert!(e.contains("model.batch") && e.contains("1 to 64"), "{e}");
+        let e = EdgeConfig::from_texts(Some(("s.toml", "[camera]\nwidth = \"wide\"\n"))).unwrap_err().to_string();
+        assert!(e.contains("s.toml") && e.contains("width"), "{e}");
+        let e =
+            EdgeConfig::from_texts(Some(("s.toml", "[objectives.10x]\num_per_px = -1.0\n"))).unwrap_err().to_string();
+        assert!(e.contains("objectives.10x.um_per_px") && e.contains("-1"), "{e}");
+    }
+
+    #[test]
+    fn an_uncalibrated_objective_says_how_to_calibrate() {
+        let e = EdgeConfig::defaults().unwrap().active_objective().unwrap_err().to_string();
+        assert!(e.contains("\"10x\"") && e.contains("melanoscope-edge calibrate objective --name 10x"), "{e}");
+    }
+
+    #[test]
+    fn calibration_updates_the_site_file_and_keeps_other_keys() {
+        let dir = std::env::temp_dir().join(format!("msc-cfg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("site.toml");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&path, "[display]\nwidth = 1024\n").unwrap();
+        let c = update_objective(&path, "10x", "um_per_px", Value::Float(0.65)).unwrap();
+        assert_eq!((c.active_objective().unwrap().2, c.display.width), (0.65, 1024));
+        let again = EdgeConfig::load(Some(&path)).unwrap();
+        assert_eq!(again, c);
+        // A value that would not load is refused and the file is left as it was.
+        assert!(update_objective(&path, "10x", "um_per_px", Value::Float(1e6)).is_err());
+        assert_eq!(EdgeConfig::load(Some(&path)).unwrap(), c);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

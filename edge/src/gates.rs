@@ -1,0 +1,179 @@
+//! Checks a frame must pass before any verdict: exposure (over the whole frame), tissue (enough
+//! fields under the study's background limit) and focus (sharpness over the tissue fields, at
+//! the model's µm/px, where the model looks).
+
+use melanoscope_shared::formats::Verdict;
+use melanoscope_shared::image::{FieldRect, RgbImage};
+
+/// Mean grey level (0-255) and the fraction of pixels clipped at 0 or 255 in any channel,
+/// over every 4th pixel of every 4th row.
+pub fn exposure(img: &RgbImage) -> (f64, f64) {
+    let (mut sum, mut clipped, mut n) = (0u64, 0u64, 0u64);
+    for y in (0..img.height()).step_by(4) {
+        for px in img.row(y).chunks_exact(3).step_by(4) {
+            sum += u64::from(px[0]) + u64::from(px[1]) + u64::from(px[2]);
+            clipped += u64::from(px.iter().any(|v| *v == 0 || *v == 255));
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    (sum as f64 / (3 * n) as f64, clipped as f64 / n as f64)
+}
+
+/// Focus of the tissue in `rects` of `img`: the variance of the Laplacian of grey levels at
+/// twice the pixel scale (on 2x2 means, neighbours 2 px away) over its variance at the pixel
+/// scale. Defocus removes the finest detail first, and what remains at the pixel scale is
+/// noise (JPEG, sensor), so the ratio falls; because it compares the image with itself at two
+/// scales it hardly depends on how much stain or how many nuclei the view holds (a sparse nevus
+/// and a crowded melanoma in focus score alike, unlike a plain Laplacian variance). In-focus
+/// H&E scores about 4 to 11; pure noise 0.25.
+pub fn sharpness(img: &RgbImage, rects: impl Iterator<Item = FieldRect>) -> f64 {
+    let grey = |x: u32, y: u32| {
+        let p = img.get(x, y).unwrap_or([0; 3]);
+        (f64::from(p[0]) * 0.299) + (f64::from(p[1]) * 0.587) + (f64::from(p[2]) * 0.114)
+    };
+    let mean2 = |x: u32, y: u32| (grey(x, y) + grey(x + 1, y) + grey(x, y + 1) + grey(x + 1, y + 1)) / 4.0;
+    let (mut f1, mut f2, mut c1, mut c2, mut n) = (0f64, 0f64, 0f64, 0f64, 0u64);
+    for r in rects {
+        let (x1, y1) = ((r.x + r.size).min(img.width()), (r.y + r.size).min(img.height()));
+        // Every other pixel of every other row, 4 px in from the field's edges.
+        for y in (r.y + 4..y1.saturating_sub(5)).step_by(2) {
+            for x in (r.x + 4..x1.saturating_sub(5)).step_by(2) {
+                let fine = 4.0 * grey(x, y) - grey(x - 1, y) - grey(x + 1, y) - grey(x, y - 1) - grey(x, y + 1);
+                let coarse = 4.0 * mean2(x, y) - mean2(x - 2, y) - mean2(x + 2, y) - mean2(x, y - 2) - mean2(x, y + 2);
+                f1 += fine;
+                f2 += fine * fine;
+                c1 += coarse;
+                c2 += coarse * coarse;
+                n += 1;
+            }
+        }
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let var = |s1: f64, s2: f64| s2 / n as f64 - (s1 / n as f64).powi(2);
+    let (fine, coarse) = (var(f1, f2), var(c1, c2));
+    // A flat view (under a tenth of a grey level of detail) has nothing to focus on.
+    if fine < 0.01 { 0.0 } else { coarse / fine }
+}
+
+/// Limits of the gates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GateLimits {
+    pub min_mean_luma: f64,
+    pub max_mean_luma: f64,
+    pub max_clipped_fraction: f64,
+    pub min_tissue_fields: usize,
+    pub min_sharpness: f64,
+}
+
+/// What the gates measured on one frame.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct GateReadings {
+    pub mean_luma: f64,
+    pub clipped_fraction: f64,
+    pub tissue_fields: usize,
+    pub sharpness: f64,
+}
+
+impl GateLimits {
+    /// The gate verdict that stops screening this frame, if any, in the order a technician
+    /// fixes them: light first, then the slide's position, then focus.
+    pub fn check(&self, r: &GateReadings) -> Option<Verdict> {
+        if r.mean_luma < self.min_mean_luma {
+            Some(Verdict::Underexposed)
+        } else if r.mean_luma > self.max_mean_luma || r.clipped_fraction > self.max_clipped_fraction {
+            Some(Verdict::Overexposed)
+        } else if r.tissue_fields < self.min_tissue_fields {
+            Some(Verdict::InsufficientTissue)
+        } else if r.sharpness < self.min_sharpness {
+            Some(Verdict::OutOfFocus)
+        } else {
+            None
+        }
+    }
+}
+
+/// Paints what lies outside the circle inscribed in the frame white (glass), so fields that
+/// the eyepiece's round field of view cuts fail the background rule like any empty field.
+pub fn mask_outside_circle(img: &mut RgbImage) {
+    let (w, h) = (img.width() as f64, img.height() as f64);
+    let (cx, cy, r) = (w / 2.0, h / 2.0, w.min(h) / 2.0);
+    let width = img.width() as usize;
+    for (y, row) in img.as_raw_mut().chunks_exact_mut(width * 3).enumerate() {
+        let dy = y as f64 + 0.5 - cy;
+        let half = (r * r - dy * dy).max(0.0).sqrt();
+        let (x0, x1) = ((cx - half).max(0.0) as usize, ((cx + half).ceil() as usize).min(width));
+        row[..x0 * 3].fill(255);
+        row[x1 * 3..].fill(255);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn focus_falls_with_defocus_whatever_the_lesion_and_contrast() {
+        use melanoscope_shared::synth::Lesion;
+        use melanoscope_shared::synth::frames::{FrameOptics, lesion_centre, render_frame};
+        use melanoscope_shared::synth::scene::Scene;
+        let all = || std::iter::once(FieldRect::square(0, 0, 192));
+        let score = |lesion, blur_px| {
+            let scene = Scene::new(lesion, 1600.0, 1200.0, 3, 0);
+            let c = lesion_centre(&scene).unwrap();
+            let optics = FrameOptics { vignetting: 0.0, blur_px, colour_cast: [1.0; 3], jpeg_quality: 90 };
+            let img = render_frame(&scene, c, 1.0, 192, 192, &optics).unwrap();
+            (sharpness(&img, all()), img)
+        };
+        let (mm, mm_img) = score(Lesion::MM, 0.4);
+        let (cn, _) = score(Lesion::CN, 0.4);
+        let (mm_blur, _) = score(Lesion::MM, 6.0);
+        let (cn_blur, _) = score(Lesion::CN, 6.0);
+        assert!(mm > 3.0 && cn > 3.0, "in focus: {mm} {cn}");
+        assert!(mm_blur < 2.0 && cn_blur < 2.0, "defocused: {mm_blur} {cn_blur}");
+        assert!((mm / cn).max(cn / mm) < 2.0, "lesions in focus score alike: {mm} {cn}");
+        // Halving the contrast of the same view leaves the measure (nearly) unchanged.
+        let mut faint = mm_img.clone();
+        faint.as_raw_mut().iter_mut().for_each(|v| *v = 128 + (*v / 2));
+        let f = sharpness(&faint, all());
+        assert!((f - mm).abs() < 0.15 * mm, "{f} vs {mm}");
+        let flat = sharpness(&RgbImage::filled(64, 64, [180, 120, 160]).unwrap(), all());
+        assert_eq!((flat, sharpness(&mm_img, std::iter::empty())), (0.0, 0.0));
+    }
+
+    #[test]
+    fn gates_fire_in_order() {
+        let limits = GateLimits {
+            min_mean_luma: 35.0,
+            max_mean_luma: 245.0,
+            max_clipped_fraction: 0.25,
+            min_tissue_fields: 2,
+            min_sharpness: 2.0,
+        };
+        let ok = GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, tissue_fields: 4, sharpness: 8.0 };
+        assert_eq!(limits.check(&ok), None);
+        assert_eq!(limits.check(&GateReadings { mean_luma: 20.0, ..ok }), Some(Verdict::Underexposed));
+        assert_eq!(limits.check(&GateReadings { clipped_fraction: 0.5, ..ok }), Some(Verdict::Overexposed));
+        assert_eq!(
+            limits.check(&GateReadings { tissue_fields: 1, sharpness: 0.01, ..ok }),
+            Some(Verdict::InsufficientTissue)
+        );
+        assert_eq!(limits.check(&GateReadings { sharpness: 1.0, ..ok }), Some(Verdict::OutOfFocus));
+        let (mean, clipped) = exposure(&RgbImage::filled(40, 40, [255, 255, 255]).unwrap());
+        assert_eq!((mean, clipped), (255.0, 1.0));
+    }
+
+    #[test]
+    fn circle_mask_whitens_the_corners_only() {
+        let mut img = RgbImage::filled(200, 100, [100, 50, 120]).unwrap();
+        mask_outside_circle(&mut img);
+        assert_eq!(img.get(0, 0), Some([255; 3]));
+        assert_eq!(img.get(100, 50), Some([100, 50, 120]));
+        assert_eq!(img.get(55, 50), Some([100, 50, 120]), "inside the circle on the middle row");
+        assert_eq!(img.get(45, 50), Some([255; 3]), "outside the circle of radius 50");
+    }
+}

@@ -1,0 +1,250 @@
+//! The screening record for later review: every verdict change and every snapshot is appended
+//! to the shared record log (fsync'd, so a power cut loses at most the record being written),
+//! and a snapshot is a folder holding the camera frame (JPEG), the rendered CAM overlay (PNG)
+//! and the record (JSON), written under a temporary name and renamed when complete.
+
+use melanoscope_shared::formats::{
+    FieldScore, RecordKind, RecordLogWriter, ScreeningRecord, Verdict, hex, read_log_file,
+};
+use melanoscope_shared::image::{RgbImage, encode_jpeg, encode_rgb};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{path}: {detail}")]
+    Io { path: String, detail: String },
+    #[error("record log: {0}")]
+    Log(String),
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> RecordError {
+    RecordError::Io { path: path.display().to_string(), detail: e.to_string() }
+}
+
+/// Writes the log and snapshot folders of one screening session.
+#[derive(Debug)]
+pub struct Recorder {
+    log: RecordLogWriter,
+    snapshots: PathBuf,
+    model_sha256: [u8; 32],
+    objective: String,
+    pub records_written: u64,
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Recorder {
+    pub fn open(
+        log: &Path,
+        sync: bool,
+        snapshots: &Path,
+        model_sha256: [u8; 32],
+        objective: &str,
+    ) -> Result<Self, RecordError> {
+        if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        let log = RecordLogWriter::open(log, sync).map_err(|e| RecordError::Log(e.to_string()))?;
+        std::fs::create_dir_all(snapshots).map_err(|e| io(snapshots, e))?;
+        Ok(Self {
+            log,
+            snapshots: snapshots.to_path_buf(),
+            model_sha256,
+            objective: objective.into(),
+            records_written: 0,
+        })
+    }
+
+    pub fn record(
+        &self,
+        time_unix_ms: u64,
+        frame_id: u64,
+        kind: RecordKind,
+        verdict: Verdict,
+        probability: f32,
+        fields: Vec<FieldScore>,
+    ) -> ScreeningRecord {
+        ScreeningRecord {
+            time_unix_ms,
+            frame_id,
+            kind,
+            verdict,
+            probability: if probability.is_finite() { probability.clamp(0.0, 1.0) } else { 0.0 },
+            fields,
+            model_sha256: self.model_sha256,
+            objective: self.objective.clone(),
+        }
+    }
+
+    pub fn append(&mut self, record: &ScreeningRecord) -> Result<(), RecordError> {
+        self.log.append(record).map_err(|e| RecordError::Log(e.to_string()))?;
+        self.records_written += 1;
+        Ok(())
+    }
+
+    /// Writes a snapshot folder and appends its record; returns the folder.
+    pub fn snapshot(
+        &mut self,
+        frame: &RgbImage,
+        overlay: &RgbImage,
+        mut record: ScreeningRecord,
+    ) -> Result<PathBuf, RecordError> {
+        let name = format!("snapshot-{}-{:06}", record.time_unix_ms, record.frame_id);
+        let dir = self.snapshots.join(&name);
+        let tmp = self.snapshots.join(format!(".{name}.partial"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        record.kind = RecordKind::Snapshot { bundle: name.clone() };
+        let jpeg = encode_jpeg(frame, 92).map_err(|e| io(&tmp, e))?;
+        let png = encode_rgb(overlay, image::ImageFormat::Png).map_err(|e| io(&tmp, e))?;
+        let json = serde_json::to_vec_pretty(&ExportRow::from(&record)).map_err(|e| io(&tmp, e))?;
+        for (file, bytes) in [("frame.jpg", &jpeg), ("cam.png", &png), ("record.json", &json)] {
+            melanoscope_shared::atomic::write_atomic(&tmp.join(file), bytes).map_err(|e| io(&tmp.join(file), e))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+        self.append(&record)?;
+        Ok(dir)
+    }
+}
+
+/// One record as exports show it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExportRow {
+    pub time_unix_ms: u64,
+    pub time_utc: String,
+    pub frame_id: u64,
+    pub kind: String,
+    pub snapshot: String,
+    pub verdict: String,
+    pub probability: f32,
+    pub fields: usize,
+    /// Highest positive-class probability of any field (the last class of each field).
+    pub max_field_probability: f32,
+    pub objective: String,
+    pub model_sha256: String,
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` from Unix milliseconds (civil-from-days, proleptic Gregorian).
+pub fn iso8601_utc(ms: u64) -> String {
+    let (days, rem) = ((ms / 86_400_000) as i64, ms % 86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, min, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+impl From<&ScreeningRecord> for ExportRow {
+    fn from(r: &ScreeningRecord) -> Self {
+        let (kind, snapshot) = match &r.kind {
+            RecordKind::VerdictChange => ("verdict-change".to_string(), String::new()),
+            RecordKind::Snapshot { bundle } => ("snapshot".to_string(), bundle.clone()),
+        };
+        ExportRow {
+            time_unix_ms: r.time_unix_ms,
+            time_utc: iso8601_utc(r.time_unix_ms),
+            frame_id: r.frame_id,
+            kind,
+            snapshot,
+            verdict: r.verdict.label().to_string(),
+            probability: r.probability,
+            fields: r.fields.len(),
+            max_field_probability: r.fields.iter().filter_map(|f| f.probabilities.last()).cloned().fold(0.0, f32::max),
+            objective: r.objective.clone(),
+            model_sha256: hex(&r.model_sha256),
+        }
+    }
+}
+
+/// What an export found in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSummary {
+    pub records: usize,
+    pub damaged: usize,
+    pub torn_tail: bool,
+}
+
+/// Writes the log at `log` as CSV or JSON (`format`) to `out`, atomically.
+pub fn export_log(log: &Path, format: &str, out: &Path) -> Result<ExportSummary, RecordError> {
+    let scan = read_log_file(log).map_err(|e| RecordError::Log(e.to_string()))?;
+    let rows: Vec<ExportRow> = scan.records.iter().map(|(_, r)| ExportRow::from(r)).collect();
+    let bytes = match format {
+        "json" => serde_json::to_vec_pretty(&rows).map_err(|e| io(out, e))?,
+        "csv" => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in &rows {
+                w.serialize(r).map_err(|e| io(out, e))?;
+            }
+            w.into_inner().map_err(|e| io(out, e))?
+        }
+        other => return Err(io(out, format!("export format {other:?}; expected csv or json"))),
+    };
+    melanoscope_shared::atomic::write_atomic(out, &bytes).map_err(|e| io(out, e))?;
+    for d in &scan.damaged {
+        tracing::warn!(offset = d.offset, len = d.len, error = %d.error, "damaged stretch of the record log skipped");
+    }
+    Ok(ExportSummary { records: rows.len(), damaged: scan.damaged.len(), torn_tail: scan.torn_tail.is_some() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso8601_utc(1_795_651_200_123), "2026-11-26T00:00:00.123Z");
+    }
+
+    #[test]
+    fn snapshots_and_changes_are_logged_and_exported() {
+        let dir = std::env::temp_dir().join(format!("msc-rec-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = dir.join("screening.log");
+        let mut rec = Recorder::open(&log, false, &dir.join("snaps"), [7; 32], "10x").unwrap();
+        let fields = vec![FieldScore { col: 1, row: 0, probabilities: vec![0.2, 0.8] }];
+        let r = rec.record(1_795_651_200_000, 3, RecordKind::VerdictChange, Verdict::MelanomaSuspected, 0.8, fields);
+        rec.append(&r).unwrap();
+        let img = RgbImage::filled(16, 16, [200, 100, 150]).unwrap();
+        let snap = rec.snapshot(&img, &img, r.clone()).unwrap();
+        for f in ["frame.jpg", "cam.png", "record.json"] {
+            assert!(snap.join(f).is_file(), "{f}");
+        }
+        assert!(
+            !std::fs::read_dir(dir.join("snaps")).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.'))
+        );
+        let csv_path = dir.join("log.csv");
+        let s = export_log(&log, "csv", &csv_path).unwrap();
+        assert_eq!((s.records, s.damaged, s.torn_tail), (2, 0, false));
+        let text = std::fs::read_to_string(&csv_path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("time_unix_ms,time_utc,frame_id,kind,snapshot,verdict"), "{}", lines[0]);
+        assert!(
+            lines[1].contains("2026-11-26T00:00:00.000Z") && lines[1].contains("MELANOMA SUSPECTED"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].contains(",snapshot,snapshot-1795651200000-000003,"), "{}", lines[2]);
+        let json_path = dir.join("log.json");
+        export_log(&log, "json", &json_path).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+        assert!((v[0]["max_field_probability"].as_f64().unwrap() - 0.8).abs() < 1e-6, "{v}");
+        assert!(export_log(&log, "xml", &json_path).unwrap_err().to_string().contains("csv or json"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

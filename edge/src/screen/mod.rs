@@ -1,0 +1,6 @@
+//! Live screening: frames in, verdicts, overlays, LEDs and log records out.
+
+pub mod analyse;
+pub mod render;
+pub mod session;
+pub mod verdict;

@@ -1,0 +1,281 @@
+//! The picture on the screen: the corrected frame letterboxed into the display, the CAM of
+//! each screened field blended over it, a verdict banner and a probability bar with the
+//! threshold marked. A field's CAM is only redrawn when its probability moved by the
+//! configured amount (or the view changed), so the overlay does not flicker.
+
+use super::analyse::FieldResult;
+use embedded_graphics::mono_font::MonoTextStyle;
+use embedded_graphics::mono_font::ascii::{FONT_6X10, FONT_10X20};
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
+use embedded_graphics::text::{Baseline, Text};
+use melanoscope_shared::cam::{Colormap, viridis};
+use melanoscope_shared::formats::Verdict;
+use melanoscope_shared::image::{ImageError, RgbImage};
+use std::collections::BTreeMap;
+
+const BANNER_H: u32 = 44;
+const BAR_H: u32 = 14;
+const STATUS_H: u32 = 14;
+/// Heat below this stays transparent (tissue visible), above it blends at `ALPHA`.
+const MIN_HEAT: f32 = 0.25;
+const ALPHA: f32 = 0.45;
+
+/// The banner colour of a verdict (red, green, amber; grey while there is none).
+pub fn verdict_color(v: Option<Verdict>) -> [u8; 3] {
+    match v {
+        Some(Verdict::MelanomaSuspected) => [200, 30, 30],
+        Some(Verdict::Nevus) => [30, 150, 60],
+        Some(_) => [215, 140, 0],
+        None => [90, 90, 90],
+    }
+}
+
+/// An embedded-graphics target over an RGB image (the same text and shapes on the HDMI
+/// framebuffer, the snapshot files and, converted, the SPI display).
+struct Canvas<'a>(&'a mut RgbImage);
+
+impl OriginDimensions for Canvas<'_> {
+    fn size(&self) -> Size {
+        Size::new(self.0.width(), self.0.height())
+    }
+}
+
+impl DrawTarget for Canvas<'_> {
+    type Color = Rgb888;
+    type Error = core::convert::Infallible;
+
+    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(&mut self, pixels: I) -> Result<(), Self::Error> {
+        for Pixel(p, c) in pixels {
+            if p.x >= 0 && p.y >= 0 {
+                self.0.put(p.x as u32, p.y as u32, [c.r(), c.g(), c.b()]);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CachedField {
+    probability: f32,
+    heat: Vec<f32>,
+    heat_size: (usize, usize),
+    frame_rect: (f64, f64, f64),
+}
+
+/// What to draw for one frame.
+#[derive(Debug, Clone, Copy)]
+pub struct ScreenState<'a> {
+    pub frame: &'a RgbImage,
+    pub verdict: Option<Verdict>,
+    pub probability: Option<f64>,
+    pub threshold: f64,
+    pub fields: &'a [FieldResult],
+    /// Positive class index into each field's probabilities.
+    pub positive: usize,
+    /// The view changed: drop every cached CAM.
+    pub restarted: bool,
+    /// The line under the bar (objective, fields, rate).
+    pub status: &'a str,
+}
+
+/// Renders frames into one reused display-sized image.
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    canvas: RgbImage,
+    cache: BTreeMap<(u16, u16), CachedField>,
+    min_change: f32,
+    colormap: Colormap,
+}
+
+impl Renderer {
+    pub fn new(width: u32, height: u32, min_change: f64) -> Result<Self, ImageError> {
+        Ok(Self {
+            canvas: RgbImage::filled(width, height.max(BANNER_H + BAR_H + STATUS_H + 8), [0; 3])?,
+            cache: BTreeMap::new(),
+            min_change: min_change as f32,
+            colormap: viridis(),
+        })
+    }
+
+    pub fn canvas(&self) -> &RgbImage {
+        &self.canvas
+    }
+
+    /// Keeps the cached CAM of fields whose probability barely moved.
+    fn update_cache(&mut self, s: &ScreenState<'_>) {
+        if s.restarted || s.fields.is_empty() {
+            self.cache.clear();
+        }
+        self.cache.retain(|k, _| s.fields.iter().any(|f| (f.col, f.row) == *k));
+        for f in s.fields {
+            let p = f.probabilities.get(s.positive).copied().unwrap_or(0.0);
+            let stale = self.cache.get(&(f.col, f.row)).is_none_or(|c| (c.probability - p).abs() >= self.min_change);
+            if stale {
+                self.cache.insert(
+                    (f.col, f.row),
+                    CachedField {
+                        probability: p,
+                        heat: f.heat.clone(),
+                        heat_size: f.heat_size,
+                        frame_rect: f.frame_rect,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Draws one frame with its overlay, banner and bar.
+    pub fn render(&mut self, s: &ScreenState<'_>) -> &RgbImage {
+        self.update_cache(s);
+        let (w, h) = (self.canvas.width(), self.canvas.height());
+        let area_h = h - BANNER_H - BAR_H - STATUS_H;
+        let (fw, fh) = (s.frame.width().max(1), s.frame.height().max(1));
+        let scale = (f64::from(w) / f64::from(fw)).min(f64::from(area_h) / f64::from(fh));
+        let (dw, dh) = ((f64::from(fw) * scale) as u32, (f64::from(fh) * scale) as u32);
+        let (ox, oy) = ((w - dw.min(w)) / 2, BANNER_H + (area_h - dh.min(area_h)) / 2);
+        self.canvas.as_raw_mut().fill(0);
+        // Nearest-neighbour letterbox: the display is smaller than the frame, and this is cheap.
+        for y in 0..dh.min(area_h) {
+            let sy = ((f64::from(y) + 0.5) / scale) as u32;
+            let src = s.frame.row(sy.min(fh - 1));
+            let dst_row = (oy + y) as usize * w as usize * 3;
+            for x in 0..dw.min(w) {
+                let sx = (((f64::from(x) + 0.5) / scale) as u32).min(fw - 1) as usize * 3;
+                let d = dst_row + (ox + x) as usize * 3;
+                self.canvas.as_raw_mut()[d..d + 3].copy_from_slice(&src[sx..sx + 3]);
+            }
+        }
+        for field in self.cache.values() {
+            let (fx, fy, fs) = field.frame_rect;
+            let (x0, y0) = (ox as f64 + fx * scale, oy as f64 + fy * scale);
+            let side = fs * scale;
+            let (hh, hw) = field.heat_size;
+            for y in y0 as u32..((y0 + side) as u32).min(oy + dh) {
+                for x in x0 as u32..((x0 + side) as u32).min(ox + dw) {
+                    let u = ((f64::from(x) + 0.5 - x0) / side * hw as f64).clamp(0.0, hw as f64 - 1.0) as usize;
+                    let v = ((f64::from(y) + 0.5 - y0) / side * hh as f64).clamp(0.0, hh as f64 - 1.0) as usize;
+                    let heat = field.heat.get(v * hw + u).copied().unwrap_or(0.0);
+                    if heat >= MIN_HEAT {
+                        let c = self.colormap.color(heat);
+                        let Some(p) = self.canvas.get(x, y) else { continue };
+                        let mix = |a: u8, b: u8| (f32::from(a) * (1.0 - ALPHA) + f32::from(b) * ALPHA + 0.5) as u8;
+                        self.canvas.put(x, y, [mix(p[0], c[0]), mix(p[1], c[1]), mix(p[2], c[2])]);
+                    }
+                }
+            }
+        }
+        self.chrome(s.verdict, s.probability, s.threshold, s.status);
+        &self.canvas
+    }
+
+    /// Banner, probability bar and status line.
+    fn chrome(&mut self, verdict: Option<Verdict>, probability: Option<f64>, threshold: f64, status: &str) {
+        let (w, h) = (self.canvas.width(), self.canvas.height());
+        let c = verdict_color(verdict);
+        let mut canvas = Canvas(&mut self.canvas);
+        let fill = |c: [u8; 3]| PrimitiveStyle::with_fill(Rgb888::new(c[0], c[1], c[2]));
+        let _ = Rectangle::new(Point::zero(), Size::new(w, BANNER_H)).into_styled(fill(c)).draw(&mut canvas);
+        let label = match (verdict, probability) {
+            (Some(v), Some(p)) => format!("{}  p={p:.2}", v.label()),
+            (Some(v), None) => v.label().to_string(),
+            (None, _) => "STARTING".to_string(),
+        };
+        let big = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
+        let _ = Text::with_baseline(&label, Point::new(10, 12), big, Baseline::Top).draw(&mut canvas);
+        let bar_y = (h - BAR_H - STATUS_H) as i32;
+        let _ =
+            Rectangle::new(Point::new(0, bar_y), Size::new(w, BAR_H)).into_styled(fill([40, 40, 40])).draw(&mut canvas);
+        if let Some(p) = probability {
+            let len = (p.clamp(0.0, 1.0) * f64::from(w)) as u32;
+            let _ = Rectangle::new(Point::new(0, bar_y + 2), Size::new(len, BAR_H - 4))
+                .into_styled(fill(c))
+                .draw(&mut canvas);
+        }
+        let tick = (threshold.clamp(0.0, 1.0) * f64::from(w)) as i32;
+        let _ = Rectangle::new(Point::new(tick - 1, bar_y), Size::new(3, BAR_H))
+            .into_styled(fill([255; 3]))
+            .draw(&mut canvas);
+        let small = MonoTextStyle::new(&FONT_6X10, Rgb888::new(220, 220, 220));
+        let _ = Text::with_baseline(status, Point::new(4, bar_y + BAR_H as i32 + 2), small, Baseline::Top)
+            .draw(&mut canvas);
+    }
+
+    /// A full-screen message (camera lost, no bundle, self-test failed) instead of a frame.
+    pub fn message(&mut self, title: &str, detail: &str) -> &RgbImage {
+        self.cache.clear();
+        self.canvas.as_raw_mut().fill(0);
+        self.chrome(Some(Verdict::Uncertain), None, 0.0, "");
+        let w = self.canvas.width();
+        let mut canvas = Canvas(&mut self.canvas);
+        let _ = Rectangle::new(Point::zero(), Size::new(w, BANNER_H))
+            .into_styled(PrimitiveStyle::with_fill(Rgb888::new(215, 140, 0)))
+            .draw(&mut canvas);
+        let big = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
+        let _ = Text::with_baseline(title, Point::new(10, 12), big, Baseline::Top).draw(&mut canvas);
+        // Wrap the detail to the screen width.
+        let per_line = ((w as usize).saturating_sub(20) / 10).max(10);
+        let mut y = BANNER_H as i32 + 20;
+        for chunk in detail.chars().collect::<Vec<_>>().chunks(per_line) {
+            let line: String = chunk.iter().collect();
+            let _ = Text::with_baseline(&line, Point::new(10, y), big, Baseline::Top).draw(&mut canvas);
+            y += 24;
+        }
+        &self.canvas
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(p: f32, heat: f32) -> FieldResult {
+        FieldResult {
+            col: 0,
+            row: 0,
+            frame_rect: (100.0, 50.0, 200.0),
+            probabilities: vec![1.0 - p, p],
+            heat: vec![heat; 4],
+            heat_size: (2, 2),
+        }
+    }
+
+    fn state<'a>(frame: &'a RgbImage, fields: &'a [FieldResult], v: Verdict, p: f64) -> ScreenState<'a> {
+        ScreenState {
+            frame,
+            verdict: Some(v),
+            probability: Some(p),
+            threshold: 0.5,
+            fields,
+            positive: 1,
+            restarted: false,
+            status: "10x",
+        }
+    }
+
+    #[test]
+    fn banner_colour_overlay_and_no_flicker_on_small_changes() {
+        let frame = RgbImage::filled(400, 300, [200, 200, 200]).unwrap();
+        let mut r = Renderer::new(320, 240, 0.05).unwrap();
+        let hot = [field(0.9, 0.9)];
+        let first = r.render(&state(&frame, &hot, Verdict::MelanomaSuspected, 0.9)).clone();
+        assert_eq!(first.get(2, 2), Some(verdict_color(Some(Verdict::MelanomaSuspected))));
+        // Frame 400x300 into 320x168 of image area: scale 0.56; field centre at (200,150) * 0.56.
+        let scale = 168.0 / 300.0;
+        let (cx, cy) = ((320.0 - 400.0 * scale) / 2.0 + 200.0 * scale, 44.0 + 150.0 * scale);
+        let inside = first.get(cx as u32, cy as u32).unwrap();
+        assert_ne!(inside, [200, 200, 200], "hot field is tinted");
+        // A small change of the field keeps the overlay pixel for pixel.
+        let warm = [field(0.88, 0.5)];
+        let second = r.render(&state(&frame, &warm, Verdict::MelanomaSuspected, 0.9)).clone();
+        assert_eq!(second.get(cx as u32, cy as u32).unwrap(), inside);
+        // A meaningful change redraws it: cold heat is transparent.
+        let cold = [field(0.2, 0.1)];
+        let third = r.render(&state(&frame, &cold, Verdict::Nevus, 0.2)).clone();
+        assert_eq!(third.get(cx as u32, cy as u32).unwrap(), [200, 200, 200]);
+        assert_eq!(third.get(2, 2), Some(verdict_color(Some(Verdict::Nevus))));
+        let m = r.message("CAMERA LOST", "/dev/video0: reopening in 2.0 s").clone();
+        assert_eq!(m.get(2, 2), Some(verdict_color(Some(Verdict::Uncertain))));
+    }
+}

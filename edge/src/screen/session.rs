@@ -1,0 +1,368 @@
+//! The screening loop: frame → gates, fields, inference, CAM → averaged verdict → screen,
+//! LEDs and the record log; the button freezes the view and saves a snapshot. Corrupt frames
+//! are skipped and counted; a lost camera puts its state on the screen instead of stopping.
+
+use super::analyse::{Analysis, Analyzer, StageTimes};
+use super::render::{Renderer, ScreenState};
+use super::verdict::{TrackerSettings, VerdictTracker, VerdictUpdate};
+use crate::records::{Recorder, unix_ms};
+use crate::sinks::DisplaySink;
+use crate::source::{FrameSource, SourceError};
+use embedded_hal::digital::{InputPin, OutputPin};
+use melanoscope_boards::button::DebouncedButton;
+use melanoscope_boards::status_leds::{Indicator, StatusLeds};
+use melanoscope_shared::formats::{FieldScore, RecordKind, Verdict};
+use std::time::Instant;
+
+/// The LED a verdict lights: green for nevus, red for melanoma suspected, amber for anything
+/// that needs the user (uncertain, or a gate).
+pub fn indicator_for(v: Verdict) -> Indicator {
+    match v {
+        Verdict::MelanomaSuspected => Indicator::Red,
+        Verdict::Nevus => Indicator::Green,
+        _ => Indicator::Amber,
+    }
+}
+
+/// Status LEDs, whatever drives them.
+pub trait Indicators {
+    fn show(&mut self, indicator: Indicator) -> Result<(), String>;
+}
+
+impl<G, R, A, E> Indicators for StatusLeds<G, R, A>
+where
+    G: OutputPin<Error = E>,
+    R: OutputPin<Error = E>,
+    A: OutputPin<Error = E>,
+    E: core::fmt::Debug,
+{
+    fn show(&mut self, indicator: Indicator) -> Result<(), String> {
+        StatusLeds::show(self, indicator).map_err(|e| format!("{e:?}"))
+    }
+}
+
+impl<T: Indicators> Indicators for Option<T> {
+    fn show(&mut self, indicator: Indicator) -> Result<(), String> {
+        self.as_mut().map_or(Ok(()), |t| t.show(indicator))
+    }
+}
+
+impl<T: FreezeButton> FreezeButton for Option<T> {
+    fn pressed(&mut self, now_ms: u64) -> Result<bool, String> {
+        self.as_mut().map_or(Ok(false), |t| t.pressed(now_ms))
+    }
+}
+
+/// No LEDs (a board description without them, or a desktop run).
+#[derive(Debug, Default)]
+pub struct NoIndicators;
+
+impl Indicators for NoIndicators {
+    fn show(&mut self, _: Indicator) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The freeze/snapshot button.
+pub trait FreezeButton {
+    /// True once per press, polled with a millisecond clock.
+    fn pressed(&mut self, now_ms: u64) -> Result<bool, String>;
+}
+
+impl<P: InputPin> FreezeButton for DebouncedButton<P>
+where
+    P::Error: core::fmt::Debug,
+{
+    fn pressed(&mut self, now_ms: u64) -> Result<bool, String> {
+        self.poll(now_ms).map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// No button.
+#[derive(Debug, Default)]
+pub struct NoButton;
+
+impl FreezeButton for NoButton {
+    fn pressed(&mut self, _: u64) -> Result<bool, String> {
+        Ok(false)
+    }
+}
+
+/// Counts of one session.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SessionStats {
+    pub frames: u64,
+    pub screened: u64,
+    pub gated: u64,
+    pub corrupt: u64,
+    pub source_errors: u64,
+    pub analysis_errors: u64,
+    pub sink_errors: u64,
+    pub verdict_changes: u64,
+    pub snapshots: u64,
+    /// Every verdict shown, in order, with the frame index (changes only).
+    pub verdicts: Vec<(u64, String)>,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Frame(VerdictUpdate),
+    /// A corrupt frame was skipped.
+    Skipped(String),
+    /// The source is away; the screen says why. Wait a frame period and step again.
+    Waiting(String),
+    End,
+}
+
+/// Milliseconds of each stage of the last frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct FrameTimes {
+    pub capture_ms: f64,
+    pub stages: StageTimes,
+    pub render_ms: f64,
+    pub output_ms: f64,
+}
+
+/// A running screening session.
+pub struct Session<S, L, B> {
+    source: S,
+    analyzer: Analyzer,
+    tracker: VerdictTracker,
+    renderer: Renderer,
+    sinks: Vec<Box<dyn DisplaySink>>,
+    leds: L,
+    button: B,
+    recorder: Recorder,
+    objective: String,
+    started: Instant,
+    frozen: bool,
+    last: Option<(u64, Analysis)>,
+    pub stats: SessionStats,
+    pub times: FrameTimes,
+}
+
+impl<S, L, B> std::fmt::Debug for Session<S, L, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("objective", &self.objective).field("stats", &self.stats).finish()
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: S,
+        analyzer: Analyzer,
+        tracker: TrackerSettings,
+        renderer: Renderer,
+        sinks: Vec<Box<dyn DisplaySink>>,
+        leds: L,
+        button: B,
+        recorder: Recorder,
+        objective: &str,
+    ) -> Self {
+        Self {
+            source,
+            analyzer,
+            tracker: VerdictTracker::new(tracker),
+            renderer,
+            sinks,
+            leds,
+            button,
+            recorder,
+            objective: objective.into(),
+            started: Instant::now(),
+            frozen: false,
+            last: None,
+            stats: SessionStats::default(),
+            times: FrameTimes::default(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn leds(&mut self, i: Indicator) {
+        if let Err(e) = self.leds.show(i) {
+            tracing::warn!(error = %e, "status LEDs");
+        }
+    }
+
+    fn output(&mut self) {
+        let frame = self.renderer.canvas();
+        for sink in &mut self.sinks {
+            if let Err(e) = sink.show(frame) {
+                self.stats.sink_errors += 1;
+                tracing::warn!(sink = %sink.name(), error = %e, "display");
+            }
+        }
+    }
+
+    /// Shows a full-screen problem (amber LED) instead of a frame.
+    pub fn show_problem(&mut self, title: &str, detail: &str) {
+        self.renderer.message(title, detail);
+        self.output();
+        self.leds(Indicator::Amber);
+    }
+
+    fn field_scores(a: &Analysis) -> Vec<FieldScore> {
+        a.fields.iter().map(|f| FieldScore { col: f.col, row: f.row, probabilities: f.probabilities.clone() }).collect()
+    }
+
+    /// Reads and screens one frame.
+    pub fn step(&mut self) -> Step {
+        let now = self.now_ms();
+        let pressed = match self.button.pressed(now) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "button");
+                false
+            }
+        };
+        if pressed {
+            self.on_press();
+        }
+        let t = Instant::now();
+        let frame = match self.source.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return Step::End,
+            Err(SourceError::Corrupt { origin, detail }) => {
+                self.stats.corrupt += 1;
+                tracing::warn!(%origin, %detail, "corrupt frame skipped");
+                return Step::Skipped(format!("{origin}: {detail}"));
+            }
+            Err(e) => {
+                self.stats.source_errors += 1;
+                let msg = e.to_string();
+                self.show_problem("CAMERA UNAVAILABLE", &msg);
+                return Step::Waiting(msg);
+            }
+        };
+        self.times.capture_ms = ms(t);
+        self.stats.frames += 1;
+        let analysis = match self.analyzer.analyse(&frame.image) {
+            Ok(a) => a,
+            Err(e) => {
+                self.stats.analysis_errors += 1;
+                let msg = format!("frame {}: {e}", frame.index);
+                self.show_problem("SCREENING ERROR", &msg);
+                return Step::Skipped(msg);
+            }
+        };
+        self.times.stages = analysis.times;
+        let r = &analysis.readings;
+        tracing::debug!(
+            frame = frame.index,
+            mean_luma = r.mean_luma,
+            clipped = r.clipped_fraction,
+            tissue_fields = r.tissue_fields,
+            sharpness = r.sharpness,
+            gate = ?analysis.gate,
+            probability = ?analysis.probability,
+            "frame screened"
+        );
+        if analysis.gate.is_some() {
+            self.stats.gated += 1;
+        } else {
+            self.stats.screened += 1;
+        }
+        let update = self.tracker.update(&frame.image, analysis.gate, analysis.probability);
+        if update.changed {
+            self.stats.verdict_changes += 1;
+            self.stats.verdicts.push((frame.index, update.verdict.label().to_string()));
+            self.leds(indicator_for(update.verdict));
+            let record = self.recorder.record(
+                unix_ms(),
+                frame.index,
+                RecordKind::VerdictChange,
+                update.verdict,
+                update.probability.unwrap_or(0.0) as f32,
+                Self::field_scores(&analysis),
+            );
+            if let Err(e) = self.recorder.append(&record) {
+                tracing::error!(error = %e, "record log");
+            }
+        }
+        if !self.frozen {
+            let t = Instant::now();
+            let meta = &self.analyzer.bundle().file.meta;
+            let status = format!(
+                "{} | {} | {} fields | sharpness {:.0} | frame {}",
+                self.objective,
+                frame.origin.rsplit('/').next().unwrap_or(""),
+                analysis.readings.tissue_fields,
+                analysis.readings.sharpness,
+                frame.index
+            );
+            let state = ScreenState {
+                frame: self.analyzer.corrected(),
+                verdict: Some(update.verdict),
+                probability: update.probability,
+                threshold: meta.decision.threshold,
+                fields: &analysis.fields,
+                positive: usize::from(meta.decision.positive_class),
+                restarted: update.restarted,
+                status: &status,
+            };
+            self.renderer.render(&state);
+            self.times.render_ms = ms(t);
+            let t = Instant::now();
+            self.output();
+            self.times.output_ms = ms(t);
+        }
+        self.last = Some((frame.index, analysis));
+        Step::Frame(update)
+    }
+
+    /// First press: freeze the screen and save a snapshot of what it shows; second: resume.
+    fn on_press(&mut self) {
+        if self.frozen {
+            self.frozen = false;
+            return;
+        }
+        self.frozen = true;
+        let Some((index, analysis)) = &self.last else { return };
+        let verdict = self.tracker.verdict().unwrap_or(Verdict::Uncertain);
+        let p = analysis.probability.unwrap_or(0.0) as f32;
+        let record = self.recorder.record(
+            unix_ms(),
+            *index,
+            RecordKind::VerdictChange,
+            verdict,
+            p,
+            Self::field_scores(analysis),
+        );
+        match self.recorder.snapshot(self.analyzer.corrected(), self.renderer.canvas(), record) {
+            Ok(dir) => {
+                self.stats.snapshots += 1;
+                tracing::info!(snapshot = %dir.display(), "snapshot saved");
+            }
+            Err(e) => tracing::error!(error = %e, "snapshot"),
+        }
+    }
+
+    /// Steps until the source ends or `max_frames` frames were read; `wait` is called while the
+    /// source is away (a frame period in production).
+    pub fn run(&mut self, max_frames: Option<u64>, mut wait: impl FnMut()) -> &SessionStats {
+        loop {
+            if max_frames.is_some_and(|m| self.stats.frames >= m) {
+                break;
+            }
+            match self.step() {
+                Step::End => break,
+                Step::Waiting(_) => wait(),
+                Step::Frame(_) | Step::Skipped(_) => {}
+            }
+        }
+        &self.stats
+    }
+
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+}

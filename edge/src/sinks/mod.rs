@@ -1,0 +1,41 @@
+//! Where rendered frames go: the Linux framebuffer (an HDMI screen without a desktop), an SPI
+//! TFT through `mipidsi`, and a folder of PNG files.
+
+mod folder;
+mod framebuffer;
+mod spi_tft;
+
+pub use folder::FrameFolder;
+pub use framebuffer::{Framebuffer, FramebufferGeometry};
+pub use spi_tft::{SpiTft, open_ili9341, open_st7789};
+
+use melanoscope_shared::image::RgbImage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{sink}: {detail}")]
+    Io { sink: String, detail: String },
+    #[error("{sink}: {detail}")]
+    Device { sink: String, detail: String },
+}
+
+/// A display that shows rendered frames.
+pub trait DisplaySink {
+    fn show(&mut self, frame: &RgbImage) -> Result<(), SinkError>;
+    fn name(&self) -> String;
+}
+
+/// Nearest-neighbour resize of `src` into `dst_w` x `dst_h`, calling `put(x, y, rgb)` for each
+/// destination pixel in row order.
+pub(crate) fn scaled_pixels(src: &RgbImage, dst_w: u32, dst_h: u32, mut put: impl FnMut(u32, u32, [u8; 3])) {
+    let (sw, sh) = (src.width().max(1), src.height().max(1));
+    for y in 0..dst_h {
+        let sy = (u64::from(y) * u64::from(sh) / u64::from(dst_h.max(1))) as u32;
+        let row = src.row(sy.min(sh - 1));
+        for x in 0..dst_w {
+            let sx = (u64::from(x) * u64::from(sw) / u64::from(dst_w.max(1))) as usize;
+            let i = sx.min(sw as usize - 1) * 3;
+            put(x, y, [row[i], row[i + 1], row[i + 2]]);
+        }
+    }
+}

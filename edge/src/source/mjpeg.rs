@@ -1,0 +1,242 @@
+//! Frames from a byte stream: concatenated JPEGs (MJPEG, as `rpicam-vid --codec mjpeg -o -`
+//! writes) or packed RGB24 frames of a known size.
+//!
+//! JPEG frames are delimited by walking the marker segments (so an EXIF thumbnail's end marker
+//! inside APP1 does not end the frame) and scanning entropy-coded data for the end marker.
+
+use super::{Frame, FrameSource, SourceError};
+use melanoscope_shared::image::{RgbImage, decode_rgb};
+use std::io::Read;
+
+/// Largest JPEG frame accepted (a 4K frame at high quality is under 4 MB).
+const MAX_FRAME_BYTES: usize = 32 << 20;
+
+/// Where the next complete JPEG lies in `buf`.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// Bytes `start..end` hold one frame.
+    Frame { start: usize, end: usize },
+    /// Need more bytes; everything before `keep_from` can be dropped.
+    More { keep_from: usize },
+    /// The bytes from `start` are not a JPEG (bad segment); resume after `resume`.
+    Bad { resume: usize, detail: String },
+}
+
+fn scan(buf: &[u8]) -> Scan {
+    let Some(start) = buf.windows(2).position(|w| w == [0xFF, 0xD8]) else {
+        // Keep a trailing 0xFF: it may begin the next start marker.
+        return Scan::More { keep_from: buf.len().saturating_sub(1) };
+    };
+    let mut i = start + 2;
+    let mut in_scan = false;
+    loop {
+        if in_scan {
+            // Entropy-coded data: FF 00 is a stuffed byte, FF D0-D7 restart markers.
+            loop {
+                let Some(j) = buf[i..].iter().position(|b| *b == 0xFF) else {
+                    return Scan::More { keep_from: start };
+                };
+                i += j;
+                let Some(&m) = buf.get(i + 1) else { return Scan::More { keep_from: start } };
+                if m == 0x00 || (0xD0..=0xD7).contains(&m) || m == 0xFF {
+                    i += if m == 0xFF { 1 } else { 2 };
+                    continue;
+                }
+                in_scan = false;
+                break;
+            }
+        }
+        let (Some(&ff), Some(&m)) = (buf.get(i), buf.get(i + 1)) else { return Scan::More { keep_from: start } };
+        if ff != 0xFF {
+            return Scan::Bad { resume: start + 2, detail: format!("byte {:#04x} where a marker was expected", ff) };
+        }
+        match m {
+            0xFF => i += 1,
+            0xD9 => return Scan::Frame { start, end: i + 2 },
+            0xD8 => return Scan::Bad { resume: i, detail: "a new frame began before the last one ended".into() },
+            0x01 | 0xD0..=0xD7 => i += 2,
+            _ => {
+                let (Some(&hi), Some(&lo)) = (buf.get(i + 2), buf.get(i + 3)) else {
+                    return Scan::More { keep_from: start };
+                };
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                if len < 2 {
+                    return Scan::Bad { resume: start + 2, detail: format!("segment {m:#04x} of length {len}") };
+                }
+                i += 2 + len;
+                if m == 0xDA {
+                    in_scan = true;
+                }
+            }
+        }
+        if i - start > MAX_FRAME_BYTES {
+            return Scan::Bad { resume: start + 2, detail: format!("frame longer than {MAX_FRAME_BYTES} bytes") };
+        }
+        if i > buf.len() {
+            return Scan::More { keep_from: start };
+        }
+    }
+}
+
+/// Concatenated JPEG frames from a reader (standard input).
+#[derive(Debug)]
+pub struct MjpegStream<R> {
+    reader: R,
+    name: String,
+    buf: Vec<u8>,
+    chunk: Vec<u8>,
+    delivered: u64,
+    eof: bool,
+}
+
+impl<R: Read> MjpegStream<R> {
+    pub fn new(reader: R, name: &str) -> Self {
+        Self { reader, name: name.into(), buf: Vec::new(), chunk: vec![0; 1 << 16], delivered: 0, eof: false }
+    }
+}
+
+impl<R: Read> FrameSource for MjpegStream<R> {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        loop {
+            match scan(&self.buf) {
+                Scan::Frame { start, end } => {
+                    let decoded = decode_rgb(&self.buf[start..end]);
+                    self.buf.drain(..end);
+                    let image = decoded
+                        .map_err(|e| SourceError::Corrupt { origin: self.name.clone(), detail: e.to_string() })?;
+                    let index = self.delivered;
+                    self.delivered += 1;
+                    return Ok(Some(Frame { image, index, origin: self.name.clone() }));
+                }
+                Scan::Bad { resume, detail } => {
+                    self.buf.drain(..resume.min(self.buf.len()));
+                    return Err(SourceError::Corrupt { origin: self.name.clone(), detail });
+                }
+                Scan::More { keep_from } => {
+                    self.buf.drain(..keep_from.min(self.buf.len()));
+                    if self.eof {
+                        return Ok(None);
+                    }
+                    let n = self
+                        .reader
+                        .read(&mut self.chunk)
+                        .map_err(|e| SourceError::Disconnected { device: self.name.clone(), detail: e.to_string() })?;
+                    if n == 0 {
+                        self.eof = true;
+                    }
+                    self.buf.extend_from_slice(&self.chunk[..n]);
+                }
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("MJPEG stream on {}", self.name)
+    }
+}
+
+/// Packed RGB24 frames of `width` x `height` from a reader.
+#[derive(Debug)]
+pub struct RawStream<R> {
+    reader: R,
+    name: String,
+    width: u32,
+    height: u32,
+    delivered: u64,
+}
+
+impl<R: Read> RawStream<R> {
+    pub fn new(reader: R, name: &str, width: u32, height: u32) -> Self {
+        Self { reader, name: name.into(), width, height, delivered: 0 }
+    }
+}
+
+impl<R: Read> FrameSource for RawStream<R> {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        let mut data = vec![0u8; self.width as usize * self.height as usize * 3];
+        let mut filled = 0;
+        while filled < data.len() {
+            match self.reader.read(&mut data[filled..]) {
+                Ok(0) if filled == 0 => return Ok(None),
+                Ok(0) => {
+                    return Err(SourceError::Corrupt {
+                        origin: self.name.clone(),
+                        detail: format!("stream ended {filled} bytes into a {}-byte frame", data.len()),
+                    });
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SourceError::Disconnected { device: self.name.clone(), detail: e.to_string() }),
+            }
+        }
+        let image = RgbImage::from_raw(self.width, self.height, data)
+            .map_err(|e| SourceError::Corrupt { origin: self.name.clone(), detail: e.to_string() })?;
+        let index = self.delivered;
+        self.delivered += 1;
+        Ok(Some(Frame { image, index, origin: self.name.clone() }))
+    }
+
+    fn describe(&self) -> String {
+        format!("raw RGB24 {}x{} stream on {}", self.width, self.height, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use melanoscope_shared::image::encode_jpeg;
+
+    fn jpeg(rgb: [u8; 3]) -> Vec<u8> {
+        encode_jpeg(&RgbImage::filled(32, 24, rgb).unwrap(), 90).unwrap()
+    }
+
+    /// A reader that hands out at most `step` bytes a call, as a pipe does.
+    struct Trickle(std::io::Cursor<Vec<u8>>, usize);
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn frames_split_across_reads_garbage_and_thumbnails() {
+        let (a, b) = (jpeg([200, 30, 30]), jpeg([30, 30, 200]));
+        // An APP1 segment carrying an "EXIF thumbnail" with its own end marker.
+        let mut with_thumb = a[..2].to_vec();
+        let thumb = [0xFF, 0xD8, 0xFF, 0xD9];
+        with_thumb.extend_from_slice(&[0xFF, 0xE1, 0x00, (2 + thumb.len()) as u8]);
+        with_thumb.extend_from_slice(&thumb);
+        with_thumb.extend_from_slice(&a[2..]);
+        let mut stream = b"noise".to_vec();
+        stream.extend_from_slice(&with_thumb);
+        stream.extend_from_slice(&b);
+        // A corrupt frame: start marker, then a byte that is no marker.
+        stream.extend_from_slice(&[0xFF, 0xD8, 0x12, 0x34]);
+        stream.extend_from_slice(&a);
+        for step in [1, 7, 4096] {
+            let mut s = MjpegStream::new(Trickle(std::io::Cursor::new(stream.clone()), step), "stdin");
+            let f0 = s.next_frame().unwrap().unwrap();
+            assert_eq!((f0.index, f0.image.width()), (0, 32));
+            assert!(f0.image.get(5, 5).unwrap()[0] > 150, "first frame is the red one");
+            let f1 = s.next_frame().unwrap().unwrap();
+            assert!(f1.image.get(5, 5).unwrap()[2] > 150, "second frame is the blue one");
+            assert!(matches!(s.next_frame(), Err(SourceError::Corrupt { .. })), "step {step}");
+            assert_eq!(s.next_frame().unwrap().unwrap().index, 2, "resynchronised after the corrupt frame");
+            assert!(s.next_frame().unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn raw_frames_and_a_torn_last_frame() {
+        let mut bytes = vec![10u8; 4 * 2 * 3];
+        bytes.extend_from_slice(&[20u8; 4 * 2 * 3]);
+        bytes.extend_from_slice(&[1, 2, 3]);
+        let mut s = RawStream::new(std::io::Cursor::new(bytes), "stdin", 4, 2);
+        assert_eq!(s.next_frame().unwrap().unwrap().image.get(0, 0), Some([10; 3]));
+        assert_eq!(s.next_frame().unwrap().unwrap().image.get(3, 1), Some([20; 3]));
+        let e = s.next_frame().unwrap_err().to_string();
+        assert!(e.contains("3 bytes into a 24-byte frame"), "{e}");
+        assert!(s.next_frame().unwrap().is_none());
+    }
+}

@@ -1,0 +1,129 @@
+//! Image files replayed as a camera stream: files, folders (their PNG/JPEG files in name order)
+//! and glob patterns, in the order given.
+
+use super::{Frame, FrameSource, SourceError};
+use melanoscope_shared::image::load_rgb;
+use std::path::{Path, PathBuf};
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Expands `items` (files, folders, globs) into the list of image files; an item that names
+/// nothing is an error that names it.
+pub fn expand_replay(items: &[String]) -> Result<Vec<PathBuf>, SourceError> {
+    let mut out = Vec::new();
+    for item in items {
+        let path = Path::new(item);
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| SourceError::Unavailable(format!("replay folder {item}: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && is_image(p))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(SourceError::Unavailable(format!("replay folder {item} holds no PNG or JPEG file")));
+            }
+            out.extend(files);
+        } else if path.is_file() {
+            out.push(path.to_path_buf());
+        } else if item.contains(['*', '?', '[']) {
+            let matches =
+                glob::glob(item).map_err(|e| SourceError::Unavailable(format!("replay pattern {item}: {e}")))?;
+            let mut files: Vec<PathBuf> = matches.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(SourceError::Unavailable(format!("replay pattern {item} matches no file")));
+            }
+            out.extend(files);
+        } else {
+            return Err(SourceError::Unavailable(format!("replay item {item}: no such file or folder")));
+        }
+    }
+    Ok(out)
+}
+
+/// Replays a list of image files, once or in a loop.
+#[derive(Debug)]
+pub struct Replay {
+    files: Vec<PathBuf>,
+    next: usize,
+    looping: bool,
+    delivered: u64,
+}
+
+impl Replay {
+    pub fn new(items: &[String], looping: bool) -> Result<Self, SourceError> {
+        Ok(Self { files: expand_replay(items)?, next: 0, looping, delivered: 0 })
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+impl FrameSource for Replay {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        if self.next == self.files.len() {
+            if !self.looping || self.files.is_empty() {
+                return Ok(None);
+            }
+            self.next = 0;
+        }
+        let path = &self.files[self.next];
+        self.next += 1;
+        let origin = path.display().to_string();
+        let image =
+            load_rgb(path).map_err(|e| SourceError::Corrupt { origin: origin.clone(), detail: e.to_string() })?;
+        let index = self.delivered;
+        self.delivered += 1;
+        Ok(Some(Frame { image, index, origin }))
+    }
+
+    fn describe(&self) -> String {
+        format!("replay of {} files", self.files.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use melanoscope_shared::image::{RgbImage, save_rgb};
+
+    #[test]
+    fn folders_globs_and_files_expand_in_order_and_bad_files_are_skippable() {
+        let dir = std::env::temp_dir().join(format!("msc-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let img = RgbImage::filled(8, 8, [200, 100, 150]).unwrap();
+        save_rgb(&dir.join("sub/b.png"), &img).unwrap();
+        save_rgb(&dir.join("sub/a.png"), &img).unwrap();
+        std::fs::write(dir.join("sub/notes.txt"), "x").unwrap();
+        std::fs::write(dir.join("broken.jpg"), b"not a jpeg").unwrap();
+        let items = [
+            dir.join("sub").display().to_string(),
+            dir.join("sub/a.*").display().to_string(),
+            dir.join("broken.jpg").display().to_string(),
+        ];
+        let mut r = Replay::new(&items, false).unwrap();
+        assert_eq!(r.len(), 4);
+        let names: Vec<String> = (0..2).map(|_| r.next_frame().unwrap().unwrap().origin).collect();
+        assert!(names[0].ends_with("a.png") && names[1].ends_with("b.png"), "{names:?}");
+        assert!(r.next_frame().unwrap().unwrap().origin.ends_with("a.png"));
+        let e = r.next_frame().unwrap_err();
+        assert!(matches!(e, SourceError::Corrupt { .. }) && e.to_string().contains("broken.jpg"), "{e}");
+        assert!(r.next_frame().unwrap().is_none(), "the replay ends");
+        let e = Replay::new(&[dir.join("nothing-*.png").display().to_string()], false).unwrap_err().to_string();
+        assert!(e.contains("matches no file"), "{e}");
+        let e = Replay::new(&["/no/such/frame.png".into()], false).unwrap_err().to_string();
+        assert!(e.contains("/no/such/frame.png"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

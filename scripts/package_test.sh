@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds both board packages, installs each into a scratch root with `dpkg -x`, checks what it
+# holds (binary, systemd unit, default config, site file, board files, maintainer scripts), and
+# runs the installed ARM binary under qemu: --version, then a replay of one frame through the
+# installed default settings and a site file (tiny fixture bundle), asserting the verdict.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+bash scripts/package.sh
+cargo run --locked -q -p melanoscope-tests --bin melanoscope-fixture -- "$PWD/target/package-fixture"
+fixture="$PWD/target/package-fixture"
+version="$(cargo pkgid -p melanoscope-edge | sed 's/.*[#@]//')"
+
+for arch in arm64 armhf; do
+  case "$arch" in
+    arm64) qemu="qemu-aarch64 -L /usr/aarch64-linux-gnu"; deb_arch=arm64 ;;
+    armhf) qemu="qemu-arm -L /usr/arm-linux-gnueabihf"; deb_arch=armhf ;;
+  esac
+  deb="dist/melanoscope-edge_${version}_${deb_arch}.deb"
+  echo "==> $deb"
+  [ "$(dpkg-deb -f "$deb" Architecture)" = "$deb_arch" ] || { echo "wrong architecture in $deb" >&2; exit 1; }
+  root="$(mktemp -d)"
+  dpkg-deb -x "$deb" "$root"
+  dpkg-deb -e "$deb" "$root/DEBIAN"
+  for f in usr/bin/melanoscope-edge lib/systemd/system/melanoscope-edge.service usr/share/melanoscope/default.toml \
+           etc/melanoscope/site.toml usr/share/melanoscope/boards/rpi4.toml usr/share/melanoscope/boards/rpi5.toml \
+           usr/share/melanoscope/boards/jetson-nano.toml usr/share/melanoscope/boards/jetson-orin-nano.toml \
+           DEBIAN/postinst DEBIAN/conffiles; do
+    [ -e "$root/$f" ] || { echo "$deb lacks $f" >&2; exit 1; }
+  done
+  grep -q '^Restart=on-failure' "$root/lib/systemd/system/melanoscope-edge.service"
+  grep -q 'install -d -o melanoscope -g melanoscope' "$root/DEBIAN/postinst"
+  # ELF machine: 183 (AArch64) or 40 (ARM).
+  machine="$(od -An -tu2 -j18 -N2 "$root/usr/bin/melanoscope-edge" | tr -d ' ')"
+  [ "$machine" = "$( [ $arch = arm64 ] && echo 183 || echo 40)" ] || { echo "ELF machine $machine in $deb" >&2; exit 1; }
+  $qemu "$root/usr/bin/melanoscope-edge" --version | grep -q "melanoscope-edge $version"
+  # The installed defaults and board file must load as the service would read them.
+  cat > "$root/site.toml" <<SITE
+[model]
+bundle = "$fixture/tiny.mscm"
+threads = 1
+batch = 2
+[camera]
+source = "replay"
+replay = ["$fixture/frames/mm.jpg"]
+objective = "10x"
+[objectives.10x]
+um_per_px = 1.0
+[display]
+sinks = ["snapshot"]
+snapshot_dir = "$root/var/lib/melanoscope/snapshots"
+snapshot_every = 1
+[log]
+path = "$root/var/lib/melanoscope/screening.log"
+SITE
+  $qemu "$root/usr/bin/melanoscope-edge" check-config --config "$root/site.toml" > /dev/null
+  $qemu "$root/usr/bin/melanoscope-edge" screen --config "$root/site.toml" --exit-on-fault --max-frames 1 \
+    --summary "$root/summary.json" > /dev/null
+  grep -q '"MELANOMA SUSPECTED"' "$root/summary.json" || { cat "$root/summary.json"; echo "no verdict" >&2; exit 1; }
+  [ -s "$root/var/lib/melanoscope/screening.log" ]
+  ls "$root/var/lib/melanoscope/snapshots/frames/"*.png > /dev/null
+  rm -rf "$root"
+  echo "ok: $deb installs and screens a replayed frame under qemu"
+done

@@ -1,0 +1,169 @@
+//! "Microscope camera frames" from the same scenes as the slides: a field of view at the
+//! camera's µm/px with what a cheap camera on a lab microscope adds — vignetting, defocus blur,
+//! a colour cast from the lamp and white balance, and JPEG compression.
+
+use super::scene::Scene;
+use crate::image::{RgbImage, encode_jpeg};
+use crate::rng::SplitMix64;
+
+/// The camera and optics of one microscope.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameOptics {
+    /// Brightness lost at the frame corners (0 = none, 0.5 = half).
+    pub vignetting: f32,
+    /// Gaussian-like defocus, in pixels (0 = sharp).
+    pub blur_px: f32,
+    /// Per-channel gains of lamp colour and white balance.
+    pub colour_cast: [f32; 3],
+    pub jpeg_quality: u8,
+}
+
+impl FrameOptics {
+    /// A plausible microscope for `site`, deterministic.
+    pub fn for_site(site: u64) -> Self {
+        let mut rng = SplitMix64::new(site ^ 0xF7A3);
+        let mut u = || rng.next_f64() as f32;
+        Self {
+            vignetting: 0.15 + 0.25 * u(),
+            blur_px: 0.3 + 0.9 * u(),
+            colour_cast: [0.92 + 0.16 * u(), 0.92 + 0.16 * u(), 0.92 + 0.16 * u()],
+            jpeg_quality: 70 + (20.0 * u()) as u8,
+        }
+    }
+}
+
+/// Centre of the scene's first lesion region (where a pathologist would look).
+pub fn lesion_centre(scene: &Scene) -> Option<(f32, f32)> {
+    let region = scene.lesion_regions.first()?;
+    let n = region.len() as f32;
+    Some((region.iter().map(|p| p.0).sum::<f32>() / n, region.iter().map(|p| p.1).sum::<f32>() / n))
+}
+
+/// Renders a `width`x`height` frame centred at `centre_um` at `um_per_px`, with `optics`.
+pub fn render_frame(
+    scene: &Scene,
+    centre_um: (f32, f32),
+    um_per_px: f64,
+    width: u32,
+    height: u32,
+    optics: &FrameOptics,
+) -> Result<RgbImage, String> {
+    let px = um_per_px as f32;
+    let (x0, y0) = (centre_um.0 - width as f32 * px / 2.0, centre_um.1 - height as f32 * px / 2.0);
+    let mut data = vec![0u8; width as usize * height as usize * 3];
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let r_max2 = cx * cx + cy * cy;
+    for (y, line) in data.chunks_mut(width as usize * 3).enumerate() {
+        for (x, p) in line.chunks_exact_mut(3).enumerate() {
+            let rgb = scene.color(x0 + (x as f32 + 0.5) * px, y0 + (y as f32 + 0.5) * px, px);
+            p.copy_from_slice(&rgb);
+        }
+    }
+    let mut img = RgbImage::from_raw(width, height, data).map_err(|e| e.to_string())?;
+    if optics.blur_px > 0.05 {
+        blur(&mut img, optics.blur_px);
+    }
+    let (w, h) = (width as usize, height as usize);
+    let raw = img.as_raw_mut();
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+            let fall = 1.0 - optics.vignetting * (dx * dx + dy * dy) / r_max2;
+            let i = (y * w + x) * 3;
+            for c in 0..3 {
+                raw[i + c] = (f32::from(raw[i + c]) * fall * optics.colour_cast[c]).clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    Ok(img)
+}
+
+/// Three passes of a box blur approximate a Gaussian of standard deviation `sigma` pixels.
+fn blur(img: &mut RgbImage, sigma: f32) {
+    let radius = ((sigma * sigma + 1.0).sqrt().round() as usize).max(1);
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut buf = img.as_raw().to_vec();
+    let mut tmp = vec![0u8; buf.len()];
+    for _ in 0..3 {
+        box_pass(&buf, &mut tmp, w, h, radius, true);
+        box_pass(&tmp, &mut buf, w, h, radius, false);
+    }
+    img.as_raw_mut().copy_from_slice(&buf);
+}
+
+fn box_pass(src: &[u8], dst: &mut [u8], w: usize, h: usize, r: usize, horizontal: bool) {
+    let (outer, inner) = if horizontal { (h, w) } else { (w, h) };
+    let at = |o: usize, i: usize| if horizontal { (o * w + i) * 3 } else { (i * w + o) * 3 };
+    for o in 0..outer {
+        for i in 0..inner {
+            let (lo, hi) = (i.saturating_sub(r), (i + r).min(inner - 1));
+            let mut acc = [0u32; 3];
+            for k in lo..=hi {
+                let p = at(o, k);
+                for c in 0..3 {
+                    acc[c] += u32::from(src[p + c]);
+                }
+            }
+            let n = (hi - lo + 1) as u32;
+            let p = at(o, i);
+            for c in 0..3 {
+                dst[p + c] = ((acc[c] + n / 2) / n) as u8;
+            }
+        }
+    }
+}
+
+/// The frame as the camera would deliver it (JPEG bytes).
+pub fn frame_jpeg(img: &RgbImage, optics: &FrameOptics) -> Result<Vec<u8>, String> {
+    encode_jpeg(img, optics.jpeg_quality).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Lesion;
+
+    #[test]
+    fn frames_show_the_lesion_with_camera_effects() {
+        let scene = Scene::new(Lesion::MM, 3000.0, 1000.0, 5, 1);
+        let centre = lesion_centre(&scene).unwrap();
+        let clean = FrameOptics { vignetting: 0.0, blur_px: 0.0, colour_cast: [1.0; 3], jpeg_quality: 95 };
+        let sharp = render_frame(&scene, centre, 1.0, 320, 240, &clean).unwrap();
+        let optics = FrameOptics { vignetting: 0.5, blur_px: 1.5, ..clean };
+        let soft = render_frame(&scene, centre, 1.0, 320, 240, &optics).unwrap();
+        let mean = |img: &RgbImage, x0: u32, y0: u32| {
+            let mut s = 0u32;
+            for y in y0..y0 + 20 {
+                for x in x0..x0 + 20 {
+                    s += img.get(x, y).unwrap().iter().map(|v| u32::from(*v)).sum::<u32>();
+                }
+            }
+            s as f32 / 1200.0
+        };
+        // Vignetting darkens the corner relative to the centre.
+        let corner_ratio = |i: &RgbImage| mean(i, 0, 0) / mean(i, 150, 110);
+        assert!(
+            corner_ratio(&soft) < corner_ratio(&sharp) * 0.8,
+            "{} vs {}",
+            corner_ratio(&soft),
+            corner_ratio(&sharp)
+        );
+        // Blur lowers local contrast (sum of neighbour differences).
+        let contrast = |i: &RgbImage| {
+            i.as_raw().windows(4).map(|w| (i32::from(w[3]) - i32::from(w[0])).unsigned_abs()).sum::<u32>()
+        };
+        assert!(contrast(&soft) < contrast(&sharp));
+        // Centred on the melanoma, the frame is crowded with nuclei; away from it, dermis is not.
+        let nuclear = |i: &RgbImage| {
+            i.as_raw().chunks_exact(3).filter(|p| p.iter().map(|v| u32::from(*v)).sum::<u32>() < 330).count() as f32
+                / (i.width() * i.height()) as f32
+        };
+        let away = (if centre.0 > 1500.0 { centre.0 - 1100.0 } else { centre.0 + 1100.0 }, centre.1);
+        assert!(!scene.in_lesion(away.0, away.1));
+        let dermis = render_frame(&scene, away, 1.0, 320, 240, &clean).unwrap();
+        assert!(nuclear(&sharp) > 2.0 * nuclear(&dermis), "{} vs {}", nuclear(&sharp), nuclear(&dermis));
+        let jpeg = frame_jpeg(&soft, &optics).unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+        assert_eq!(render_frame(&scene, centre, 1.0, 320, 240, &optics).unwrap(), soft, "deterministic");
+    }
+}

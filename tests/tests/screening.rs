@@ -1,0 +1,223 @@
+//! End-to-end screening on replayed frames: synthetic melanoma and nevus scenes rendered as a
+//! microscope camera would deliver them, then a blank field, a defocused one, an underexposed
+//! one and a corrupt file; and the real H&E images of `../shared/data/images`. The verdict
+//! sequence, the record log, the LED pins, the SPI display and the button's snapshot are
+//! asserted; the log survives a cut at every byte of its last record.
+
+use melanoscope_boards::button::DebouncedButton;
+use melanoscope_boards::mock::{MockBus, MockDelay, MockInput, MockSpi};
+use melanoscope_boards::status_leds::StatusLeds;
+use melanoscope_edge::config::{EdgeConfig, ObjectiveCalibration};
+use melanoscope_edge::engine::{Backend, LoadedBundle};
+use melanoscope_edge::records::Recorder;
+use melanoscope_edge::screen::analyse::Analyzer;
+use melanoscope_edge::screen::render::Renderer;
+use melanoscope_edge::screen::session::{NoButton, NoIndicators, Session};
+use melanoscope_edge::screen::verdict::TrackerSettings;
+use melanoscope_edge::sinks::{DisplaySink, FrameFolder, open_st7789};
+use melanoscope_edge::source::Replay;
+use melanoscope_shared::formats::{RecordKind, Verdict, read_log_file};
+use melanoscope_shared::image::{RgbImage, encode_jpeg, save_rgb};
+use melanoscope_shared::synth::Lesion;
+use melanoscope_shared::synth::frames::{FrameOptics, lesion_centre, render_frame};
+use melanoscope_shared::synth::scene::Scene;
+use melanoscope_tests::tiny_model::fit_bundle;
+use std::path::{Path, PathBuf};
+
+const FRAME_UM: f64 = 1.0;
+const MODEL_UM: f64 = 1.0;
+const W: u32 = 576;
+const H: u32 = 320;
+
+fn frame(lesion: Lesion, seed: u64, optics: &FrameOptics) -> RgbImage {
+    let scene = Scene::new(lesion, 2400.0, 1600.0, seed, seed % 3);
+    let centre = lesion_centre(&scene).expect("scene has a lesion");
+    render_frame(&scene, centre, FRAME_UM, W, H, optics).expect("renders")
+}
+
+fn sharp() -> FrameOptics {
+    FrameOptics { vignetting: 0.1, blur_px: 0.4, colour_cast: [1.0, 0.98, 1.0], jpeg_quality: 90 }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("msc-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn write_jpeg(path: &Path, img: &RgbImage) {
+    std::fs::write(path, encode_jpeg(img, 90).expect("jpeg")).expect("write frame");
+}
+
+/// A bundle fitted on frames of other seeds than the screened ones.
+fn bundle(dir: &Path) -> LoadedBundle {
+    let mm: Vec<RgbImage> = [11, 12].map(|s| frame(Lesion::MM, s, &sharp())).to_vec();
+    let nv: Vec<RgbImage> = [(Lesion::IN, 13), (Lesion::CN, 14)].map(|(l, s)| frame(l, s, &sharp())).to_vec();
+    let path = dir.join("tiny.mscm");
+    std::fs::write(&path, fit_bundle(&mm, &nv, FRAME_UM, MODEL_UM)).expect("bundle written");
+    LoadedBundle::open(&path, &[], false, 2, &Backend::Tract, 1).expect("tiny bundle passes its self-test")
+}
+
+fn tracker(b: &LoadedBundle, cfg: &EdgeConfig) -> TrackerSettings {
+    TrackerSettings {
+        threshold: b.file.meta.decision.threshold,
+        uncertain_band: b.file.meta.decision.uncertain_band,
+        ema_alpha: cfg.screening.ema_alpha,
+        view_change: cfg.screening.view_change,
+        hysteresis: cfg.screening.hysteresis,
+    }
+}
+
+#[test]
+fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
+    let dir = scratch("screen");
+    let frames = dir.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    let loaded = bundle(&dir);
+    let mm = frame(Lesion::MM, 21, &sharp());
+    let nv = frame(Lesion::CN, 22, &sharp());
+    let blank = RgbImage::filled(W, H, [238, 236, 240]).unwrap();
+    let blurred = frame(Lesion::MM, 21, &FrameOptics { blur_px: 6.0, ..sharp() });
+    let mut dark = mm.clone();
+    dark.as_raw_mut().iter_mut().for_each(|v| *v /= 10);
+    for (i, img) in [&mm, &mm, &mm, &nv, &nv, &nv, &blank, &blurred, &dark].iter().enumerate() {
+        write_jpeg(&frames.join(format!("{i:02}.jpg")), img);
+    }
+    std::fs::write(frames.join("09.jpg"), b"\xFF\xD8 torn by the camera").unwrap();
+    write_jpeg(&frames.join("10.jpg"), &nv);
+
+    let cfg = EdgeConfig::defaults().unwrap();
+    let cal = ObjectiveCalibration { um_per_px: Some(FRAME_UM), white_balance: None, flat_field: None };
+    let sha = loaded.file.meta.onnx_sha256;
+    let t = tracker(&loaded, &cfg);
+    let analyzer = Analyzer::new(loaded, cal, FRAME_UM, &cfg.screening).unwrap();
+    let bus = MockBus::default();
+    let leds = StatusLeds::new(bus.pin("green"), bus.pin("red"), bus.pin("amber"));
+    // The button is read once a frame: pressed at the 4th and 8th reads (freeze, then resume).
+    let button = DebouncedButton::new(MockInput::scripted(&[(3, false), (4, true), (7, false), (8, true)]), 0);
+    let spi = MockSpi::new(&bus, "dc");
+    let tft = open_st7789(spi.clone(), bus.pin("dc"), bus.pin("rst"), 240, 320, &mut MockDelay::default()).unwrap();
+    let folder = FrameFolder::new(dir.join("rendered"), 1).unwrap();
+    let sinks: Vec<Box<dyn DisplaySink>> = vec![Box::new(folder), Box::new(tft)];
+    let log = dir.join("screening.log");
+    let recorder = Recorder::open(&log, true, &dir.join("snapshots"), sha, "10x").unwrap();
+    let renderer = Renderer::new(480, 320, cfg.screening.overlay_min_change).unwrap();
+    let source = Replay::new(&[frames.display().to_string()], false).unwrap();
+    let mut session = Session::new(source, analyzer, t, renderer, sinks, leds, button, recorder, "10x");
+    let stats = session.run(None, || panic!("a replay never waits")).clone();
+
+    let seq: Vec<(u64, &str)> = stats.verdicts.iter().map(|(i, v)| (*i, v.as_str())).collect();
+    assert_eq!(
+        seq,
+        vec![
+            (0, "MELANOMA SUSPECTED"),
+            (3, "NEVUS"),
+            (6, "INSUFFICIENT TISSUE"),
+            (7, "OUT OF FOCUS"),
+            (8, "UNDEREXPOSED"),
+            (9, "NEVUS"),
+        ],
+        "{stats:?}"
+    );
+    assert_eq!((stats.frames, stats.corrupt, stats.screened, stats.gated), (10, 1, 7, 3));
+    assert_eq!(stats.snapshots, 1);
+
+    // The log: one record per verdict change, in order, plus the snapshot.
+    let scan = read_log_file(&log).unwrap();
+    assert!(scan.is_clean());
+    let changes: Vec<(u64, Verdict)> = scan
+        .records
+        .iter()
+        .filter(|(_, r)| r.kind == RecordKind::VerdictChange)
+        .map(|(_, r)| (r.frame_id, r.verdict))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (0, Verdict::MelanomaSuspected),
+            (3, Verdict::Nevus),
+            (6, Verdict::InsufficientTissue),
+            (7, Verdict::OutOfFocus),
+            (8, Verdict::Underexposed),
+            (9, Verdict::Nevus),
+        ]
+    );
+    let first = &scan.records[0].1;
+    assert!(first.probability >= 0.6 && !first.fields.is_empty() && first.objective == "10x", "{first:?}");
+    assert!(first.fields.iter().all(|f| f.probabilities.len() == 2));
+    assert_eq!(first.model_sha256, sha);
+    // The snapshot: pressed at the 4th frame read, it holds the 3rd frame (index 2), melanoma.
+    let snap = scan.records.iter().find_map(|(_, r)| match &r.kind {
+        RecordKind::Snapshot { bundle } => Some((r.frame_id, r.verdict, bundle.clone())),
+        _ => None,
+    });
+    let (snap_frame, snap_verdict, snap_dir) = snap.expect("a snapshot record");
+    assert_eq!((snap_frame, snap_verdict), (2, Verdict::MelanomaSuspected));
+    for f in ["frame.jpg", "cam.png", "record.json"] {
+        assert!(dir.join("snapshots").join(&snap_dir).join(f).is_file(), "{f} in the snapshot");
+    }
+    // Frozen from the 4th read to the 8th: frames 3..=6 were not rendered.
+    let rendered = std::fs::read_dir(dir.join("rendered")).unwrap().count();
+    assert_eq!(rendered, 10 - 4, "frames shown while not frozen");
+
+    // LEDs: the last verdict is a nevus (green on, red and amber off); the melanoma verdict lit
+    // red alone, after switching the others off.
+    assert_eq!((bus.level("green"), bus.level("red"), bus.level("amber")), (Some(true), Some(false), Some(false)));
+    let events = bus.events();
+    let red_on = events.iter().position(|e| *e == melanoscope_boards::mock::PinEvent::High("red")).unwrap();
+    let before: Vec<_> = events[..red_on].iter().rev().take(2).collect();
+    assert!(before.contains(&&melanoscope_boards::mock::PinEvent::Low("green")));
+    assert!(before.contains(&&melanoscope_boards::mock::PinEvent::Low("amber")));
+    assert!(spi.writes().iter().any(|w| w.data_mode && w.bytes.len() > 1000), "frames reached the SPI panel");
+
+    // The log survives a power cut at every byte of its last record.
+    let bytes = std::fs::read(&log).unwrap();
+    let last = scan.records.last().unwrap().0;
+    let cut = dir.join("cut.log");
+    for len in last..bytes.len() {
+        std::fs::write(&cut, &bytes[..len]).unwrap();
+        let s = read_log_file(&cut).unwrap();
+        // Only the final delimiter missing: the record itself is whole and reads back.
+        let expect = if len == bytes.len() - 1 { scan.records.len() } else { scan.records.len() - 1 };
+        assert_eq!(s.records.len(), expect, "cut at {len} of {}", bytes.len());
+        assert!(s.damaged.is_empty(), "cut at {len}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn real_images_replay_through_the_whole_loop() {
+    let data = melanoscope_tests::data_dir().join("images");
+    let dir = scratch("real");
+    let loaded = bundle(&dir);
+    let cfg = EdgeConfig::defaults().unwrap();
+    // The H&E images are 0.25-0.5 µm/px crops; as 0.5 µm/px frames they are 250-500 µm across.
+    let cal = ObjectiveCalibration { um_per_px: Some(0.5), white_balance: None, flat_field: None };
+    let sha = loaded.file.meta.onnx_sha256;
+    let t = tracker(&loaded, &cfg);
+    let analyzer = Analyzer::new(loaded, cal, 0.5, &cfg.screening).unwrap();
+    let log = dir.join("screening.log");
+    let recorder = Recorder::open(&log, false, &dir.join("snapshots"), sha, "20x").unwrap();
+    let renderer = Renderer::new(320, 240, cfg.screening.overlay_min_change).unwrap();
+    let pattern = data.join("*.png").display().to_string();
+    let items = vec![
+        data.join("he-tumour-1000px.png").display().to_string(),
+        data.join("hgsc_nest.jpg").display().to_string(),
+        pattern,
+    ];
+    let source = Replay::new(&items, false).unwrap();
+    let n = source.len() as u64;
+    let folder = FrameFolder::new(dir.join("rendered"), 1).unwrap();
+    let mut session =
+        Session::new(source, analyzer, t, renderer, vec![Box::new(folder)], NoIndicators, NoButton, recorder, "20x");
+    let stats = session.run(None, || panic!("a replay never waits")).clone();
+    assert_eq!((stats.frames, stats.corrupt, stats.analysis_errors), (n, 0, 0), "{stats:?}");
+    assert_eq!(stats.screened + stats.gated, n);
+    assert!(stats.screened >= 1, "the tumour tile is tissue: {stats:?}");
+    let scan = read_log_file(&log).unwrap();
+    assert_eq!(scan.records.len() as u64, stats.verdict_changes);
+    assert_eq!(std::fs::read_dir(dir.join("rendered")).unwrap().count() as u64, n);
+    save_rgb(&dir.join("check.png"), &RgbImage::filled(2, 2, [0; 3]).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
