@@ -129,13 +129,7 @@ fn main() -> Result<()> {
         Command::CheckBundle { bundle, trusted_keys, require_signature, batch, threads, backend, onnxruntime_lib } => {
             use melanoscope_edge::engine::{Backend, LoadedBundle, set_threads};
             let backend = Backend::parse(&backend, onnxruntime_lib)?;
-            let keys = trusted_keys
-                .iter()
-                .map(|p| {
-                    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-                    melanoscope_shared::formats::parse_key_hex(&text).with_context(|| format!("{}", p.display()))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let keys = cli::screen::read_keys(&trusted_keys)?;
             set_threads(threads);
             let loaded = LoadedBundle::open(&bundle, &keys, require_signature, batch, &backend, threads)?;
             let m = &loaded.file.meta;

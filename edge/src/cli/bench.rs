@@ -9,8 +9,8 @@ use melanoscope_edge::config::{EdgeConfig, FlatFieldMap, ObjectiveCalibration};
 use melanoscope_edge::engine::{Backend, Engine, LoadedBundle, multiply_adds, set_threads};
 use melanoscope_edge::screen::analyse::Analyzer;
 use melanoscope_edge::screen::render::{Renderer, ScreenState};
-use melanoscope_shared::image::{GridAlign, PixelSpacing, decode_rgb};
-use melanoscope_shared::pipeline::{ExtractConfig, FieldExtractor};
+use melanoscope_shared::image::{PixelSpacing, decode_rgb};
+use melanoscope_shared::pipeline::FieldExtractor;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -48,6 +48,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let jpeg = std::fs::read(&args.frame).with_context(|| format!("reading {}", args.frame.display()))?;
     set_threads(args.threads);
     let bundle = LoadedBundle::open(&args.bundle, &[], false, args.batch, &Backend::Tract, args.threads)?;
+    let extract = bundle.extract_config();
     let meta = bundle.file.meta.clone();
     let onnx = bundle.file.onnx.clone();
     let side = meta.input_size as usize;
@@ -102,11 +103,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     // The same fields through onnxruntime, in this process.
     let frame = decode_rgb(&jpeg)?;
-    let mut config = ExtractConfig::study(meta.um_per_px);
-    config.field_size = meta.input_size;
-    config.normalization = melanoscope_shared::image::Normalization { mean: meta.mean, std: meta.std };
-    config.align = GridAlign::Centered;
-    let mut extractor = FieldExtractor::new(config)?;
+    let mut extractor = FieldExtractor::new(extract)?;
     let out = extractor.process(&frame, PixelSpacing::isotropic(args.um_per_px)?)?;
     let kept = out.kept_count();
     let tensors = out.tensors.to_vec();

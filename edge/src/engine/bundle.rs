@@ -2,7 +2,8 @@
 
 use super::{Backend, Engine, EngineError, max_abs_diff, pooled};
 use melanoscope_shared::formats::{FormatError, ModelFile, SignatureStatus};
-use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
+use melanoscope_shared::image::{FieldRect, GridAlign, Normalization, RgbImage, TensorLayout, field_to_tensor};
+use melanoscope_shared::pipeline::ExtractConfig;
 
 /// A bundle checked and ready: its metadata and ONNX, an engine at the edge's batch, and the
 /// signature status.
@@ -37,6 +38,17 @@ impl LoadedBundle {
 
     pub fn normalization(&self) -> Normalization {
         Normalization { mean: self.file.meta.mean, std: self.file.meta.std }
+    }
+
+    /// How camera frames are cut into this model's fields: the study's rules at the bundle's
+    /// µm/px, field size and normalisation, on a centred grid (camera frames are vignetted at
+    /// the borders).
+    pub fn extract_config(&self) -> ExtractConfig {
+        let mut config = ExtractConfig::study(self.file.meta.um_per_px);
+        config.field_size = self.file.meta.input_size;
+        config.normalization = self.normalization();
+        config.align = GridAlign::Centered;
+        config
     }
 
     /// Runs every reference field and compares logits and pooled features with what the

@@ -8,8 +8,8 @@ use crate::engine::{LoadedBundle, linear_head_weights};
 use crate::gates::{GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
 use melanoscope_shared::cam::{FeatureMap, class_activation_map};
 use melanoscope_shared::formats::Verdict;
-use melanoscope_shared::image::{FieldRect, GridAlign, PixelSpacing, RgbImage};
-use melanoscope_shared::pipeline::{ExtractConfig, FieldExtractor};
+use melanoscope_shared::image::{FieldRect, PixelSpacing, RgbImage};
+use melanoscope_shared::pipeline::FieldExtractor;
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +68,7 @@ pub struct Analyzer {
     correction: Correction,
     extractor: FieldExtractor,
     working: RgbImage,
+    masked: RgbImage,
     input: Vec<f32>,
     limits: GateLimits,
     fov_mask: bool,
@@ -94,12 +95,8 @@ impl Analyzer {
             )));
         }
         let head = linear_head_weights(&bundle.file.onnx);
-        let mut config = ExtractConfig::study(meta.um_per_px);
-        config.field_size = meta.input_size;
-        config.normalization = bundle.normalization();
-        // Camera frames are vignetted at the borders, so the grid is centred.
-        config.align = GridAlign::Centered;
-        let extractor = FieldExtractor::new(config).map_err(|e| AnalyseError::Preprocess(e.to_string()))?;
+        let extractor =
+            FieldExtractor::new(bundle.extract_config()).map_err(|e| AnalyseError::Preprocess(e.to_string()))?;
         PixelSpacing::isotropic(frame_um_per_px).map_err(|e| AnalyseError::Preprocess(e.to_string()))?;
         let limits = GateLimits {
             min_mean_luma: screening.min_mean_luma,
@@ -116,6 +113,7 @@ impl Analyzer {
             correction: Correction::default(),
             extractor,
             working: RgbImage::filled(1, 1, [0; 3]).map_err(|e| AnalyseError::Preprocess(e.to_string()))?,
+            masked: RgbImage::filled(1, 1, [0; 3]).map_err(|e| AnalyseError::Preprocess(e.to_string()))?,
             input: Vec::new(),
             limits,
             fov_mask: screening.fov_mask,
@@ -142,11 +140,15 @@ impl Analyzer {
         }
         self.correction.apply(&self.calibration, &mut self.working);
         let (mean_luma, clipped_fraction) = exposure(&self.working);
-        let mut masked;
         let source = if self.fov_mask {
-            masked = self.working.clone();
-            mask_outside_circle(&mut masked);
-            &masked
+            // The mask paints glass over a copy; the overlay keeps the whole corrected frame.
+            if (self.masked.width(), self.masked.height()) == (self.working.width(), self.working.height()) {
+                self.masked.as_raw_mut().copy_from_slice(self.working.as_raw());
+            } else {
+                self.masked = self.working.clone();
+            }
+            mask_outside_circle(&mut self.masked);
+            &self.masked
         } else {
             &self.working
         };

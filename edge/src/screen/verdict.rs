@@ -37,11 +37,13 @@ pub struct VerdictTracker {
     verdict: Option<Verdict>,
     thumb: Vec<f32>,
     last_thumb: Vec<f32>,
+    /// Pixels summed into each thumbnail cell (reused frame after frame).
+    counts: Vec<u32>,
 }
 
 impl VerdictTracker {
     pub fn new(s: TrackerSettings) -> Self {
-        Self { s, average: None, verdict: None, thumb: Vec::new(), last_thumb: Vec::new() }
+        Self { s, average: None, verdict: None, thumb: Vec::new(), last_thumb: Vec::new(), counts: Vec::new() }
     }
 
     pub fn verdict(&self) -> Option<Verdict> {
@@ -63,7 +65,9 @@ impl VerdictTracker {
         self.thumb.clear();
         self.thumb.resize((THUMB_W * THUMB_H) as usize, 0.0);
         let (w, h) = (frame.width().max(1), frame.height().max(1));
-        let mut counts = vec![0u32; self.thumb.len()];
+        self.counts.clear();
+        self.counts.resize(self.thumb.len(), 0);
+        let counts = &mut self.counts;
         for y in (0..h).step_by(2) {
             let ty = (y * THUMB_H / h) as usize;
             for (x, px) in frame.row(y).chunks_exact(3).enumerate().step_by(2) {
@@ -73,7 +77,7 @@ impl VerdictTracker {
                 counts[k] += 1;
             }
         }
-        self.thumb.iter_mut().zip(&counts).for_each(|(v, n)| *v /= (*n).max(1) as f32);
+        self.thumb.iter_mut().zip(counts.iter()).for_each(|(v, n)| *v /= (*n).max(1) as f32);
     }
 
     /// Mean absolute difference (0-1) between this frame's thumbnail and the last one.
