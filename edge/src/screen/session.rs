@@ -272,10 +272,12 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             self.stats.screened += 1;
         }
         let update = self.tracker.update(&frame.image, analysis.gate, analysis.probability);
+        // Every frame: a camera or screening fault in between lit amber without changing the
+        // verdict, and the LEDs only write pins when the indicator changes.
+        self.leds(indicator_for(update.verdict));
         if update.changed {
             self.stats.verdict_changes += 1;
             self.stats.verdicts.push((frame.index, update.verdict.label().to_string()));
-            self.leds(indicator_for(update.verdict));
             let record = self.recorder.record(
                 unix_ms(),
                 frame.index,
