@@ -2,7 +2,7 @@
 //! through gpio-cdev, and spidev, both through linux-embedded-hal's embedded-hal 1.0 types.
 //! The v1 GPIO ABI sets no pull-ups: the button needs an external one (see the wiring page).
 
-use crate::board::{Backend, DynInput, DynOutput, DynSpi, IoError};
+use crate::io::{Backend, DynInput, DynOutput, DynSpi, IoError};
 use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
 use linux_embedded_hal::spidev::{SpiModeFlags, SpidevOptions};
 use linux_embedded_hal::{CdevPin, SpidevDevice};

@@ -10,7 +10,9 @@
 
 pub mod board;
 pub mod button;
+pub mod controls;
 pub mod description;
+pub mod io;
 #[cfg(feature = "jetson")]
 pub mod jetson;
 #[cfg(feature = "mock")]

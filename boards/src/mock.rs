@@ -84,6 +84,12 @@ impl ErrorType for MockPin {
     type Error = MockPinError;
 }
 
+impl From<MockPinError> for crate::io::IoError {
+    fn from(e: MockPinError) -> Self {
+        crate::io::IoError(format!("mock pin {} failed", e.0))
+    }
+}
+
 impl OutputPin for MockPin {
     fn set_low(&mut self) -> Result<(), Self::Error> {
         self.write(false)
@@ -226,18 +232,18 @@ fn bus_name(what: &str) -> &'static str {
     }
 }
 
-impl crate::board::Backend for MockBackend {
-    fn output(&mut self, _pin: u32, what: &str) -> Result<crate::board::DynOutput, crate::board::IoError> {
-        Ok(crate::board::DynOutput::new(self.bus.pin(bus_name(what)), what))
+impl crate::io::Backend for MockBackend {
+    fn output(&mut self, _pin: u32, what: &str) -> Result<crate::io::DynOutput, crate::io::IoError> {
+        Ok(crate::io::DynOutput::new(self.bus.pin(bus_name(what)), what))
     }
 
-    fn input_pullup(&mut self, _pin: u32, what: &str) -> Result<crate::board::DynInput, crate::board::IoError> {
-        Ok(crate::board::DynInput::new(MockInput::constant(true), what))
+    fn input_pullup(&mut self, _pin: u32, what: &str) -> Result<crate::io::DynInput, crate::io::IoError> {
+        Ok(crate::io::DynInput::new(MockInput::constant(true), what))
     }
 
-    fn spi(&mut self, device: &str, _hz: u32) -> Result<crate::board::DynSpi, crate::board::IoError> {
+    fn spi(&mut self, device: &str, _hz: u32) -> Result<crate::io::DynSpi, crate::io::IoError> {
         let spi = MockSpi::new(&self.bus, "dc");
         self.spi = Some(spi.clone());
-        Ok(crate::board::DynSpi::new(spi, device))
+        Ok(crate::io::DynSpi::new(spi, device))
     }
 }

@@ -3,6 +3,8 @@
 //! tables have their own fixed keys); an unknown key is refused with its dotted name, and every
 //! value is checked before any camera, pin or display opens.
 
+use crate::source::PixelFormat;
+use melanoscope_engine::BackendKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,18 +39,63 @@ pub struct ModelConfig {
     pub bundle: PathBuf,
     pub trusted_keys: Vec<PathBuf>,
     pub require_signature: bool,
-    pub backend: String,
+    pub backend: BackendKind,
     pub onnxruntime_library: String,
     pub threads: usize,
     pub batch: usize,
 }
 
+/// Where frames come from (`camera.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CameraSource {
+    /// A V4L2 camera (`camera.device`).
+    V4l2,
+    /// An MJPEG stream on standard input (e.g. `rpicam-vid --codec mjpeg -o -`).
+    StdinMjpeg,
+    /// Packed RGB24 frames of `camera.width` x `camera.height` on standard input.
+    StdinRaw,
+    /// Files, folders or globs (`camera.replay`).
+    Replay,
+}
+
+/// How a frame's field probabilities become the frame's (`screening.aggregation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FrameAggregation {
+    /// The mean over the frame's tissue fields.
+    Mean,
+    /// The mean of the `screening.top_k` most suspicious fields (a focal lesion is not
+    /// averaged away by the benign tissue around it).
+    TopK,
+}
+
+/// A display the rendered frames go to (`display.sinks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkKind {
+    /// The Linux framebuffer (`display.framebuffer`): HDMI or DSI screens.
+    Framebuffer,
+    /// The SPI panel wired in the board description.
+    Spi,
+    /// A folder of rendered frames (`display.snapshot_dir`).
+    Snapshot,
+}
+
+/// The controller of the SPI panel (`display.spi_model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpiModel {
+    St7789,
+    Ili9341,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
-    pub source: String,
+    pub source: CameraSource,
     pub device: String,
-    pub pixel_format: String,
+    pub pixel_format: PixelFormat,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
@@ -85,7 +132,7 @@ pub struct ScreeningConfig {
     pub min_mean_luma: f64,
     pub max_mean_luma: f64,
     pub max_clipped_fraction: f64,
-    pub aggregation: String,
+    pub aggregation: FrameAggregation,
     pub top_k: usize,
     pub ema_alpha: f64,
     pub view_change: f64,
@@ -96,13 +143,13 @@ pub struct ScreeningConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisplayConfig {
-    pub sinks: Vec<String>,
+    pub sinks: Vec<SinkKind>,
     pub width: u32,
     pub height: u32,
     pub framebuffer: PathBuf,
     pub snapshot_dir: PathBuf,
     pub snapshot_every: u64,
-    pub spi_model: String,
+    pub spi_model: SpiModel,
     pub spi_width: u16,
     pub spi_height: u16,
 }
@@ -209,12 +256,10 @@ impl EdgeConfig {
         Ok(config)
     }
 
-    /// Checks every value against what the device can use.
+    /// Checks every value's range against what the device can use (fixed choices are enums,
+    /// refused while parsing).
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let m = &self.model;
-        if !["tract", "onnxruntime"].contains(&m.backend.as_str()) {
-            return Err(invalid(file, "model.backend", &m.backend, "tract or onnxruntime"));
-        }
         if !(1..=64).contains(&m.threads) {
             return Err(invalid(file, "model.threads", m.threads, "1 to 64"));
         }
@@ -222,19 +267,13 @@ impl EdgeConfig {
             return Err(invalid(file, "model.batch", m.batch, "1 to 64"));
         }
         let c = &self.camera;
-        if !["v4l2", "stdin-mjpeg", "stdin-raw", "replay"].contains(&c.source.as_str()) {
-            return Err(invalid(file, "camera.source", &c.source, "v4l2, stdin-mjpeg, stdin-raw or replay"));
-        }
-        if !["mjpeg", "yuyv"].contains(&c.pixel_format.as_str()) {
-            return Err(invalid(file, "camera.pixel_format", &c.pixel_format, "mjpeg or yuyv"));
-        }
         if !(16..=16384).contains(&c.width) || !(16..=16384).contains(&c.height) {
             return Err(invalid(file, "camera.width/height", format!("{}x{}", c.width, c.height), "16 to 16384 each"));
         }
         if !(1..=240).contains(&c.fps) {
             return Err(invalid(file, "camera.fps", c.fps, "1 to 240"));
         }
-        if c.source == "replay" && c.replay.is_empty() {
+        if c.source == CameraSource::Replay && c.replay.is_empty() {
             return Err(invalid(file, "camera.replay", "empty", "files, folders or globs to replay"));
         }
         if c.reconnect_backoff_s.is_empty() || c.reconnect_backoff_s.iter().any(|s| !(0.0..=600.0).contains(s)) {
@@ -300,20 +339,10 @@ impl EdgeConfig {
         if s.min_tissue_fields == 0 {
             return Err(invalid(file, "screening.min_tissue_fields", 0, "at least 1"));
         }
-        if !["mean", "top-k"].contains(&s.aggregation.as_str()) || s.top_k == 0 {
-            return Err(invalid(
-                file,
-                "screening.aggregation/top_k",
-                format!("{}/{}", s.aggregation, s.top_k),
-                "mean or top-k, k >= 1",
-            ));
+        if s.top_k == 0 {
+            return Err(invalid(file, "screening.top_k", 0, "at least 1"));
         }
         let d = &self.display;
-        for sink in &d.sinks {
-            if !["framebuffer", "spi", "snapshot"].contains(&sink.as_str()) {
-                return Err(invalid(file, "display.sinks", sink, "framebuffer, spi or snapshot"));
-            }
-        }
         if !(64..=7680).contains(&d.width) || !(64..=4320).contains(&d.height) {
             return Err(invalid(
                 file,
@@ -321,9 +350,6 @@ impl EdgeConfig {
                 format!("{}x{}", d.width, d.height),
                 "64x64 to 7680x4320",
             ));
-        }
-        if !["st7789", "ili9341"].contains(&d.spi_model.as_str()) {
-            return Err(invalid(file, "display.spi_model", &d.spi_model, "st7789 or ili9341"));
         }
         if d.spi_width == 0 || d.spi_height == 0 || d.spi_width > 320 || d.spi_height > 320 {
             return Err(invalid(
@@ -388,7 +414,7 @@ mod tests {
     #[test]
     fn defaults_load_and_the_site_file_updates_them() {
         let d = EdgeConfig::defaults().unwrap();
-        assert_eq!((d.model.backend.as_str(), d.camera.source.as_str()), ("tract", "v4l2"));
+        assert_eq!((d.model.backend, d.camera.source), (BackendKind::Tract, CameraSource::V4l2));
         let site = "[camera]\nobjective = \"40x\"\n[objectives.40x]\num_per_px = 0.16\n[screening]\nfov_mask = true\n";
         let c = EdgeConfig::from_texts(Some(("site.toml", site))).unwrap();
         assert_eq!(c.camera.objective, "40x");
@@ -410,6 +436,38 @@ mod tests {
         let e =
             EdgeConfig::from_texts(Some(("s.toml", "[objectives.10x]\num_per_px = -1.0\n"))).unwrap_err().to_string();
         assert!(e.contains("objectives.10x.um_per_px") && e.contains("-1"), "{e}");
+    }
+
+    /// Fixed choices are enums: an unknown one is refused while parsing, naming the file, the
+    /// key, the value and every allowed spelling; the spellings of existing site files load.
+    #[test]
+    fn unknown_choices_name_the_key_the_value_and_the_allowed_ones() {
+        let cases = [
+            ("[camera]\nsource = \"usb\"\n", "camera.source", "usb", &["v4l2", "stdin-mjpeg", "stdin-raw", "replay"][..]),
+            ("[camera]\npixel_format = \"h264\"\n", "camera.pixel_format", "h264", &["mjpeg", "yuyv"][..]),
+            ("[model]\nbackend = \"tensorrt\"\n", "model.backend", "tensorrt", &["tract", "onnxruntime"][..]),
+            ("[screening]\naggregation = \"median\"\n", "screening.aggregation", "median", &["mean", "top-k"][..]),
+            ("[display]\nsinks = [\"snapshot\", \"hdmi\"]\n", "display.sinks", "hdmi", &["framebuffer", "spi", "snapshot"][..]),
+            ("[display]\nspi_model = \"ssd1306\"\n", "display.spi_model", "ssd1306", &["st7789", "ili9341"][..]),
+        ];
+        for (site, key, value, allowed) in cases {
+            let e = EdgeConfig::from_texts(Some(("site.toml", site))).unwrap_err().to_string();
+            assert!(e.contains("site.toml") && e.contains(key) && e.contains(value), "{key}: {e}");
+            for a in allowed {
+                assert!(e.contains(a), "{key}: `{a}` missing from {e}");
+            }
+        }
+        let every = "[camera]\nsource = \"stdin-mjpeg\"\npixel_format = \"yuyv\"\n[model]\nbackend = \"onnxruntime\"\n\
+                     [screening]\naggregation = \"top-k\"\n[display]\nsinks = [\"framebuffer\", \"spi\", \"snapshot\"]\n\
+                     spi_model = \"ili9341\"\n";
+        let c = EdgeConfig::from_texts(Some(("site.toml", every))).unwrap();
+        assert_eq!((c.camera.source, c.camera.pixel_format), (CameraSource::StdinMjpeg, PixelFormat::Yuyv));
+        assert_eq!((c.model.backend, c.screening.aggregation), (BackendKind::Onnxruntime, FrameAggregation::TopK));
+        assert_eq!(c.display.sinks, vec![SinkKind::Framebuffer, SinkKind::Spi, SinkKind::Snapshot]);
+        assert_eq!(c.display.spi_model, SpiModel::Ili9341);
+        // What check-config prints loads again unchanged.
+        let printed = toml::to_string(&c).unwrap();
+        assert_eq!(EdgeConfig::from_texts(Some(("printed.toml", &printed))).unwrap(), c);
     }
 
     #[test]

@@ -60,6 +60,28 @@ pub fn sharpness(img: &RgbImage, rects: impl Iterator<Item = FieldRect>) -> f64 
     if fine < 0.01 { 0.0 } else { coarse / fine }
 }
 
+/// A check that stopped a frame before any verdict. Its own type, so that only these four can
+/// stand where a gate is expected (a melanoma or nevus verdict cannot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Gate {
+    Underexposed,
+    Overexposed,
+    InsufficientTissue,
+    OutOfFocus,
+}
+
+impl Gate {
+    /// The verdict the screen, LEDs and log show for this gate.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Gate::Underexposed => Verdict::Underexposed,
+            Gate::Overexposed => Verdict::Overexposed,
+            Gate::InsufficientTissue => Verdict::InsufficientTissue,
+            Gate::OutOfFocus => Verdict::OutOfFocus,
+        }
+    }
+}
+
 /// Limits of the gates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GateLimits {
@@ -82,15 +104,15 @@ pub struct GateReadings {
 impl GateLimits {
     /// The gate verdict that stops screening this frame, if any, in the order a technician
     /// fixes them: light first, then the slide's position, then focus.
-    pub fn check(&self, r: &GateReadings) -> Option<Verdict> {
+    pub fn check(&self, r: &GateReadings) -> Option<Gate> {
         if r.mean_luma < self.min_mean_luma {
-            Some(Verdict::Underexposed)
+            Some(Gate::Underexposed)
         } else if r.mean_luma > self.max_mean_luma || r.clipped_fraction > self.max_clipped_fraction {
-            Some(Verdict::Overexposed)
+            Some(Gate::Overexposed)
         } else if r.tissue_fields < self.min_tissue_fields {
-            Some(Verdict::InsufficientTissue)
+            Some(Gate::InsufficientTissue)
         } else if r.sharpness < self.min_sharpness {
-            Some(Verdict::OutOfFocus)
+            Some(Gate::OutOfFocus)
         } else {
             None
         }
@@ -118,9 +140,9 @@ mod tests {
 
     #[test]
     fn focus_falls_with_defocus_whatever_the_lesion_and_contrast() {
-        use melanoscope_shared::synth::Lesion;
-        use melanoscope_shared::synth::frames::{FrameOptics, lesion_centre, render_frame};
-        use melanoscope_shared::synth::scene::Scene;
+        use melanoscope_shared::Lesion;
+        use melanoscope_synth::frames::{FrameOptics, lesion_centre, render_frame};
+        use melanoscope_synth::scene::Scene;
         let all = || std::iter::once(FieldRect::square(0, 0, 192));
         let score = |lesion, blur_px| {
             let scene = Scene::new(lesion, 1600.0, 1200.0, 3, 0);
@@ -156,13 +178,14 @@ mod tests {
         };
         let ok = GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, tissue_fields: 4, sharpness: 8.0 };
         assert_eq!(limits.check(&ok), None);
-        assert_eq!(limits.check(&GateReadings { mean_luma: 20.0, ..ok }), Some(Verdict::Underexposed));
-        assert_eq!(limits.check(&GateReadings { clipped_fraction: 0.5, ..ok }), Some(Verdict::Overexposed));
+        assert_eq!(limits.check(&GateReadings { mean_luma: 20.0, ..ok }), Some(Gate::Underexposed));
+        assert_eq!(limits.check(&GateReadings { clipped_fraction: 0.5, ..ok }), Some(Gate::Overexposed));
         assert_eq!(
             limits.check(&GateReadings { tissue_fields: 1, sharpness: 0.01, ..ok }),
-            Some(Verdict::InsufficientTissue)
+            Some(Gate::InsufficientTissue)
         );
-        assert_eq!(limits.check(&GateReadings { sharpness: 1.0, ..ok }), Some(Verdict::OutOfFocus));
+        assert_eq!(limits.check(&GateReadings { sharpness: 1.0, ..ok }), Some(Gate::OutOfFocus));
+        assert_eq!(Gate::OutOfFocus.verdict(), Verdict::OutOfFocus);
         let (mean, clipped) = exposure(&RgbImage::filled(40, 40, [255, 255, 255]).unwrap());
         assert_eq!((mean, clipped), (255.0, 1.0));
     }

@@ -1,13 +1,16 @@
-//! The Melanoscope edge device: the field report of one image — the same preprocessing the
-//! screening loop runs per frame (see `melanoscope_shared::pipeline`), with a QC picture of
-//! which fields pass the tissue rule — and the inference engine (tract) that loads a model
-//! bundle, checks it (hash, signature, reference fields) and runs batches of fields.
+//! The Melanoscope edge device: camera frames (`source`) → calibration and gates
+//! (`calibration`, `gates`) → fields, inference and CAMs (`screen::analyse`, on the
+//! `melanoscope-engine` bundle) → averaged verdicts (`screen::verdict`) → the screen, LEDs and
+//! record log (`screen::render`, `sinks`, `records`), wired from the validated settings
+//! (`config`, `screen::setup`, `screen::session`). Boards are reached only through the
+//! embedded-hal traits of `melanoscope-boards`.
+//!
+//! Errors: typed (`thiserror`) per module, each keeping its cause as the source.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod calibration;
 pub mod config;
-pub mod engine;
 pub mod fields;
 pub mod gates;
 pub mod records;

@@ -10,16 +10,30 @@ use melanoscope_shared::image::{RgbImage, encode_jpeg, encode_rgb};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// Why a record, snapshot or export could not be written; the cause is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("{path}: {detail}")]
-    Io { path: String, detail: String },
-    #[error("record log: {0}")]
-    Log(String),
+    #[error("{path}")]
+    Io { path: String, source: std::io::Error },
+    #[error("record log")]
+    Log(#[from] melanoscope_shared::formats::FormatError),
+    #[error("snapshot image {path}")]
+    Image { path: String, source: melanoscope_shared::image::ImageError },
+    #[error("{path}: encoding the export")]
+    Json { path: String, source: serde_json::Error },
+    #[error("{path}: encoding the export")]
+    Csv { path: String, source: csv::Error },
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> RecordError {
-    RecordError::Io { path: path.display().to_string(), detail: e.to_string() }
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
+    move |source| RecordError::Io { path: path.display().to_string(), source }
+}
+
+/// The record log's export formats (`log export --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
 }
 
 /// Writes the log and snapshot folders of one screening session.
@@ -46,10 +60,10 @@ impl Recorder {
         objective: &str,
     ) -> Result<Self, RecordError> {
         if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
-        let log = RecordLogWriter::open(log, sync).map_err(|e| RecordError::Log(e.to_string()))?;
-        std::fs::create_dir_all(snapshots).map_err(|e| io(snapshots, e))?;
+        let log = RecordLogWriter::open(log, sync)?;
+        std::fs::create_dir_all(snapshots).map_err(io(snapshots))?;
         Ok(Self {
             log,
             snapshots: snapshots.to_path_buf(),
@@ -81,7 +95,7 @@ impl Recorder {
     }
 
     pub fn append(&mut self, record: &ScreeningRecord) -> Result<(), RecordError> {
-        self.log.append(record).map_err(|e| RecordError::Log(e.to_string()))?;
+        self.log.append(record)?;
         self.records_written += 1;
         Ok(())
     }
@@ -97,15 +111,17 @@ impl Recorder {
         let dir = self.snapshots.join(&name);
         let tmp = self.snapshots.join(format!(".{name}.partial"));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         record.kind = RecordKind::Snapshot { bundle: name.clone() };
-        let jpeg = encode_jpeg(frame, 92).map_err(|e| io(&tmp, e))?;
-        let png = encode_rgb(overlay, image::ImageFormat::Png).map_err(|e| io(&tmp, e))?;
-        let json = serde_json::to_vec_pretty(&ExportRow::from(&record)).map_err(|e| io(&tmp, e))?;
+        let image = |source| RecordError::Image { path: tmp.display().to_string(), source };
+        let jpeg = encode_jpeg(frame, 92).map_err(image)?;
+        let png = encode_rgb(overlay, image::ImageFormat::Png).map_err(image)?;
+        let json = serde_json::to_vec_pretty(&ExportRow::from(&record))
+            .map_err(|source| RecordError::Json { path: tmp.display().to_string(), source })?;
         for (file, bytes) in [("frame.jpg", &jpeg), ("cam.png", &png), ("record.json", &json)] {
-            melanoscope_shared::atomic::write_atomic(&tmp.join(file), bytes).map_err(|e| io(&tmp.join(file), e))?;
+            melanoscope_shared::atomic::write_atomic(&tmp.join(file), bytes).map_err(io(&tmp.join(file)))?;
         }
-        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+        std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
         self.append(&record)?;
         Ok(dir)
     }
@@ -175,21 +191,22 @@ pub struct ExportSummary {
 }
 
 /// Writes the log at `log` as CSV or JSON (`format`) to `out`, atomically.
-pub fn export_log(log: &Path, format: &str, out: &Path) -> Result<ExportSummary, RecordError> {
-    let scan = read_log_file(log).map_err(|e| RecordError::Log(e.to_string()))?;
+pub fn export_log(log: &Path, format: ExportFormat, out: &Path) -> Result<ExportSummary, RecordError> {
+    let scan = read_log_file(log)?;
     let rows: Vec<ExportRow> = scan.records.iter().map(|(_, r)| ExportRow::from(r)).collect();
     let bytes = match format {
-        "json" => serde_json::to_vec_pretty(&rows).map_err(|e| io(out, e))?,
-        "csv" => {
+        ExportFormat::Json => serde_json::to_vec_pretty(&rows)
+            .map_err(|source| RecordError::Json { path: out.display().to_string(), source })?,
+        ExportFormat::Csv => {
+            let csv = |source| RecordError::Csv { path: out.display().to_string(), source };
             let mut w = csv::Writer::from_writer(Vec::new());
             for r in &rows {
-                w.serialize(r).map_err(|e| io(out, e))?;
+                w.serialize(r).map_err(csv)?;
             }
-            w.into_inner().map_err(|e| io(out, e))?
+            w.into_inner().map_err(|e| RecordError::Io { path: out.display().to_string(), source: e.into_error() })?
         }
-        other => return Err(io(out, format!("export format {other:?}; expected csv or json"))),
     };
-    melanoscope_shared::atomic::write_atomic(out, &bytes).map_err(|e| io(out, e))?;
+    melanoscope_shared::atomic::write_atomic(out, &bytes).map_err(io(out))?;
     for d in &scan.damaged {
         tracing::warn!(offset = d.offset, len = d.len, error = %d.error, "damaged stretch of the record log skipped");
     }
@@ -229,7 +246,7 @@ mod tests {
                 .starts_with('.'))
         );
         let csv_path = dir.join("log.csv");
-        let s = export_log(&log, "csv", &csv_path).unwrap();
+        let s = export_log(&log, ExportFormat::Csv, &csv_path).unwrap();
         assert_eq!((s.records, s.damaged, s.torn_tail), (2, 0, false));
         let text = std::fs::read_to_string(&csv_path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -241,10 +258,9 @@ mod tests {
         );
         assert!(lines[2].contains(",snapshot,snapshot-1795651200000-000003,"), "{}", lines[2]);
         let json_path = dir.join("log.json");
-        export_log(&log, "json", &json_path).unwrap();
+        export_log(&log, ExportFormat::Json, &json_path).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
         assert!((v[0]["max_field_probability"].as_f64().unwrap() - 0.8).abs() < 1e-6, "{v}");
-        assert!(export_log(&log, "xml", &json_path).unwrap_err().to_string().contains("csv or json"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

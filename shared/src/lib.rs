@@ -3,11 +3,11 @@
 //! what the edge sees in a camera frame is exactly what the model trained on.
 //!
 //! Feature layout (no_std-ready):
+//! - always: the study's vocabulary ([`Lesion`]) and the seeded generator ([`rng`]).
 //! - `alloc`: file formats ([`formats`]) and the metrics core ([`metrics`]).
-//! - `std` (default): image work ([`image`], [`cam`], [`pipeline`]) and the
-//!   file-backed record-log writer.
+//! - `std` (default): image work ([`image`], [`cam`], [`pipeline`]), class probabilities
+//!   ([`scores`]) and the file-backed record-log writer.
 //! - `image-io`: PNG/JPEG decoding into [`image::RgbImage`].
-//! - `synth`: synthetic skin-lesion scenes and camera frames (tests and the demo).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -19,7 +19,10 @@ extern crate alloc;
 pub mod formats;
 #[cfg(feature = "alloc")]
 pub mod metrics;
+mod lesion;
 pub mod rng;
+
+pub use lesion::Lesion;
 
 #[cfg(feature = "std")]
 pub mod atomic;
@@ -29,8 +32,8 @@ pub mod cam;
 pub mod image;
 #[cfg(feature = "std")]
 pub mod pipeline;
-#[cfg(feature = "synth")]
-pub mod synth;
+#[cfg(feature = "std")]
+pub mod scores;
 
 /// The study's rule: a field whose background fraction exceeds this is dropped.
 pub const MAX_BACKGROUND_FRACTION: f32 = 0.40;

@@ -6,8 +6,8 @@
 //! density. It exercises exactly the path a real bundle takes: ONNX in tract, the bundle's
 //! self-test, CAM from `fc.weight`.
 
-use melanoscope_edge::engine::onnx_proto::{attr_int, attr_ints, value_info};
-use melanoscope_edge::engine::{Engine, pooled};
+use melanoscope_engine::onnx_proto::{attr_int, attr_ints, value_info};
+use melanoscope_engine::{Engine, pooled};
 use melanoscope_shared::formats::{
     Architecture, DecisionThresholds, ModelBundleMeta, ModelFile, Quantization, ReferenceField, sha256,
 };

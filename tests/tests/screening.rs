@@ -5,22 +5,19 @@
 //! asserted; the log survives a cut at every byte of its last record.
 
 use melanoscope_boards::button::DebouncedButton;
+use melanoscope_boards::controls::{NoButton, NoIndicators};
 use melanoscope_boards::mock::{MockBus, MockDelay, MockInput, MockSpi};
 use melanoscope_boards::status_leds::StatusLeds;
-use melanoscope_edge::config::{EdgeConfig, ObjectiveCalibration};
-use melanoscope_edge::engine::{Backend, LoadedBundle};
-use melanoscope_edge::records::Recorder;
-use melanoscope_edge::screen::analyse::Analyzer;
-use melanoscope_edge::screen::render::Renderer;
-use melanoscope_edge::screen::session::{NoButton, NoIndicators, Session};
-use melanoscope_edge::screen::verdict::TrackerSettings;
+use melanoscope_edge::config::EdgeConfig;
+use melanoscope_edge::screen::session::{Session, SessionIo};
+use melanoscope_edge::screen::setup::open_bundle;
 use melanoscope_edge::sinks::{DisplaySink, FrameFolder, open_st7789};
 use melanoscope_edge::source::Replay;
+use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::{RecordKind, Verdict, read_log_file};
 use melanoscope_shared::image::{RgbImage, encode_jpeg, save_rgb};
-use melanoscope_shared::synth::Lesion;
-use melanoscope_shared::synth::frames::{FrameOptics, lesion_centre, render_frame};
-use melanoscope_shared::synth::scene::Scene;
+use melanoscope_synth::frames::{FrameOptics, lesion_centre, render_frame};
+use melanoscope_synth::scene::Scene;
 use melanoscope_tests::tiny_model::fit_bundle;
 use std::path::{Path, PathBuf};
 
@@ -50,23 +47,29 @@ fn write_jpeg(path: &Path, img: &RgbImage) {
     std::fs::write(path, encode_jpeg(img, 90).expect("jpeg")).expect("write frame");
 }
 
-/// A bundle fitted on frames of other seeds than the screened ones.
-fn bundle(dir: &Path) -> LoadedBundle {
+/// Writes a bundle fitted on frames of other seeds than the screened ones.
+fn write_bundle(dir: &Path) -> PathBuf {
     let mm: Vec<RgbImage> = [11, 12].map(|s| frame(Lesion::MM, s, &sharp())).to_vec();
     let nv: Vec<RgbImage> = [(Lesion::IN, 13), (Lesion::CN, 14)].map(|(l, s)| frame(l, s, &sharp())).to_vec();
     let path = dir.join("tiny.mscm");
     std::fs::write(&path, fit_bundle(&mm, &nv, FRAME_UM, MODEL_UM)).expect("bundle written");
-    LoadedBundle::open(&path, &[], false, 2, &Backend::Tract, 1).expect("tiny bundle passes its self-test")
+    path
 }
 
-fn tracker(b: &LoadedBundle, cfg: &EdgeConfig) -> TrackerSettings {
-    TrackerSettings {
-        threshold: b.file.meta.decision.threshold,
-        uncertain_band: b.file.meta.decision.uncertain_band,
-        ema_alpha: cfg.screening.ema_alpha,
-        view_change: cfg.screening.view_change,
-        hysteresis: cfg.screening.hysteresis,
-    }
+/// A site file as a lab would write it: the bundle, the calibrated objective, the display
+/// size, the log and snapshot folder in `dir`.
+fn site(dir: &Path, objective: &str, um_per_px: f64, display: (u32, u32), sync: bool) -> EdgeConfig {
+    let text = format!(
+        "[model]\nbundle = {bundle:?}\nbatch = 2\nthreads = 1\n\
+         [camera]\nobjective = \"{objective}\"\n[objectives.{objective}]\num_per_px = {um_per_px:?}\n\
+         [display]\nwidth = {w}\nheight = {h}\nsnapshot_dir = {snap:?}\n[log]\npath = {log:?}\nsync = {sync}\n",
+        bundle = write_bundle(dir).display().to_string(),
+        w = display.0,
+        h = display.1,
+        snap = dir.join("snapshots").display().to_string(),
+        log = dir.join("screening.log").display().to_string(),
+    );
+    EdgeConfig::from_texts(Some(("site.toml", &text))).expect("the test's site file loads")
 }
 
 #[test]
@@ -74,7 +77,6 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
     let dir = scratch("screen");
     let frames = dir.join("frames");
     std::fs::create_dir_all(&frames).unwrap();
-    let loaded = bundle(&dir);
     let mm = frame(Lesion::MM, 21, &sharp());
     let nv = frame(Lesion::CN, 22, &sharp());
     let blank = RgbImage::filled(W, H, [238, 236, 240]).unwrap();
@@ -87,11 +89,10 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
     std::fs::write(frames.join("09.jpg"), b"\xFF\xD8 torn by the camera").unwrap();
     write_jpeg(&frames.join("10.jpg"), &nv);
 
-    let cfg = EdgeConfig::defaults().unwrap();
-    let cal = ObjectiveCalibration { um_per_px: Some(FRAME_UM), white_balance: None, flat_field: None };
-    let sha = loaded.file.meta.onnx_sha256;
-    let t = tracker(&loaded, &cfg);
-    let analyzer = Analyzer::new(loaded, cal, FRAME_UM, &cfg.screening).unwrap();
+    let cfg = site(&dir, "10x", FRAME_UM, (480, 320), true);
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).expect("tiny bundle passes its self-test"))
+        .expect("the session opens");
+    let sha = prepared.analyzer().bundle().file.meta.onnx_sha256;
     let bus = MockBus::default();
     let leds = StatusLeds::new(bus.pin("green"), bus.pin("red"), bus.pin("amber"));
     // The button is read once a frame: pressed at the 4th and 8th reads (freeze, then resume).
@@ -101,10 +102,8 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
     let folder = FrameFolder::new(dir.join("rendered"), 1).unwrap();
     let sinks: Vec<Box<dyn DisplaySink>> = vec![Box::new(folder), Box::new(tft)];
     let log = dir.join("screening.log");
-    let recorder = Recorder::open(&log, true, &dir.join("snapshots"), sha, "10x").unwrap();
-    let renderer = Renderer::new(480, 320, cfg.screening.overlay_min_change).unwrap();
     let source = Replay::new(&[frames.display().to_string()], false).unwrap();
-    let mut session = Session::new(source, analyzer, t, renderer, sinks, leds, button, recorder, "10x");
+    let mut session = prepared.start(SessionIo { source, leds, button }).with_sinks(sinks);
     let stats = session.run(None, || panic!("a replay never waits")).clone();
 
     let seq: Vec<(u64, &str)> = stats.verdicts.iter().map(|(i, v)| (*i, v.as_str())).collect();
@@ -190,16 +189,10 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
 fn real_images_replay_through_the_whole_loop() {
     let data = melanoscope_tests::data_dir().join("images");
     let dir = scratch("real");
-    let loaded = bundle(&dir);
-    let cfg = EdgeConfig::defaults().unwrap();
     // The H&E images are 0.25-0.5 µm/px crops; as 0.5 µm/px frames they are 250-500 µm across.
-    let cal = ObjectiveCalibration { um_per_px: Some(0.5), white_balance: None, flat_field: None };
-    let sha = loaded.file.meta.onnx_sha256;
-    let t = tracker(&loaded, &cfg);
-    let analyzer = Analyzer::new(loaded, cal, 0.5, &cfg.screening).unwrap();
+    let cfg = site(&dir, "20x", 0.5, (320, 240), false);
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
     let log = dir.join("screening.log");
-    let recorder = Recorder::open(&log, false, &dir.join("snapshots"), sha, "20x").unwrap();
-    let renderer = Renderer::new(320, 240, cfg.screening.overlay_min_change).unwrap();
     let pattern = data.join("*.png").display().to_string();
     let items = vec![
         data.join("he-tumour-1000px.png").display().to_string(),
@@ -209,8 +202,8 @@ fn real_images_replay_through_the_whole_loop() {
     let source = Replay::new(&items, false).unwrap();
     let n = source.len() as u64;
     let folder = FrameFolder::new(dir.join("rendered"), 1).unwrap();
-    let mut session =
-        Session::new(source, analyzer, t, renderer, vec![Box::new(folder)], NoIndicators, NoButton, recorder, "20x");
+    let io = SessionIo { source, leds: NoIndicators, button: NoButton };
+    let mut session = prepared.start(io).with_sinks(vec![Box::new(folder)]);
     let stats = session.run(None, || panic!("a replay never waits")).clone();
     assert_eq!((stats.frames, stats.corrupt, stats.analysis_errors), (n, 0, 0), "{stats:?}");
     assert_eq!(stats.screened + stats.gated, n);

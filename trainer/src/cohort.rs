@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The study's lesion classes (defined in `shared` so the edge's tests render the same scenes).
-pub use melanoscope_shared::synth::Lesion;
+pub use melanoscope_shared::Lesion;
 
 /// One slide of the cohort.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,6 +1,8 @@
-//! The Melanoscope trainer. At this stage: the bridge from `melanoscope_shared`'s field
-//! tensors to libtorch tensors, and the device report; patching, training, evaluation and
-//! export arrive with their issues.
+//! The Melanoscope trainer: cohorts of whole-slide images → patch sets (`patching`, `manifest`,
+//! `split`) → ResNet/VGG networks trained with libtorch (`model`, `data`, `train`) → the
+//! study's evaluation tables and experiment grids (`train::evaluate`, `experiment`) → Grad-CAM
+//! maps (`explain`) → ONNX model bundles checked in the shared inference engine (`export`).
+//! Synthetic cohorts come from `melanoscope-synth`; inference from `melanoscope-engine`.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -18,5 +20,4 @@ pub mod model;
 pub mod patching;
 pub mod slide;
 pub mod split;
-pub mod synth;
 pub mod train;

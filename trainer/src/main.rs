@@ -7,7 +7,7 @@ use melanoscope_trainer::cohort::load_cohort;
 use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
 use melanoscope_trainer::split::{kfold_patients, split_patients};
-use melanoscope_trainer::synth::cohort::{SynthConfig, generate_cohort};
+use melanoscope_synth::cohort::{SynthConfig, generate_cohort};
 use std::path::PathBuf;
 
 mod cli;
@@ -289,7 +289,7 @@ fn main() -> Result<()> {
                     if !path.exists() || !outline.exists() {
                         std::fs::create_dir_all(&out)?;
                         // Deterministic from its seed: the outline fits a slide rendered earlier.
-                        let scene = melanoscope_trainer::synth::scene::Scene::new(
+                        let scene = melanoscope_synth::scene::Scene::new(
                             melanoscope_trainer::cohort::Lesion::MM,
                             width_mm * 1000.0,
                             height_mm * 1000.0,
@@ -298,11 +298,11 @@ fn main() -> Result<()> {
                         );
                         if !path.exists() {
                             eprintln!("rendering {} ...", path.display());
-                            melanoscope_trainer::synth::slide::write_slide(&scene, 0.25, 40, &path)
+                            melanoscope_synth::slide::write_slide(&scene, 0.25, 40, &path)
                                 .map_err(anyhow::Error::msg)?;
                         }
                         // The lesion's outline beside it, so the benchmark also times annotated patching.
-                        let geo = melanoscope_trainer::synth::slide::regions_geojson(
+                        let geo = melanoscope_synth::slide::regions_geojson(
                             std::slice::from_ref(&scene.lesion_outline),
                             0.25,
                             "MM",
@@ -347,13 +347,13 @@ fn main() -> Result<()> {
             let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
             let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
             let report =
-                melanoscope_trainer::synth::colour_baseline::colour_only_baseline(&rows, &split, &magnification)
+                melanoscope_trainer::experiment::colour_baseline::colour_only_baseline(&rows, &split, &magnification)
                     .map_err(anyhow::Error::msg)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Frames { out, per_class, um_per_px, width, height, seed } => {
             let files =
-                melanoscope_trainer::synth::frames::write_frame_set(&out, per_class, um_per_px, (width, height), seed)
+                melanoscope_synth::frame_set::write_frame_set(&out, per_class, um_per_px, (width, height), seed)
                     .map_err(anyhow::Error::msg)?;
             println!("wrote {} frames and frames.csv to {}", files.len(), out.display());
         }

@@ -9,8 +9,8 @@ use melanoscope_trainer::cohort::{Lesion, load_cohort};
 use melanoscope_trainer::manifest::{ManifestRow, read_manifest};
 use melanoscope_trainer::patching::{PatchJob, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
-use melanoscope_trainer::synth::scene::{Scene, point_in_polygon};
-use melanoscope_trainer::synth::slide::{regions_geojson, write_slide};
+use melanoscope_synth::scene::{Scene, point_in_polygon};
+use melanoscope_synth::slide::{regions_geojson, write_slide};
 use std::path::Path;
 
 const UM_PER_PX: f64 = 0.5;

@@ -6,8 +6,8 @@ use melanoscope_trainer::manifest::read_manifest;
 use melanoscope_trainer::patching::{PatchJob, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
 use melanoscope_trainer::split::split_patients;
-use melanoscope_trainer::synth::cohort::{SynthConfig, generate_cohort};
-use melanoscope_trainer::synth::colour_baseline::colour_only_baseline;
+use melanoscope_synth::cohort::{SynthConfig, generate_cohort};
+use melanoscope_trainer::experiment::colour_baseline::colour_only_baseline;
 
 #[test]
 fn synthetic_cohort_patches_splits_and_scores() {

@@ -6,7 +6,7 @@
 use super::alloc_count;
 use anyhow::{Context, Result};
 use melanoscope_edge::config::{EdgeConfig, FlatFieldMap, ObjectiveCalibration};
-use melanoscope_edge::engine::{Backend, Engine, LoadedBundle, multiply_adds, set_threads};
+use melanoscope_engine::{Backend, Engine, LoadedBundle, multiply_adds, set_threads};
 use melanoscope_edge::screen::analyse::Analyzer;
 use melanoscope_edge::screen::render::{Renderer, ScreenState};
 use melanoscope_shared::image::{PixelSpacing, decode_rgb};
@@ -155,7 +155,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "quantization": format!("{:?}", meta.quantization), "um_per_px": meta.um_per_px,
         },
         "threads": args.threads, "batch": args.batch, "timed_frames": args.frames,
-        "fields_per_frame": fields, "fields_kept_by_extractor": kept, "gate": gate.map(|g| g.label()),
+        "fields_per_frame": fields, "fields_kept_by_extractor": kept, "gate": gate.map(|g: melanoscope_edge::gates::Gate| g.verdict().label()),
         "median_ms": {
             "capture_decode": median(decode.clone()), "preprocess": median(pre.clone()),
             "inference_tract": inf_ms, "cam": median(cam.clone()), "render": median(render.clone()),

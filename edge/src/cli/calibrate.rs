@@ -86,7 +86,7 @@ pub fn run(cmd: Calibrate) -> Result<()> {
         Calibrate::FlatField { config, objective, image, frames, cells_x, cells_y } => {
             let captures: Vec<RgbImage> = if image.is_empty() {
                 let cfg = EdgeConfig::load(Some(&config))?;
-                let mut source = super::screen::open_source_for(&cfg)?;
+                let mut source = melanoscope_edge::screen::setup::open_source(&cfg, &[])?;
                 let mut got = Vec::new();
                 let mut tries = 0;
                 while got.len() < frames && tries < frames * 10 {

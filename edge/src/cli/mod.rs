@@ -1,6 +1,10 @@
-//! The command line's subcommands beyond the one-liners in `main.rs`.
+//! One module per command: each turns its arguments into library calls.
 
 pub mod alloc_count;
 pub mod bench;
 pub mod calibrate;
+pub mod check_bundle;
+pub mod check_config;
+pub mod fields;
+pub mod log;
 pub mod screen;

@@ -3,24 +3,28 @@
 //! (40% background rule), focus over the tissue fields, batched inference and per-field CAMs.
 
 use crate::calibration::Correction;
-use crate::config::{ObjectiveCalibration, ScreeningConfig};
-use crate::engine::{LoadedBundle, linear_head_weights};
-use crate::gates::{GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
-use melanoscope_shared::cam::{FeatureMap, class_activation_map};
-use melanoscope_shared::formats::Verdict;
-use melanoscope_shared::image::{FieldRect, PixelSpacing, RgbImage};
+use crate::config::{FrameAggregation, ObjectiveCalibration, ScreeningConfig};
+use crate::gates::{Gate, GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
+use melanoscope_engine::{EngineError, LoadedBundle, linear_head_weights, names};
+use melanoscope_shared::cam::{CamError, FeatureMap, class_activation_map};
+use melanoscope_shared::image::{FieldRect, ImageError, PixelSpacing, RgbImage};
+use melanoscope_shared::metrics::top_k_mean;
 use melanoscope_shared::pipeline::FieldExtractor;
+use melanoscope_shared::scores::softmax;
 use std::time::Instant;
 
+/// Why a frame could not be analysed; the library's own error is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyseError {
-    #[error("preprocessing: {0}")]
-    Preprocess(String),
-    #[error("inference: {0}")]
-    Inference(String),
-    #[error("CAM: {0}")]
-    Cam(String),
-    #[error("bundle: {0}")]
+    #[error("preprocessing the frame")]
+    Preprocess(#[from] ImageError),
+    #[error("inference")]
+    Inference(#[from] EngineError),
+    #[error("class activation map of field {field}")]
+    Cam { field: usize, source: CamError },
+    #[error("the model's outputs: {0}")]
+    Outputs(String),
+    #[error("the bundle cannot screen: {0}")]
     Bundle(String),
 }
 
@@ -51,7 +55,7 @@ pub struct StageTimes {
 pub struct Analysis {
     pub readings: GateReadings,
     /// The gate that stopped this frame, if any (no inference then).
-    pub gate: Option<Verdict>,
+    pub gate: Option<Gate>,
     pub fields: Vec<FieldResult>,
     /// The frame's positive-class probability (aggregated over fields), when screened.
     pub probability: Option<f64>,
@@ -72,7 +76,8 @@ pub struct Analyzer {
     input: Vec<f32>,
     limits: GateLimits,
     fov_mask: bool,
-    top_k: Option<usize>,
+    aggregation: FrameAggregation,
+    top_k: usize,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -95,9 +100,8 @@ impl Analyzer {
             )));
         }
         let head = linear_head_weights(&bundle.file.onnx);
-        let extractor =
-            FieldExtractor::new(bundle.extract_config()).map_err(|e| AnalyseError::Preprocess(e.to_string()))?;
-        PixelSpacing::isotropic(frame_um_per_px).map_err(|e| AnalyseError::Preprocess(e.to_string()))?;
+        let extractor = FieldExtractor::new(bundle.extract_config())?;
+        PixelSpacing::isotropic(frame_um_per_px)?;
         let limits = GateLimits {
             min_mean_luma: screening.min_mean_luma,
             max_mean_luma: screening.max_mean_luma,
@@ -112,12 +116,13 @@ impl Analyzer {
             frame_um_per_px,
             correction: Correction::default(),
             extractor,
-            working: RgbImage::filled(1, 1, [0; 3]).map_err(|e| AnalyseError::Preprocess(e.to_string()))?,
-            masked: RgbImage::filled(1, 1, [0; 3]).map_err(|e| AnalyseError::Preprocess(e.to_string()))?,
+            working: RgbImage::filled(1, 1, [0; 3])?,
+            masked: RgbImage::filled(1, 1, [0; 3])?,
             input: Vec::new(),
             limits,
             fov_mask: screening.fov_mask,
-            top_k: (screening.aggregation == "top-k").then_some(screening.top_k),
+            aggregation: screening.aggregation,
+            top_k: screening.top_k,
         })
     }
 
@@ -152,9 +157,8 @@ impl Analyzer {
         } else {
             &self.working
         };
-        let spacing =
-            PixelSpacing::isotropic(self.frame_um_per_px).map_err(|e| AnalyseError::Preprocess(e.to_string()))?;
-        let out = self.extractor.process(source, spacing).map_err(|e| AnalyseError::Preprocess(e.to_string()))?;
+        let spacing = PixelSpacing::isotropic(self.frame_um_per_px)?;
+        let out = self.extractor.process(source, spacing)?;
         let kept: Vec<FieldRect> = out.kept().map(|f| f.rect).collect();
         let readings = GateReadings {
             mean_luma,
@@ -179,32 +183,37 @@ impl Analyzer {
             let src = &out.tensors[b * batch * per..(b * batch + rects.len()) * per];
             self.input[..src.len()].copy_from_slice(src);
             self.input[src.len()..].fill(0.0);
-            let outputs = self.bundle.engine.run(&self.input).map_err(|e| AnalyseError::Inference(e.to_string()))?;
+            let outputs = self.bundle.engine.run(&self.input)?;
             times.inference_ms += ms(t);
             let t = Instant::now();
             let [c, h, w] = outputs.feature_shape;
-            let grad_weights = outputs.extra.iter().find(|(n, _)| n == "grad_cam_weights").map(|(_, v)| v);
+            let grad_weights = outputs.extra(names::GRAD_CAM_WEIGHTS);
             for (i, rect) in rects.iter().enumerate() {
+                let field = b * batch + i;
                 let logits = outputs
                     .logits
                     .get(i * classes..(i + 1) * classes)
-                    .ok_or_else(|| AnalyseError::Inference(format!("no logits for field {i} of the batch")))?;
-                let probabilities = softmax(logits);
-                let features = FeatureMap::new(&outputs.features[i * c * h * w..(i + 1) * c * h * w], c, h, w)
-                    .map_err(|e| AnalyseError::Cam(e.to_string()))?;
+                    .ok_or_else(|| AnalyseError::Outputs(format!("no logits for field {i} of the batch")))?;
+                let probabilities: Vec<f32> = softmax(logits).into_iter().map(|p| p as f32).collect();
+                let cam = |source| AnalyseError::Cam { field, source };
+                let map = outputs.features.get(i * c * h * w..(i + 1) * c * h * w).ok_or_else(|| {
+                    AnalyseError::Outputs(format!("no {} for field {i} of the batch", names::FEATURES))
+                })?;
+                let features = FeatureMap::new(map, c, h, w).map_err(cam)?;
                 let weights = match (&self.head, grad_weights) {
                     (Some(head), _) => head.as_slice(),
-                    (None, Some(g)) => g
-                        .get(i * classes * c..(i + 1) * classes * c)
-                        .ok_or_else(|| AnalyseError::Cam(format!("grad_cam_weights too short for field {i}")))?,
+                    (None, Some(g)) => g.get(i * classes * c..(i + 1) * classes * c).ok_or_else(|| {
+                        AnalyseError::Outputs(format!("{} too short for field {i}", names::GRAD_CAM_WEIGHTS))
+                    })?,
                     (None, None) => {
-                        return Err(AnalyseError::Cam(
-                            "the bundle has neither a linear head (fc.weight) nor a grad_cam_weights output".into(),
-                        ));
+                        return Err(AnalyseError::Bundle(format!(
+                            "it has neither a linear head ({}) nor a {} output to draw CAMs from",
+                            names::HEAD_WEIGHT,
+                            names::GRAD_CAM_WEIGHTS
+                        )));
                     }
                 };
-                let mut heat =
-                    class_activation_map(&features, weights, positive).map_err(|e| AnalyseError::Cam(e.to_string()))?;
+                let mut heat = class_activation_map(&features, weights, positive).map_err(cam)?;
                 let p = probabilities[positive];
                 heat.iter_mut().for_each(|v| *v *= p);
                 let (col, row) =
@@ -220,23 +229,11 @@ impl Analyzer {
             }
             times.cam_ms += ms(t);
         }
-        let mut p: Vec<f32> = fields.iter().map(|f| f.probabilities[positive]).collect();
-        let probability = match self.top_k {
-            Some(k) => {
-                p.sort_by(|a, b| b.total_cmp(a));
-                let k = k.min(p.len()).max(1);
-                p[..k].iter().map(|v| f64::from(*v)).sum::<f64>() / k as f64
-            }
-            None => p.iter().map(|v| f64::from(*v)).sum::<f64>() / p.len().max(1) as f64,
+        let mut p: Vec<f64> = fields.iter().map(|f| f64::from(f.probabilities[positive])).collect();
+        let probability = match self.aggregation {
+            FrameAggregation::TopK => top_k_mean(&mut p, self.top_k),
+            FrameAggregation::Mean => p.iter().sum::<f64>() / p.len().max(1) as f64,
         };
         Ok(Analysis { readings, gate: None, fields, probability: Some(probability), times })
     }
-}
-
-/// Softmax with the maximum subtracted (no overflow for large logits).
-pub fn softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    exp.iter().map(|e| if sum > 0.0 && sum.is_finite() { e / sum } else { 1.0 / logits.len() as f32 }).collect()
 }

@@ -3,4 +3,5 @@
 pub mod analyse;
 pub mod render;
 pub mod session;
+pub mod setup;
 pub mod verdict;

@@ -4,13 +4,15 @@
 
 use super::analyse::{Analysis, Analyzer, StageTimes};
 use super::render::{Renderer, ScreenState};
+use super::setup::SetupError;
 use super::verdict::{TrackerSettings, VerdictTracker, VerdictUpdate};
+use crate::config::EdgeConfig;
 use crate::records::{Recorder, unix_ms};
 use crate::sinks::DisplaySink;
 use crate::source::{FrameSource, SourceError};
-use embedded_hal::digital::{InputPin, OutputPin};
-use melanoscope_boards::button::DebouncedButton;
-use melanoscope_boards::status_leds::{Indicator, StatusLeds};
+use melanoscope_boards::controls::{FreezeButton, Indicators};
+use melanoscope_boards::status_leds::Indicator;
+use melanoscope_engine::LoadedBundle;
 use melanoscope_shared::formats::{FieldScore, RecordKind, Verdict};
 use std::time::Instant;
 
@@ -21,70 +23,6 @@ pub fn indicator_for(v: Verdict) -> Indicator {
         Verdict::MelanomaSuspected => Indicator::Red,
         Verdict::Nevus => Indicator::Green,
         _ => Indicator::Amber,
-    }
-}
-
-/// Status LEDs, whatever drives them.
-pub trait Indicators {
-    fn show(&mut self, indicator: Indicator) -> Result<(), String>;
-}
-
-impl<G, R, A, E> Indicators for StatusLeds<G, R, A>
-where
-    G: OutputPin<Error = E>,
-    R: OutputPin<Error = E>,
-    A: OutputPin<Error = E>,
-    E: core::fmt::Debug,
-{
-    fn show(&mut self, indicator: Indicator) -> Result<(), String> {
-        StatusLeds::show(self, indicator).map_err(|e| format!("{e:?}"))
-    }
-}
-
-impl<T: Indicators> Indicators for Option<T> {
-    fn show(&mut self, indicator: Indicator) -> Result<(), String> {
-        self.as_mut().map_or(Ok(()), |t| t.show(indicator))
-    }
-}
-
-impl<T: FreezeButton> FreezeButton for Option<T> {
-    fn pressed(&mut self, now_ms: u64) -> Result<bool, String> {
-        self.as_mut().map_or(Ok(false), |t| t.pressed(now_ms))
-    }
-}
-
-/// No LEDs (a board description without them, or a desktop run).
-#[derive(Debug, Default)]
-pub struct NoIndicators;
-
-impl Indicators for NoIndicators {
-    fn show(&mut self, _: Indicator) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// The freeze/snapshot button.
-pub trait FreezeButton {
-    /// True once per press, polled with a millisecond clock.
-    fn pressed(&mut self, now_ms: u64) -> Result<bool, String>;
-}
-
-impl<P: InputPin> FreezeButton for DebouncedButton<P>
-where
-    P::Error: core::fmt::Debug,
-{
-    fn pressed(&mut self, now_ms: u64) -> Result<bool, String> {
-        self.poll(now_ms).map_err(|e| format!("{e:?}"))
-    }
-}
-
-/// No button.
-#[derive(Debug, Default)]
-pub struct NoButton;
-
-impl FreezeButton for NoButton {
-    fn pressed(&mut self, _: u64) -> Result<bool, String> {
-        Ok(false)
     }
 }
 
@@ -152,35 +90,80 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        source: S,
-        analyzer: Analyzer,
-        tracker: TrackerSettings,
-        renderer: Renderer,
-        sinks: Vec<Box<dyn DisplaySink>>,
-        leds: L,
-        button: B,
-        recorder: Recorder,
-        objective: &str,
-    ) -> Self {
-        Self {
-            source,
-            analyzer,
-            tracker: VerdictTracker::new(tracker),
-            renderer,
-            sinks,
-            leds,
-            button,
-            recorder,
-            objective: objective.into(),
+/// What a session screens from, besides its settings: the frame source and the board's LEDs
+/// and button. Display sinks are added with [`Session::with_sinks`].
+#[derive(Debug)]
+pub struct SessionIo<S, L, B> {
+    pub source: S,
+    pub leds: L,
+    pub button: B,
+}
+
+/// Everything of a session that its settings and bundle decide, opened and checked: it starts
+/// with the source, LEDs and button it is given (which a failed start does not use up).
+#[derive(Debug)]
+pub struct PreparedSession {
+    analyzer: Analyzer,
+    tracker: TrackerSettings,
+    renderer: Renderer,
+    recorder: Recorder,
+    objective: String,
+}
+
+impl PreparedSession {
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    pub fn start<S: FrameSource, L: Indicators, B: FreezeButton>(self, io: SessionIo<S, L, B>) -> Session<S, L, B> {
+        Session {
+            source: io.source,
+            analyzer: self.analyzer,
+            tracker: VerdictTracker::new(self.tracker),
+            renderer: self.renderer,
+            sinks: Vec::new(),
+            leds: io.leds,
+            button: io.button,
+            recorder: self.recorder,
+            objective: self.objective,
             started: Instant::now(),
             frozen: false,
             last: None,
             stats: SessionStats::default(),
             times: FrameTimes::default(),
         }
+    }
+}
+
+impl Session<(), (), ()> {
+    /// The session `cfg` describes, screening with `bundle` (opened and self-tested, e.g. by
+    /// [`super::setup::open_bundle`]): the active objective's calibration, the bundle's
+    /// thresholds with the screening settings, the display size, the record log and snapshot
+    /// folder. `screen` and the end-to-end tests wire a session here, once.
+    pub fn from_config(cfg: &EdgeConfig, bundle: LoadedBundle) -> Result<PreparedSession, SetupError> {
+        let (objective, calibration, um_per_px) = cfg.active_objective()?;
+        let meta = &bundle.file.meta;
+        let tracker = TrackerSettings {
+            threshold: meta.decision.threshold,
+            uncertain_band: meta.decision.uncertain_band,
+            ema_alpha: cfg.screening.ema_alpha,
+            view_change: cfg.screening.view_change,
+            hysteresis: cfg.screening.hysteresis,
+        };
+        let sha = meta.onnx_sha256;
+        let renderer = Renderer::new(cfg.display.width, cfg.display.height, cfg.screening.overlay_min_change)
+            .map_err(SetupError::Display)?;
+        let analyzer = Analyzer::new(bundle, calibration.clone(), um_per_px, &cfg.screening)?;
+        let recorder = Recorder::open(&cfg.log.path, cfg.log.sync, &cfg.display.snapshot_dir, sha, objective)?;
+        Ok(PreparedSession { analyzer, tracker, renderer, recorder, objective: objective.into() })
+    }
+}
+
+impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
+    /// Shows rendered frames on `sinks` as well.
+    pub fn with_sinks(mut self, sinks: Vec<Box<dyn DisplaySink>>) -> Self {
+        self.sinks.extend(sinks);
+        self
     }
 
     fn now_ms(&self) -> u64 {

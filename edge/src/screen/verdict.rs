@@ -3,6 +3,7 @@
 //! with the bundle's validation-chosen threshold and uncertainty band, with hysteresis so a
 //! probability hovering at a boundary does not make the verdict flicker.
 
+use crate::gates::Gate;
 use melanoscope_shared::formats::Verdict;
 use melanoscope_shared::image::RgbImage;
 
@@ -90,7 +91,7 @@ impl VerdictTracker {
     }
 
     /// Takes one frame: its gate verdict, or its screened probability.
-    pub fn update(&mut self, frame: &RgbImage, gate: Option<Verdict>, probability: Option<f64>) -> VerdictUpdate {
+    pub fn update(&mut self, frame: &RgbImage, gate: Option<Gate>, probability: Option<f64>) -> VerdictUpdate {
         self.thumbnail(frame);
         let moved = self.view_moved();
         std::mem::swap(&mut self.thumb, &mut self.last_thumb);
@@ -117,7 +118,7 @@ impl VerdictTracker {
             (g, _) => {
                 restarted |= self.average.is_some();
                 self.average = None;
-                (g.unwrap_or(Verdict::InsufficientTissue), None)
+                (g.map_or(Verdict::InsufficientTissue, Gate::verdict), None)
             }
         };
         self.verdict = Some(verdict);
@@ -164,7 +165,7 @@ mod tests {
         t.update(&a, None, Some(0.9));
         let u = t.update(&b, None, Some(0.1));
         assert!(u.restarted && u.probability == Some(0.1) && u.verdict == Verdict::Nevus, "{u:?}");
-        let u = t.update(&b, Some(Verdict::OutOfFocus), None);
+        let u = t.update(&b, Some(Gate::OutOfFocus), None);
         assert_eq!((u.verdict, u.probability, u.changed), (Verdict::OutOfFocus, None, true));
         let u = t.update(&b, None, Some(0.9));
         assert_eq!((u.verdict, u.probability), (Verdict::MelanomaSuspected, Some(0.9)), "fresh start after the gate");

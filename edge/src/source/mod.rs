@@ -11,7 +11,7 @@ mod yuyv;
 pub use mjpeg::{MjpegStream, RawStream};
 pub use reconnect::{Backoff, Reconnecting};
 pub use replay::{Replay, expand_replay};
-pub use v4l2::{V4l2Camera, V4l2Settings};
+pub use v4l2::{PixelFormat, V4l2Camera, V4l2Settings};
 pub use yuyv::yuyv_to_rgb;
 
 use melanoscope_shared::image::RgbImage;

@@ -4,12 +4,21 @@
 
 use super::{Frame, FrameSource, SourceError};
 
+/// The pixel format asked of a V4L2 camera (`camera.pixel_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PixelFormat {
+    /// Motion JPEG: what most USB microscope cameras send at full size.
+    Mjpeg,
+    /// Packed YUV 4:2:2, uncompressed.
+    Yuyv,
+}
+
 /// What to ask the camera for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct V4l2Settings {
     pub device: String,
-    /// "mjpeg" or "yuyv".
-    pub pixel_format: String,
+    pub pixel_format: PixelFormat,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
@@ -45,7 +54,7 @@ mod imp {
         let fail =
             |what: &str, e: std::io::Error| SourceError::Unavailable(format!("camera {}: {what}: {e}", s.device));
         let device = Device::with_path(&s.device).map_err(|e| fail("cannot open", e))?;
-        let yuyv = s.pixel_format == "yuyv";
+        let yuyv = s.pixel_format == PixelFormat::Yuyv;
         let fourcc = FourCC::new(if yuyv { b"YUYV" } else { b"MJPG" });
         let format = device.set_format(&Format::new(s.width, s.height, fourcc)).map_err(|e| fail("set format", e))?;
         if format.fourcc != fourcc {
@@ -148,7 +157,7 @@ mod tests {
     fn a_missing_camera_is_an_error_naming_it() {
         let s = V4l2Settings {
             device: "/dev/video-none".into(),
-            pixel_format: "mjpeg".into(),
+            pixel_format: PixelFormat::Mjpeg,
             width: 640,
             height: 480,
             fps: 15,

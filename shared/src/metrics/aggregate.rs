@@ -58,13 +58,11 @@ pub fn aggregate<K: Ord + Clone>(
                     out.iter_mut().for_each(|o| *o /= n as f64);
                 }
                 Aggregation::TopKMean(k) => {
-                    let take = k.min(n);
                     let mut column = Vec::with_capacity(n);
                     for (c, o) in out.iter_mut().enumerate() {
                         column.clear();
                         column.extend(rows.iter().map(|&r| row(r)[c]));
-                        column.sort_by(|a: &f64, b| b.total_cmp(a));
-                        *o = column[..take].iter().sum::<f64>() / take as f64;
+                        *o = top_k_mean(&mut column, k);
                     }
                 }
             }
@@ -73,9 +71,28 @@ pub fn aggregate<K: Ord + Clone>(
         .collect())
 }
 
+/// Mean of the `k` largest of `values` (all of them when there are fewer than `k`; `k` = 0
+/// counts as 1); 0 for no values. Reorders `values` (largest first).
+pub fn top_k_mean(values: &mut [f64], k: usize) -> f64 {
+    values.sort_by(|a, b| b.total_cmp(a));
+    let take = k.clamp(1, values.len().max(1)).min(values.len());
+    if take == 0 {
+        return 0.0;
+    }
+    values[..take].iter().sum::<f64>() / take as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_k_mean_takes_the_largest_and_copes_with_few_values() {
+        assert!((top_k_mean(&mut [0.1, 0.9, 0.5, 0.7], 2) - 0.8).abs() < 1e-12);
+        assert!((top_k_mean(&mut [0.2, 0.4], 5) - 0.3).abs() < 1e-12, "fewer than k: all of them");
+        assert!((top_k_mean(&mut [0.2, 0.4], 0) - 0.4).abs() < 1e-12);
+        assert_eq!(top_k_mean(&mut [], 3), 0.0);
+    }
 
     #[test]
     fn hand_worked_aggregations() {

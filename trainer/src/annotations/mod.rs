@@ -305,4 +305,6 @@ fn classify(
 }
 
 #[cfg(test)]
+mod scene_tests;
+#[cfg(test)]
 mod tests;

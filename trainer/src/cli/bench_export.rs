@@ -4,7 +4,7 @@
 //! of its products runs.
 
 use anyhow::{Context, Result, bail};
-use melanoscope_edge::engine::{Backend, Engine, set_threads};
+use melanoscope_engine::{Backend, Engine, set_threads};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;

@@ -178,7 +178,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     if form != "f32"
         && let Some(test) = fields(Partition::Test, args.agreement_fields)?
     {
-        use melanoscope_edge::engine::Engine;
+        use melanoscope_engine::Engine;
         let reference = Engine::from_onnx(&export_form(&vs, arch, args.size, &Form::F32)?.0, 1, test.side)?;
         let candidate = Engine::from_onnx(&onnx, 1, test.side)?;
         let head = match arch {

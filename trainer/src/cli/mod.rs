@@ -9,7 +9,7 @@ pub mod explain;
 pub mod export;
 pub mod train;
 
-use melanoscope_edge::engine::{Backend, onnxruntime_wheel_library};
+use melanoscope_engine::{Backend, onnxruntime_wheel_library};
 
 /// The onnxruntime backend an `--onnxruntime-lib` argument names: `none` is no backend, else a
 /// path; by default the onnxruntime wheel's library in $VIRTUAL_ENV, else in .venv. Err says

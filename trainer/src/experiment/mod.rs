@@ -3,6 +3,7 @@
 //! thresholds, and the results gathered into one set of study-style tables (Markdown, CSV,
 //! JSON) with ROC curves and confusion matrices as SVG.
 
+pub mod colour_baseline;
 pub mod grid;
 pub mod plots;
 

@@ -15,7 +15,7 @@ use crate::manifest::ManifestRow;
 use crate::model::{Arch, Network};
 use crate::patching::build_tissue_mask;
 use crate::slide::{Slide, is_plain_image};
-use crate::synth::cohort::MASK_DOWNSAMPLE;
+use melanoscope_synth::cohort::MASK_DOWNSAMPLE;
 use melanoscope_shared::atomic::write_atomic;
 use melanoscope_shared::image::{TissueTest, save_rgb};
 use serde::Serialize;

@@ -3,7 +3,7 @@
 //! fields whose outputs the edge must reproduce before it screens.
 
 use crate::model::Arch;
-use melanoscope_edge::engine::{Backend, Engine, EngineError, max_abs_diff, pooled};
+use melanoscope_engine::{Backend, Engine, EngineError, max_abs_diff, pooled};
 use melanoscope_shared::formats::{
     Architecture, DecisionThresholds, FormatError, ModelBundleMeta, ModelFile, NamedMetric, Quantization,
     ReferenceField, sha256,

@@ -13,7 +13,7 @@
 //! ranges apply to the INT8 graph by name.
 
 use crate::model::Arch;
-use melanoscope_edge::engine::onnx_proto::{attr_int, attr_ints, value_info};
+use melanoscope_engine::onnx_proto::{attr_int, attr_ints, value_info};
 use prost::Message;
 use std::collections::HashMap;
 use tch::{Kind, Tensor, nn::VarStore};

@@ -11,7 +11,7 @@
 use super::fields::FieldSet;
 use super::onnx::{ExportError, Form, Int8Plan, export_form};
 use crate::model::Arch;
-use melanoscope_edge::engine::{Engine, EngineError, Outputs};
+use melanoscope_engine::{Engine, EngineError, Outputs};
 use melanoscope_shared::cam::{FeatureMap, class_activation_map};
 use serde::Serialize;
 use std::collections::HashMap;

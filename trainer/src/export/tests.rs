@@ -108,7 +108,7 @@ mod forms {
     use crate::export::onnx::{Form, export_form};
     use crate::export::quant::{agreement, calibrate, pearson as corr};
     use crate::model::{Arch, seed_torch};
-    use melanoscope_edge::engine::Engine;
+    use melanoscope_engine::Engine;
     use tch::{Device, Kind, Tensor};
 
     /// Smooth random fields (a normalised image is spatially correlated; white noise is not
@@ -160,7 +160,7 @@ mod forms {
         let (a, b) = (Engine::from_onnx(&f32_bytes, 2, 64).unwrap(), Engine::from_onnx(&f16, 2, 64).unwrap());
         let (ra, rb) = (a.run(&test.tensor).unwrap(), b.run(&test.tensor).unwrap());
         let scale = ra.features.iter().fold(1f32, |m, v| m.max(v.abs()));
-        let diff = melanoscope_edge::engine::max_abs_diff(&ra.features, &rb.features);
+        let diff = melanoscope_engine::max_abs_diff(&ra.features, &rb.features);
         assert!(diff < 2e-2 * scale, "features differ by {diff} (max {scale})");
         assert!(corr(&ra.logits, &rb.logits) > 0.999);
     }
@@ -175,7 +175,7 @@ fn vgg19_grad_cam_weights_match_autograd() {
     };
     let out = net.forward_t(&x, false);
     let bytes = export_onnx(&vs, Arch::Vgg19, 224).unwrap();
-    let engine = melanoscope_edge::engine::Engine::from_onnx(&bytes, 1, 224).unwrap();
+    let engine = melanoscope_engine::Engine::from_onnx(&bytes, 1, 224).unwrap();
     let got = engine.run(&Vec::<f32>::try_from(x.flatten(0, -1)).unwrap()).unwrap();
     let (name, alphas) = &got.extra[0];
     assert_eq!(name, "grad_cam_weights");
@@ -225,7 +225,7 @@ fn small_bundle_spec() -> (crate::export::bundle::BundleSpec, [melanoscope_share
 #[test]
 fn bundles_open_on_the_edge_with_self_test_and_signatures() {
     use crate::export::bundle::make_bundle;
-    use melanoscope_edge::engine::{Backend, EngineError, LoadedBundle};
+    use melanoscope_engine::{Backend, EngineError, LoadedBundle};
     use melanoscope_shared::formats::{ModelFile, SignatureStatus};
     let (vs, _) = network(Arch::ResNet18, 2);
     let onnx = export_onnx(&vs, Arch::ResNet18, 64).unwrap();
@@ -272,7 +272,7 @@ mod onnxruntime_backend {
     use crate::export::onnx::{Form, export_form};
     use crate::export::quant::{calibrate, pearson};
     use crate::model::Arch;
-    use melanoscope_edge::engine::{Backend, Engine, max_abs_diff, onnxruntime_wheel_library};
+    use melanoscope_engine::{Backend, Engine, max_abs_diff, onnxruntime_wheel_library};
 
     pub(super) fn backend() -> Backend {
         let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv");
@@ -332,7 +332,7 @@ mod onnxruntime_backend {
     #[test]
     fn int8_bundles_pass_their_self_test_on_both_backends() {
         use crate::export::bundle::make_bundle;
-        use melanoscope_edge::engine::LoadedBundle;
+        use melanoscope_engine::LoadedBundle;
         let (vs, _) = network(Arch::ResNet18, 2);
         let x = smooth_fields(4, 64);
         let fields = crate::export::fields::FieldSet { side: 64, rgb: vec![], tensor: x, classes: vec![0; 4] };

@@ -111,8 +111,8 @@ impl TiledTiff {
 mod tests {
     use crate::cohort::Lesion;
     use crate::slide::Slide;
-    use crate::synth::scene::Scene;
-    use crate::synth::slide::write_slide;
+    use melanoscope_synth::scene::Scene;
+    use melanoscope_synth::slide::write_slide;
 
     #[test]
     fn direct_tile_reads_give_openslides_pixels_on_every_level_and_edge() {

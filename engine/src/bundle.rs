@@ -1,6 +1,6 @@
 //! A model bundle checked and ready to screen with.
 
-use super::{Backend, Engine, EngineError, max_abs_diff, pooled};
+use super::{Backend, Engine, EngineError, max_abs_diff, names, pooled};
 use melanoscope_shared::formats::{FormatError, ModelFile, SignatureStatus};
 use melanoscope_shared::image::{FieldRect, GridAlign, Normalization, RgbImage, TensorLayout, field_to_tensor};
 use melanoscope_shared::pipeline::ExtractConfig;
@@ -27,7 +27,8 @@ impl LoadedBundle {
         threads: usize,
     ) -> Result<Self, EngineError> {
         let bundle = |source: FormatError| EngineError::Bundle { path: path.display().to_string(), source };
-        let bytes = std::fs::read(path).map_err(|e| bundle(FormatError::Io(e.to_string())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
         let file = ModelFile::decode(&bytes).map_err(bundle)?;
         let signature = file.verify_signature(trusted, require_signature).map_err(bundle)?;
         let engine = Engine::open(&file.onnx, batch.max(1), file.meta.input_size as usize, backend, threads)?;
@@ -60,8 +61,8 @@ impl LoadedBundle {
         for (k, chunk) in self.file.references.chunks(self.engine.batch).enumerate() {
             let mut input = vec![0f32; self.engine.batch * per];
             for (i, r) in chunk.iter().enumerate() {
-                let img = RgbImage::from_raw(side as u32, side as u32, r.rgb.clone())
-                    .map_err(|e| EngineError::Run(e.to_string()))?;
+                let reference = |source| EngineError::Reference { field: k * self.engine.batch + i, side, source };
+                let img = RgbImage::from_raw(side as u32, side as u32, r.rgb.clone()).map_err(reference)?;
                 field_to_tensor(
                     &img,
                     FieldRect::square(0, 0, side as u32),
@@ -69,7 +70,7 @@ impl LoadedBundle {
                     TensorLayout::Nchw,
                     &mut input[i * per..(i + 1) * per],
                 )
-                .map_err(|e| EngineError::Run(e.to_string()))?;
+                .map_err(reference)?;
             }
             let out = self.engine.run(&input)?;
             let classes = self.file.meta.classes.len();
@@ -79,7 +80,7 @@ impl LoadedBundle {
                 let logits = &out.logits[i * classes..(i + 1) * classes];
                 let means = pooled(&out.features[i * c * h * w..(i + 1) * c * h * w], c);
                 for (output, got, want) in
-                    [("logits", logits, r.logits.as_slice()), ("features", &means[..], r.feature_means.as_slice())]
+                    [(names::LOGITS, logits, r.logits.as_slice()), (names::FEATURES, &means[..], r.feature_means.as_slice())]
                 {
                     let diff = max_abs_diff(got, want);
                     if got.len() != want.len() || diff > r.tolerance {

@@ -3,7 +3,7 @@
 
 use super::scene::Scene;
 use super::slide::{rasterize, regions_geojson, write_slide};
-use crate::cohort::Lesion;
+use crate::{Lesion, SynthError};
 use melanoscope_shared::atomic::write_atomic;
 use melanoscope_shared::image::{RgbImage, save_rgb};
 use melanoscope_shared::rng::SplitMix64;
@@ -42,15 +42,15 @@ pub struct SynthSlide {
 pub fn generate_cohort(
     cfg: &SynthConfig,
     mut progress: impl FnMut(&SynthSlide),
-) -> Result<(PathBuf, Vec<SynthSlide>), String> {
+) -> Result<(PathBuf, Vec<SynthSlide>), SynthError> {
     if cfg.patients == 0 || cfg.slides_per_patient == 0 || cfg.sites == 0 {
-        return Err("patients, slides per patient and sites must be at least 1".into());
+        return Err(SynthError::Invalid("patients, slides per patient and sites must be at least 1".into()));
     }
     if !(cfg.um_per_px.is_finite() && cfg.um_per_px > 0.0) {
-        return Err(format!("µm/px {} is not a positive number", cfg.um_per_px));
+        return Err(SynthError::Invalid(format!("µm/px {} is not a positive number", cfg.um_per_px)));
     }
     let slides_dir = cfg.out_dir.join("slides");
-    std::fs::create_dir_all(&slides_dir).map_err(|e| format!("{}: {e}", slides_dir.display()))?;
+    std::fs::create_dir_all(&slides_dir).map_err(SynthError::io(&slides_dir))?;
     let mut rng = SplitMix64::new(cfg.seed);
     let mut slides = Vec::new();
     let mut csv = String::from("slide,slide_id,patient_id,label,site\n");
@@ -79,7 +79,7 @@ pub fn generate_cohort(
         }
     }
     let cohort = cfg.out_dir.join("cohort.csv");
-    write_atomic(&cohort, csv.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&cohort, csv.as_bytes()).map_err(SynthError::io(&cohort))?;
     Ok((cohort, slides))
 }
 
@@ -94,58 +94,14 @@ fn write_truth(
     um_per_px: f64,
     width: u32,
     height: u32,
-) -> Result<(), String> {
+) -> Result<(), SynthError> {
     let (mw, mh) = (width / MASK_DOWNSAMPLE, height / MASK_DOWNSAMPLE);
     let mask = rasterize(&scene.lesion_regions, mw, mh, um_per_px * f64::from(MASK_DOWNSAMPLE));
     let rgb: Vec<u8> = mask.iter().flat_map(|v| [*v, *v, *v]).collect();
-    let img = RgbImage::from_raw(mw, mh, rgb).map_err(|e| e.to_string())?;
-    save_rgb(&dir.join(format!("{slide_id}.mask.png")), &img).map_err(|e| e.to_string())?;
+    let img = RgbImage::from_raw(mw, mh, rgb)?;
+    save_rgb(&dir.join(format!("{slide_id}.mask.png")), &img)?;
     let json = regions_geojson(std::slice::from_ref(&scene.lesion_outline), um_per_px, label.code());
-    let text = serde_json::to_vec_pretty(&json).map_err(|e| e.to_string())?;
-    write_atomic(&dir.join(format!("{slide_id}.geojson")), &text).map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cohort::load_cohort;
-    use crate::slide::Slide;
-
-    #[test]
-    fn small_cohort_opens_in_openslide_with_truth_and_is_deterministic() {
-        let dir = std::env::temp_dir().join(format!("msc-synth-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let cfg = SynthConfig {
-            out_dir: dir.join("a"),
-            patients: 4,
-            slides_per_patient: 1,
-            width_um: 700.0,
-            height_um: 520.0,
-            um_per_px: 0.5,
-            sites: 2,
-            seed: 9,
-        };
-        let (csv, slides) = generate_cohort(&cfg, |_| {}).unwrap();
-        let cohort = load_cohort(&csv).unwrap();
-        assert_eq!(cohort.slides.len(), 4);
-        assert_eq!(cohort.slides.iter().map(|s| s.label).collect::<Vec<_>>(), Lesion::ALL.to_vec());
-        for s in &slides {
-            let slide = Slide::open(&s.slide, None).unwrap();
-            assert_eq!(slide.spacing().x, 0.5);
-            assert_eq!((slide.levels()[0].width, slide.levels()[0].height), (1400, 1040));
-            let geo = std::fs::read_to_string(dir.join(format!("a/slides/{}.geojson", s.slide_id))).unwrap();
-            assert!(geo.contains(&format!("\"name\": \"{}\"", s.label.code())));
-            assert!(dir.join(format!("a/slides/{}.mask.png", s.slide_id)).exists());
-        }
-        let again = SynthConfig { out_dir: dir.join("b"), ..cfg };
-        generate_cohort(&again, |_| {}).unwrap();
-        for s in &slides {
-            let name = format!("slides/{}.tif", s.slide_id);
-            assert_eq!(
-                std::fs::read(dir.join("a").join(&name)).unwrap(),
-                std::fs::read(dir.join("b").join(&name)).unwrap()
-            );
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+    let path = dir.join(format!("{slide_id}.geojson"));
+    let text = serde_json::to_vec_pretty(&json).map_err(|source| SynthError::Json { path: path.clone(), source })?;
+    write_atomic(&path, &text).map_err(SynthError::io(&path))
 }

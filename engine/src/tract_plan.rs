@@ -16,11 +16,11 @@ pub struct TractPlan {
 }
 
 fn load(e: TractError) -> EngineError {
-    EngineError::Load { runtime: "tract", message: format!("{e:#}") }
+    EngineError::Load { runtime: "tract", source: e.into() }
 }
 
 fn run_error(e: TractError) -> EngineError {
-    EngineError::Run(format!("{e:#}"))
+    EngineError::Run { runtime: "tract", source: e.into() }
 }
 
 impl TractPlan {
@@ -44,7 +44,7 @@ impl TractPlan {
 
     fn tensor(shape: [usize; 4], input: &[f32]) -> Result<Tensor, EngineError> {
         Ok(tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), input.to_vec())
-            .map_err(|e| EngineError::Run(e.to_string()))?
+            .map_err(|e| EngineError::Run { runtime: "tract", source: e.into() })?
             .into_tensor())
     }
 
@@ -121,7 +121,7 @@ pub fn multiply_adds(onnx: &[u8], side: usize) -> Result<u64, EngineError> {
         for (cost, count) in node.op.cost(&facts).map_err(load)? {
             if let tract_onnx::tract_core::ops::Cost::FMA(_) = cost {
                 let n =
-                    count.to_i64().map_err(|e| EngineError::Load { runtime: "tract", message: format!("{e:#}") })?;
+                    count.to_i64().map_err(|e| load(e.into()))?;
                 total += n.max(0) as u64;
             }
         }

@@ -1,17 +1,25 @@
-//! Inference on a model bundle: load and check the bundle (its hash, its signature against the
-//! configured keys, its reference fields run and compared), then run batches of normalised
-//! fields to logits and the `features` map (and, for heads that are not a pooled linear layer,
-//! `grad_cam_weights` for Grad-CAM). The trainer uses this same engine to calibrate, check and time
-//! its exports, so what it verifies is what the edge runs.
+//! The Melanoscope inference engine: load and check a model bundle (its hash, its signature
+//! against the configured keys, its reference fields run and compared), then run batches of
+//! normalised fields to logits and the `features` map (and, for heads that are not a pooled
+//! linear layer, `grad_cam_weights` for Grad-CAM). The edge screens with it and the trainer
+//! calibrates, checks and times its exports with it, so what the trainer verifies is what the
+//! edge runs. The ONNX protobuf helpers and the graph's tensor names ([`names`]) live here too:
+//! the exporter writes the names the engine reads.
 //!
 //! Two runtimes execute the same ONNX file: tract (pure Rust, the default, and what cross-builds
 //! for every board) and onnxruntime, loaded at run time from its shared library when the crate
-//! is built with the `onnxruntime` feature. onnxruntime exists for INT8: on this project's host
-//! tract runs the QOperator graph far slower than onnxruntime does (see the export issue's
-//! bench table), while f32 stays within a small factor.
+//! is built with the `onnxruntime` feature. Without the feature the onnxruntime backend still
+//! compiles and opening it is an error naming the feature. onnxruntime exists for INT8: on x86
+//! hosts tract runs the QOperator graph far slower than onnxruntime does, while f32 stays
+//! within a small factor.
+//!
+//! Errors: one typed [`EngineError`]; a runtime's own error is kept as its `source`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod bundle;
 mod head;
+pub mod names;
 pub mod onnx_proto;
 mod onnxruntime;
 mod tract_plan;
@@ -19,26 +27,75 @@ mod tract_plan;
 pub use bundle::LoadedBundle;
 pub use head::linear_head_weights;
 
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use thiserror::Error;
 
+/// A runtime's or a library's own error, kept as the cause.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, Error)]
 pub enum EngineError {
-    #[error("model bundle {path}: {source}")]
+    #[error("model bundle {path}: cannot read it")]
+    Read { path: String, source: std::io::Error },
+    #[error("model bundle {path}")]
     Bundle { path: String, source: melanoscope_shared::formats::FormatError },
-    #[error("the ONNX model does not load in {runtime}: {message}")]
-    Load { runtime: &'static str, message: String },
-    #[error("inference failed: {0}")]
-    Run(String),
+    #[error("the ONNX model does not load in {runtime}")]
+    Load { runtime: &'static str, source: Cause },
+    #[error("inference failed in {runtime}")]
+    Run { runtime: &'static str, source: Cause },
+    #[error("the model's outputs are not what the engine reads: {0}")]
+    Outputs(String),
     #[error("input has {actual} values; a batch of {batch} {side}x{side} fields needs {expected}")]
     InputSize { actual: usize, expected: usize, batch: usize, side: usize },
+    #[error("reference field {field} of the bundle is not a {side}x{side} RGB field")]
+    Reference { field: usize, side: usize, source: melanoscope_shared::image::ImageError },
     #[error(
         "self-test failed on reference field {field}: {output} differs by {diff} (tolerance {tolerance}); \
          this device computes something other than the exporter did, so it will not screen"
     )]
     SelfTest { field: usize, output: &'static str, diff: f32, tolerance: f32 },
+    #[error("onnxruntime from {library}")]
+    OnnxRuntimeLibrary { library: String, source: Cause },
     #[error("{0}")]
     Backend(String),
+}
+
+/// Which runtime a setting or option names: `tract` or `onnxruntime` (the spelling of site
+/// files and command lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    Tract,
+    Onnxruntime,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 2] = [BackendKind::Tract, BackendKind::Onnxruntime];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Tract => "tract",
+            BackendKind::Onnxruntime => "onnxruntime",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| EngineError::Backend(format!("unknown backend {s:?}; expected tract or onnxruntime")))
+    }
 }
 
 /// Which runtime executes the model.
@@ -53,10 +110,10 @@ pub enum Backend {
 
 impl Backend {
     /// `tract`, or `onnxruntime` with `library` (else `$ORT_DYLIB_PATH`).
-    pub fn parse(name: &str, library: Option<PathBuf>) -> Result<Self, EngineError> {
-        match name {
-            "tract" => Ok(Backend::Tract),
-            "onnxruntime" => {
+    pub fn resolve(kind: BackendKind, library: Option<PathBuf>) -> Result<Self, EngineError> {
+        match kind {
+            BackendKind::Tract => Ok(Backend::Tract),
+            BackendKind::Onnxruntime => {
                 let library = library
                     .or_else(|| std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()).map(PathBuf::from))
                     .ok_or_else(|| {
@@ -68,15 +125,18 @@ impl Backend {
                     })?;
                 Ok(Backend::OnnxRuntime { library })
             }
-            other => Err(EngineError::Backend(format!("unknown backend {other:?}; expected tract or onnxruntime"))),
+        }
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Backend::Tract => BackendKind::Tract,
+            Backend::OnnxRuntime { .. } => BackendKind::Onnxruntime,
         }
     }
 
     pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Tract => "tract",
-            Backend::OnnxRuntime { .. } => "onnxruntime",
-        }
+        self.kind().name()
     }
 
     /// Whether this build can run the backend at all (onnxruntime needs its feature).
@@ -119,16 +179,32 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// A further output by name (e.g. [`names::GRAD_CAM_WEIGHTS`]).
+    pub fn extra(&self, name: &str) -> Option<&[f32]> {
+        self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+impl Outputs {
     /// Assembles the outputs from `(name, shape, values)` in the graph's output order: `logits`
     /// first, then `features` (N×C×H×W), then the rest.
     fn from_named(outs: Vec<NamedOutput>) -> Result<Self, EngineError> {
         let mut it = outs.into_iter();
         let (Some(logits), Some(features)) = (it.next(), it.next()) else {
-            return Err(EngineError::Run("the model has fewer than two outputs (logits, features)".into()));
+            return Err(EngineError::Outputs(format!(
+                "the model has fewer than two outputs ({}, {})",
+                names::LOGITS,
+                names::FEATURES
+            )));
         };
         let feature_shape = match features.1.as_slice() {
             [_, c, h, w] => [*c, *h, *w],
-            other => return Err(EngineError::Run(format!("features have shape {other:?}; expected N×C×H×W"))),
+            other => {
+                return Err(EngineError::Outputs(format!(
+                    "{} have shape {other:?}; expected N×C×H×W",
+                    names::FEATURES
+                )));
+            }
         };
         Ok(Outputs {
             logits: logits.2,
@@ -182,8 +258,8 @@ impl Engine {
 
     pub fn backend_name(&self) -> &'static str {
         match self.runner {
-            Runner::Tract(_) => "tract",
-            Runner::OnnxRuntime(_) => "onnxruntime",
+            Runner::Tract(_) => BackendKind::Tract.name(),
+            Runner::OnnxRuntime(_) => BackendKind::Onnxruntime.name(),
         }
     }
 
@@ -246,10 +322,13 @@ mod tests {
 
     #[test]
     fn backends_parse_and_unknown_ones_are_named() {
-        assert_eq!(Backend::parse("tract", None).unwrap(), Backend::Tract);
+        let tract: BackendKind = "tract".parse().unwrap();
+        assert_eq!(Backend::resolve(tract, None).unwrap(), Backend::Tract);
         let lib = PathBuf::from("/opt/ort/libonnxruntime.so.1.32.0");
-        assert_eq!(Backend::parse("onnxruntime", Some(lib.clone())).unwrap(), Backend::OnnxRuntime { library: lib });
-        let err = Backend::parse("tensorrt", None).unwrap_err().to_string();
+        let ort: BackendKind = "onnxruntime".parse().unwrap();
+        assert_eq!(Backend::resolve(ort, Some(lib.clone())).unwrap(), Backend::OnnxRuntime { library: lib });
+        assert_eq!(ort.to_string(), "onnxruntime");
+        let err = "tensorrt".parse::<BackendKind>().unwrap_err().to_string();
         assert!(err.contains("\"tensorrt\"") && err.contains("tract or onnxruntime"), "{err}");
     }
 
@@ -266,11 +345,11 @@ mod tests {
 
     #[test]
     fn outputs_without_logits_and_a_feature_map_are_refused() {
-        let err = Outputs::from_named(vec![("logits".into(), vec![1, 2], vec![0.0; 2])]).unwrap_err();
+        let err = Outputs::from_named(vec![(names::LOGITS.into(), vec![1, 2], vec![0.0; 2])]).unwrap_err();
         assert!(err.to_string().contains("fewer than two outputs"), "{err}");
         let err = Outputs::from_named(vec![
-            ("logits".into(), vec![1, 2], vec![0.0; 2]),
-            ("features".into(), vec![1, 8], vec![0.0; 8]),
+            (names::LOGITS.into(), vec![1, 2], vec![0.0; 2]),
+            (names::FEATURES.into(), vec![1, 8], vec![0.0; 8]),
         ])
         .unwrap_err();
         assert!(err.to_string().contains("N×C×H×W"), "{err}");

@@ -4,6 +4,7 @@
 
 use super::scene::{Polygon, Scene};
 use super::tiff::{TILE, TiffPyramidWriter};
+use crate::SynthError;
 use melanoscope_shared::image::RgbImage;
 use rayon::prelude::*;
 use std::path::Path;
@@ -54,7 +55,7 @@ fn push_rows(
     data: &[u8],
     n: u32,
     last: bool,
-) -> Result<(), String> {
+) -> Result<(), SynthError> {
     let Some((lv, rest)) = levels.split_first_mut() else { return Ok(()) };
     let take = n.min(lv.height.saturating_sub(lv.rows_received));
     lv.rows.extend_from_slice(&data[..(take * lv.width * 3) as usize]);
@@ -68,7 +69,7 @@ fn push_rows(
         }
         let rows_here = available.min(TILE);
         let strip_bytes: Vec<u8> = lv.rows.drain(..rows_here as usize * row_bytes).collect();
-        let strip = RgbImage::from_raw(lv.width, rows_here, strip_bytes).map_err(|e| e.to_string())?;
+        let strip = RgbImage::from_raw(lv.width, rows_here, strip_bytes)?;
         writer.write_tile_row(lv.level, lv.tile_rows_written, &strip)?;
         lv.tile_rows_written += 1;
         if let Some(next) = rest.first() {
@@ -79,12 +80,12 @@ fn push_rows(
 }
 
 /// Renders `scene` at `um_per_px` into `path`; returns level-0 (width, height).
-pub fn write_slide(scene: &Scene, um_per_px: f64, app_mag: u32, path: &Path) -> Result<(u32, u32), String> {
+pub fn write_slide(scene: &Scene, um_per_px: f64, app_mag: u32, path: &Path) -> Result<(u32, u32), SynthError> {
     let px = um_per_px as f32;
     let width = (f64::from(scene.width_um) / um_per_px) as u32;
     let height = (f64::from(scene.height_um) / um_per_px) as u32;
     if width < TILE || height < TILE {
-        return Err(format!("slide {width}x{height} px is smaller than one {TILE}px tile"));
+        return Err(SynthError::Invalid(format!("slide {width}x{height} px is smaller than one {TILE}px tile")));
     }
     let mut writer = TiffPyramidWriter::create(path, (width, height), um_per_px, app_mag)?;
     let mut levels = Vec::new();

@@ -4,6 +4,7 @@
 //! CAMs. VGG19 heads are not linear in the pooled features; their bundles carry the
 //! `grad_cam_weights` output instead.
 
+use crate::names;
 use prost::Message;
 use tract_onnx::pb::{ModelProto, TensorProto, tensor_proto::DataType};
 
@@ -42,11 +43,11 @@ pub fn linear_head_weights(onnx: &[u8]) -> Option<Vec<f32>> {
     let model = ModelProto::decode(onnx).ok()?;
     let graph = model.graph?;
     let find = |name: &str| graph.initializer.iter().find(|t| t.name == name);
-    if let Some(w) = find("fc.weight") {
+    if let Some(w) = find(names::HEAD_WEIGHT) {
         let v = values(w)?;
         return (w.dims.len() == 2 && v.len() as i64 == w.dims[0] * w.dims[1]).then_some(v);
     }
-    let w = find("fc.weight_t")?;
+    let w = find(names::HEAD_WEIGHT_T)?;
     let v = values(w)?;
     let [channels, classes] = [usize::try_from(*w.dims.first()?).ok()?, usize::try_from(*w.dims.get(1)?).ok()?];
     if v.len() != channels * classes {

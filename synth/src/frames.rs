@@ -3,8 +3,8 @@
 //! a colour cast from the lamp and white balance, and JPEG compression.
 
 use super::scene::Scene;
-use crate::image::{RgbImage, encode_jpeg};
-use crate::rng::SplitMix64;
+use melanoscope_shared::image::{ImageError, RgbImage, encode_jpeg};
+use melanoscope_shared::rng::SplitMix64;
 
 /// The camera and optics of one microscope.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,7 +47,7 @@ pub fn render_frame(
     width: u32,
     height: u32,
     optics: &FrameOptics,
-) -> Result<RgbImage, String> {
+) -> Result<RgbImage, ImageError> {
     let px = um_per_px as f32;
     let (x0, y0) = (centre_um.0 - width as f32 * px / 2.0, centre_um.1 - height as f32 * px / 2.0);
     let mut data = vec![0u8; width as usize * height as usize * 3];
@@ -59,7 +59,7 @@ pub fn render_frame(
             p.copy_from_slice(&rgb);
         }
     }
-    let mut img = RgbImage::from_raw(width, height, data).map_err(|e| e.to_string())?;
+    let mut img = RgbImage::from_raw(width, height, data)?;
     if optics.blur_px > 0.05 {
         blur(&mut img, optics.blur_px);
     }
@@ -114,14 +114,14 @@ fn box_pass(src: &[u8], dst: &mut [u8], w: usize, h: usize, r: usize, horizontal
 }
 
 /// The frame as the camera would deliver it (JPEG bytes).
-pub fn frame_jpeg(img: &RgbImage, optics: &FrameOptics) -> Result<Vec<u8>, String> {
-    encode_jpeg(img, optics.jpeg_quality).map_err(|e| e.to_string())
+pub fn frame_jpeg(img: &RgbImage, optics: &FrameOptics) -> Result<Vec<u8>, ImageError> {
+    encode_jpeg(img, optics.jpeg_quality)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::Lesion;
+    use crate::Lesion;
 
     #[test]
     fn frames_show_the_lesion_with_camera_effects() {

@@ -1,8 +1,8 @@
 //! The synthetic scenes' delineations pass the trainer's annotation checks.
 
 use crate::annotations::{AnnotationPolicy, load_annotations};
-use melanoscope_shared::synth::Lesion;
-use melanoscope_shared::synth::scene::*;
+use melanoscope_shared::Lesion;
+use melanoscope_synth::scene::*;
 
 fn ring(cx: f32, cy: f32, r: f32) -> Polygon {
     (0..16).map(|i| i as f32 / 16.0 * std::f32::consts::TAU).map(|t| (cx + r * t.cos(), cy + r * t.sin())).collect()
@@ -11,7 +11,7 @@ fn ring(cx: f32, cy: f32, r: f32) -> Polygon {
 /// The outline must pass the annotation checks (simple polygon, inside the slide).
 fn assert_valid(outline: &Polygon, w_um: f32, h_um: f32, what: &str) {
     let path = std::env::temp_dir().join(format!("msc-delineate-{}-{what}.geojson", std::process::id()));
-    let geo = crate::synth::slide::regions_geojson(std::slice::from_ref(outline), 1.0, "MM");
+    let geo = melanoscope_synth::slide::regions_geojson(std::slice::from_ref(outline), 1.0, "MM");
     std::fs::write(&path, serde_json::to_vec(&geo).unwrap()).unwrap();
     let loaded = load_annotations(&path, w_um as u64, h_um as u64, &AnnotationPolicy::default());
     std::fs::remove_file(&path).unwrap();

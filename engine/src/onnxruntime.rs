@@ -10,7 +10,7 @@ pub use without_feature::{COMPILED_IN, OrtSession};
 
 #[cfg(not(feature = "onnxruntime"))]
 mod without_feature {
-    use crate::engine::{EngineError, NamedOutput};
+    use crate::{EngineError, NamedOutput};
     use std::path::Path;
 
     pub const COMPILED_IN: bool = false;
@@ -36,7 +36,7 @@ mod without_feature {
 
 #[cfg(feature = "onnxruntime")]
 mod with_feature {
-    use crate::engine::{EngineError, NamedOutput};
+    use crate::{EngineError, NamedOutput, names};
     use ort::environment::Environment;
     use ort::session::Session;
     use ort::session::builder::GraphOptimizationLevel;
@@ -71,16 +71,14 @@ mod with_feature {
                 library.display()
             )));
         }
-        let env = ort::init_from(library)
-            .map_err(|e| EngineError::Backend(format!("loading onnxruntime from {}: {e}", library.display())))?
-            .with_name("melanoscope")
-            .build()
-            .map_err(|e| EngineError::Backend(format!("starting onnxruntime from {}: {e}", library.display())))?;
+        let failed =
+            |e: ort::Error| EngineError::OnnxRuntimeLibrary { library: library.display().to_string(), source: e.into() };
+        let env = ort::init_from(library).map_err(failed)?.with_name("melanoscope").build().map_err(failed)?;
         Ok(&LOADED.get_or_init(|| (library.to_path_buf(), env)).1)
     }
 
-    fn load_error(e: impl std::fmt::Display) -> EngineError {
-        EngineError::Load { runtime: "onnxruntime", message: e.to_string() }
+    fn load_error(e: ort::Error) -> EngineError {
+        EngineError::Load { runtime: "onnxruntime", source: e.into() }
     }
 
     /// A session (onnxruntime runs one call at a time per session here; runs take `&mut`).
@@ -118,16 +116,16 @@ mod with_feature {
 
         /// Every output as (name, shape, values), in the graph's order.
         pub fn run(&self, shape: [usize; 4], input: &[f32]) -> Result<Vec<NamedOutput>, EngineError> {
-            let run = |e: ort::Error| EngineError::Run(format!("onnxruntime: {e}"));
+            let run = |e: ort::Error| EngineError::Run { runtime: "onnxruntime", source: e.into() };
             let x = TensorRef::from_array_view((shape, input)).map_err(run)?;
             let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-            let outputs = session.run(ort::inputs!["input" => x]).map_err(run)?;
+            let outputs = session.run(ort::inputs![names::INPUT => x]).map_err(run)?;
             self.names
                 .iter()
                 .map(|name| {
                     let value = outputs
                         .get(name.as_str())
-                        .ok_or_else(|| EngineError::Run(format!("onnxruntime returned no output {name:?}")))?;
+                        .ok_or_else(|| EngineError::Outputs(format!("onnxruntime returned no output {name:?}")))?;
                     let (dims, data) = value.try_extract_tensor::<f32>().map_err(run)?;
                     let dims = dims.iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect();
                     Ok((name.clone(), dims, data.to_vec()))

@@ -3,8 +3,8 @@
 //! cells climb into the epidermis), not by colour: every class shares the same stain palette,
 //! and each slide's stain and scan vary by site.
 
-use super::Lesion;
-use crate::rng::SplitMix64;
+use crate::Lesion;
+use melanoscope_shared::rng::SplitMix64;
 
 /// A nucleus: an ellipse in µm with its haematoxylin density.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,149 @@
+//! What `screen` opens from the settings before its loop, in the order a fault is fixed: the
+//! trusted keys, the bundle (hash, signature, self-test), the frame source and the display
+//! sinks. The end-to-end tests open a session through the same functions.
+
+use super::analyse::AnalyseError;
+use crate::config::{CameraSource, ConfigError, DisplayConfig, EdgeConfig, ModelConfig, SinkKind, SpiModel};
+use crate::records::RecordError;
+use crate::sinks::{DisplaySink, FrameFolder, Framebuffer, SinkError, open_ili9341, open_st7789};
+use crate::source::{Backoff, FrameSource, MjpegStream, RawStream, Reconnecting, Replay, SourceError, V4l2Camera, V4l2Settings};
+use melanoscope_boards::board::DisplayIo;
+use melanoscope_engine::{Backend, EngineError, LoadedBundle, set_threads};
+use melanoscope_shared::formats::{FormatError, parse_key_hex};
+use melanoscope_shared::image::ImageError;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Why screening could not start; each keeps its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("trusted key {path}: cannot read it")]
+    KeyRead { path: PathBuf, source: std::io::Error },
+    #[error("trusted key {path}")]
+    KeyParse { path: PathBuf, source: FormatError },
+    #[error("model bundle {path}")]
+    Bundle { path: PathBuf, source: EngineError },
+    #[error("the analyser")]
+    Analyse(#[from] AnalyseError),
+    #[error("the record log")]
+    Record(#[from] RecordError),
+    #[error("the frame source")]
+    Source(#[from] SourceError),
+    #[error("the display canvas")]
+    Display(ImageError),
+}
+
+/// Trusted ed25519 public keys from files of 64 hex digits.
+pub fn read_keys(paths: &[PathBuf]) -> Result<Vec<[u8; 32]>, SetupError> {
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|source| SetupError::KeyRead { path: p.clone(), source })?;
+            parse_key_hex(&text).map_err(|source| SetupError::KeyParse { path: p.clone(), source })
+        })
+        .collect()
+}
+
+impl ModelConfig {
+    /// The configured runtime (`model.backend`, with `model.onnxruntime_library`).
+    pub fn backend(&self) -> Result<Backend, EngineError> {
+        let lib = (!self.onnxruntime_library.is_empty()).then(|| PathBuf::from(&self.onnxruntime_library));
+        Backend::resolve(self.backend, lib)
+    }
+}
+
+/// The configured bundle, opened as screening needs it: tract's threads set, the hash and
+/// signature checked against the trusted keys, the reference fields reproduced.
+pub fn open_bundle(model: &ModelConfig) -> Result<LoadedBundle, SetupError> {
+    let bundle = |source| SetupError::Bundle { path: model.bundle.clone(), source };
+    set_threads(model.threads);
+    let keys = read_keys(&model.trusted_keys)?;
+    let backend = model.backend().map_err(bundle)?;
+    let loaded = LoadedBundle::open(&model.bundle, &keys, model.require_signature, model.batch, &backend, model.threads)
+        .map_err(bundle)?;
+    tracing::info!(bundle = %model.bundle.display(), signature = ?loaded.signature, "bundle passed its self-test");
+    Ok(loaded)
+}
+
+/// The configured camera or stream, or `replay` (files, folders or globs) when given.
+pub fn open_source(cfg: &EdgeConfig, replay: &[String]) -> Result<Box<dyn FrameSource>, SetupError> {
+    let c = &cfg.camera;
+    if !replay.is_empty() {
+        return Ok(Box::new(Replay::new(replay, false)?));
+    }
+    Ok(match c.source {
+        CameraSource::Replay => Box::new(Replay::new(&c.replay, c.replay_loop)?),
+        CameraSource::StdinMjpeg => Box::new(MjpegStream::new(std::io::stdin(), "stdin")),
+        CameraSource::StdinRaw => Box::new(RawStream::new(std::io::stdin(), "stdin", c.width, c.height)),
+        CameraSource::V4l2 => {
+            let settings = V4l2Settings {
+                device: c.device.clone(),
+                pixel_format: c.pixel_format,
+                width: c.width,
+                height: c.height,
+                fps: c.fps,
+            };
+            let start = Instant::now();
+            Box::new(Reconnecting::new(
+                &c.device,
+                move || V4l2Camera::open(&settings),
+                move || start.elapsed().as_millis() as u64,
+                Backoff::from_seconds(&c.reconnect_backoff_s),
+            ))
+        }
+    })
+}
+
+/// A blocking delay for display initialisation (milliseconds, once at start-up).
+struct StdDelay;
+
+impl embedded_hal::delay::DelayNs for StdDelay {
+    fn delay_ns(&mut self, ns: u32) {
+        std::thread::sleep(Duration::from_nanos(u64::from(ns)));
+    }
+}
+
+/// The SPI panel on the board's display pins.
+fn open_spi(d: &DisplayConfig, io: DisplayIo) -> Result<Box<dyn DisplaySink>, SinkError> {
+    let (w, h) = (d.spi_width, d.spi_height);
+    let sink: Box<dyn DisplaySink> = match d.spi_model {
+        SpiModel::Ili9341 => Box::new(open_ili9341(io.spi, io.dc, io.reset, w, h, &mut StdDelay)?),
+        SpiModel::St7789 => Box::new(open_st7789(io.spi, io.dc, io.reset, w, h, &mut StdDelay)?),
+    };
+    // The backlight stays on for the life of the process.
+    std::mem::forget(io.backlight);
+    Ok(sink)
+}
+
+/// The display sinks the settings name; the SPI panel needs the board's display wiring
+/// (`spi`). A sink that does not open is logged and left out: the others still show frames.
+pub fn open_sinks(d: &DisplayConfig, mut spi: Option<DisplayIo>) -> Vec<Box<dyn DisplaySink>> {
+    let mut sinks: Vec<Box<dyn DisplaySink>> = Vec::new();
+    for kind in &d.sinks {
+        let opened: Result<Box<dyn DisplaySink>, SinkError> = match kind {
+            SinkKind::Framebuffer => Framebuffer::open(&d.framebuffer, &Framebuffer::sysfs_of(&d.framebuffer))
+                .map(|f| Box::new(f) as Box<dyn DisplaySink>),
+            SinkKind::Snapshot => FrameFolder::new(d.snapshot_dir.join("frames"), d.snapshot_every)
+                .map(|f| Box::new(f) as Box<dyn DisplaySink>),
+            SinkKind::Spi => match spi.take() {
+                Some(io) => open_spi(d, io),
+                None => Err(SinkError::Device {
+                    sink: "spi".into(),
+                    detail: "the SPI display needs a board description with a [display] (board.description)".into(),
+                }),
+            },
+        };
+        match opened {
+            Ok(s) => sinks.push(s),
+            Err(e) => tracing::error!(sink = ?kind, error = %e, "display sink not opened"),
+        }
+    }
+    sinks
+}
+
+/// The board description file the settings name, if any.
+pub fn board_description(cfg: &EdgeConfig) -> Option<&Path> {
+    (!cfg.board.description.is_empty()).then(|| Path::new(&cfg.board.description))
+}
