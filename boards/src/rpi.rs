@@ -1,8 +1,8 @@
 //! Raspberry Pi 4 and 5 through rppal (feature `rpi`): BCM-numbered GPIO and the SPI0/SPI1
 //! controllers (rppal picks the right GPIO block on the Pi 5's RP1).
 
-use crate::io::{Backend, DynInput, DynOutput, DynSpi, IoError};
 use crate::description::BoardDescription;
+use crate::io::{Backend, DynInput, DynOutput, DynSpi, IoError};
 use rppal::gpio::Gpio;
 use rppal::spi::{Bus, Mode, SimpleHalSpiDevice, SlaveSelect, Spi};
 

@@ -443,11 +443,21 @@ mod tests {
     #[test]
     fn unknown_choices_name_the_key_the_value_and_the_allowed_ones() {
         let cases = [
-            ("[camera]\nsource = \"usb\"\n", "camera.source", "usb", &["v4l2", "stdin-mjpeg", "stdin-raw", "replay"][..]),
+            (
+                "[camera]\nsource = \"usb\"\n",
+                "camera.source",
+                "usb",
+                &["v4l2", "stdin-mjpeg", "stdin-raw", "replay"][..],
+            ),
             ("[camera]\npixel_format = \"h264\"\n", "camera.pixel_format", "h264", &["mjpeg", "yuyv"][..]),
             ("[model]\nbackend = \"tensorrt\"\n", "model.backend", "tensorrt", &["tract", "onnxruntime"][..]),
             ("[screening]\naggregation = \"median\"\n", "screening.aggregation", "median", &["mean", "top-k"][..]),
-            ("[display]\nsinks = [\"snapshot\", \"hdmi\"]\n", "display.sinks", "hdmi", &["framebuffer", "spi", "snapshot"][..]),
+            (
+                "[display]\nsinks = [\"snapshot\", \"hdmi\"]\n",
+                "display.sinks",
+                "hdmi",
+                &["framebuffer", "spi", "snapshot"][..],
+            ),
             ("[display]\nspi_model = \"ssd1306\"\n", "display.spi_model", "ssd1306", &["st7789", "ili9341"][..]),
         ];
         for (site, key, value, allowed) in cases {

@@ -27,8 +27,8 @@ impl LoadedBundle {
         threads: usize,
     ) -> Result<Self, EngineError> {
         let bundle = |source: FormatError| EngineError::Bundle { path: path.display().to_string(), source };
-        let bytes = std::fs::read(path)
-            .map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
         let file = ModelFile::decode(&bytes).map_err(bundle)?;
         let signature = file.verify_signature(trusted, require_signature).map_err(bundle)?;
         let engine = Engine::open(&file.onnx, batch.max(1), file.meta.input_size as usize, backend, threads)?;
@@ -79,9 +79,10 @@ impl LoadedBundle {
                 let field = k * self.engine.batch + i;
                 let logits = &out.logits[i * classes..(i + 1) * classes];
                 let means = pooled(&out.features[i * c * h * w..(i + 1) * c * h * w], c);
-                for (output, got, want) in
-                    [(names::LOGITS, logits, r.logits.as_slice()), (names::FEATURES, &means[..], r.feature_means.as_slice())]
-                {
+                for (output, got, want) in [
+                    (names::LOGITS, logits, r.logits.as_slice()),
+                    (names::FEATURES, &means[..], r.feature_means.as_slice()),
+                ] {
                     let diff = max_abs_diff(got, want);
                     if got.len() != want.len() || diff > r.tolerance {
                         return Err(EngineError::SelfTest { field, output, diff, tolerance: r.tolerance });

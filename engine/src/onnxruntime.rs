@@ -71,14 +71,21 @@ mod with_feature {
                 library.display()
             )));
         }
-        let failed =
-            |e: ort::Error| EngineError::OnnxRuntimeLibrary { library: library.display().to_string(), source: e.into() };
-        let env = ort::init_from(library).map_err(failed)?.with_name("melanoscope").build().map_err(failed)?;
+        let library_name = library.display().to_string();
+        let env = ort::init_from(library)
+            .map_err(|e| EngineError::OnnxRuntimeLibrary { library: library_name.clone(), source: e.into() })?
+            .with_name("melanoscope")
+            .build()
+            .map_err(|e| EngineError::OnnxRuntimeLibrary { library: library_name, source: e.into() })?;
         Ok(&LOADED.get_or_init(|| (library.to_path_buf(), env)).1)
     }
 
-    fn load_error(e: ort::Error) -> EngineError {
-        EngineError::Load { runtime: "onnxruntime", source: e.into() }
+    /// A session builder's error hands the builder back; only the error is kept.
+    fn load_error<R>(e: ort::Error<R>) -> EngineError
+    where
+        ort::Error: From<ort::Error<R>>,
+    {
+        EngineError::Load { runtime: "onnxruntime", source: ort::Error::from(e).into() }
     }
 
     /// A session (onnxruntime runs one call at a time per session here; runs take `&mut`).

@@ -120,8 +120,7 @@ pub fn multiply_adds(onnx: &[u8], side: usize) -> Result<u64, EngineError> {
         let facts = model.node_input_facts(node.id).map_err(load)?;
         for (cost, count) in node.op.cost(&facts).map_err(load)? {
             if let tract_onnx::tract_core::ops::Cost::FMA(_) = cost {
-                let n =
-                    count.to_i64().map_err(|e| load(e.into()))?;
+                let n = count.to_i64().map_err(|e| load(e.into()))?;
                 total += n.max(0) as u64;
             }
         }

@@ -17,9 +17,9 @@ extern crate alloc;
 
 #[cfg(feature = "alloc")]
 pub mod formats;
+mod lesion;
 #[cfg(feature = "alloc")]
 pub mod metrics;
-mod lesion;
 pub mod rng;
 
 pub use lesion::Lesion;

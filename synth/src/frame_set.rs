@@ -28,7 +28,8 @@ pub fn write_frame_set(
             let img = render_frame(&scene, centre, um_per_px, size.0, size.1, &optics)?;
             let name = format!("{lesion}-{i}.jpg");
             let path = out.join(&name);
-            melanoscope_shared::atomic::write_atomic(&path, &frame_jpeg(&img, &optics)?).map_err(SynthError::io(&path))?;
+            melanoscope_shared::atomic::write_atomic(&path, &frame_jpeg(&img, &optics)?)
+                .map_err(SynthError::io(&path))?;
             csv.push_str(&format!("{name},{lesion},{um_per_px},site-{site}\n"));
             files.push(path);
         }

@@ -3,9 +3,9 @@
 //! carries an Aperio-style ImageDescription with `MPP`, which OpenSlide reads as
 //! `openslide.mpp-x/y` (Debian's OpenSlide 3.4 does not derive µm/px from generic TIFF tags).
 
+use crate::SynthError;
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
-use crate::SynthError;
 use melanoscope_shared::image::RgbImage;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};

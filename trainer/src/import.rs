@@ -38,21 +38,42 @@ fn class_of(folder: &str) -> Option<Lesion> {
     })
 }
 
-fn load_patient_csv(path: &Path) -> Result<HashMap<String, (String, Option<String>)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// Why patch folders could not be imported (problems with single files are reported, not fatal).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: line {line}")]
+    Csv { path: PathBuf, line: usize, source: csv::Error },
+    #[error("{path}: {problem}")]
+    Patients { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    #[error("{path}")]
+    Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
+}
+
+fn load_patient_csv(path: &Path) -> Result<HashMap<String, (String, Option<String>)>, ImportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io { path: path.into(), source })?;
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| format!("{}: {e}", path.display()))?.clone();
+    let headers = reader.headers().map_err(|source| ImportError::Csv { path: path.into(), line: 1, source })?.clone();
     let col = |n: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(n));
     let (Some(fi), Some(pi)) = (col("file"), col("patient_id")) else {
-        return Err(format!("{}: needs columns file and patient_id (optional slide_id)", path.display()));
+        return Err(ImportError::Patients {
+            path: path.into(),
+            problem: "needs columns file and patient_id (optional slide_id)".into(),
+        });
     };
     let si = col("slide_id");
     let mut map = HashMap::new();
     for (n, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| format!("{}: line {}: {e}", path.display(), n + 2))?;
+        let rec = rec.map_err(|source| ImportError::Csv { path: path.into(), line: n + 2, source })?;
         let (file, patient) = (rec.get(fi).unwrap_or(""), rec.get(pi).unwrap_or(""));
         if file.is_empty() || patient.is_empty() {
-            return Err(format!("{}: line {}: empty file or patient_id", path.display(), n + 2));
+            return Err(ImportError::Patients {
+                path: path.into(),
+                problem: format!("line {}: empty file or patient_id", n + 2),
+            });
         }
         map.insert(file.to_string(), (patient.to_string(), si.and_then(|i| rec.get(i)).map(str::to_string)));
     }
@@ -69,15 +90,15 @@ pub fn import_patch_folders(
     um_per_px: f64,
     max_background: f32,
     out: &Path,
-) -> Result<ImportReport, String> {
+) -> Result<ImportReport, ImportError> {
     let csv = match patients {
         PatientSource::Csv(p) => Some(load_patient_csv(p)?),
         PatientSource::Prefix(_) => None,
     };
     let mut report = ImportReport::default();
-    let mut writer = ManifestWriter::create(out).map_err(|e| e.to_string())?;
+    let mut writer = ManifestWriter::create(out)?;
     let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(|e| format!("{}: {e}", root.display()))?
+        .map_err(|source| ImportError::Io { path: root.into(), source })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
         .collect();
@@ -90,7 +111,7 @@ pub fn import_patch_folders(
             continue;
         };
         let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-            .map_err(|e| format!("{}: {e}", folder.display()))?
+            .map_err(|source| ImportError::Io { path: folder.clone(), source })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.extension()
@@ -127,39 +148,38 @@ pub fn import_patch_folders(
                 }
             };
             let side = img.width().min(img.height());
-            let bg = background_fraction(&img, FieldRect::square(0, 0, side), &test).map_err(|e| e.to_string())?;
+            let bg = background_fraction(&img, FieldRect::square(0, 0, side), &test)
+                .map_err(|source| ImportError::Image { path: file.clone(), source })?;
             if bg > max_background {
                 report.dropped_background += 1;
                 continue;
             }
-            writer
-                .push(ManifestRow {
-                    slide: file.display().to_string(),
-                    slide_id,
-                    patient_id,
-                    label: label.code().into(),
-                    site: None,
-                    magnification: magnification.into(),
-                    requested_um_per_px: um_per_px,
-                    effective_um_per_px: um_per_px,
-                    level: 0,
-                    x0: 0,
-                    y0: 0,
-                    size0: i64::from(side),
-                    patch_size: side as i32,
-                    background_fraction: bg,
-                    slide_label: label.code().into(),
-                    region_id: None,
-                    region_name: None,
-                    region_class: None,
-                    region_overlap: None,
-                })
-                .map_err(|e| e.to_string())?;
+            writer.push(ManifestRow {
+                slide: file.display().to_string(),
+                slide_id,
+                patient_id,
+                label: label.code().into(),
+                site: None,
+                magnification: magnification.into(),
+                requested_um_per_px: um_per_px,
+                effective_um_per_px: um_per_px,
+                level: 0,
+                x0: 0,
+                y0: 0,
+                size0: i64::from(side),
+                patch_size: side as i32,
+                background_fraction: bg,
+                slide_label: label.code().into(),
+                region_id: None,
+                region_name: None,
+                region_class: None,
+                region_overlap: None,
+            })?;
             report.imported += 1;
             *report.per_class.entry(label.code().into()).or_default() += 1;
         }
     }
-    writer.finish().map_err(|e| e.to_string())?;
+    writer.finish()?;
     Ok(report)
 }
 

@@ -3,11 +3,31 @@
 //! study's evaluation tables and experiment grids (`train::evaluate`, `experiment`) → Grad-CAM
 //! maps (`explain`) → ONNX model bundles checked in the shared inference engine (`export`).
 //! Synthetic cohorts come from `melanoscope-synth`; inference from `melanoscope-engine`.
+//!
+//! Errors: typed per module (`thiserror`), each keeping the library error it came from as its
+//! `source`; [`error_chain`] renders a whole chain where an error becomes report text (a
+//! failed slide in `report.json`, a skipped patch).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+/// `error: cause: cause ...`, the whole chain of `e` on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let c = cause.to_string();
+        // Some errors already print their cause; do not say it twice.
+        if !text.ends_with(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 pub mod annotations;
-pub mod batch;
+pub mod choice;
 pub mod cohort;
 pub mod data;
 pub mod device;

@@ -4,13 +4,13 @@
 //! is reported while the rest of the cohort completes.
 
 use melanoscope_shared::image::load_rgb;
+use melanoscope_synth::scene::{Scene, point_in_polygon};
+use melanoscope_synth::slide::{regions_geojson, write_slide};
 use melanoscope_trainer::annotations::{AnnotationPolicy, RegionLabelMap};
 use melanoscope_trainer::cohort::{Lesion, load_cohort};
 use melanoscope_trainer::manifest::{ManifestRow, read_manifest};
-use melanoscope_trainer::patching::{PatchJob, run_patch_job};
+use melanoscope_trainer::patching::{PatchJob, SlideStatus, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
-use melanoscope_synth::scene::{Scene, point_in_polygon};
-use melanoscope_synth::slide::{regions_geojson, write_slide};
 use std::path::Path;
 
 const UM_PER_PX: f64 = 0.5;
@@ -119,9 +119,9 @@ fn patches_come_from_the_delineated_lesion_and_bad_files_are_reported() {
 
     // Resuming skips what is done under the same settings and redoes slides whose settings changed.
     let again = run_patch_job(&annotated_job, &cohort).unwrap();
-    assert_eq!(again.slides.iter().filter(|o| o.status == "resumed").count(), 2);
+    assert_eq!(again.slides.iter().filter(|o| o.status == SlideStatus::Resumed).count(), 2);
     let tissue_in_annotated_dir = run_patch_job(&job(&annotated_job.out_dir, None), &cohort).unwrap();
-    assert_eq!(tissue_in_annotated_dir.slides.iter().filter(|o| o.status == "resumed").count(), 0);
+    assert_eq!(tissue_in_annotated_dir.slides.iter().filter(|o| o.status == SlideStatus::Resumed).count(), 0);
     assert_eq!(tissue_in_annotated_dir.total_patches, tissue.total_patches);
 
     // Labels from regions: the CN slide's region maps to IN; the conflict with the cohort is reported.

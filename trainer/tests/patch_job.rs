@@ -4,7 +4,7 @@
 use melanoscope_tests::data_dir;
 use melanoscope_trainer::cohort::load_cohort;
 use melanoscope_trainer::manifest::read_manifest;
-use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
+use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, SlideStatus, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
 
 #[test]
@@ -36,13 +36,13 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
     let report = run_patch_job(&job, &cohort).unwrap();
     println!("{}", report.summary());
     let by_id = |id: &str| report.slides.iter().find(|o| o.slide_id == id).unwrap();
-    assert_eq!(by_id("cmu").status, "done");
+    assert_eq!(by_id("cmu").status, SlideStatus::Done);
     assert!(by_id("cmu").magnifications["40X"].refused.as_deref().unwrap().contains("0.499"));
     assert!(by_id("cmu").magnifications["20X"].kept > 20);
-    assert_eq!(by_id("broken").status, "failed");
+    assert_eq!(by_id("broken").status, SlideStatus::Failed);
     assert!(by_id("broken").error.as_deref().unwrap().contains("truncated.svs"), "{:?}", by_id("broken").error);
-    assert_eq!(by_id("camelyon").status, "failed");
-    assert_eq!(by_id("tumour-png").status, "done");
+    assert_eq!(by_id("camelyon").status, SlideStatus::Failed);
+    assert_eq!(by_id("tumour-png").status, SlideStatus::Done);
     assert!(by_id("tumour-png").magnifications["40X"].kept >= 4, "{:?}", by_id("tumour-png"));
     assert_eq!(report.failed, 2);
     let rows = read_manifest(&report.manifest).unwrap();
@@ -59,7 +59,7 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
 
     // Second run: finished slides are not redone, failed ones are retried (and fail again).
     let again = run_patch_job(&job, &cohort).unwrap();
-    assert_eq!(again.slides.iter().filter(|o| o.status == "resumed").count(), 2);
+    assert_eq!(again.slides.iter().filter(|o| o.status == SlideStatus::Resumed).count(), 2);
     assert_eq!(again.total_patches, report.total_patches);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,7 +8,6 @@ use melanoscope_synth::tiff::{TILE, TiffPyramidWriter};
 use melanoscope_trainer::cohort::load_cohort;
 use melanoscope_trainer::slide::Slide;
 
-
 #[test]
 fn small_cohort_opens_in_openslide_with_truth_and_is_deterministic() {
     let dir = std::env::temp_dir().join(format!("msc-synth-{}", std::process::id()));
@@ -46,7 +45,6 @@ fn small_cohort_opens_in_openslide_with_truth_and_is_deterministic() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
-
 
 #[test]
 fn openslide_reads_back_the_exact_pixels_and_mpp() {

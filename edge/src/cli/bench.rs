@@ -6,9 +6,9 @@
 use super::alloc_count;
 use anyhow::{Context, Result};
 use melanoscope_edge::config::{EdgeConfig, FlatFieldMap, ObjectiveCalibration};
-use melanoscope_engine::{Backend, Engine, LoadedBundle, multiply_adds, set_threads};
 use melanoscope_edge::screen::analyse::Analyzer;
 use melanoscope_edge::screen::render::{Renderer, ScreenState};
+use melanoscope_engine::{Backend, Engine, LoadedBundle, multiply_adds, set_threads};
 use melanoscope_shared::image::{PixelSpacing, decode_rgb};
 use melanoscope_shared::pipeline::FieldExtractor;
 use std::path::PathBuf;

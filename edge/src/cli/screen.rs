@@ -56,7 +56,7 @@ type Opened = (EdgeConfig, PreparedSession, Box<dyn FrameSource>);
 
 /// One attempt: the settings (read once), the bundle, the session and the source; on failure
 /// the settings if they loaded, for showing the fault.
-fn open(args: &ScreenArgs) -> Result<Opened, (Option<EdgeConfig>, anyhow::Error)> {
+fn open(args: &ScreenArgs) -> Result<Opened, (Option<Box<EdgeConfig>>, anyhow::Error)> {
     let cfg = EdgeConfig::load(Some(&args.config)).map_err(|e| (None, e.into()))?;
     let attempt = || -> Result<_, SetupError> {
         let prepared = Session::from_config(&cfg, open_bundle(&cfg.model)?)?;
@@ -64,7 +64,7 @@ fn open(args: &ScreenArgs) -> Result<Opened, (Option<EdgeConfig>, anyhow::Error)
     };
     match attempt() {
         Ok((prepared, source)) => Ok((cfg, prepared, source)),
-        Err(e) => Err((Some(cfg), e.into())),
+        Err(e) => Err((Some(Box::new(cfg)), e.into())),
     }
 }
 
@@ -79,7 +79,7 @@ fn screen_with(
         match open(args) {
             Ok(opened) => break opened,
             Err((cfg, e)) => {
-                show_fault(cfg.as_ref(), &mut leds, &e);
+                show_fault(cfg.as_deref(), &mut leds, &e);
                 if args.exit_on_fault {
                     return Ok(3);
                 }

@@ -6,7 +6,9 @@ use super::analyse::AnalyseError;
 use crate::config::{CameraSource, ConfigError, DisplayConfig, EdgeConfig, ModelConfig, SinkKind, SpiModel};
 use crate::records::RecordError;
 use crate::sinks::{DisplaySink, FrameFolder, Framebuffer, SinkError, open_ili9341, open_st7789};
-use crate::source::{Backoff, FrameSource, MjpegStream, RawStream, Reconnecting, Replay, SourceError, V4l2Camera, V4l2Settings};
+use crate::source::{
+    Backoff, FrameSource, MjpegStream, RawStream, Reconnecting, Replay, SourceError, V4l2Camera, V4l2Settings,
+};
 use melanoscope_boards::board::DisplayIo;
 use melanoscope_engine::{Backend, EngineError, LoadedBundle, set_threads};
 use melanoscope_shared::formats::{FormatError, parse_key_hex};
@@ -61,8 +63,9 @@ pub fn open_bundle(model: &ModelConfig) -> Result<LoadedBundle, SetupError> {
     set_threads(model.threads);
     let keys = read_keys(&model.trusted_keys)?;
     let backend = model.backend().map_err(bundle)?;
-    let loaded = LoadedBundle::open(&model.bundle, &keys, model.require_signature, model.batch, &backend, model.threads)
-        .map_err(bundle)?;
+    let loaded =
+        LoadedBundle::open(&model.bundle, &keys, model.require_signature, model.batch, &backend, model.threads)
+            .map_err(bundle)?;
     tracing::info!(bundle = %model.bundle.display(), signature = ?loaded.signature, "bundle passed its self-test");
     Ok(loaded)
 }

@@ -1,8 +1,8 @@
 //! Writes a tiny screening bundle and replay frames into a folder, for tests that run the
 //! packaged binary (under qemu) where no trainer is at hand: `melanoscope-fixture OUT_DIR`.
 
-use melanoscope_shared::image::{RgbImage, encode_jpeg};
 use melanoscope_shared::Lesion;
+use melanoscope_shared::image::{RgbImage, encode_jpeg};
 use melanoscope_synth::frames::{FrameOptics, lesion_centre, render_frame};
 use melanoscope_synth::scene::Scene;
 use melanoscope_tests::tiny_model::fit_bundle;

@@ -80,49 +80,64 @@ fn is_geometry(t: &str) -> bool {
     )
 }
 
-fn collect_shapes(g: &Value, shapes: &mut Vec<Shape>, ignored: &mut usize) -> Result<(), String> {
+/// What is wrong with one feature's geometry (listed with the feature's number).
+#[derive(Debug, thiserror::Error)]
+enum GeometryError {
+    #[error("geometry has no \"coordinates\"")]
+    NoCoordinates,
+    #[error("{0}")]
+    Layout(&'static str),
+    #[error("geometry type {0:?} is not a GeoJSON geometry")]
+    UnknownType(Option<String>),
+    #[error("position {0} is not two numbers")]
+    NotNumbers(Value),
+    #[error("position {0} is not [x, y]")]
+    NotPosition(Value),
+}
+
+fn collect_shapes(g: &Value, shapes: &mut Vec<Shape>, ignored: &mut usize) -> Result<(), GeometryError> {
     if g.is_null() {
         return Ok(());
     }
-    let coords = || g.get("coordinates").ok_or_else(|| "geometry has no \"coordinates\"".to_string());
+    let coords = || g.get("coordinates").ok_or(GeometryError::NoCoordinates);
     match g.get("type").and_then(Value::as_str) {
         Some("Polygon") => shapes.push(polygon(coords()?)?),
         Some("MultiPolygon") => {
-            for p in coords()?.as_array().ok_or("MultiPolygon coordinates must be an array of polygons")? {
+            let polygons = coords()?.as_array();
+            for p in polygons.ok_or(GeometryError::Layout("MultiPolygon coordinates must be an array of polygons"))? {
                 shapes.push(polygon(p)?);
             }
         }
         Some("GeometryCollection") => {
-            for part in
-                g.get("geometries").and_then(Value::as_array).ok_or("GeometryCollection without \"geometries\"")?
-            {
+            let parts = g.get("geometries").and_then(Value::as_array);
+            for part in parts.ok_or(GeometryError::Layout("GeometryCollection without \"geometries\""))? {
                 collect_shapes(part, shapes, ignored)?;
             }
         }
         Some("Point" | "MultiPoint" | "LineString" | "MultiLineString") => *ignored += 1,
-        other => return Err(format!("geometry type {other:?} is not a GeoJSON geometry")),
+        other => return Err(GeometryError::UnknownType(other.map(str::to_string))),
     }
     Ok(())
 }
 
-fn polygon(v: &Value) -> Result<Shape, String> {
-    let rings = v.as_array().ok_or("polygon coordinates must be an array of rings")?;
+fn polygon(v: &Value) -> Result<Shape, GeometryError> {
+    let rings = v.as_array().ok_or(GeometryError::Layout("polygon coordinates must be an array of rings"))?;
     let mut rings = rings.iter().map(ring);
-    let outer = rings.next().ok_or("polygon has no rings")??;
+    let outer = rings.next().ok_or(GeometryError::Layout("polygon has no rings"))??;
     let holes = rings.collect::<Result<Vec<_>, _>>()?;
     Ok(Shape::new(outer, holes))
 }
 
-fn ring(v: &Value) -> Result<Vec<Point>, String> {
+fn ring(v: &Value) -> Result<Vec<Point>, GeometryError> {
     v.as_array()
-        .ok_or("a ring must be an array of [x, y] positions")?
+        .ok_or(GeometryError::Layout("a ring must be an array of [x, y] positions"))?
         .iter()
         .map(|p| match p.as_array().map(Vec::as_slice) {
             Some([x, y, ..]) => match (x.as_f64(), y.as_f64()) {
                 (Some(x), Some(y)) => Ok(Point { x, y }),
-                _ => Err(format!("position {p} is not two numbers")),
+                _ => Err(GeometryError::NotNumbers(p.clone())),
             },
-            _ => Err(format!("position {p} is not [x, y]")),
+            _ => Err(GeometryError::NotPosition(p.clone())),
         })
         .collect()
 }

@@ -3,6 +3,17 @@
 
 use crate::cohort::Lesion;
 
+/// Why a region label map could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelMapError {
+    #[error("region label map {path}")]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error("region label map {0:?}: not a file, not `standard`, and not inline `Class=LABEL,...`")]
+    NotASpec(String),
+    #[error("region label map ({origin}): {}", problems.join("; "))]
+    Entries { origin: String, problems: Vec<String> },
+}
+
 /// Class name (compared without case) → lesion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionLabelMap {
@@ -29,24 +40,23 @@ impl RegionLabelMap {
     }
 
     /// `standard`, a CSV file of `class,label` rows, or inline `Class=LABEL,Class=LABEL`.
-    pub fn parse_spec(spec: &str) -> Result<Self, String> {
+    pub fn parse_spec(spec: &str) -> Result<Self, LabelMapError> {
         if spec.trim().eq_ignore_ascii_case("standard") {
             return Ok(Self::standard());
         }
         let path = std::path::Path::new(spec);
         if path.is_file() {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("region label map {spec}: {e}"))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| LabelMapError::Read { path: path.to_path_buf(), source })?;
             return Self::parse_rows(text.lines().enumerate().map(|(i, l)| (i + 1, l, ',')), &format!("file {spec}"));
         }
         if !spec.contains('=') {
-            return Err(format!(
-                "region label map {spec:?}: not a file, not `standard`, and not inline `Class=LABEL,...`"
-            ));
+            return Err(LabelMapError::NotASpec(spec.to_string()));
         }
         Self::parse_rows(spec.split(',').enumerate().map(|(i, l)| (i + 1, l, '=')), "inline map")
     }
 
-    fn parse_rows<'a>(rows: impl Iterator<Item = (usize, &'a str, char)>, source: &str) -> Result<Self, String> {
+    fn parse_rows<'a>(rows: impl Iterator<Item = (usize, &'a str, char)>, source: &str) -> Result<Self, LabelMapError> {
         let mut entries = Vec::new();
         let mut problems = Vec::new();
         for (n, row, sep) in rows {
@@ -75,7 +85,7 @@ impl RegionLabelMap {
         if problems.is_empty() {
             Ok(Self { entries })
         } else {
-            Err(format!("region label map ({source}): {}", problems.join("; ")))
+            Err(LabelMapError::Entries { origin: source.to_string(), problems })
         }
     }
 

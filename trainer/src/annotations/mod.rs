@@ -10,7 +10,7 @@ mod raster;
 mod xml;
 
 pub use geometry::{Point, Shape};
-pub use labels::RegionLabelMap;
+pub use labels::{LabelMapError, RegionLabelMap};
 pub use raster::{CellOverlap, RegionRaster};
 
 use crate::cohort::Lesion;

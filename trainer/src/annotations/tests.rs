@@ -229,7 +229,7 @@ fn region_label_maps_parse_inline_files_and_report_bad_entries() {
     let m = RegionLabelMap::parse_spec(path.to_str().unwrap()).unwrap();
     assert_eq!(m.get("melanoma in situ"), Some(Lesion::MM));
     assert_eq!(m.get("Dysplastic, junctional"), Some(Lesion::JN));
-    let err = RegionLabelMap::parse_spec("Tumor=BCC").unwrap_err();
+    let err = RegionLabelMap::parse_spec("Tumor=BCC").unwrap_err().to_string();
     assert!(err.contains("\"BCC\" is not one of MM, IN, CN, JN"), "{err}");
     assert!(RegionLabelMap::parse_spec("no-such-file.csv").is_err());
     assert_eq!(RegionLabelMap::standard().get("junctional naevus"), Some(Lesion::JN));

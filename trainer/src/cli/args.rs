@@ -4,7 +4,9 @@
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use melanoscope_trainer::data::loader::LoaderConfig;
+use melanoscope_trainer::model::Arch;
 use melanoscope_trainer::train::mixed::SpeedConfig;
+use melanoscope_trainer::train::task::Task;
 use std::path::PathBuf;
 
 /// The data a model is trained or evaluated on.
@@ -18,12 +20,12 @@ pub struct TaskData {
     pub split: PathBuf,
     /// mm-vs-nevi, mm-vs-in, mm-vs-cn, mm-vs-jn, nevi-3class or all-4class.
     #[arg(long, default_value = "mm-vs-nevi")]
-    pub task: String,
+    pub task: Task,
     #[arg(long, default_value = "40X")]
     pub magnification: String,
     /// resnet18, resnet50 or vgg19.
     #[arg(long, default_value = "resnet50")]
-    pub arch: String,
+    pub arch: Arch,
 }
 
 /// Loader settings for `size`-pixel patches; augmentation and shuffling go together (training).
@@ -83,13 +85,13 @@ pub struct TrainingOptions {
     pub no_balance: bool,
     /// fp32, fp32-cl, fp16 or fp16-cl (cl: channels-last); auto takes fp16-cl on a GPU, fp32 on the CPU.
     #[arg(long, default_value = "auto")]
-    pub speed: String,
+    pub speed: SpeedArg,
 }
 
 impl TrainingOptions {
     pub fn fit_config(
         &self,
-        arch: melanoscope_trainer::model::Arch,
+        arch: Arch,
         classes: usize,
         size: i32,
         out_dir: PathBuf,
@@ -124,12 +126,33 @@ impl TrainingOptions {
             weights: (!self.weights.eq_ignore_ascii_case("none")).then(|| PathBuf::from(&self.weights)),
             out_dir,
             device,
-            speed: match self.speed.as_str() {
-                "auto" => SpeedConfig::fastest_for(device),
-                other => SpeedConfig::parse(other).map_err(anyhow::Error::msg)?,
+            speed: match self.speed {
+                SpeedArg::Auto => SpeedConfig::fastest_for(device),
+                SpeedArg::Fixed(speed) => speed,
             },
             init_seed: self.seed,
             stop_after: None,
+        })
+    }
+}
+
+/// `--speed`: `auto`, or one fixed speed mode.
+#[derive(Clone, Copy, Debug)]
+pub enum SpeedArg {
+    Auto,
+    Fixed(SpeedConfig),
+}
+
+impl std::str::FromStr for SpeedArg {
+    type Err = melanoscope_trainer::choice::UnknownChoice;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(SpeedArg::Auto);
+        }
+        SpeedConfig::parse(s).map(SpeedArg::Fixed).map_err(|mut e| {
+            e.expected = format!("auto, {}", e.expected);
+            e
         })
     }
 }

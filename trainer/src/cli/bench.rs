@@ -3,20 +3,21 @@
 use super::args::loader_config;
 use anyhow::{Result, bail};
 use melanoscope_trainer::data::loader::LoaderConfig;
+use melanoscope_trainer::model::Arch;
 use melanoscope_trainer::train::mixed::SpeedConfig;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Comma-separated: resnet18, resnet50, vgg19.
-    #[arg(long, default_value = "resnet50,vgg19")]
-    pub archs: String,
+    #[arg(long, value_delimiter = ',', default_value = "resnet50,vgg19")]
+    pub archs: Vec<Arch>,
     /// Comma-separated: fp32, fp32-cl, fp16, fp16-cl.
-    #[arg(long, default_value = "fp32,fp32-cl,fp16-cl")]
-    pub speeds: String,
+    #[arg(long, value_delimiter = ',', default_value = "fp32,fp32-cl,fp16-cl")]
+    pub speeds: Vec<SpeedConfig>,
     /// Speeds also measured with the pipeline feeding the network.
-    #[arg(long, default_value = "fp16-cl")]
-    pub pipeline_speeds: String,
+    #[arg(long, value_delimiter = ',', default_value = "fp16-cl")]
+    pub pipeline_speeds: Vec<SpeedConfig>,
     /// Patch manifest for the pipeline measurements (mm-vs-nevi labels); without it only random data.
     #[arg(long)]
     pub manifest: Option<PathBuf>,
@@ -62,14 +63,6 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     } = args;
     use melanoscope_trainer::train::bench::{BenchConfig, run};
     use melanoscope_trainer::train::task::Task;
-    let parse_speeds = |s: &str| {
-        s.split(',')
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(SpeedConfig::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(anyhow::Error::msg)
-    };
     let device = if cpu { tch::Device::Cpu } else { melanoscope_trainer::device::best_device() };
     melanoscope_trainer::device::share_cores_with_loader(device);
     if let Some(n) = torch_threads {
@@ -99,9 +92,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         None => None,
     };
     let cfg = BenchConfig {
-        archs: melanoscope_trainer::model::Arch::parse_list(&archs).map_err(anyhow::Error::msg)?,
-        speeds: parse_speeds(&speeds)?,
-        pipeline_speeds: parse_speeds(&pipeline_speeds)?,
+        archs,
+        speeds,
+        pipeline_speeds,
         batch_size,
         warmup_steps: warmup,
         steps,

@@ -13,8 +13,8 @@ pub struct ExperimentArgs {
     #[arg(long)]
     pub split: PathBuf,
     /// Comma-separated: resnet18, resnet50, vgg19.
-    #[arg(long, default_value = "resnet50,vgg19")]
-    pub archs: String,
+    #[arg(long, value_delimiter = ',', default_value = "resnet50,vgg19")]
+    pub archs: Vec<melanoscope_trainer::model::Arch>,
     /// `all` (the study's nine) or a comma-separated list such as mm-vs-nevi@40X,nevi-3class@40X.
     #[arg(long, default_value = "all")]
     pub presets: String,
@@ -32,8 +32,7 @@ pub struct ExperimentArgs {
 pub fn experiment(args: ExperimentArgs) -> Result<()> {
     let ExperimentArgs { manifest, split, archs, presets, weights_dir, resamples, training, out } = args;
     use melanoscope_trainer::experiment::grid::{GridConfig, Outcome, run_grid};
-    let archs = melanoscope_trainer::model::Arch::parse_list(&archs).map_err(anyhow::Error::msg)?;
-    let presets = melanoscope_trainer::experiment::parse_presets(&presets).map_err(anyhow::Error::msg)?;
+    let presets = melanoscope_trainer::experiment::parse_presets(&presets)?;
     let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
     let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
     let device = melanoscope_trainer::device::best_device();
@@ -51,8 +50,7 @@ pub fn experiment(args: ExperimentArgs) -> Result<()> {
         };
         bar.println(format!("{} {}: {status}", r.arch, r.preset));
         bar.inc(1);
-    })
-    .map_err(anyhow::Error::msg)?;
+    })?;
     bar.finish_and_clear();
     println!("{}", std::fs::read_to_string(out.join("experiments.md"))?);
     let failed = results.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).count();

@@ -1,7 +1,9 @@
 //! `explain`: heatmaps, CAM mosaics, regions of interest and panels for whole slides.
 
 use super::args::loader_config;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use melanoscope_trainer::model::Arch;
+use melanoscope_trainer::split::Partition;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -14,15 +16,15 @@ pub struct ExplainArgs {
     /// Patient split CSV; with it only --partition's slides are explained.
     #[arg(long)]
     pub split: Option<PathBuf>,
-    #[arg(long, default_value = "test")]
-    pub partition: String,
+    #[arg(long, value_enum, default_value_t = PartitionArg::Test)]
+    pub partition: PartitionArg,
     #[arg(long, default_value = "40X")]
     pub magnification: String,
     #[arg(long, default_value = "resnet50")]
-    pub arch: String,
+    pub arch: Arch,
     /// auto (CAM for ResNet, Grad-CAM for VGG19), cam or grad-cam.
-    #[arg(long, default_value = "auto")]
-    pub method: String,
+    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
+    pub method: MethodArg,
     /// Melanoma probability at which a patch joins a region of interest.
     #[arg(long, default_value_t = 0.5)]
     pub roi_threshold: f32,
@@ -38,6 +40,23 @@ pub struct ExplainArgs {
     pub workers: usize,
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// `--partition`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum PartitionArg {
+    Train,
+    Validation,
+    Test,
+}
+
+/// `--method`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum MethodArg {
+    Auto,
+    Cam,
+    #[value(alias = "gradcam")]
+    GradCam,
 }
 
 pub fn explain(args: ExplainArgs) -> Result<()> {
@@ -58,12 +77,18 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
     } = args;
     use melanoscope_trainer::explain::cam::CamMethod;
     use melanoscope_trainer::explain::run::{ExplainConfig, explain_slides, summarise};
-    let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
-    let method = CamMethod::parse(&method, arch).map_err(anyhow::Error::msg)?;
+    let method = match method {
+        MethodArg::Auto => CamMethod::default_for(arch),
+        MethodArg::Cam => CamMethod::Cam,
+        MethodArg::GradCam => CamMethod::GradCam,
+    };
     let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
     let split = split.map(|p| melanoscope_trainer::split::PatientSplit::load(&p)).transpose()?;
-    let partition = melanoscope_trainer::split::Partition::parse(&partition)
-        .with_context(|| format!("--partition {partition:?}: expected train, validation or test"))?;
+    let partition = match partition {
+        PartitionArg::Train => Partition::Train,
+        PartitionArg::Validation => Partition::Validation,
+        PartitionArg::Test => Partition::Test,
+    };
     let chosen: Vec<_> = rows
         .iter()
         .filter(|r| r.magnification.eq_ignore_ascii_case(&magnification))

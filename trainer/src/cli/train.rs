@@ -23,9 +23,7 @@ pub fn train(args: TrainCommandArgs) -> Result<()> {
         args;
     use melanoscope_trainer::split::Partition;
     use melanoscope_trainer::train::fit::fit;
-    use melanoscope_trainer::train::task::{Task, task_samples};
-    let task = Task::parse(&task).map_err(anyhow::Error::msg)?;
-    let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
+    use melanoscope_trainer::train::task::task_samples;
     let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
     let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
     let train = task_samples(&rows, task, &magnification, &split, Partition::Train);
@@ -80,8 +78,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     use melanoscope_trainer::data::loader::samples_where;
     use melanoscope_trainer::split::Partition;
     use melanoscope_trainer::train::evaluate::{PatchPrediction, evaluate_binary};
-    use melanoscope_trainer::train::task::{Task, task_rows};
-    let task = Task::parse(&task).map_err(anyhow::Error::msg)?;
+    use melanoscope_trainer::train::task::task_rows;
     if task.classes().len() != 2 {
         bail!(
             "evaluate handles the binary melanoma tasks (mm-vs-*); {} has {} classes",
@@ -89,7 +86,6 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
             task.classes().len()
         );
     }
-    let arch = melanoscope_trainer::model::Arch::parse(&arch).map_err(anyhow::Error::msg)?;
     let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
     let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
     let device = melanoscope_trainer::device::best_device();
@@ -112,7 +108,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     let (val, test) = (predictions(Partition::Validation)?, predictions(Partition::Test)?);
     let how = top_k
         .map_or(melanoscope_shared::metrics::Aggregation::Mean, melanoscope_shared::metrics::Aggregation::TopKMean);
-    let report = evaluate_binary(&val, &test, how, resamples, 20_261_125).map_err(anyhow::Error::msg)?;
+    let report = evaluate_binary(&val, &test, how, resamples, 20_261_125)?;
     std::fs::create_dir_all(&out)?;
     let title = format!("{}, {arch}, {magnification}", task.name());
     let md = report.markdown(&title);

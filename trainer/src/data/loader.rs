@@ -113,6 +113,26 @@ pub fn epoch_order(n: usize, seed: u64, epoch: u64, shuffle: bool) -> Vec<usize>
     order
 }
 
+/// Why a sample's patch did not make it into a batch (reported with the skipped sample).
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    #[error(transparent)]
+    Slide(#[from] crate::slide::SlideError),
+    #[error("patch is {width}x{height}, the model takes {size}")]
+    Size { width: u32, height: u32, size: u32 },
+    #[error(transparent)]
+    Image(#[from] melanoscope_shared::image::ImageError),
+}
+
+/// Why the stage timing could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error(transparent)]
+    Image(#[from] melanoscope_shared::image::ImageError),
+    #[error("none of the samples could be read")]
+    NoReadableSample,
+}
+
 /// Reads one sample's pixels, keeping a few slides open.
 struct Reader {
     open: HashMap<PathBuf, Slide>,
@@ -120,17 +140,18 @@ struct Reader {
 }
 
 impl Reader {
-    fn read(&mut self, s: &Sample) -> Result<RgbImage, String> {
-        if !self.open.contains_key(&s.slide) {
-            if self.open.len() >= self.capacity.max(1) {
-                self.open.clear();
-            }
-            let spacing = is_plain_image(&s.slide).then_some(s.um_per_px);
-            let slide = Slide::open(&s.slide, spacing).map_err(|e| e.to_string())?;
-            self.open.insert(s.slide.clone(), slide);
+    fn read(&mut self, s: &Sample) -> Result<RgbImage, PatchError> {
+        if self.open.len() >= self.capacity.max(1) && !self.open.contains_key(&s.slide) {
+            self.open.clear();
         }
-        let slide = self.open.get(&s.slide).ok_or("slide cache lost an entry")?;
-        read_patch(slide, s.um_per_px, s.x0, s.y0, s.patch_size).map_err(|e| e.to_string())
+        let slide = match self.open.entry(s.slide.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let spacing = is_plain_image(&s.slide).then_some(s.um_per_px);
+                e.insert(Slide::open(&s.slide, spacing)?)
+            }
+        };
+        Ok(read_patch(slide, s.um_per_px, s.x0, s.y0, s.patch_size)?)
     }
 }
 
@@ -155,14 +176,14 @@ fn make_batch(
         let s = &samples[i];
         let result = reader.read(s).and_then(|patch| {
             if patch.width() != cfg.size || patch.height() != cfg.size {
-                return Err(format!("patch is {}x{}, the model takes {}", patch.width(), patch.height(), cfg.size));
+                return Err(PatchError::Size { width: patch.width(), height: patch.height(), size: cfg.size });
             }
-            let img = augment(&patch, &cfg.augment, mix(cfg.seed, epoch, i as u64 + 1)).map_err(|e| e.to_string())?;
+            let img = augment(&patch, &cfg.augment, mix(cfg.seed, epoch, i as u64 + 1))?;
             let start = batch.images.len();
             batch.images.resize(start + per, 0);
             field_to_planes(&img, FieldRect::square(0, 0, cfg.size), &mut batch.images[start..]).map_err(|e| {
                 batch.images.truncate(start);
-                e.to_string()
+                PatchError::from(e)
             })
         });
         match result {
@@ -170,7 +191,9 @@ fn make_batch(
                 batch.classes.push(s.class as i64);
                 batch.samples.push(i);
             }
-            Err(e) => batch.skipped.push(format!("{} at ({}, {}): {e}", s.slide.display(), s.x0, s.y0)),
+            Err(e) => {
+                batch.skipped.push(format!("{} at ({}, {}): {}", s.slide.display(), s.x0, s.y0, crate::error_chain(&e)))
+            }
         }
     }
     batch
@@ -179,7 +202,7 @@ fn make_batch(
 /// Seconds per patch of each stage a worker runs (reading and decoding, each augmentation
 /// step, laying out planes), on one thread over the first `n` readable samples: where the
 /// pipeline's time goes.
-pub fn stage_seconds(samples: &[Sample], cfg: &LoaderConfig, n: usize) -> Result<Vec<(&'static str, f64)>, String> {
+pub fn stage_seconds(samples: &[Sample], cfg: &LoaderConfig, n: usize) -> Result<Vec<(&'static str, f64)>, StageError> {
     let mut reader = Reader { open: HashMap::new(), capacity: cfg.slide_cache };
     let mut planes = vec![0u8; 3 * cfg.size as usize * cfg.size as usize];
     let mut total: Vec<(&'static str, f64)> = Vec::new();
@@ -195,15 +218,14 @@ pub fn stage_seconds(samples: &[Sample], cfg: &LoaderConfig, n: usize) -> Result
         let t = std::time::Instant::now();
         let Ok(patch) = reader.read(s) else { continue };
         add("read", t.elapsed());
-        let img = augment_timed(&patch, &cfg.augment, mix(cfg.seed, 0, i as u64 + 1), &mut |step, d| add(step, d))
-            .map_err(|e| e.to_string())?;
+        let img = augment_timed(&patch, &cfg.augment, mix(cfg.seed, 0, i as u64 + 1), &mut |step, d| add(step, d))?;
         let t = std::time::Instant::now();
-        field_to_planes(&img, FieldRect::square(0, 0, cfg.size), &mut planes).map_err(|e| e.to_string())?;
+        field_to_planes(&img, FieldRect::square(0, 0, cfg.size), &mut planes)?;
         add("planes", t.elapsed());
         done += 1;
     }
     if done == 0 {
-        return Err("no readable sample".into());
+        return Err(StageError::NoReadableSample);
     }
     Ok(total.into_iter().map(|(s, t)| (s, t / done as f64)).collect())
 }

@@ -46,13 +46,24 @@ fn features(img: &melanoscope_shared::image::RgbImage) -> [f64; 6] {
     ]
 }
 
+/// Why the colour baseline could not be scored.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error(transparent)]
+    Slide(#[from] crate::slide::SlideError),
+    #[error("{0}")]
+    Data(String),
+    #[error("{what}")]
+    Metrics { what: &'static str, source: melanoscope_shared::metrics::MetricsError },
+}
+
 /// Reads every patch of `magnification` in `rows`, trains on the split's training patients
 /// and scores on its test patients.
 pub fn colour_only_baseline(
     rows: &[ManifestRow],
     split: &PatientSplit,
     magnification: &str,
-) -> Result<ColourBaselineReport, String> {
+) -> Result<ColourBaselineReport, BaselineError> {
     let mut slides: HashMap<String, Slide> = HashMap::new();
     let classes = ["MM", "IN", "CN", "JN"];
     let (mut train, mut test) = (Vec::new(), Vec::new());
@@ -62,18 +73,20 @@ pub fn colour_only_baseline(
             continue;
         }
         if !slides.contains_key(&r.slide) {
-            let s = Slide::open(Path::new(&r.slide), None).map_err(|e| e.to_string())?;
+            let s = Slide::open(Path::new(&r.slide), None)?;
             slides.insert(r.slide.clone(), s);
         }
         let slide = &slides[&r.slide];
-        let img = read_patch(slide, r.requested_um_per_px, r.x0 as u64, r.y0 as u64, r.patch_size as u32)
-            .map_err(|e| e.to_string())?;
-        let class = classes.iter().position(|c| *c == r.label).ok_or(format!("unknown label {}", r.label))?;
+        let img = read_patch(slide, r.requested_um_per_px, r.x0 as u64, r.y0 as u64, r.patch_size as u32)?;
+        let class = classes
+            .iter()
+            .position(|c| *c == r.label)
+            .ok_or_else(|| BaselineError::Data(format!("unknown label {}", r.label)))?;
         let item = (features(&img), class);
         if part == Partition::Train { train.push(item) } else { test.push(item) }
     }
     if train.is_empty() || test.is_empty() {
-        return Err(format!("no {magnification} patches in the train or test partition"));
+        return Err(BaselineError::Data(format!("no {magnification} patches in the train or test partition")));
     }
     // Standardise with the training statistics.
     let dims = 6;
@@ -108,7 +121,8 @@ pub fn colour_only_baseline(
     }
     let labels: Vec<bool> = test.iter().map(|(_, c)| *c == 0).collect();
     let scores: Vec<f64> = test.iter().map(|(x, _)| b + x.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>()).collect();
-    let mm_vs_nevi_auc = auc(&labels, &scores).map_err(|e| format!("test patients: {e}"))?;
+    let mm_vs_nevi_auc =
+        auc(&labels, &scores).map_err(|source| BaselineError::Metrics { what: "AUC on the test patients", source })?;
     // Nearest centroid over the four classes.
     let centroids: Vec<Vec<f64>> = (0..4)
         .map(|k| {
@@ -124,7 +138,8 @@ pub fn colour_only_baseline(
             (0..4).min_by(|a, b| dist(&centroids[*a]).total_cmp(&dist(&centroids[*b]))).unwrap_or(0)
         })
         .collect();
-    let cm = MultiConfusion::from_predictions(&truth, &predicted, 4).map_err(|e| e.to_string())?;
+    let cm = MultiConfusion::from_predictions(&truth, &predicted, 4)
+        .map_err(|source| BaselineError::Metrics { what: "confusion matrix", source })?;
     let largest = (0..4).map(|k| truth.iter().filter(|t| **t == k).count()).max().unwrap_or(0);
     Ok(ColourBaselineReport {
         magnification: magnification.into(),

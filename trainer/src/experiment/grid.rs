@@ -53,12 +53,29 @@ pub struct RunResult {
     pub outcome: Outcome,
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("{}: {e}", path.display())
+/// Why one run of the grid failed (recorded in its row) or the grid stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GridError {
+    #[error("{path}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("encoding the experiment table")]
+    Json(#[from] serde_json::Error),
+    #[error("patch size {0} in the manifest")]
+    PatchSize(i32),
+    #[error("training")]
+    Fit(#[from] crate::train::fit::FitError),
+    #[error("loading the best checkpoint")]
+    Checkpoint(#[from] crate::model::WeightsError),
+    #[error("predicting")]
+    Predict(#[from] tch::TchError),
+    #[error("evaluating")]
+    Evaluate(#[from] crate::train::evaluate::EvaluationError),
+    #[error("drawing a figure")]
+    Plot(#[from] super::plots::PlotError),
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    write_atomic(path, bytes).map_err(|e| io(path, e))
+fn write(path: &Path, bytes: &[u8]) -> Result<(), GridError> {
+    write_atomic(path, bytes).map_err(|source| GridError::Io { path: path.to_path_buf(), source })
 }
 
 /// One architecture on one preset.
@@ -91,7 +108,7 @@ fn run_one(cfg: &GridConfig, arch: Arch, preset: &Preset, rows: &[ManifestRow], 
     }
     match train_and_evaluate(cfg, arch, preset, [&train, &val, &test], &mut result) {
         Ok(outcome) => result.outcome = outcome,
-        Err(error) => result.outcome = Outcome::Failed { error },
+        Err(error) => result.outcome = Outcome::Failed { error: crate::error_chain(&error) },
     }
     result
 }
@@ -102,14 +119,14 @@ fn train_and_evaluate(
     preset: &Preset,
     [train, val, test]: [&Vec<&ManifestRow>; 3],
     result: &mut RunResult,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, GridError> {
     let task = preset.task;
     let classes = task.classes();
     let dir = cfg.out_dir.join("runs").join(format!("{}-{}", arch.name(), preset.name().replace('@', "-")));
     let samples = |rows: &[&ManifestRow]| {
         Arc::new(crate::data::loader::samples_where(rows.iter().copied(), |r| task.class_of(&r.label)))
     };
-    let size = u32::try_from(train[0].patch_size).map_err(|_| format!("patch size {}", train[0].patch_size))?;
+    let size = u32::try_from(train[0].patch_size).map_err(|_| GridError::PatchSize(train[0].patch_size))?;
     let weights =
         cfg.weights_dir.as_ref().map(|d| d.join(format!("{}.safetensors", arch.name()))).filter(|p| p.exists());
     let fit_cfg = FitConfig {
@@ -121,14 +138,13 @@ fn train_and_evaluate(
         ..cfg.fit.clone()
     };
     let (val_s, test_s) = (samples(val), samples(test));
-    let state = fit(&fit_cfg, samples(train), val_s.clone(), true).map_err(|e| e.to_string())?;
+    let state = fit(&fit_cfg, samples(train), val_s.clone(), true)?;
     result.best_val_auc = state.best_val_auc;
-    let (vs, net) = load_network(&dir.join("best.safetensors"), arch, classes.len() as i64, fit_cfg.device)
-        .map_err(|e| e.to_string())?;
+    let (vs, net) = load_network(&dir.join("best.safetensors"), arch, classes.len() as i64, fit_cfg.device)?;
     let speed = SpeedConfig::exact_for(fit_cfg.device);
-    speed.prepare(&vs).map_err(|e| e.to_string())?;
+    speed.prepare(&vs)?;
     let probs = |s: &Arc<Vec<crate::data::loader::Sample>>| {
-        predict_samples(&net, s.clone(), &fit_cfg.loader, fit_cfg.device, speed).map_err(|e| e.to_string())
+        predict_samples(&net, s.clone(), &fit_cfg.loader, fit_cfg.device, speed)
     };
     let (val_p, test_p) = (probs(&val_s)?, probs(&test_s)?);
     let title = format!("{}, {}", preset.name(), arch.name());
@@ -140,9 +156,9 @@ fn train_and_evaluate(
         write(&dir.join("report.csv"), report.csv().as_bytes())?;
         let mut curves = Vec::new();
         for l in &report.levels {
-            let (labels, scores) = level_scores(&t, &l.level, Aggregation::Mean)?;
+            let (labels, scores) = level_scores(&t, l.level, Aggregation::Mean)?;
             if let Ok(c) = roc_curve(&labels, &scores) {
-                curves.push((l.level.clone(), c));
+                curves.push((l.level.name().to_string(), c));
             }
             if let Ok(m) = BinaryConfusion::at_threshold(&labels, &scores, l.threshold.threshold) {
                 let names = vec![classes[0].to_string(), classes[1].to_string()];
@@ -213,7 +229,7 @@ pub fn tables(results: &[RunResult]) -> (String, String) {
                     ("specificity", l.specificity.as_ref()),
                     ("f1", l.f1.as_ref()),
                 ] {
-                    row(r, &l.level, m, c);
+                    row(r, l.level.name(), m, c);
                 }
             }
         }
@@ -262,8 +278,8 @@ pub fn run_grid(
     rows: &[ManifestRow],
     split: &PatientSplit,
     mut progress: impl FnMut(&RunResult),
-) -> Result<Vec<RunResult>, String> {
-    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| io(&cfg.out_dir, e))?;
+) -> Result<Vec<RunResult>, GridError> {
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| GridError::Io { path: cfg.out_dir.clone(), source })?;
     let mut results = Vec::new();
     for &arch in &cfg.archs {
         for preset in &cfg.presets {
@@ -273,7 +289,7 @@ pub fn run_grid(
             let (md, csv) = tables(&results);
             write(&cfg.out_dir.join("experiments.md"), md.as_bytes())?;
             write(&cfg.out_dir.join("experiments.csv"), csv.as_bytes())?;
-            let json = serde_json::to_vec_pretty(&results).map_err(|e| e.to_string())?;
+            let json = serde_json::to_vec_pretty(&results)?;
             write(&cfg.out_dir.join("experiments.json"), &json)?;
         }
     }

@@ -10,6 +10,7 @@ pub mod plots;
 #[cfg(test)]
 mod tests;
 
+use crate::choice::UnknownChoice;
 use crate::train::task::Task;
 
 /// A task at a magnification (`40X`, … or `mixed`).
@@ -25,15 +26,15 @@ impl Preset {
         format!("{}@{}", self.task.name(), self.magnification)
     }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, UnknownChoice> {
         let (task, mag) = s
             .split_once('@')
-            .ok_or_else(|| format!("preset {s:?}: expected task@magnification, e.g. mm-vs-nevi@40X"))?;
+            .ok_or_else(|| UnknownChoice::new("preset", s, "task@magnification, e.g. mm-vs-nevi@40X"))?;
         let mag = mag.trim();
         if !(mag.eq_ignore_ascii_case("mixed")
             || ["4X", "10X", "20X", "40X"].iter().any(|m| m.eq_ignore_ascii_case(mag)))
         {
-            return Err(format!("preset {s:?}: magnification {mag:?}; expected 4X, 10X, 20X, 40X or mixed"));
+            return Err(UnknownChoice::one_of("preset magnification", mag, ["4X", "10X", "20X", "40X", "mixed"]));
         }
         Ok(Self { task: Task::parse(task)?, magnification: mag.to_ascii_uppercase().replace("MIXED", "mixed") })
     }
@@ -57,7 +58,7 @@ pub fn study_presets() -> Vec<Preset> {
 }
 
 /// `all` (the study's presets) or a comma-separated list of `task@magnification`.
-pub fn parse_presets(s: &str) -> Result<Vec<Preset>, String> {
+pub fn parse_presets(s: &str) -> Result<Vec<Preset>, UnknownChoice> {
     if s.trim().eq_ignore_ascii_case("all") {
         return Ok(study_presets());
     }

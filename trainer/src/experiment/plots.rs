@@ -7,12 +7,21 @@ use plotters::prelude::*;
 const COLOURS: [RGBColor; 4] =
     [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
 
-fn err(e: impl std::fmt::Display) -> String {
-    format!("cannot draw the figure: {e}")
+/// Why a figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("cannot draw the figure")]
+    Draw(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    #[error("confusion matrix is not {0}×{0}")]
+    Shape(usize),
+}
+
+fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> PlotError {
+    PlotError::Draw(Box::new(e))
 }
 
 /// ROC curves, one per `(name, curve)`, with each curve's AUC in the legend.
-pub fn roc_svg(title: &str, curves: &[(String, RocCurve)]) -> Result<String, String> {
+pub fn roc_svg(title: &str, curves: &[(String, RocCurve)]) -> Result<String, PlotError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (520, 520)).into_drawing_area();
@@ -47,10 +56,10 @@ pub fn roc_svg(title: &str, curves: &[(String, RocCurve)]) -> Result<String, Str
 }
 
 /// A confusion matrix (rows: true class, columns: predicted) with counts in the cells.
-pub fn confusion_svg(title: &str, classes: &[String], counts: &[Vec<u64>]) -> Result<String, String> {
+pub fn confusion_svg(title: &str, classes: &[String], counts: &[Vec<u64>]) -> Result<String, PlotError> {
     let k = classes.len();
     if counts.len() != k || counts.iter().any(|r| r.len() != k) {
-        return Err(format!("confusion matrix is not {k}×{k}"));
+        return Err(PlotError::Shape(k));
     }
     let max = counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
     let cell = 90i32;

@@ -24,12 +24,12 @@ impl CamMethod {
         }
     }
 
-    pub fn parse(s: &str, arch: Arch) -> Result<Self, String> {
+    pub fn parse(s: &str, arch: Arch) -> Result<Self, crate::choice::UnknownChoice> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::default_for(arch)),
             "cam" => Ok(CamMethod::Cam),
             "grad-cam" | "gradcam" => Ok(CamMethod::GradCam),
-            other => Err(format!("unknown CAM method {other:?}; expected auto, cam or grad-cam")),
+            _ => Err(crate::choice::UnknownChoice::new("CAM method", s, "auto, cam or grad-cam")),
         }
     }
 }

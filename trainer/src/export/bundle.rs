@@ -3,6 +3,7 @@
 //! fields whose outputs the edge must reproduce before it screens.
 
 use crate::model::Arch;
+use crate::train::evaluate::Level;
 use melanoscope_engine::{Backend, Engine, EngineError, max_abs_diff, pooled};
 use melanoscope_shared::formats::{
     Architecture, DecisionThresholds, FormatError, ModelBundleMeta, ModelFile, NamedMetric, Quantization,
@@ -18,8 +19,14 @@ pub enum BundleError {
     Format(#[from] FormatError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("{path}: cannot read it")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not JSON")]
+    Json { path: String, source: serde_json::Error },
     #[error("{path}: {detail}")]
-    Input { path: String, detail: String },
+    Report { path: String, detail: String },
+    #[error("reference field {index}")]
+    Reference { index: usize, source: melanoscope_shared::image::ImageError },
 }
 
 /// What the bundle says about the model besides its bytes.
@@ -48,21 +55,23 @@ pub fn architecture(arch: Arch) -> Architecture {
 /// its `level` (patch, slide or patient) chose on the validation patients, and the test figures.
 pub fn decision_from_report(
     path: &Path,
-    level: &str,
+    level: Level,
     positive_class: u16,
     uncertain_band: f64,
 ) -> Result<(DecisionThresholds, Vec<NamedMetric>), BundleError> {
-    let err = |detail: String| BundleError::Input { path: path.display().to_string(), detail };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+    let p = || path.display().to_string();
+    let err = |detail: String| BundleError::Report { path: p(), detail };
+    let text = std::fs::read_to_string(path).map_err(|source| BundleError::Read { path: p(), source })?;
+    let report: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| BundleError::Json { path: p(), source })?;
     let levels =
         report["levels"].as_array().ok_or_else(|| err("no `levels` array; expected an evaluate report".into()))?;
     let chosen = levels
         .iter()
-        .find(|l| l["level"].as_str() == Some(level))
-        .ok_or_else(|| err(format!("no level {level:?}; expected patch, slide or patient")))?;
+        .find(|l| l["level"].as_str() == Some(level.name()))
+        .ok_or_else(|| err(format!("no level {:?} in the report's levels", level.name())))?;
     let t: ChosenThreshold = serde_json::from_value(chosen["threshold"].clone())
-        .map_err(|e| err(format!("levels[{level}].threshold: {e}")))?;
+        .map_err(|source| BundleError::Json { path: format!("{}: levels[{level}].threshold", p()), source })?;
     let mut metrics = Vec::new();
     for l in levels {
         let name = l["level"].as_str().unwrap_or("?");
@@ -98,10 +107,10 @@ pub fn make_bundle(
     let others = also_on.iter().map(|b| Engine::open(&onnx, 1, side, b, 1)).collect::<Result<Vec<_>, EngineError>>()?;
     let per = 3 * side * side;
     let mut refs = Vec::new();
-    for img in references {
+    for (index, img) in references.iter().enumerate() {
         let mut x = vec![0f32; per];
         field_to_tensor(img, FieldRect::square(0, 0, spec.side), &spec.normalization, TensorLayout::Nchw, &mut x)
-            .map_err(|e| BundleError::Input { path: "reference field".into(), detail: e.to_string() })?;
+            .map_err(|source| BundleError::Reference { index, source })?;
         let out = engine.run(&x)?;
         let feature_means = pooled(&out.features, out.feature_shape[0]);
         let largest = out.logits.iter().chain(&feature_means).fold(1f32, |m, v| m.max(v.abs()));

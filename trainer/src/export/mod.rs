@@ -1,9 +1,11 @@
-//! Model export: the trained network as an ONNX file that tract and onnxruntime open.
+//! Model export: the trained network as an ONNX file that tract and onnxruntime open, INT8
+//! calibration and agreement, and the signed bundle the edge screens with ([`run::run`]).
 
 pub mod bundle;
 pub mod fields;
 pub mod onnx;
 pub mod quant;
+pub mod run;
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@
 //! ranges apply to the INT8 graph by name.
 
 use crate::model::Arch;
+use melanoscope_engine::names;
 use melanoscope_engine::onnx_proto::{attr_int, attr_ints, value_info};
 use prost::Message;
 use std::collections::HashMap;
@@ -194,7 +195,10 @@ impl Builder {
 
     /// Graph outputs are read anyway; everything else probed becomes an extra output.
     fn probe(&mut self, name: &str) {
-        if self.form == Form::Probe && name != "features" && name != "logits" && !self.probes.iter().any(|p| p == name)
+        if self.form == Form::Probe
+            && name != names::FEATURES
+            && name != names::LOGITS
+            && !self.probes.iter().any(|p| p == name)
         {
             self.probes.push(name.into());
         }
@@ -456,13 +460,13 @@ fn resnet(b: &mut Builder, input: Act, blocks: [usize; 4], bottleneck: bool) -> 
             };
             let sum = b.float_op("Add", &[&z, &shortcut], vec![]);
             let is_last = li == last_layer && bi + 1 == n;
-            y = b.relu(&sum, is_last.then_some("features"));
+            y = b.relu(&sum, is_last.then_some(names::FEATURES));
         }
     }
-    let features = Act::float(b.output_name("features"));
+    let features = Act::float(b.output_name(names::FEATURES));
     let pooled = b.float_op("GlobalAveragePool", &[&features], vec![]);
     let flat = b.float_op("Flatten", &[&pooled], vec![attr_int("axis", 1)]);
-    b.linear(&flat, "fc", Some("logits"))?;
+    b.linear(&flat, names::HEAD, Some(names::LOGITS))?;
     Ok(())
 }
 
@@ -490,9 +494,9 @@ fn vgg19(b: &mut Builder, input: Act, side: i64) -> Result<(), ExportError> {
     let mut y = input;
     for (i, idx) in convs.iter().enumerate() {
         let last = i + 1 == convs.len();
-        y = b.conv(&y, &format!("features.{idx}"), None, 1, 1, true, last.then_some("features"))?;
+        y = b.conv(&y, &format!("features.{idx}"), None, 1, 1, true, last.then_some(names::FEATURES))?;
         if last {
-            y = Act::float(b.output_name("features"));
+            y = Act::float(b.output_name(names::FEATURES));
         }
         if pooled_after.contains(idx) {
             y = b.max_pool(&y, vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])]);
@@ -504,7 +508,7 @@ fn vgg19(b: &mut Builder, input: Act, side: i64) -> Result<(), ExportError> {
     y = b.relu(&a0, None);
     let a3 = b.linear(&y, "classifier.3", None)?;
     y = b.relu(&a3, None);
-    b.linear(&y, "classifier.6", Some("logits"))?;
+    b.linear(&y, "classifier.6", Some(names::LOGITS))?;
     grad_cam_weights(b, &a0.name, &a3.name, side / 16)
 }
 
@@ -553,10 +557,10 @@ fn grad_cam_weights(b: &mut Builder, a0: &str, a3: &str, fside: i64) -> Result<(
     let cells = b.node("Reshape", &[&flat, &shape], "grad.cells", vec![]);
     let sum = b.node("ReduceSum", &[&cells, &axis3], "grad.sum", vec![attr_int("keepdims", 0)]);
     let inv = b.constant("grad.inv_cells", &[], &[1.0 / (fside * fside) as f32]);
-    let out = b.output_name("grad_cam_weights");
+    let out = b.output_name(names::GRAD_CAM_WEIGHTS);
     b.node("Mul", &[&sum, &inv], &out, vec![]);
     if f16 {
-        b.node("Cast", &[&out], "grad_cam_weights", vec![attr_type("to", DataType::Float)]);
+        b.node("Cast", &[&out], names::GRAD_CAM_WEIGHTS, vec![attr_type("to", DataType::Float)]);
     }
     Ok(())
 }
@@ -573,10 +577,10 @@ pub fn export_form(vs: &VarStore, arch: Arch, side: u32, form: &Form) -> Result<
     let mut b = Builder::new(vs, arch, form.clone());
     let side = i64::from(side);
     let input = if *form == Form::F16 {
-        b.node("Cast", &["input"], "input_h", vec![attr_type("to", DataType::Float16)]);
+        b.node("Cast", &[names::INPUT], "input_h", vec![attr_type("to", DataType::Float16)]);
         Act::float("input_h")
     } else {
-        Act::float("input")
+        Act::float(names::INPUT)
     };
     match arch {
         Arch::ResNet18 => resnet(&mut b, input, [2, 2, 2, 2], false)?,
@@ -584,7 +588,7 @@ pub fn export_form(vs: &VarStore, arch: Arch, side: u32, form: &Form) -> Result<
         Arch::Vgg19 => vgg19(&mut b, input, side)?,
     }
     if *form == Form::F16 {
-        for name in ["logits", "features"] {
+        for name in [names::LOGITS, names::FEATURES] {
             b.node("Cast", &[&format!("{name}_h")], name, vec![attr_type("to", DataType::Float)]);
         }
     }
@@ -595,18 +599,18 @@ pub fn export_form(vs: &VarStore, arch: Arch, side: u32, form: &Form) -> Result<
         Arch::Vgg19 => (512, side / 16),
     };
     let mut output = vec![
-        value_info("logits", &[None, Some(classes)]),
-        value_info("features", &[None, Some(channels), Some(fside), Some(fside)]),
+        value_info(names::LOGITS, &[None, Some(classes)]),
+        value_info(names::FEATURES, &[None, Some(channels), Some(fside), Some(fside)]),
     ];
     if arch == Arch::Vgg19 {
-        output.push(value_info("grad_cam_weights", &[None, Some(classes), Some(channels)]));
+        output.push(value_info(names::GRAD_CAM_WEIGHTS, &[None, Some(classes), Some(channels)]));
     }
     output.extend(b.probes.iter().map(|p| value_info_typed(p, DataType::Float, None)));
     let graph = pb::GraphProto {
         name: format!("melanoscope-{}", arch.name()),
         node: b.nodes,
         initializer: b.initializers,
-        input: vec![value_info("input", &[None, Some(3), Some(side), Some(side)])],
+        input: vec![value_info(names::INPUT, &[None, Some(3), Some(side), Some(side)])],
         output,
         ..Default::default()
     };
@@ -636,8 +640,8 @@ pub fn write_reference(
     };
     let out = tch::no_grad(|| net.forward_t(&x, false));
     let path = |what: &str| std::path::PathBuf::from(format!("{}.{what}.npy", stem.display()));
-    x.write_npy(path("input"))?;
-    out.logits.f_to_device(tch::Device::Cpu)?.write_npy(path("logits"))?;
-    out.features.f_to_device(tch::Device::Cpu)?.f_contiguous()?.write_npy(path("features"))?;
+    x.write_npy(path(names::INPUT))?;
+    out.logits.f_to_device(tch::Device::Cpu)?.write_npy(path(names::LOGITS))?;
+    out.features.f_to_device(tch::Device::Cpu)?.f_contiguous()?.write_npy(path(names::FEATURES))?;
     Ok(())
 }

@@ -11,8 +11,9 @@
 use super::fields::FieldSet;
 use super::onnx::{ExportError, Form, Int8Plan, export_form};
 use crate::model::Arch;
-use melanoscope_engine::{Engine, EngineError, Outputs};
+use melanoscope_engine::{Engine, EngineError, Outputs, names};
 use melanoscope_shared::cam::{FeatureMap, class_activation_map};
+use melanoscope_shared::scores::softmax;
 use serde::Serialize;
 use std::collections::HashMap;
 use tch::nn::VarStore;
@@ -25,6 +26,8 @@ pub enum QuantError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Data(String),
+    #[error("the CAM of field {field}")]
+    Cam { field: usize, source: melanoscope_shared::cam::CamError },
 }
 
 /// The calibrated plan and how it was made.
@@ -59,7 +62,7 @@ pub fn calibrate(
     for i in 0..fields.len() {
         let out = engine.run(fields.tensor_of(i, 1))?;
         let Outputs { features, extra, .. } = out;
-        for (name, mut values) in extra.into_iter().chain(std::iter::once(("features".to_string(), features))) {
+        for (name, mut values) in extra.into_iter().chain(std::iter::once((names::FEATURES.to_string(), features))) {
             let lo = quantile(&mut values, 1.0 - q);
             let hi = quantile(&mut values, q);
             let e = sums.entry(name).or_insert((0.0, 0.0));
@@ -96,13 +99,6 @@ pub struct Agreement {
     pub cam_correlation_min: f64,
 }
 
-fn softmax(logits: &[f32]) -> Vec<f64> {
-    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f64> = logits.iter().map(|v| f64::from(v - m).exp()).collect();
-    let s: f64 = e.iter().sum();
-    e.iter().map(|v| v / s).collect()
-}
-
 /// Pearson correlation of two equally long maps.
 pub fn pearson(a: &[f32], b: &[f32]) -> f64 {
     let n = a.len().min(b.len()) as f64;
@@ -130,22 +126,20 @@ pub fn pearson(a: &[f32], b: &[f32]) -> f64 {
 fn cam_of(out: &Outputs, i: usize, classes: usize, class: usize, head: Option<&[f32]>) -> Result<Vec<f32>, QuantError> {
     let [c, h, w] = out.feature_shape;
     let per = c * h * w;
-    let map =
-        FeatureMap::new(&out.features[i * per..(i + 1) * per], c, h, w).map_err(|e| QuantError::Data(e.to_string()))?;
+    let cam = |source| QuantError::Cam { field: i, source };
+    let map = FeatureMap::new(&out.features[i * per..(i + 1) * per], c, h, w).map_err(cam)?;
     let weights = match head {
         Some(weights) => weights,
         None => {
             let alphas = out
-                .extra
-                .iter()
-                .find(|(n, _)| n == "grad_cam_weights")
-                .ok_or_else(|| QuantError::Data("no grad_cam_weights output for Grad-CAM".into()))?;
-            alphas.1.get(i * classes * c..(i + 1) * classes * c).ok_or_else(|| {
-                QuantError::Data(format!("grad_cam_weights holds no {classes}×{c} block for field {i}"))
+                .extra(names::GRAD_CAM_WEIGHTS)
+                .ok_or_else(|| QuantError::Data(format!("no {} output for Grad-CAM", names::GRAD_CAM_WEIGHTS)))?;
+            alphas.get(i * classes * c..(i + 1) * classes * c).ok_or_else(|| {
+                QuantError::Data(format!("{} holds no {classes}×{c} block for field {i}", names::GRAD_CAM_WEIGHTS))
             })?
         }
     };
-    class_activation_map(&map, weights, class).map_err(|e| QuantError::Data(e.to_string()))
+    class_activation_map(&map, weights, class).map_err(cam)
 }
 
 /// Runs `reference` and `candidate` (engines at batch 1) on `fields` and compares them.

@@ -1,5 +1,6 @@
 use super::onnx::export_onnx;
 use crate::model::{Arch, Network, seed_torch};
+use melanoscope_engine::names;
 use tch::{Device, Kind, Tensor, nn::VarStore};
 use tract_onnx::prelude::*;
 
@@ -108,7 +109,7 @@ mod forms {
     use crate::export::onnx::{Form, export_form};
     use crate::export::quant::{agreement, calibrate, pearson as corr};
     use crate::model::{Arch, seed_torch};
-    use melanoscope_engine::Engine;
+    use melanoscope_engine::{Engine, names};
     use tch::{Device, Kind, Tensor};
 
     /// Smooth random fields (a normalised image is spatially correlated; white noise is not
@@ -132,7 +133,7 @@ mod forms {
         let test = fields(6, 64);
         for per_channel in [false, true] {
             let c = calibrate(&vs, Arch::ResNet18, &calib, 99.99, per_channel).unwrap();
-            assert!(c.plan.ranges.contains_key("input") && c.plan.ranges.contains_key("features"));
+            assert!(c.plan.ranges.contains_key(names::INPUT) && c.plan.ranges.contains_key(names::FEATURES));
             let (int8, _) = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(c.plan)).unwrap();
             let text = String::from_utf8_lossy(&int8);
             assert!(text.contains("QLinearConv") && !text.contains("\"Conv\""));
@@ -144,7 +145,7 @@ mod forms {
             let (cl, cf) = (corr(&ra.logits, &rb.logits), corr(&ra.features, &rb.features));
             assert!(cl > 0.9 && cf > 0.9, "per_channel {per_channel}: logits r={cl}, features r={cf}");
             let single = (Engine::from_onnx(&f32_bytes, 1, 64).unwrap(), Engine::from_onnx(&int8, 1, 64).unwrap());
-            let fc = Vec::<f32>::try_from(vs.variables()["fc.weight"].flatten(0, -1)).unwrap();
+            let fc = Vec::<f32>::try_from(vs.variables()[names::HEAD_WEIGHT].flatten(0, -1)).unwrap();
             let agree = agreement(&single.0, &single.1, &test, 2, 1, 0.5, Some(&fc)).unwrap();
             assert!(agree.cam_correlation_mean > 0.8, "{agree:?}");
         }
@@ -178,7 +179,7 @@ fn vgg19_grad_cam_weights_match_autograd() {
     let engine = melanoscope_engine::Engine::from_onnx(&bytes, 1, 224).unwrap();
     let got = engine.run(&Vec::<f32>::try_from(x.flatten(0, -1)).unwrap()).unwrap();
     let (name, alphas) = &got.extra[0];
-    assert_eq!(name, "grad_cam_weights");
+    assert_eq!(name, names::GRAD_CAM_WEIGHTS);
     assert_eq!(alphas.len(), 2 * 512);
     for class in 0..2i64 {
         let score = out.logits.select(1, class).sum(Kind::Float);
@@ -258,7 +259,7 @@ fn bundles_open_on_the_edge_with_self_test_and_signatures() {
     wrong.references[1].logits[0] += 0.5;
     std::fs::write(&path, wrong.encode().unwrap()).unwrap();
     match LoadedBundle::open(&path, &[], false, 2, &Backend::Tract, 1) {
-        Err(EngineError::SelfTest { field: 1, output: "logits", .. }) => {}
+        Err(EngineError::SelfTest { field: 1, output: names::LOGITS, .. }) => {}
         other => panic!("expected a self-test failure on field 1, got {other:?}"),
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -10,6 +10,7 @@ pub use resnet::ResNet;
 pub use vgg::Vgg19;
 pub use weights::{LoadReport, WeightsError, load_weights};
 
+use crate::choice::UnknownChoice;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use tch::{Tensor, nn};
@@ -88,15 +89,15 @@ impl Arch {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, UnknownChoice> {
         Self::ALL
             .into_iter()
             .find(|a| a.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown architecture {s:?}; expected resnet18, resnet50 or vgg19"))
+            .ok_or_else(|| UnknownChoice::one_of("architecture", s, Self::ALL.map(|a| a.name())))
     }
 
     /// A comma-separated list such as `resnet50,vgg19`.
-    pub fn parse_list(s: &str) -> Result<Vec<Self>, String> {
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, UnknownChoice> {
         s.split(',').map(str::trim).filter(|a| !a.is_empty()).map(Self::parse).collect()
     }
 
@@ -108,6 +109,8 @@ impl Arch {
         }
     }
 }
+
+crate::choice::from_str_by_parse!(Arch);
 
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

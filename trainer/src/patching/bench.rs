@@ -54,6 +54,17 @@ pub struct AnnotatedBench {
     pub region_share_of_time: f64,
 }
 
+/// Why the patching benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Slide(#[from] crate::slide::SlideError),
+    #[error(transparent)]
+    Annotation(#[from] crate::annotations::AnnotationError),
+    #[error("{path}: batched and naive extraction disagree")]
+    Disagree { path: std::path::PathBuf },
+}
+
 /// Peak resident memory of this process (Linux `VmHWM`).
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -63,23 +74,23 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 /// Runs both strategies on `path` at `magnification` (`target_um` µm/px) on the calling thread.
-pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Result<PatchBenchReport, String> {
+pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Result<PatchBenchReport, BenchError> {
     let rss_before_mib = peak_rss_mib();
-    let slide = Slide::open(path, None).map_err(|e| e.to_string())?;
+    let slide = Slide::open(path, None)?;
     let start = Instant::now();
-    let mask = build_tissue_mask(&slide, 8.0, &TissueTest::default()).map_err(|e| e.to_string())?;
+    let mask = build_tissue_mask(&slide, 8.0, &TissueTest::default())?;
     let mask_seconds = start.elapsed().as_secs_f64();
     let params = PatchParams::study(magnification, target_um);
-    let time = |params: &PatchParams| -> Result<(f64, super::SlidePatches), String> {
+    let time = |params: &PatchParams| -> Result<(f64, super::SlidePatches), BenchError> {
         let t = Instant::now();
-        let out = patch_slide(&slide, &mask, None, params, |_, _| Ok(())).map_err(|e| e.to_string())?;
+        let out = patch_slide(&slide, &mask, None, params, |_, _| Ok(()))?;
         Ok((t.elapsed().as_secs_f64(), out))
     };
     let (naive_seconds, naive) = time(&PatchParams { patches_per_read: 1, via_openslide: true, ..params.clone() })?;
     let (batched_openslide_seconds, batched_openslide) = time(&PatchParams { via_openslide: true, ..params.clone() })?;
     let (batched_seconds, batched) = time(&params)?;
     if naive.records != batched.records || batched_openslide.records != batched.records {
-        return Err("batched and naive extraction disagree".into());
+        return Err(BenchError::Disagree { path: path.to_path_buf() });
     }
     let n = batched.records.len();
     let l0 = slide.levels()[0];
@@ -87,12 +98,11 @@ pub fn run_patch_bench(path: &Path, magnification: &str, target_um: f64) -> Resu
         None => None,
         Some(file) => {
             let t = Instant::now();
-            let ann = load_annotations(&file, l0.width, l0.height, &AnnotationPolicy::default())
-                .map_err(|e| e.to_string())?;
+            let ann = load_annotations(&file, l0.width, l0.height, &AnnotationPolicy::default())?;
             let native = slide.native_um_per_px();
             let raster = RegionRaster::for_patches(&ann, f64::from(params.patch_size) * target_um.max(native) / native);
             let load_and_raster_seconds = t.elapsed().as_secs_f64();
-            let out = patch_slide(&slide, &mask, Some(&raster), &params, |_, _| Ok(())).map_err(|e| e.to_string())?;
+            let out = patch_slide(&slide, &mask, Some(&raster), &params, |_, _| Ok(()))?;
             let seconds = t.elapsed().as_secs_f64();
             Some(AnnotatedBench {
                 file: file.display().to_string(),

@@ -89,13 +89,24 @@ pub struct AnnotationSummary {
     pub patches_per_region: BTreeMap<usize, usize>,
 }
 
+/// What became of one slide (`status` in `report.json` and `done.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlideStatus {
+    /// Patched by this run.
+    Done,
+    /// Already done by an earlier run under the same settings.
+    Resumed,
+    /// Not patched; `error` says why.
+    Failed,
+}
+
 /// How one slide went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlideOutcome {
     pub slide_id: String,
     pub slide: PathBuf,
-    /// "done", "resumed" (already done by an earlier run) or "failed".
-    pub status: String,
+    pub status: SlideStatus,
     pub error: Option<String>,
     pub native_um_per_px: Option<f64>,
     pub magnifications: BTreeMap<String, MagnificationCounts>,
@@ -125,8 +136,8 @@ impl RunReport {
         let mut s = format!(
             "{} slides: {} done, {} resumed, {} failed; {} patches in {}\n",
             self.slides.len(),
-            self.slides.iter().filter(|o| o.status == "done").count(),
-            self.slides.iter().filter(|o| o.status == "resumed").count(),
+            self.slides.iter().filter(|o| o.status == SlideStatus::Done).count(),
+            self.slides.iter().filter(|o| o.status == SlideStatus::Resumed).count(),
             self.failed,
             self.total_patches,
             self.manifest.display()
@@ -164,16 +175,29 @@ fn slide_dir(out: &Path, slide_id: &str) -> PathBuf {
     out.join("slides").join(safe)
 }
 
+/// Why a slide, or the whole job, failed.
 #[derive(Debug, thiserror::Error)]
-enum JobError {
+pub enum JobError {
     #[error(transparent)]
     Slide(#[from] SlideError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Annotation(#[from] AnnotationError),
-    #[error("{0}")]
-    Other(String),
+    #[error("{path}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}")]
+    Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
+    #[error("{path}: encoding the report")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("empty tissue mask: no stained tissue found")]
+    NoTissue,
+    #[error("starting the patching threads")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JobError + '_ {
+    move |source| JobError::Io { path: path.to_path_buf(), source }
 }
 
 /// The annotation file for `entry` under `job`, and the settings string recorded for resuming.
@@ -214,10 +238,10 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         && job.magnifications.iter().all(|m| previous.magnifications.contains_key(&m.name))
         && previous.settings == settings
     {
-        previous.status = "resumed".into();
+        previous.status = SlideStatus::Resumed;
         return Ok(previous);
     }
-    std::fs::create_dir_all(&dir).map_err(|e| JobError::Other(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let slide = Slide::open(&entry.slide, entry.um_per_px.or(job.default_um_per_px))?;
     let native = slide.native_um_per_px();
     let regions = match (&job.annotations, &ann_file) {
@@ -227,7 +251,7 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
     let tissue = TissueTest::default();
     let mask = build_tissue_mask(&slide, job.mask_um_per_px, &tissue)?;
     if mask.data.iter().all(|v| *v == 0) {
-        return Err(JobError::Other("empty tissue mask: no stained tissue found".into()));
+        return Err(JobError::NoTissue);
     }
     let ann = regions.as_ref().map(|(a, _)| a);
     let min_overlap = job.annotations.as_ref().map_or(0.5, |p| p.min_overlap);
@@ -245,10 +269,10 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
             if let Some(format) = job.export_images {
                 let ext = if format == PatchImageFormat::Png { "png" } else { "jpg" };
                 let folder = job.out_dir.join("patches").join(&m.name).join(label_of(rec.region).code());
-                let name = format!("{}_{}_{}.{ext}", entry.slide_id, rec.x0, rec.y0);
+                let path = folder.join(format!("{}_{}_{}.{ext}", entry.slide_id, rec.x0, rec.y0));
                 if let Err(e) = std::fs::create_dir_all(&folder)
-                    .map_err(|e| e.to_string())
-                    .and_then(|_| save_rgb(&folder.join(name), img).map_err(|e| e.to_string()))
+                    .map_err(io(&folder))
+                    .and_then(|_| save_rgb(&path, img).map_err(|source| JobError::Image { path: path.clone(), source }))
                 {
                     export_err.get_or_insert(e);
                 }
@@ -256,7 +280,7 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
             Ok(())
         });
         if let Some(e) = export_err {
-            return Err(JobError::Other(format!("exporting patch images: {e}")));
+            return Err(e);
         }
         match result {
             Ok(p) => {
@@ -307,8 +331,9 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         }
     }
     writer.finish()?;
-    save_rgb(&dir.join("qc.png"), &qc_thumbnail(&mask, native, &all_records, ann))
-        .map_err(|e| JobError::Other(e.to_string()))?;
+    let qc = dir.join("qc.png");
+    save_rgb(&qc, &qc_thumbnail(&mask, native, &all_records, ann))
+        .map_err(|source| JobError::Image { path: qc.clone(), source })?;
     let (annotations, label_conflicts) = match ann {
         Some(a) => summarise_regions(a, &all_records, entry.label),
         None => (None, Vec::new()),
@@ -316,7 +341,7 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
     let outcome = SlideOutcome {
         slide_id: entry.slide_id.clone(),
         slide: entry.slide.clone(),
-        status: "done".into(),
+        status: SlideStatus::Done,
         error: None,
         native_um_per_px: Some(native),
         magnifications: counts,
@@ -324,8 +349,8 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         label_conflicts,
         settings,
     };
-    let json = serde_json::to_vec_pretty(&outcome).map_err(|e| JobError::Other(e.to_string()))?;
-    write_atomic(&done, &json).map_err(|e| JobError::Other(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&outcome).map_err(|source| JobError::Json { path: done.clone(), source })?;
+    write_atomic(&done, &json).map_err(io(&done))?;
     Ok(outcome)
 }
 
@@ -366,9 +391,9 @@ fn summarise_regions(
 }
 
 /// Patches every slide of `cohort`, then merges the per-slide manifests into `manifest.parquet`.
-pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, String> {
-    std::fs::create_dir_all(&job.out_dir).map_err(|e| format!("{}: {e}", job.out_dir.display()))?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(job.threads.max(1)).build().map_err(|e| e.to_string())?;
+pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobError> {
+    std::fs::create_dir_all(&job.out_dir).map_err(io(&job.out_dir))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(job.threads.max(1)).build()?;
     let bar = if job.show_progress { ProgressBar::new(cohort.slides.len() as u64) } else { ProgressBar::hidden() };
     if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} slides {msg}") {
         bar.set_style(style);
@@ -383,8 +408,8 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, Strin
                     SlideOutcome {
                         slide_id: entry.slide_id.clone(),
                         slide: entry.slide.clone(),
-                        status: "failed".into(),
-                        error: Some(e.to_string()),
+                        status: SlideStatus::Failed,
+                        error: Some(crate::error_chain(&e)),
                         native_um_per_px: None,
                         magnifications: BTreeMap::new(),
                         annotations: None,
@@ -399,15 +424,14 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, Strin
     });
     bar.finish_and_clear();
     let manifest = job.out_dir.join("manifest.parquet");
-    let mut writer = ManifestWriter::create(&manifest).map_err(|e| e.to_string())?;
+    let mut writer = ManifestWriter::create(&manifest)?;
     for o in outcomes.iter().filter(|o| o.error.is_none()) {
-        let rows =
-            read_manifest(&slide_dir(&job.out_dir, &o.slide_id).join("patches.parquet")).map_err(|e| e.to_string())?;
+        let rows = read_manifest(&slide_dir(&job.out_dir, &o.slide_id).join("patches.parquet"))?;
         for r in rows.into_iter().filter(|r| job.magnifications.iter().any(|m| m.name == r.magnification)) {
-            writer.push(r).map_err(|e| e.to_string())?;
+            writer.push(r)?;
         }
     }
-    let total_patches = writer.finish().map_err(|e| e.to_string())?;
+    let total_patches = writer.finish()?;
     let report = RunReport {
         failed: outcomes.iter().filter(|o| o.error.is_some()).count(),
         slides: outcomes,
@@ -420,8 +444,9 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, Strin
         total_patches: u64,
         failed: usize,
     }
+    let path = job.out_dir.join("report.json");
     let json = serde_json::to_vec_pretty(&Json { slides: &report.slides, total_patches, failed: report.failed })
-        .map_err(|e| e.to_string())?;
-    write_atomic(&job.out_dir.join("report.json"), &json).map_err(|e| e.to_string())?;
+        .map_err(|source| JobError::Json { path: path.clone(), source })?;
+    write_atomic(&path, &json).map_err(io(&path))?;
     Ok(report)
 }

@@ -8,8 +8,11 @@ mod job;
 mod mask;
 mod qc;
 
+pub use bench::BenchError;
 pub use bench::{PatchBenchReport, peak_rss_mib, run_patch_bench};
 pub use extract::{PatchParams, PatchRecord, SlidePatches, patch_slide, read_patch};
-pub use job::{MagnificationCounts, PatchImageFormat, PatchJob, RunReport, SlideOutcome, run_patch_job};
+pub use job::{
+    JobError, MagnificationCounts, PatchImageFormat, PatchJob, RunReport, SlideOutcome, SlideStatus, run_patch_job,
+};
 pub use mask::{TissueMask, build_tissue_mask};
 pub use qc::qc_thumbnail;

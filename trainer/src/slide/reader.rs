@@ -14,11 +14,11 @@ pub enum SlideError {
     )]
     DicomNeedsOpenSlide4 { path: PathBuf, version: String },
     #[error(
-        "{path}: OpenSlide cannot open it ({detail}); supported: Aperio SVS, Hamamatsu NDPI, MIRAX, Leica SCN, tiled TIFF, and PNG/JPEG/TIFF images with an explicit µm/px"
+        "{path}: OpenSlide cannot open it ({source}); supported: Aperio SVS, Hamamatsu NDPI, MIRAX, Leica SCN, tiled TIFF, and PNG/JPEG/TIFF images with an explicit µm/px"
     )]
-    Unsupported { path: PathBuf, detail: String },
-    #[error("{path}: no µm/px in the slide's metadata ({detail}); give um_per_px in the cohort file or --um-per-px")]
-    NoSpacing { path: PathBuf, detail: String },
+    Unsupported { path: PathBuf, source: Cause },
+    #[error("{path}: no µm/px in the slide's metadata ({source}); give um_per_px in the cohort file or --um-per-px")]
+    NoSpacing { path: PathBuf, source: Cause },
     #[error("{path}: plain images carry no reliable µm/px; give um_per_px in the cohort file or --um-per-px")]
     PlainImageNeedsSpacing { path: PathBuf },
     #[error("{path}: µm/px {value} is not a finite positive number")]
@@ -28,16 +28,21 @@ pub enum SlideError {
          a scan cannot be enlarged to a higher magnification"
     )]
     TooFine { path: PathBuf, target: f64, native: f64 },
-    #[error("{path}: reading level {level} at ({x}, {y}) size {w}x{h} failed: {detail}")]
-    Read { path: PathBuf, level: u32, x: u64, y: u64, w: u32, h: u32, detail: String },
-    #[error("{path}: {detail}")]
-    Image { path: PathBuf, detail: String },
+    #[error("{path}: reading level {level} at ({x}, {y}) size {w}x{h} failed: {source}")]
+    Read { path: PathBuf, level: u32, x: u64, y: u64, w: u32, h: u32, source: Cause },
+    #[error("{path}: {source}")]
+    Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
 }
+
+/// The library error under a slide error (OpenSlide's, the TIFF decoder's, the image code's),
+/// or a description where the problem has no other cause. Its text is part of the slide
+/// error's message: the slide errors become report text (`report.json`) on their own.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl SlideError {
     /// An image-processing failure while working on the slide at `path`.
-    pub fn image(path: &Path, e: melanoscope_shared::image::ImageError) -> Self {
-        SlideError::Image { path: path.to_path_buf(), detail: e.to_string() }
+    pub fn image(path: &Path, source: melanoscope_shared::image::ImageError) -> Self {
+        SlideError::Image { path: path.to_path_buf(), source }
     }
 }
 
@@ -150,31 +155,28 @@ impl Slide {
                 tracing::debug!(error = %e, "OpenSlide refused a DICOM file");
                 return Err(SlideError::DicomNeedsOpenSlide4 { path: p(), version });
             }
-            Err(e) => return Err(SlideError::Unsupported { path: p(), detail: e.to_string() }),
+            Err(e) => return Err(SlideError::Unsupported { path: p(), source: e.into() }),
         };
         let levels = (0..osr.level_count())
             .map(|l| {
-                let size = osr
-                    .level_dimensions(l)
-                    .map_err(|e| SlideError::Unsupported { path: p(), detail: e.to_string() })?;
-                let downsample = osr
-                    .level_downsample(l)
-                    .map_err(|e| SlideError::Unsupported { path: p(), detail: e.to_string() })?;
+                let size =
+                    osr.level_dimensions(l).map_err(|e| SlideError::Unsupported { path: p(), source: e.into() })?;
+                let downsample =
+                    osr.level_downsample(l).map_err(|e| SlideError::Unsupported { path: p(), source: e.into() })?;
                 Ok(LevelInfo { width: size.w.into(), height: size.h.into(), downsample })
             })
             .collect::<Result<Vec<_>, SlideError>>()?;
         if levels.is_empty() {
-            return Err(SlideError::Unsupported { path: p(), detail: "no pyramid levels".into() });
+            return Err(SlideError::Unsupported { path: p(), source: "no pyramid levels".into() });
         }
         let read_mpp = |name: &str| osr.property_value(name).ok().and_then(|v| v.trim().parse::<f64>().ok());
         let (spacing, spacing_source) = match (um_per_px, read_mpp("openslide.mpp-x"), read_mpp("openslide.mpp-y")) {
             (Some(v), _, _) => (PixelSpacing { x: v, y: v }, SpacingSource::Override),
             (None, Some(x), Some(y)) => {
-                let s =
-                    PixelSpacing::new(x, y).map_err(|e| SlideError::NoSpacing { path: p(), detail: e.to_string() })?;
+                let s = PixelSpacing::new(x, y).map_err(|e| SlideError::NoSpacing { path: p(), source: e.into() })?;
                 (s, SpacingSource::Metadata)
             }
-            _ => return Err(SlideError::NoSpacing { path: p(), detail: "openslide.mpp-x/y missing".into() }),
+            _ => return Err(SlideError::NoSpacing { path: p(), source: "openslide.mpp-x/y missing".into() }),
         };
         let vendor = osr.property_value("openslide.vendor").unwrap_or_else(|_| "unknown".into());
         let tile_width = osr
@@ -234,7 +236,14 @@ impl Slide {
     /// with a whole-number downsample, at level-0 positions on that level's pixel grid. Elsewhere
     /// (a level whose size was rounded, or a fractional level position) OpenSlide interpolates,
     /// and `None` leaves the read to it.
-    fn direct_read(&self, level: u32, x0: u64, y0: u64, w: u32, h: u32) -> Option<Result<RgbImage, String>> {
+    fn direct_read(
+        &self,
+        level: u32,
+        x0: u64,
+        y0: u64,
+        w: u32,
+        h: u32,
+    ) -> Option<Result<RgbImage, super::tiled_tiff::TileError>> {
         let d = self.direct.as_ref()?;
         let ds = self.levels.get(level as usize)?.downsample;
         let whole = ds.round();
@@ -310,14 +319,22 @@ impl Slide {
             && h > 0
             && let Some(r) = self.direct_read(level, x0, y0, w, h)
         {
-            return r.map_err(|detail| SlideError::Read { path: self.path.clone(), level, x: x0, y: y0, w, h, detail });
+            return r.map_err(|e| SlideError::Read {
+                path: self.path.clone(),
+                level,
+                x: x0,
+                y: y0,
+                w,
+                h,
+                source: e.into(),
+            });
         }
         self.read_rgb_openslide(level, x0, y0, w, h)
     }
 
     /// [`Slide::read_rgb`] always through OpenSlide's `read_region` (the benchmark's baseline).
     pub fn read_rgb_openslide(&self, level: u32, x0: u64, y0: u64, w: u32, h: u32) -> Result<RgbImage, SlideError> {
-        let err = |detail: String| SlideError::Read { path: self.path.clone(), level, x: x0, y: y0, w, h, detail };
+        let err = |source: Cause| SlideError::Read { path: self.path.clone(), level, x: x0, y: y0, w, h, source };
         if w == 0 || h == 0 {
             return Err(err("empty region".into()));
         }
@@ -327,12 +344,12 @@ impl Slide {
                     return Err(err("plain images have one level".into()));
                 }
                 // Like OpenSlide: the part outside the image is white (glass).
-                let mut out = RgbImage::filled(w, h, [255; 3]).map_err(|e| err(e.to_string()))?;
+                let mut out = RgbImage::filled(w, h, [255; 3]).map_err(|e| err(e.into()))?;
                 let (iw, ih) = (u64::from(img.width()), u64::from(img.height()));
                 if x0 < iw && y0 < ih {
                     let cw = (iw - x0).min(u64::from(w)) as u32;
                     let ch = (ih - y0).min(u64::from(h)) as u32;
-                    let inside = img.crop(x0 as u32, y0 as u32, cw, ch).map_err(|e| err(e.to_string()))?;
+                    let inside = img.crop(x0 as u32, y0 as u32, cw, ch).map_err(|e| err(e.into()))?;
                     for row in 0..ch {
                         let src = inside.row(row);
                         let start = row as usize * w as usize * 3;
@@ -342,12 +359,10 @@ impl Slide {
                 Ok(out)
             }
             Backend::OpenSlide(osr) => {
-                let (x, y) = (
-                    u32::try_from(x0).map_err(|e| err(e.to_string()))?,
-                    u32::try_from(y0).map_err(|e| err(e.to_string()))?,
-                );
+                let (x, y) =
+                    (u32::try_from(x0).map_err(|e| err(e.into()))?, u32::try_from(y0).map_err(|e| err(e.into()))?);
                 let region = Region { size: Size { w, h }, level, address: Address { x, y } };
-                let argb = osr.read_region(&region).map_err(|e| err(e.to_string()))?;
+                let argb = osr.read_region(&region).map_err(|e| err(e.into()))?;
                 let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
                 // Premultiplied BGRA bytes on little-endian: un-premultiply over white.
                 for px in argb.chunks_exact(4) {
@@ -355,7 +370,7 @@ impl Slide {
                     let over_white = |c: u32| (c + (255 - a)).min(255) as u8;
                     rgb.extend_from_slice(&[over_white(r), over_white(g), over_white(b)]);
                 }
-                RgbImage::from_raw(w, h, rgb).map_err(|e| err(e.to_string()))
+                RgbImage::from_raw(w, h, rgb).map_err(|e| err(e.into()))
             }
         }
     }

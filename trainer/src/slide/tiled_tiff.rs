@@ -6,13 +6,30 @@
 //! compositing took about 40% of the time and decoding 20%, the same per pixel whether one patch
 //! or sixteen are read at once, so only skipping it makes larger reads pay.
 
-use melanoscope_shared::image::RgbImage;
+use melanoscope_shared::image::{ImageError, RgbImage};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Mutex;
 use tiff::ColorType;
 use tiff::decoder::{ChunkType, Decoder, DecodingResult};
+
+/// Why a region could not be assembled from the TIFF's tiles.
+#[derive(Debug, thiserror::Error)]
+pub enum TileError {
+    #[error("the TIFF has no level {0}")]
+    NoLevel(u32),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("the TIFF decoder was poisoned by an earlier panic")]
+    Poisoned,
+    #[error("TIFF directory of level {level}")]
+    Directory { level: u32, source: tiff::TiffError },
+    #[error("TIFF tile {index}")]
+    Tile { index: u32, source: tiff::TiffError },
+    #[error("TIFF tile {index}: not 8-bit samples")]
+    NotEightBit { index: u32 },
+}
 
 #[derive(Debug, Clone, Copy)]
 struct TiffLevel {
@@ -69,24 +86,24 @@ impl TiledTiff {
 
     /// `w`×`h` pixels of `level` from level-pixel (`x`, `y`); outside the image is white, as
     /// OpenSlide's transparent pixels are after compositing over glass.
-    pub fn read(&self, level: u32, x: u64, y: u64, w: u32, h: u32) -> Result<RgbImage, String> {
-        let l = *self.levels.get(level as usize).ok_or_else(|| format!("no level {level}"))?;
-        let mut out = RgbImage::filled(w, h, [255; 3]).map_err(|e| e.to_string())?;
+    pub fn read(&self, level: u32, x: u64, y: u64, w: u32, h: u32) -> Result<RgbImage, TileError> {
+        let l = *self.levels.get(level as usize).ok_or(TileError::NoLevel(level))?;
+        let mut out = RgbImage::filled(w, h, [255; 3])?;
         let (x_end, y_end) = ((x + u64::from(w)).min(u64::from(l.width)), (y + u64::from(h)).min(u64::from(l.height)));
         if x >= x_end || y >= y_end {
             return Ok(out);
         }
-        let mut decoder = self.decoder.lock().map_err(|_| "TIFF decoder poisoned by an earlier panic".to_string())?;
-        decoder.seek_to_image(l.ifd).map_err(|e| e.to_string())?;
+        let mut decoder = self.decoder.lock().map_err(|_| TileError::Poisoned)?;
+        decoder.seek_to_image(l.ifd).map_err(|source| TileError::Directory { level, source })?;
         let across = l.width.div_ceil(l.tile_w);
         let (tw, th) = (u64::from(l.tile_w), u64::from(l.tile_h));
         let out_w = w as usize;
         for ty in y / th..y_end.div_ceil(th) {
             for tx in x / tw..x_end.div_ceil(tw) {
                 let index = ty as u32 * across + tx as u32;
-                let data = match decoder.read_chunk(index).map_err(|e| format!("tile {index}: {e}"))? {
+                let data = match decoder.read_chunk(index).map_err(|source| TileError::Tile { index, source })? {
                     DecodingResult::U8(v) => v,
-                    _ => return Err(format!("tile {index}: not 8-bit samples")),
+                    _ => return Err(TileError::NotEightBit { index }),
                 };
                 // Decoded tiles hold only their valid part (edge tiles are narrower).
                 let (tile_x0, tile_y0) = (tx * tw, ty * th);

@@ -55,8 +55,10 @@ pub enum BenchError {
     Torch(#[from] tch::TchError),
     #[error(transparent)]
     Optim(#[from] OptimError),
-    #[error("the data pipeline ended early: {0}")]
-    Pipeline(String),
+    #[error("the data pipeline ended before a full batch")]
+    PipelineEnded,
+    #[error("timing the data pipeline's stages")]
+    Stages(#[from] crate::data::loader::StageError),
 }
 
 fn synchronize(device: Device) {
@@ -86,7 +88,7 @@ fn pipeline_feed(samples: &Arc<Vec<Sample>>, loader: &LoaderConfig, device: Devi
 }
 
 fn next_full(feed: &mut Feed) -> Result<HostBatch, BenchError> {
-    Ok(feed.next().ok_or_else(|| BenchError::Pipeline("no full batch".into()))??)
+    Ok(feed.next().ok_or(BenchError::PipelineEnded)??)
 }
 
 /// Where each step's batch comes from.
@@ -216,7 +218,7 @@ pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<B
         };
         push(r, &mut rows);
         let n = 4 * cfg.batch_size.max(8);
-        for (phase, seconds) in stage_seconds(samples, loader, n).map_err(BenchError::Pipeline)? {
+        for (phase, seconds) in stage_seconds(samples, loader, n)? {
             let r = BenchRow {
                 arch: "-".into(),
                 speed: "-".into(),

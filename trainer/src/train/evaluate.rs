@@ -4,6 +4,8 @@
 //! seeded percentile-bootstrap 95% intervals over the units of that level. Each test subtype's
 //! positive rate (sensitivity for MM, 1 − specificity for a nevus type) is reported too.
 
+use crate::choice::UnknownChoice;
+use melanoscope_shared::metrics::MetricsError;
 use melanoscope_shared::metrics::{
     Aggregation, BinaryConfusion, ChosenThreshold, ConfidenceInterval, ThresholdRule, aggregate, auc, bootstrap_ci,
     choose_threshold,
@@ -52,7 +54,7 @@ impl PatchPrediction {
 /// Metrics at one level (patch, slide or patient).
 #[derive(Debug, Clone, Serialize)]
 pub struct LevelReport {
-    pub level: String,
+    pub level: Level,
     pub units: usize,
     pub positives: usize,
     pub threshold: ChosenThreshold,
@@ -81,14 +83,63 @@ struct Unit {
     score: f64,
 }
 
-fn units(preds: &[PatchPrediction], level: &str, how: Aggregation) -> Result<Vec<Unit>, String> {
-    if level == "patch" {
+/// The level at which a binary task is scored: patches, slides or patients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Patch,
+    Slide,
+    Patient,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::Patch, Level::Slide, Level::Patient];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Patch => "patch",
+            Level::Slide => "slide",
+            Level::Patient => "patient",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, UnknownChoice> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownChoice::one_of("level", s, Self::ALL.map(Level::name)))
+    }
+}
+
+crate::choice::from_str_by_parse!(Level);
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Why an evaluation could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluationError {
+    #[error("{level}-level units")]
+    Aggregate { level: &'static str, source: MetricsError },
+    #[error("{level}-level validation threshold")]
+    Threshold { level: &'static str, source: MetricsError },
+    #[error("{level}-level test AUC")]
+    Auc { level: &'static str, source: MetricsError },
+    #[error("{0}")]
+    Shape(String),
+}
+
+fn units(preds: &[PatchPrediction], level: Level, how: Aggregation) -> Result<Vec<Unit>, EvaluationError> {
+    if level == Level::Patch {
         return Ok(preds
             .iter()
             .map(|p| Unit { positive: p.class == 1, label: p.label.clone(), score: p.p_melanoma })
             .collect());
     }
-    let key = |p: &PatchPrediction| if level == "slide" { p.slide_id.clone() } else { p.patient_id.clone() };
+    let key = |p: &PatchPrediction| if level == Level::Slide { p.slide_id.clone() } else { p.patient_id.clone() };
     let keys: Vec<String> = preds.iter().map(key).collect();
     let probs: Vec<f64> = preds.iter().flat_map(|p| [1.0 - p.p_melanoma, p.p_melanoma]).collect();
     // A unit is melanoma when any of its patches is (a patient with one melanoma slide is a
@@ -100,7 +151,8 @@ fn units(preds: &[PatchPrediction], level: &str, how: Aggregation) -> Result<Vec
             *e = (true, p.label.clone());
         }
     }
-    let groups = aggregate(&keys, &probs, 2, how).map_err(|e| e.to_string())?;
+    let groups = aggregate(&keys, &probs, 2, how)
+        .map_err(|source| EvaluationError::Aggregate { level: level.name(), source })?;
     Ok(groups
         .into_iter()
         .map(|(k, p, _)| {
@@ -112,7 +164,11 @@ fn units(preds: &[PatchPrediction], level: &str, how: Aggregation) -> Result<Vec
 
 /// Test labels (melanoma or not) and melanoma scores of the units of `level` (patch, slide or
 /// patient), as the report computed them: for ROC curves and confusion matrices.
-pub fn level_scores(preds: &[PatchPrediction], level: &str, how: Aggregation) -> Result<(Vec<bool>, Vec<f64>), String> {
+pub fn level_scores(
+    preds: &[PatchPrediction],
+    level: Level,
+    how: Aggregation,
+) -> Result<(Vec<bool>, Vec<f64>), EvaluationError> {
     Ok(units(preds, level, how)?.into_iter().map(|u| (u.positive, u.score)).unzip())
 }
 
@@ -127,14 +183,15 @@ pub fn evaluate_binary(
     how: Aggregation,
     resamples: usize,
     seed: u64,
-) -> Result<EvaluationReport, String> {
+) -> Result<EvaluationReport, EvaluationError> {
     let mut levels = Vec::new();
-    for level in ["patch", "slide", "patient"] {
-        let (val, tst) = (units(validation, level, how)?, units(test, level, how)?);
+    for lv in Level::ALL {
+        let level = lv.name();
+        let (val, tst) = (units(validation, lv, how)?, units(test, lv, how)?);
         let vl: Vec<bool> = val.iter().map(|u| u.positive).collect();
         let vs: Vec<f64> = val.iter().map(|u| u.score).collect();
-        let threshold =
-            choose_threshold(&vl, &vs, ThresholdRule::Youden).map_err(|e| format!("{level}-level validation: {e}"))?;
+        let threshold = choose_threshold(&vl, &vs, ThresholdRule::Youden)
+            .map_err(|source| EvaluationError::Threshold { level, source })?;
         let labels: Vec<bool> = tst.iter().map(|u| u.positive).collect();
         let scores: Vec<f64> = tst.iter().map(|u| u.score).collect();
         let predicted: Vec<bool> = scores.iter().map(|s| threshold.predict(*s)).collect();
@@ -155,7 +212,7 @@ pub fn evaluate_binary(
             0.95,
             seed,
         )
-        .map_err(|e| format!("{level}-level test AUC: {e}"))?;
+        .map_err(|source| EvaluationError::Auc { level, source })?;
         let mut by_label: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for (u, p) in tst.iter().zip(&predicted) {
             let e = by_label.entry(u.label.clone()).or_default();
@@ -163,7 +220,7 @@ pub fn evaluate_binary(
             e.1 += usize::from(*p);
         }
         levels.push(LevelReport {
-            level: level.into(),
+            level: lv,
             units: n,
             positives: labels.iter().filter(|l| **l).count(),
             threshold,

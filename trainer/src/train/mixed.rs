@@ -23,6 +23,8 @@ pub struct SpeedConfig {
     pub channels_last: bool,
 }
 
+crate::choice::from_str_by_parse!(SpeedConfig);
+
 impl SpeedConfig {
     pub const FP32: SpeedConfig = SpeedConfig { precision: Precision::Fp32, channels_last: false };
 
@@ -39,7 +41,7 @@ impl SpeedConfig {
     }
 
     /// `fp32`, `fp32-cl`, `fp16`, `fp16-cl`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, crate::choice::UnknownChoice> {
         let t = s.trim().to_ascii_lowercase();
         let (p, cl) = match t.strip_suffix("-cl") {
             Some(p) => (p, true),
@@ -48,7 +50,9 @@ impl SpeedConfig {
         let precision = match p {
             "fp32" => Precision::Fp32,
             "fp16" => Precision::Fp16,
-            _ => return Err(format!("unknown speed mode {s:?}; expected fp32, fp32-cl, fp16 or fp16-cl")),
+            _ => {
+                return Err(crate::choice::UnknownChoice::new("speed mode", s, "fp32, fp32-cl, fp16 or fp16-cl"));
+            }
         };
         Ok(SpeedConfig { precision, channels_last: cl })
     }

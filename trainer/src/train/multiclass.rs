@@ -3,6 +3,7 @@
 //! with accuracy, macro F1 and macro one-vs-rest AUC under 95% bootstrap intervals, each
 //! class's sensitivity, specificity, precision, F1 and AUC, and the confusion matrix.
 
+use super::evaluate::EvaluationError;
 use melanoscope_shared::metrics::{
     Aggregation, ConfidenceInterval, MultiConfusion, aggregate, bootstrap_ci, macro_auc_ovr, one_vs_rest_auc,
 };
@@ -88,24 +89,25 @@ pub fn evaluate_multiclass(
     classes: &[&str],
     resamples: usize,
     seed: u64,
-) -> Result<MulticlassReport, String> {
+) -> Result<MulticlassReport, EvaluationError> {
     let k = classes.len();
     if k < 2 {
-        return Err(format!("{k} classes; a multi-class evaluation needs at least 2"));
+        return Err(EvaluationError::Shape(format!("{k} classes; a multi-class evaluation needs at least 2")));
     }
     if let Some(p) = test.iter().find(|p| p.probs.len() != k || p.class >= k) {
-        return Err(format!(
+        return Err(EvaluationError::Shape(format!(
             "slide {}: {} probabilities for class {}; expected {k} classes",
             p.slide_id,
             p.probs.len(),
             p.class
-        ));
+        )));
     }
     let labels: Vec<usize> = test.iter().map(|p| p.class).collect();
     let probs: Vec<f64> = test.iter().flat_map(|p| p.probs.iter().copied()).collect();
     let mut levels = vec![level("patch", &labels, &probs, k, resamples, seed)];
     let keys: Vec<String> = test.iter().map(|p| p.slide_id.clone()).collect();
-    let groups = aggregate(&keys, &probs, k, Aggregation::Mean).map_err(|e| e.to_string())?;
+    let groups = aggregate(&keys, &probs, k, Aggregation::Mean)
+        .map_err(|source| EvaluationError::Aggregate { level: "slide", source })?;
     let truth: std::collections::BTreeMap<&str, usize> = test.iter().map(|p| (p.slide_id.as_str(), p.class)).collect();
     let slide_labels: Vec<usize> =
         groups.iter().map(|(key, _, _)| truth.get(key.as_str()).copied().unwrap_or(0)).collect();

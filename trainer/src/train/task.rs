@@ -16,6 +16,8 @@ pub enum Task {
     All4,
 }
 
+crate::choice::from_str_by_parse!(Task);
+
 impl Task {
     pub const ALL: [Task; 6] = [Task::MmVsNevi, Task::MmVsIn, Task::MmVsCn, Task::MmVsJn, Task::Nevi3, Task::All4];
 
@@ -30,13 +32,11 @@ impl Task {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
-            format!(
-                "unknown task {s:?}; expected one of {}",
-                Self::ALL.iter().map(Task::name).collect::<Vec<_>>().join(", ")
-            )
-        })
+    pub fn parse(s: &str) -> Result<Self, crate::choice::UnknownChoice> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| crate::choice::UnknownChoice::one_of("task", s, Self::ALL.map(|t| t.name())))
     }
 
     /// Class names, in class-index order.
@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn tasks_map_the_studys_labels() {
         assert_eq!(Task::parse("MM-vs-Nevi"), Ok(Task::MmVsNevi));
-        assert!(Task::parse("bcc").unwrap_err().contains("nevi-3class"));
+        assert!(Task::parse("bcc").unwrap_err().to_string().contains("nevi-3class"));
         let t = Task::MmVsNevi;
         assert_eq!(
             [t.class_of("MM"), t.class_of("in"), t.class_of("CN"), t.class_of("JN")],

@@ -396,7 +396,7 @@ mod speed {
             SpeedConfig::parse("FP16-CL").unwrap(),
             SpeedConfig { precision: Precision::Fp16, channels_last: true }
         );
-        assert!(SpeedConfig::parse("bf8").unwrap_err().contains("expected fp32"));
+        assert!(SpeedConfig::parse("bf8").unwrap_err().to_string().contains("expected fp32"));
         assert_eq!(SpeedConfig::fastest_for(Device::Cpu), SpeedConfig::FP32);
     }
 

@@ -4,8 +4,8 @@ use crate::data::feed::Feed;
 use crate::manifest::read_manifest;
 use crate::patching::{PatchJob, run_patch_job};
 use crate::slide::MagnificationPresets;
-use melanoscope_synth::cohort::{SynthConfig, generate_cohort};
 use melanoscope_shared::image::{TensorLayout, field_to_tensor, save_rgb};
+use melanoscope_synth::cohort::{SynthConfig, generate_cohort};
 use std::path::Path;
 use tch::Device;
 

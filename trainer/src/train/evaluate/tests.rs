@@ -58,7 +58,8 @@ fn hand_worked_patch_and_slide_levels_with_validation_thresholds() {
     assert_eq!(est(&slide.sensitivity), 0.0);
     assert_eq!(est(&slide.specificity), 1.0);
     assert!(slide.precision.is_none(), "no slide called positive: precision undefined, not NaN");
-    assert_eq!(r.levels[2].level, "patient");
+    assert_eq!(r.levels[2].level, Level::Patient);
+    assert_eq!(serde_json::to_value(&r.levels[2]).unwrap()["level"], "patient", "report.json keeps the spelling");
     assert_eq!(r.levels[2].units, 4);
 
     let md = r.markdown("mm-vs-nevi, resnet50, 40X");
@@ -85,6 +86,6 @@ fn a_patient_with_one_melanoma_slide_is_a_melanoma_patient_and_single_class_vali
     assert_eq!((r.levels[1].units, r.levels[1].positives), (5, 3));
     assert_eq!((r.levels[2].units, r.levels[2].positives), (4, 3));
     let only_nevi: Vec<PatchPrediction> = val.iter().filter(|p| p.class == 0).cloned().collect();
-    let err = evaluate_binary(&only_nevi, &test, Aggregation::Mean, 50, 1).unwrap_err();
+    let err = evaluate_binary(&only_nevi, &test, Aggregation::Mean, 50, 1).unwrap_err().to_string();
     assert!(err.contains("patch-level validation"), "{err}");
 }

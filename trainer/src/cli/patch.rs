@@ -1,0 +1,98 @@
+//! `patch`: the slides of a cohort cut into patches at one or more magnifications.
+
+use anyhow::{Result, bail};
+use clap::ValueEnum;
+use melanoscope_trainer::annotations::{AnnotationPolicy, RegionLabelMap};
+use melanoscope_trainer::cohort::load_cohort;
+use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
+use melanoscope_trainer::slide::MagnificationPresets;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ImageFormatArg {
+    Png,
+    Jpeg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum AnnotationsArg {
+    Auto,
+    None,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PatchArgs {
+    /// Cohort CSV: slide, slide_id, patient_id, label (MM/IN/CN/JN), optional site, um_per_px.
+    #[arg(long)]
+    pub cohort: PathBuf,
+    /// Output folder (manifest.parquet, report.json, slides/<id>/{patches.parquet,qc.png}).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// `all`, or a comma-separated list of 40X, 20X, 10X, 4X or µm/px values.
+    #[arg(long, default_value = "all")]
+    pub magnifications: String,
+    /// Also write patch images in class folders, like the study's dataset.
+    #[arg(long, value_enum)]
+    pub export_images: Option<ImageFormatArg>,
+    /// µm/px for slides whose metadata lacks it (the cohort's um_per_px column wins).
+    #[arg(long)]
+    pub um_per_px: Option<f64>,
+    /// Slides processed in parallel.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
+    pub threads: usize,
+    /// `auto`: patch inside the regions of the cohort's `annotations` column, or of a QuPath
+    /// GeoJSON / ASAP / Aperio XML file beside the slide (<stem>.geojson, .json, .xml);
+    /// slides with neither use the tissue mask. `none`: tissue mask only.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub annotations: AnnotationsArg,
+    /// Keep a patch when at least this fraction of it lies inside one included region.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_region_overlap: f32,
+    /// Region classes that remove patches (comma-separated, compared without case).
+    #[arg(long, default_value_t = melanoscope_trainer::annotations::DEFAULT_EXCLUDE_CLASSES.join(","))]
+    pub exclude_classes: String,
+    /// Only these region classes are patched (comma-separated); any other class is an error.
+    #[arg(long)]
+    pub include_classes: Option<String>,
+    /// Patch labels from region classes: `standard` (MM/Melanoma, IN/Intradermal nevus, ...),
+    /// a CSV of class,label rows, or inline `Tumor=MM,Nevus=IN`. Slide labels stay the cohort's.
+    #[arg(long)]
+    pub region_labels: Option<String>,
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()
+}
+
+pub fn run(args: PatchArgs) -> Result<()> {
+    let magnifications = MagnificationPresets::default().parse_list(&args.magnifications)?;
+    if !(0.0..=1.0).contains(&args.min_region_overlap) {
+        bail!("--min-region-overlap {}: expected a fraction between 0 and 1", args.min_region_overlap);
+    }
+    let annotations = match args.annotations {
+        AnnotationsArg::None => None,
+        AnnotationsArg::Auto => Some(AnnotationPolicy {
+            exclude_classes: list(&args.exclude_classes),
+            include_classes: args.include_classes.as_deref().map(list),
+            region_labels: args.region_labels.as_deref().map(RegionLabelMap::parse_spec).transpose()?,
+            min_overlap: args.min_region_overlap,
+        }),
+    };
+    let cohort = load_cohort(&args.cohort)?;
+    let job = PatchJob {
+        out_dir: args.out,
+        magnifications,
+        mask_um_per_px: 8.0,
+        export_images: args.export_images.map(|f| match f {
+            ImageFormatArg::Png => PatchImageFormat::Png,
+            ImageFormatArg::Jpeg => PatchImageFormat::Jpeg,
+        }),
+        default_um_per_px: args.um_per_px,
+        threads: args.threads,
+        show_progress: true,
+        annotations,
+    };
+    let report = run_patch_job(&job, &cohort)?;
+    print!("{}", report.summary());
+    Ok(())
+}

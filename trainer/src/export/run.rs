@@ -1,0 +1,359 @@
+//! One export, start to end: a checkpoint → the ONNX file in the asked form (f32, f16, or INT8
+//! calibrated on validation fields), optionally a reference batch, an agreement report against
+//! f32 on test fields, and a model bundle for the edge (metadata, the evaluation's operating
+//! point, reference fields checked on every runtime the edge may use, a signature).
+
+use super::bundle::{BundleError, BundleSpec, decision_from_report, default_decision, make_bundle};
+use super::fields::{FieldSet, FieldsError, read_fields};
+use super::onnx::{ExportError, Form, export_form, write_reference};
+use super::quant::{Agreement, QuantError, agreement, calibrate};
+use crate::manifest::{ManifestError, ManifestRow, read_manifest};
+use crate::model::{Arch, WeightsError, load_network};
+use crate::slide::Magnification;
+use crate::split::{Partition, PatientSplit, SplitError};
+use crate::train::evaluate::Level;
+use crate::train::task::{Task, task_samples};
+use melanoscope_engine::{Backend, Engine, EngineError, names};
+use melanoscope_shared::formats::{FormatError, ModelFile, NamedMetric, Quantization, parse_key_hex};
+use melanoscope_shared::image::{ImageError, Normalization, RgbImage};
+use std::path::{Path, PathBuf};
+
+/// The numeric form of the exported model (`--form`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    F32,
+    F16,
+    /// Post-training static quantisation, calibrated on validation fields.
+    Int8,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+/// How INT8 weights are scaled (`--int8-weights`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Int8Weights {
+    /// Symmetric, one scale a layer.
+    PerTensor,
+    /// One scale per output channel, closer to f32.
+    PerChannel,
+}
+
+impl Int8Weights {
+    pub fn name(self) -> &'static str {
+        match self {
+            Int8Weights::PerTensor => "per-tensor",
+            Int8Weights::PerChannel => "per-channel",
+        }
+    }
+}
+
+/// The patches the export reads: validation fields calibrate INT8 and give the reference
+/// fields, test fields measure agreement with f32.
+#[derive(Debug, Clone)]
+pub struct ExportData {
+    pub manifest: PathBuf,
+    pub split: PathBuf,
+    pub calibration_fields: usize,
+    pub agreement_fields: usize,
+}
+
+/// The bundle for the edge, beside the ONNX file.
+#[derive(Debug, Clone)]
+pub struct BundlePlan {
+    pub path: PathBuf,
+    /// Runtimes besides tract whose results the reference tolerances must cover.
+    pub also_on: Vec<Backend>,
+    /// An ed25519 secret key file (64 hex digits, from `keygen`).
+    pub sign_key: Option<PathBuf>,
+}
+
+/// Everything one export needs.
+#[derive(Debug, Clone)]
+pub struct ExportPlan {
+    pub checkpoint: PathBuf,
+    pub arch: Arch,
+    pub task: Task,
+    /// Side of the square input in pixels (the patch size).
+    pub size: u32,
+    pub magnification: Magnification,
+    pub precision: Precision,
+    pub int8_weights: Int8Weights,
+    /// Upper percentile of each tensor's values that its INT8 range keeps.
+    pub percentile: f64,
+    pub data: Option<ExportData>,
+    /// The `evaluate` report.json whose validation-chosen threshold (at `level`) the agreement
+    /// report and the edge apply, and whose test figures the bundle carries; without it, 0.5.
+    pub report: Option<PathBuf>,
+    pub level: Level,
+    /// Half-width of the UNCERTAIN band around the threshold.
+    pub uncertain_band: f64,
+    /// Images in a reference batch (`<out>.{input,logits,features}.npy`); 0 for none.
+    pub reference: i64,
+    pub out: PathBuf,
+    pub bundle: Option<BundlePlan>,
+}
+
+/// How INT8 calibration went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationSummary {
+    pub tensors: usize,
+    pub fields: usize,
+    pub method: String,
+}
+
+/// The bundle written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundleWritten {
+    pub path: PathBuf,
+    pub bytes: usize,
+    pub references: usize,
+    pub signed: bool,
+}
+
+/// What an export wrote and measured.
+#[derive(Debug, Clone)]
+pub struct ExportOutcome {
+    pub onnx: PathBuf,
+    pub onnx_bytes: usize,
+    pub calibration: Option<CalibrationSummary>,
+    /// Agreement with f32 on the test fields (f16 and INT8 with data), also in
+    /// `<out>.agreement.json`.
+    pub agreement: Option<Agreement>,
+    pub bundle: Option<BundleWritten>,
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportRunError {
+    #[error("checkpoint {path}")]
+    Checkpoint { path: PathBuf, source: WeightsError },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Split(#[from] SplitError),
+    #[error("{manifest}: no {magnification} patches of task {task} in the {partition:?} partition")]
+    NoPatches { manifest: PathBuf, magnification: String, task: &'static str, partition: Partition },
+    #[error("reading {partition:?} fields")]
+    Fields { partition: Partition, source: FieldsError },
+    #[error("--form int8 needs a manifest and split: it calibrates on validation fields")]
+    NeedsCalibrationData,
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("INT8")]
+    Quant(#[from] QuantError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the bundle")]
+    Bundle(#[from] BundleError),
+    #[error("the bundle")]
+    Format(#[from] FormatError),
+    #[error("signing key {path}: cannot read it")]
+    KeyRead { path: PathBuf, source: std::io::Error },
+    #[error("signing key {path}")]
+    Key { path: PathBuf, source: FormatError },
+    #[error("{path}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("encoding the agreement report")]
+    Json(#[from] serde_json::Error),
+    #[error("reading the head's weights")]
+    Torch(#[from] tch::TchError),
+    #[error("the placeholder reference field")]
+    Image(#[from] ImageError),
+}
+
+/// Writes `bytes` to `path` atomically, creating its folder.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportRunError> {
+    let io = |source| ExportRunError::Io { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    melanoscope_shared::atomic::write_atomic(path, bytes).map_err(io)
+}
+
+/// The manifest and split, read once for both partitions.
+struct Patches<'a> {
+    data: &'a ExportData,
+    rows: Vec<ManifestRow>,
+    split: PatientSplit,
+}
+
+impl Patches<'_> {
+    fn fields(&self, plan: &ExportPlan, partition: Partition, max: usize) -> Result<Option<FieldSet>, ExportRunError> {
+        if max == 0 {
+            return Ok(None);
+        }
+        let samples = task_samples(&self.rows, plan.task, &plan.magnification.name, &self.split, partition);
+        if samples.is_empty() {
+            return Err(ExportRunError::NoPatches {
+                manifest: self.data.manifest.clone(),
+                magnification: plan.magnification.name.clone(),
+                task: plan.task.name(),
+                partition,
+            });
+        }
+        read_fields(&samples, max, plan.size, Normalization::IMAGENET)
+            .map(Some)
+            .map_err(|source| ExportRunError::Fields { partition, source })
+    }
+}
+
+/// Reference fields: a few validation fields of each class, or a plain tissue-coloured field
+/// when no data was given.
+fn reference_fields(validation: Option<&FieldSet>, classes: usize, side: u32) -> Result<Vec<RgbImage>, ImageError> {
+    match validation {
+        Some(v) => Ok((0..classes)
+            .flat_map(|class| {
+                v.classes.iter().enumerate().filter(move |(_, c)| **c == class).take(2).map(|(i, _)| v.rgb[i].clone())
+            })
+            .collect()),
+        None => Ok(vec![RgbImage::filled(side, side, [200, 120, 170])?]),
+    }
+}
+
+/// Runs the export `plan` describes.
+pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
+    let classes: Vec<String> = plan.task.classes().iter().map(|c| c.to_string()).collect();
+    let (vs, net) = load_network(&plan.checkpoint, plan.arch, classes.len() as i64, tch::Device::Cpu)
+        .map_err(|source| ExportRunError::Checkpoint { path: plan.checkpoint.clone(), source })?;
+    let patches = match &plan.data {
+        Some(data) => {
+            Some(Patches { data, rows: read_manifest(&data.manifest)?, split: PatientSplit::load(&data.split)? })
+        }
+        None => None,
+    };
+    let validation = match &patches {
+        Some(p) => p.fields(plan, Partition::Validation, p.data.calibration_fields)?,
+        None => None,
+    };
+
+    let mut calibration = None;
+    let (onnx, quantization) = match plan.precision {
+        Precision::F32 => (export_form(&vs, plan.arch, plan.size, &Form::F32)?.0, Quantization::F32),
+        Precision::F16 => (export_form(&vs, plan.arch, plan.size, &Form::F16)?.0, Quantization::F16),
+        Precision::Int8 => {
+            let calib = validation.as_ref().ok_or(ExportRunError::NeedsCalibrationData)?;
+            let per_channel = plan.int8_weights == Int8Weights::PerChannel;
+            let c = calibrate(&vs, plan.arch, calib, plan.percentile, per_channel)?;
+            let method = format!("{} ({} weights)", c.method, plan.int8_weights.name());
+            calibration =
+                Some(CalibrationSummary { tensors: c.plan.ranges.len(), fields: c.fields, method: method.clone() });
+            (
+                export_form(&vs, plan.arch, plan.size, &Form::Int8(c.plan))?.0,
+                Quantization::Int8 { calibration: method, samples: c.fields as u32 },
+            )
+        }
+    };
+    write_file(&plan.out, &onnx)?;
+    if plan.reference > 0 {
+        write_reference(&net, plan.size, plan.reference, &plan.out.with_extension(""))?;
+    }
+
+    let positive = classes.iter().position(|c| c == "MM").unwrap_or(classes.len() - 1) as u16;
+    let (decision, mut metrics) = match &plan.report {
+        Some(report) => decision_from_report(report, plan.level, positive, plan.uncertain_band)?,
+        None => (default_decision(positive, plan.uncertain_band), Vec::new()),
+    };
+
+    // Agreement with f32 on the test fields (for f16 and INT8).
+    let test = match (&patches, plan.precision) {
+        (Some(p), Precision::F16 | Precision::Int8) => p.fields(plan, Partition::Test, p.data.agreement_fields)?,
+        _ => None,
+    };
+    let agreement = match test {
+        None => None,
+        Some(test) => {
+            let reference = Engine::from_onnx(&export_form(&vs, plan.arch, plan.size, &Form::F32)?.0, 1, test.side)?;
+            let candidate = Engine::from_onnx(&onnx, 1, test.side)?;
+            let head = match plan.arch {
+                Arch::Vgg19 => None,
+                Arch::ResNet18 | Arch::ResNet50 => {
+                    Some(Vec::<f32>::try_from(vs.variables()[names::HEAD_WEIGHT].flatten(0, -1))?)
+                }
+            };
+            let a = agreement(
+                &reference,
+                &candidate,
+                &test,
+                classes.len(),
+                usize::from(positive),
+                decision.threshold,
+                head.as_deref(),
+            )?;
+            write_file(&plan.out.with_extension("agreement.json"), serde_json::to_string_pretty(&a)?.as_bytes())?;
+            metrics.push(NamedMetric { name: "agreement_with_f32".into(), value: a.verdict_agreement });
+            if let Some(d) = a.auc_difference {
+                metrics.push(NamedMetric { name: "auc_minus_f32".into(), value: d });
+            }
+            metrics.push(NamedMetric { name: "cam_correlation_with_f32".into(), value: a.cam_correlation_mean });
+            Some(a)
+        }
+    };
+
+    let bundle = match &plan.bundle {
+        None => None,
+        Some(b) => {
+            let refs = reference_fields(validation.as_ref(), classes.len(), plan.size)?;
+            let spec = BundleSpec {
+                arch: plan.arch,
+                task: plan.task.name().into(),
+                classes: classes.clone(),
+                side: plan.size,
+                um_per_px: plan.magnification.um_per_px,
+                normalization: Normalization::IMAGENET,
+                decision,
+                validation: metrics,
+                quantization,
+            };
+            // Another machine's kernels sum in another order; f16 and INT8 round more on ARM too.
+            let relative = if plan.precision == Precision::F32 { 1e-3 } else { 2e-2 };
+            let mut file = make_bundle(onnx.clone(), &spec, &refs, relative, &b.also_on)?;
+            if let Some(key) = &b.sign_key {
+                file.sign(&read_secret(key)?)?;
+            }
+            let bytes = file.encode()?;
+            write_file(&b.path, &bytes)?;
+            Some(BundleWritten {
+                path: b.path.clone(),
+                bytes: bytes.len(),
+                references: file.references.len(),
+                signed: file.signature.is_some(),
+            })
+        }
+    };
+    Ok(ExportOutcome { onnx: plan.out.clone(), onnx_bytes: onnx.len(), calibration, agreement, bundle })
+}
+
+fn read_secret(path: &Path) -> Result<[u8; 32], ExportRunError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ExportRunError::KeyRead { path: path.to_path_buf(), source })?;
+    parse_key_hex(&text).map_err(|source| ExportRunError::Key { path: path.to_path_buf(), source })
+}
+
+/// Writes a new ed25519 key pair: `<out>.secret` (owner-only) and `<out>.public`.
+pub fn keygen(out: &Path) -> Result<(PathBuf, PathBuf), ExportRunError> {
+    use std::io::Read;
+    let mut secret = [0u8; 32];
+    let random = Path::new("/dev/urandom");
+    std::fs::File::open(random)
+        .and_then(|mut f| f.read_exact(&mut secret))
+        .map_err(|source| ExportRunError::Io { path: random.to_path_buf(), source })?;
+    let public = ModelFile::public_key_of(&secret);
+    let (sp, pp) = (out.with_extension("secret"), out.with_extension("public"));
+    write_file(&sp, format!("{}\n", melanoscope_shared::formats::hex(&secret)).as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sp, std::fs::Permissions::from_mode(0o600))
+            .map_err(|source| ExportRunError::Io { path: sp.clone(), source })?;
+    }
+    write_file(&pp, format!("{}\n", melanoscope_shared::formats::hex(&public)).as_bytes())?;
+    Ok((sp, pp))
+}
