@@ -10,14 +10,30 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "crate graph: the trainer never links the edge; the edge without its feature never links onnxruntime"
+# Each tree is read whole before it is searched (grep -q closing the pipe early would fail it).
+trainer_tree="$(cargo tree --locked -p melanoscope-trainer --prefix none)"
+edge_tree="$(cargo tree --locked -p melanoscope-edge --no-default-features --prefix none)"
+edge_ort_tree="$(cargo tree --locked -p melanoscope-edge --features onnxruntime --prefix none)"
+if grep -q '^melanoscope-edge ' <<<"$trainer_tree"; then
+  echo "melanoscope-trainer depends on melanoscope-edge" >&2; exit 1
+fi
+if grep -q '^ort ' <<<"$edge_tree"; then
+  echo "melanoscope-edge without features depends on ort" >&2; exit 1
+fi
+grep -q '^ort ' <<<"$edge_ort_tree" || { echo "melanoscope-edge --features onnxruntime does not reach ort" >&2; exit 1; }
+
 step "clippy (all crates, all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p melanoscope-shared --no-default-features --features alloc --locked -- -D warnings
 # The optional hardware backends compile and lint on the host too (V4L2, Pi, Jetson).
 cargo clippy -p melanoscope-edge -p melanoscope-boards --all-targets --features melanoscope-edge/v4l2,melanoscope-edge/rpi,melanoscope-edge/jetson,melanoscope-boards/mock --locked -- -D warnings
 
-step "host tests (x86_64, every crate)"
+step "host tests (x86_64, every crate; the trainer turns on the engine's onnxruntime feature)"
 cargo test --workspace --locked
+# Built on its own, the edge (and its engine) have no onnxruntime: the board binaries' build.
+step "host tests of the engine and edge without onnxruntime"
+cargo test -p melanoscope-engine -p melanoscope-edge --locked
 cargo test -p melanoscope-boards --features rpi,jetson,mock --locked
 
 step "no_std core builds for bare metal (thumbv7em-none-eabihf)"
@@ -26,10 +42,10 @@ cargo build -p melanoscope-shared --no-default-features --features alloc --targe
 # Property tests run fewer cases under emulation; every case still runs on x86_64 above.
 for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
   step "cross build for $target"
-  cargo build --target "$target" -p melanoscope-shared -p melanoscope-edge -p melanoscope-boards --locked
+  cargo build --target "$target" -p melanoscope-shared -p melanoscope-engine -p melanoscope-edge -p melanoscope-boards --locked
   step "tests under qemu for $target (single test thread)"
   PROPTEST_CASES=48 cargo test --target "$target" --locked \
-    -p melanoscope-shared -p melanoscope-edge -p melanoscope-boards -p melanoscope-tests \
+    -p melanoscope-shared -p melanoscope-engine -p melanoscope-synth -p melanoscope-edge -p melanoscope-boards -p melanoscope-tests \
     -- --test-threads=1
 done
 step "board packages: release cross builds, installed into a scratch root, a replay under qemu"

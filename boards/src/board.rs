@@ -4,7 +4,7 @@
 //! of that kind returns an error naming the feature.
 
 use crate::button::DebouncedButton;
-use crate::description::BoardDescription;
+use crate::description::{BoardBackend, BoardDescription};
 use crate::io::{Backend, DynInput, DynOutput, DynSpi, IoError};
 use crate::status_leds::StatusLeds;
 use embedded_hal::digital::OutputPin;
@@ -65,11 +65,10 @@ pub fn open_with(d: &BoardDescription, backend: &mut dyn Backend) -> Result<Boar
 /// Opens the board `d` describes with its backend; a backend this build lacks is an error
 /// naming the feature to build with.
 pub fn open(d: &BoardDescription) -> Result<BoardIo, IoError> {
-    match d.backend.as_str() {
-        "rpi" => open_rpi(d),
-        "jetson" => open_jetson(d),
-        "mock" => open_mock(d),
-        other => Err(IoError(format!("unknown board backend {other:?}"))),
+    match d.backend {
+        BoardBackend::Rpi => open_rpi(d),
+        BoardBackend::Jetson => open_jetson(d),
+        BoardBackend::Mock => open_mock(d),
     }
 }
 

@@ -42,13 +42,24 @@ pub struct DisplayWiring {
     pub backlight: Option<u32>,
 }
 
+/// Which backend drives a board's pins (`backend` in a board file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BoardBackend {
+    /// Raspberry Pi 4/5 through rppal (feature `rpi`).
+    Rpi,
+    /// Jetson through the GPIO character device and spidev (feature `jetson`).
+    Jetson,
+    /// Host mocks that record every call (feature `mock`).
+    Mock,
+}
+
 /// One board.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoardDescription {
     pub name: String,
-    /// rpi, jetson or mock.
-    pub backend: String,
+    pub backend: BoardBackend,
     /// GPIO character device of the header's lines (Jetson).
     pub gpio_chip: Option<String>,
     pub leds: Option<LedPins>,
@@ -85,13 +96,12 @@ impl BoardDescription {
             value,
             expected: expected.into(),
         };
-        let max_pin = match self.backend.as_str() {
-            "rpi" => 27,
-            "jetson" => 511,
-            "mock" => 1023,
-            other => return Err(bad("backend", format!("{other:?}"), "rpi, jetson or mock")),
+        let max_pin = match self.backend {
+            BoardBackend::Rpi => 27,
+            BoardBackend::Jetson => 511,
+            BoardBackend::Mock => 1023,
         };
-        if self.backend == "jetson" && self.gpio_chip.is_none() {
+        if self.backend == BoardBackend::Jetson && self.gpio_chip.is_none() {
             return Err(bad("gpio_chip", "missing".into(), "the GPIO character device, e.g. /dev/gpiochip0"));
         }
         let mut used: Vec<(&str, u32)> = Vec::new();
@@ -160,5 +170,10 @@ mod tests {
         let e = BoardDescription::parse("x.toml", &format!("{base}colour = 1\n")).unwrap_err().to_string();
         assert!(e.contains("colour"), "{e}");
         assert_eq!(BoardDescription::spi_bus_cs("/dev/spidev1.0"), Some((1, 0)));
+        let e = BoardDescription::parse("x.toml", &base.replace("backend = \"rpi\"", "backend = \"beaglebone\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.toml") && e.contains("backend") && e.contains("beaglebone"), "{e}");
+        assert!(e.contains("rpi") && e.contains("jetson") && e.contains("mock"), "{e}");
     }
 }

@@ -5,6 +5,11 @@
 //! display) and their backends: Raspberry Pi 4/5 (rppal, feature `rpi`), Jetson Nano/Orin Nano
 //! (gpio-cdev and spidev through linux-embedded-hal, feature `jetson`) and host mocks that
 //! record every call (feature `mock`).
+//!
+//! Layers: `io` (the [`io::IoError`] every pin fails with, type-erased pins and the
+//! [`io::Backend`] trait) is what the backends (`rpi`, `jetson`, `mock`) implement; `board`
+//! picks a backend from a description and wires it; `controls` is what the edge drives.
+//! Errors: typed (`thiserror`), one per concern.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -13,15 +13,15 @@ use std::path::{Path, PathBuf};
 /// Why a record, snapshot or export could not be written; the cause is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("{path}")]
+    #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("record log")]
+    #[error("record log: {0}")]
     Log(#[from] melanoscope_shared::formats::FormatError),
-    #[error("snapshot image {path}")]
+    #[error("snapshot image {path}: {source}")]
     Image { path: String, source: melanoscope_shared::image::ImageError },
-    #[error("{path}: encoding the export")]
+    #[error("{path}: encoding the export: {source}")]
     Json { path: String, source: serde_json::Error },
-    #[error("{path}: encoding the export")]
+    #[error("{path}: encoding the export: {source}")]
     Csv { path: String, source: csv::Error },
 }
 

@@ -7,7 +7,7 @@
 //! self-test, CAM from `fc.weight`.
 
 use melanoscope_engine::onnx_proto::{attr_int, attr_ints, value_info};
-use melanoscope_engine::{Engine, pooled};
+use melanoscope_engine::{Engine, names, pooled};
 use melanoscope_shared::formats::{
     Architecture, DecisionThresholds, ModelBundleMeta, ModelFile, Quantization, ReferenceField, sha256,
 };
@@ -52,17 +52,17 @@ pub fn tiny_onnx(norm: &Normalization, gain: f32, threshold: f32) -> Vec<u8> {
     let mean_v = norm.mean.iter().sum::<f32>() / 3.0;
     let b = [scale * (1.0 - mean_v - DARK_FROM), mean_v];
     let nodes = vec![
-        node("Conv", &["input", "conv.weight", "conv.bias"], "conv", vec![attr_ints("kernel_shape", &[1, 1])]),
+        node("Conv", &[names::INPUT, "conv.weight", "conv.bias"], "conv", vec![attr_ints("kernel_shape", &[1, 1])]),
         node("Relu", &["conv"], "relu", vec![]),
         node(
             "AveragePool",
             &["relu"],
-            "features",
+            names::FEATURES,
             vec![attr_ints("kernel_shape", &[32, 32]), attr_ints("strides", &[32, 32])],
         ),
-        node("GlobalAveragePool", &["features"], "gap", vec![]),
+        node("GlobalAveragePool", &[names::FEATURES], "gap", vec![]),
         node("Flatten", &["gap"], "flat", vec![attr_int("axis", 1)]),
-        node("Gemm", &["flat", "fc.weight", "fc.bias"], "logits", vec![attr_int("transB", 1)]),
+        node("Gemm", &["flat", names::HEAD_WEIGHT, "fc.bias"], names::LOGITS, vec![attr_int("transB", 1)]),
     ];
     let graph = pb::GraphProto {
         name: "tiny-density".into(),
@@ -70,13 +70,13 @@ pub fn tiny_onnx(norm: &Normalization, gain: f32, threshold: f32) -> Vec<u8> {
         initializer: vec![
             init("conv.weight", &[2, 3, 1, 1], &w),
             init("conv.bias", &[2], &b),
-            init("fc.weight", &[2, 2], &[0.0, 0.0, gain, 0.0]),
+            init(names::HEAD_WEIGHT, &[2, 2], &[0.0, 0.0, gain, 0.0]),
             init("fc.bias", &[2], &[0.0, -gain * threshold]),
         ],
-        input: vec![value_info("input", &[None, Some(3), Some(SIDE as i64), Some(SIDE as i64)])],
+        input: vec![value_info(names::INPUT, &[None, Some(3), Some(SIDE as i64), Some(SIDE as i64)])],
         output: vec![
-            value_info("logits", &[None, Some(2)]),
-            value_info("features", &[None, Some(2), Some(8), Some(8)]),
+            value_info(names::LOGITS, &[None, Some(2)]),
+            value_info(names::FEATURES, &[None, Some(2), Some(8), Some(8)]),
         ],
         ..Default::default()
     };

@@ -11,7 +11,7 @@ use melanoscope_boards::status_leds::StatusLeds;
 use melanoscope_edge::config::EdgeConfig;
 use melanoscope_edge::screen::session::{Session, SessionIo};
 use melanoscope_edge::screen::setup::open_bundle;
-use melanoscope_edge::sinks::{DisplaySink, FrameFolder, open_st7789};
+use melanoscope_edge::sinks::{DisplaySink, FrameFolder, PanelWiring, ST7789, open_panel};
 use melanoscope_edge::source::Replay;
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::{RecordKind, Verdict, read_log_file};
@@ -98,7 +98,8 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
     // The button is read once a frame: pressed at the 4th and 8th reads (freeze, then resume).
     let button = DebouncedButton::new(MockInput::scripted(&[(3, false), (4, true), (7, false), (8, true)]), 0);
     let spi = MockSpi::new(&bus, "dc");
-    let tft = open_st7789(spi.clone(), bus.pin("dc"), bus.pin("rst"), 240, 320, &mut MockDelay::default()).unwrap();
+    let wiring = PanelWiring { spi: spi.clone(), dc: bus.pin("dc"), rst: bus.pin("rst"), width: 240, height: 320 };
+    let tft = open_panel::<ST7789, _, _, _>(wiring, &mut MockDelay::default()).unwrap();
     let folder = FrameFolder::new(dir.join("rendered"), 1).unwrap();
     let sinks: Vec<Box<dyn DisplaySink>> = vec![Box::new(folder), Box::new(tft)];
     let log = dir.join("screening.log");

@@ -41,15 +41,15 @@ fn class_of(folder: &str) -> Option<Lesion> {
 /// Why patch folders could not be imported (problems with single files are reported, not fatal).
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{path}")]
+    #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: line {line}")]
+    #[error("{path}: line {line}: {source}")]
     Csv { path: PathBuf, line: usize, source: csv::Error },
     #[error("{path}: {problem}")]
     Patients { path: PathBuf, problem: String },
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
-    #[error("{path}")]
+    #[error("{path}: {source}")]
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
 }
 

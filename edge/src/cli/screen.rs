@@ -6,7 +6,7 @@ use melanoscope_boards::board::{DisplayIo, open as open_board};
 use melanoscope_boards::controls::{FreezeButton, Indicators, NoButton, NoIndicators};
 use melanoscope_boards::description::BoardDescription;
 use melanoscope_boards::status_leds::Indicator;
-use melanoscope_edge::config::EdgeConfig;
+use melanoscope_edge::config::{ConfigError, EdgeConfig};
 use melanoscope_edge::screen::render::Renderer;
 use melanoscope_edge::screen::session::{PreparedSession, Session, SessionIo};
 use melanoscope_edge::screen::setup::{SetupError, board_description, open_bundle, open_sinks, open_source};
@@ -54,10 +54,13 @@ fn show_fault(cfg: Option<&EdgeConfig>, leds: &mut impl Indicators, fault: &anyh
 
 type Opened = (EdgeConfig, PreparedSession, Box<dyn FrameSource>);
 
-/// One attempt: the settings (read once), the bundle, the session and the source; on failure
-/// the settings if they loaded, for showing the fault.
-fn open(args: &ScreenArgs) -> Result<Opened, (Option<Box<EdgeConfig>>, anyhow::Error)> {
-    let cfg = EdgeConfig::load(Some(&args.config)).map_err(|e| (None, e.into()))?;
+/// One attempt with `cfg` (the settings as read for this attempt): the bundle, the session and
+/// the source; on failure the settings if they loaded, for showing the fault.
+fn open(
+    args: &ScreenArgs,
+    cfg: Result<EdgeConfig, ConfigError>,
+) -> Result<Opened, (Option<Box<EdgeConfig>>, anyhow::Error)> {
+    let cfg = cfg.map_err(|e| (None, e.into()))?;
     let attempt = || -> Result<_, SetupError> {
         let prepared = Session::from_config(&cfg, open_bundle(&cfg.model)?)?;
         Ok((prepared, open_source(&cfg, &args.replay)?))
@@ -71,12 +74,17 @@ fn open(args: &ScreenArgs) -> Result<Opened, (Option<Box<EdgeConfig>>, anyhow::E
 /// Runs the screening loop with the given LEDs, button and SPI display (board or none).
 fn screen_with(
     args: &ScreenArgs,
+    settings: Result<EdgeConfig, ConfigError>,
     mut leds: impl Indicators,
     button: impl FreezeButton,
     spi: Option<DisplayIo>,
 ) -> Result<i32> {
+    // The settings read at start serve the first attempt; a retry reads the site file again
+    // (a calibration or bundle path entered while the fault was shown).
+    let mut settings = Some(settings);
     let (cfg, prepared, source) = loop {
-        match open(args) {
+        let cfg = settings.take().unwrap_or_else(|| EdgeConfig::load(Some(&args.config)));
+        match open(args, cfg) {
             Ok(opened) => break opened,
             Err((cfg, e)) => {
                 show_fault(cfg.as_deref(), &mut leds, &e);
@@ -103,9 +111,10 @@ fn screen_with(
 
 /// `screen`: with the board the settings describe (LEDs, button, SPI panel), or none.
 pub fn run(args: &ScreenArgs) -> Result<i32> {
-    let cfg = EdgeConfig::load(Some(&args.config)).ok();
-    let Some(path) = cfg.as_ref().and_then(board_description) else {
-        return screen_with(args, NoIndicators, NoButton, None);
+    let settings = EdgeConfig::load(Some(&args.config));
+    let cfg = settings.as_ref().ok();
+    let Some(path) = cfg.and_then(board_description) else {
+        return screen_with(args, settings, NoIndicators, NoButton, None);
     };
     let board = BoardDescription::load(path)
         .map_err(anyhow::Error::from)
@@ -113,15 +122,15 @@ pub fn run(args: &ScreenArgs) -> Result<i32> {
     match board {
         Ok(io) => {
             tracing::info!(board = %io.name, "board opened");
-            screen_with(args, io.leds, io.button, io.display)
+            screen_with(args, settings, io.leds, io.button, io.display)
         }
         Err(e) => {
-            show_fault(cfg.as_ref(), &mut NoIndicators, &e);
+            show_fault(cfg, &mut NoIndicators, &e);
             if args.exit_on_fault {
                 return Ok(3);
             }
             // Without its pins the device can still screen and show verdicts on the screen.
-            screen_with(args, NoIndicators, NoButton, None)
+            screen_with(args, settings, NoIndicators, NoButton, None)
         }
     }
 }

@@ -16,11 +16,11 @@ use std::time::Instant;
 /// Why a frame could not be analysed; the library's own error is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyseError {
-    #[error("preprocessing the frame")]
+    #[error("preprocessing the frame: {0}")]
     Preprocess(#[from] ImageError),
-    #[error("inference")]
+    #[error("inference: {0}")]
     Inference(#[from] EngineError),
-    #[error("class activation map of field {field}")]
+    #[error("class activation map of field {field}: {source}")]
     Cam { field: usize, source: CamError },
     #[error("the model's outputs: {0}")]
     Outputs(String),

@@ -22,7 +22,11 @@ pub fn indicator_for(v: Verdict) -> Indicator {
     match v {
         Verdict::MelanomaSuspected => Indicator::Red,
         Verdict::Nevus => Indicator::Green,
-        _ => Indicator::Amber,
+        Verdict::Uncertain
+        | Verdict::InsufficientTissue
+        | Verdict::OutOfFocus
+        | Verdict::Underexposed
+        | Verdict::Overexposed => Indicator::Amber,
     }
 }
 

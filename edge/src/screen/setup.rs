@@ -5,7 +5,7 @@
 use super::analyse::AnalyseError;
 use crate::config::{CameraSource, ConfigError, DisplayConfig, EdgeConfig, ModelConfig, SinkKind, SpiModel};
 use crate::records::RecordError;
-use crate::sinks::{DisplaySink, FrameFolder, Framebuffer, SinkError, open_ili9341, open_st7789};
+use crate::sinks::{DisplaySink, FrameFolder, Framebuffer, ILI9341Rgb565, PanelWiring, ST7789, SinkError, open_panel};
 use crate::source::{
     Backoff, FrameSource, MjpegStream, RawStream, Reconnecting, Replay, SourceError, V4l2Camera, V4l2Settings,
 };
@@ -21,17 +21,17 @@ use std::time::{Duration, Instant};
 pub enum SetupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("trusted key {path}: cannot read it")]
+    #[error("trusted key {path}: cannot read it: {source}")]
     KeyRead { path: PathBuf, source: std::io::Error },
-    #[error("trusted key {path}")]
+    #[error("trusted key {path}: {source}")]
     KeyParse { path: PathBuf, source: FormatError },
-    #[error("model bundle {path}")]
+    #[error("cannot screen with {path}: {source}")]
     Bundle { path: PathBuf, source: EngineError },
-    #[error("the analyser")]
+    #[error("the analyser: {0}")]
     Analyse(#[from] AnalyseError),
-    #[error("the record log")]
+    #[error("the record log: {0}")]
     Record(#[from] RecordError),
-    #[error("the frame source")]
+    #[error("the frame source: {0}")]
     Source(#[from] SourceError),
     #[error("the display canvas")]
     Display(ImageError),
@@ -110,10 +110,10 @@ impl embedded_hal::delay::DelayNs for StdDelay {
 
 /// The SPI panel on the board's display pins.
 fn open_spi(d: &DisplayConfig, io: DisplayIo) -> Result<Box<dyn DisplaySink>, SinkError> {
-    let (w, h) = (d.spi_width, d.spi_height);
+    let wiring = PanelWiring { spi: io.spi, dc: io.dc, rst: io.reset, width: d.spi_width, height: d.spi_height };
     let sink: Box<dyn DisplaySink> = match d.spi_model {
-        SpiModel::Ili9341 => Box::new(open_ili9341(io.spi, io.dc, io.reset, w, h, &mut StdDelay)?),
-        SpiModel::St7789 => Box::new(open_st7789(io.spi, io.dc, io.reset, w, h, &mut StdDelay)?),
+        SpiModel::Ili9341 => Box::new(open_panel::<ILI9341Rgb565, _, _, _>(wiring, &mut StdDelay)?),
+        SpiModel::St7789 => Box::new(open_panel::<ST7789, _, _, _>(wiring, &mut StdDelay)?),
     };
     // The backlight stays on for the life of the process.
     std::mem::forget(io.backlight);

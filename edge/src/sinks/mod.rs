@@ -7,7 +7,8 @@ mod spi_tft;
 
 pub use folder::FrameFolder;
 pub use framebuffer::{Framebuffer, FramebufferGeometry};
-pub use spi_tft::{SpiTft, open_ili9341, open_st7789};
+pub use mipidsi::models::{ILI9341Rgb565, ST7789};
+pub use spi_tft::{Panel, PanelModel, PanelWiring, SpiTft, open_panel};
 
 use melanoscope_shared::image::RgbImage;
 

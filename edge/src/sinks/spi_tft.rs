@@ -84,21 +84,48 @@ fn interface<SPI: SpiDevice, DC: OutputPin>(spi: SPI, dc: DC) -> SpiInterface<'s
 /// A `model` panel on an SPI device with D/C and reset pins, as a display sink.
 pub type Panel<M, SPI, DC, RST> = SpiTft<Display<SpiInterface<'static, SPI, DC>, M, RST>>;
 
-/// A panel of `model` on `spi` with its D/C and reset pins, initialised (hardware reset first).
-#[allow(clippy::too_many_arguments)]
-fn open_panel<M, SPI, DC, RST>(
-    model: M,
-    name: &str,
-    invert: bool,
-    spi: SPI,
-    dc: DC,
-    rst: RST,
-    width: u16,
-    height: u16,
+/// A panel controller `mipidsi` drives in RGB565, with what the sink needs to know of it.
+pub trait PanelModel: Model<ColorFormat = Rgb565> + Sized {
+    const NAME: &'static str;
+    /// Whether its usual modules need inverted colours.
+    const INVERT: bool;
+    fn model() -> Self;
+}
+
+impl PanelModel for ST7789 {
+    const NAME: &'static str = "ST7789";
+    // Most ST7789 modules are wired for inverted colours.
+    const INVERT: bool = true;
+    fn model() -> Self {
+        ST7789
+    }
+}
+
+impl PanelModel for ILI9341Rgb565 {
+    const NAME: &'static str = "ILI9341";
+    const INVERT: bool = false;
+    fn model() -> Self {
+        ILI9341Rgb565
+    }
+}
+
+/// The SPI device and pins of a panel, and its size in pixels.
+#[derive(Debug)]
+pub struct PanelWiring<SPI, DC, RST> {
+    pub spi: SPI,
+    pub dc: DC,
+    pub rst: RST,
+    pub width: u16,
+    pub height: u16,
+}
+
+/// A panel of model `M` on `wiring`, initialised (hardware reset first), as a display sink.
+pub fn open_panel<M, SPI, DC, RST>(
+    wiring: PanelWiring<SPI, DC, RST>,
     delay: &mut impl DelayNs,
 ) -> Result<Panel<M, SPI, DC, RST>, SinkError>
 where
-    M: Model<ColorFormat = Rgb565>,
+    M: PanelModel,
     SPI: SpiDevice,
     DC: OutputPin,
     RST: OutputPin,
@@ -106,54 +133,15 @@ where
     DC::Error: core::fmt::Debug,
     RST::Error: core::fmt::Debug,
 {
-    let inversion = if invert { ColorInversion::Inverted } else { ColorInversion::Normal };
-    let display = Builder::new(model, interface(spi, dc))
+    let PanelWiring { spi, dc, rst, width, height } = wiring;
+    let inversion = if M::INVERT { ColorInversion::Inverted } else { ColorInversion::Normal };
+    let display = Builder::new(M::model(), interface(spi, dc))
         .reset_pin(rst)
         .display_size(width, height)
         .invert_colors(inversion)
         .init(delay)
-        .map_err(|e| SinkError::Device { sink: name.into(), detail: format!("init failed: {e:?}") })?;
-    Ok(SpiTft::new(display, u32::from(width), u32::from(height), name))
-}
-
-/// An ST7789 panel of `width` x `height` (most modules need inverted colours).
-pub fn open_st7789<SPI, DC, RST>(
-    spi: SPI,
-    dc: DC,
-    rst: RST,
-    width: u16,
-    height: u16,
-    delay: &mut impl DelayNs,
-) -> Result<Panel<ST7789, SPI, DC, RST>, SinkError>
-where
-    SPI: SpiDevice,
-    DC: OutputPin,
-    RST: OutputPin,
-    SPI::Error: core::fmt::Debug,
-    DC::Error: core::fmt::Debug,
-    RST::Error: core::fmt::Debug,
-{
-    open_panel(ST7789, "ST7789", true, spi, dc, rst, width, height, delay)
-}
-
-/// An ILI9341 panel of `width` x `height`.
-pub fn open_ili9341<SPI, DC, RST>(
-    spi: SPI,
-    dc: DC,
-    rst: RST,
-    width: u16,
-    height: u16,
-    delay: &mut impl DelayNs,
-) -> Result<Panel<ILI9341Rgb565, SPI, DC, RST>, SinkError>
-where
-    SPI: SpiDevice,
-    DC: OutputPin,
-    RST: OutputPin,
-    SPI::Error: core::fmt::Debug,
-    DC::Error: core::fmt::Debug,
-    RST::Error: core::fmt::Debug,
-{
-    open_panel(ILI9341Rgb565, "ILI9341", false, spi, dc, rst, width, height, delay)
+        .map_err(|e| SinkError::Device { sink: M::NAME.into(), detail: format!("init failed: {e:?}") })?;
+    Ok(SpiTft::new(display, u32::from(width), u32::from(height), M::NAME))
 }
 
 #[cfg(test)]
@@ -166,7 +154,8 @@ mod tests {
         let bus = MockBus::default();
         let spi = MockSpi::new(&bus, "dc");
         let mut delay = MockDelay::default();
-        let mut tft = open_st7789(spi.clone(), bus.pin("dc"), bus.pin("rst"), 240, 320, &mut delay).unwrap();
+        let wiring = PanelWiring { spi: spi.clone(), dc: bus.pin("dc"), rst: bus.pin("rst"), width: 240, height: 320 };
+        let mut tft = open_panel::<ST7789, _, _, _>(wiring, &mut delay).unwrap();
         // Hardware reset first: reset low, then high.
         let events = bus.events();
         let rst: Vec<_> = events.iter().filter(|e| matches!(e, PinEvent::High("rst") | PinEvent::Low("rst"))).collect();

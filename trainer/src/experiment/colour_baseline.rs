@@ -53,7 +53,7 @@ pub enum BaselineError {
     Slide(#[from] crate::slide::SlideError),
     #[error("{0}")]
     Data(String),
-    #[error("{what}")]
+    #[error("{what}: {source}")]
     Metrics { what: &'static str, source: melanoscope_shared::metrics::MetricsError },
 }
 

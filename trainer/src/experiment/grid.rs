@@ -56,21 +56,21 @@ pub struct RunResult {
 /// Why one run of the grid failed (recorded in its row) or the grid stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum GridError {
-    #[error("{path}")]
+    #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("encoding the experiment table")]
+    #[error("encoding the experiment table: {0}")]
     Json(#[from] serde_json::Error),
     #[error("patch size {0} in the manifest")]
     PatchSize(i32),
-    #[error("training")]
+    #[error("training: {0}")]
     Fit(#[from] crate::train::fit::FitError),
-    #[error("loading the best checkpoint")]
+    #[error("loading the best checkpoint: {0}")]
     Checkpoint(#[from] crate::model::WeightsError),
-    #[error("predicting")]
+    #[error("predicting: {0}")]
     Predict(#[from] tch::TchError),
-    #[error("evaluating")]
+    #[error("evaluating: {0}")]
     Evaluate(#[from] crate::train::evaluate::EvaluationError),
-    #[error("drawing a figure")]
+    #[error("drawing a figure: {0}")]
     Plot(#[from] super::plots::PlotError),
 }
 

@@ -19,13 +19,13 @@ pub enum BundleError {
     Format(#[from] FormatError),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("{path}: cannot read it")]
+    #[error("{path}: cannot read it: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("{path}: not JSON")]
+    #[error("{path}: not JSON: {source}")]
     Json { path: String, source: serde_json::Error },
     #[error("{path}: {detail}")]
     Report { path: String, detail: String },
-    #[error("reference field {index}")]
+    #[error("reference field {index}: {source}")]
     Reference { index: usize, source: melanoscope_shared::image::ImageError },
 }
 

@@ -26,7 +26,7 @@ pub enum QuantError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Data(String),
-    #[error("the CAM of field {field}")]
+    #[error("the CAM of field {field}: {source}")]
     Cam { field: usize, source: melanoscope_shared::cam::CamError },
 }
 

@@ -133,7 +133,7 @@ pub struct ExportOutcome {
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportRunError {
-    #[error("checkpoint {path}")]
+    #[error("checkpoint {path}: {source}")]
     Checkpoint { path: PathBuf, source: WeightsError },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -141,31 +141,31 @@ pub enum ExportRunError {
     Split(#[from] SplitError),
     #[error("{manifest}: no {magnification} patches of task {task} in the {partition:?} partition")]
     NoPatches { manifest: PathBuf, magnification: String, task: &'static str, partition: Partition },
-    #[error("reading {partition:?} fields")]
+    #[error("reading {partition:?} fields: {source}")]
     Fields { partition: Partition, source: FieldsError },
     #[error("--form int8 needs a manifest and split: it calibrates on validation fields")]
     NeedsCalibrationData,
     #[error(transparent)]
     Export(#[from] ExportError),
-    #[error("INT8")]
+    #[error("INT8: {0}")]
     Quant(#[from] QuantError),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("the bundle")]
+    #[error("the bundle: {0}")]
     Bundle(#[from] BundleError),
-    #[error("the bundle")]
+    #[error("the bundle: {0}")]
     Format(#[from] FormatError),
-    #[error("signing key {path}: cannot read it")]
+    #[error("signing key {path}: cannot read it: {source}")]
     KeyRead { path: PathBuf, source: std::io::Error },
-    #[error("signing key {path}")]
+    #[error("signing key {path}: {source}")]
     Key { path: PathBuf, source: FormatError },
-    #[error("{path}")]
+    #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("encoding the agreement report")]
+    #[error("encoding the agreement report: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("reading the head's weights")]
+    #[error("reading the head's weights: {0}")]
     Torch(#[from] tch::TchError),
-    #[error("the placeholder reference field")]
+    #[error("the placeholder reference field: {0}")]
     Image(#[from] ImageError),
 }
 

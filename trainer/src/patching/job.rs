@@ -184,15 +184,15 @@ pub enum JobError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Annotation(#[from] AnnotationError),
-    #[error("{path}")]
+    #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}")]
+    #[error("{path}: {source}")]
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
-    #[error("{path}: encoding the report")]
+    #[error("{path}: encoding the report: {source}")]
     Json { path: PathBuf, source: serde_json::Error },
     #[error("empty tissue mask: no stained tissue found")]
     NoTissue,
-    #[error("starting the patching threads")]
+    #[error("starting the patching threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
 }
 

@@ -122,11 +122,11 @@ impl std::fmt::Display for Level {
 /// Why an evaluation could not be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
-    #[error("{level}-level units")]
+    #[error("{level}-level units: {source}")]
     Aggregate { level: &'static str, source: MetricsError },
-    #[error("{level}-level validation threshold")]
+    #[error("{level}-level validation threshold: {source}")]
     Threshold { level: &'static str, source: MetricsError },
-    #[error("{level}-level test AUC")]
+    #[error("{level}-level test AUC: {source}")]
     Auc { level: &'static str, source: MetricsError },
     #[error("{0}")]
     Shape(String),
