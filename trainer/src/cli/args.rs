@@ -30,18 +30,8 @@ pub struct TaskData {
 
 /// Loader settings for `size`-pixel patches; augmentation and shuffling go together (training).
 pub fn loader_config(batch_size: usize, workers: usize, seed: u64, train: bool, size: i32) -> Result<LoaderConfig> {
-    use melanoscope_trainer::data::augment::AugmentConfig;
-    Ok(LoaderConfig {
-        batch_size,
-        workers,
-        prefetch: 4,
-        seed,
-        shuffle: train,
-        augment: if train { AugmentConfig::microscope() } else { AugmentConfig::none() },
-        normalization: melanoscope_shared::image::Normalization::IMAGENET,
-        size: u32::try_from(size).with_context(|| format!("patch size {size} in the manifest"))?,
-        slide_cache: 16,
-    })
+    let size = u32::try_from(size).with_context(|| format!("patch size {size} in the manifest"))?;
+    Ok(LoaderConfig::new(batch_size, workers, seed, train, size))
 }
 
 /// How a network is trained (the `train` and `experiment` commands).

@@ -1,8 +1,7 @@
 //! `train` and `evaluate`: one task on a patch manifest and patient split.
 
-use super::args::{TaskData, TrainingOptions, loader_config};
-use anyhow::{Result, bail};
-use melanoscope_trainer::train::mixed::SpeedConfig;
+use super::args::{TaskData, TrainingOptions};
+use anyhow::Result;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -66,51 +65,29 @@ pub struct EvaluateArgs {
 }
 
 pub fn evaluate(args: EvaluateArgs) -> Result<()> {
-    let EvaluateArgs {
+    use melanoscope_shared::metrics::Aggregation;
+    use melanoscope_trainer::train::checkpoint_eval::{EvaluatePlan, evaluate_checkpoint};
+    let EvaluateArgs { checkpoint, data, top_k, resamples, batch_size, workers, out } = args;
+    let TaskData { manifest, split, task, magnification, arch } = data;
+    let plan = EvaluatePlan {
         checkpoint,
-        data: TaskData { manifest, split, task, magnification, arch },
-        top_k,
+        arch,
+        task,
+        manifest,
+        split,
+        magnification,
+        aggregation: top_k.map_or(Aggregation::Mean, Aggregation::TopKMean),
         resamples,
         batch_size,
         workers,
-        out,
-    } = args;
-    use melanoscope_trainer::data::loader::samples_where;
-    use melanoscope_trainer::split::Partition;
-    use melanoscope_trainer::train::evaluate::{PatchPrediction, evaluate_binary};
-    use melanoscope_trainer::train::task::task_rows;
-    if task.classes().len() != 2 {
-        bail!(
-            "evaluate handles the binary melanoma tasks (mm-vs-*); {} has {} classes",
-            task.name(),
-            task.classes().len()
-        );
-    }
-    let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
-    let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
-    let device = melanoscope_trainer::device::best_device();
-    melanoscope_trainer::device::share_cores_with_loader(device);
-    let (vs, net) = melanoscope_trainer::model::load_network(&checkpoint, arch, 2, device)?;
-    let speed = SpeedConfig::exact_for(device);
-    speed.prepare(&vs)?;
-    let predictions = |partition: Partition| -> Result<Vec<PatchPrediction>> {
-        let chosen = task_rows(&rows, task, &magnification, &split, partition);
-        let samples = std::sync::Arc::new(samples_where(chosen.iter().copied(), |r| task.class_of(&r.label)));
-        let size = chosen.first().map_or(256, |r| r.patch_size);
-        let loader = loader_config(batch_size, workers, 0, false, size)?;
-        let probs = melanoscope_trainer::train::step::predict_samples(&net, samples.clone(), &loader, device, speed)?;
-        let unread = probs.iter().filter(|p| p.is_none()).count();
-        if unread > 0 {
-            eprintln!("warning: {unread} {partition:?} patches could not be read and are left out");
-        }
-        Ok(PatchPrediction::from_probabilities(&chosen, &samples, probs))
     };
-    let (val, test) = (predictions(Partition::Validation)?, predictions(Partition::Test)?);
-    let how = top_k
-        .map_or(melanoscope_shared::metrics::Aggregation::Mean, melanoscope_shared::metrics::Aggregation::TopKMean);
-    let report = evaluate_binary(&val, &test, how, resamples, 20_261_125)?;
+    let done = evaluate_checkpoint(&plan)?;
+    for (partition, n) in done.unread.iter().filter(|(_, n)| *n > 0) {
+        eprintln!("warning: {n} {partition:?} patches could not be read and are left out");
+    }
+    let report = done.report;
     std::fs::create_dir_all(&out)?;
-    let title = format!("{}, {arch}, {magnification}", task.name());
+    let title = format!("{}, {arch}, {}", task.name(), plan.magnification);
     let md = report.markdown(&title);
     melanoscope_shared::atomic::write_atomic(&out.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
     melanoscope_shared::atomic::write_atomic(&out.join("report.md"), md.as_bytes())?;

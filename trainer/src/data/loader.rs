@@ -73,6 +73,24 @@ pub struct LoaderConfig {
     pub slide_cache: usize,
 }
 
+impl LoaderConfig {
+    /// Loader settings for `size`-pixel patches with ImageNet normalisation; augmentation and
+    /// shuffling go together (training), neither for evaluation and inference.
+    pub fn new(batch_size: usize, workers: usize, seed: u64, train: bool, size: u32) -> Self {
+        LoaderConfig {
+            batch_size,
+            workers,
+            prefetch: 4,
+            seed,
+            shuffle: train,
+            augment: if train { AugmentConfig::microscope() } else { AugmentConfig::none() },
+            normalization: Normalization::IMAGENET,
+            size,
+            slide_cache: 16,
+        }
+    }
+}
+
 /// One batch: NCHW 8-bit planes and the normalisation that turns them into the model's input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {

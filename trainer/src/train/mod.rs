@@ -3,6 +3,7 @@
 //! experiments build on these.)
 
 pub mod bench;
+pub mod checkpoint_eval;
 pub mod evaluate;
 pub mod fit;
 pub mod mixed;

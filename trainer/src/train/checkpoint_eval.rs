@@ -1,0 +1,88 @@
+//! A checkpoint of a binary melanoma task evaluated as the study reports it: its validation
+//! and test patches predicted in fp32 (as the exported model computes), thresholds chosen on
+//! validation, patch/slide/patient tables on the test patients.
+
+use super::evaluate::{EvaluationError, EvaluationReport, PatchPrediction, evaluate_binary};
+use super::mixed::SpeedConfig;
+use super::step::predict_samples;
+use super::task::{Task, task_rows};
+use crate::data::loader::{LoaderConfig, samples_where};
+use crate::manifest::{ManifestError, read_manifest};
+use crate::model::{Arch, WeightsError, load_network};
+use crate::split::{Partition, PatientSplit, SplitError};
+use melanoscope_shared::metrics::Aggregation;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What to evaluate, on what.
+#[derive(Debug, Clone)]
+pub struct EvaluatePlan {
+    pub checkpoint: PathBuf,
+    pub arch: Arch,
+    pub task: Task,
+    pub manifest: PathBuf,
+    pub split: PathBuf,
+    pub magnification: String,
+    /// How patch probabilities become slide and patient ones.
+    pub aggregation: Aggregation,
+    /// Bootstrap resamples for the intervals.
+    pub resamples: usize,
+    pub batch_size: usize,
+    pub workers: usize,
+}
+
+/// The report, and how many patches of each partition could not be read (left out).
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub report: EvaluationReport,
+    pub unread: Vec<(Partition, usize)>,
+}
+
+/// Why a checkpoint could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateRunError {
+    #[error("evaluate handles the binary melanoma tasks (mm-vs-*); {task} has {classes} classes")]
+    NotBinary { task: &'static str, classes: usize },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Split(#[from] SplitError),
+    #[error("checkpoint {path}: {source}")]
+    Checkpoint { path: PathBuf, source: WeightsError },
+    #[error("patch size {0} in the manifest")]
+    PatchSize(i32),
+    #[error("predicting: {0}")]
+    Predict(#[from] tch::TchError),
+    #[error(transparent)]
+    Evaluate(#[from] EvaluationError),
+}
+
+/// Evaluates the checkpoint `plan` names on the best device libtorch has.
+pub fn evaluate_checkpoint(plan: &EvaluatePlan) -> Result<Evaluated, EvaluateRunError> {
+    let task = plan.task;
+    if task.classes().len() != 2 {
+        return Err(EvaluateRunError::NotBinary { task: task.name(), classes: task.classes().len() });
+    }
+    let rows = read_manifest(&plan.manifest)?;
+    let split = PatientSplit::load(&plan.split)?;
+    let device = crate::device::best_device();
+    crate::device::share_cores_with_loader(device);
+    let (vs, net) = load_network(&plan.checkpoint, plan.arch, 2, device)
+        .map_err(|source| EvaluateRunError::Checkpoint { path: plan.checkpoint.clone(), source })?;
+    let speed = SpeedConfig::exact_for(device);
+    speed.prepare(&vs)?;
+    let mut unread = Vec::new();
+    let mut predictions = |partition: Partition| -> Result<Vec<PatchPrediction>, EvaluateRunError> {
+        let chosen = task_rows(&rows, task, &plan.magnification, &split, partition);
+        let samples = Arc::new(samples_where(chosen.iter().copied(), |r| task.class_of(&r.label)));
+        let size = chosen.first().map_or(256, |r| r.patch_size);
+        let size = u32::try_from(size).map_err(|_| EvaluateRunError::PatchSize(size))?;
+        let loader = LoaderConfig::new(plan.batch_size, plan.workers, 0, false, size);
+        let probs = predict_samples(&net, samples.clone(), &loader, device, speed)?;
+        unread.push((partition, probs.iter().filter(|p| p.is_none()).count()));
+        Ok(PatchPrediction::from_probabilities(&chosen, &samples, probs))
+    };
+    let (val, test) = (predictions(Partition::Validation)?, predictions(Partition::Test)?);
+    let report = evaluate_binary(&val, &test, plan.aggregation, plan.resamples, 20_261_125)?;
+    Ok(Evaluated { report, unread })
+}
