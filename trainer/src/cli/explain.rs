@@ -23,7 +23,7 @@ pub struct ExplainArgs {
     #[arg(long, default_value = "resnet50")]
     pub arch: Arch,
     /// auto (CAM for ResNet, Grad-CAM for VGG19), cam or grad-cam.
-    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
     /// Melanoma probability at which a patch joins a region of interest.
     #[arg(long, default_value_t = 0.5)]
