@@ -29,6 +29,8 @@ pub mod atomic;
 #[cfg(feature = "std")]
 pub mod cam;
 #[cfg(feature = "std")]
+pub mod errors;
+#[cfg(feature = "std")]
 pub mod image;
 #[cfg(feature = "std")]
 pub mod pipeline;

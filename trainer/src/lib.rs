@@ -6,25 +6,11 @@
 //!
 //! Errors: typed per module (`thiserror`), each keeping the library error it came from as its
 //! `source`; [`error_chain`] renders a whole chain where an error becomes report text (a
-//! failed slide in `report.json`, a skipped patch).
+//! failed slide in `report.json`, a skipped patch, a failed grid run).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-/// `error: cause: cause ...`, the whole chain of `e` on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let c = cause.to_string();
-        // Some errors already print their cause; do not say it twice.
-        if !text.ends_with(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-        next = cause.source();
-    }
-    text
-}
+pub use melanoscope_shared::errors::error_chain;
 
 pub mod annotations;
 pub mod choice;

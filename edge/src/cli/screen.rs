@@ -38,7 +38,7 @@ pub struct ScreenArgs {
 /// the fault), with the amber LED.
 fn show_fault(cfg: Option<&EdgeConfig>, leds: &mut impl Indicators, fault: &anyhow::Error) {
     let _ = leds.show(Indicator::Amber);
-    let detail = format!("{fault:#}");
+    let detail = melanoscope_shared::errors::error_chain(fault.as_ref());
     eprintln!("melanoscope-edge: cannot screen: {detail}");
     let defaults = EdgeConfig::defaults().ok();
     if let Some(cfg) = cfg.or(defaults.as_ref()) {
@@ -62,6 +62,8 @@ fn open(
 ) -> Result<Opened, (Option<Box<EdgeConfig>>, anyhow::Error)> {
     let cfg = cfg.map_err(|e| (None, e.into()))?;
     let attempt = || -> Result<_, SetupError> {
+        // The calibration first: the commonest fault on a new device, and the cheapest to see.
+        cfg.active_objective()?;
         let prepared = Session::from_config(&cfg, open_bundle(&cfg.model)?)?;
         Ok((prepared, open_source(&cfg, &args.replay)?))
     };
