@@ -29,8 +29,10 @@ pub enum ConfigError {
          `melanoscope-edge calibrate objective --name {objective} --micrometer-um <length> --micrometer-px <pixels>`"
     )]
     Uncalibrated { objective: String },
-    #[error("{path}: {detail}")]
-    Io { path: String, detail: String },
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: larger than {max} bytes; not a settings file")]
+    TooLarge { path: String, max: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,11 +233,7 @@ impl EdgeConfig {
     /// Defaults updated by the site file at `path` (missing file: defaults alone).
     pub fn load(site: Option<&Path>) -> Result<Self, ConfigError> {
         match site {
-            Some(p) if p.exists() => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| ConfigError::Io { path: p.display().to_string(), detail: e.to_string() })?;
-                Self::from_texts(Some((&p.display().to_string(), &text)))
-            }
+            Some(p) if p.exists() => Self::from_texts(Some((&p.display().to_string(), &read_settings_text(p)?))),
             _ => Self::defaults(),
         }
     }
@@ -377,9 +375,23 @@ pub fn read_site_table(path: &Path) -> Result<Table, ConfigError> {
     if !path.exists() {
         return Ok(Table::new());
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::Io { path: path.display().to_string(), detail: e.to_string() })?;
-    parse_table(&path.display().to_string(), &text)
+    parse_table(&path.display().to_string(), &read_settings_text(path)?)
+}
+
+/// Settings files are a few kilobytes (a flat-field map at most some tens); a larger file is
+/// refused before it is read into memory whole.
+const MAX_SETTINGS_BYTES: u64 = 1 << 20;
+
+/// The text of the settings file at `path`, bounded in size.
+fn read_settings_text(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let io = |source| ConfigError::Io { path: path.display().to_string(), source };
+    let mut text = String::new();
+    std::fs::File::open(path).map_err(io)?.take(MAX_SETTINGS_BYTES + 1).read_to_string(&mut text).map_err(io)?;
+    if text.len() as u64 > MAX_SETTINGS_BYTES {
+        return Err(ConfigError::TooLarge { path: path.display().to_string(), max: MAX_SETTINGS_BYTES });
+    }
+    Ok(text)
 }
 
 /// Sets `objectives.<objective>.<key>` in the site file at `path`, checks that the result
@@ -399,11 +411,10 @@ pub fn update_objective(path: &Path, objective: &str, key: &str, value: Value) -
         .map_err(|e| ConfigError::Parse { file: path.display().to_string(), detail: e.to_string() })?;
     let config = EdgeConfig::from_texts(Some((&path.display().to_string(), &text)))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ConfigError::Io { path: dir.display().to_string(), detail: e.to_string() })?;
+        std::fs::create_dir_all(dir).map_err(|source| ConfigError::Io { path: dir.display().to_string(), source })?;
     }
     melanoscope_shared::atomic::write_atomic(path, text.as_bytes())
-        .map_err(|e| ConfigError::Io { path: path.display().to_string(), detail: e.to_string() })?;
+        .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
     Ok(config)
 }
 
@@ -478,6 +489,31 @@ mod tests {
         // What check-config prints loads again unchanged.
         let printed = toml::to_string(&c).unwrap();
         assert_eq!(EdgeConfig::from_texts(Some(("printed.toml", &printed))).unwrap(), c);
+    }
+
+    /// A site file cut short, not UTF-8, or far too large is refused naming the file; the
+    /// large one without being read whole.
+    #[test]
+    fn truncated_binary_and_oversized_site_files_are_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("msc-cfg-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = "[camera]\nsource = \"replay\"\nreplay = [\"/frames\"]\n[objectives.10x]\num_per_px = 0.65\n";
+        for cut in [12, 30, good.len() - 8] {
+            let path = dir.join(format!("cut-{cut}.toml"));
+            std::fs::write(&path, &good.as_bytes()[..cut]).unwrap();
+            let e = EdgeConfig::load(Some(&path)).unwrap_err().to_string();
+            assert!(e.contains(&format!("cut-{cut}.toml")), "cut at {cut}: {e}");
+        }
+        let binary = dir.join("binary.toml");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x9c]).unwrap();
+        let e = EdgeConfig::load(Some(&binary)).unwrap_err().to_string();
+        assert!(e.contains("binary.toml"), "{e}");
+        let huge = dir.join("huge.toml");
+        std::fs::write(&huge, format!("# {}\n", "x".repeat(2 << 20))).unwrap();
+        let e = EdgeConfig::load(Some(&huge)).unwrap_err();
+        assert!(matches!(e, ConfigError::TooLarge { .. }) && e.to_string().contains("huge.toml"), "{e}");
+        assert!(matches!(read_site_table(&huge), Err(ConfigError::TooLarge { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::alloc_count;
 use anyhow::{Context, Result};
 use melanoscope_edge::config::{EdgeConfig, FlatFieldMap, ObjectiveCalibration};
+use melanoscope_edge::gates::Gate;
 use melanoscope_edge::screen::analyse::Analyzer;
 use melanoscope_edge::screen::render::{Renderer, ScreenState};
 use melanoscope_engine::{Backend, Engine, LoadedBundle, multiply_adds, set_threads};
@@ -64,7 +65,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let (mut decode, mut pre, mut inf, mut cam, mut render, mut total, mut allocs, mut bytes) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut fields = 0;
-    let mut gate = None;
+    let mut gate: Option<Gate> = None;
     for i in 0..=args.frames {
         let (a0, b0) = alloc_count::counts();
         let t_all = Instant::now();
@@ -155,7 +156,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "quantization": format!("{:?}", meta.quantization), "um_per_px": meta.um_per_px,
         },
         "threads": args.threads, "batch": args.batch, "timed_frames": args.frames,
-        "fields_per_frame": fields, "fields_kept_by_extractor": kept, "gate": gate.map(|g: melanoscope_edge::gates::Gate| g.verdict().label()),
+        "fields_per_frame": fields, "fields_kept_by_extractor": kept, "gate": gate.map(|g| g.verdict().label()),
         "median_ms": {
             "capture_decode": median(decode.clone()), "preprocess": median(pre.clone()),
             "inference_tract": inf_ms, "cam": median(cam.clone()), "render": median(render.clone()),

@@ -2,8 +2,9 @@
 //! metadata as JSON; refused (exit 1) when its hash, signature or self-test fail.
 
 use anyhow::Result;
-use melanoscope_edge::screen::setup::read_keys;
-use melanoscope_engine::{Backend, BackendKind, LoadedBundle, set_threads};
+use melanoscope_edge::config::ModelConfig;
+use melanoscope_edge::screen::setup::open_bundle;
+use melanoscope_engine::BackendKind;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -30,10 +31,17 @@ pub struct CheckBundleArgs {
 }
 
 pub fn run(args: CheckBundleArgs) -> Result<()> {
-    let backend = Backend::resolve(args.backend, args.onnxruntime_lib)?;
-    let keys = read_keys(&args.trusted_keys)?;
-    set_threads(args.threads);
-    let loaded = LoadedBundle::open(&args.bundle, &keys, args.require_signature, args.batch, &backend, args.threads)?;
+    // The same opening as screening's, from the options instead of the site file.
+    let model = ModelConfig {
+        bundle: args.bundle.clone(),
+        trusted_keys: args.trusted_keys,
+        require_signature: args.require_signature,
+        backend: args.backend,
+        onnxruntime_library: args.onnxruntime_lib.map(|p| p.display().to_string()).unwrap_or_default(),
+        threads: args.threads,
+        batch: args.batch,
+    };
+    let loaded = open_bundle(&model)?;
     let m = &loaded.file.meta;
     let report = serde_json::json!({
         "bundle": args.bundle.display().to_string(),

@@ -40,8 +40,16 @@ fn show_fault(cfg: Option<&EdgeConfig>, leds: &mut impl Indicators, fault: &anyh
     let _ = leds.show(Indicator::Amber);
     let detail = melanoscope_shared::errors::error_chain(fault.as_ref());
     eprintln!("melanoscope-edge: cannot screen: {detail}");
-    let defaults = EdgeConfig::defaults().ok();
-    if let Some(cfg) = cfg.or(defaults.as_ref()) {
+    // The defaults are parsed only when the site file itself is the fault.
+    let defaults;
+    let cfg = match cfg {
+        Some(cfg) => Some(cfg),
+        None => {
+            defaults = EdgeConfig::defaults().ok();
+            defaults.as_ref()
+        }
+    };
+    if let Some(cfg) = cfg {
         let mut sinks = open_sinks(&cfg.display, None);
         if let Ok(mut r) = Renderer::new(cfg.display.width, cfg.display.height, 0.0) {
             let frame = r.message("SERVICE NEEDED", &detail);

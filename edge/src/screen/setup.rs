@@ -11,7 +11,7 @@ use crate::source::{
 };
 use melanoscope_boards::board::DisplayIo;
 use melanoscope_engine::{Backend, EngineError, LoadedBundle, set_threads};
-use melanoscope_shared::formats::{FormatError, parse_key_hex};
+use melanoscope_shared::formats::{KeyFileError, read_key_file};
 use melanoscope_shared::image::ImageError;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,10 +21,8 @@ use std::time::{Duration, Instant};
 pub enum SetupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("trusted key {path}: cannot read it: {source}")]
-    KeyRead { path: PathBuf, source: std::io::Error },
-    #[error("trusted key {path}: {source}")]
-    KeyParse { path: PathBuf, source: FormatError },
+    #[error("trusted {0}")]
+    Key(#[from] KeyFileError),
     #[error("cannot screen with {path}: {source}")]
     Bundle { path: PathBuf, source: EngineError },
     #[error("the analyser: {0}")]
@@ -33,19 +31,13 @@ pub enum SetupError {
     Record(#[from] RecordError),
     #[error("the frame source: {0}")]
     Source(#[from] SourceError),
-    #[error("the display canvas")]
-    Display(ImageError),
+    #[error("the display canvas: {0}")]
+    Display(#[source] ImageError),
 }
 
 /// Trusted ed25519 public keys from files of 64 hex digits.
-pub fn read_keys(paths: &[PathBuf]) -> Result<Vec<[u8; 32]>, SetupError> {
-    paths
-        .iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(p).map_err(|source| SetupError::KeyRead { path: p.clone(), source })?;
-            parse_key_hex(&text).map_err(|source| SetupError::KeyParse { path: p.clone(), source })
-        })
-        .collect()
+fn read_keys(paths: &[PathBuf]) -> Result<Vec<[u8; 32]>, KeyFileError> {
+    paths.iter().map(|p| read_key_file(p)).collect()
 }
 
 impl ModelConfig {

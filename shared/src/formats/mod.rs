@@ -8,6 +8,8 @@ mod bundle;
 mod cobs;
 mod envelope;
 mod error;
+#[cfg(feature = "std")]
+mod key_file;
 mod log;
 #[cfg(feature = "std")]
 mod log_file;
@@ -18,6 +20,8 @@ use alloc::string::String;
 pub use bundle::{Architecture, DecisionThresholds, ModelBundleMeta, NamedMetric, Quantization};
 pub use cobs::{cobs_decode, cobs_encode};
 pub use error::FormatError;
+#[cfg(feature = "std")]
+pub use key_file::{KeyFileError, read_key_file};
 pub use log::{Damage, LogScan, encode_log_frame, scan_log};
 #[cfg(feature = "std")]
 pub use log_file::{RecordLogWriter, read_log_file};

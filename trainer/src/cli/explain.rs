@@ -16,8 +16,8 @@ pub struct ExplainArgs {
     /// Patient split CSV; with it only --partition's slides are explained.
     #[arg(long)]
     pub split: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = PartitionArg::Test)]
-    pub partition: PartitionArg,
+    #[arg(long, value_enum, default_value_t = Partition::Test)]
+    pub partition: Partition,
     #[arg(long, default_value = "40X")]
     pub magnification: String,
     #[arg(long, default_value = "resnet50")]
@@ -40,14 +40,6 @@ pub struct ExplainArgs {
     pub workers: usize,
     #[arg(long)]
     pub out: PathBuf,
-}
-
-/// `--partition`.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum PartitionArg {
-    Train,
-    Validation,
-    Test,
 }
 
 /// `--method`.
@@ -84,11 +76,6 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
     };
     let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
     let split = split.map(|p| melanoscope_trainer::split::PatientSplit::load(&p)).transpose()?;
-    let partition = match partition {
-        PartitionArg::Train => Partition::Train,
-        PartitionArg::Validation => Partition::Validation,
-        PartitionArg::Test => Partition::Test,
-    };
     let chosen: Vec<_> = rows
         .iter()
         .filter(|r| r.magnification.eq_ignore_ascii_case(&magnification))

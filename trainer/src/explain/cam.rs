@@ -23,15 +23,6 @@ impl CamMethod {
             Arch::Vgg19 => CamMethod::GradCam,
         }
     }
-
-    pub fn parse(s: &str, arch: Arch) -> Result<Self, crate::choice::UnknownChoice> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::default_for(arch)),
-            "cam" => Ok(CamMethod::Cam),
-            "grad-cam" | "gradcam" => Ok(CamMethod::GradCam),
-            _ => Err(crate::choice::UnknownChoice::new("CAM method", s, "auto, cam or grad-cam")),
-        }
-    }
 }
 
 /// One patch's class probabilities and its map for the explained class (feature-grid

@@ -14,7 +14,7 @@ use crate::split::{Partition, PatientSplit, SplitError};
 use crate::train::evaluate::Level;
 use crate::train::task::{Task, task_samples};
 use melanoscope_engine::{Backend, Engine, EngineError, names};
-use melanoscope_shared::formats::{FormatError, ModelFile, NamedMetric, Quantization, parse_key_hex};
+use melanoscope_shared::formats::{FormatError, KeyFileError, ModelFile, NamedMetric, Quantization, read_key_file};
 use melanoscope_shared::image::{ImageError, Normalization, RgbImage};
 use std::path::{Path, PathBuf};
 
@@ -155,10 +155,8 @@ pub enum ExportRunError {
     Bundle(#[from] BundleError),
     #[error("the bundle: {0}")]
     Format(#[from] FormatError),
-    #[error("signing key {path}: cannot read it: {source}")]
-    KeyRead { path: PathBuf, source: std::io::Error },
-    #[error("signing key {path}: {source}")]
-    Key { path: PathBuf, source: FormatError },
+    #[error("signing {0}")]
+    Key(#[from] KeyFileError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("encoding the agreement report: {0}")]
@@ -252,6 +250,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         }
     };
     write_file(&plan.out, &onnx)?;
+    let onnx_bytes = onnx.len();
     if plan.reference > 0 {
         write_reference(&net, plan.size, plan.reference, &plan.out.with_extension(""))?;
     }
@@ -314,9 +313,9 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
             };
             // Another machine's kernels sum in another order; f16 and INT8 round more on ARM too.
             let relative = if plan.precision == Precision::F32 { 1e-3 } else { 2e-2 };
-            let mut file = make_bundle(onnx.clone(), &spec, &refs, relative, &b.also_on)?;
+            let mut file = make_bundle(onnx, &spec, &refs, relative, &b.also_on)?;
             if let Some(key) = &b.sign_key {
-                file.sign(&read_secret(key)?)?;
+                file.sign(&read_key_file(key)?)?;
             }
             let bytes = file.encode()?;
             write_file(&b.path, &bytes)?;
@@ -328,13 +327,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
             })
         }
     };
-    Ok(ExportOutcome { onnx: plan.out.clone(), onnx_bytes: onnx.len(), calibration, agreement, bundle })
-}
-
-fn read_secret(path: &Path) -> Result<[u8; 32], ExportRunError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ExportRunError::KeyRead { path: path.to_path_buf(), source })?;
-    parse_key_hex(&text).map_err(|source| ExportRunError::Key { path: path.to_path_buf(), source })
+    Ok(ExportOutcome { onnx: plan.out.clone(), onnx_bytes, calibration, agreement, bundle })
 }
 
 /// Writes a new ed25519 key pair: `<out>.secret` (owner-only) and `<out>.public`.

@@ -96,11 +96,6 @@ impl Arch {
             .ok_or_else(|| UnknownChoice::one_of("architecture", s, Self::ALL.map(|a| a.name())))
     }
 
-    /// A comma-separated list such as `resnet50,vgg19`.
-    pub fn parse_list(s: &str) -> Result<Vec<Self>, UnknownChoice> {
-        s.split(',').map(str::trim).filter(|a| !a.is_empty()).map(Self::parse).collect()
-    }
-
     /// Parameter-name prefix of the classification layer a new task replaces.
     pub fn head_prefix(&self) -> &'static str {
         match self {
