@@ -121,8 +121,9 @@ cat > "$screen/site.toml" <<SITE
 bundle = "$(realpath "$out/export/resnet18-f32.mscm")"
 trusted_keys = ["$(realpath "$out/export/demo-key.public")"]
 require_signature = true
+# auto (the default): what \`melanoscope-edge tune\` measured fastest on this machine.
+onnxruntime_library = "$(realpath "$ort_lib")"
 threads = 2
-batch = 4
 
 [camera]
 source = "replay"
@@ -141,6 +142,8 @@ echo "--> screening refuses an objective without a calibration (and says how to 
 target/release/melanoscope-edge screen --config "$screen/site.toml" --exit-on-fault || echo "(exit status $?, as expected)"
 echo "--> a stage micrometer: 100 µm of scale span 400 px on the camera image at 40X"
 target/release/melanoscope-edge calibrate objective --config "$screen/site.toml" --name 40x --micrometer-um 100 --micrometer-px 400
+echo "--> tune: every runtime x batch x threads, self-tested then timed on the bundle's reference fields; the fastest goes into [model.tuned]"
+target/release/melanoscope-edge tune --config "$screen/site.toml" --threads 1,2 --report "$screen/tune.json" > /dev/null
 target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary.json" --exit-on-fault
 target/release/melanoscope-edge log export --log "$screen/screening.log" --format csv --out "$screen/log.csv"
 cat "$screen/log.csv"
@@ -155,8 +158,17 @@ target/release/melanoscope-train export --checkpoint "$out/train-resnet50-10x/be
   --form int8 --calibration-fields 16 --agreement-fields 8 --onnxruntime-lib "$ort_lib" \
   --out "$out/export/resnet50-10x-int8.onnx" --bundle "$out/export/resnet50-10x-int8.mscm"
 target/release/melanoscope-train frames --out "$out/frames-1080p" --per-class 1 --um-per-px 0.5 --width 1920 --height 1080
-target/release/melanoscope-edge bench --bundle "$out/export/resnet50-10x-int8.mscm" --frame "$out/frames-1080p/MM-0.jpg" \
-  --um-per-px 0.5 --frames 1 --threads 2 --batch 4 --onnxruntime-lib "$ort_lib" | tee "$out/screen/bench.json"
+cat > "$out/screen/bench-site.toml" <<SITE
+[model]
+bundle = "$(realpath "$out/export/resnet50-10x-int8.mscm")"
+onnxruntime_library = "$(realpath "$ort_lib")"
+SITE
+target/release/melanoscope-edge tune --config "$out/screen/bench-site.toml" --threads 1,2 --report "$out/screen/tune-resnet50-int8.json" > /dev/null
+echo "--> at the tuned choice, then tract at batch 1 (onnxruntime timed on the same fields in the same process)"
+target/release/melanoscope-edge bench --config "$out/screen/bench-site.toml" --frame "$out/frames-1080p/MM-0.jpg" \
+  --um-per-px 0.5 --frames 2 --onnxruntime-lib none | tee "$out/screen/bench.json"
+target/release/melanoscope-edge bench --bundle "$out/export/resnet50-10x-int8.mscm" --backend tract --batch 1 --threads 2 \
+  --frame "$out/frames-1080p/MM-0.jpg" --um-per-px 0.5 --frames 1 --onnxruntime-lib "$ort_lib" | tee "$out/screen/bench-tract.json"
 
 echo "==> demo done: $out/screen (rendered frames with CAM overlays in snapshots/frames, screening.log, log.csv, summary.json, bench.json);"
 echo "    $out/*/fields.png (edge fields); $out/synth (slides, masks, GeoJSON, split.csv);"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PKGS="libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make"
+DEB_PKGS="curl libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make"
 TARGETS="aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7em-none-eabihf"
 TORCH_VERSION="2.11.0"
 VENV=.venv
@@ -26,6 +26,10 @@ for t in $TARGETS; do
 done
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+
+# The patched tract-linalg that Cargo.toml's [patch] points to: no cargo command of the
+# workspace resolves without it.
+bash scripts/vendor_tract.sh
 
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"

@@ -41,10 +41,80 @@ pub struct ModelConfig {
     pub bundle: PathBuf,
     pub trusted_keys: Vec<PathBuf>,
     pub require_signature: bool,
-    pub backend: BackendKind,
+    pub backend: BackendSetting,
     pub onnxruntime_library: String,
     pub threads: usize,
     pub batch: usize,
+    /// What `melanoscope-edge tune` measured fastest on this device (`[model.tuned]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuned: Option<TunedChoice>,
+}
+
+/// `model.backend`: a runtime by name, or `auto`: the tuned choice (`[model.tuned]`), else
+/// tract at batch 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendSetting {
+    Auto,
+    Tract,
+    Onnxruntime,
+}
+
+impl BackendSetting {
+    /// The named runtime; `None` for `auto`.
+    pub fn kind(self) -> Option<BackendKind> {
+        match self {
+            BackendSetting::Auto => None,
+            BackendSetting::Tract => Some(BackendKind::Tract),
+            BackendSetting::Onnxruntime => Some(BackendKind::Onnxruntime),
+        }
+    }
+}
+
+impl std::str::FromStr for BackendSetting {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(BackendSetting::Auto),
+            _ => s
+                .parse::<BackendKind>()
+                .map(Self::from)
+                .map_err(|_| invalid("option", "backend", s, "auto, tract or onnxruntime")),
+        }
+    }
+}
+
+impl From<BackendKind> for BackendSetting {
+    fn from(kind: BackendKind) -> Self {
+        match kind {
+            BackendKind::Tract => BackendSetting::Tract,
+            BackendKind::Onnxruntime => BackendSetting::Onnxruntime,
+        }
+    }
+}
+
+/// The fastest combination `tune` measured that passed its self-test, and where it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunedChoice {
+    pub backend: BackendKind,
+    /// The onnxruntime library tune loaded (empty for tract).
+    #[serde(default)]
+    pub onnxruntime_library: String,
+    pub batch: usize,
+    pub threads: usize,
+    /// The model form timed (`f32`, `f16`, `int8`).
+    pub form: String,
+    pub ms_per_field: f64,
+    /// The CPU it was measured on (`tune::cpu_fingerprint`): a site file copied to another
+    /// board is refused until tuned there.
+    pub cpu: String,
+    /// SHA-256 of the bundle's ONNX graph it was measured with.
+    pub onnx_sha256: String,
+    /// The whole table, as JSON.
+    #[serde(default)]
+    pub report: String,
 }
 
 /// Where frames come from (`camera.source`).
@@ -190,6 +260,10 @@ fn parse_table(file: &str, text: &str) -> Result<Table, ConfigError> {
 fn check_keys(file: &str, site: &Table, defaults: &Table, prefix: &str) -> Result<(), ConfigError> {
     for (key, value) in site {
         let dotted = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        if dotted == "model.tuned" {
+            // Written by `tune`; its keys are checked by its own type.
+            continue;
+        }
         if prefix == "objectives" {
             let Value::Table(t) = value else {
                 return Err(invalid(file, &dotted, value, "a table of one objective's calibration"));
@@ -397,16 +471,38 @@ fn read_settings_text(path: &Path) -> Result<String, ConfigError> {
 /// Sets `objectives.<objective>.<key>` in the site file at `path`, checks that the result
 /// loads, and replaces the file atomically (other keys and objectives are kept).
 pub fn update_objective(path: &Path, objective: &str, key: &str, value: Value) -> Result<EdgeConfig, ConfigError> {
+    update_site(path, &["objectives", objective, key], value)
+}
+
+/// Writes `[model.tuned]` into the site file at `path`, as [`update_objective`] does.
+pub fn update_tuned(path: &Path, tuned: &TunedChoice) -> Result<EdgeConfig, ConfigError> {
+    let value = Value::try_from(tuned)
+        .map_err(|e| ConfigError::Parse { file: path.display().to_string(), detail: e.to_string() })?;
+    update_site(path, &["model", "tuned"], value)
+}
+
+/// Sets the value at the dotted `keys` of the site file at `path` (tables on the way are made),
+/// checks that the result loads, and replaces the file atomically. A site file that cannot be
+/// written is refused before anything is written.
+fn update_site(path: &Path, keys: &[&str], value: Value) -> Result<EdgeConfig, ConfigError> {
+    let file = path.display().to_string();
+    if std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) {
+        let source = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the file is read-only");
+        return Err(ConfigError::Io { path: file, source });
+    }
     let mut table = read_site_table(path)?;
-    let objectives = table.entry("objectives").or_insert_with(|| Value::Table(Table::new()));
-    let Value::Table(objectives) = objectives else {
-        return Err(invalid(&path.display().to_string(), "objectives", "not a table", "a table"));
+    let Some((last, parents)) = keys.split_last() else {
+        return Err(invalid(&file, "", "no key", "a dotted key"));
     };
-    let entry = objectives.entry(objective).or_insert_with(|| Value::Table(Table::new()));
-    let Value::Table(entry) = entry else {
-        return Err(invalid(&path.display().to_string(), &format!("objectives.{objective}"), "not a table", "a table"));
-    };
-    entry.insert(key.into(), value);
+    let mut at = &mut table;
+    for (depth, key) in parents.iter().enumerate() {
+        let entry = at.entry(key.to_string()).or_insert_with(|| Value::Table(Table::new()));
+        let Value::Table(t) = entry else {
+            return Err(invalid(&file, &keys[..=depth].join("."), "not a table", "a table"));
+        };
+        at = t;
+    }
+    at.insert(last.to_string(), value);
     let text = toml::to_string(&table)
         .map_err(|e| ConfigError::Parse { file: path.display().to_string(), detail: e.to_string() })?;
     let config = EdgeConfig::from_texts(Some((&path.display().to_string(), &text)))?;
@@ -425,7 +521,7 @@ mod tests {
     #[test]
     fn defaults_load_and_the_site_file_updates_them() {
         let d = EdgeConfig::defaults().unwrap();
-        assert_eq!((d.model.backend, d.camera.source), (BackendKind::Tract, CameraSource::V4l2));
+        assert_eq!((d.model.backend, d.camera.source), (BackendSetting::Auto, CameraSource::V4l2));
         let site = "[camera]\nobjective = \"40x\"\n[objectives.40x]\num_per_px = 0.16\n[screening]\nfov_mask = true\n";
         let c = EdgeConfig::from_texts(Some(("site.toml", site))).unwrap();
         assert_eq!(c.camera.objective, "40x");
@@ -461,7 +557,7 @@ mod tests {
                 &["v4l2", "stdin-mjpeg", "stdin-raw", "replay"][..],
             ),
             ("[camera]\npixel_format = \"h264\"\n", "camera.pixel_format", "h264", &["mjpeg", "yuyv"][..]),
-            ("[model]\nbackend = \"tensorrt\"\n", "model.backend", "tensorrt", &["tract", "onnxruntime"][..]),
+            ("[model]\nbackend = \"tensorrt\"\n", "model.backend", "tensorrt", &["auto", "tract", "onnxruntime"][..]),
             ("[screening]\naggregation = \"median\"\n", "screening.aggregation", "median", &["mean", "top-k"][..]),
             (
                 "[display]\nsinks = [\"snapshot\", \"hdmi\"]\n",
@@ -483,7 +579,7 @@ mod tests {
                      spi_model = \"ili9341\"\n";
         let c = EdgeConfig::from_texts(Some(("site.toml", every))).unwrap();
         assert_eq!((c.camera.source, c.camera.pixel_format), (CameraSource::StdinMjpeg, PixelFormat::Yuyv));
-        assert_eq!((c.model.backend, c.screening.aggregation), (BackendKind::Onnxruntime, FrameAggregation::TopK));
+        assert_eq!((c.model.backend, c.screening.aggregation), (BackendSetting::Onnxruntime, FrameAggregation::TopK));
         assert_eq!(c.display.sinks, vec![SinkKind::Framebuffer, SinkKind::Spi, SinkKind::Snapshot]);
         assert_eq!(c.display.spi_model, SpiModel::Ili9341);
         // What check-config prints loads again unchanged.

@@ -17,3 +17,4 @@ pub mod records;
 pub mod screen;
 pub mod sinks;
 pub mod source;
+pub mod tune;

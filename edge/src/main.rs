@@ -28,6 +28,9 @@ enum Command {
     Log(cli::log::LogCommand),
     /// Time the screening of one camera frame per stage (JSON).
     Bench(cli::bench::BenchArgs),
+    /// Measure every runtime, batch and thread count on this device (each self-tested first)
+    /// and write the fastest into the site file's [model.tuned] (what backend = "auto" runs).
+    Tune(cli::tune::TuneArgs),
     /// Check a site file against the defaults and print the resulting settings.
     CheckConfig(cli::check_config::CheckConfigArgs),
     /// Open a model bundle as screening would: check its version, hash and signature, run its
@@ -54,6 +57,7 @@ fn main() -> Result<()> {
         }
         Command::Calibrate(c) => cli::calibrate::run(c)?,
         Command::Bench(args) => cli::bench::run(&args)?,
+        Command::Tune(args) => cli::tune::run(args)?,
         Command::Log(c) => cli::log::run(c)?,
         Command::CheckConfig(args) => cli::check_config::run(args)?,
         Command::CheckBundle(args) => cli::check_bundle::run(args)?,

@@ -26,15 +26,26 @@ impl LoadedBundle {
         backend: &Backend,
         threads: usize,
     ) -> Result<Self, EngineError> {
+        let (file, signature) = Self::read_checked(path, trusted, require_signature)?;
+        let engine = Engine::open(&file.onnx, batch.max(1), file.meta.input_size as usize, backend, threads)?;
+        let loaded = LoadedBundle { file, engine, signature };
+        loaded.self_test()?;
+        Ok(loaded)
+    }
+
+    /// Reads `path` and checks its envelope, hash and signature, without building an engine
+    /// (for trying several engines on one bundle).
+    pub fn read_checked(
+        path: &std::path::Path,
+        trusted: &[[u8; 32]],
+        require_signature: bool,
+    ) -> Result<(ModelFile, SignatureStatus), EngineError> {
         let bundle = |source: FormatError| EngineError::Bundle { path: path.display().to_string(), source };
         let bytes =
             std::fs::read(path).map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
         let file = ModelFile::decode(&bytes).map_err(bundle)?;
         let signature = file.verify_signature(trusted, require_signature).map_err(bundle)?;
-        let engine = Engine::open(&file.onnx, batch.max(1), file.meta.input_size as usize, backend, threads)?;
-        let loaded = LoadedBundle { file, engine, signature };
-        loaded.self_test()?;
-        Ok(loaded)
+        Ok((file, signature))
     }
 
     pub fn normalization(&self) -> Normalization {
@@ -55,13 +66,24 @@ impl LoadedBundle {
     /// Runs every reference field and compares logits and pooled features with what the
     /// exporter recorded.
     pub fn self_test(&self) -> Result<(), EngineError> {
-        let side = self.engine.side;
-        let per = 3 * side * side;
-        let norm = self.normalization();
-        for (k, chunk) in self.file.references.chunks(self.engine.batch).enumerate() {
-            let mut input = vec![0f32; self.engine.batch * per];
+        check_references(&self.file, &self.engine)
+    }
+}
+
+/// The bundle's reference fields, normalised, in NCHW batches of `batch` (the last padded
+/// with zeros): what the self-test runs, and what `tune` times.
+pub fn reference_batches(file: &ModelFile, batch: usize) -> Result<Vec<Vec<f32>>, EngineError> {
+    let side = file.meta.input_size as usize;
+    let per = 3 * side * side;
+    let norm = Normalization { mean: file.meta.mean, std: file.meta.std };
+    let batch = batch.max(1);
+    file.references
+        .chunks(batch)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let mut input = vec![0f32; batch * per];
             for (i, r) in chunk.iter().enumerate() {
-                let reference = |source| EngineError::Reference { field: k * self.engine.batch + i, side, source };
+                let reference = |source| EngineError::Reference { field: k * batch + i, side, source };
                 let img = RgbImage::from_raw(side as u32, side as u32, r.rgb.clone()).map_err(reference)?;
                 field_to_tensor(
                     &img,
@@ -72,24 +94,34 @@ impl LoadedBundle {
                 )
                 .map_err(reference)?;
             }
-            let out = self.engine.run(&input)?;
-            let classes = self.file.meta.classes.len();
-            let [c, h, w] = out.feature_shape;
-            for (i, r) in chunk.iter().enumerate() {
-                let field = k * self.engine.batch + i;
-                let logits = &out.logits[i * classes..(i + 1) * classes];
-                let means = pooled(&out.features[i * c * h * w..(i + 1) * c * h * w], c);
-                for (output, got, want) in [
-                    (names::LOGITS, logits, r.logits.as_slice()),
-                    (names::FEATURES, &means[..], r.feature_means.as_slice()),
-                ] {
-                    let diff = max_abs_diff(got, want);
-                    if got.len() != want.len() || diff > r.tolerance {
-                        return Err(EngineError::SelfTest { field, output, diff, tolerance: r.tolerance });
-                    }
+            Ok(input)
+        })
+        .collect()
+}
+
+/// Runs every reference field of `file` on `engine` and compares logits and pooled features
+/// with what the exporter recorded, within each reference's tolerance.
+pub fn check_references(file: &ModelFile, engine: &Engine) -> Result<(), EngineError> {
+    let classes = file.meta.classes.len();
+    let mut out = crate::Outputs::default();
+    for (k, input) in reference_batches(file, engine.batch)?.iter().enumerate() {
+        engine.run_into(input, &mut out)?;
+        let [c, h, w] = out.feature_shape;
+        let chunk = file.references.iter().skip(k * engine.batch).take(engine.batch);
+        for (i, r) in chunk.enumerate() {
+            let field = k * engine.batch + i;
+            let logits = out.logits.get(i * classes..(i + 1) * classes).unwrap_or_default();
+            let means = pooled(out.features.get(i * c * h * w..(i + 1) * c * h * w).unwrap_or_default(), c);
+            for (output, got, want) in [
+                (names::LOGITS, logits, r.logits.as_slice()),
+                (names::FEATURES, &means[..], r.feature_means.as_slice()),
+            ] {
+                let diff = max_abs_diff(got, want);
+                if got.len() != want.len() || diff > r.tolerance {
+                    return Err(EngineError::SelfTest { field, output, diff, tolerance: r.tolerance });
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
 }

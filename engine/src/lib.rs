@@ -24,7 +24,7 @@ pub mod onnx_proto;
 mod onnxruntime;
 mod tract_plan;
 
-pub use bundle::LoadedBundle;
+pub use bundle::{LoadedBundle, check_references, reference_batches};
 pub use head::linear_head_weights;
 
 use serde::{Deserialize, Serialize};
@@ -109,19 +109,28 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// `tract`, or `onnxruntime` with `library` (else `$ORT_DYLIB_PATH`).
+    /// `tract`, or `onnxruntime` with `library`, else `$ORT_DYLIB_PATH`, else the first
+    /// library found where Debian's package or a pip install puts it
+    /// ([`find_onnxruntime_library`]).
     pub fn resolve(kind: BackendKind, library: Option<PathBuf>) -> Result<Self, EngineError> {
         match kind {
             BackendKind::Tract => Ok(Backend::Tract),
             BackendKind::Onnxruntime => {
                 let library = library
                     .or_else(|| std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()).map(PathBuf::from))
+                    .or_else(find_onnxruntime_library)
                     .ok_or_else(|| {
-                        EngineError::Backend(
-                            "backend onnxruntime needs its shared library: give --onnxruntime-lib or set \
-                             ORT_DYLIB_PATH to libonnxruntime.so"
-                                .into(),
-                        )
+                        EngineError::Backend(format!(
+                            "backend onnxruntime needs its shared library and none was found: give \
+                             --onnxruntime-lib (or model.onnxruntime_library), set ORT_DYLIB_PATH, or install it \
+                             (`apt install libonnxruntime1.21` on Debian trixie, `pip install onnxruntime` on \
+                             Raspberry Pi OS); looked in {}",
+                            onnxruntime_search_dirs()
+                                .iter()
+                                .map(|d| d.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
                     })?;
                 Ok(Backend::OnnxRuntime { library })
             }
@@ -159,6 +168,59 @@ pub fn onnxruntime_wheel_library(venv: &std::path::Path) -> Option<PathBuf> {
         .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
 }
 
+/// Where onnxruntime's library is looked for when no setting names it: Debian's
+/// `libonnxruntime1.x` package (the multiarch library folder), and the `onnxruntime/capi/`
+/// folder of a pip install (the active virtual environment, the user's, the system's).
+pub fn onnxruntime_search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let triplet = match std::env::consts::ARCH {
+        "aarch64" => "aarch64-linux-gnu",
+        "arm" => "arm-linux-gnueabihf",
+        _ => "x86_64-linux-gnu",
+    };
+    dirs.push(PathBuf::from(format!("/usr/lib/{triplet}")));
+    dirs.push(PathBuf::from("/usr/local/lib"));
+    let mut prefixes: Vec<PathBuf> = Vec::new();
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
+        prefixes.push(PathBuf::from(venv).join("lib"));
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        prefixes.push(PathBuf::from(home).join(".local/lib"));
+    }
+    prefixes.extend(["/usr/local/lib", "/usr/lib"].map(PathBuf::from));
+    for prefix in prefixes {
+        let Ok(entries) = std::fs::read_dir(&prefix) else { continue };
+        let mut pythons: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python3")))
+            .collect();
+        pythons.sort();
+        for python in pythons {
+            for packages in ["site-packages", "dist-packages"] {
+                dirs.push(python.join(packages).join("onnxruntime/capi"));
+            }
+        }
+    }
+    dirs
+}
+
+/// The first `libonnxruntime.so*` in [`onnxruntime_search_dirs`] (the highest version within
+/// a folder).
+pub fn find_onnxruntime_library() -> Option<PathBuf> {
+    onnxruntime_search_dirs().into_iter().find_map(|dir| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    })
+}
+
 /// Sets the threads tract's matrix products use, process-wide (1 keeps everything on the
 /// calling thread). onnxruntime takes its threads per session, from [`Engine::open`].
 pub fn set_threads(threads: usize) {
@@ -167,8 +229,10 @@ pub fn set_threads(threads: usize) {
 
 pub use tract_plan::multiply_adds;
 
-/// What one run returns, batch-major.
-#[derive(Debug, Clone, PartialEq)]
+/// What one run returns, batch-major. A caller that runs batch after batch keeps one and
+/// passes it to [`Engine::run_into`], which overwrites it in place (no new buffers once the
+/// first batch has sized them).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outputs {
     pub logits: Vec<f32>,
     pub features: Vec<f32>,
@@ -176,6 +240,8 @@ pub struct Outputs {
     pub feature_shape: [usize; 3],
     /// Any further outputs (e.g. `grad_cam_weights`, or calibration probes), by name.
     pub extra: Vec<(String, Vec<f32>)>,
+    /// Outputs written by the run in progress.
+    written: usize,
 }
 
 impl Outputs {
@@ -183,40 +249,61 @@ impl Outputs {
     pub fn extra(&self, name: &str) -> Option<&[f32]> {
         self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
-}
 
-impl Outputs {
-    /// Assembles the outputs from `(name, shape, values)` in the graph's output order: `logits`
-    /// first, then `features` (N×C×H×W), then the rest.
-    fn from_named(outs: Vec<NamedOutput>) -> Result<Self, EngineError> {
-        let mut it = outs.into_iter();
-        let (Some(logits), Some(features)) = (it.next(), it.next()) else {
+    fn begin(&mut self) {
+        self.written = 0;
+    }
+
+    /// Output `index` of the graph (`logits` first, then `features` (N×C×H×W), then the rest),
+    /// copied into the buffer kept for it.
+    fn put(&mut self, index: usize, name: &str, shape: &[usize], values: &[f32]) -> Result<(), EngineError> {
+        fn refill(buf: &mut Vec<f32>, values: &[f32]) {
+            buf.clear();
+            buf.extend_from_slice(values);
+        }
+        match index {
+            0 => refill(&mut self.logits, values),
+            1 => {
+                self.feature_shape = match shape {
+                    [_, c, h, w] => [*c, *h, *w],
+                    other => {
+                        return Err(EngineError::Outputs(format!(
+                            "{} have shape {other:?}; expected N×C×H×W",
+                            names::FEATURES
+                        )));
+                    }
+                };
+                refill(&mut self.features, values);
+            }
+            _ => {
+                let k = index - 2;
+                if k < self.extra.len() {
+                    let (n, buf) = &mut self.extra[k];
+                    if n != name {
+                        name.clone_into(n);
+                    }
+                    refill(buf, values);
+                } else {
+                    self.extra.push((name.to_string(), values.to_vec()));
+                }
+            }
+        }
+        self.written = self.written.max(index + 1);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), EngineError> {
+        if self.written < 2 {
             return Err(EngineError::Outputs(format!(
                 "the model has fewer than two outputs ({}, {})",
                 names::LOGITS,
                 names::FEATURES
             )));
-        };
-        let feature_shape = match features.1.as_slice() {
-            [_, c, h, w] => [*c, *h, *w],
-            other => {
-                return Err(EngineError::Outputs(format!(
-                    "{} have shape {other:?}; expected N×C×H×W",
-                    names::FEATURES
-                )));
-            }
-        };
-        Ok(Outputs {
-            logits: logits.2,
-            features: features.2,
-            feature_shape,
-            extra: it.map(|(n, _, v)| (n, v)).collect(),
-        })
+        }
+        self.extra.truncate(self.written - 2);
+        Ok(())
     }
 }
-
-/// One output of a run: its name, shape and values.
-type NamedOutput = (String, Vec<usize>, Vec<f32>);
 
 #[derive(Debug, Clone)]
 enum Runner {
@@ -263,6 +350,14 @@ impl Engine {
         }
     }
 
+    /// The graph's outputs, in order (`logits`, `features`, then any others).
+    pub fn output_names(&self) -> &[String] {
+        match &self.runner {
+            Runner::Tract(p) => p.output_names(),
+            Runner::OnnxRuntime(s) => s.output_names(),
+        }
+    }
+
     /// Refuses anything but exactly one batch of NCHW fields.
     fn check_input(&self, input: &[f32]) -> Result<(), EngineError> {
         let expected = self.batch * 3 * self.side * self.side;
@@ -274,13 +369,20 @@ impl Engine {
 
     /// Runs one batch of normalised NCHW fields.
     pub fn run(&self, input: &[f32]) -> Result<Outputs, EngineError> {
+        let mut out = Outputs::default();
+        self.run_into(input, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs one batch into `out`, overwriting it: the screening loop's call, which reuses the
+    /// runtime's state, the input tensor and `out`'s buffers from batch to batch.
+    pub fn run_into(&self, input: &[f32], out: &mut Outputs) -> Result<(), EngineError> {
         self.check_input(input)?;
         let shape = [self.batch, 3, self.side, self.side];
-        let outs = match &self.runner {
-            Runner::Tract(p) => p.run(shape, input)?,
-            Runner::OnnxRuntime(s) => s.run(shape, input)?,
-        };
-        Outputs::from_named(outs)
+        match &self.runner {
+            Runner::Tract(p) => p.run_into(shape, input, out),
+            Runner::OnnxRuntime(s) => s.run_into(shape, input, out),
+        }
     }
 
     /// Runs one batch timing every node, and returns the seconds per kind of operation
@@ -345,13 +447,34 @@ mod tests {
 
     #[test]
     fn outputs_without_logits_and_a_feature_map_are_refused() {
-        let err = Outputs::from_named(vec![(names::LOGITS.into(), vec![1, 2], vec![0.0; 2])]).unwrap_err();
+        let mut out = Outputs::default();
+        out.begin();
+        out.put(0, names::LOGITS, &[1, 2], &[0.0; 2]).unwrap();
+        let err = out.finish().unwrap_err();
         assert!(err.to_string().contains("fewer than two outputs"), "{err}");
-        let err = Outputs::from_named(vec![
-            (names::LOGITS.into(), vec![1, 2], vec![0.0; 2]),
-            (names::FEATURES.into(), vec![1, 8], vec![0.0; 8]),
-        ])
-        .unwrap_err();
+        let err = out.put(1, names::FEATURES, &[1, 8], &[0.0; 8]).unwrap_err();
         assert!(err.to_string().contains("N×C×H×W"), "{err}");
+    }
+
+    /// A second run overwrites the first in the same buffers, and an output the second run
+    /// lacks is dropped rather than left stale.
+    #[test]
+    fn outputs_are_overwritten_in_place() {
+        let mut out = Outputs::default();
+        out.begin();
+        out.put(0, names::LOGITS, &[1, 2], &[1.0, 2.0]).unwrap();
+        out.put(1, names::FEATURES, &[1, 2, 1, 1], &[3.0, 4.0]).unwrap();
+        out.put(2, "probe", &[1, 1], &[5.0]).unwrap();
+        out.finish().unwrap();
+        let logits_at = out.logits.as_ptr();
+        out.begin();
+        out.put(0, names::LOGITS, &[1, 2], &[6.0, 7.0]).unwrap();
+        out.put(1, names::FEATURES, &[1, 1, 2, 1], &[8.0, 9.0]).unwrap();
+        out.finish().unwrap();
+        assert_eq!(out.logits, [6.0, 7.0]);
+        assert_eq!(out.logits.as_ptr(), logits_at, "the logits buffer was reallocated");
+        assert_eq!(out.features, [8.0, 9.0]);
+        assert_eq!(out.feature_shape, [1, 2, 1]);
+        assert!(out.extra("probe").is_none(), "a stale output survived");
     }
 }

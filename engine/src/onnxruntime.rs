@@ -10,7 +10,7 @@ pub use without_feature::{COMPILED_IN, OrtSession};
 
 #[cfg(not(feature = "onnxruntime"))]
 mod without_feature {
-    use crate::{EngineError, NamedOutput};
+    use crate::{EngineError, Outputs};
     use std::path::Path;
 
     pub const COMPILED_IN: bool = false;
@@ -28,7 +28,11 @@ mod without_feature {
             )))
         }
 
-        pub fn run(&self, _shape: [usize; 4], _input: &[f32]) -> Result<Vec<NamedOutput>, EngineError> {
+        pub fn output_names(&self) -> &[String] {
+            match *self {}
+        }
+
+        pub fn run_into(&self, _shape: [usize; 4], _input: &[f32], _out: &mut Outputs) -> Result<(), EngineError> {
             match *self {}
         }
     }
@@ -36,7 +40,7 @@ mod without_feature {
 
 #[cfg(feature = "onnxruntime")]
 mod with_feature {
-    use crate::{EngineError, NamedOutput, names};
+    use crate::{EngineError, Outputs, names};
     use ort::environment::Environment;
     use ort::session::Session;
     use ort::session::builder::GraphOptimizationLevel;
@@ -121,23 +125,28 @@ mod with_feature {
             Ok(OrtSession { session: Arc::new(Mutex::new(session)), names })
         }
 
-        /// Every output as (name, shape, values), in the graph's order.
-        pub fn run(&self, shape: [usize; 4], input: &[f32]) -> Result<Vec<NamedOutput>, EngineError> {
+        pub fn output_names(&self) -> &[String] {
+            &self.names
+        }
+
+        /// Every output, in the graph's order, into `out`.
+        pub fn run_into(&self, shape: [usize; 4], input: &[f32], out: &mut Outputs) -> Result<(), EngineError> {
             let run = |e: ort::Error| EngineError::Run { runtime: "onnxruntime", source: e.into() };
             let x = TensorRef::from_array_view((shape, input)).map_err(run)?;
             let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
             let outputs = session.run(ort::inputs![names::INPUT => x]).map_err(run)?;
-            self.names
-                .iter()
-                .map(|name| {
-                    let value = outputs
-                        .get(name.as_str())
-                        .ok_or_else(|| EngineError::Outputs(format!("onnxruntime returned no output {name:?}")))?;
-                    let (dims, data) = value.try_extract_tensor::<f32>().map_err(run)?;
-                    let dims = dims.iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect();
-                    Ok((name.clone(), dims, data.to_vec()))
-                })
-                .collect()
+            out.begin();
+            let mut dims = Vec::with_capacity(4);
+            for (i, name) in self.names.iter().enumerate() {
+                let value = outputs
+                    .get(name.as_str())
+                    .ok_or_else(|| EngineError::Outputs(format!("onnxruntime returned no output {name:?}")))?;
+                let (shape, data) = value.try_extract_tensor::<f32>().map_err(run)?;
+                dims.clear();
+                dims.extend(shape.iter().map(|d| usize::try_from(*d).unwrap_or(0)));
+                out.put(i, name, &dims, data)?;
+            }
+            out.finish()
         }
     }
 }

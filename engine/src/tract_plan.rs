@@ -1,7 +1,9 @@
-//! The tract runtime: an optimised plan for one fixed input shape.
+//! The tract runtime: an optimised plan for one fixed input shape, and the state that runs it,
+//! kept from call to call so that a frame's inference allocates only what tract's operators
+//! allocate for their own outputs.
 
-use super::{EngineError, NamedOutput};
-use std::sync::Arc;
+use super::{EngineError, Outputs};
+use std::sync::{Arc, Mutex};
 use tract_onnx::prelude::*;
 
 pub fn set_threads(threads: usize) {
@@ -9,10 +11,27 @@ pub fn set_threads(threads: usize) {
     set_default_executor(if threads > 1 { Executor::multithread(threads) } else { Executor::SingleThread });
 }
 
-#[derive(Debug, Clone)]
+/// What one engine reuses run after run: the spawned state (op states, the value table) and
+/// the input tensor. The engine hands tract a second reference to `input` and writes the next
+/// batch into it once tract has dropped its own (every run ends by resetting its values).
+#[derive(Debug, Default)]
+struct Scratch {
+    state: Option<TypedSimpleState>,
+    input: Option<Arc<Tensor>>,
+}
+
+#[derive(Debug)]
 pub struct TractPlan {
     plan: Arc<TypedRunnableModel>,
     names: Vec<String>,
+    scratch: Box<Mutex<Scratch>>,
+}
+
+/// A clone shares the optimised plan and gets its own state (tract states are per session).
+impl Clone for TractPlan {
+    fn clone(&self) -> Self {
+        TractPlan { plan: self.plan.clone(), names: self.names.clone(), scratch: Box::default() }
+    }
 }
 
 fn load(e: TractError) -> EngineError {
@@ -39,26 +58,49 @@ impl TractPlan {
             .map_err(load)?
             .into_runnable()
             .map_err(load)?;
-        Ok(TractPlan { plan, names })
+        Ok(TractPlan { plan, names, scratch: Box::default() })
     }
 
     fn tensor(shape: [usize; 4], input: &[f32]) -> Result<Tensor, EngineError> {
-        Ok(tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), input.to_vec())
-            .map_err(|e| EngineError::Run { runtime: "tract", source: e.into() })?
-            .into_tensor())
+        Tensor::from_shape(&shape, input).map_err(run_error)
     }
 
-    /// Every output as (name, shape, values).
-    pub fn run(&self, shape: [usize; 4], input: &[f32]) -> Result<Vec<NamedOutput>, EngineError> {
-        let out = self.plan.run(tvec!(Self::tensor(shape, input)?.into())).map_err(run_error)?;
-        out.iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let t = t.cast_to::<f32>().map_err(run_error)?;
-                let values = t.to_plain_array_view::<f32>().map_err(run_error)?.iter().copied().collect();
-                Ok((self.names.get(i).cloned().unwrap_or_default(), t.shape().to_vec(), values))
-            })
-            .collect()
+    pub fn output_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Runs one batch into `out`, reusing its buffers.
+    pub fn run_into(&self, shape: [usize; 4], input: &[f32], out: &mut Outputs) -> Result<(), EngineError> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let Scratch { state, input: kept } = &mut *scratch;
+        // A tensor tract still holds (a failed run) is replaced, never written under it.
+        let reusable = kept.as_mut().and_then(Arc::get_mut).filter(|t| t.shape() == shape);
+        match reusable {
+            Some(t) => t
+                .try_as_plain_ram_mut()
+                .map_err(run_error)?
+                .as_slice_mut::<f32>()
+                .map_err(run_error)?
+                .copy_from_slice(input),
+            None => *kept = Some(Arc::new(Self::tensor(shape, input)?)),
+        }
+        let value = kept
+            .as_ref()
+            .map(|t| TValue::from_const(t.clone()))
+            .ok_or_else(|| EngineError::Run { runtime: "tract", source: "no input tensor".into() })?;
+        let state = match state {
+            Some(s) => s,
+            None => state.insert(self.plan.spawn().map_err(run_error)?),
+        };
+        let values = state.run(tvec!(value)).map_err(run_error)?;
+        out.begin();
+        for (i, t) in values.iter().enumerate() {
+            let name = self.names.get(i).map(String::as_str).unwrap_or_default();
+            let t = t.cast_to::<f32>().map_err(run_error)?;
+            let view = t.try_as_plain_ram().map_err(run_error)?;
+            out.put(i, name, t.shape(), view.as_slice::<f32>().map_err(run_error)?)?;
+        }
+        out.finish()
     }
 
     /// What each matrix product of the plan runs: tract's own description of the op (shape,

@@ -16,51 +16,19 @@ use melanoscope_edge::source::Replay;
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::{RecordKind, Verdict, read_log_file};
 use melanoscope_shared::image::{RgbImage, encode_jpeg, save_rgb};
-use melanoscope_synth::frames::{FrameOptics, lesion_centre, render_frame};
-use melanoscope_synth::scene::Scene;
-use melanoscope_tests::tiny_model::fit_bundle;
-use std::path::{Path, PathBuf};
-
-const FRAME_UM: f64 = 1.0;
-const MODEL_UM: f64 = 1.0;
-const W: u32 = 576;
-const H: u32 = 320;
-
-fn frame(lesion: Lesion, seed: u64, optics: &FrameOptics) -> RgbImage {
-    let scene = Scene::new(lesion, 2400.0, 1600.0, seed, seed % 3);
-    let centre = lesion_centre(&scene).expect("scene has a lesion");
-    render_frame(&scene, centre, FRAME_UM, W, H, optics).expect("renders")
-}
-
-fn sharp() -> FrameOptics {
-    FrameOptics { vignetting: 0.1, blur_px: 0.4, colour_cast: [1.0, 0.98, 1.0], jpeg_quality: 90 }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("msc-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use melanoscope_synth::frames::FrameOptics;
+use melanoscope_tests::scenes::{FRAME_UM, H, W, frame, scratch, sharp, write_bundle};
+use std::path::Path;
 
 fn write_jpeg(path: &Path, img: &RgbImage) {
     std::fs::write(path, encode_jpeg(img, 90).expect("jpeg")).expect("write frame");
-}
-
-/// Writes a bundle fitted on frames of other seeds than the screened ones.
-fn write_bundle(dir: &Path) -> PathBuf {
-    let mm: Vec<RgbImage> = [11, 12].map(|s| frame(Lesion::MM, s, &sharp())).to_vec();
-    let nv: Vec<RgbImage> = [(Lesion::IN, 13), (Lesion::CN, 14)].map(|(l, s)| frame(l, s, &sharp())).to_vec();
-    let path = dir.join("tiny.mscm");
-    std::fs::write(&path, fit_bundle(&mm, &nv, FRAME_UM, MODEL_UM)).expect("bundle written");
-    path
 }
 
 /// A site file as a lab would write it: the bundle, the calibrated objective, the display
 /// size, the log and snapshot folder in `dir`.
 fn site(dir: &Path, objective: &str, um_per_px: f64, display: (u32, u32), sync: bool) -> EdgeConfig {
     let text = format!(
-        "[model]\nbundle = {bundle:?}\nbatch = 2\nthreads = 1\n\
+        "[model]\nbundle = {bundle:?}\nbackend = \"tract\"\nbatch = 2\nthreads = 1\n\
          [camera]\nobjective = \"{objective}\"\n[objectives.{objective}]\num_per_px = {um_per_px:?}\n\
          [display]\nwidth = {w}\nheight = {h}\nsnapshot_dir = {snap:?}\n[log]\npath = {log:?}\nsync = {sync}\n",
         bundle = write_bundle(dir).display().to_string(),

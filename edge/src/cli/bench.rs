@@ -5,20 +5,32 @@
 
 use super::alloc_count;
 use anyhow::{Context, Result};
-use melanoscope_edge::config::{EdgeConfig, FlatFieldMap, ObjectiveCalibration};
+use melanoscope_edge::config::{BackendSetting, EdgeConfig, FlatFieldMap, ModelConfig, ObjectiveCalibration};
 use melanoscope_edge::gates::Gate;
 use melanoscope_edge::screen::analyse::Analyzer;
 use melanoscope_edge::screen::render::{Renderer, ScreenState};
-use melanoscope_engine::{Backend, Engine, LoadedBundle, multiply_adds, set_threads};
-use melanoscope_shared::image::{PixelSpacing, decode_rgb};
+use melanoscope_edge::screen::setup::open_bundle;
+use melanoscope_engine::{Backend, Engine, multiply_adds};
+use melanoscope_shared::image::{PixelSpacing, RgbImage, decode_rgb, decode_rgb_into};
 use melanoscope_shared::pipeline::FieldExtractor;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
+    /// A site file: its [model] settings (bundle, keys, backend and the tuned choice) are
+    /// what is timed, as `screen` would run them.
+    #[arg(long, required_unless_present = "bundle")]
+    pub config: Option<PathBuf>,
+    /// The bundle (overrides the site file's).
     #[arg(long)]
-    pub bundle: PathBuf,
+    pub bundle: Option<PathBuf>,
+    /// Files holding trusted ed25519 public keys, for a signed bundle (without --config).
+    #[arg(long, value_delimiter = ',')]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Without --config: auto (tract at batch 1), tract or onnxruntime.
+    #[arg(long, default_value = "tract")]
+    pub backend: BackendSetting,
     /// A camera frame (JPEG, as an MJPEG camera delivers it).
     #[arg(long)]
     pub frame: PathBuf,
@@ -28,9 +40,10 @@ pub struct BenchArgs {
     /// Timed frames after one warm-up frame.
     #[arg(long, default_value_t = 3)]
     pub frames: usize,
+    /// Without --config: threads and fields per run.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 1)]
     pub batch: usize,
     /// libonnxruntime.so to time the same fields on ("none" to skip; default $ORT_DYLIB_PATH).
     #[arg(long)]
@@ -47,8 +60,25 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let jpeg = std::fs::read(&args.frame).with_context(|| format!("reading {}", args.frame.display()))?;
-    set_threads(args.threads);
-    let bundle = LoadedBundle::open(&args.bundle, &[], false, args.batch, &Backend::Tract, args.threads)?;
+    let mut model = match &args.config {
+        Some(site) => EdgeConfig::load(Some(site))?.model,
+        None => ModelConfig {
+            bundle: PathBuf::new(),
+            trusted_keys: args.trusted_keys.clone(),
+            require_signature: false,
+            backend: args.backend,
+            onnxruntime_library: String::new(),
+            threads: args.threads,
+            batch: args.batch,
+            tuned: None,
+        },
+    };
+    if let Some(b) = &args.bundle {
+        model.bundle = b.clone();
+    }
+    let choice = model.run_choice()?;
+    let tuned = model.tuned.clone().filter(|_| model.backend == BackendSetting::Auto);
+    let bundle = open_bundle(&model)?;
     let extract = bundle.extract_config();
     let meta = bundle.file.meta.clone();
     let onnx = bundle.file.onnx.clone();
@@ -66,11 +96,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut fields = 0;
     let mut gate: Option<Gate> = None;
+    // Decoded where the last frame was, as the camera sources do.
+    let mut frame = RgbImage::filled(1, 1, [0; 3])?;
     for i in 0..=args.frames {
         let (a0, b0) = alloc_count::counts();
         let t_all = Instant::now();
         let t = Instant::now();
-        let frame = decode_rgb(&jpeg).with_context(|| format!("decoding {}", args.frame.display()))?;
+        decode_rgb_into(&jpeg, &mut frame).with_context(|| format!("decoding {}", args.frame.display()))?;
         let d = t.elapsed().as_secs_f64() * 1e3;
         let analysis = analyzer.analyse(&frame)?;
         let t = Instant::now();
@@ -116,16 +148,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let onnxruntime = match ort_lib {
         None => serde_json::json!({ "skipped": "no onnxruntime library given" }),
         Some(lib) => {
-            match Engine::open(&onnx, args.batch, side, &Backend::OnnxRuntime { library: lib.clone() }, args.threads) {
+            match Engine::open(
+                &onnx,
+                choice.batch,
+                side,
+                &Backend::OnnxRuntime { library: lib.clone() },
+                choice.threads,
+            ) {
                 Err(e) => serde_json::json!({ "skipped": e.to_string() }),
                 Ok(engine) => {
                     let per = 3 * side * side;
                     let mut times = Vec::new();
                     for i in 0..=args.frames {
                         let t = Instant::now();
-                        for chunk in tensors.chunks(args.batch * per) {
+                        for chunk in tensors.chunks(choice.batch * per) {
                             let mut input = chunk.to_vec();
-                            input.resize(args.batch * per, 0.0);
+                            input.resize(choice.batch * per, 0.0);
                             engine.run(&input)?;
                         }
                         if i > 0 {
@@ -152,17 +190,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let report = serde_json::json!({
         "frame": { "file": args.frame, "width": frame.width(), "height": frame.height(), "um_per_px": args.um_per_px },
         "bundle": {
-            "file": args.bundle, "architecture": format!("{:?}", meta.architecture),
+            "file": model.bundle, "architecture": format!("{:?}", meta.architecture),
             "quantization": format!("{:?}", meta.quantization), "um_per_px": meta.um_per_px,
         },
-        "threads": args.threads, "batch": args.batch, "timed_frames": args.frames,
+        "backend": choice.backend.name(), "threads": choice.threads, "batch": choice.batch,
+        "timed_frames": args.frames,
+        "tuned": tuned.as_ref().map(|t| serde_json::json!({
+            "ms_per_field": t.ms_per_field,
+            "frame_over_tuned_inference": median(total.clone()) / (t.ms_per_field * fields.max(1) as f64),
+            "inference_over_tuned": inf_ms / (t.ms_per_field * fields.max(1) as f64),
+        })),
         "fields_per_frame": fields, "fields_kept_by_extractor": kept, "gate": gate.map(|g| g.verdict().label()),
         "median_ms": {
             "capture_decode": median(decode.clone()), "preprocess": median(pre.clone()),
-            "inference_tract": inf_ms, "cam": median(cam.clone()), "render": median(render.clone()),
+            "inference": inf_ms, "cam": median(cam.clone()), "render": median(render.clone()),
             "frame_total": median(total.clone()),
         },
-        "frames_per_second_tract": 1000.0 / median(total.clone()).max(1e-9),
+        "frames_per_second": 1000.0 / median(total.clone()).max(1e-9),
         "onnxruntime_same_fields": onnxruntime,
         "steady_state": {
             "allocations_per_frame": median(allocs.clone()), "bytes_allocated_per_frame": median(bytes.clone()),

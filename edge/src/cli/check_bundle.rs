@@ -36,10 +36,11 @@ pub fn run(args: CheckBundleArgs) -> Result<()> {
         bundle: args.bundle.clone(),
         trusted_keys: args.trusted_keys,
         require_signature: args.require_signature,
-        backend: args.backend,
+        backend: args.backend.into(),
         onnxruntime_library: args.onnxruntime_lib.map(|p| p.display().to_string()).unwrap_or_default(),
         threads: args.threads,
         batch: args.batch,
+        tuned: None,
     };
     let loaded = open_bundle(&model)?;
     let m = &loaded.file.meta;

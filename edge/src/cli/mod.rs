@@ -8,3 +8,4 @@ pub mod check_config;
 pub mod fields;
 pub mod log;
 pub mod screen;
+pub mod tune;

@@ -5,7 +5,7 @@
 use crate::calibration::Correction;
 use crate::config::{FrameAggregation, ObjectiveCalibration, ScreeningConfig};
 use crate::gates::{Gate, GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
-use melanoscope_engine::{EngineError, LoadedBundle, linear_head_weights, names};
+use melanoscope_engine::{EngineError, LoadedBundle, Outputs, linear_head_weights, names};
 use melanoscope_shared::cam::{CamError, FeatureMap, class_activation_map};
 use melanoscope_shared::image::{FieldRect, ImageError, PixelSpacing, RgbImage};
 use melanoscope_shared::metrics::top_k_mean;
@@ -74,6 +74,7 @@ pub struct Analyzer {
     working: RgbImage,
     masked: RgbImage,
     input: Vec<f32>,
+    outputs: Outputs,
     limits: GateLimits,
     fov_mask: bool,
     aggregation: FrameAggregation,
@@ -100,6 +101,13 @@ impl Analyzer {
             )));
         }
         let head = linear_head_weights(&bundle.file.onnx);
+        if head.is_none() && !bundle.engine.output_names().iter().any(|n| n == names::GRAD_CAM_WEIGHTS) {
+            return Err(AnalyseError::Bundle(format!(
+                "it has neither a linear head ({}) nor a {} output to draw CAMs from",
+                names::HEAD_WEIGHT,
+                names::GRAD_CAM_WEIGHTS
+            )));
+        }
         let extractor = FieldExtractor::new(bundle.extract_config())?;
         PixelSpacing::isotropic(frame_um_per_px)?;
         let limits = GateLimits {
@@ -119,6 +127,7 @@ impl Analyzer {
             working: RgbImage::filled(1, 1, [0; 3])?,
             masked: RgbImage::filled(1, 1, [0; 3])?,
             input: Vec::new(),
+            outputs: Outputs::default(),
             limits,
             fov_mask: screening.fov_mask,
             aggregation: screening.aggregation,
@@ -179,11 +188,18 @@ impl Analyzer {
         let mut fields = Vec::with_capacity(kept.len());
         for (b, rects) in kept.chunks(batch).enumerate() {
             let t = Instant::now();
-            self.input.resize(batch * per, 0.0);
             let src = &out.tensors[b * batch * per..(b * batch + rects.len()) * per];
-            self.input[..src.len()].copy_from_slice(src);
-            self.input[src.len()..].fill(0.0);
-            let outputs = self.bundle.engine.run(&self.input)?;
+            // A full batch goes straight from the extractor; only the last, short one is padded.
+            let input = if rects.len() == batch {
+                src
+            } else {
+                self.input.resize(batch * per, 0.0);
+                self.input[..src.len()].copy_from_slice(src);
+                self.input[src.len()..].fill(0.0);
+                &self.input
+            };
+            self.bundle.engine.run_into(input, &mut self.outputs)?;
+            let outputs = &self.outputs;
             times.inference_ms += ms(t);
             let t = Instant::now();
             let [c, h, w] = outputs.feature_shape;
@@ -205,13 +221,8 @@ impl Analyzer {
                     (None, Some(g)) => g.get(i * classes * c..(i + 1) * classes * c).ok_or_else(|| {
                         AnalyseError::Outputs(format!("{} too short for field {i}", names::GRAD_CAM_WEIGHTS))
                     })?,
-                    (None, None) => {
-                        return Err(AnalyseError::Bundle(format!(
-                            "it has neither a linear head ({}) nor a {} output to draw CAMs from",
-                            names::HEAD_WEIGHT,
-                            names::GRAD_CAM_WEIGHTS
-                        )));
-                    }
+                    // Refused at construction: a bundle without either cannot get here.
+                    (None, None) => return Err(AnalyseError::Outputs(format!("no {}", names::GRAD_CAM_WEIGHTS))),
                 };
                 let mut heat = class_activation_map(&features, weights, positive).map_err(cam)?;
                 let p = probabilities[positive];

@@ -9,7 +9,7 @@ use super::verdict::{TrackerSettings, VerdictTracker, VerdictUpdate};
 use crate::config::EdgeConfig;
 use crate::records::{Recorder, unix_ms};
 use crate::sinks::DisplaySink;
-use crate::source::{FrameSource, SourceError};
+use crate::source::{Frame, FrameSource, SourceError};
 use melanoscope_boards::controls::{FreezeButton, Indicators};
 use melanoscope_boards::status_leds::Indicator;
 use melanoscope_engine::LoadedBundle;
@@ -232,6 +232,14 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         };
         self.times.capture_ms = ms(t);
         self.stats.frames += 1;
+        let step = self.screen_frame(&frame);
+        // The source decodes its next frame into this one's buffer.
+        self.source.recycle(frame.image);
+        step
+    }
+
+    /// Analyses, tracks, logs and shows one frame.
+    fn screen_frame(&mut self, frame: &Frame) -> Step {
         let analysis = match self.analyzer.analyse(&frame.image) {
             Ok(a) => a,
             Err(e) => {

@@ -9,9 +9,10 @@ use crate::sinks::{DisplaySink, FrameFolder, Framebuffer, ILI9341Rgb565, PanelWi
 use crate::source::{
     Backoff, FrameSource, MjpegStream, RawStream, Reconnecting, Replay, SourceError, V4l2Camera, V4l2Settings,
 };
+use crate::tune::cpu_fingerprint;
 use melanoscope_boards::board::DisplayIo;
 use melanoscope_engine::{Backend, EngineError, LoadedBundle, set_threads};
-use melanoscope_shared::formats::{KeyFileError, read_key_file};
+use melanoscope_shared::formats::{KeyFileError, hex, read_key_file};
 use melanoscope_shared::image::ImageError;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +26,11 @@ pub enum SetupError {
     Key(#[from] KeyFileError),
     #[error("cannot screen with {path}: {source}")]
     Bundle { path: PathBuf, source: EngineError },
+    #[error(
+        "model.tuned was measured on another CPU ({tuned}); this one is {here}. Run \
+         `melanoscope-edge tune --config <site file>` on this device, or name a backend in model.backend"
+    )]
+    TunedElsewhere { tuned: String, here: String },
     #[error("the analyser: {0}")]
     Analyse(#[from] AnalyseError),
     #[error("the record log: {0}")]
@@ -40,25 +46,65 @@ fn read_keys(paths: &[PathBuf]) -> Result<Vec<[u8; 32]>, KeyFileError> {
     paths.iter().map(|p| read_key_file(p)).collect()
 }
 
+/// What screening runs on: the runtime, fields per run and threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunChoice {
+    pub backend: Backend,
+    pub batch: usize,
+    pub threads: usize,
+}
+
 impl ModelConfig {
-    /// The configured runtime (`model.backend`, with `model.onnxruntime_library`).
-    pub fn backend(&self) -> Result<Backend, EngineError> {
-        let lib = (!self.onnxruntime_library.is_empty()).then(|| PathBuf::from(&self.onnxruntime_library));
-        Backend::resolve(self.backend, lib)
+    /// The runtime of `model.backend`: a named one with `model.batch` and `model.threads`; for
+    /// `auto` the tuned choice (refused when it was measured on another CPU), else tract at
+    /// batch 1.
+    pub fn run_choice(&self) -> Result<RunChoice, SetupError> {
+        let bundle = |source| SetupError::Bundle { path: self.bundle.clone(), source };
+        let named = |kind, library: &str, batch, threads| {
+            let lib = (!library.is_empty()).then(|| PathBuf::from(library));
+            Ok(RunChoice { backend: Backend::resolve(kind, lib).map_err(bundle)?, batch, threads })
+        };
+        match (self.backend.kind(), &self.tuned) {
+            (Some(kind), _) => named(kind, &self.onnxruntime_library, self.batch, self.threads),
+            (None, None) => Ok(RunChoice { backend: Backend::Tract, batch: 1, threads: self.threads }),
+            (None, Some(t)) => {
+                let here = cpu_fingerprint();
+                if t.cpu != here {
+                    return Err(SetupError::TunedElsewhere { tuned: t.cpu.clone(), here });
+                }
+                named(t.backend, &t.onnxruntime_library, t.batch, t.threads)
+            }
+        }
     }
 }
 
-/// The configured bundle, opened as screening needs it: tract's threads set, the hash and
-/// signature checked against the trusted keys, the reference fields reproduced.
+/// The configured bundle, opened as screening needs it: the runtime chosen
+/// ([`ModelConfig::run_choice`]), tract's threads set, the hash and signature checked against
+/// the trusted keys, the reference fields reproduced.
 pub fn open_bundle(model: &ModelConfig) -> Result<LoadedBundle, SetupError> {
     let bundle = |source| SetupError::Bundle { path: model.bundle.clone(), source };
-    set_threads(model.threads);
     let keys = read_keys(&model.trusted_keys)?;
-    let backend = model.backend().map_err(bundle)?;
-    let loaded =
-        LoadedBundle::open(&model.bundle, &keys, model.require_signature, model.batch, &backend, model.threads)
-            .map_err(bundle)?;
-    tracing::info!(bundle = %model.bundle.display(), signature = ?loaded.signature, "bundle passed its self-test");
+    let choice = model.run_choice()?;
+    set_threads(choice.threads);
+    let loaded = LoadedBundle::open(
+        &model.bundle,
+        &keys,
+        model.require_signature,
+        choice.batch,
+        &choice.backend,
+        choice.threads,
+    )
+    .map_err(bundle)?;
+    if let Some(t) = model.tuned.as_ref().filter(|t| t.onnx_sha256 != hex(&loaded.file.meta.onnx_sha256)) {
+        tracing::warn!(
+            bundle = %model.bundle.display(), tuned_with = %t.onnx_sha256,
+            "model.tuned was measured with another model; run `melanoscope-edge tune` again"
+        );
+    }
+    tracing::info!(
+        bundle = %model.bundle.display(), signature = ?loaded.signature, backend = choice.backend.name(),
+        batch = choice.batch, threads = choice.threads, "bundle passed its self-test"
+    );
     Ok(loaded)
 }
 

@@ -5,7 +5,7 @@
 //! inside APP1 does not end the frame) and scanning entropy-coded data for the end marker.
 
 use super::{Frame, FrameSource, SourceError};
-use melanoscope_shared::image::{RgbImage, decode_rgb};
+use melanoscope_shared::image::{ImageError, RgbImage, decode_rgb_into};
 use std::io::Read;
 
 /// Largest JPEG frame accepted (a 4K frame at high quality is under 4 MB).
@@ -87,11 +87,21 @@ pub struct MjpegStream<R> {
     chunk: Vec<u8>,
     delivered: u64,
     eof: bool,
+    /// A frame the loop handed back, decoded into next.
+    spare: Option<RgbImage>,
 }
 
 impl<R: Read> MjpegStream<R> {
     pub fn new(reader: R, name: &str) -> Self {
-        Self { reader, name: name.into(), buf: Vec::new(), chunk: vec![0; 1 << 16], delivered: 0, eof: false }
+        Self {
+            reader,
+            name: name.into(),
+            buf: Vec::new(),
+            chunk: vec![0; 1 << 16],
+            delivered: 0,
+            eof: false,
+            spare: None,
+        }
     }
 }
 
@@ -100,10 +110,18 @@ impl<R: Read> FrameSource for MjpegStream<R> {
         loop {
             match scan(&self.buf) {
                 Scan::Frame { start, end } => {
-                    let decoded = decode_rgb(&self.buf[start..end]);
+                    let corrupt =
+                        |e: ImageError| SourceError::Corrupt { origin: self.name.clone(), detail: e.to_string() };
+                    let mut image = match self.spare.take() {
+                        Some(image) => image,
+                        None => RgbImage::filled(1, 1, [0; 3]).map_err(corrupt)?,
+                    };
+                    let decoded = decode_rgb_into(&self.buf[start..end], &mut image);
                     self.buf.drain(..end);
-                    let image = decoded
-                        .map_err(|e| SourceError::Corrupt { origin: self.name.clone(), detail: e.to_string() })?;
+                    if let Err(e) = decoded {
+                        self.spare = Some(image);
+                        return Err(corrupt(e));
+                    }
                     let index = self.delivered;
                     self.delivered += 1;
                     return Ok(Some(Frame { image, index, origin: self.name.clone() }));
@@ -133,6 +151,10 @@ impl<R: Read> FrameSource for MjpegStream<R> {
     fn describe(&self) -> String {
         format!("MJPEG stream on {}", self.name)
     }
+
+    fn recycle(&mut self, image: RgbImage) {
+        self.spare = Some(image);
+    }
 }
 
 /// Packed RGB24 frames of `width` x `height` from a reader.
@@ -143,17 +165,20 @@ pub struct RawStream<R> {
     width: u32,
     height: u32,
     delivered: u64,
+    /// A frame's buffer the loop handed back, read into next.
+    spare: Vec<u8>,
 }
 
 impl<R: Read> RawStream<R> {
     pub fn new(reader: R, name: &str, width: u32, height: u32) -> Self {
-        Self { reader, name: name.into(), width, height, delivered: 0 }
+        Self { reader, name: name.into(), width, height, delivered: 0, spare: Vec::new() }
     }
 }
 
 impl<R: Read> FrameSource for RawStream<R> {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        let mut data = vec![0u8; self.width as usize * self.height as usize * 3];
+        let mut data = std::mem::take(&mut self.spare);
+        data.resize(self.width as usize * self.height as usize * 3, 0);
         let mut filled = 0;
         while filled < data.len() {
             match self.reader.read(&mut data[filled..]) {
@@ -179,6 +204,10 @@ impl<R: Read> FrameSource for RawStream<R> {
     fn describe(&self) -> String {
         format!("raw RGB24 {}x{} stream on {}", self.width, self.height, self.name)
     }
+
+    fn recycle(&mut self, image: RgbImage) {
+        self.spare = image.into_raw();
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +226,35 @@ mod tests {
             let n = buf.len().min(self.1);
             self.0.read(&mut buf[..n])
         }
+    }
+
+    /// A frame handed back is where the next one is decoded (no new frame buffer per frame),
+    /// and a corrupt frame in between keeps the buffer for the one after.
+    #[test]
+    fn recycled_frames_are_decoded_into() {
+        let mut bytes = jpeg([200, 20, 20]);
+        // A frame whose header says it has no width: delimited, but not decodable.
+        let mut bad = jpeg([0, 0, 0]);
+        let sof = bad.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline JPEG has SOF0");
+        bad[sof + 7..sof + 9].copy_from_slice(&[0, 0]);
+        bytes.extend(bad);
+        bytes.extend(jpeg([20, 200, 20]));
+        let mut s = MjpegStream::new(std::io::Cursor::new(bytes), "pipe");
+        let first = s.next_frame().unwrap().unwrap();
+        let at = first.image.as_raw().as_ptr();
+        s.recycle(first.image);
+        assert!(matches!(s.next_frame(), Err(SourceError::Corrupt { .. })));
+        let second = s.next_frame().unwrap().unwrap();
+        assert_eq!(second.image.as_raw().as_ptr(), at, "the recycled buffer was not reused");
+        assert!(second.image.get(16, 12).unwrap()[1] > 150, "the second frame's pixels");
+        let mut raw = vec![9u8; 4 * 2 * 3];
+        raw.extend(vec![7u8; 4 * 2 * 3]);
+        let mut r = RawStream::new(std::io::Cursor::new(raw), "raw", 4, 2);
+        let first = r.next_frame().unwrap().unwrap();
+        let at = first.image.as_raw().as_ptr();
+        r.recycle(first.image);
+        let second = r.next_frame().unwrap().unwrap();
+        assert_eq!((second.image.as_raw().as_ptr(), second.image.as_raw()[0]), (at, 7));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub trait FrameSource {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError>;
     /// What the screen says the source is.
     fn describe(&self) -> String;
+    /// Hands a delivered frame's image back once the loop is done with it, so that the next
+    /// frame is decoded into its buffer instead of a new one (sources that decode do).
+    fn recycle(&mut self, _image: RgbImage) {}
 }
 
 impl FrameSource for Box<dyn FrameSource> {
@@ -53,5 +56,9 @@ impl FrameSource for Box<dyn FrameSource> {
 
     fn describe(&self) -> String {
         (**self).describe()
+    }
+
+    fn recycle(&mut self, image: RgbImage) {
+        (**self).recycle(image)
     }
 }

@@ -120,6 +120,12 @@ where
             None => format!("{} (not open)", self.name),
         }
     }
+
+    fn recycle(&mut self, image: melanoscope_shared::image::RgbImage) {
+        if let Some(source) = self.source.as_mut() {
+            source.recycle(image);
+        }
+    }
 }
 
 #[cfg(test)]

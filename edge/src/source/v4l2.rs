@@ -27,7 +27,7 @@ pub struct V4l2Settings {
 #[cfg(feature = "v4l2")]
 mod imp {
     use super::*;
-    use melanoscope_shared::image::{RgbImage, decode_rgb};
+    use melanoscope_shared::image::{RgbImage, decode_rgb_into};
     use v4l::buffer::Type;
     use v4l::io::mmap::Stream;
     use v4l::io::traits::CaptureStream;
@@ -72,7 +72,8 @@ mod imp {
     }
 
     impl Camera {
-        pub fn next(&mut self, index: u64, name: &str) -> Result<Frame, SourceError> {
+        /// The next frame, decoded into `spare` (a frame the loop handed back) when given.
+        pub fn next(&mut self, index: u64, name: &str, spare: Option<RgbImage>) -> Result<Frame, SourceError> {
             let (buf, meta) = self
                 .stream
                 .next()
@@ -80,13 +81,21 @@ mod imp {
             let used = (meta.bytesused as usize).min(buf.len());
             let corrupt = |detail: String| SourceError::Corrupt { origin: name.into(), detail };
             let image = if self.yuyv {
+                if let Some(spare) = spare {
+                    self.rgb = spare.into_raw();
+                }
                 if !super::super::yuyv_to_rgb(&buf[..used], self.format.width, self.format.height, &mut self.rgb) {
                     return Err(corrupt(format!("YUYV buffer of {used} bytes for {}", self.format)));
                 }
                 RgbImage::from_raw(self.format.width, self.format.height, std::mem::take(&mut self.rgb))
                     .map_err(|e| corrupt(e.to_string()))?
             } else {
-                decode_rgb(&buf[..used]).map_err(|e| corrupt(e.to_string()))?
+                let mut image = match spare {
+                    Some(image) => image,
+                    None => RgbImage::filled(1, 1, [0; 3]).map_err(|e| corrupt(e.to_string()))?,
+                };
+                decode_rgb_into(&buf[..used], &mut image).map_err(|e| corrupt(e.to_string()))?;
+                image
             };
             Ok(Frame { image, index, origin: name.into() })
         }
@@ -113,7 +122,12 @@ mod imp {
     }
 
     impl Camera {
-        pub fn next(&mut self, _index: u64, _name: &str) -> Result<Frame, SourceError> {
+        pub fn next(
+            &mut self,
+            _index: u64,
+            _name: &str,
+            _spare: Option<melanoscope_shared::image::RgbImage>,
+        ) -> Result<Frame, SourceError> {
             match *self {}
         }
 
@@ -129,23 +143,29 @@ pub struct V4l2Camera {
     camera: imp::Camera,
     settings: V4l2Settings,
     delivered: u64,
+    /// A frame the loop handed back, decoded into next.
+    spare: Option<melanoscope_shared::image::RgbImage>,
 }
 
 impl V4l2Camera {
     pub fn open(settings: &V4l2Settings) -> Result<Self, SourceError> {
-        Ok(Self { camera: imp::open(settings)?, settings: settings.clone(), delivered: 0 })
+        Ok(Self { camera: imp::open(settings)?, settings: settings.clone(), delivered: 0, spare: None })
     }
 }
 
 impl FrameSource for V4l2Camera {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        let frame = self.camera.next(self.delivered, &self.settings.device)?;
+        let frame = self.camera.next(self.delivered, &self.settings.device, self.spare.take())?;
         self.delivered += 1;
         Ok(Some(frame))
     }
 
     fn describe(&self) -> String {
         format!("{} ({})", self.settings.device, self.camera.describe())
+    }
+
+    fn recycle(&mut self, image: melanoscope_shared::image::RgbImage) {
+        self.spare = Some(image);
     }
 }
 

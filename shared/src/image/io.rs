@@ -30,6 +30,26 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     RgbImage::from_raw(w, h, rgb.into_raw())
 }
 
+/// Decodes a frame into `into`, reusing its buffer: a baseline or progressive RGB JPEG (what
+/// MJPEG cameras send) is decoded straight into it; anything else (PNG, grey or CMYK JPEG)
+/// goes through [`decode_rgb`] and replaces it. On error `into` keeps its size with
+/// unspecified pixels.
+pub fn decode_rgb_into(bytes: &[u8], into: &mut RgbImage) -> Result<(), ImageError> {
+    use image::ImageDecoder;
+    let jpeg = bytes
+        .starts_with(&[0xFF, 0xD8])
+        .then(|| image::codecs::jpeg::JpegDecoder::new(Cursor::new(bytes)).ok())
+        .flatten()
+        .filter(|d| d.color_type() == image::ColorType::Rgb8);
+    let Some(decoder) = jpeg else {
+        *into = decode_rgb(bytes)?;
+        return Ok(());
+    };
+    let (w, h) = decoder.dimensions();
+    into.reshape(w, h)?;
+    decoder.read_image(into.as_raw_mut()).map_err(|e| ImageError::Io(format!("cannot decode JPEG bytes: {e}")))
+}
+
 /// Encodes `img` in the format its extension names (png, jpg/jpeg) as bytes.
 pub fn encode_rgb(img: &RgbImage, format: image::ImageFormat) -> Result<Vec<u8>, ImageError> {
     let buf = image::RgbImage::from_raw(img.width(), img.height(), img.as_raw().to_vec())
@@ -65,4 +85,49 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, ImageError> {
         .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
         .map_err(|e| ImageError::Io(format!("cannot encode JPEG: {e}")))?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        let mut img = RgbImage::filled(w, h, [0; 3]).unwrap();
+        for y in 0..h {
+            for x in 0..w {
+                img.put(x, y, [(x * 255 / w) as u8, (y * 255 / h) as u8, 128]);
+            }
+        }
+        img
+    }
+
+    /// The reused-buffer decode gives the same pixels as the allocating one, keeps the buffer
+    /// across frames of one size, and follows a size change.
+    #[test]
+    fn decoding_into_a_frame_matches_and_reuses_it() {
+        let jpeg = encode_jpeg(&gradient(96, 64), 90).unwrap();
+        let mut frame = RgbImage::filled(1, 1, [0; 3]).unwrap();
+        decode_rgb_into(&jpeg, &mut frame).unwrap();
+        assert_eq!(frame, decode_rgb(&jpeg).unwrap());
+        let at = frame.as_raw().as_ptr();
+        decode_rgb_into(&jpeg, &mut frame).unwrap();
+        assert_eq!(frame.as_raw().as_ptr(), at, "the frame buffer was reallocated");
+        let png = encode_rgb(&gradient(40, 30), image::ImageFormat::Png).unwrap();
+        decode_rgb_into(&png, &mut frame).unwrap();
+        assert_eq!((frame.width(), frame.height()), (40, 30));
+        assert_eq!(frame, gradient(40, 30));
+    }
+
+    #[test]
+    fn truncated_and_garbage_frames_are_errors() {
+        let jpeg = encode_jpeg(&gradient(64, 48), 90).unwrap();
+        let mut frame = RgbImage::filled(2, 2, [0; 3]).unwrap();
+        for bad in [&jpeg[..jpeg.len() / 3], &[0xFF, 0xD8, 0xFF][..], b"not an image at all", &[][..]] {
+            // A truncated JPEG may decode with grey rows (as libjpeg does) or fail, never panic.
+            if let Err(e) = decode_rgb_into(bad, &mut frame) {
+                assert!(e.to_string().contains("decode") || e.to_string().contains("read"), "{e}");
+            }
+        }
+        assert!(decode_rgb_into(b"not an image at all", &mut frame).is_err());
+    }
 }

@@ -110,8 +110,9 @@ impl RgbImage {
         Ok(RgbImage { width: w, height: h, data })
     }
 
-    /// Reuses this image's allocation for a new size (contents unspecified afterwards).
-    pub(crate) fn reshape(&mut self, width: u32, height: u32) -> Result<(), ImageError> {
+    /// Reuses this image's allocation for a new size (contents unspecified afterwards): a
+    /// camera's next frame decoded where the last one was.
+    pub fn reshape(&mut self, width: u32, height: u32) -> Result<(), ImageError> {
         let len = Self::check_size(width, height)?;
         self.width = width;
         self.height = height;

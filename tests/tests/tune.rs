@@ -1,0 +1,120 @@
+//! `tune` on a tiny bundle: the table (one form, onnxruntime skipped with its reason), a
+//! combination failing its self-test never chosen, the choice written into the site file and
+//! used by `backend = "auto"`, a choice from another CPU refused with the command to re-tune,
+//! and a read-only site file left as it was.
+
+use melanoscope_edge::config::{BackendSetting, EdgeConfig, TunedChoice, update_tuned};
+use melanoscope_edge::screen::setup::{SetupError, open_bundle};
+use melanoscope_edge::tune::{TunePlan, cpu_fingerprint, tune};
+use melanoscope_engine::{Backend, BackendKind, LoadedBundle};
+use melanoscope_tests::scenes::{scratch, write_bundle};
+use std::path::Path;
+
+fn plan(backends: Vec<Result<Backend, (BackendKind, String)>>) -> TunePlan {
+    TunePlan { backends, batches: vec![1, 2], threads: vec![1, 2], runs: 1 }
+}
+
+fn write_site(dir: &Path, bundle: &Path) -> std::path::PathBuf {
+    let site = dir.join("site.toml");
+    std::fs::write(&site, format!("[model]\nbundle = {:?}\n", bundle.display().to_string())).unwrap();
+    site
+}
+
+#[test]
+fn tune_times_what_passes_and_auto_screens_with_the_choice() {
+    let dir = scratch("tune");
+    let bundle = write_bundle(&dir);
+    let (file, _) = LoadedBundle::read_checked(&bundle, &[], false).unwrap();
+    let no_ort = Err((BackendKind::Onnxruntime, "no onnxruntime library found".to_string()));
+    let report = tune(&file, &plan(vec![Ok(Backend::Tract), no_ort]), |_| {});
+    assert_eq!(report.forms, ["f32"], "a bundle with one form reports one form");
+    assert_eq!(report.rows.len(), 5, "{:#?}", report.rows);
+    let skipped: Vec<_> = report.rows.iter().filter(|r| r.status == "skipped").collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].backend, BackendKind::Onnxruntime);
+    assert!(skipped[0].reason.as_deref().is_some_and(|r| r.contains("no onnxruntime library")));
+    let passed: Vec<_> = report.rows.iter().filter(|r| r.status == "passed").collect();
+    assert_eq!(passed.len(), 4, "tract at batches 1, 2 x threads 1, 2");
+    let best = report.choice().expect("a choice");
+    let fastest = passed.iter().filter_map(|r| r.ms_per_field).fold(f64::INFINITY, f64::min);
+    assert_eq!(best.ms_per_field, Some(fastest), "the choice is the fastest passing row");
+    assert!(passed.iter().all(|r| r.ms_per_field.is_some_and(|m| m > 0.0) && r.ms_per_batch.is_some()));
+
+    // Written into the site file; `auto` screens with it.
+    let site = write_site(&dir, &bundle);
+    let tuned = TunedChoice {
+        backend: best.backend,
+        onnxruntime_library: String::new(),
+        batch: best.batch,
+        threads: best.threads,
+        form: best.form.clone(),
+        ms_per_field: fastest,
+        cpu: report.cpu.clone(),
+        onnx_sha256: report.onnx_sha256.clone(),
+        report: dir.join("tune.json").display().to_string(),
+    };
+    update_tuned(&site, &tuned).unwrap();
+    let cfg = EdgeConfig::load(Some(&site)).unwrap();
+    assert_eq!(cfg.model.backend, BackendSetting::Auto);
+    assert_eq!(cfg.model.tuned.as_ref(), Some(&tuned), "the site file keeps the choice as written");
+    let choice = cfg.model.run_choice().unwrap();
+    assert_eq!((choice.backend, choice.batch, choice.threads), (Backend::Tract, best.batch, best.threads));
+    let loaded = open_bundle(&cfg.model).unwrap();
+    assert_eq!(loaded.engine.batch, best.batch);
+
+    // A site file copied from another board: refused at start, with the command to re-tune.
+    let elsewhere = TunedChoice { cpu: "aarch64 0x41/0xd08 []".into(), ..tuned.clone() };
+    assert_ne!(elsewhere.cpu, cpu_fingerprint());
+    update_tuned(&site, &elsewhere).unwrap();
+    let cfg = EdgeConfig::load(Some(&site)).unwrap();
+    let err = open_bundle(&cfg.model).unwrap_err();
+    assert!(matches!(err, SetupError::TunedElsewhere { .. }), "{err}");
+    assert!(err.to_string().contains("melanoscope-edge tune --config"), "{err}");
+
+    // Untuned `auto`: tract at batch 1, whatever model.batch says.
+    let plain = EdgeConfig::from_texts(Some(("site.toml", "[model]\nbatch = 4\n"))).unwrap();
+    let choice = plain.model.run_choice().unwrap();
+    assert_eq!((choice.backend, choice.batch), (Backend::Tract, 1));
+}
+
+/// A combination whose self-test fails is in the table with the reason and never chosen.
+#[test]
+fn a_broken_tolerance_fails_every_row_and_nothing_is_chosen() {
+    let dir = scratch("tune-broken");
+    let bundle = write_bundle(&dir);
+    let (mut file, _) = LoadedBundle::read_checked(&bundle, &[], false).unwrap();
+    file.references.iter_mut().for_each(|r| r.tolerance = -1.0);
+    let report = tune(&file, &plan(vec![Ok(Backend::Tract)]), |_| {});
+    assert_eq!(report.rows.len(), 4);
+    for row in &report.rows {
+        assert_eq!(row.status, "failed", "{row:?}");
+        assert!(row.reason.as_deref().is_some_and(|r| r.contains("self-test failed")), "{row:?}");
+        assert_eq!(row.ms_per_field, None);
+    }
+    assert_eq!(report.chosen, None);
+}
+
+#[test]
+fn a_read_only_site_file_is_named_and_left_as_it_was() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("tune-readonly");
+    let site = write_site(&dir, &dir.join("model.mscm"));
+    let before = std::fs::read(&site).unwrap();
+    std::fs::set_permissions(&site, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let tuned = TunedChoice {
+        backend: BackendKind::Tract,
+        onnxruntime_library: String::new(),
+        batch: 1,
+        threads: 2,
+        form: "f32".into(),
+        ms_per_field: 10.0,
+        cpu: cpu_fingerprint(),
+        onnx_sha256: "00".into(),
+        report: String::new(),
+    };
+    let err = update_tuned(&site, &tuned).unwrap_err().to_string();
+    assert!(err.contains("site.toml") && err.contains("read-only"), "{err}");
+    assert_eq!(std::fs::read(&site).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.path() != site).collect();
+    assert!(leftovers.is_empty(), "nothing half-written beside it: {leftovers:?}");
+}
