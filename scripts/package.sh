@@ -2,7 +2,9 @@
 # Cross-builds melanoscope-edge for the boards and wraps each build in a Debian package:
 #   aarch64-unknown-linux-gnu      -> dist/melanoscope-edge_<version>_arm64.deb (Pi OS 64-bit, Jetson)
 #   armv7-unknown-linux-gnueabihf  -> dist/melanoscope-edge_<version>_armhf.deb (Pi OS 32-bit)
-# The binary has the Pi and Jetson board backends and V4L2 capture; tract is its only runtime.
+# The binary has the Pi and Jetson board backends and V4L2 capture; tract is its runtime, and the
+# arm64 build also has the onnxruntime backend, loaded at run time from the board's library
+# (Debian's libonnxruntime1.x or a pip install; nothing is linked or bundled).
 # Usage: scripts/package.sh [TARGET...]   (default: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,14 +17,15 @@ mkdir -p dist
 
 for target in "${targets[@]}"; do
   case "$target" in
-    aarch64-unknown-linux-gnu) arch=arm64; sysroot=/usr/aarch64-linux-gnu ;;
-    armv7-unknown-linux-gnueabihf) arch=armhf; sysroot=/usr/arm-linux-gnueabihf ;;
+    aarch64-unknown-linux-gnu) arch=arm64; sysroot=/usr/aarch64-linux-gnu; features=rpi,jetson,v4l2,onnxruntime ;;
+    # No onnxruntime wheel exists for armv7.
+    armv7-unknown-linux-gnueabihf) arch=armhf; sysroot=/usr/arm-linux-gnueabihf; features=rpi,jetson,v4l2 ;;
     *) echo "package: unknown target $target" >&2; exit 2 ;;
   esac
   echo "==> release build of melanoscope-edge for $target"
   # bindgen (V4L2 headers) parses the target's kernel headers from its sysroot.
   BINDGEN_EXTRA_CLANG_ARGS="--sysroot=$sysroot -I$sysroot/include" \
-    cargo build --locked --profile board --target "$target" -p melanoscope-edge --features rpi,jetson,v4l2
+    cargo build --locked --profile board --target "$target" -p melanoscope-edge --features "$features"
   bin="target/$target/board/melanoscope-edge"
 
   root="$(mktemp -d)"

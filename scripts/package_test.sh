@@ -2,7 +2,10 @@
 # Builds both board packages, installs each into a scratch root with `dpkg -x`, checks what it
 # holds (binary, systemd unit, default config, site file, board files, maintainer scripts), and
 # runs the installed ARM binary under qemu: --version, then a replay of one frame through the
-# installed default settings and a site file (tiny fixture bundle), asserting the verdict.
+# installed default settings and a site file (tiny fixture bundle), asserting the verdict. The
+# arm64 package's onnxruntime backend: without a library it says none was found and how to
+# install one; with the library of the onnxruntime aarch64 wheel (fetched here) it screens the
+# same frame on onnxruntime under qemu-aarch64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -60,6 +63,38 @@ SITE
   grep -q '"MELANOMA SUSPECTED"' "$root/summary.json" || { cat "$root/summary.json"; echo "no verdict" >&2; exit 1; }
   [ -s "$root/var/lib/melanoscope/screening.log" ]
   ls "$root/var/lib/melanoscope/snapshots/frames/"*.png > /dev/null
+  if [ "$arch" = arm64 ]; then
+    sed 's/^threads = 1$/threads = 1\nbackend = "onnxruntime"/' "$root/site.toml" > "$root/site-ort.toml"
+    grep -q '^backend = "onnxruntime"' "$root/site-ort.toml"
+    # No library anywhere the binary looks (an empty home, no venv, no ORT_DYLIB_PATH).
+    mkdir -p "$root/home"
+    if out="$(env -u ORT_DYLIB_PATH -u VIRTUAL_ENV HOME="$root/home" $qemu "$root/usr/bin/melanoscope-edge" screen \
+        --config "$root/site-ort.toml" --exit-on-fault --max-frames 1 2>&1)"; then
+      echo "screening on onnxruntime without its library succeeded" >&2; exit 1
+    fi
+    grep -q "none was found" <<< "$out" || { echo "$out"; echo "no clear 'no onnxruntime library' message" >&2; exit 1; }
+    grep -q "pip install onnxruntime" <<< "$out" || { echo "$out"; echo "the message lacks the install command" >&2; exit 1; }
+    lib="$(bash scripts/onnxruntime_aarch64.sh)"
+    rm -rf "$root/var/lib/melanoscope"
+    # onnxruntime's CPU detection reads /proc/cpuinfo, which under qemu-user is this x86 host's,
+    # and crashes finding no ARM core in it; a board has its own. qemu looks for absolute paths
+    # under its -L prefix first, so the prefix gets the libraries and a Pi 5's /proc/cpuinfo
+    # (as many processors as this host has, to agree with /sys).
+    prefix="$root/qemu-prefix"
+    mkdir -p "$prefix/proc"
+    ln -s /usr/aarch64-linux-gnu/lib "$prefix/lib"
+    for i in $(seq 0 $(( $(nproc) - 1 ))); do
+      printf 'processor\t: %s\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n' "$i"
+    done > "$prefix/proc/cpuinfo"
+    qemu="qemu-aarch64 -L $prefix"
+    checked="$(ORT_DYLIB_PATH="$lib" $qemu "$root/usr/bin/melanoscope-edge" check-bundle --bundle "$fixture/tiny.mscm" \
+      --backend onnxruntime --batch 2 --threads 1)"
+    grep -q '"backend": "onnxruntime"' <<< "$checked" || { echo "$checked"; echo "check-bundle did not run onnxruntime" >&2; exit 1; }
+    ORT_DYLIB_PATH="$lib" $qemu "$root/usr/bin/melanoscope-edge" screen --config "$root/site-ort.toml" --exit-on-fault \
+      --max-frames 1 --summary "$root/summary-ort.json" > /dev/null
+    grep -q '"MELANOMA SUSPECTED"' "$root/summary-ort.json" || { cat "$root/summary-ort.json"; echo "no verdict on onnxruntime" >&2; exit 1; }
+    echo "ok: $deb says when onnxruntime is missing, and screens on the aarch64 wheel's library under qemu"
+  fi
   rm -rf "$root"
   echo "ok: $deb installs and screens a replayed frame under qemu"
 done

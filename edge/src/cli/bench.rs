@@ -1,7 +1,7 @@
 //! `melanoscope-edge bench`: per-stage times of the screening of one camera frame (decode,
 //! preprocessing, inference, CAM, render), frames per second, onnxruntime's inference time for
 //! the same fields in the same process, heap allocations per frame in the steady state, peak
-//! memory, and a Raspberry Pi 5 projection from the counted multiply-adds.
+//! memory, and Raspberry Pi 5 and 4 projections from instruction counts of the same model form.
 
 use super::alloc_count;
 use anyhow::{Context, Result};
@@ -48,6 +48,37 @@ pub struct BenchArgs {
     /// libonnxruntime.so to time the same fields on ("none" to skip; default $ORT_DYLIB_PATH).
     #[arg(long)]
     pub onnxruntime_lib: Option<String>,
+}
+
+/// What one field of each model form executes on the boards' cores, counted under qemu
+/// (`scripts/arm_estimate.sh`, which writes this file).
+const ARM_ESTIMATE: &str = include_str!("../../../docs/bench/arm-estimate.json");
+
+/// Share of four cores' throughput tract's threads reach (its 1→2-thread scaling on the x86
+/// host: 68.0→41.5 ms a ResNet18 f32 field, 0.82).
+const FOUR_CORE_EFFICIENCY: f64 = 0.8;
+
+/// A board's frame from the counted cycles of one field of this model and form; the other
+/// stages scaled from this host by 2.5 (an assumption: they are not counted).
+fn board_projection(architecture: &str, form: &str, cpu: &str, fields: usize, other_ms: f64) -> serde_json::Value {
+    let doc: serde_json::Value = serde_json::from_str(ARM_ESTIMATE).unwrap_or_default();
+    let rows = doc["rows"].as_array().cloned().unwrap_or_default();
+    let row = rows.iter().find(|r| r["model"] == architecture && r["form"] == form && r["cpu"] == cpu);
+    let Some(ms_one_core) = row.and_then(|r| r["ms_per_field_one_core"].as_f64()) else {
+        return serde_json::json!({
+            "cpu": cpu,
+            "skipped": format!("no instruction count of {architecture} {form} on {cpu} in docs/bench/arm-estimate.json \
+                                (run scripts/arm_estimate.sh with that export)"),
+        });
+    };
+    let inference_ms = fields as f64 * ms_one_core / (4.0 * FOUR_CORE_EFFICIENCY);
+    serde_json::json!({
+        "cpu": cpu, "board": doc["cores"][cpu]["board"],
+        "method": "fields x counted cycles of one field (qemu instruction counts x the core's per-pipe throughput, \
+                   docs/bench/arm-estimate.md) / clock / (4 cores x 0.8); other stages: this host's x 2.5 (assumed)",
+        "ms_per_field_one_core": ms_one_core, "inference_ms": inference_ms, "other_stages_ms": other_ms * 2.5,
+        "frames_per_second": 1000.0 / (inference_ms + other_ms * 2.5).max(1e-9),
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -180,13 +211,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let macs_frame = macs_field * fields as u64;
     let inf_ms = median(inf.clone());
     let host_gmacs = if inf_ms > 0.0 { macs_frame as f64 / (inf_ms * 1e6) } else { 0.0 };
-    // Raspberry Pi 5: 4 Cortex-A76 cores at 2.4 GHz, two 128-bit NEON pipes each. Peak f32:
-    // 2 pipes x 4 lanes FMA = 8 MAC/cycle/core; INT8 with SDOT: 2 x 16 = 32 MAC/cycle/core.
-    let int8 = matches!(meta.quantization, melanoscope_shared::formats::Quantization::Int8 { .. });
-    let peak_gmacs = 4.0 * 2.4 * if int8 { 32.0 } else { 8.0 };
-    let assumed_efficiency = if int8 { 0.25 } else { 0.40 };
-    let pi5_inf_ms = macs_frame as f64 / (peak_gmacs * assumed_efficiency * 1e6);
+    let architecture = format!("{:?}", meta.architecture).to_lowercase();
+    let form = melanoscope_edge::tune::form_of(&analyzer.bundle().file);
     let other_ms = median(decode.clone()) + median(pre.clone()) + median(cam.clone()) + median(render.clone());
+    let boards: Vec<serde_json::Value> = ["cortex-a76", "cortex-a72"]
+        .iter()
+        .map(|cpu| board_projection(&architecture, form, cpu, fields, other_ms))
+        .collect();
     let report = serde_json::json!({
         "frame": { "file": args.frame, "width": frame.width(), "height": frame.height(), "um_per_px": args.um_per_px },
         "bundle": {
@@ -216,14 +247,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "multiply_adds_per_field": macs_field, "multiply_adds_per_frame": macs_frame,
             "host_gmac_per_s_tract": host_gmacs,
         },
-        "projection_raspberry_pi_5": {
-            "method": "multiply-adds per frame (counted by tract's cost model) / (peak MAC rate x assumed efficiency); \
-                       peak = 4 Cortex-A76 cores x 2.4 GHz x (32 INT8 MAC/cycle with SDOT, or 8 f32 FMA/cycle); \
-                       other stages scaled by 2.5 (A76 vs this host's core, an assumption)",
-            "peak_gmac_per_s": peak_gmacs, "assumed_efficiency": assumed_efficiency,
-            "inference_ms": pi5_inf_ms, "other_stages_ms": other_ms * 2.5,
-            "frames_per_second": 1000.0 / (pi5_inf_ms + other_ms * 2.5).max(1e-9),
-        },
+        "projection_boards": boards,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
