@@ -166,7 +166,7 @@ SITE
 target/release/melanoscope-edge tune --config "$out/screen/bench-site.toml" --threads 1,2 --report "$out/screen/tune-resnet50-int8.json" > /dev/null
 echo "--> at the tuned choice, then tract at batch 1 (onnxruntime timed on the same fields in the same process)"
 target/release/melanoscope-edge bench --config "$out/screen/bench-site.toml" --frame "$out/frames-1080p/MM-0.jpg" \
-  --um-per-px 0.5 --frames 2 --onnxruntime-lib none | tee "$out/screen/bench.json"
+  --um-per-px 0.5 --frames 5 --onnxruntime-lib none | tee "$out/screen/bench.json"
 target/release/melanoscope-edge bench --bundle "$out/export/resnet50-10x-int8.mscm" --backend tract --batch 1 --threads 2 \
   --frame "$out/frames-1080p/MM-0.jpg" --um-per-px 0.5 --frames 1 --onnxruntime-lib "$ort_lib" | tee "$out/screen/bench-tract.json"
 

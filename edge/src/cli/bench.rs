@@ -81,12 +81,14 @@ fn board_projection(architecture: &str, form: &str, cpu: &str, fields: usize, ot
     })
 }
 
+/// The median (of an even count, the mean of the middle two).
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 0 { (v[n / 2 - 1] + v[n / 2]) / 2.0 } else { v[n / 2] }
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -237,6 +239,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "inference": inf_ms, "cam": median(cam.clone()), "render": median(render.clone()),
             "frame_total": median(total.clone()),
         },
+        "per_frame_ms": { "inference": inf, "frame_total": total },
         "frames_per_second": 1000.0 / median(total.clone()).max(1e-9),
         "onnxruntime_same_fields": onnxruntime,
         "steady_state": {
