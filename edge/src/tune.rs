@@ -62,6 +62,9 @@ pub fn form_refused(form: &str, fingerprint: &str) -> Option<String> {
     }
 }
 
+/// Relative difference in ms per field below which two combinations count as equally fast.
+pub const TIE: f64 = 0.03;
+
 /// What to try.
 #[derive(Debug, Clone)]
 pub struct TunePlan {
@@ -189,12 +192,16 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
             }
         }
     }
+    let fastest =
+        rows.iter().filter(|r| r.status == "passed").filter_map(|r| r.ms_per_field).fold(f64::INFINITY, f64::min);
+    // Rows within TIE of the fastest are as fast as these few passes can tell apart: of those,
+    // the smallest batch (a frame's short last batch is padded to a whole one), then the fewest
+    // threads (cores left to the camera, preprocessing and display).
     let chosen = rows
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.status == "passed")
-        .filter_map(|(i, r)| Some((i, r.ms_per_field?)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|(_, r)| r.status == "passed" && r.ms_per_field.is_some_and(|m| m <= fastest * (1.0 + TIE)))
+        .min_by_key(|(_, r)| (r.batch, r.threads))
         .map(|(i, _)| i);
     TuneReport {
         cpu,
