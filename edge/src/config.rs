@@ -518,6 +518,26 @@ fn update_site(path: &Path, keys: &[&str], value: Value) -> Result<EdgeConfig, C
 mod tests {
     use super::*;
 
+    /// A hand-edited or damaged `[model.tuned]` is refused naming the file and the key.
+    #[test]
+    fn a_malformed_tuned_table_is_refused() {
+        let good = "backend = \"tract\"\nbatch = 1\nthreads = 2\nform = \"f32\"\nms_per_field = 40.0\n\
+                    cpu = \"x86_64 x [avx2]\"\nonnx_sha256 = \"00\"\n";
+        let ok = EdgeConfig::from_texts(Some(("site.toml", &format!("[model.tuned]\n{good}")))).unwrap();
+        assert_eq!(ok.model.tuned.map(|t| t.batch), Some(1));
+        for (bad, word) in [
+            (good.replace("batch = 1", "batch = \"one\""), "batch"),
+            (good.replace("backend = \"tract\"", "backend = \"tensorrt\""), "tensorrt"),
+            (format!("{good}speedup = 3\n"), "speedup"),
+            (good.replace("threads = 2\n", ""), "threads"),
+            (good[..good.len() / 2].to_string(), "site.toml"),
+        ] {
+            let e = EdgeConfig::from_texts(Some(("site.toml", &format!("[model.tuned]\n{bad}")))).unwrap_err();
+            let e = e.to_string();
+            assert!(e.contains("site.toml") && e.contains(word), "{word}: {e}");
+        }
+    }
+
     #[test]
     fn defaults_load_and_the_site_file_updates_them() {
         let d = EdgeConfig::defaults().unwrap();

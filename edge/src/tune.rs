@@ -117,8 +117,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Self-tests, then times, one engine on the reference fields.
 fn measure(file: &ModelFile, engine: &Engine, runs: usize) -> Result<(f64, f64), EngineError> {
-    check_references(file, engine)?;
     let batches = reference_batches(file, engine.batch)?;
+    check_references(file, engine, &batches)?;
     let mut out = Outputs::default();
     let mut per_batch = Vec::with_capacity(runs);
     for pass in 0..=runs.max(1) {

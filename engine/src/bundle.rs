@@ -66,7 +66,7 @@ impl LoadedBundle {
     /// Runs every reference field and compares logits and pooled features with what the
     /// exporter recorded.
     pub fn self_test(&self) -> Result<(), EngineError> {
-        check_references(&self.file, &self.engine)
+        check_references(&self.file, &self.engine, &reference_batches(&self.file, self.engine.batch)?)
     }
 }
 
@@ -99,12 +99,13 @@ pub fn reference_batches(file: &ModelFile, batch: usize) -> Result<Vec<Vec<f32>>
         .collect()
 }
 
-/// Runs every reference field of `file` on `engine` and compares logits and pooled features
-/// with what the exporter recorded, within each reference's tolerance.
-pub fn check_references(file: &ModelFile, engine: &Engine) -> Result<(), EngineError> {
+/// Runs every reference field of `file` on `engine` (`batches`: [`reference_batches`] at the
+/// engine's batch) and compares logits and pooled features with what the exporter recorded,
+/// within each reference's tolerance.
+pub fn check_references(file: &ModelFile, engine: &Engine, batches: &[Vec<f32>]) -> Result<(), EngineError> {
     let classes = file.meta.classes.len();
     let mut out = crate::Outputs::default();
-    for (k, input) in reference_batches(file, engine.batch)?.iter().enumerate() {
+    for (k, input) in batches.iter().enumerate() {
         engine.run_into(input, &mut out)?;
         let [c, h, w] = out.feature_shape;
         let chunk = file.references.iter().skip(k * engine.batch).take(engine.batch);

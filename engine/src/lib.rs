@@ -160,26 +160,48 @@ impl Backend {
 /// The `libonnxruntime.so` inside the onnxruntime wheel of a Python environment (its
 /// `lib/python3.*/site-packages/onnxruntime/capi/`), if there is one.
 pub fn onnxruntime_wheel_library(venv: &std::path::Path) -> Option<PathBuf> {
-    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
-    lib.flatten()
-        .map(|python| python.path().join("site-packages/onnxruntime/capi"))
-        .filter_map(|capi| std::fs::read_dir(capi).ok())
-        .flat_map(|files| files.flatten().map(|f| f.path()))
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+    wheel_capi_dirs(&venv.join("lib")).into_iter().find_map(newest_library)
+}
+
+/// The `python3*/{site,dist}-packages/onnxruntime/capi` folders under a `lib` folder, where
+/// pip puts the onnxruntime wheel's library.
+fn wheel_capi_dirs(lib: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(lib) else { return Vec::new() };
+    let mut pythons: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python3")))
+        .collect();
+    pythons.sort();
+    pythons
+        .iter()
+        .flat_map(|python| ["site-packages", "dist-packages"].map(|p| python.join(p).join("onnxruntime/capi")))
+        .collect()
+}
+
+/// The `libonnxruntime.so*` file of `dir` with the highest version, if any.
+fn newest_library(dir: PathBuf) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop()
 }
 
 /// Where onnxruntime's library is looked for when no setting names it: Debian's
 /// `libonnxruntime1.x` package (the multiarch library folder), and the `onnxruntime/capi/`
 /// folder of a pip install (the active virtual environment, the user's, the system's).
 pub fn onnxruntime_search_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
     let triplet = match std::env::consts::ARCH {
         "aarch64" => "aarch64-linux-gnu",
         "arm" => "arm-linux-gnueabihf",
         _ => "x86_64-linux-gnu",
     };
-    dirs.push(PathBuf::from(format!("/usr/lib/{triplet}")));
-    dirs.push(PathBuf::from("/usr/local/lib"));
+    let mut dirs = vec![PathBuf::from(format!("/usr/lib/{triplet}")), PathBuf::from("/usr/local/lib")];
     let mut prefixes: Vec<PathBuf> = Vec::new();
     if let Some(venv) = std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
         prefixes.push(PathBuf::from(venv).join("lib"));
@@ -188,37 +210,14 @@ pub fn onnxruntime_search_dirs() -> Vec<PathBuf> {
         prefixes.push(PathBuf::from(home).join(".local/lib"));
     }
     prefixes.extend(["/usr/local/lib", "/usr/lib"].map(PathBuf::from));
-    for prefix in prefixes {
-        let Ok(entries) = std::fs::read_dir(&prefix) else { continue };
-        let mut pythons: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python3")))
-            .collect();
-        pythons.sort();
-        for python in pythons {
-            for packages in ["site-packages", "dist-packages"] {
-                dirs.push(python.join(packages).join("onnxruntime/capi"));
-            }
-        }
-    }
+    dirs.extend(prefixes.iter().flat_map(|lib| wheel_capi_dirs(lib)));
     dirs
 }
 
 /// The first `libonnxruntime.so*` in [`onnxruntime_search_dirs`] (the highest version within
 /// a folder).
 pub fn find_onnxruntime_library() -> Option<PathBuf> {
-    onnxruntime_search_dirs().into_iter().find_map(|dir| {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
-            .filter(|p| p.is_file())
-            .collect();
-        found.sort();
-        found.pop()
-    })
+    onnxruntime_search_dirs().into_iter().find_map(newest_library)
 }
 
 /// Sets the threads tract's matrix products use, process-wide (1 keeps everything on the

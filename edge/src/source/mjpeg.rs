@@ -4,8 +4,8 @@
 //! JPEG frames are delimited by walking the marker segments (so an EXIF thumbnail's end marker
 //! inside APP1 does not end the frame) and scanning entropy-coded data for the end marker.
 
-use super::{Frame, FrameSource, SourceError};
-use melanoscope_shared::image::{ImageError, RgbImage, decode_rgb_into};
+use super::{Frame, FrameSource, SourceError, decode_into_spare};
+use melanoscope_shared::image::RgbImage;
 use std::io::Read;
 
 /// Largest JPEG frame accepted (a 4K frame at high quality is under 4 MB).
@@ -110,18 +110,10 @@ impl<R: Read> FrameSource for MjpegStream<R> {
         loop {
             match scan(&self.buf) {
                 Scan::Frame { start, end } => {
-                    let corrupt =
-                        |e: ImageError| SourceError::Corrupt { origin: self.name.clone(), detail: e.to_string() };
-                    let mut image = match self.spare.take() {
-                        Some(image) => image,
-                        None => RgbImage::filled(1, 1, [0; 3]).map_err(corrupt)?,
-                    };
-                    let decoded = decode_rgb_into(&self.buf[start..end], &mut image);
+                    let decoded = decode_into_spare(&self.buf[start..end], &mut self.spare);
                     self.buf.drain(..end);
-                    if let Err(e) = decoded {
-                        self.spare = Some(image);
-                        return Err(corrupt(e));
-                    }
+                    let image = decoded
+                        .map_err(|e| SourceError::Corrupt { origin: self.name.clone(), detail: e.to_string() })?;
                     let index = self.delivered;
                     self.delivered += 1;
                     return Ok(Some(Frame { image, index, origin: self.name.clone() }));

@@ -14,7 +14,7 @@ pub use replay::{Replay, expand_replay};
 pub use v4l2::{PixelFormat, V4l2Camera, V4l2Settings};
 pub use yuyv::yuyv_to_rgb;
 
-use melanoscope_shared::image::RgbImage;
+use melanoscope_shared::image::{ImageError, RgbImage, decode_rgb_into};
 
 /// One decoded frame.
 #[derive(Debug, Clone)]
@@ -60,5 +60,21 @@ impl FrameSource for Box<dyn FrameSource> {
 
     fn recycle(&mut self, image: RgbImage) {
         (**self).recycle(image)
+    }
+}
+
+/// Decodes `bytes` into the spare frame a source keeps (taken; a new one when it has none),
+/// putting the spare back when the bytes do not decode, so a corrupt frame costs no buffer.
+pub(crate) fn decode_into_spare(bytes: &[u8], spare: &mut Option<RgbImage>) -> Result<RgbImage, ImageError> {
+    let mut image = match spare.take() {
+        Some(image) => image,
+        None => RgbImage::filled(1, 1, [0; 3])?,
+    };
+    match decode_rgb_into(bytes, &mut image) {
+        Ok(()) => Ok(image),
+        Err(e) => {
+            *spare = Some(image);
+            Err(e)
+        }
     }
 }

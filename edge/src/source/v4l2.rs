@@ -27,7 +27,7 @@ pub struct V4l2Settings {
 #[cfg(feature = "v4l2")]
 mod imp {
     use super::*;
-    use melanoscope_shared::image::{RgbImage, decode_rgb_into};
+    use melanoscope_shared::image::RgbImage;
     use v4l::buffer::Type;
     use v4l::io::mmap::Stream;
     use v4l::io::traits::CaptureStream;
@@ -73,7 +73,7 @@ mod imp {
 
     impl Camera {
         /// The next frame, decoded into `spare` (a frame the loop handed back) when given.
-        pub fn next(&mut self, index: u64, name: &str, spare: Option<RgbImage>) -> Result<Frame, SourceError> {
+        pub fn next(&mut self, index: u64, name: &str, spare: &mut Option<RgbImage>) -> Result<Frame, SourceError> {
             let (buf, meta) = self
                 .stream
                 .next()
@@ -81,7 +81,7 @@ mod imp {
             let used = (meta.bytesused as usize).min(buf.len());
             let corrupt = |detail: String| SourceError::Corrupt { origin: name.into(), detail };
             let image = if self.yuyv {
-                if let Some(spare) = spare {
+                if let Some(spare) = spare.take() {
                     self.rgb = spare.into_raw();
                 }
                 if !super::super::yuyv_to_rgb(&buf[..used], self.format.width, self.format.height, &mut self.rgb) {
@@ -90,12 +90,7 @@ mod imp {
                 RgbImage::from_raw(self.format.width, self.format.height, std::mem::take(&mut self.rgb))
                     .map_err(|e| corrupt(e.to_string()))?
             } else {
-                let mut image = match spare {
-                    Some(image) => image,
-                    None => RgbImage::filled(1, 1, [0; 3]).map_err(|e| corrupt(e.to_string()))?,
-                };
-                decode_rgb_into(&buf[..used], &mut image).map_err(|e| corrupt(e.to_string()))?;
-                image
+                super::super::decode_into_spare(&buf[..used], spare).map_err(|e| corrupt(e.to_string()))?
             };
             Ok(Frame { image, index, origin: name.into() })
         }
@@ -126,7 +121,7 @@ mod imp {
             &mut self,
             _index: u64,
             _name: &str,
-            _spare: Option<melanoscope_shared::image::RgbImage>,
+            _spare: &mut Option<melanoscope_shared::image::RgbImage>,
         ) -> Result<Frame, SourceError> {
             match *self {}
         }
@@ -155,7 +150,7 @@ impl V4l2Camera {
 
 impl FrameSource for V4l2Camera {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        let frame = self.camera.next(self.delivered, &self.settings.device, self.spare.take())?;
+        let frame = self.camera.next(self.delivered, &self.settings.device, &mut self.spare)?;
         self.delivered += 1;
         Ok(Some(frame))
     }

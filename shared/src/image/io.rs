@@ -130,4 +130,17 @@ mod tests {
         }
         assert!(decode_rgb_into(b"not an image at all", &mut frame).is_err());
     }
+
+    /// A header claiming 65535 x 65535 pixels is refused by its size before any buffer for it
+    /// is made (the frame keeps its old one).
+    #[test]
+    fn a_frame_claiming_gigapixels_is_refused_before_allocating() {
+        let mut jpeg = encode_jpeg(&gradient(32, 24), 90).unwrap();
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("baseline JPEG");
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        let mut frame = RgbImage::filled(8, 8, [1; 3]).unwrap();
+        let err = decode_rgb_into(&jpeg, &mut frame).unwrap_err();
+        assert!(matches!(err, ImageError::TooLarge { width: 65535, height: 65535, .. }), "{err}");
+        assert_eq!((frame.width(), frame.height(), frame.as_raw().len()), (8, 8, 192));
+    }
 }
