@@ -65,33 +65,36 @@ target/release/melanoscope-train export --checkpoint "$out/train-resnet18/best.s
   --reference 4 --out "$out/export/resnet18.onnx"
 .venv/bin/python scripts/onnx_check.py "$out/export/resnet18.onnx" | tee "$out/export/onnxruntime-check.json"
 
-echo "==> trainer: model bundles for the edge: f32 (signed) and INT8 (calibrated on validation fields, agreement on test fields), f16 ONNX"
+echo "==> trainer: one signed model bundle for the edge holding two forms: f32, and INT8 (calibrated on validation fields, agreement with f32 on test fields); an f16 ONNX"
 target/release/melanoscope-train keygen --out "$out/export/demo-key"
 bundle_args=(--checkpoint "$out/train-resnet18/best.safetensors" --arch resnet18 --task mm-vs-nevi --magnification 40X
   --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" --report "$out/eval-resnet18/report.json")
-target/release/melanoscope-train export "${bundle_args[@]}" --form f32 --out "$out/export/resnet18-f32.onnx" \
-  --bundle "$out/export/resnet18-f32.mscm" --sign-key "$out/export/demo-key.secret"
-target/release/melanoscope-train export "${bundle_args[@]}" --form int8 --calibration-fields 32 --agreement-fields 40 \
-  --out "$out/export/resnet18-int8.onnx" --bundle "$out/export/resnet18-int8.mscm" --sign-key "$out/export/demo-key.secret"
+# bundle/resnet18.onnx (f32), bundle/resnet18.int8.onnx with its agreement report, and both in
+# bundle/resnet18.mscm, each with its own reference outputs, signed as one.
+target/release/melanoscope-train export "${bundle_args[@]}" --form f32 --also-form int8 --calibration-fields 32 \
+  --agreement-fields 40 --out "$out/export/bundle/resnet18.onnx" --bundle "$out/export/bundle/resnet18.mscm" \
+  --sign-key "$out/export/demo-key.secret"
+# The f16 form stays out of the bundle here: its reference outputs would be computed in tract's
+# emulated half precision on this x86 host (minutes a field).
 target/release/melanoscope-train export "${bundle_args[@]}" --form f16 --agreement-fields 0 --out "$out/export/resnet18-f16.onnx"
 
-echo "==> edge: open both bundles as screening would (hash, signature against the demo key, reference-field self-test)"
+echo "==> edge: open each form of the bundle as screening would (hash, signature against the demo key, that form's reference-field self-test)"
 for form in f32 int8; do
-  target/release/melanoscope-edge check-bundle --bundle "$out/export/resnet18-$form.mscm" \
+  target/release/melanoscope-edge check-bundle --bundle "$out/export/bundle/resnet18.mscm" --form "$form" \
     --trusted-keys "$out/export/demo-key.public" --require-signature | tee "$out/export/check-$form.json"
 done
 # The edge's optional onnxruntime backend (this host build has the `onnxruntime` feature; the
 # library is the onnxruntime wheel's): INT8 is where it pays, and the self-test holds there too.
 ort_lib="$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)"
-target/release/melanoscope-edge check-bundle --bundle "$out/export/resnet18-int8.mscm" --backend onnxruntime \
-  --onnxruntime-lib "$ort_lib" --trusted-keys "$out/export/demo-key.public" --require-signature \
+target/release/melanoscope-edge check-bundle --bundle "$out/export/bundle/resnet18.mscm" --form int8 \
+  --backend onnxruntime --onnxruntime-lib "$ort_lib" --trusted-keys "$out/export/demo-key.public" --require-signature \
   | tee "$out/export/check-int8-onnxruntime.json"
 
 echo "==> trainer: per-field latency of the f32 and INT8 exports in tract and onnxruntime (2 threads, batch 1 and 4, one process), tract's time by operation and kernel"
 # The f16 export is for ARM cores with half-precision arithmetic: x86 has none, and tract
 # emulates it (about 3 minutes a field here), so it is not timed on this host.
 target/release/melanoscope-train bench-export --size 256 --threads 2 --batches 1,4 --runs 3 --profile \
-  --onnxruntime-lib "$ort_lib" --models "$out/export/resnet18-f32.onnx,$out/export/resnet18-int8.onnx" \
+  --onnxruntime-lib "$ort_lib" --models "$out/export/bundle/resnet18.onnx,$out/export/bundle/resnet18.int8.onnx" \
   | tee "$out/export/bench.json"
 
 echo "==> trainer: microscope camera frames of each lesion class (vignetting, blur, colour cast, JPEG)"
@@ -111,16 +114,18 @@ cohort="$out/real-cohort.csv"
 } > "$cohort"
 echo "==> trainer: patch the real slides (bad slides are reported, the rest go on)"
 target/release/melanoscope-train patch --cohort "$cohort" --out "$out/real-patches" --magnifications all
-echo "==> edge: live screening of replayed camera frames (40X, 0.25 µm/px) with the signed f32 bundle trained above"
+echo "==> edge: live screening of replayed camera frames (40X, 0.25 µm/px) with the signed two-form bundle made above"
 screen="$out/screen"
 rm -rf "$screen" && mkdir -p "$screen"
 target/release/melanoscope-train frames --out "$screen/frames" --per-class 2 --um-per-px 0.25 --width 1280 --height 960
 # The site file: what a lab sets once (paths, camera, objective); everything else keeps the defaults.
 cat > "$screen/site.toml" <<SITE
 [model]
-bundle = "$(realpath "$out/export/resnet18-f32.mscm")"
+bundle = "$(realpath "$out/export/bundle/resnet18.mscm")"
 trusted_keys = ["$(realpath "$out/export/demo-key.public")"]
-require_signature = true
+# With a trusted key listed, only bundles it signed are screened with; the newest accepted
+# per signer is kept here (an older one is refused: rollback protection).
+state_dir = "$(realpath "$screen")/state"
 # auto (the default): what \`melanoscope-edge tune\` measured fastest on this machine.
 onnxruntime_library = "$(realpath "$ort_lib")"
 threads = 2
@@ -142,7 +147,7 @@ echo "--> screening refuses an objective without a calibration (and says how to 
 target/release/melanoscope-edge screen --config "$screen/site.toml" --exit-on-fault || echo "(exit status $?, as expected)"
 echo "--> a stage micrometer: 100 µm of scale span 400 px on the camera image at 40X"
 target/release/melanoscope-edge calibrate objective --config "$screen/site.toml" --name 40x --micrometer-um 100 --micrometer-px 400
-echo "--> tune: every runtime x batch x threads, self-tested then timed on the bundle's reference fields; the fastest goes into [model.tuned]"
+echo "--> tune: every form x runtime x batch x threads, self-tested then timed on the bundle's reference fields; the fastest goes into [model.tuned]"
 target/release/melanoscope-edge tune --config "$screen/site.toml" --threads 1,2 --report "$screen/tune.json" > /dev/null
 target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary.json" --exit-on-fault
 target/release/melanoscope-edge log export --log "$screen/screening.log" --format csv --out "$screen/log.csv"
@@ -161,6 +166,7 @@ target/release/melanoscope-train frames --out "$out/frames-1080p" --per-class 1 
 cat > "$out/screen/bench-site.toml" <<SITE
 [model]
 bundle = "$(realpath "$out/export/resnet50-10x-int8.mscm")"
+state_dir = "$(realpath "$out/screen")/state"
 onnxruntime_library = "$(realpath "$ort_lib")"
 SITE
 target/release/melanoscope-edge tune --config "$out/screen/bench-site.toml" --threads 1,2 --report "$out/screen/tune-resnet50-int8.json" > /dev/null

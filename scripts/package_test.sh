@@ -32,8 +32,19 @@ for arch in arm64 armhf; do
            DEBIAN/postinst DEBIAN/conffiles; do
     [ -e "$root/$f" ] || { echo "$deb lacks $f" >&2; exit 1; }
   done
-  grep -q '^Restart=on-failure' "$root/lib/systemd/system/melanoscope-edge.service"
+  unit="$root/lib/systemd/system/melanoscope-edge.service"
+  grep -q '^Restart=on-failure' "$unit"
   grep -q 'install -d -o melanoscope -g melanoscope' "$root/DEBIAN/postinst"
+  # The installed unit: hardened (exposure 2.0 "OK" or better; it is 0.5 "SAFE" when written),
+  # and free of keys systemd would ignore (a misplaced StartLimitIntervalSec, a typo).
+  security="$(systemd-analyze security --offline=yes --threshold=20 "$unit" 2>&1)" \
+    || { echo "$security"; echo "$unit: exposure above 2.0" >&2; exit 1; }
+  echo "$security" | tail -n 1
+  verify_unit="$root/verify/melanoscope-edge.service"
+  mkdir -p "$root/verify"
+  sed "s|/usr/bin/melanoscope-edge|$root/usr/bin/melanoscope-edge|" "$unit" > "$verify_unit"
+  verified="$(systemd-analyze verify "$verify_unit" 2>&1)"
+  [ -z "$verified" ] || { echo "$verified"; echo "systemd-analyze verify complains about $unit" >&2; exit 1; }
   # ELF machine: 183 (AArch64) or 40 (ARM).
   machine="$(od -An -tu2 -j18 -N2 "$root/usr/bin/melanoscope-edge" | tr -d ' ')"
   [ "$machine" = "$( [ $arch = arm64 ] && echo 183 || echo 40)" ] || { echo "ELF machine $machine in $deb" >&2; exit 1; }

@@ -41,13 +41,26 @@ pub struct ModelConfig {
     pub bundle: PathBuf,
     pub trusted_keys: Vec<PathBuf>,
     pub require_signature: bool,
+    /// The device's record of accepted bundles (rollback protection).
+    pub state_dir: PathBuf,
     pub backend: BackendSetting,
     pub onnxruntime_library: String,
     pub threads: usize,
     pub batch: usize,
+    /// The bundle's form a named backend runs (`f32`, `f16`, `int8`; empty: its first).
+    pub form: String,
     /// What `melanoscope-edge tune` measured fastest on this device (`[model.tuned]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuned: Option<TunedChoice>,
+}
+
+impl ModelConfig {
+    /// Whether the bundle must be signed by a trusted key: always when any key is configured
+    /// (`require_signature` can only tighten that, for a device that must refuse to screen
+    /// before its keys are installed).
+    pub fn signature_required(&self) -> bool {
+        self.require_signature || !self.trusted_keys.is_empty()
+    }
 }
 
 /// `model.backend`: a runtime by name, or `auto`: the tuned choice (`[model.tuned]`), else
@@ -305,10 +318,31 @@ impl EdgeConfig {
     }
 
     /// Defaults updated by the site file at `path` (missing file: defaults alone).
+    /// The defaults with the site file `site` laid over them; a site file that is named but
+    /// missing (or a dangling link) is an error, not a silent fall-back to the defaults.
     pub fn load(site: Option<&Path>) -> Result<Self, ConfigError> {
         match site {
-            Some(p) if p.exists() => Self::from_texts(Some((&p.display().to_string(), &read_settings_text(p)?))),
-            _ => Self::defaults(),
+            Some(p) => Self::from_texts(Some((&p.display().to_string(), &read_settings_text(p)?))),
+            None => Self::defaults(),
+        }
+    }
+
+    /// What a fault screen can use of a site file that does not load: its `[display]` and
+    /// `[board]` tables when they are valid on their own (so the fault shows on the sinks and
+    /// LEDs the lab set up), else the defaults with every display that needs no board.
+    pub fn salvage(site: &Path) -> Result<Self, ConfigError> {
+        let usable = read_site_table(site).ok().and_then(|table| {
+            let kept: Table = table.into_iter().filter(|(k, _)| k == "display" || k == "board").collect();
+            let text = toml::to_string(&kept).ok()?;
+            Self::from_texts(Some((&site.display().to_string(), &text))).ok()
+        });
+        match usable {
+            Some(cfg) => Ok(cfg),
+            None => {
+                let mut cfg = Self::defaults()?;
+                cfg.display.sinks = vec![SinkKind::Framebuffer, SinkKind::Snapshot];
+                Ok(cfg)
+            }
         }
     }
 
@@ -337,6 +371,13 @@ impl EdgeConfig {
         }
         if !(1..=64).contains(&m.batch) {
             return Err(invalid(file, "model.batch", m.batch, "1 to 64"));
+        }
+        const FORMS: [&str; 3] = ["f32", "f16", "int8"];
+        if !(m.form.is_empty() || FORMS.contains(&m.form.as_str())) {
+            return Err(invalid(file, "model.form", &m.form, "f32, f16, int8, or \"\" for the bundle's first form"));
+        }
+        if let Some(t) = m.tuned.as_ref().filter(|t| !FORMS.contains(&t.form.as_str())) {
+            return Err(invalid(file, "model.tuned.form", &t.form, "f32, f16 or int8"));
         }
         let c = &self.camera;
         if !(16..=16384).contains(&c.width) || !(16..=16384).contains(&c.height) {
@@ -461,6 +502,10 @@ fn read_settings_text(path: &Path) -> Result<String, ConfigError> {
     use std::io::Read;
     let io = |source| ConfigError::Io { path: path.display().to_string(), source };
     let mut text = String::new();
+    if std::fs::symlink_metadata(path).is_ok() && !path.exists() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "a link to a file that does not exist");
+        return Err(ConfigError::Io { path: path.display().to_string(), source });
+    }
     std::fs::File::open(path).map_err(io)?.take(MAX_SETTINGS_BYTES + 1).read_to_string(&mut text).map_err(io)?;
     if text.len() as u64 > MAX_SETTINGS_BYTES {
         return Err(ConfigError::TooLarge { path: path.display().to_string(), max: MAX_SETTINGS_BYTES });
@@ -629,6 +674,34 @@ mod tests {
         let e = EdgeConfig::load(Some(&huge)).unwrap_err();
         assert!(matches!(e, ConfigError::TooLarge { .. }) && e.to_string().contains("huge.toml"), "{e}");
         assert!(matches!(read_site_table(&huge), Err(ConfigError::TooLarge { .. })));
+        // Named but missing, or a dangling link: an error naming it, not the defaults.
+        let e = EdgeConfig::load(Some(&dir.join("missing.toml"))).unwrap_err().to_string();
+        assert!(e.contains("missing.toml"), "{e}");
+        let link = dir.join("dangling.toml");
+        std::os::unix::fs::symlink(dir.join("gone.toml"), &link).unwrap();
+        let e = EdgeConfig::load(Some(&link)).unwrap_err().to_string();
+        assert!(e.contains("dangling.toml") && e.contains("does not exist"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A site file that does not load still gives the fault screen its displays and board.
+    #[test]
+    fn a_broken_site_file_salvages_its_display_and_board() {
+        let dir = std::env::temp_dir().join(format!("msc-cfg-salvage-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let site = dir.join("site.toml");
+        let display = "[display]\nsinks = [\"framebuffer\", \"spi\"]\n[board]\ndescription = \"/usr/share/b.toml\"\n";
+        std::fs::write(&site, format!("{display}[model]\nthreads = 999\n")).unwrap();
+        assert!(EdgeConfig::load(Some(&site)).is_err());
+        let c = EdgeConfig::salvage(&site).unwrap();
+        assert_eq!(c.display.sinks, vec![SinkKind::Framebuffer, SinkKind::Spi]);
+        assert_eq!(c.board.description, "/usr/share/b.toml");
+        // Not TOML at all, or an invalid [display]: every sink that needs no board.
+        for bad in ["[display\nsinks = 3", "[display]\nsinks = [\"hdmi\"]\n"] {
+            std::fs::write(&site, bad).unwrap();
+            let c = EdgeConfig::salvage(&site).unwrap();
+            assert_eq!(c.display.sinks, vec![SinkKind::Framebuffer, SinkKind::Snapshot], "{bad}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -4,7 +4,7 @@
 //! and the record (JSON), written under a temporary name and renamed when complete.
 
 use melanoscope_shared::formats::{
-    FieldScore, RecordKind, RecordLogWriter, ScreeningRecord, Verdict, hex, read_log_file,
+    FieldScore, ModelIdentity, RecordKind, RecordLogWriter, ScreeningRecord, Verdict, hex, read_log_file,
 };
 use melanoscope_shared::image::{RgbImage, encode_jpeg, encode_rgb};
 use serde::Serialize;
@@ -23,6 +23,8 @@ pub enum RecordError {
     Json { path: String, source: serde_json::Error },
     #[error("{path}: encoding the export: {source}")]
     Csv { path: String, source: csv::Error },
+    #[error("{path}: not a Melanoscope record log ({bytes} bytes, no record in them decodes)")]
+    NotALog { path: String, bytes: usize },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
@@ -42,6 +44,7 @@ pub struct Recorder {
     log: RecordLogWriter,
     snapshots: PathBuf,
     model_sha256: [u8; 32],
+    identity: ModelIdentity,
     objective: String,
     pub records_written: u64,
 }
@@ -57,6 +60,7 @@ impl Recorder {
         sync: bool,
         snapshots: &Path,
         model_sha256: [u8; 32],
+        identity: ModelIdentity,
         objective: &str,
     ) -> Result<Self, RecordError> {
         if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -68,6 +72,7 @@ impl Recorder {
             log,
             snapshots: snapshots.to_path_buf(),
             model_sha256,
+            identity,
             objective: objective.into(),
             records_written: 0,
         })
@@ -91,6 +96,7 @@ impl Recorder {
             fields,
             model_sha256: self.model_sha256,
             objective: self.objective.clone(),
+            model: Some(self.identity),
         }
     }
 
@@ -142,6 +148,10 @@ pub struct ExportRow {
     pub max_field_probability: f32,
     pub objective: String,
     pub model_sha256: String,
+    /// SHA-256 of the whole bundle file (empty in records from before it was kept).
+    pub bundle_sha256: String,
+    /// The signing key (hex), `unsigned`, or empty in records from before it was kept.
+    pub signer: String,
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` from Unix milliseconds (civil-from-days, proleptic Gregorian).
@@ -178,6 +188,12 @@ impl From<&ScreeningRecord> for ExportRow {
             max_field_probability: r.fields.iter().filter_map(|f| f.probabilities.last()).cloned().fold(0.0, f32::max),
             objective: r.objective.clone(),
             model_sha256: hex(&r.model_sha256),
+            bundle_sha256: r.model.map(|m| hex(&m.bundle_sha256)).unwrap_or_default(),
+            signer: match r.model {
+                Some(ModelIdentity { signer: Some(key), .. }) => hex(&key),
+                Some(ModelIdentity { signer: None, .. }) => "unsigned".into(),
+                None => String::new(),
+            },
         }
     }
 }
@@ -193,6 +209,10 @@ pub struct ExportSummary {
 /// Writes the log at `log` as CSV or JSON (`format`) to `out`, atomically.
 pub fn export_log(log: &Path, format: ExportFormat, out: &Path) -> Result<ExportSummary, RecordError> {
     let scan = read_log_file(log)?;
+    let bytes = std::fs::metadata(log).map_or(0, |m| m.len() as usize);
+    if scan.records.is_empty() && bytes > 0 {
+        return Err(RecordError::NotALog { path: log.display().to_string(), bytes });
+    }
     let rows: Vec<ExportRow> = scan.records.iter().map(|(_, r)| ExportRow::from(r)).collect();
     let bytes = match format {
         ExportFormat::Json => serde_json::to_vec_pretty(&rows)
@@ -229,7 +249,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("msc-rec-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let log = dir.join("screening.log");
-        let mut rec = Recorder::open(&log, false, &dir.join("snaps"), [7; 32], "10x").unwrap();
+        let identity = ModelIdentity { bundle_sha256: [8; 32], signer: None };
+        let mut rec = Recorder::open(&log, false, &dir.join("snaps"), [7; 32], identity, "10x").unwrap();
         let fields = vec![FieldScore { col: 1, row: 0, probabilities: vec![0.2, 0.8] }];
         let r = rec.record(1_795_651_200_000, 3, RecordKind::VerdictChange, Verdict::MelanomaSuspected, 0.8, fields);
         rec.append(&r).unwrap();
@@ -257,10 +278,17 @@ mod tests {
             lines[1]
         );
         assert!(lines[2].contains(",snapshot,snapshot-1795651200000-000003,"), "{}", lines[2]);
+        assert!(lines[0].ends_with(",model_sha256,bundle_sha256,signer"), "{}", lines[0]);
+        assert!(lines[1].ends_with(&format!(",{},unsigned", hex(&[8; 32]))), "{}", lines[1]);
         let json_path = dir.join("log.json");
         export_log(&log, ExportFormat::Json, &json_path).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
         assert!((v[0]["max_field_probability"].as_f64().unwrap() - 0.8).abs() < 1e-6, "{v}");
+        // A file that is not a log says so instead of "torn by a power cut".
+        let other = dir.join("notes.txt");
+        std::fs::write(&other, "calibration notes: 40x objective, 0.25 um/px\n".repeat(50)).unwrap();
+        let err = export_log(&other, ExportFormat::Csv, &dir.join("x.csv")).unwrap_err().to_string();
+        assert!(err.contains("notes.txt") && err.contains("not a Melanoscope record log"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,11 +1,12 @@
-//! Choosing the runtime, batch and threads on the device itself: every runtime available ×
-//! every batch × every thread count first reproduces the bundle's reference fields (its
-//! self-test), then is timed on them; the fastest that passed is the choice `backend = "auto"`
-//! screens with. A form the CPU cannot run fast (f16 without half-precision arithmetic, which
-//! tract emulates at minutes a field) is skipped with the reason instead of timed.
+//! Choosing the form, runtime, batch and threads on the device itself: every form of the
+//! bundle × every runtime available × every batch × every thread count first reproduces that
+//! form's reference outputs (its self-test), then is timed on them; the fastest that passed is
+//! the choice `backend = "auto"` screens with. A form the CPU cannot run fast (f16 without
+//! half-precision arithmetic, which tract emulates at minutes a field) is skipped with the
+//! reason instead of timed.
 
 use melanoscope_engine::{Backend, BackendKind, Engine, EngineError, Outputs, check_references, reference_batches};
-use melanoscope_shared::formats::{ModelFile, Quantization, hex};
+use melanoscope_shared::formats::{ModelFile, hex};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -34,15 +35,6 @@ fn fingerprint_of(arch: &str, cpuinfo: &str) -> String {
     let flags = field("flags").or_else(|| field("Features")).unwrap_or_default();
     let present: Vec<&str> = FEATURES.into_iter().filter(|f| flags.split_whitespace().any(|x| x == *f)).collect();
     format!("{arch} {model} [{}]", present.join(" "))
-}
-
-/// The bundle's model form: `f32`, `f16` or `int8`.
-pub fn form_of(file: &ModelFile) -> &'static str {
-    match file.meta.quantization {
-        Quantization::F32 => "f32",
-        Quantization::F16 => "f16",
-        Quantization::Int8 { .. } => "int8",
-    }
 }
 
 /// Why `form` is not timed on this CPU (`fingerprint` from [`cpu_fingerprint`]), if it is not.
@@ -96,6 +88,7 @@ pub struct TuneRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TuneReport {
     pub cpu: String,
+    /// SHA-256 of the chosen form's ONNX graph (of the first form when none passed).
     pub onnx_sha256: String,
     pub forms: Vec<String>,
     pub reference_fields: usize,
@@ -134,83 +127,100 @@ fn measure(file: &ModelFile, engine: &Engine, runs: usize) -> Result<(f64, f64),
     Ok((ms, ms / engine.batch as f64))
 }
 
-/// Runs the plan on `file` (already read and its signature checked), calling `progress` after
-/// each row.
+/// Runs the plan on every form of `file` (already read and its signature checked), calling
+/// `progress` after each row.
 pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow)) -> TuneReport {
     let cpu = cpu_fingerprint();
-    let form = form_of(file);
     let side = file.meta.input_size as usize;
     let mut rows = Vec::new();
+    let mut hashes = Vec::new();
     let mut push = |row: TuneRow, rows: &mut Vec<TuneRow>| {
         progress(&row);
         rows.push(row);
     };
-    let row = |backend, batch, threads, status, reason: Option<String>, ms: Option<(f64, f64)>| TuneRow {
-        backend,
-        form: form.to_string(),
-        batch,
-        threads,
-        status,
-        reason,
-        ms_per_batch: ms.map(|m| m.0),
-        ms_per_field: ms.map(|m| m.1),
-    };
-    for backend in &plan.backends {
-        let backend = match backend {
-            Ok(b) => b,
-            Err((kind, why)) => {
-                push(row(*kind, 0, 0, "skipped", Some(why.clone()), None), &mut rows);
+    for name in file.form_names() {
+        let row = |backend, batch, threads, status, reason: Option<String>, ms: Option<(f64, f64)>| TuneRow {
+            backend,
+            form: name.to_string(),
+            batch,
+            threads,
+            status,
+            reason,
+            ms_per_batch: ms.map(|m| m.0),
+            ms_per_field: ms.map(|m| m.1),
+        };
+        let form = match file.form(Some(name)) {
+            Ok(f) => f,
+            Err(e) => {
+                push(row(BackendKind::Tract, 0, 0, "failed", Some(e.to_string()), None), &mut rows);
                 continue;
             }
         };
-        if let Some(why) = form_refused(form, &cpu) {
-            push(row(backend.kind(), 0, 0, "skipped", Some(why), None), &mut rows);
-            continue;
-        }
-        for &batch in &plan.batches {
-            // tract's plan depends on the batch only (its threads are process-wide), so one
-            // plan serves every thread count; onnxruntime takes threads per session.
-            let mut tract_engine: Option<Result<Engine, String>> = None;
-            for &threads in &plan.threads {
-                melanoscope_engine::set_threads(threads);
-                let engine = match backend {
-                    Backend::Tract => tract_engine
-                        .get_or_insert_with(|| {
-                            Engine::open(&file.onnx, batch, side, backend, 1).map_err(|e| e.to_string())
-                        })
-                        .clone(),
-                    Backend::OnnxRuntime { .. } => {
-                        Engine::open(&file.onnx, batch, side, backend, threads).map_err(|e| e.to_string())
-                    }
-                };
-                let outcome = engine.and_then(|e| measure(file, &e, plan.runs).map_err(|e| e.to_string()));
-                let r = match outcome {
-                    Ok(ms) => row(backend.kind(), batch, threads, "passed", None, Some(ms)),
-                    Err(why) => row(backend.kind(), batch, threads, "failed", Some(why), None),
-                };
-                push(r, &mut rows);
+        hashes.push((name, hex(&form.meta.onnx_sha256)));
+        for backend in &plan.backends {
+            let backend = match backend {
+                Ok(b) => b,
+                Err((kind, why)) => {
+                    push(row(*kind, 0, 0, "skipped", Some(why.clone()), None), &mut rows);
+                    continue;
+                }
+            };
+            if let Some(why) = form_refused(name, &cpu) {
+                push(row(backend.kind(), 0, 0, "skipped", Some(why), None), &mut rows);
+                continue;
+            }
+            for &batch in &plan.batches {
+                // tract's plan depends on the batch only (its threads are process-wide), so one
+                // plan serves every thread count; onnxruntime takes threads per session.
+                let mut tract_engine: Option<Result<Engine, String>> = None;
+                for &threads in &plan.threads {
+                    melanoscope_engine::set_threads(threads);
+                    let engine = match backend {
+                        Backend::Tract => tract_engine
+                            .get_or_insert_with(|| {
+                                Engine::open(&form.onnx, batch, side, backend, 1).map_err(|e| e.to_string())
+                            })
+                            .clone(),
+                        Backend::OnnxRuntime { .. } => {
+                            Engine::open(&form.onnx, batch, side, backend, threads).map_err(|e| e.to_string())
+                        }
+                    };
+                    let outcome = engine.and_then(|e| measure(&form, &e, plan.runs).map_err(|e| e.to_string()));
+                    let r = match outcome {
+                        Ok(ms) => row(backend.kind(), batch, threads, "passed", None, Some(ms)),
+                        Err(why) => row(backend.kind(), batch, threads, "failed", Some(why), None),
+                    };
+                    push(r, &mut rows);
+                }
             }
         }
     }
-    let fastest =
-        rows.iter().filter(|r| r.status == "passed").filter_map(|r| r.ms_per_field).fold(f64::INFINITY, f64::min);
-    // Rows within TIE of the fastest are as fast as these few passes can tell apart: of those,
-    // the smallest batch (a frame's short last batch is padded to a whole one), then the fewest
-    // threads (cores left to the camera, preprocessing and display).
-    let chosen = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.status == "passed" && r.ms_per_field.is_some_and(|m| m <= fastest * (1.0 + TIE)))
-        .min_by_key(|(_, r)| (r.batch, r.threads))
-        .map(|(i, _)| i);
+    let chosen = choose(&rows);
+    let chosen_form = chosen.and_then(|i| rows.get(i)).map_or(file.meta.quantization.name(), |r| r.form.as_str());
+    let onnx_sha256 =
+        hashes.iter().find(|(n, _)| *n == chosen_form).map_or_else(|| hex(&file.meta.onnx_sha256), |(_, h)| h.clone());
     TuneReport {
         cpu,
-        onnx_sha256: hex(&file.meta.onnx_sha256),
-        forms: vec![form.to_string()],
+        onnx_sha256,
+        forms: file.form_names().iter().map(|f| f.to_string()).collect(),
         reference_fields: file.references.len(),
         rows,
         chosen,
     }
+}
+
+/// The fastest passing row, where rows within [`TIE`] of it count as equally fast: of those,
+/// the smallest batch (a frame's short last batch is padded to a whole one), then the fewest
+/// threads (cores left to the camera, preprocessing and display), then the first form (the
+/// exporter's reference, f32).
+fn choose(rows: &[TuneRow]) -> Option<usize> {
+    let fastest =
+        rows.iter().filter(|r| r.status == "passed").filter_map(|r| r.ms_per_field).fold(f64::INFINITY, f64::min);
+    rows.iter()
+        .enumerate()
+        .filter(|(_, r)| r.status == "passed" && r.ms_per_field.is_some_and(|m| m <= fastest * (1.0 + TIE)))
+        .min_by_key(|(i, r)| (r.batch, r.threads, *i))
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]

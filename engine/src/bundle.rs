@@ -1,34 +1,60 @@
 //! A model bundle checked and ready to screen with.
 
 use super::{Backend, Engine, EngineError, max_abs_diff, names, pooled};
-use melanoscope_shared::formats::{FormatError, ModelFile, SignatureStatus};
+use melanoscope_shared::formats::{FormatError, ModelFile, ModelIdentity, SignatureStatus, sha256};
 use melanoscope_shared::image::{FieldRect, GridAlign, Normalization, RgbImage, TensorLayout, field_to_tensor};
 use melanoscope_shared::pipeline::ExtractConfig;
 
-/// A bundle checked and ready: its metadata and ONNX, an engine at the edge's batch, and the
-/// signature status.
+/// A bundle file read, decoded and its signature checked: every form, not yet run.
+#[derive(Debug, Clone)]
+pub struct CheckedBundle {
+    pub file: ModelFile,
+    pub signature: SignatureStatus,
+    pub identity: ModelIdentity,
+}
+
+/// What a bundle is run on: the runtime, fields per run, threads, and which of the bundle's
+/// forms (`None`: its first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunChoice {
+    pub backend: Backend,
+    pub batch: usize,
+    pub threads: usize,
+    pub form: Option<String>,
+}
+
+/// A bundle checked and ready: its metadata and ONNX (of the form chosen), an engine at the
+/// edge's batch, and the signature status.
 #[derive(Debug, Clone)]
 pub struct LoadedBundle {
+    /// The bundle as the chosen form alone.
     pub file: ModelFile,
+    /// Which bundle file, and who signed it (for every record screened with it).
+    pub identity: ModelIdentity,
+    /// Every form the bundle holds, the first first.
+    pub forms: Vec<&'static str>,
     pub engine: Engine,
     pub signature: SignatureStatus,
 }
 
 impl LoadedBundle {
-    /// Reads `path`, checks its envelope, hash and signature (against `trusted` keys; required
-    /// when `require_signature`), builds the engine for `batch` fields on `backend` (`threads`
-    /// for onnxruntime's session), and runs the self-test.
+    /// Reads `path`, checks its envelope, hashes and signature (against `trusted` keys;
+    /// required when `require_signature`), keeps the form `run` names, builds the engine for
+    /// its batch on its backend (its threads for onnxruntime's session), and runs the self-test.
     pub fn open(
         path: &std::path::Path,
         trusted: &[[u8; 32]],
         require_signature: bool,
-        batch: usize,
-        backend: &Backend,
-        threads: usize,
+        run: &RunChoice,
     ) -> Result<Self, EngineError> {
-        let (file, signature) = Self::read_checked(path, trusted, require_signature)?;
-        let engine = Engine::open(&file.onnx, batch.max(1), file.meta.input_size as usize, backend, threads)?;
-        let loaded = LoadedBundle { file, engine, signature };
+        let CheckedBundle { file, signature, identity } = Self::read_checked(path, trusted, require_signature)?;
+        let forms = file.form_names();
+        let file = file
+            .into_form(run.form.as_deref())
+            .map_err(|source| EngineError::Bundle { path: path.display().to_string(), source })?;
+        let side = file.meta.input_size as usize;
+        let engine = Engine::open(&file.onnx, run.batch.max(1), side, &run.backend, run.threads)?;
+        let loaded = LoadedBundle { file, identity, forms, engine, signature };
         loaded.self_test()?;
         Ok(loaded)
     }
@@ -39,13 +65,17 @@ impl LoadedBundle {
         path: &std::path::Path,
         trusted: &[[u8; 32]],
         require_signature: bool,
-    ) -> Result<(ModelFile, SignatureStatus), EngineError> {
+    ) -> Result<CheckedBundle, EngineError> {
         let bundle = |source: FormatError| EngineError::Bundle { path: path.display().to_string(), source };
         let bytes =
             std::fs::read(path).map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
         let file = ModelFile::decode(&bytes).map_err(bundle)?;
         let signature = file.verify_signature(trusted, require_signature).map_err(bundle)?;
-        Ok((file, signature))
+        let signer = match signature {
+            SignatureStatus::Trusted(_) => file.signature.as_ref().map(|s| s.public_key),
+            SignatureStatus::Unsigned => None,
+        };
+        Ok(CheckedBundle { file, signature, identity: ModelIdentity { bundle_sha256: sha256(&bytes), signer } })
     }
 
     pub fn normalization(&self) -> Normalization {

@@ -9,7 +9,8 @@
 use melanoscope_engine::onnx_proto::{attr_int, attr_ints, value_info};
 use melanoscope_engine::{Engine, names, pooled};
 use melanoscope_shared::formats::{
-    Architecture, DecisionThresholds, ModelBundleMeta, ModelFile, Quantization, ReferenceField, sha256,
+    Architecture, DecisionThresholds, ModelBundleMeta, ModelFile, ModelForm, NamedMetric, Quantization, ReferenceField,
+    sha256,
 };
 use melanoscope_shared::image::{
     FieldRect, GridAlign, Normalization, PixelSpacing, RgbImage, TensorLayout, field_to_tensor,
@@ -118,21 +119,15 @@ pub fn fit_bundle(melanoma: &[RgbImage], nevus: &[RgbImage], frame_um: f64, mode
     // p(MM) = 0.95 at the melanoma mean.
     let gain = 3.0 / (mm - threshold);
     let onnx = tiny_onnx(&norm, gain, threshold);
-    let engine = Engine::from_onnx(&onnx, 1, SIDE).expect("fitted model loads");
     // Reference fields: a melanoma field and a nevus field, with what tract answers.
-    let references = [&melanoma[0], &nevus[0]]
+    let fields: Vec<Vec<u8>> = [&melanoma[0], &nevus[0]]
         .iter()
         .map(|img| {
             let (x, y) = ((img.width() - SIDE as u32) / 2, (img.height() - SIDE as u32) / 2);
-            let rgb = img.crop(x, y, SIDE as u32, SIDE as u32).expect("crop").into_raw();
-            let field = RgbImage::from_raw(SIDE as u32, SIDE as u32, rgb.clone()).expect("field");
-            let mut input = vec![0.0; 3 * SIDE * SIDE];
-            field_to_tensor(&field, FieldRect::square(0, 0, SIDE as u32), &norm, TensorLayout::Nchw, &mut input)
-                .expect("tensor");
-            let o = engine.run(&input).expect("runs");
-            ReferenceField { rgb, logits: o.logits.clone(), feature_means: pooled(&o.features, 2), tolerance: 1e-3 }
+            img.crop(x, y, SIDE as u32, SIDE as u32).expect("crop").into_raw()
         })
         .collect();
+    let references = references_of(&onnx, &fields, &norm);
     let meta = ModelBundleMeta {
         architecture: Architecture::ResNet18,
         task: "mm-vs-nevi".into(),
@@ -153,5 +148,41 @@ pub fn fit_bundle(melanoma: &[RgbImage], nevus: &[RgbImage], frame_um: f64, mode
         created_unix_s: 1_795_651_200,
         trainer_version: "tiny-test-model".into(),
     };
-    ModelFile { meta, onnx, references, signature: None }.encode().expect("bundle encodes")
+    ModelFile { meta, onnx, references, forms: Vec::new(), signature: None }.encode().expect("bundle encodes")
+}
+
+/// What tract answers on each of `fields` (RGB, SIDE square) with the graph `onnx`.
+fn references_of(onnx: &[u8], fields: &[Vec<u8>], norm: &Normalization) -> Vec<ReferenceField> {
+    let engine = Engine::from_onnx(onnx, 1, SIDE).expect("model loads");
+    fields
+        .iter()
+        .map(|rgb| {
+            let field = RgbImage::from_raw(SIDE as u32, SIDE as u32, rgb.clone()).expect("field");
+            let mut input = vec![0.0; 3 * SIDE * SIDE];
+            field_to_tensor(&field, FieldRect::square(0, 0, SIDE as u32), norm, TensorLayout::Nchw, &mut input)
+                .expect("tensor");
+            let o = engine.run(&input).expect("runs");
+            ReferenceField {
+                rgb: rgb.clone(),
+                logits: o.logits.clone(),
+                feature_means: pooled(&o.features, 2),
+                tolerance: 1e-3,
+            }
+        })
+        .collect()
+}
+
+/// Another form of `file`'s model, labelled `quantization`, whose graph is `onnx` (the tests
+/// stand a slightly different tiny model in for an INT8 export), with its own reference outputs
+/// on the bundle's reference fields.
+pub fn other_form(file: &ModelFile, quantization: Quantization, onnx: Vec<u8>) -> ModelForm {
+    let fields: Vec<Vec<u8>> = file.references.iter().map(|r| r.rgb.clone()).collect();
+    let norm = Normalization { mean: file.meta.mean, std: file.meta.std };
+    let references = references_of(&onnx, &fields, &norm);
+    ModelForm {
+        quantization,
+        onnx,
+        references,
+        validation: vec![NamedMetric { name: "agreement_with_f32".into(), value: 1.0 }],
+    }
 }

@@ -1,7 +1,7 @@
 //! The record log on disk survives a power cut at any byte of its last record.
 
 use melanoscope_shared::formats::{
-    FieldScore, RecordKind, RecordLogWriter, ScreeningRecord, Verdict, encode_log_frame, read_log_file,
+    FieldScore, ModelIdentity, RecordKind, RecordLogWriter, ScreeningRecord, Verdict, encode_log_frame, read_log_file,
 };
 
 fn record(i: u64) -> ScreeningRecord {
@@ -14,6 +14,7 @@ fn record(i: u64) -> ScreeningRecord {
         fields: (0..4).map(|c| FieldScore { col: c, row: 1, probabilities: vec![0.3, 0.7] }).collect(),
         model_sha256: melanoscope_shared::formats::sha256(b"model"),
         objective: "10x".into(),
+        model: Some(ModelIdentity { bundle_sha256: melanoscope_shared::formats::sha256(b"bundle"), signer: None }),
     }
 }
 

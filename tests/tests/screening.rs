@@ -115,6 +115,12 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
     assert!(first.probability >= 0.6 && !first.fields.is_empty() && first.objective == "10x", "{first:?}");
     assert!(first.fields.iter().all(|f| f.probabilities.len() == 2));
     assert_eq!(first.model_sha256, sha);
+    // The record names the whole bundle file and that nobody signed it.
+    let identity = first.model.expect("records carry the bundle's identity");
+    let bundle_bytes = std::fs::read(&cfg.model.bundle).unwrap();
+    assert_eq!(identity.bundle_sha256, melanoscope_shared::formats::sha256(&bundle_bytes));
+    assert_eq!(identity.signer, None);
+    assert!(scan.records.iter().all(|(_, r)| r.model == Some(identity)));
     // The snapshot: pressed at the 4th frame read, it holds the 3rd frame (index 2), melanoma.
     let snap = scan.records.iter().find_map(|(_, r)| match &r.kind {
         RecordKind::Snapshot { bundle } => Some((r.frame_id, r.verdict, bundle.clone())),
@@ -128,6 +134,12 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
     // Frozen from the 4th read to the 8th: frames 3..=6 were not rendered.
     let rendered = std::fs::read_dir(dir.join("rendered")).unwrap().count();
     assert_eq!(rendered, 10 - 4, "frames shown while not frozen");
+    // The bundle is unsigned: every rendered frame says so in a magenta box in the banner.
+    for e in std::fs::read_dir(dir.join("rendered")).unwrap() {
+        let img = melanoscope_shared::image::load_rgb(&e.unwrap().path()).unwrap();
+        let magenta = (0..img.width()).filter(|&x| img.get(x, 6) == Some([200, 0, 200])).count();
+        assert!(magenta > 30, "UNSIGNED MODEL shown: {magenta} magenta pixels");
+    }
 
     // LEDs: the last verdict is a nevus (green on, red and amber off); the melanoma verdict lit
     // red alone, after switching the others off.
@@ -181,5 +193,70 @@ fn real_images_replay_through_the_whole_loop() {
     assert_eq!(scan.records.len() as u64, stats.verdict_changes);
     assert_eq!(std::fs::read_dir(dir.join("rendered")).unwrap().count() as u64, n);
     save_rgb(&dir.join("check.png"), &RgbImage::filled(2, 2, [0; 3]).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A log that cannot be written (a full device): screening goes on, the banner says LOG WRITE
+/// FAILED, the LEDs stay amber, and every record waits in memory for the log to come back.
+#[test]
+fn a_log_that_cannot_be_written_is_a_fault_shown_and_its_records_kept() {
+    let full = Path::new("/dev/full");
+    assert!(full.exists(), "this test needs /dev/full (every write fails with ENOSPC)");
+    let dir = scratch("log-full");
+    let frames = dir.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    for (i, img) in [frame(Lesion::MM, 31, &sharp()), frame(Lesion::IN, 32, &sharp())].iter().enumerate() {
+        for k in 0..3 {
+            write_jpeg(&frames.join(format!("{i}{k}.jpg")), img);
+        }
+    }
+    let mut cfg = site(&dir, "10x", FRAME_UM, (480, 320), true);
+    cfg.log.path = full.to_path_buf();
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
+    let bus = MockBus::default();
+    let leds = StatusLeds::new(bus.pin("green"), bus.pin("red"), bus.pin("amber"));
+    let folder = FrameFolder::new(dir.join("rendered"), 1).unwrap();
+    let source = Replay::new(&[frames.display().to_string()], false).unwrap();
+    let mut session = prepared.start(SessionIo { source, leds, button: NoButton }).with_sinks(vec![Box::new(folder)]);
+    let stats = session.run(None, || panic!("a replay never waits")).clone();
+    assert_eq!((stats.frames, stats.screened), (6, 6), "{stats:?}");
+    assert_eq!(stats.verdict_changes, 2, "{stats:?}");
+    assert!(stats.log_errors >= 6, "every frame retried the waiting records: {stats:?}");
+    assert_eq!(session.records_waiting(), 2, "no record given up");
+    assert_eq!(stats.records_dropped, 0);
+    assert_eq!((bus.level("green"), bus.level("red"), bus.level("amber")), (Some(false), Some(false), Some(true)));
+    let mut shown = 0;
+    for e in std::fs::read_dir(dir.join("rendered")).unwrap() {
+        let img = melanoscope_shared::image::load_rgb(&e.unwrap().path()).unwrap();
+        // "LOG WRITE FAILED" (16 characters of 6 px on a 480 px display), wider than "UNSIGNED MODEL".
+        let magenta = (0..img.width()).filter(|&x| img.get(x, 6) == Some([200, 0, 200])).count();
+        assert_eq!(magenta, 16 * 6 + 12, "{magenta} magenta pixels");
+        shown += 1;
+    }
+    assert_eq!(shown, 6);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A camera stream on standard input that ends (the camera process died) ends the session
+/// with a non-zero status, so that the service restarts the pipeline; a replay ends with 0.
+#[test]
+fn the_end_of_a_camera_stream_is_a_fault_exit() {
+    use melanoscope_edge::screen::session::EXIT_STREAM_ENDED;
+    use melanoscope_edge::source::MjpegStream;
+    use melanoscope_shared::image::FrameBounds;
+    let dir = scratch("stream-end");
+    let cfg = site(&dir, "10x", FRAME_UM, (320, 240), false);
+    let mut bytes = encode_jpeg(&frame(Lesion::MM, 41, &sharp()), 90).unwrap();
+    bytes.extend(encode_jpeg(&frame(Lesion::CN, 42, &sharp()), 90).unwrap());
+    // A frame far beyond the camera's bounds: refused from its header and counted.
+    bytes.extend(encode_jpeg(&RgbImage::filled(4 * W, 2 * H, [200; 3]).unwrap(), 50).unwrap());
+    let source = MjpegStream::new(std::io::Cursor::new(bytes), "stdin", FrameBounds::camera(W, H));
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
+    let mut session = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton });
+    let stats = session.run(None, || panic!("a pipe that ends never waits")).clone();
+    assert_eq!((stats.frames, stats.screened, stats.oversized), (2, 2, 1), "{stats:?}");
+    assert!(stats.source_ended);
+    assert_eq!(stats.exit_status(true), EXIT_STREAM_ENDED);
+    assert_eq!(stats.exit_status(false), 0, "a replay that runs out is done");
     std::fs::remove_dir_all(&dir).unwrap();
 }

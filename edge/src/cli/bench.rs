@@ -45,6 +45,9 @@ pub struct BenchArgs {
     pub threads: usize,
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    /// Without --config: which of the bundle's forms (f32, f16, int8; default: its first).
+    #[arg(long, default_value = "")]
+    pub form: String,
     /// libonnxruntime.so to time the same fields on ("none" to skip; default $ORT_DYLIB_PATH).
     #[arg(long)]
     pub onnxruntime_lib: Option<String>,
@@ -99,10 +102,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             bundle: PathBuf::new(),
             trusted_keys: args.trusted_keys.clone(),
             require_signature: false,
+            state_dir: PathBuf::new(),
             backend: args.backend,
             onnxruntime_library: String::new(),
             threads: args.threads,
             batch: args.batch,
+            form: args.form.clone(),
             tuned: None,
         },
     };
@@ -148,6 +153,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             positive: usize::from(meta.decision.positive_class),
             restarted: false,
             status: "bench",
+            warning: None,
         };
         renderer.render(&state);
         let r = t.elapsed().as_secs_f64() * 1e3;
@@ -214,7 +220,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let inf_ms = median(inf.clone());
     let host_gmacs = if inf_ms > 0.0 { macs_frame as f64 / (inf_ms * 1e6) } else { 0.0 };
     let architecture = format!("{:?}", meta.architecture).to_lowercase();
-    let form = melanoscope_edge::tune::form_of(&analyzer.bundle().file);
+    let form = analyzer.bundle().file.meta.quantization.name();
     let other_ms = median(decode.clone()) + median(pre.clone()) + median(cam.clone()) + median(render.clone());
     let boards: Vec<serde_json::Value> = ["cortex-a76", "cortex-a72"]
         .iter()

@@ -28,6 +28,9 @@ pub struct CheckBundleArgs {
     /// libonnxruntime.so for the onnxruntime backend (default: $ORT_DYLIB_PATH).
     #[arg(long)]
     pub onnxruntime_lib: Option<PathBuf>,
+    /// Which of the bundle's forms to open (f32, f16, int8; default: its first).
+    #[arg(long, default_value = "")]
+    pub form: String,
 }
 
 pub fn run(args: CheckBundleArgs) -> Result<()> {
@@ -36,10 +39,12 @@ pub fn run(args: CheckBundleArgs) -> Result<()> {
         bundle: args.bundle.clone(),
         trusted_keys: args.trusted_keys,
         require_signature: args.require_signature,
+        state_dir: PathBuf::new(),
         backend: args.backend.into(),
         onnxruntime_library: args.onnxruntime_lib.map(|p| p.display().to_string()).unwrap_or_default(),
         threads: args.threads,
         batch: args.batch,
+        form: args.form,
         tuned: None,
     };
     let loaded = open_bundle(&model)?;
@@ -53,6 +58,8 @@ pub fn run(args: CheckBundleArgs) -> Result<()> {
         "input_size": m.input_size,
         "um_per_px": m.um_per_px,
         "quantization": format!("{:?}", m.quantization),
+        "form": m.quantization.name(),
+        "forms_in_bundle": loaded.forms,
         "threshold": m.decision.threshold,
         "uncertain_band": m.decision.uncertain_band,
         "rule": format!("{:?}", m.decision.rule),

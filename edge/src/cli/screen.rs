@@ -6,12 +6,15 @@ use melanoscope_boards::board::{DisplayIo, open as open_board};
 use melanoscope_boards::controls::{FreezeButton, Indicators, NoButton, NoIndicators};
 use melanoscope_boards::description::BoardDescription;
 use melanoscope_boards::status_leds::Indicator;
-use melanoscope_edge::config::{ConfigError, EdgeConfig};
+use melanoscope_edge::config::{CameraSource, ConfigError, EdgeConfig};
+use melanoscope_edge::notify::Notifier;
 use melanoscope_edge::screen::render::Renderer;
 use melanoscope_edge::screen::session::{PreparedSession, Session, SessionIo};
-use melanoscope_edge::screen::setup::{SetupError, board_description, open_bundle, open_sinks, open_source};
+use melanoscope_edge::screen::setup::{
+    SetupError, board_description, check_rollback, open_bundle, open_sinks, open_source,
+};
 use melanoscope_edge::source::FrameSource;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Options of the `screen` command.
@@ -32,21 +35,25 @@ pub struct ScreenArgs {
     /// Write the session's counts and verdict sequence as JSON here at the end.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Screen with a signed bundle older than one this device already used from the same
+    /// signer (a deliberate rollback; recorded in the state folder).
+    #[arg(long)]
+    pub allow_downgrade: bool,
 }
 
-/// Shows `fault` on whatever sinks the settings allow (the defaults' when the site file is
-/// the fault), with the amber LED.
-fn show_fault(cfg: Option<&EdgeConfig>, leds: &mut impl Indicators, fault: &anyhow::Error) {
+/// Shows `fault` on whatever sinks the settings allow (when the site file is the fault, what
+/// [`EdgeConfig::salvage`] makes of it), with the amber LED.
+fn show_fault(cfg: Option<&EdgeConfig>, site: &Path, leds: &mut impl Indicators, fault: &anyhow::Error) {
     let _ = leds.show(Indicator::Amber);
     let detail = melanoscope_shared::errors::error_chain(fault.as_ref());
     eprintln!("melanoscope-edge: cannot screen: {detail}");
-    // The defaults are parsed only when the site file itself is the fault.
-    let defaults;
+    // Salvaged only when the site file itself is the fault.
+    let salvaged;
     let cfg = match cfg {
         Some(cfg) => Some(cfg),
         None => {
-            defaults = EdgeConfig::defaults().ok();
-            defaults.as_ref()
+            salvaged = EdgeConfig::salvage(site).ok();
+            salvaged.as_ref()
         }
     };
     if let Some(cfg) = cfg {
@@ -72,7 +79,9 @@ fn open(
     let attempt = || -> Result<_, SetupError> {
         // The calibration first: the commonest fault on a new device, and the cheapest to see.
         cfg.active_objective()?;
-        let prepared = Session::from_config(&cfg, open_bundle(&cfg.model)?)?;
+        let bundle = open_bundle(&cfg.model)?;
+        check_rollback(&cfg.model, &bundle, args.allow_downgrade)?;
+        let prepared = Session::from_config(&cfg, bundle)?;
         Ok((prepared, open_source(&cfg, &args.replay)?))
     };
     match attempt() {
@@ -89,6 +98,10 @@ fn screen_with(
     button: impl FreezeButton,
     spi: Option<DisplayIo>,
 ) -> Result<i32> {
+    // Under systemd (Type=notify): started; from here faults are shown and retried, and the
+    // watchdog is pinged while they are.
+    let mut notifier = Notifier::from_env();
+    notifier.ready();
     // The settings read at start serve the first attempt; a retry reads the site file again
     // (a calibration or bundle path entered while the fault was shown).
     let mut settings = Some(settings);
@@ -97,32 +110,55 @@ fn screen_with(
         match open(args, cfg) {
             Ok(opened) => break opened,
             Err((cfg, e)) => {
-                show_fault(cfg.as_deref(), &mut leds, &e);
+                show_fault(cfg.as_deref(), &args.config, &mut leds, &e);
+                notifier.status(&format!("cannot screen: {e}"));
                 if args.exit_on_fault {
                     return Ok(3);
                 }
                 // Safe mode: the fault stays on the screen; look again in a while (a bundle
                 // copied in, a camera plugged, a calibration entered).
-                std::thread::sleep(Duration::from_secs(30));
+                for _ in 0..30 {
+                    notifier.alive();
+                    std::thread::sleep(Duration::from_secs(1));
+                }
             }
         }
     };
     let mut session = prepared.start(SessionIo { source, leds, button }).with_sinks(open_sinks(&cfg.display, spi));
     let period = Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps));
-    let stats = session.run(args.max_frames, || std::thread::sleep(period)).clone();
+    notifier.status(&format!("screening from {}", source_name(&cfg, &args.replay)));
+    let stats = session.run_alive(args.max_frames, || std::thread::sleep(period), || notifier.alive()).clone();
     let summary = serde_json::json!({ "stats": stats, "log": cfg.log.path, "snapshots": cfg.display.snapshot_dir });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if let Some(p) = &args.summary {
         melanoscope_shared::atomic::write_atomic(p, serde_json::to_string_pretty(&summary)?.as_bytes())
             .with_context(|| format!("writing {}", p.display()))?;
     }
-    Ok(0)
+    // A camera stream that ends is a fault, not a finished job: exit non-zero so that the
+    // service restarts the pipeline (`rpicam-vid | melanoscope-edge screen` after the camera
+    // process died). A replay that runs out is done.
+    let stream = args.replay.is_empty() && cfg.camera.source != CameraSource::Replay;
+    let status = stats.exit_status(stream);
+    if status != 0 {
+        eprintln!(
+            "melanoscope-edge: the camera stream ({}) ended; exiting with status {status}",
+            source_name(&cfg, &[])
+        );
+    }
+    Ok(status)
+}
+
+/// What the frames come from, for messages.
+fn source_name(cfg: &EdgeConfig, replay: &[String]) -> String {
+    if replay.is_empty() { format!("{:?} {}", cfg.camera.source, cfg.camera.device) } else { replay.join(",") }
 }
 
 /// `screen`: with the board the settings describe (LEDs, button, SPI panel), or none.
 pub fn run(args: &ScreenArgs) -> Result<i32> {
     let settings = EdgeConfig::load(Some(&args.config));
-    let cfg = settings.as_ref().ok();
+    // A site file that does not load still names the board whose LEDs show the fault.
+    let salvaged = settings.as_ref().err().and_then(|_| EdgeConfig::salvage(&args.config).ok());
+    let cfg = settings.as_ref().ok().or(salvaged.as_ref());
     let Some(path) = cfg.and_then(board_description) else {
         return screen_with(args, settings, NoIndicators, NoButton, None);
     };
@@ -135,7 +171,7 @@ pub fn run(args: &ScreenArgs) -> Result<i32> {
             screen_with(args, settings, io.leds, io.button, io.display)
         }
         Err(e) => {
-            show_fault(cfg, &mut NoIndicators, &e);
+            show_fault(cfg, &args.config, &mut NoIndicators, &e);
             if args.exit_on_fault {
                 return Ok(3);
             }

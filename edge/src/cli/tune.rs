@@ -1,4 +1,4 @@
-//! `melanoscope-edge tune`: on the device, every runtime × batch × thread count is
+//! `melanoscope-edge tune`: on the device, every form × runtime × batch × thread count is
 //! self-tested and timed on the bundle's reference fields; the fastest that passed goes into
 //! the site file as `[model.tuned]` (what `backend = "auto"` screens with), and the whole table
 //! into a JSON report.
@@ -59,7 +59,8 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let model = &cfg.model;
     let keys =
         model.trusted_keys.iter().map(|p| read_key_file(p)).collect::<Result<Vec<_>, _>>().context("trusted keys")?;
-    let (file, signature) = LoadedBundle::read_checked(&model.bundle, &keys, model.require_signature)?;
+    let checked = LoadedBundle::read_checked(&model.bundle, &keys, model.signature_required())?;
+    let (file, signature) = (checked.file, checked.signature);
     tracing::info!(bundle = %model.bundle.display(), ?signature, "tuning");
     let onnxruntime = {
         let lib = (!model.onnxruntime_library.is_empty()).then(|| PathBuf::from(&model.onnxruntime_library));

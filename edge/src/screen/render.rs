@@ -78,6 +78,9 @@ pub struct ScreenState<'a> {
     pub restarted: bool,
     /// The line under the bar (objective, fields, rate).
     pub status: &'a str,
+    /// Shown boxed at the right of the banner: what the user must know about every verdict
+    /// (UNSIGNED MODEL, LOG WRITE FAILED).
+    pub warning: Option<&'a str>,
 }
 
 /// Renders frames into one reused display-sized image.
@@ -167,7 +170,26 @@ impl Renderer {
             }
         }
         self.chrome(s.verdict, s.probability, s.threshold, s.status);
+        if let Some(w) = s.warning {
+            self.warning(w);
+        }
         &self.canvas
+    }
+
+    /// A magenta box at the right end of the banner (no verdict colour is magenta).
+    fn warning(&mut self, text: &str) {
+        let w = self.canvas.width();
+        // The banner's own label takes up to ~26 characters of 10 px; narrow panels get 6 px ones.
+        let (font, cw, ch) = if w >= 600 { (&FONT_10X20, 10, 20) } else { (&FONT_6X10, 6, 10) };
+        let box_w = (text.chars().count() as u32 * cw + 12).min(w);
+        let x = (w - box_w) as i32;
+        let mut canvas = Canvas(&mut self.canvas);
+        let _ = Rectangle::new(Point::new(x, 4), Size::new(box_w, BANNER_H - 8))
+            .into_styled(PrimitiveStyle::with_fill(Rgb888::new(200, 0, 200)))
+            .draw(&mut canvas);
+        let y = ((BANNER_H - ch) / 2) as i32;
+        let style = MonoTextStyle::new(font, Rgb888::WHITE);
+        let _ = Text::with_baseline(text, Point::new(x + 6, y), style, Baseline::Top).draw(&mut canvas);
     }
 
     /// Banner, probability bar and status line.
@@ -251,6 +273,23 @@ mod tests {
             positive: 1,
             restarted: false,
             status: "10x",
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn a_warning_is_boxed_at_the_right_of_the_banner() {
+        let frame = RgbImage::filled(400, 300, [200, 200, 200]).unwrap();
+        for width in [800, 320] {
+            let mut r = Renderer::new(width, 480, 0.05).unwrap();
+            let plain = r.render(&state(&frame, &[], Verdict::Nevus, 0.2)).clone();
+            let warned = r
+                .render(&ScreenState { warning: Some("UNSIGNED MODEL"), ..state(&frame, &[], Verdict::Nevus, 0.2) })
+                .clone();
+            let magenta = (0..width).filter(|&x| warned.get(x, 6) == Some([200, 0, 200])).count();
+            assert!(magenta > 60, "width {width}: {magenta} magenta pixels");
+            assert_eq!(warned.get(2, 2), plain.get(2, 2), "the verdict colour stays at the left");
+            assert_eq!(plain.get(width - 3, 6), Some(verdict_color(Some(Verdict::Nevus))));
         }
     }
 

@@ -13,7 +13,7 @@ use crate::source::{Frame, FrameSource, SourceError};
 use melanoscope_boards::controls::{FreezeButton, Indicators};
 use melanoscope_boards::status_leds::Indicator;
 use melanoscope_engine::LoadedBundle;
-use melanoscope_shared::formats::{FieldScore, RecordKind, Verdict};
+use melanoscope_shared::formats::{FieldScore, RecordKind, ScreeningRecord, Verdict};
 use std::time::Instant;
 
 /// The LED a verdict lights: green for nevus, red for melanoma suspected, amber for anything
@@ -37,14 +37,37 @@ pub struct SessionStats {
     pub screened: u64,
     pub gated: u64,
     pub corrupt: u64,
+    /// Frames larger than the source accepts, refused from their header.
+    pub oversized: u64,
     pub source_errors: u64,
     pub analysis_errors: u64,
     pub sink_errors: u64,
     pub verdict_changes: u64,
     pub snapshots: u64,
+    /// Appends to the record log that failed (each retried on the next frame).
+    pub log_errors: u64,
+    /// Records given up on after [`MAX_PENDING_RECORDS`] waited for the log.
+    pub records_dropped: u64,
     /// Every verdict shown, in order, with the frame index (changes only).
     pub verdicts: Vec<(u64, String)>,
+    /// The source ended (a replay ran out, or a camera stream closed).
+    pub source_ended: bool,
 }
+
+/// The exit status when a camera stream ends: a fault, so that the service restarts it.
+pub const EXIT_STREAM_ENDED: i32 = 4;
+
+impl SessionStats {
+    /// The process's exit status after a session that read from a camera stream (`stream`)
+    /// or a replay: a stream that ended is [`EXIT_STREAM_ENDED`] (`rpicam-vid | screen` after
+    /// the camera process died must be restarted, not end quietly); anything else 0.
+    pub fn exit_status(&self, stream: bool) -> i32 {
+        if stream && self.source_ended { EXIT_STREAM_ENDED } else { 0 }
+    }
+}
+
+/// Records kept in memory while the log cannot be written (hours of verdict changes).
+pub const MAX_PENDING_RECORDS: usize = 4096;
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +103,10 @@ pub struct Session<S, L, B> {
     started: Instant,
     frozen: bool,
     last: Option<(u64, Analysis)>,
+    /// Records not yet in the log (it failed), oldest first.
+    pending: std::collections::VecDeque<ScreeningRecord>,
+    /// Why the log last failed, while records wait.
+    log_fault: Option<String>,
     pub stats: SessionStats,
     pub times: FrameTimes,
 }
@@ -133,6 +160,8 @@ impl PreparedSession {
             started: Instant::now(),
             frozen: false,
             last: None,
+            pending: std::collections::VecDeque::new(),
+            log_fault: None,
             stats: SessionStats::default(),
             times: FrameTimes::default(),
         }
@@ -154,11 +183,12 @@ impl Session<(), (), ()> {
             view_change: cfg.screening.view_change,
             hysteresis: cfg.screening.hysteresis,
         };
-        let sha = meta.onnx_sha256;
+        let (sha, identity) = (meta.onnx_sha256, bundle.identity);
         let renderer = Renderer::new(cfg.display.width, cfg.display.height, cfg.screening.overlay_min_change)
             .map_err(SetupError::Display)?;
         let analyzer = Analyzer::new(bundle, calibration.clone(), um_per_px, &cfg.screening)?;
-        let recorder = Recorder::open(&cfg.log.path, cfg.log.sync, &cfg.display.snapshot_dir, sha, objective)?;
+        let recorder =
+            Recorder::open(&cfg.log.path, cfg.log.sync, &cfg.display.snapshot_dir, sha, identity, objective)?;
         Ok(PreparedSession { analyzer, tracker, renderer, recorder, objective: objective.into() })
     }
 }
@@ -197,6 +227,52 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         self.leds(Indicator::Amber);
     }
 
+    /// Appends `record` after any still waiting; what cannot be written waits for the next try.
+    fn log(&mut self, record: Option<ScreeningRecord>) {
+        self.pending.extend(record);
+        while let Some(r) = self.pending.front() {
+            match self.recorder.append(r) {
+                Ok(()) => {
+                    self.pending.pop_front();
+                }
+                Err(e) => {
+                    self.stats.log_errors += 1;
+                    if self.log_fault.is_none() {
+                        tracing::error!(error = %e, "record log: records wait in memory and are retried every frame");
+                    }
+                    self.log_fault = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            if self.log_fault.take().is_some() {
+                tracing::info!("record log writable again; every waiting record written");
+            }
+        } else {
+            while self.pending.len() > MAX_PENDING_RECORDS {
+                self.pending.pop_front();
+                self.stats.records_dropped += 1;
+            }
+        }
+    }
+
+    /// What the banner must say besides the verdict.
+    fn warning(&self) -> Option<&'static str> {
+        if self.log_fault.is_some() {
+            Some("LOG WRITE FAILED")
+        } else if self.analyzer.bundle().identity.signer.is_none() {
+            Some("UNSIGNED MODEL")
+        } else {
+            None
+        }
+    }
+
+    /// Records written to the log or waiting for it.
+    pub fn records_waiting(&self) -> usize {
+        self.pending.len()
+    }
+
     fn field_scores(a: &Analysis) -> Vec<FieldScore> {
         a.fields.iter().map(|f| FieldScore { col: f.col, row: f.row, probabilities: f.probabilities.clone() }).collect()
     }
@@ -221,6 +297,11 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             Err(SourceError::Corrupt { origin, detail }) => {
                 self.stats.corrupt += 1;
                 tracing::warn!(%origin, %detail, "corrupt frame skipped");
+                return Step::Skipped(format!("{origin}: {detail}"));
+            }
+            Err(SourceError::Oversized { origin, detail }) => {
+                self.stats.oversized += 1;
+                tracing::warn!(%origin, %detail, "oversized frame skipped");
                 return Step::Skipped(format!("{origin}: {detail}"));
             }
             Err(e) => {
@@ -267,23 +348,25 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             self.stats.screened += 1;
         }
         let update = self.tracker.update(&frame.image, analysis.gate, analysis.probability);
-        // Every frame: a camera or screening fault in between lit amber without changing the
-        // verdict, and the LEDs only write pins when the indicator changes.
-        self.leds(indicator_for(update.verdict));
-        if update.changed {
-            self.stats.verdict_changes += 1;
-            self.stats.verdicts.push((frame.index, update.verdict.label().to_string()));
-            let record = self.recorder.record(
+        let record = update.changed.then(|| {
+            self.recorder.record(
                 unix_ms(),
                 frame.index,
                 RecordKind::VerdictChange,
                 update.verdict,
                 update.probability.unwrap_or(0.0) as f32,
                 Self::field_scores(&analysis),
-            );
-            if let Err(e) = self.recorder.append(&record) {
-                tracing::error!(error = %e, "record log");
-            }
+            )
+        });
+        self.log(record);
+        // Every frame: a camera or screening fault in between lit amber without changing the
+        // verdict, and the LEDs only write pins when the indicator changes. A log that cannot
+        // be written keeps it amber: verdicts are being shown that are not yet kept.
+        let light = if self.log_fault.is_some() { Indicator::Amber } else { indicator_for(update.verdict) };
+        self.leds(light);
+        if update.changed {
+            self.stats.verdict_changes += 1;
+            self.stats.verdicts.push((frame.index, update.verdict.label().to_string()));
         }
         if !self.frozen {
             let t = Instant::now();
@@ -305,6 +388,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
                 positive: usize::from(meta.decision.positive_class),
                 restarted: update.restarted,
                 status: &status,
+                warning: self.warning(),
             };
             self.renderer.render(&state);
             self.times.render_ms = ms(t);
@@ -345,13 +429,28 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
 
     /// Steps until the source ends or `max_frames` frames were read; `wait` is called while the
     /// source is away (a frame period in production).
-    pub fn run(&mut self, max_frames: Option<u64>, mut wait: impl FnMut()) -> &SessionStats {
+    pub fn run(&mut self, max_frames: Option<u64>, wait: impl FnMut()) -> &SessionStats {
+        self.run_alive(max_frames, wait, || {})
+    }
+
+    /// [`Self::run`], calling `alive` after every step (the service watchdog's ping).
+    pub fn run_alive(
+        &mut self,
+        max_frames: Option<u64>,
+        mut wait: impl FnMut(),
+        mut alive: impl FnMut(),
+    ) -> &SessionStats {
         loop {
             if max_frames.is_some_and(|m| self.stats.frames >= m) {
                 break;
             }
-            match self.step() {
-                Step::End => break,
+            let step = self.step();
+            alive();
+            match step {
+                Step::End => {
+                    self.stats.source_ended = true;
+                    break;
+                }
                 Step::Waiting(_) => wait(),
                 Step::Frame(_) | Step::Skipped(_) => {}
             }

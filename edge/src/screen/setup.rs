@@ -11,9 +11,9 @@ use crate::source::{
 };
 use crate::tune::cpu_fingerprint;
 use melanoscope_boards::board::DisplayIo;
-use melanoscope_engine::{Backend, EngineError, LoadedBundle, set_threads};
+use melanoscope_engine::{Backend, EngineError, LoadedBundle, RunChoice, set_threads};
 use melanoscope_shared::formats::{KeyFileError, hex, read_key_file};
-use melanoscope_shared::image::ImageError;
+use melanoscope_shared::image::{FrameBounds, ImageError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ pub enum SetupError {
          `melanoscope-edge tune --config <site file>` on this device, or name a backend in model.backend"
     )]
     TunedElsewhere { tuned: String, here: String },
+    #[error(transparent)]
+    Rollback(#[from] crate::rollback::RollbackError),
     #[error("the analyser: {0}")]
     Analyse(#[from] AnalyseError),
     #[error("the record log: {0}")]
@@ -46,33 +48,26 @@ fn read_keys(paths: &[PathBuf]) -> Result<Vec<[u8; 32]>, KeyFileError> {
     paths.iter().map(|p| read_key_file(p)).collect()
 }
 
-/// What screening runs on: the runtime, fields per run and threads.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunChoice {
-    pub backend: Backend,
-    pub batch: usize,
-    pub threads: usize,
-}
-
 impl ModelConfig {
-    /// The runtime of `model.backend`: a named one with `model.batch` and `model.threads`; for
-    /// `auto` the tuned choice (refused when it was measured on another CPU), else tract at
-    /// batch 1.
+    /// The runtime of `model.backend`: a named one with `model.batch`, `model.threads` and
+    /// `model.form`; for `auto` the tuned choice (refused when it was measured on another
+    /// CPU), else tract at batch 1 on the bundle's first form (f32 in the exporter's bundles).
     pub fn run_choice(&self) -> Result<RunChoice, SetupError> {
         let bundle = |source| SetupError::Bundle { path: self.bundle.clone(), source };
-        let named = |kind, library: &str, batch, threads| {
+        let named = |kind, library: &str, batch, threads, form: &str| {
             let lib = (!library.is_empty()).then(|| PathBuf::from(library));
-            Ok(RunChoice { backend: Backend::resolve(kind, lib).map_err(bundle)?, batch, threads })
+            let form = (!form.is_empty()).then(|| form.to_string());
+            Ok(RunChoice { backend: Backend::resolve(kind, lib).map_err(bundle)?, batch, threads, form })
         };
         match (self.backend.kind(), &self.tuned) {
-            (Some(kind), _) => named(kind, &self.onnxruntime_library, self.batch, self.threads),
-            (None, None) => Ok(RunChoice { backend: Backend::Tract, batch: 1, threads: self.threads }),
+            (Some(kind), _) => named(kind, &self.onnxruntime_library, self.batch, self.threads, &self.form),
+            (None, None) => Ok(RunChoice { backend: Backend::Tract, batch: 1, threads: self.threads, form: None }),
             (None, Some(t)) => {
                 let here = cpu_fingerprint();
                 if t.cpu != here {
                     return Err(SetupError::TunedElsewhere { tuned: t.cpu.clone(), here });
                 }
-                named(t.backend, &t.onnxruntime_library, t.batch, t.threads)
+                named(t.backend, &t.onnxruntime_library, t.batch, t.threads, &t.form)
             }
         }
     }
@@ -86,15 +81,7 @@ pub fn open_bundle(model: &ModelConfig) -> Result<LoadedBundle, SetupError> {
     let keys = read_keys(&model.trusted_keys)?;
     let choice = model.run_choice()?;
     set_threads(choice.threads);
-    let loaded = LoadedBundle::open(
-        &model.bundle,
-        &keys,
-        model.require_signature,
-        choice.batch,
-        &choice.backend,
-        choice.threads,
-    )
-    .map_err(bundle)?;
+    let loaded = LoadedBundle::open(&model.bundle, &keys, model.signature_required(), &choice).map_err(bundle)?;
     if let Some(t) = model.tuned.as_ref().filter(|t| t.onnx_sha256 != hex(&loaded.file.meta.onnx_sha256)) {
         tracing::warn!(
             bundle = %model.bundle.display(), tuned_with = %t.onnx_sha256,
@@ -103,9 +90,37 @@ pub fn open_bundle(model: &ModelConfig) -> Result<LoadedBundle, SetupError> {
     }
     tracing::info!(
         bundle = %model.bundle.display(), signature = ?loaded.signature, backend = choice.backend.name(),
-        batch = choice.batch, threads = choice.threads, "bundle passed its self-test"
+        form = loaded.file.meta.quantization.name(), batch = choice.batch, threads = choice.threads,
+        "bundle passed its self-test"
     );
     Ok(loaded)
+}
+
+/// Refuses `loaded` if it is older than a bundle of the same signer this device screened
+/// with (unless `allow_downgrade`), and records it as the newest otherwise
+/// ([`crate::rollback`]).
+pub fn check_rollback(
+    model: &ModelConfig,
+    loaded: &LoadedBundle,
+    allow_downgrade: bool,
+) -> Result<crate::rollback::Acceptance, SetupError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let created = loaded.file.meta.created_unix_s;
+    let outcome = crate::rollback::check_and_record(
+        &model.state_dir,
+        &model.bundle,
+        &loaded.identity,
+        created,
+        allow_downgrade,
+        now,
+    )?;
+    if let crate::rollback::Acceptance::Downgraded { from_created_unix_s } = outcome {
+        tracing::warn!(
+            bundle = %model.bundle.display(), created, from_created_unix_s,
+            "downgraded to an older bundle on the operator's request (recorded in the state folder)"
+        );
+    }
+    Ok(outcome)
 }
 
 /// The configured camera or stream, or `replay` (files, folders or globs) when given.
@@ -116,7 +131,9 @@ pub fn open_source(cfg: &EdgeConfig, replay: &[String]) -> Result<Box<dyn FrameS
     }
     Ok(match c.source {
         CameraSource::Replay => Box::new(Replay::new(&c.replay, c.replay_loop)?),
-        CameraSource::StdinMjpeg => Box::new(MjpegStream::new(std::io::stdin(), "stdin")),
+        CameraSource::StdinMjpeg => {
+            Box::new(MjpegStream::new(std::io::stdin(), "stdin", FrameBounds::camera(c.width, c.height)))
+        }
         CameraSource::StdinRaw => Box::new(RawStream::new(std::io::stdin(), "stdin", c.width, c.height)),
         CameraSource::V4l2 => {
             let settings = V4l2Settings {

@@ -14,7 +14,7 @@ pub use replay::{Replay, expand_replay};
 pub use v4l2::{PixelFormat, V4l2Camera, V4l2Settings};
 pub use yuyv::yuyv_to_rgb;
 
-use melanoscope_shared::image::{ImageError, RgbImage, decode_rgb_into};
+use melanoscope_shared::image::{FrameBounds, ImageError, RgbImage, decode_rgb_into_bounded};
 
 /// One decoded frame.
 #[derive(Debug, Clone)]
@@ -31,6 +31,9 @@ pub enum SourceError {
     /// This frame could not be decoded; the next one may be fine.
     #[error("corrupt frame from {origin}: {detail}")]
     Corrupt { origin: String, detail: String },
+    /// This frame is larger than the source accepts (refused from its header, undecoded).
+    #[error("oversized frame from {origin}: {detail}")]
+    Oversized { origin: String, detail: String },
     /// The device went away (unplugged, driver reset); reopen it.
     #[error("camera {device} lost: {detail}")]
     Disconnected { device: String, detail: String },
@@ -63,18 +66,28 @@ impl FrameSource for Box<dyn FrameSource> {
     }
 }
 
-/// Decodes `bytes` into the spare frame a source keeps (taken; a new one when it has none),
-/// putting the spare back when the bytes do not decode, so a corrupt frame costs no buffer.
-pub(crate) fn decode_into_spare(bytes: &[u8], spare: &mut Option<RgbImage>) -> Result<RgbImage, ImageError> {
+/// Decodes `bytes` (a frame from `origin`, at most `bounds` by its header) into the spare
+/// frame a source keeps (taken; a new one when it has none), putting the spare back when the
+/// bytes do not decode, so a corrupt or oversized frame costs no buffer.
+pub(crate) fn decode_into_spare(
+    bytes: &[u8],
+    spare: &mut Option<RgbImage>,
+    bounds: FrameBounds,
+    origin: &str,
+) -> Result<RgbImage, SourceError> {
+    let refused = |e: ImageError| match e {
+        ImageError::Oversized { .. } => SourceError::Oversized { origin: origin.into(), detail: e.to_string() },
+        _ => SourceError::Corrupt { origin: origin.into(), detail: e.to_string() },
+    };
     let mut image = match spare.take() {
         Some(image) => image,
-        None => RgbImage::filled(1, 1, [0; 3])?,
+        None => RgbImage::filled(1, 1, [0; 3]).map_err(refused)?,
     };
-    match decode_rgb_into(bytes, &mut image) {
+    match decode_rgb_into_bounded(bytes, &mut image, bounds) {
         Ok(()) => Ok(image),
         Err(e) => {
             *spare = Some(image);
-            Err(e)
+            Err(refused(e))
         }
     }
 }

@@ -27,7 +27,7 @@ pub struct V4l2Settings {
 #[cfg(feature = "v4l2")]
 mod imp {
     use super::*;
-    use melanoscope_shared::image::RgbImage;
+    use melanoscope_shared::image::{FrameBounds, RgbImage};
     use v4l::buffer::Type;
     use v4l::io::mmap::Stream;
     use v4l::io::traits::CaptureStream;
@@ -90,7 +90,8 @@ mod imp {
                 RgbImage::from_raw(self.format.width, self.format.height, std::mem::take(&mut self.rgb))
                     .map_err(|e| corrupt(e.to_string()))?
             } else {
-                super::super::decode_into_spare(&buf[..used], spare).map_err(|e| corrupt(e.to_string()))?
+                let bounds = FrameBounds::camera(self.format.width, self.format.height);
+                super::super::decode_into_spare(&buf[..used], spare, bounds, name)?
             };
             Ok(Frame { image, index, origin: name.into() })
         }

@@ -34,6 +34,17 @@ pub enum Quantization {
     },
 }
 
+impl Quantization {
+    /// The form's short name: `f32`, `f16` or `int8` (how settings and reports name it).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Quantization::F32 => "f32",
+            Quantization::F16 => "f16",
+            Quantization::Int8 { .. } => "int8",
+        }
+    }
+}
+
 /// The validation-chosen operating point the edge applies unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DecisionThresholds {

@@ -55,16 +55,27 @@ pub(crate) fn open_versioned<'a>(
     magic: [u8; 4],
     version: u16,
 ) -> Result<&'a [u8], FormatError> {
+    open_any_version(what, bytes, magic, version..=version).map(|(_, payload)| payload)
+}
+
+/// [`open_versioned`] for a format whose older versions this build still reads: the version
+/// found, and its payload.
+pub(crate) fn open_any_version<'a>(
+    what: &'static str,
+    bytes: &'a [u8],
+    magic: [u8; 4],
+    versions: core::ops::RangeInclusive<u16>,
+) -> Result<(u16, &'a [u8]), FormatError> {
     if bytes.len() >= 4 && bytes[..4] != magic {
         let found = [bytes[0], bytes[1], bytes[2], bytes[3]];
         return Err(FormatError::BadMagic { what, found, expected: magic });
     }
     let body = open(what, bytes, 6)?;
     let found = u16::from_le_bytes([body[4], body[5]]);
-    if found != version {
-        return Err(FormatError::UnsupportedVersion { what, found, supported: version });
+    if !versions.contains(&found) {
+        return Err(FormatError::UnsupportedVersion { what, found, supported: *versions.end() });
     }
-    Ok(&body[6..])
+    Ok((found, &body[6..]))
 }
 
 /// `magic ++ version (u16 LE) ++ postcard(value) ++ crc32`.

@@ -8,7 +8,7 @@ pub enum FormatError {
     Truncated { what: &'static str, len: usize, min: usize },
     #[error("{what}: magic bytes {found:02x?} do not match {expected:02x?}; not a Melanoscope file of this kind")]
     BadMagic { what: &'static str, found: [u8; 4], expected: [u8; 4] },
-    #[error("{what}: format version {found} is not supported; this build reads version {supported}")]
+    #[error("{what}: format version {found} is not supported; this build reads versions up to {supported}")]
     UnsupportedVersion { what: &'static str, found: u16, supported: u16 },
     #[error("{what}: checksum mismatch (stored {stored:08x}, computed {computed:08x}); the bytes are corrupt")]
     Checksum { what: &'static str, stored: u32, computed: u32 },

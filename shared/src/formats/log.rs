@@ -4,10 +4,14 @@
 //! a torn write or a corrupt stretch, and returns every intact record around the damage.
 
 use super::envelope::{decode_exact, open, seal};
+use super::record::ScreeningRecordV1;
 use super::{FormatError, ScreeningRecord, cobs_decode, cobs_encode};
 use alloc::vec::Vec;
 
-pub(crate) const RECORD_VERSION: u8 = 1;
+/// Version 2 added the bundle's identity ([`super::ModelIdentity`]); version 1 records are
+/// still read (with no identity).
+pub(crate) const RECORD_VERSION: u8 = 2;
+const RECORD_VERSION_1: u8 = 1;
 const WHAT: &str = "log record";
 
 /// A stretch of the log that did not decode.
@@ -48,16 +52,51 @@ pub fn encode_log_frame(record: &ScreeningRecord) -> Result<Vec<u8>, FormatError
 fn decode_frame(frame: &[u8]) -> Result<ScreeningRecord, FormatError> {
     let raw = cobs_decode(frame)?;
     let body = open(WHAT, &raw, 1)?;
-    if body[0] != RECORD_VERSION {
-        return Err(FormatError::UnsupportedVersion {
-            what: WHAT,
-            found: u16::from(body[0]),
-            supported: u16::from(RECORD_VERSION),
-        });
-    }
-    let record: ScreeningRecord = decode_exact(WHAT, &body[1..])?;
+    let record: ScreeningRecord = match body[0] {
+        RECORD_VERSION => decode_exact(WHAT, &body[1..])?,
+        RECORD_VERSION_1 => decode_exact::<ScreeningRecordV1>(WHAT, &body[1..])?.into(),
+        found => {
+            return Err(FormatError::UnsupportedVersion {
+                what: WHAT,
+                found: u16::from(found),
+                supported: u16::from(RECORD_VERSION),
+            });
+        }
+    };
     record.validate()?;
     Ok(record)
+}
+
+/// The longest record a device writes is a few KiB (a frame's field scores); garbage glued to a
+/// record is searched for that record only this far back from the frame's end.
+const RESYNC_WINDOW: usize = 256 * 1024;
+/// At most this many candidate starts are decoded per damaged frame (each is CRC-checked).
+const RESYNC_TRIES: usize = 512;
+
+/// An intact record at the end of an undecodable `frame` and the bytes before it, if there is
+/// one. A suffix is a COBS frame only if its chain of block codes lands exactly on the frame's
+/// end; those suffixes are found in one backward pass and tried shortest first.
+fn resynchronise(frame: &[u8]) -> Option<(usize, ScreeningRecord)> {
+    let n = frame.len();
+    let lowest = n.saturating_sub(RESYNC_WINDOW);
+    // lands[i - lowest]: the chain of codes from i ends exactly at n.
+    let mut lands = alloc::vec![false; n - lowest];
+    let mut tries = 0;
+    for i in (lowest..n).rev() {
+        let next = i + usize::from(frame[i]);
+        lands[i - lowest] = next == n || (next < n && lands[next - lowest]);
+        // i = 0 is the whole frame, which did not decode.
+        if i > 0 && lands[i - lowest] {
+            tries += 1;
+            if let Ok(r) = decode_frame(&frame[i..]) {
+                return Some((i, r));
+            }
+            if tries >= RESYNC_TRIES {
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// Scans a whole log. Never fails: damage is reported in the result.
@@ -73,14 +112,22 @@ pub fn scan_log(bytes: &[u8]) -> LogScan {
         if !frame.is_empty() {
             match decode_frame(frame) {
                 Ok(r) => scan.records.push((start, r)),
-                Err(error) => {
-                    let damage = Damage { offset: start, len: frame.len(), error };
-                    if terminated {
-                        scan.damaged.push(damage);
-                    } else {
-                        scan.torn_tail = Some(damage);
+                Err(error) => match resynchronise(frame) {
+                    // Garbage glued before an intact record (no delimiter between them): the
+                    // garbage is damage, the record is kept.
+                    Some((skip, r)) => {
+                        scan.damaged.push(Damage { offset: start, len: skip, error });
+                        scan.records.push((start + skip, r));
                     }
-                }
+                    None => {
+                        let damage = Damage { offset: start, len: frame.len(), error };
+                        if terminated {
+                            scan.damaged.push(damage);
+                        } else {
+                            scan.torn_tail = Some(damage);
+                        }
+                    }
+                },
             }
         }
         start = end + 1;
@@ -90,7 +137,7 @@ pub fn scan_log(bytes: &[u8]) -> LogScan {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::{FieldScore, RecordKind, Verdict};
+    use super::super::{FieldScore, ModelIdentity, RecordKind, Verdict};
     use super::*;
     use alloc::vec;
     use proptest::prelude::*;
@@ -109,6 +156,10 @@ pub(crate) mod tests {
             fields: vec![FieldScore { col: 1, row: 0, probabilities: vec![0.25, 0.75] }],
             model_sha256: [i as u8; 32],
             objective: "10x".into(),
+            model: Some(ModelIdentity {
+                bundle_sha256: [i as u8 ^ 0x5a; 32],
+                signer: if i.is_multiple_of(2) { Some([3; 32]) } else { None },
+            }),
         }
     }
 
@@ -156,6 +207,45 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn garbage_glued_before_a_record_costs_only_the_garbage() {
+        let mut log = encode_log_frame(&record(0)).unwrap();
+        let at = log.len();
+        // Nonzero garbage with no delimiter after it: the next record is glued to it.
+        log.extend((0..300u32).map(|i| (i % 251 + 1) as u8));
+        log.extend(encode_log_frame(&record(1)).unwrap());
+        log.extend(encode_log_frame(&record(2)).unwrap());
+        let scan = scan_log(&log);
+        assert_eq!(scan.records.iter().map(|(_, r)| r.frame_id).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(scan.damaged.len(), 1);
+        assert_eq!((scan.damaged[0].offset, scan.damaged[0].len), (at, 300));
+        // A whole file of garbage: nothing invented, every byte reported.
+        let noise: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | 1).collect();
+        let scan = scan_log(&noise);
+        assert!(scan.records.is_empty());
+        assert_eq!(scan.torn_tail.map(|d| d.len), Some(noise.len()));
+    }
+
+    #[test]
+    fn version_1_records_are_still_read_without_an_identity() {
+        let r = record(4);
+        let v1 = ScreeningRecordV1 {
+            time_unix_ms: r.time_unix_ms,
+            frame_id: r.frame_id,
+            kind: r.kind.clone(),
+            verdict: r.verdict,
+            probability: r.probability,
+            fields: r.fields.clone(),
+            model_sha256: r.model_sha256,
+            objective: r.objective.clone(),
+        };
+        let mut frame = cobs_encode(&seal(WHAT, &[RECORD_VERSION_1], &v1).unwrap());
+        frame.push(0);
+        let scan = scan_log(&frame);
+        assert!(scan.is_clean());
+        assert_eq!(scan.records[0].1, ScreeningRecord { model: None, ..r });
+    }
+
+    #[test]
     fn invalid_record_is_not_written() {
         let mut r = record(1);
         r.probability = f32::NAN;
@@ -181,16 +271,20 @@ pub(crate) mod tests {
             proptest::collection::vec(field, 0..30),
             any::<[u8; 32]>(),
             "[a-zA-Z0-9]{0,8}",
+            proptest::option::of((any::<[u8; 32]>(), proptest::option::of(any::<[u8; 32]>()))),
         )
-            .prop_map(|(t, frame, snap, verdict, probability, fields, hash, objective)| ScreeningRecord {
-                time_unix_ms: t,
-                frame_id: frame,
-                kind: snap.map_or(RecordKind::VerdictChange, |bundle| RecordKind::Snapshot { bundle }),
-                verdict,
-                probability,
-                fields,
-                model_sha256: hash,
-                objective,
+            .prop_map(|(t, frame, snap, verdict, probability, fields, hash, objective, model)| {
+                ScreeningRecord {
+                    time_unix_ms: t,
+                    frame_id: frame,
+                    kind: snap.map_or(RecordKind::VerdictChange, |bundle| RecordKind::Snapshot { bundle }),
+                    verdict,
+                    probability,
+                    fields,
+                    model_sha256: hash,
+                    objective,
+                    model: model.map(|(bundle_sha256, signer)| ModelIdentity { bundle_sha256, signer }),
+                }
             })
     }
 

@@ -24,9 +24,9 @@ pub use error::FormatError;
 pub use key_file::{KeyFileError, read_key_file};
 pub use log::{Damage, LogScan, encode_log_frame, scan_log};
 #[cfg(feature = "std")]
-pub use log_file::{RecordLogWriter, read_log_file};
-pub use model_file::{BundleSignature, ModelFile, ReferenceField, SignatureStatus, parse_key_hex};
-pub use record::{FieldScore, RecordKind, ScreeningRecord, Verdict};
+pub use log_file::{LogStorage, RecordLogWriter, read_log_file};
+pub use model_file::{BundleSignature, ModelFile, ModelForm, ReferenceField, SignatureStatus, parse_key_hex};
+pub use record::{FieldScore, ModelIdentity, RecordKind, ScreeningRecord, Verdict};
 
 /// SHA-256 of `bytes` (the ONNX model, for the bundle and for every screening record).
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {

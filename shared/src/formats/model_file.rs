@@ -1,13 +1,16 @@
 //! The model bundle file: the ONNX bytes, their [`ModelBundleMeta`], reference fields with the
-//! outputs the exporting runtime computed (the edge's start-up self-test), and an optional
-//! ed25519 signature. Bytes: `"MSCM"`, version (u16 LE), postcard payload, CRC32.
+//! outputs the exporting runtime computed (the edge's start-up self-test), other numeric forms
+//! of the same model (e.g. INT8 beside f32, each with its own reference outputs and figures,
+//! chosen on the device by `tune`), and an optional ed25519 signature over all of it. Bytes:
+//! `"MSCM"`, version (u16 LE), postcard payload, CRC32. Version 2 added the other forms; a
+//! bundle of one form is still written as version 1, which edges built before it read.
 //!
 //! Decoding checks the envelope, the metadata (its own version and CRC), that the ONNX bytes
 //! hash to what the metadata says, and that every reference field fits the model; a signature
 //! is checked against the caller's trusted keys by [`ModelFile::verify_signature`].
 
-use super::bundle::ModelBundleMeta;
-use super::envelope::{decode_exact, open_versioned, seal_versioned};
+use super::bundle::{ModelBundleMeta, NamedMetric, Quantization};
+use super::envelope::{decode_exact, open_any_version, seal_versioned};
 use super::error::invalid;
 use super::{FormatError, hex, sha256};
 use alloc::format;
@@ -16,10 +19,18 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 const MAGIC: [u8; 4] = *b"MSCM";
-const VERSION: u16 = 1;
+/// The newest version this build writes and reads.
+const VERSION: u16 = 2;
+/// What a bundle of one form is written as.
+const SINGLE_FORM_VERSION: u16 = 1;
 const WHAT: &str = "model bundle";
 /// Domain separation: a signature over a bundle cannot be replayed as one over anything else.
+/// A bundle with other forms is signed under the second context, so that neither stripping
+/// its forms nor adding some to a signed one-form bundle keeps a valid signature.
 const SIGNING_CONTEXT: &[u8] = b"melanoscope-model-bundle-v1";
+const SIGNING_CONTEXT_FORMS: &[u8] = b"melanoscope-model-bundle-v2";
+/// f32, f16 and INT8 are the forms there are; room for one more kind.
+const MAX_OTHER_FORMS: usize = 3;
 
 /// One field (RGB, `input_size` square, row-major) and what the model must answer for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,12 +60,28 @@ pub enum SignatureStatus {
     Unsigned,
 }
 
+/// Another numeric form of the bundle's model (the same trained weights exported as, say,
+/// INT8 beside the f32 graph), with the reference outputs that form computed and its own
+/// figures (its agreement with f32 on the test fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelForm {
+    pub quantization: Quantization,
+    pub onnx: Vec<u8>,
+    /// The bundle's reference fields (the same images) with this form's outputs.
+    pub references: Vec<ReferenceField>,
+    /// Figures of this form; where a name is also in the metadata's, this form's value holds.
+    pub validation: Vec<NamedMetric>,
+}
+
 /// A decoded, checked bundle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelFile {
+    /// The metadata of the first form (`meta.quantization`, `meta.onnx_sha256`).
     pub meta: ModelBundleMeta,
     pub onnx: Vec<u8>,
     pub references: Vec<ReferenceField>,
+    /// The other forms, none of them of the first form's kind or of each other's.
+    pub forms: Vec<ModelForm>,
     pub signature: Option<BundleSignature>,
 }
 
@@ -66,46 +93,174 @@ struct Payload {
     signature: Option<BundleSignature>,
 }
 
+#[derive(Serialize, Deserialize)]
+struct PayloadForms {
+    meta: Vec<u8>,
+    onnx: Vec<u8>,
+    references: Vec<ReferenceField>,
+    forms: Vec<ModelForm>,
+    signature: Option<BundleSignature>,
+}
+
+/// Checks that `references` fit a model of `side` px and `classes` classes; `whose` names the
+/// form in the error.
+fn check_references(
+    references: &[ReferenceField],
+    side: usize,
+    classes: usize,
+    whose: &str,
+) -> Result<(), FormatError> {
+    for (i, r) in references.iter().enumerate() {
+        if r.rgb.len() != 3 * side * side {
+            return Err(invalid(
+                WHAT,
+                "references",
+                format!(
+                    "{whose}field {i} has {} bytes; a {side}x{side} RGB field has {}",
+                    r.rgb.len(),
+                    3 * side * side
+                ),
+            ));
+        }
+        if r.logits.len() != classes {
+            return Err(invalid(
+                WHAT,
+                "references",
+                format!("{whose}field {i} has {} logits; the model has {classes} classes", r.logits.len()),
+            ));
+        }
+        let finite = r.logits.iter().chain(&r.feature_means).all(|v| v.is_finite());
+        if !(finite && r.tolerance.is_finite() && r.tolerance > 0.0) {
+            return Err(invalid(WHAT, "references", format!("{whose}field {i} has a non-finite value or tolerance")));
+        }
+    }
+    Ok(())
+}
+
+fn postcard_sha256<T: Serialize + ?Sized>(value: &T) -> Result<[u8; 32], FormatError> {
+    postcard::to_allocvec(value)
+        .map(|b| sha256(&b))
+        .map_err(|e| FormatError::Encode { what: WHAT, detail: format!("{e}") })
+}
+
 impl ModelFile {
     fn check(&self) -> Result<(), FormatError> {
         self.meta.validate()?;
         self.meta.verify_onnx(&self.onnx)?;
         let side = self.meta.input_size as usize;
         let classes = self.meta.classes.len();
-        for (i, r) in self.references.iter().enumerate() {
-            if r.rgb.len() != 3 * side * side {
+        check_references(&self.references, side, classes, "")?;
+        if self.forms.len() > MAX_OTHER_FORMS {
+            return Err(invalid(
+                WHAT,
+                "forms",
+                format!("{} other forms; expected at most {MAX_OTHER_FORMS}", self.forms.len()),
+            ));
+        }
+        for (k, form) in self.forms.iter().enumerate() {
+            let name = form.quantization.name();
+            if self.form_names().iter().take(k + 1).any(|n| *n == name) {
                 return Err(invalid(
                     WHAT,
-                    "references",
-                    format!("field {i} has {} bytes; a {side}x{side} RGB field has {}", r.rgb.len(), 3 * side * side),
+                    "forms",
+                    format!("form {name} appears twice; a bundle holds each form once"),
                 ));
             }
-            if r.logits.len() != classes {
+            if form.onnx.is_empty() {
+                return Err(invalid(WHAT, "forms", format!("form {name} has no ONNX bytes")));
+            }
+            if form.references.len() != self.references.len() {
                 return Err(invalid(
                     WHAT,
-                    "references",
-                    format!("field {i} has {} logits; the model has {classes} classes", r.logits.len()),
+                    "forms",
+                    format!(
+                        "form {name} has {} reference fields; the bundle has {}",
+                        form.references.len(),
+                        self.references.len()
+                    ),
                 ));
             }
-            let finite = r.logits.iter().chain(&r.feature_means).all(|v| v.is_finite());
-            if !(finite && r.tolerance.is_finite() && r.tolerance > 0.0) {
-                return Err(invalid(WHAT, "references", format!("field {i} has a non-finite value or tolerance")));
+            if form.references.iter().zip(&self.references).any(|(a, b)| a.rgb != b.rgb) {
+                return Err(invalid(WHAT, "forms", format!("form {name}'s reference fields are other images")));
+            }
+            check_references(&form.references, side, classes, &format!("form {name}: "))?;
+            if let Some(m) = form.validation.iter().find(|m| !m.value.is_finite() || m.name.is_empty()) {
+                return Err(invalid(WHAT, "forms", format!("form {name}: metric {:?} = {}", m.name, m.value)));
             }
         }
         Ok(())
     }
 
-    /// SHA-256 over what a signature covers: the metadata, the ONNX bytes and the reference
-    /// fields (everything but the signature).
+    /// The forms the bundle holds, the first form first (`f32`, `f16`, `int8`).
+    pub fn form_names(&self) -> Vec<&'static str> {
+        core::iter::once(self.meta.quantization.name())
+            .chain(self.forms.iter().map(|f| f.quantization.name()))
+            .collect()
+    }
+
+    /// The bundle as one form: `name` (`None` for the first), with that form's ONNX, reference
+    /// outputs, hash and figures in the metadata, no other forms and no signature (check the
+    /// signature before choosing: it covers every form).
+    pub fn into_form(mut self, name: Option<&str>) -> Result<ModelFile, FormatError> {
+        self.signature = None;
+        let first = self.meta.quantization.name();
+        if name.is_none_or(|n| n == first) {
+            self.forms.clear();
+            return Ok(self);
+        }
+        let Some(k) = self.forms.iter().position(|f| Some(f.quantization.name()) == name) else {
+            return Err(self.no_form(name.unwrap_or_default()));
+        };
+        let form = self.forms.swap_remove(k);
+        self.forms.clear();
+        for m in form.validation {
+            match self.meta.validation.iter_mut().find(|v| v.name == m.name) {
+                Some(v) => v.value = m.value,
+                None => self.meta.validation.push(m),
+            }
+        }
+        self.meta.quantization = form.quantization;
+        self.meta.onnx_sha256 = sha256(&form.onnx);
+        self.onnx = form.onnx;
+        self.references = form.references;
+        Ok(self)
+    }
+
+    /// [`Self::into_form`] on a copy of only what that form needs.
+    pub fn form(&self, name: Option<&str>) -> Result<ModelFile, FormatError> {
+        let first = self.meta.quantization.name();
+        let wanted = name.unwrap_or(first);
+        let (onnx, references, forms) = if wanted == first {
+            (self.onnx.clone(), self.references.clone(), Vec::new())
+        } else {
+            let form =
+                self.forms.iter().find(|f| f.quantization.name() == wanted).ok_or_else(|| self.no_form(wanted))?;
+            (Vec::new(), Vec::new(), alloc::vec![form.clone()])
+        };
+        ModelFile { meta: self.meta.clone(), onnx, references, forms, signature: None }.into_form(Some(wanted))
+    }
+
+    fn no_form(&self, wanted: &str) -> FormatError {
+        invalid(WHAT, "forms", format!("no form {wanted:?} in this bundle; it holds {}", self.form_names().join(", ")))
+    }
+
+    /// SHA-256 over what a signature covers: the metadata, the ONNX bytes, the reference
+    /// fields and every other form (everything but the signature).
     pub fn signed_digest(&self) -> Result<[u8; 32], FormatError> {
         let meta = self.meta.encode()?;
-        let refs = postcard::to_allocvec(&self.references)
-            .map_err(|e| FormatError::Encode { what: WHAT, detail: format!("{e}") })?;
-        let mut msg = Vec::with_capacity(SIGNING_CONTEXT.len() + 96);
-        msg.extend_from_slice(SIGNING_CONTEXT);
+        let context = if self.forms.is_empty() { SIGNING_CONTEXT } else { SIGNING_CONTEXT_FORMS };
+        let mut msg = Vec::with_capacity(context.len() + 96 + 128 * self.forms.len());
+        msg.extend_from_slice(context);
         msg.extend_from_slice(&sha256(&meta));
         msg.extend_from_slice(&sha256(&self.onnx));
-        msg.extend_from_slice(&sha256(&refs));
+        msg.extend_from_slice(&postcard_sha256(&self.references)?);
+        // Each form's parts hashed apart, so that no copy of its ONNX bytes is made.
+        for form in &self.forms {
+            msg.extend_from_slice(&postcard_sha256(&form.quantization)?);
+            msg.extend_from_slice(&sha256(&form.onnx));
+            msg.extend_from_slice(&postcard_sha256(&form.references)?);
+            msg.extend_from_slice(&postcard_sha256(&form.validation)?);
+        }
         Ok(sha256(&msg))
     }
 
@@ -149,26 +304,45 @@ impl ModelFile {
         Ok(SignatureStatus::Trusted(index))
     }
 
-    /// Checked, versioned bytes.
+    /// Checked, versioned bytes: version 1 for one form, 2 with other forms.
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.check()?;
-        let payload = Payload {
-            meta: self.meta.encode()?,
-            onnx: self.onnx.clone(),
-            references: self.references.clone(),
-            signature: self.signature.clone(),
-        };
-        seal_versioned(WHAT, MAGIC, VERSION, &payload)
+        let (meta, onnx, references, signature) =
+            (self.meta.encode()?, self.onnx.clone(), self.references.clone(), self.signature.clone());
+        if self.forms.is_empty() {
+            seal_versioned(WHAT, MAGIC, SINGLE_FORM_VERSION, &Payload { meta, onnx, references, signature })
+        } else {
+            let forms = self.forms.clone();
+            seal_versioned(WHAT, MAGIC, VERSION, &PayloadForms { meta, onnx, references, forms, signature })
+        }
     }
 
     /// Decodes and checks bytes written by [`Self::encode`] (the signature is checked
     /// separately, against the caller's keys).
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        let p: Payload = decode_exact(WHAT, open_versioned(WHAT, bytes, MAGIC, VERSION)?)?;
+        let (version, payload) = open_any_version(WHAT, bytes, MAGIC, SINGLE_FORM_VERSION..=VERSION)?;
+        let p = if version == SINGLE_FORM_VERSION {
+            let p: Payload = decode_exact(WHAT, payload)?;
+            PayloadForms {
+                meta: p.meta,
+                onnx: p.onnx,
+                references: p.references,
+                forms: Vec::new(),
+                signature: p.signature,
+            }
+        } else {
+            let p: PayloadForms = decode_exact(WHAT, payload)?;
+            if p.forms.is_empty() {
+                // One encoding per bundle: a one-form bundle is version 1.
+                return Err(invalid(WHAT, "forms", "a version 2 bundle with no other form; expected version 1"));
+            }
+            p
+        };
         let file = ModelFile {
             meta: ModelBundleMeta::decode(&p.meta)?,
             onnx: p.onnx,
             references: p.references,
+            forms: p.forms,
             signature: p.signature,
         };
         file.check()?;
@@ -216,7 +390,7 @@ mod tests {
             feature_means: vec![0.1; 8],
             tolerance: 1e-3,
         };
-        ModelFile { meta, onnx, references: vec![reference], signature: None }
+        ModelFile { meta, onnx, references: vec![reference], forms: Vec::new(), signature: None }
     }
 
     const SECRET: [u8; 32] = [7; 32];
@@ -236,15 +410,138 @@ mod tests {
             references: f.references.clone(),
             signature: None,
         };
-        let forged = seal_versioned(WHAT, MAGIC, VERSION, &payload).unwrap();
+        let forged = seal_versioned(WHAT, MAGIC, SINGLE_FORM_VERSION, &payload).unwrap();
         let err = ModelFile::decode(&forged).unwrap_err().to_string();
         assert!(err.contains("onnx_sha256"), "{err}");
         for len in [0, 5, bytes.len() / 2, bytes.len() - 1] {
             assert!(ModelFile::decode(&bytes[..len]).is_err(), "truncated to {len}");
         }
-        let mut v2 = bytes.clone();
-        v2[4] = 2;
-        assert!(ModelFile::decode(&v2).is_err());
+        let mut v3 = bytes.clone();
+        v3[4] = 3;
+        assert!(ModelFile::decode(&v3).is_err());
+    }
+
+    fn int8_form(f: &ModelFile) -> ModelForm {
+        let mut references = f.references.clone();
+        references[0].logits = vec![0.25, -1.0];
+        ModelForm {
+            quantization: Quantization::Int8 { calibration: "percentile-99.99".into(), samples: 32 },
+            onnx: b"the int8 graph".to_vec(),
+            references,
+            validation: vec![NamedMetric { name: "agreement_with_f32".into(), value: 0.95 }],
+        }
+    }
+
+    fn two_forms() -> ModelFile {
+        let mut f = file();
+        f.meta.quantization = Quantization::F32;
+        f.meta.validation.push(NamedMetric { name: "agreement_with_f32".into(), value: 1.0 });
+        f.forms.push(int8_form(&f));
+        f
+    }
+
+    #[test]
+    fn other_forms_round_trip_as_version_2_and_one_form_stays_version_1() {
+        let one = file().encode().unwrap();
+        assert_eq!(u16::from_le_bytes([one[4], one[5]]), 1);
+        let f = two_forms();
+        let bytes = f.encode().unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 2);
+        let back = ModelFile::decode(&bytes).unwrap();
+        assert_eq!(back, f);
+        assert_eq!(back.form_names(), ["f32", "int8"]);
+
+        // Choosing a form: its graph, hash, reference outputs and figures; nothing else.
+        let int8 = back.form(Some("int8")).unwrap();
+        assert_eq!(int8, back.clone().into_form(Some("int8")).unwrap());
+        assert_eq!(int8.onnx, b"the int8 graph");
+        assert_eq!(int8.meta.onnx_sha256, sha256(b"the int8 graph"));
+        assert_eq!(int8.meta.quantization.name(), "int8");
+        assert_eq!(int8.references[0].logits, [0.25, -1.0]);
+        let agreement = int8.meta.validation.iter().filter(|m| m.name == "agreement_with_f32").collect::<Vec<_>>();
+        assert_eq!(agreement.len(), 1);
+        assert_eq!(agreement[0].value, 0.95);
+        assert!(int8.forms.is_empty() && int8.signature.is_none());
+        int8.encode().unwrap(); // a consistent one-form bundle
+        let first = back.form(None).unwrap();
+        assert_eq!((first.onnx.as_slice(), first.meta.quantization.name()), (back.onnx.as_slice(), "f32"));
+        assert_eq!(back.form(Some("f32")).unwrap(), first);
+        let err = back.form(Some("f16")).unwrap_err().to_string();
+        assert!(err.contains("no form \"f16\"") && err.contains("f32, int8"), "{err}");
+
+        // A version 2 payload with no other form is not how a one-form bundle is written.
+        let mut g = file();
+        g.forms.clear();
+        let payload = PayloadForms {
+            meta: g.meta.encode().unwrap(),
+            onnx: g.onnx.clone(),
+            references: g.references.clone(),
+            forms: Vec::new(),
+            signature: None,
+        };
+        let odd = seal_versioned(WHAT, MAGIC, VERSION, &payload).unwrap();
+        assert!(ModelFile::decode(&odd).unwrap_err().to_string().contains("expected version 1"));
+    }
+
+    #[test]
+    fn other_forms_must_fit_and_differ() {
+        let mut f = two_forms();
+        f.forms.push(f.forms[0].clone());
+        assert!(f.encode().unwrap_err().to_string().contains("form int8 appears twice"));
+        let mut f = two_forms();
+        f.forms[0].quantization = Quantization::F32;
+        assert!(f.encode().unwrap_err().to_string().contains("form f32 appears twice"));
+        let mut f = two_forms();
+        f.forms[0].references[0].logits.push(1.0);
+        let err = f.encode().unwrap_err().to_string();
+        assert!(err.contains("form int8: field 0 has 3 logits"), "{err}");
+        let mut f = two_forms();
+        f.forms[0].references.clear();
+        assert!(f.encode().unwrap_err().to_string().contains("0 reference fields; the bundle has 1"));
+        let mut f = two_forms();
+        f.forms[0].references[0].rgb[0] ^= 1;
+        assert!(f.encode().unwrap_err().to_string().contains("other images"));
+        let mut f = two_forms();
+        f.forms[0].onnx.clear();
+        assert!(f.encode().unwrap_err().to_string().contains("no ONNX bytes"));
+        let mut f = two_forms();
+        f.forms[0].validation[0].value = f64::NAN;
+        assert!(f.encode().unwrap_err().to_string().contains("agreement_with_f32"));
+        let mut f = two_forms();
+        for q in [Quantization::F16, Quantization::F16, Quantization::F16] {
+            let mut extra = f.forms[0].clone();
+            extra.quantization = q;
+            f.forms.push(extra);
+        }
+        assert!(f.encode().unwrap_err().to_string().contains("expected at most 3"));
+    }
+
+    #[test]
+    fn a_signature_covers_every_form() {
+        let public = ModelFile::public_key_of(&SECRET);
+        let mut signed = two_forms();
+        signed.sign(&SECRET).unwrap();
+        let back = ModelFile::decode(&signed.encode().unwrap()).unwrap();
+        assert_eq!(back.verify_signature(&[public], true).unwrap(), SignatureStatus::Trusted(0));
+        let changes: [fn(&mut ModelFile); 5] = [
+            |f| f.forms[0].onnx.push(0),
+            |f| f.forms[0].references[0].tolerance = 10.0,
+            |f| f.forms[0].validation[0].value = 1.0,
+            |f| f.forms[0].quantization = Quantization::F16,
+            // Stripping the other forms must not leave a valid one-form bundle.
+            |f| f.forms.clear(),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut t = back.clone();
+            change(&mut t);
+            assert!(t.verify_signature(&[public], true).is_err(), "change {i} kept the signature valid");
+        }
+        // Nor does adding a form to a signed one-form bundle.
+        let mut one = file();
+        one.sign(&SECRET).unwrap();
+        let form = int8_form(&one);
+        one.forms.push(form);
+        assert!(one.verify_signature(&[public], true).is_err());
     }
 
     #[test]

@@ -52,6 +52,16 @@ pub struct FieldScore {
     pub probabilities: Vec<f32>,
 }
 
+/// Which bundle produced a record, and who vouched for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    /// SHA-256 of the whole bundle file (metadata, thresholds, every form, signature): two
+    /// bundles that share an ONNX graph but not a threshold are told apart.
+    pub bundle_sha256: [u8; 32],
+    /// The ed25519 public key that signed it; `None`: an unsigned bundle.
+    pub signer: Option<[u8; 32]>,
+}
+
 /// One entry of the screening log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScreeningRecord {
@@ -66,6 +76,37 @@ pub struct ScreeningRecord {
     pub model_sha256: [u8; 32],
     /// Objective in use, e.g. "10x".
     pub objective: String,
+    /// The bundle and its signer; `None` in records written before the log's version 2.
+    pub model: Option<ModelIdentity>,
+}
+
+/// A record as version 1 of the log stored it (no model identity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ScreeningRecordV1 {
+    pub time_unix_ms: u64,
+    pub frame_id: u64,
+    pub kind: RecordKind,
+    pub verdict: Verdict,
+    pub probability: f32,
+    pub fields: Vec<FieldScore>,
+    pub model_sha256: [u8; 32],
+    pub objective: String,
+}
+
+impl From<ScreeningRecordV1> for ScreeningRecord {
+    fn from(r: ScreeningRecordV1) -> Self {
+        ScreeningRecord {
+            time_unix_ms: r.time_unix_ms,
+            frame_id: r.frame_id,
+            kind: r.kind,
+            verdict: r.verdict,
+            probability: r.probability,
+            fields: r.fields,
+            model_sha256: r.model_sha256,
+            objective: r.objective,
+            model: None,
+        }
+    }
 }
 
 impl ScreeningRecord {

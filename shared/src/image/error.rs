@@ -9,6 +9,8 @@ pub enum ImageError {
     BufferSize { width: u32, height: u32, expected: usize, actual: usize },
     #[error("image of {width}x{height} pixels is too large (over {max} pixels)")]
     TooLarge { width: u32, height: u32, max: u64 },
+    #[error("frame of {width}x{height} pixels is larger than the {max_width}x{max_height} accepted")]
+    Oversized { width: u32, height: u32, max_width: u32, max_height: u32 },
     #[error("µm/px {field} = {value} is not a finite positive number")]
     BadSpacing { field: &'static str, value: f64 },
     #[error(

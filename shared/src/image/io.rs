@@ -30,11 +30,51 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     RgbImage::from_raw(w, h, rgb.into_raw())
 }
 
+/// The largest frame a source accepts, by side: checked against the image's header before
+/// any pixel is decoded, so that a small file declaring a huge image costs nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameBounds {
+    pub max_width: u32,
+    pub max_height: u32,
+}
+
+impl FrameBounds {
+    /// Any frame: 16384 px a side, the largest camera the settings allow.
+    pub const HARD: FrameBounds = FrameBounds { max_width: 16384, max_height: 16384 };
+
+    /// Frames of a `width` x `height` camera: up to twice each side (a driver may deliver a
+    /// larger mode than asked), within [`Self::HARD`].
+    pub fn camera(width: u32, height: u32) -> Self {
+        FrameBounds {
+            max_width: width.saturating_mul(2).clamp(1, Self::HARD.max_width),
+            max_height: height.saturating_mul(2).clamp(1, Self::HARD.max_height),
+        }
+    }
+
+    /// Refuses a `width` x `height` image beyond the bounds (in either orientation's order).
+    pub fn check(&self, width: u32, height: u32) -> Result<(), ImageError> {
+        if width > self.max_width || height > self.max_height {
+            return Err(ImageError::Oversized {
+                width,
+                height,
+                max_width: self.max_width,
+                max_height: self.max_height,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// [`decode_rgb_into_bounded`] within [`FrameBounds::HARD`].
+pub fn decode_rgb_into(bytes: &[u8], into: &mut RgbImage) -> Result<(), ImageError> {
+    decode_rgb_into_bounded(bytes, into, FrameBounds::HARD)
+}
+
 /// Decodes a frame into `into`, reusing its buffer: a baseline or progressive RGB JPEG (what
 /// MJPEG cameras send) is decoded straight into it; anything else (PNG, grey or CMYK JPEG)
-/// goes through [`decode_rgb`] and replaces it. On error `into` keeps its size with
-/// unspecified pixels.
-pub fn decode_rgb_into(bytes: &[u8], into: &mut RgbImage) -> Result<(), ImageError> {
+/// goes through [`decode_rgb`] and replaces it. A frame beyond `bounds` by its header is
+/// refused before decoding. On error `into` keeps its size with unspecified pixels.
+pub fn decode_rgb_into_bounded(bytes: &[u8], into: &mut RgbImage, bounds: FrameBounds) -> Result<(), ImageError> {
     use image::ImageDecoder;
     let jpeg = bytes
         .starts_with(&[0xFF, 0xD8])
@@ -42,10 +82,17 @@ pub fn decode_rgb_into(bytes: &[u8], into: &mut RgbImage) -> Result<(), ImageErr
         .flatten()
         .filter(|d| d.color_type() == image::ColorType::Rgb8);
     let Some(decoder) = jpeg else {
+        let (w, h) = image::ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| ImageError::Io(format!("cannot read image bytes: {e}")))?
+            .into_dimensions()
+            .map_err(|e| ImageError::Io(format!("cannot read the image's header: {e}")))?;
+        bounds.check(w, h)?;
         *into = decode_rgb(bytes)?;
         return Ok(());
     };
     let (w, h) = decoder.dimensions();
+    bounds.check(w, h)?;
     into.reshape(w, h)?;
     decoder.read_image(into.as_raw_mut()).map_err(|e| ImageError::Io(format!("cannot decode JPEG bytes: {e}")))
 }
@@ -140,7 +187,27 @@ mod tests {
         jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
         let mut frame = RgbImage::filled(8, 8, [1; 3]).unwrap();
         let err = decode_rgb_into(&jpeg, &mut frame).unwrap_err();
-        assert!(matches!(err, ImageError::TooLarge { width: 65535, height: 65535, .. }), "{err}");
+        assert!(matches!(err, ImageError::Oversized { width: 65535, height: 65535, .. }), "{err}");
         assert_eq!((frame.width(), frame.height(), frame.as_raw().len()), (8, 8, 192));
+    }
+
+    /// A camera's bounds hold for JPEG and PNG frames alike, from the header alone.
+    #[test]
+    fn frames_beyond_the_camera_bounds_are_refused_by_their_header() {
+        let bounds = FrameBounds::camera(32, 16);
+        assert_eq!(bounds, FrameBounds { max_width: 64, max_height: 32 });
+        let mut frame = RgbImage::filled(8, 8, [1; 3]).unwrap();
+        let ok = encode_jpeg(&gradient(64, 32), 90).unwrap();
+        decode_rgb_into_bounded(&ok, &mut frame, bounds).unwrap();
+        assert_eq!((frame.width(), frame.height()), (64, 32));
+        for bytes in [
+            encode_jpeg(&gradient(65, 32), 90).unwrap(),
+            encode_rgb(&gradient(64, 40), image::ImageFormat::Png).unwrap(),
+        ] {
+            let err = decode_rgb_into_bounded(&bytes, &mut frame, bounds).unwrap_err();
+            assert!(matches!(err, ImageError::Oversized { max_width: 64, max_height: 32, .. }), "{err}");
+            assert!(err.to_string().contains("larger than the 64x32 accepted"), "{err}");
+        }
+        assert_eq!(FrameBounds::camera(16384, 16384), FrameBounds::HARD);
     }
 }

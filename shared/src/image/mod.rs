@@ -16,7 +16,9 @@ pub use draw::{draw_line, outline_rect};
 pub use error::ImageError;
 pub use grid::{FieldGrid, FieldRect, GridAlign};
 #[cfg(feature = "image-io")]
-pub use io::{decode_rgb, decode_rgb_into, encode_jpeg, encode_rgb, load_rgb, save_rgb};
+pub use io::{
+    FrameBounds, decode_rgb, decode_rgb_into, decode_rgb_into_bounded, encode_jpeg, encode_rgb, load_rgb, save_rgb,
+};
 pub use resample::{Resampled, Resampler, resample};
 pub use rgb::RgbImage;
 pub use spacing::{DEFAULT_UPSAMPLE_TOLERANCE, PixelSpacing};

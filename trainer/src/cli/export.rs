@@ -30,6 +30,11 @@ pub struct ExportArgs {
     /// f32, f16 or int8 (post-training static quantisation, calibrated on validation fields).
     #[arg(long, value_enum, ignore_case = true, default_value_t = Precision::F32)]
     pub form: Precision,
+    /// Other forms to put in the bundle beside the f32 graph (e.g. `int8,f16`), each with its
+    /// own reference outputs and agreement figures, for `melanoscope-edge tune` to choose from
+    /// on the device; each is also written as <out stem>.<form>.onnx. Needs --form f32 and --bundle.
+    #[arg(long, value_enum, ignore_case = true, value_delimiter = ',')]
+    pub also_form: Vec<Precision>,
     /// libonnxruntime.so whose results the bundle's reference tolerances must also cover (the
     /// edge's optional backend); `none` for tract only. Default: the onnxruntime wheel's in
     /// $VIRTUAL_ENV, else in .venv, when there is one.
@@ -111,6 +116,7 @@ fn plan(args: ExportArgs) -> ExportPlan {
         size: args.size,
         magnification: args.magnification,
         precision: args.form,
+        also_forms: args.also_form,
         int8_weights: args.int8_weights,
         percentile: args.percentile,
         data,
@@ -133,11 +139,29 @@ pub fn export(args: ExportArgs) -> Result<()> {
     if let Some(a) = &done.agreement {
         println!("{}", serde_json::to_string_pretty(a)?);
     }
+    for f in &done.also {
+        if let Some(c) = &f.calibration {
+            eprintln!(
+                "{}: calibrated {} tensors on {} validation fields ({})",
+                f.precision.name(),
+                c.tensors,
+                c.fields,
+                c.method
+            );
+        }
+        println!("wrote {} ({} bytes, {}, opset {OPSET})", f.onnx.display(), f.onnx_bytes, f.precision.name());
+        if let Some(a) = &f.agreement {
+            println!("{}", serde_json::to_string_pretty(a)?);
+        }
+    }
     if let Some(b) = &done.bundle {
+        let forms: Vec<&str> =
+            std::iter::once(plan.precision.name()).chain(done.also.iter().map(|f| f.precision.name())).collect();
         println!(
-            "wrote bundle {} ({} bytes, {} reference fields, {})",
+            "wrote bundle {} ({} bytes, forms {}, {} reference fields, {})",
             b.path.display(),
             b.bytes,
+            forms.join(", "),
             b.references,
             if b.signed { "signed" } else { "unsigned" }
         );

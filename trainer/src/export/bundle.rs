@@ -6,7 +6,7 @@ use crate::model::Arch;
 use crate::train::evaluate::Level;
 use melanoscope_engine::{Backend, Engine, EngineError, max_abs_diff, pooled};
 use melanoscope_shared::formats::{
-    Architecture, DecisionThresholds, FormatError, ModelBundleMeta, ModelFile, NamedMetric, Quantization,
+    Architecture, DecisionThresholds, FormatError, ModelBundleMeta, ModelFile, ModelForm, NamedMetric, Quantization,
     ReferenceField, sha256,
 };
 use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
@@ -90,26 +90,27 @@ pub fn default_decision(positive_class: u16, uncertain_band: f64) -> DecisionThr
     DecisionThresholds { positive_class, threshold: 0.5, uncertain_band, rule: ThresholdRule::Youden }
 }
 
-/// The bundle of `onnx` with reference outputs computed by the edge's engine (tract) on
-/// `references`; each field's tolerance is `relative` times its largest output (at least 1),
-/// widened to 1.5 times the largest difference any backend of `also_on` shows on that field,
-/// so that every runtime the edge may use passes the self-test (INT8 requantisation rounds
-/// differently in onnxruntime than in tract: about 0.2 in a logit, measured on the demo model).
-pub fn make_bundle(
-    onnx: Vec<u8>,
-    spec: &BundleSpec,
+/// The outputs of `onnx` (for `side` px fields) on `references`, computed by the edge's engine (tract); each field's
+/// tolerance is `relative` times its largest output (at least 1), widened to 1.5 times the
+/// largest difference any backend of `also_on` shows on that field, so that every runtime the
+/// edge may use passes the self-test (INT8 requantisation rounds differently in onnxruntime
+/// than in tract: about 0.2 in a logit, measured on the demo model).
+pub fn reference_outputs(
+    onnx: &[u8],
+    side: u32,
+    normalization: &Normalization,
     references: &[RgbImage],
     relative: f32,
     also_on: &[Backend],
-) -> Result<ModelFile, BundleError> {
-    let side = spec.side as usize;
-    let engine = Engine::from_onnx(&onnx, 1, side)?;
-    let others = also_on.iter().map(|b| Engine::open(&onnx, 1, side, b, 1)).collect::<Result<Vec<_>, EngineError>>()?;
+) -> Result<Vec<ReferenceField>, BundleError> {
+    let side = side as usize;
+    let engine = Engine::from_onnx(onnx, 1, side)?;
+    let others = also_on.iter().map(|b| Engine::open(onnx, 1, side, b, 1)).collect::<Result<Vec<_>, EngineError>>()?;
     let per = 3 * side * side;
     let mut refs = Vec::new();
     for (index, img) in references.iter().enumerate() {
         let mut x = vec![0f32; per];
-        field_to_tensor(img, FieldRect::square(0, 0, spec.side), &spec.normalization, TensorLayout::Nchw, &mut x)
+        field_to_tensor(img, FieldRect::square(0, 0, side as u32), normalization, TensorLayout::Nchw, &mut x)
             .map_err(|source| BundleError::Reference { index, source })?;
         let out = engine.run(&x)?;
         let feature_means = pooled(&out.features, out.feature_shape[0]);
@@ -123,6 +124,19 @@ pub fn make_bundle(
         }
         refs.push(ReferenceField { rgb: img.as_raw().to_vec(), logits: out.logits, feature_means, tolerance });
     }
+    Ok(refs)
+}
+
+/// The bundle of `onnx` (the form `spec.quantization`) with its [`reference_outputs`] on
+/// `references`, checked as the edge will check it.
+pub fn make_bundle(
+    onnx: Vec<u8>,
+    spec: &BundleSpec,
+    references: &[RgbImage],
+    relative: f32,
+    also_on: &[Backend],
+) -> Result<ModelFile, BundleError> {
+    let refs = reference_outputs(&onnx, spec.side, &spec.normalization, references, relative, also_on)?;
     let meta = ModelBundleMeta {
         architecture: architecture(spec.arch),
         task: spec.task.clone(),
@@ -138,7 +152,33 @@ pub fn make_bundle(
         created_unix_s: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         trainer_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let file = ModelFile { meta, onnx, references: refs, signature: None };
+    let file = ModelFile { meta, onnx, references: refs, forms: Vec::new(), signature: None };
     file.encode()?; // every check the edge will make, now
     Ok(file)
+}
+
+/// Adds `onnx`, another form of `file`'s model (`quantization`, with its own figures
+/// `validation`), with its reference outputs on the bundle's reference fields.
+pub fn add_form(
+    file: &mut ModelFile,
+    onnx: Vec<u8>,
+    quantization: Quantization,
+    validation: Vec<NamedMetric>,
+    relative: f32,
+    also_on: &[Backend],
+) -> Result<(), BundleError> {
+    let side = file.meta.input_size;
+    let images = file
+        .references
+        .iter()
+        .enumerate()
+        .map(|(index, r)| {
+            RgbImage::from_raw(side, side, r.rgb.clone()).map_err(|source| BundleError::Reference { index, source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let normalization = Normalization { mean: file.meta.mean, std: file.meta.std };
+    let references = reference_outputs(&onnx, side, &normalization, &images, relative, also_on)?;
+    file.forms.push(ModelForm { quantization, onnx, references, validation });
+    file.encode()?;
+    Ok(())
 }

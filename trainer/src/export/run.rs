@@ -1,9 +1,11 @@
 //! One export, start to end: a checkpoint → the ONNX file in the asked form (f32, f16, or INT8
 //! calibrated on validation fields), optionally a reference batch, an agreement report against
 //! f32 on test fields, and a model bundle for the edge (metadata, the evaluation's operating
-//! point, reference fields checked on every runtime the edge may use, a signature).
+//! point, reference fields checked on every runtime the edge may use, a signature). Other forms
+//! (`--also-form`) go into the same bundle beside the f32 graph, each with its own ONNX file,
+//! reference outputs and agreement figures, for the device to choose from (`tune`).
 
-use super::bundle::{BundleError, BundleSpec, decision_from_report, default_decision, make_bundle};
+use super::bundle::{BundleError, BundleSpec, add_form, decision_from_report, default_decision, make_bundle};
 use super::fields::{FieldSet, FieldsError, read_fields};
 use super::onnx::{ExportError, Form, export_form, write_reference};
 use super::quant::{Agreement, QuantError, agreement, calibrate};
@@ -85,6 +87,9 @@ pub struct ExportPlan {
     pub size: u32,
     pub magnification: Magnification,
     pub precision: Precision,
+    /// Other forms for the bundle (needs `bundle`, and `precision` f32: the forms are measured
+    /// against it); each is also written as `<out stem>.<form>.onnx`.
+    pub also_forms: Vec<Precision>,
     pub int8_weights: Int8Weights,
     /// Upper percentile of each tensor's values that its INT8 range keeps.
     pub percentile: f64,
@@ -118,6 +123,18 @@ pub struct BundleWritten {
     pub signed: bool,
 }
 
+/// One form written as ONNX, and how it compares with f32.
+#[derive(Debug, Clone)]
+pub struct FormWritten {
+    pub precision: Precision,
+    pub onnx: PathBuf,
+    pub onnx_bytes: usize,
+    pub calibration: Option<CalibrationSummary>,
+    /// Agreement with f32 on the test fields (f16 and INT8 with data), also in
+    /// `<onnx>.agreement.json`.
+    pub agreement: Option<Agreement>,
+}
+
 /// What an export wrote and measured.
 #[derive(Debug, Clone)]
 pub struct ExportOutcome {
@@ -127,6 +144,8 @@ pub struct ExportOutcome {
     /// Agreement with f32 on the test fields (f16 and INT8 with data), also in
     /// `<out>.agreement.json`.
     pub agreement: Option<Agreement>,
+    /// The `--also-form` forms, in the bundle beside the first.
+    pub also: Vec<FormWritten>,
     pub bundle: Option<BundleWritten>,
 }
 
@@ -145,6 +164,8 @@ pub enum ExportRunError {
     Fields { partition: Partition, source: FieldsError },
     #[error("--form int8 needs a manifest and split: it calibrates on validation fields")]
     NeedsCalibrationData,
+    #[error("--also-form: {0}")]
+    Forms(String),
     #[error(transparent)]
     Export(#[from] ExportError),
     #[error("INT8: {0}")]
@@ -216,8 +237,116 @@ fn reference_fields(validation: Option<&FieldSet>, classes: usize, side: u32) ->
     }
 }
 
+/// Where form `precision`'s ONNX goes beside `out` (`resnet18.onnx` → `resnet18.int8.onnx`).
+pub fn form_path(out: &Path, precision: Precision) -> PathBuf {
+    out.with_extension(format!("{}.onnx", precision.name()))
+}
+
+/// Why `plan`'s forms cannot go into one bundle, if they cannot.
+fn check_forms(plan: &ExportPlan) -> Result<(), ExportRunError> {
+    if plan.also_forms.is_empty() {
+        return Ok(());
+    }
+    let refuse = |why: &str| Err(ExportRunError::Forms(why.into()));
+    if plan.bundle.is_none() {
+        return refuse("other forms go into the bundle beside the first; give --bundle");
+    }
+    if plan.precision != Precision::F32 {
+        return refuse("the bundle's first form must be f32 (--form f32): the other forms are measured against it");
+    }
+    for (i, p) in plan.also_forms.iter().enumerate() {
+        if *p == Precision::F32 || plan.also_forms[..i].contains(p) {
+            return Err(ExportRunError::Forms(format!("{} given twice; a bundle holds each form once", p.name())));
+        }
+    }
+    Ok(())
+}
+
+/// The checkpoint, the patches and what is read from them once for every form.
+struct Source<'a> {
+    plan: &'a ExportPlan,
+    vs: tch::nn::VarStore,
+    validation: Option<FieldSet>,
+    test: Option<FieldSet>,
+    classes: usize,
+    positive: u16,
+}
+
+impl Source<'_> {
+    /// `precision`'s ONNX bytes and how the bundle names the form.
+    fn export(
+        &self,
+        precision: Precision,
+    ) -> Result<(Vec<u8>, Quantization, Option<CalibrationSummary>), ExportRunError> {
+        let plan = self.plan;
+        Ok(match precision {
+            Precision::F32 => (export_form(&self.vs, plan.arch, plan.size, &Form::F32)?.0, Quantization::F32, None),
+            Precision::F16 => (export_form(&self.vs, plan.arch, plan.size, &Form::F16)?.0, Quantization::F16, None),
+            Precision::Int8 => {
+                let calib = self.validation.as_ref().ok_or(ExportRunError::NeedsCalibrationData)?;
+                let per_channel = plan.int8_weights == Int8Weights::PerChannel;
+                let c = calibrate(&self.vs, plan.arch, calib, plan.percentile, per_channel)?;
+                let method = format!("{} ({} weights)", c.method, plan.int8_weights.name());
+                let summary =
+                    CalibrationSummary { tensors: c.plan.ranges.len(), fields: c.fields, method: method.clone() };
+                (
+                    export_form(&self.vs, plan.arch, plan.size, &Form::Int8(c.plan))?.0,
+                    Quantization::Int8 { calibration: method, samples: c.fields as u32 },
+                    Some(summary),
+                )
+            }
+        })
+    }
+
+    /// `onnx`'s agreement with the f32 graph on the test fields (none for f32, or without
+    /// test fields), written to `<path>.agreement.json`, and the figures it gives the bundle.
+    fn agreement(
+        &self,
+        precision: Precision,
+        onnx: &[u8],
+        path: &Path,
+        threshold: f64,
+    ) -> Result<(Option<Agreement>, Vec<NamedMetric>), ExportRunError> {
+        let Some(test) = self.test.as_ref().filter(|_| precision != Precision::F32) else {
+            return Ok((None, Vec::new()));
+        };
+        let plan = self.plan;
+        let reference = Engine::from_onnx(&export_form(&self.vs, plan.arch, plan.size, &Form::F32)?.0, 1, test.side)?;
+        let candidate = Engine::from_onnx(onnx, 1, test.side)?;
+        let head = match plan.arch {
+            Arch::Vgg19 => None,
+            Arch::ResNet18 | Arch::ResNet50 => {
+                Some(Vec::<f32>::try_from(self.vs.variables()[names::HEAD_WEIGHT].flatten(0, -1))?)
+            }
+        };
+        let a = agreement(
+            &reference,
+            &candidate,
+            test,
+            self.classes,
+            usize::from(self.positive),
+            threshold,
+            head.as_deref(),
+        )?;
+        write_file(&path.with_extension("agreement.json"), serde_json::to_string_pretty(&a)?.as_bytes())?;
+        let mut metrics = vec![NamedMetric { name: "agreement_with_f32".into(), value: a.verdict_agreement }];
+        if let Some(d) = a.auc_difference {
+            metrics.push(NamedMetric { name: "auc_minus_f32".into(), value: d });
+        }
+        metrics.push(NamedMetric { name: "cam_correlation_with_f32".into(), value: a.cam_correlation_mean });
+        Ok((Some(a), metrics))
+    }
+}
+
+/// How far another machine's kernels may move a form's reference outputs: they sum in another
+/// order; f16 and INT8 round more on ARM too.
+fn relative_tolerance(precision: Precision) -> f32 {
+    if precision == Precision::F32 { 1e-3 } else { 2e-2 }
+}
+
 /// Runs the export `plan` describes.
 pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
+    check_forms(plan)?;
     let classes: Vec<String> = plan.task.classes().iter().map(|c| c.to_string()).collect();
     let (vs, net) = load_network(&plan.checkpoint, plan.arch, classes.len() as i64, tch::Device::Cpu)
         .map_err(|source| ExportRunError::Checkpoint { path: plan.checkpoint.clone(), source })?;
@@ -231,75 +360,45 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         Some(p) => p.fields(plan, Partition::Validation, p.data.calibration_fields)?,
         None => None,
     };
-
-    let mut calibration = None;
-    let (onnx, quantization) = match plan.precision {
-        Precision::F32 => (export_form(&vs, plan.arch, plan.size, &Form::F32)?.0, Quantization::F32),
-        Precision::F16 => (export_form(&vs, plan.arch, plan.size, &Form::F16)?.0, Quantization::F16),
-        Precision::Int8 => {
-            let calib = validation.as_ref().ok_or(ExportRunError::NeedsCalibrationData)?;
-            let per_channel = plan.int8_weights == Int8Weights::PerChannel;
-            let c = calibrate(&vs, plan.arch, calib, plan.percentile, per_channel)?;
-            let method = format!("{} ({} weights)", c.method, plan.int8_weights.name());
-            calibration =
-                Some(CalibrationSummary { tensors: c.plan.ranges.len(), fields: c.fields, method: method.clone() });
-            (
-                export_form(&vs, plan.arch, plan.size, &Form::Int8(c.plan))?.0,
-                Quantization::Int8 { calibration: method, samples: c.fields as u32 },
-            )
-        }
+    // Test fields measure agreement with f32, for any form other than f32.
+    let needs_test = plan.precision != Precision::F32 || !plan.also_forms.is_empty();
+    let test = match &patches {
+        Some(p) if needs_test => p.fields(plan, Partition::Test, p.data.agreement_fields)?,
+        _ => None,
     };
+    let positive = classes.iter().position(|c| c == "MM").unwrap_or(classes.len() - 1) as u16;
+    let source = Source { plan, vs, validation, test, classes: classes.len(), positive };
+
+    let (onnx, quantization, calibration) = source.export(plan.precision)?;
     write_file(&plan.out, &onnx)?;
     let onnx_bytes = onnx.len();
     if plan.reference > 0 {
         write_reference(&net, plan.size, plan.reference, &plan.out.with_extension(""))?;
     }
 
-    let positive = classes.iter().position(|c| c == "MM").unwrap_or(classes.len() - 1) as u16;
     let (decision, mut metrics) = match &plan.report {
         Some(report) => decision_from_report(report, plan.level, positive, plan.uncertain_band)?,
         None => (default_decision(positive, plan.uncertain_band), Vec::new()),
     };
+    let (agreement, figures) = source.agreement(plan.precision, &onnx, &plan.out, decision.threshold)?;
+    metrics.extend(figures);
 
-    // Agreement with f32 on the test fields (for f16 and INT8).
-    let test = match (&patches, plan.precision) {
-        (Some(p), Precision::F16 | Precision::Int8) => p.fields(plan, Partition::Test, p.data.agreement_fields)?,
-        _ => None,
-    };
-    let agreement = match test {
-        None => None,
-        Some(test) => {
-            let reference = Engine::from_onnx(&export_form(&vs, plan.arch, plan.size, &Form::F32)?.0, 1, test.side)?;
-            let candidate = Engine::from_onnx(&onnx, 1, test.side)?;
-            let head = match plan.arch {
-                Arch::Vgg19 => None,
-                Arch::ResNet18 | Arch::ResNet50 => {
-                    Some(Vec::<f32>::try_from(vs.variables()[names::HEAD_WEIGHT].flatten(0, -1))?)
-                }
-            };
-            let a = agreement(
-                &reference,
-                &candidate,
-                &test,
-                classes.len(),
-                usize::from(positive),
-                decision.threshold,
-                head.as_deref(),
-            )?;
-            write_file(&plan.out.with_extension("agreement.json"), serde_json::to_string_pretty(&a)?.as_bytes())?;
-            metrics.push(NamedMetric { name: "agreement_with_f32".into(), value: a.verdict_agreement });
-            if let Some(d) = a.auc_difference {
-                metrics.push(NamedMetric { name: "auc_minus_f32".into(), value: d });
-            }
-            metrics.push(NamedMetric { name: "cam_correlation_with_f32".into(), value: a.cam_correlation_mean });
-            Some(a)
-        }
-    };
+    // The other forms: each its ONNX file and agreement report now, its bundle entry below.
+    let mut also = Vec::new();
+    let mut also_bytes = Vec::new();
+    for &precision in &plan.also_forms {
+        let (bytes, quantization, calibration) = source.export(precision)?;
+        let path = form_path(&plan.out, precision);
+        write_file(&path, &bytes)?;
+        let (agreement, figures) = source.agreement(precision, &bytes, &path, decision.threshold)?;
+        also.push(FormWritten { precision, onnx: path, onnx_bytes: bytes.len(), calibration, agreement });
+        also_bytes.push((bytes, quantization, figures));
+    }
 
     let bundle = match &plan.bundle {
         None => None,
         Some(b) => {
-            let refs = reference_fields(validation.as_ref(), classes.len(), plan.size)?;
+            let refs = reference_fields(source.validation.as_ref(), classes.len(), plan.size)?;
             let spec = BundleSpec {
                 arch: plan.arch,
                 task: plan.task.name().into(),
@@ -311,9 +410,11 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
                 validation: metrics,
                 quantization,
             };
-            // Another machine's kernels sum in another order; f16 and INT8 round more on ARM too.
-            let relative = if plan.precision == Precision::F32 { 1e-3 } else { 2e-2 };
-            let mut file = make_bundle(onnx, &spec, &refs, relative, &b.also_on)?;
+            let mut file = make_bundle(onnx, &spec, &refs, relative_tolerance(plan.precision), &b.also_on)?;
+            for ((bytes, quantization, figures), written) in also_bytes.into_iter().zip(&also) {
+                let relative = relative_tolerance(written.precision);
+                add_form(&mut file, bytes, quantization, figures, relative, &b.also_on)?;
+            }
             if let Some(key) = &b.sign_key {
                 file.sign(&read_key_file(key)?)?;
             }
@@ -327,7 +428,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
             })
         }
     };
-    Ok(ExportOutcome { onnx: plan.out.clone(), onnx_bytes, calibration, agreement, bundle })
+    Ok(ExportOutcome { onnx: plan.out.clone(), onnx_bytes, calibration, agreement, also, bundle })
 }
 
 /// Writes a new ed25519 key pair: `<out>.secret` (owner-only) and `<out>.public`.

@@ -201,6 +201,11 @@ fn vgg19_grad_cam_weights_match_autograd() {
     assert_eq!((same.verdict_agreement, same.cam_correlation_mean), (1.0, 1.0), "{same:?}");
 }
 
+/// How the tests open a bundle: `backend` at `batch` fields, one thread, the form `form`.
+fn run_on(backend: melanoscope_engine::Backend, batch: usize, form: Option<&str>) -> melanoscope_engine::RunChoice {
+    melanoscope_engine::RunChoice { backend, batch, threads: 1, form: form.map(str::to_string) }
+}
+
 /// A two-class ResNet18 bundle description at 64 px and two flat reference fields.
 fn small_bundle_spec() -> (crate::export::bundle::BundleSpec, [melanoscope_shared::image::RgbImage; 2]) {
     use crate::export::bundle::{BundleSpec, default_decision};
@@ -236,12 +241,12 @@ fn bundles_open_on_the_edge_with_self_test_and_signatures() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.mscm");
     std::fs::write(&path, file.encode().unwrap()).unwrap();
-    let loaded = LoadedBundle::open(&path, &[], false, 2, &Backend::Tract, 1).unwrap();
+    let loaded = LoadedBundle::open(&path, &[], false, &run_on(Backend::Tract, 2, None)).unwrap();
     assert_eq!(loaded.signature, SignatureStatus::Unsigned);
     // The reference fields reproduce on onnxruntime too.
-    let on_ort = LoadedBundle::open(&path, &[], false, 2, &onnxruntime_backend::backend(), 1).unwrap();
+    let on_ort = LoadedBundle::open(&path, &[], false, &run_on(onnxruntime_backend::backend(), 2, None)).unwrap();
     assert_eq!(on_ort.engine.backend_name(), "onnxruntime");
-    let err = LoadedBundle::open(&path, &[], true, 2, &Backend::Tract, 1).unwrap_err().to_string();
+    let err = LoadedBundle::open(&path, &[], true, &run_on(Backend::Tract, 2, None)).unwrap_err().to_string();
     assert!(err.contains("unsigned") && err.contains("m.mscm"), "{err}");
 
     let secret = [5u8; 32];
@@ -249,7 +254,7 @@ fn bundles_open_on_the_edge_with_self_test_and_signatures() {
     std::fs::write(&path, file.encode().unwrap()).unwrap();
     let public = ModelFile::public_key_of(&secret);
     assert_eq!(
-        LoadedBundle::open(&path, &[public], true, 1, &Backend::Tract, 1).unwrap().signature,
+        LoadedBundle::open(&path, &[public], true, &run_on(Backend::Tract, 1, None)).unwrap().signature,
         SignatureStatus::Trusted(0)
     );
 
@@ -258,7 +263,7 @@ fn bundles_open_on_the_edge_with_self_test_and_signatures() {
     wrong.signature = None;
     wrong.references[1].logits[0] += 0.5;
     std::fs::write(&path, wrong.encode().unwrap()).unwrap();
-    match LoadedBundle::open(&path, &[], false, 2, &Backend::Tract, 1) {
+    match LoadedBundle::open(&path, &[], false, &run_on(Backend::Tract, 2, None)) {
         Err(EngineError::SelfTest { field: 1, output: names::LOGITS, .. }) => {}
         other => panic!("expected a self-test failure on field 1, got {other:?}"),
     }
@@ -347,8 +352,58 @@ mod onnxruntime_backend {
         let path = dir.join("int8.mscm");
         std::fs::write(&path, file.encode().unwrap()).unwrap();
         for b in [Backend::Tract, ort] {
-            LoadedBundle::open(&path, &[], false, 2, &b, 1).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
+            LoadedBundle::open(&path, &[], false, &super::run_on(b.clone(), 2, None))
+                .unwrap_or_else(|e| panic!("{}: {e}", b.name()));
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An f32 bundle carrying an INT8 form, signed over both: each form opens on both backends
+    /// and self-tests against its own outputs, and brings its own figures.
+    #[test]
+    fn an_int8_form_beside_f32_opens_on_both_backends() {
+        use crate::export::bundle::{add_form, make_bundle};
+        use melanoscope_engine::LoadedBundle;
+        use melanoscope_shared::formats::{ModelFile, NamedMetric, Quantization};
+        let (vs, _) = network(Arch::ResNet18, 2);
+        let fields = crate::export::fields::FieldSet {
+            side: 64,
+            rgb: vec![],
+            tensor: smooth_fields(4, 64),
+            classes: vec![0; 4],
+        };
+        let plan = calibrate(&vs, Arch::ResNet18, &fields, 99.99, false).unwrap().plan;
+        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &Form::F32).unwrap().0;
+        let int8 = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(plan)).unwrap().0;
+        let (spec, refs) = super::small_bundle_spec();
+        let ort = backend();
+        let mut file = make_bundle(f32_bytes.clone(), &spec, &refs, 1e-3, std::slice::from_ref(&ort)).unwrap();
+        let quantization = Quantization::Int8 { calibration: "test".into(), samples: 4 };
+        let figure = NamedMetric { name: "agreement_with_f32".into(), value: 0.875 };
+        add_form(&mut file, int8.clone(), quantization, vec![figure.clone()], 2e-2, std::slice::from_ref(&ort))
+            .unwrap();
+        assert_ne!(file.forms[0].references[0].logits, file.references[0].logits, "INT8 has its own outputs");
+        let secret = [9u8; 32];
+        file.sign(&secret).unwrap();
+        let public = ModelFile::public_key_of(&secret);
+        let dir = std::env::temp_dir().join(format!("msc-forms-bundle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("forms.mscm");
+        std::fs::write(&path, file.encode().unwrap()).unwrap();
+        for b in [Backend::Tract, ort] {
+            for (form, bytes) in [(None, &f32_bytes), (Some("int8"), &int8), (Some("f32"), &f32_bytes)] {
+                let loaded = LoadedBundle::open(&path, &[public], true, &super::run_on(b.clone(), 2, form))
+                    .unwrap_or_else(|e| panic!("{} {form:?}: {e}", b.name()));
+                assert_eq!(loaded.forms, ["f32", "int8"]);
+                assert_eq!(loaded.file.meta.quantization.name(), form.unwrap_or("f32"));
+                assert_eq!(&loaded.file.onnx, bytes);
+                assert_eq!(loaded.file.meta.validation.contains(&figure), form == Some("int8"));
+            }
+        }
+        let err = LoadedBundle::open(&path, &[public], true, &super::run_on(Backend::Tract, 1, Some("f16")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no form \"f16\"") && err.contains("f32, int8") && err.contains("forms.mscm"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -359,4 +414,51 @@ mod onnxruntime_backend {
         let err = Engine::open(&onnx, 1, 32, &missing, 1).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/libonnxruntime.so.1"), "{err}");
     }
+}
+
+/// Other forms go beside an f32 first form, into a bundle, each once; refused before anything
+/// is read or written.
+#[test]
+fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
+    use crate::export::run::{BundlePlan, ExportPlan, ExportRunError, Int8Weights, Precision, form_path, run};
+    let dir = std::env::temp_dir().join(format!("msc-also-forms-{}", std::process::id()));
+    let plan = ExportPlan {
+        checkpoint: dir.join("missing.safetensors"),
+        arch: Arch::ResNet18,
+        task: crate::train::task::Task::MmVsNevi,
+        size: 64,
+        magnification: "40X".parse().unwrap(),
+        precision: Precision::F32,
+        also_forms: vec![Precision::Int8],
+        int8_weights: Int8Weights::PerTensor,
+        percentile: 99.99,
+        data: None,
+        report: None,
+        level: crate::train::evaluate::Level::Patch,
+        uncertain_band: 0.1,
+        reference: 0,
+        out: dir.join("m.onnx"),
+        bundle: Some(BundlePlan { path: dir.join("m.mscm"), also_on: vec![], sign_key: None }),
+    };
+    let refused = |plan: &ExportPlan| match run(plan) {
+        Err(ExportRunError::Forms(why)) => why,
+        other => panic!("expected --also-form refused, got {other:?}"),
+    };
+    assert!(refused(&ExportPlan { bundle: None, ..plan.clone() }).contains("--bundle"));
+    assert!(
+        refused(&ExportPlan { precision: Precision::Int8, also_forms: vec![Precision::F32], ..plan.clone() })
+            .contains("first form must be f32")
+    );
+    assert!(
+        refused(&ExportPlan { also_forms: vec![Precision::F16, Precision::F16], ..plan.clone() })
+            .contains("f16 given twice")
+    );
+    assert!(refused(&ExportPlan { also_forms: vec![Precision::F32], ..plan.clone() }).contains("f32 given twice"));
+    // A valid plan gets past the forms to the checkpoint, which is missing here.
+    assert!(matches!(run(&plan), Err(ExportRunError::Checkpoint { .. })));
+    assert!(!dir.exists(), "nothing written");
+    assert_eq!(
+        form_path(std::path::Path::new("out/resnet18.onnx"), Precision::Int8),
+        std::path::Path::new("out/resnet18.int8.onnx")
+    );
 }
