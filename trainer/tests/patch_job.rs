@@ -61,5 +61,19 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
     let again = run_patch_job(&job, &cohort).unwrap();
     assert_eq!(again.slides.iter().filter(|o| o.status == SlideStatus::Resumed).count(), 2);
     assert_eq!(again.total_patches, report.total_patches);
+
+    // A per-slide time limit that every slide passes: each fails, naming the limit and the
+    // stage it was at, and the batch still finishes with its report.
+    let limited = PatchJob {
+        slide_time_limit: Some(std::time::Duration::ZERO),
+        ..PatchJob::new(dir.join("out-limited"), MagnificationPresets::default().parse_list("20X").unwrap())
+    };
+    let report = run_patch_job(&limited, &cohort).unwrap();
+    assert_eq!(report.failed, 4);
+    for id in ["cmu", "tumour-png"] {
+        let e = report.slides.iter().find(|o| o.slide_id == id).unwrap().error.clone().unwrap();
+        assert!(e.contains("per-slide limit of 0 s") && e.contains("--slide-time-limit"), "{id}: {e}");
+    }
+    assert!(limited.out_dir.join("report.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

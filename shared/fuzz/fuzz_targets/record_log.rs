@@ -1,6 +1,6 @@
 //! The record-log reader on arbitrary bytes: never panics, and every record it accepts
 //! re-encodes to a frame that reads back as the same record. Each input is also framed as a
-//! version byte + payload + valid CRC inside COBS, so the payload decoder is reached too.
+//! version byte (1 and 2) + payload + valid CRC inside COBS, so the payload decoder is reached too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,11 +19,14 @@ fn check(log: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     check(data);
-    let mut body = vec![1u8];
-    body.extend_from_slice(data);
-    let crc = crc32fast::hash(&body);
-    body.extend_from_slice(&crc.to_le_bytes());
-    let mut framed = cobs_encode(&body);
-    framed.push(0);
-    check(&framed);
+    // Both record versions: 1 (no model identity) and 2.
+    for version in [1u8, 2] {
+        let mut body = vec![version];
+        body.extend_from_slice(data);
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        let mut framed = cobs_encode(&body);
+        framed.push(0);
+        check(&framed);
+    }
 });

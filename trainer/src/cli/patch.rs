@@ -1,6 +1,6 @@
 //! `patch`: the slides of a cohort cut into patches at one or more magnifications.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use melanoscope_trainer::annotations::{AnnotationPolicy, RegionLabelMap};
 use melanoscope_trainer::cohort::load_cohort;
@@ -58,6 +58,10 @@ pub struct PatchArgs {
     /// a CSV of class,label rows, or inline `Tumor=MM,Nevus=IN`. Slide labels stay the cohort's.
     #[arg(long)]
     pub region_labels: Option<String>,
+    /// Seconds one slide may take; a slide past it fails, named in the report, and the others
+    /// go on (0: no limit).
+    #[arg(long, default_value_t = 3600.0)]
+    pub slide_time_limit: f64,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -78,6 +82,18 @@ pub fn run(args: PatchArgs) -> Result<()> {
             min_overlap: args.min_region_overlap,
         }),
     };
+    let limit = args.slide_time_limit;
+    if !(limit.is_finite() && limit >= 0.0) {
+        bail!("--slide-time-limit {limit}: expected seconds (0 for no limit)");
+    }
+    let slide_time_limit = if limit > 0.0 {
+        Some(
+            std::time::Duration::try_from_secs_f64(limit)
+                .with_context(|| format!("--slide-time-limit {limit}: expected seconds (0 for no limit)"))?,
+        )
+    } else {
+        None
+    };
     let cohort = load_cohort(&args.cohort)?;
     let job = PatchJob {
         out_dir: args.out,
@@ -91,6 +107,7 @@ pub fn run(args: PatchArgs) -> Result<()> {
         threads: args.threads,
         show_progress: true,
         annotations,
+        slide_time_limit,
     };
     let report = run_patch_job(&job, &cohort)?;
     print!("{}", report.summary());

@@ -42,6 +42,9 @@ pub struct PatchJob {
     /// `None`: tissue mask only. `Some`: regions from the cohort's `annotations` column or a file
     /// beside the slide (a slide with neither is patched by tissue mask alone).
     pub annotations: Option<AnnotationPolicy>,
+    /// Wall time one slide may take; past it the slide fails, named, and the batch goes on
+    /// (`None`: no limit).
+    pub slide_time_limit: Option<std::time::Duration>,
 }
 
 impl PatchJob {
@@ -57,6 +60,30 @@ impl PatchJob {
             threads: 2,
             show_progress: false,
             annotations: None,
+            slide_time_limit: None,
+        }
+    }
+}
+
+/// When a slide's work must stop.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    start: std::time::Instant,
+    limit: Option<std::time::Duration>,
+}
+
+impl Deadline {
+    fn passed(&self) -> bool {
+        self.limit.is_some_and(|l| self.start.elapsed() > l)
+    }
+
+    /// An error naming the limit and where the work was, once it has passed.
+    fn check(&self, stage: &str) -> Result<(), JobError> {
+        match self.limit {
+            Some(limit) if self.passed() => {
+                Err(JobError::TimeLimit { limit_s: limit.as_secs_f64(), stage: stage.into() })
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -192,6 +219,11 @@ pub enum JobError {
     Json { path: PathBuf, source: serde_json::Error },
     #[error("empty tissue mask: no stained tissue found")]
     NoTissue,
+    #[error(
+        "took longer than the per-slide limit of {limit_s} s ({stage}); check the slide and its annotations, \
+         or raise --slide-time-limit"
+    )]
+    TimeLimit { limit_s: f64, stage: String },
     #[error("starting the patching threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
 }
@@ -242,14 +274,17 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         return Ok(previous);
     }
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let deadline = Deadline { start: std::time::Instant::now(), limit: job.slide_time_limit };
     let slide = Slide::open(&entry.slide, entry.um_per_px.or(job.default_um_per_px))?;
     let native = slide.native_um_per_px();
     let regions = match (&job.annotations, &ann_file) {
         (Some(policy), Some(file)) => Some(load_regions(job, &slide, file, policy)?),
         _ => None,
     };
+    deadline.check("after reading the annotations")?;
     let tissue = TissueTest::default();
     let mask = build_tissue_mask(&slide, job.mask_um_per_px, &tissue)?;
+    deadline.check("after the tissue mask")?;
     if mask.data.iter().all(|v| *v == 0) {
         return Err(JobError::NoTissue);
     }
@@ -266,6 +301,10 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         let params = PatchParams { min_region_overlap: min_overlap, ..PatchParams::study(&m.name, m.um_per_px) };
         let mut export_err = None;
         let result = patch_slide(&slide, &mask, regions.as_ref().map(|(_, r)| r), &params, |rec, img| {
+            if deadline.passed() {
+                let reason = format!("the per-slide time limit passed while patching at {}", m.name);
+                return Err(SlideError::Stopped { path: entry.slide.clone(), reason });
+            }
             if let Some(format) = job.export_images {
                 let ext = if format == PatchImageFormat::Png { "png" } else { "jpg" };
                 let folder = job.out_dir.join("patches").join(&m.name).join(label_of(rec.region).code());
@@ -322,6 +361,7 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
                 );
                 all_records.extend(p.records);
             }
+            Err(SlideError::Stopped { .. }) => deadline.check(&format!("patching at {}", m.name))?,
             // A magnification finer than the scan is refused for this slide only.
             Err(e @ SlideError::TooFine { .. }) => {
                 counts

@@ -7,3 +7,4 @@ mod tiled_tiff;
 
 pub use magnification::{Magnification, MagnificationPresets};
 pub use reader::{LevelInfo, LevelPlan, Slide, SlideError, SpacingSource, is_plain_image, openslide_version};
+pub use tiled_tiff::{TileError, TiledTiff};

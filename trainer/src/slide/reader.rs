@@ -32,6 +32,9 @@ pub enum SlideError {
     Read { path: PathBuf, level: u32, x: u64, y: u64, w: u32, h: u32, source: Cause },
     #[error("{path}: {source}")]
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
+    /// The caller stopped the work (its time budget ran out).
+    #[error("{path}: stopped: {reason}")]
+    Stopped { path: PathBuf, reason: String },
 }
 
 /// The library error under a slide error (OpenSlide's, the TIFF decoder's, the image code's),

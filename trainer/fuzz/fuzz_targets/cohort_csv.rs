@@ -1,0 +1,12 @@
+//! The cohort file parser on arbitrary text: never panics; every slide it accepts has ids.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use melanoscope_trainer::cohort::parse_cohort;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(slides) = parse_cohort(text, std::path::Path::new("/cohort"), false) {
+        assert!(slides.iter().all(|s| !s.slide_id.is_empty() && !s.patient_id.is_empty()));
+    }
+});
