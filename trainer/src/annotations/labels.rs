@@ -68,7 +68,9 @@ impl RegionLabelMap {
                 problems.push(format!("entry {n} {row:?}: expected class{sep}label"));
                 continue;
             };
-            let (class, label) = (class.trim().trim_matches('"'), label.trim().trim_matches('"'));
+            // Spaces inside the quotes count as outside them: lookups trim the class they get.
+            let unquote = |s: &'a str| s.trim().trim_matches('"').trim();
+            let (class, label) = (unquote(class), unquote(label));
             // A header row such as `class,label` is allowed.
             if n == 1 && sep == ',' && label.eq_ignore_ascii_case("label") {
                 continue;

@@ -233,6 +233,13 @@ fn region_label_maps_parse_inline_files_and_report_bad_entries() {
     assert!(err.contains("\"BCC\" is not one of MM, IN, CN, JN"), "{err}");
     assert!(RegionLabelMap::parse_spec("no-such-file.csv").is_err());
     assert_eq!(RegionLabelMap::standard().get("junctional naevus"), Some(Lesion::JN));
+    // Found by the fuzzer: spaces inside quotes were kept in the class, which then never
+    // matched (lookups trim what they are given). Every listed class must map.
+    let m = RegionLabelMap::parse_spec("\" Tumor\r\"=MM").unwrap();
+    assert_eq!(m.get("tumor"), Some(Lesion::MM));
+    assert!(m.known_classes().iter().all(|c| m.get(c).is_some()), "{:?}", m.known_classes());
+    let err = RegionLabelMap::parse_spec("\" \"=MM").unwrap_err().to_string();
+    assert!(err.contains("empty class name"), "{err}");
 }
 
 #[test]
