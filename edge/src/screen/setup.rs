@@ -104,7 +104,7 @@ pub fn check_rollback(
     loaded: &LoadedBundle,
     allow_downgrade: bool,
 ) -> Result<crate::rollback::Acceptance, SetupError> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::records::unix_ms() / 1000;
     let created = loaded.file.meta.created_unix_s;
     let outcome = crate::rollback::check_and_record(
         &model.state_dir,

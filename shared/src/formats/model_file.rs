@@ -157,9 +157,11 @@ impl ModelFile {
                 format!("{} other forms; expected at most {MAX_OTHER_FORMS}", self.forms.len()),
             ));
         }
+        let names = self.form_names();
         for (k, form) in self.forms.iter().enumerate() {
             let name = form.quantization.name();
-            if self.form_names().iter().take(k + 1).any(|n| *n == name) {
+            // Position k + 1 in `names` is this form; the ones before it must differ.
+            if names[..k + 1].contains(&name) {
                 return Err(invalid(
                     WHAT,
                     "forms",

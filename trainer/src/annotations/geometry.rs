@@ -187,6 +187,15 @@ impl PartialEq for Edge {
 
 impl Eq for Edge {}
 
+/// The first three of `ids`, without allocating (this runs at every end of every edge).
+fn nearest_three(ids: impl Iterator<Item = usize>) -> [Option<usize>; 3] {
+    let mut out = [None; 3];
+    for (slot, id) in out.iter_mut().zip(ids) {
+        *slot = Some(id);
+    }
+    out
+}
+
 /// The first pair of non-adjacent edges found to meet, with a point near where they do
 /// (Shamos–Hoey: a sweep over the edges' ends with the edges cut by the sweep line kept in
 /// order, each compared only with its neighbours there: O(n log n), where comparing every
@@ -211,10 +220,10 @@ fn self_intersection(ring: &[Point]) -> Option<(usize, usize, Point)> {
         // The nearest three edges below and above `e` in the status: an edge has two ring
         // neighbours, which share a vertex with it (and may lie on it: a spike), so the third
         // is the nearest that can cross it.
-        let below: Vec<usize> = status.range(..e).rev().take(3).map(|b| b.id).collect();
-        let above: Vec<usize> = status.range((Excluded(e), Unbounded)).take(3).map(|a| a.id).collect();
+        let below = nearest_three(status.range(..e).rev().map(|b| b.id));
+        let above = nearest_three(status.range((Excluded(e), Unbounded)).map(|a| a.id));
         if kind == 0 {
-            for other in below.iter().chain(&above) {
+            for other in below.iter().chain(&above).flatten() {
                 if let Some(found) = meets(id, *other) {
                     return Some(found);
                 }
@@ -222,8 +231,8 @@ fn self_intersection(ring: &[Point]) -> Option<(usize, usize, Point)> {
             status.insert(e);
         } else {
             status.remove(&e);
-            for b in &below {
-                for a in &above {
+            for b in below.iter().flatten() {
+                for a in above.iter().flatten() {
                     if let Some(found) = meets(*b, *a) {
                         return Some(found);
                     }

@@ -132,22 +132,11 @@ fn plan(args: ExportArgs) -> ExportPlan {
 pub fn export(args: ExportArgs) -> Result<()> {
     let plan = plan(args);
     let done = run(&plan)?;
-    if let Some(c) = &done.calibration {
-        eprintln!("calibrated {} tensors on {} validation fields ({})", c.tensors, c.fields, c.method);
-    }
-    println!("wrote {} ({} bytes, {}, opset {OPSET})", done.onnx.display(), done.onnx_bytes, plan.precision.name());
-    if let Some(a) = &done.agreement {
-        println!("{}", serde_json::to_string_pretty(a)?);
-    }
-    for f in &done.also {
+    for (i, f) in done.forms.iter().enumerate() {
         if let Some(c) = &f.calibration {
-            eprintln!(
-                "{}: calibrated {} tensors on {} validation fields ({})",
-                f.precision.name(),
-                c.tensors,
-                c.fields,
-                c.method
-            );
+            // The first form's line as it always was; the others say which form.
+            let form = if i == 0 { String::new() } else { format!("{}: ", f.precision.name()) };
+            eprintln!("{form}calibrated {} tensors on {} validation fields ({})", c.tensors, c.fields, c.method);
         }
         println!("wrote {} ({} bytes, {}, opset {OPSET})", f.onnx.display(), f.onnx_bytes, f.precision.name());
         if let Some(a) = &f.agreement {
@@ -155,8 +144,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
         }
     }
     if let Some(b) = &done.bundle {
-        let forms: Vec<&str> =
-            std::iter::once(plan.precision.name()).chain(done.also.iter().map(|f| f.precision.name())).collect();
+        let forms: Vec<&str> = done.forms.iter().map(|f| f.precision.name()).collect();
         println!(
             "wrote bundle {} ({} bytes, forms {}, {} reference fields, {})",
             b.path.display(),

@@ -138,14 +138,8 @@ pub struct FormWritten {
 /// What an export wrote and measured.
 #[derive(Debug, Clone)]
 pub struct ExportOutcome {
-    pub onnx: PathBuf,
-    pub onnx_bytes: usize,
-    pub calibration: Option<CalibrationSummary>,
-    /// Agreement with f32 on the test fields (f16 and INT8 with data), also in
-    /// `<out>.agreement.json`.
-    pub agreement: Option<Agreement>,
-    /// The `--also-form` forms, in the bundle beside the first.
-    pub also: Vec<FormWritten>,
+    /// The `--form` form (at `<out>`) first, then the `--also-form` forms beside it.
+    pub forms: Vec<FormWritten>,
     pub bundle: Option<BundleWritten>,
 }
 
@@ -266,6 +260,8 @@ fn check_forms(plan: &ExportPlan) -> Result<(), ExportRunError> {
 struct Source<'a> {
     plan: &'a ExportPlan,
     vs: tch::nn::VarStore,
+    /// The f32 graph every other form is measured against, exported once.
+    f32_graph: std::cell::OnceCell<Vec<u8>>,
     validation: Option<FieldSet>,
     test: Option<FieldSet>,
     classes: usize,
@@ -311,7 +307,14 @@ impl Source<'_> {
             return Ok((None, Vec::new()));
         };
         let plan = self.plan;
-        let reference = Engine::from_onnx(&export_form(&self.vs, plan.arch, plan.size, &Form::F32)?.0, 1, test.side)?;
+        let f32_graph = match self.f32_graph.get() {
+            Some(g) => g,
+            None => {
+                let graph = export_form(&self.vs, plan.arch, plan.size, &Form::F32)?.0;
+                self.f32_graph.get_or_init(|| graph)
+            }
+        };
+        let reference = Engine::from_onnx(f32_graph, 1, test.side)?;
         let candidate = Engine::from_onnx(onnx, 1, test.side)?;
         let head = match plan.arch {
             Arch::Vgg19 => None,
@@ -367,11 +370,14 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         _ => None,
     };
     let positive = classes.iter().position(|c| c == "MM").unwrap_or(classes.len() - 1) as u16;
-    let source = Source { plan, vs, validation, test, classes: classes.len(), positive };
+    let source =
+        Source { plan, vs, f32_graph: std::cell::OnceCell::new(), validation, test, classes: classes.len(), positive };
 
     let (onnx, quantization, calibration) = source.export(plan.precision)?;
     write_file(&plan.out, &onnx)?;
-    let onnx_bytes = onnx.len();
+    if plan.precision == Precision::F32 {
+        let _ = source.f32_graph.set(onnx.clone());
+    }
     if plan.reference > 0 {
         write_reference(&net, plan.size, plan.reference, &plan.out.with_extension(""))?;
     }
@@ -382,16 +388,22 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
     };
     let (agreement, figures) = source.agreement(plan.precision, &onnx, &plan.out, decision.threshold)?;
     metrics.extend(figures);
+    let mut forms = vec![FormWritten {
+        precision: plan.precision,
+        onnx: plan.out.clone(),
+        onnx_bytes: onnx.len(),
+        calibration,
+        agreement,
+    }];
 
     // The other forms: each its ONNX file and agreement report now, its bundle entry below.
-    let mut also = Vec::new();
     let mut also_bytes = Vec::new();
     for &precision in &plan.also_forms {
         let (bytes, quantization, calibration) = source.export(precision)?;
         let path = form_path(&plan.out, precision);
         write_file(&path, &bytes)?;
         let (agreement, figures) = source.agreement(precision, &bytes, &path, decision.threshold)?;
-        also.push(FormWritten { precision, onnx: path, onnx_bytes: bytes.len(), calibration, agreement });
+        forms.push(FormWritten { precision, onnx: path, onnx_bytes: bytes.len(), calibration, agreement });
         also_bytes.push((bytes, quantization, figures));
     }
 
@@ -411,7 +423,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
                 quantization,
             };
             let mut file = make_bundle(onnx, &spec, &refs, relative_tolerance(plan.precision), &b.also_on)?;
-            for ((bytes, quantization, figures), written) in also_bytes.into_iter().zip(&also) {
+            for ((bytes, quantization, figures), written) in also_bytes.into_iter().zip(&forms[1..]) {
                 let relative = relative_tolerance(written.precision);
                 add_form(&mut file, bytes, quantization, figures, relative, &b.also_on)?;
             }
@@ -428,7 +440,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
             })
         }
     };
-    Ok(ExportOutcome { onnx: plan.out.clone(), onnx_bytes, calibration, agreement, also, bundle })
+    Ok(ExportOutcome { forms, bundle })
 }
 
 /// Writes a new ed25519 key pair: `<out>.secret` (owner-only) and `<out>.public`.
