@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 DEB_PKGS="curl libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make systemd"
 TARGETS="aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7em-none-eabihf"
 TORCH_VERSION="2.11.0"
+OPENSLIDE_BIN_VERSION="4.0.1.2"
 VENV=.venv
 
 missing=""
@@ -48,4 +49,26 @@ fi
 if ! "$VENV/bin/python" -c "import onnxruntime" 2>/dev/null; then
   "$VENV/bin/pip" install -q "onnxruntime==1.32.0"
 fi
+# OpenSlide 4 (reads DICOM whole-slide images; Debian 12 ships 3.4.1): the library inside the
+# openslide-bin wheel. Debian's header declares the same C API (4.x only adds functions), so a
+# pkg-config file pointing at the wheel's library lets openslide-sys link it; scripts/env.sh
+# puts it on PKG_CONFIG_PATH and the trainer's build.rs records its folder as an rpath.
+if ! "$VENV/bin/python" -c "import openslide_bin" 2>/dev/null; then
+  "$VENV/bin/pip" install -q "openslide-bin==$OPENSLIDE_BIN_VERSION"
+fi
+os_lib="$("$VENV/bin/python" -c 'import openslide_bin, os; print(os.path.dirname(openslide_bin.__file__))')"
+os_pc="$VENV/openslide4/pkgconfig"
+mkdir -p "$os_pc" "$VENV/openslide4/lib"
+ln -sf "$os_lib/libopenslide.so.1" "$VENV/openslide4/lib/libopenslide.so"
+cat >"$os_pc/openslide.pc.tmp" <<PC
+libdir=$(cd "$VENV/openslide4/lib" && pwd)
+includedir=/usr/include/openslide
+
+Name: OpenSlide
+Description: OpenSlide $OPENSLIDE_BIN_VERSION from the openslide-bin wheel
+Version: ${OPENSLIDE_BIN_VERSION%.*}
+Libs: -L\${libdir} -lopenslide
+Cflags: -I\${includedir}
+PC
+mv "$os_pc/openslide.pc.tmp" "$os_pc/openslide.pc"
 echo "setup: ok"

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
+/// Where the packages install the site file.
+pub const DEFAULT_SITE_FILE: &str = "/etc/melanoscope/site.toml";
+
 /// The defaults shipped with the program.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
 
@@ -26,9 +29,9 @@ pub enum ConfigError {
     Invalid { file: String, key: String, value: String, expected: String },
     #[error(
         "objective {objective:?} has no µm/px calibration: measure a stage micrometer and run \
-         `melanoscope-edge calibrate objective --name {objective} --micrometer-um <length> --micrometer-px <pixels>`"
+         `melanoscope-edge calibrate objective --config {site} --name {objective} --micrometer-um <length> --micrometer-px <pixels>`"
     )]
-    Uncalibrated { objective: String },
+    Uncalibrated { objective: String, site: String },
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("{path}: larger than {max} bytes; not a settings file")]
@@ -256,6 +259,10 @@ pub struct BoardConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeConfig {
+    /// The site file these settings were loaded from (`None`: the defaults alone); messages
+    /// that tell the technician to change it name this file.
+    #[serde(skip)]
+    pub site_file: Option<PathBuf>,
     pub model: ModelConfig,
     pub camera: CameraConfig,
     pub objectives: BTreeMap<String, ObjectiveCalibration>,
@@ -322,7 +329,10 @@ impl EdgeConfig {
     /// missing (or a dangling link) is an error, not a silent fall-back to the defaults.
     pub fn load(site: Option<&Path>) -> Result<Self, ConfigError> {
         match site {
-            Some(p) => Self::from_texts(Some((&p.display().to_string(), &read_settings_text(p)?))),
+            Some(p) => Ok(Self {
+                site_file: Some(p.to_path_buf()),
+                ..Self::from_texts(Some((&p.display().to_string(), &read_settings_text(p)?)))?
+            }),
             None => Self::defaults(),
         }
     }
@@ -475,12 +485,20 @@ impl EdgeConfig {
         Ok(())
     }
 
+    /// The site file `calibrate` and `tune` write to for these settings: the one they were
+    /// loaded from, else the packaged location.
+    pub fn site_path(&self) -> &Path {
+        self.site_file.as_deref().unwrap_or(Path::new(DEFAULT_SITE_FILE))
+    }
+
     /// The calibration of the objective in use; refuses one without a µm/px.
     pub fn active_objective(&self) -> Result<(&str, &ObjectiveCalibration, f64), ConfigError> {
         let name = self.camera.objective.as_str();
         match self.objectives.get(name) {
             Some(o @ ObjectiveCalibration { um_per_px: Some(u), .. }) => Ok((name, o, *u)),
-            _ => Err(ConfigError::Uncalibrated { objective: name.into() }),
+            _ => {
+                Err(ConfigError::Uncalibrated { objective: name.into(), site: self.site_path().display().to_string() })
+            }
         }
     }
 }
@@ -527,7 +545,8 @@ pub fn update_tuned(path: &Path, tuned: &TunedChoice) -> Result<EdgeConfig, Conf
 }
 
 /// Sets the value at the dotted `keys` of the site file at `path` (tables on the way are made),
-/// checks that the result loads, and replaces the file atomically. A site file that cannot be
+/// checks that the result loads, and replaces the file atomically. The file is edited in place:
+/// its comments, order and layout stay as the technician wrote them. A site file that cannot be
 /// written is refused before anything is written.
 fn update_site(path: &Path, keys: &[&str], value: Value) -> Result<EdgeConfig, ConfigError> {
     let file = path.display().to_string();
@@ -535,28 +554,61 @@ fn update_site(path: &Path, keys: &[&str], value: Value) -> Result<EdgeConfig, C
         let source = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the file is read-only");
         return Err(ConfigError::Io { path: file, source });
     }
-    let mut table = read_site_table(path)?;
-    let Some((last, parents)) = keys.split_last() else {
-        return Err(invalid(&file, "", "no key", "a dotted key"));
-    };
-    let mut at = &mut table;
-    for (depth, key) in parents.iter().enumerate() {
-        let entry = at.entry(key.to_string()).or_insert_with(|| Value::Table(Table::new()));
-        let Value::Table(t) = entry else {
-            return Err(invalid(&file, &keys[..=depth].join("."), "not a table", "a table"));
-        };
-        at = t;
-    }
-    at.insert(last.to_string(), value);
-    let text = toml::to_string(&table)
-        .map_err(|e| ConfigError::Parse { file: path.display().to_string(), detail: e.to_string() })?;
-    let config = EdgeConfig::from_texts(Some((&path.display().to_string(), &text)))?;
+    let old = if path.exists() { read_settings_text(path)? } else { String::new() };
+    let text = edit_toml(&file, &old, keys, value)?;
+    let config = EdgeConfig::from_texts(Some((&file, &text)))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| ConfigError::Io { path: dir.display().to_string(), source })?;
     }
     melanoscope_shared::atomic::write_atomic(path, text.as_bytes())
-        .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
-    Ok(config)
+        .map_err(|source| ConfigError::Io { path: file.clone(), source })?;
+    Ok(EdgeConfig { site_file: Some(path.to_path_buf()), ..config })
+}
+
+/// `text` with the value at the dotted `keys` set to `value`, everything else untouched.
+fn edit_toml(file: &str, text: &str, keys: &[&str], value: Value) -> Result<String, ConfigError> {
+    use toml_edit::{DocumentMut, Item};
+    let parse = |detail: String| ConfigError::Parse { file: file.into(), detail };
+    let Some((last, parents)) = keys.split_last() else {
+        return Err(invalid(file, "", "no key", "a dotted key"));
+    };
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| parse(e.to_string()))?;
+    // The new value in toml_edit's form: written by `toml` under its own key, then parsed.
+    let item = {
+        let mut wrapper = Table::new();
+        wrapper.insert(last.to_string(), value);
+        let written = toml::to_string(&wrapper).map_err(|e| parse(e.to_string()))?;
+        let mut parsed: DocumentMut = written.parse().map_err(|e: toml_edit::TomlError| parse(e.to_string()))?;
+        parsed.as_table_mut().remove(last).unwrap_or(Item::None)
+    };
+    let not_table = |depth: usize| invalid(file, &keys[..depth].join("."), "not a table", "a table");
+    let mut at: &mut Item = doc.as_item_mut();
+    for (depth, key) in parents.iter().enumerate() {
+        // Inside an inline table only values fit, so anything new there is inline too.
+        let inline = at.is_inline_table();
+        let table = at.as_table_like_mut().ok_or_else(|| not_table(depth))?;
+        if table.get(key).is_none() {
+            let fresh = if inline {
+                Item::Value(toml_edit::Value::InlineTable(toml_edit::InlineTable::new()))
+            } else {
+                let mut t = toml_edit::Table::new();
+                // Holds only sub-tables at first: no empty `[objectives]` header.
+                t.set_implicit(true);
+                Item::Table(t)
+            };
+            table.insert(key, fresh);
+        }
+        at = table.get_mut(key).ok_or_else(|| not_table(depth + 1))?;
+    }
+    let inline = at.is_inline_table();
+    let table = at.as_table_like_mut().ok_or_else(|| not_table(parents.len()))?;
+    let item = if inline {
+        Item::Value(item.into_value().map_err(|_| invalid(file, &keys.join("."), "a table array", "a value"))?)
+    } else {
+        item
+    };
+    table.insert(last, item);
+    Ok(doc.to_string())
 }
 
 #[cfg(test)]
@@ -708,7 +760,58 @@ mod tests {
     #[test]
     fn an_uncalibrated_objective_says_how_to_calibrate() {
         let e = EdgeConfig::defaults().unwrap().active_objective().unwrap_err().to_string();
-        assert!(e.contains("\"10x\"") && e.contains("melanoscope-edge calibrate objective --name 10x"), "{e}");
+        assert!(
+            e.contains("\"10x\"") && e.contains("calibrate objective --config /etc/melanoscope/site.toml --name 10x"),
+            "{e}"
+        );
+        // Loaded from a lab's own site file: the command, followed literally, writes that file.
+        let dir = std::env::temp_dir().join(format!("msc-cfg-uncal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let site = dir.join("bench-scope.toml");
+        std::fs::write(&site, "[camera]\nobjective = \"40x\"\n").unwrap();
+        let e = EdgeConfig::load(Some(&site)).unwrap().active_objective().unwrap_err().to_string();
+        assert!(e.contains(&format!("--config {} --name 40x", site.display())), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn calibration_keeps_the_site_files_comments_and_order() {
+        let dir = std::env::temp_dir().join(format!("msc-cfg-edit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("site.toml");
+        let original = "# Bench 3, Olympus CX23 (room 2.14)\n\
+                        [display]\n\
+                        width = 1024 # the clinic's monitor\n\n\
+                        # Objectives measured 2026-11-03 with the 1 mm micrometer.\n\
+                        [objectives.40x]\n\
+                        um_per_px = 0.26\n\n\
+                        [camera]\n\
+                        objective = \"40x\"\n";
+        std::fs::write(&path, original).unwrap();
+        update_objective(&path, "10x", "um_per_px", Value::Float(1.04)).unwrap();
+        update_objective(&path, "40x", "um_per_px", Value::Float(0.25)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for comment in ["# Bench 3, Olympus CX23 (room 2.14)", "# the clinic's monitor", "# Objectives measured"] {
+            assert!(text.contains(comment), "{comment:?} lost:\n{text}");
+        }
+        // The sections stay in the technician's order (display, objectives, camera).
+        let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle} missing:\n{text}"));
+        assert!(at("[display]") < at("[objectives.40x]") && at("[objectives.40x]") < at("[camera]"), "{text}");
+        assert!(text.contains("um_per_px = 0.25") && !text.contains("0.26"), "{text}");
+        let c = EdgeConfig::load(Some(&path)).unwrap();
+        assert_eq!((c.objectives["10x"].um_per_px, c.active_objective().unwrap().2), (Some(1.04), 0.25));
+        // Objectives written as one inline table are edited inline.
+        std::fs::write(&path, "objectives = { 40x = { um_per_px = 0.26 } } # inline\n").unwrap();
+        update_objective(&path, "10x", "um_per_px", Value::Float(1.0)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# inline") && text.starts_with("objectives = {"), "{text}");
+        assert_eq!(EdgeConfig::load(Some(&path)).unwrap().objectives["10x"].um_per_px, Some(1.0));
+        // A key in the way that is not a table is named.
+        std::fs::write(&path, "objectives = 3\n").unwrap();
+        let e = update_objective(&path, "10x", "um_per_px", Value::Float(1.0)).unwrap_err().to_string();
+        assert!(e.contains("`objectives`"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub fn sharpness(img: &RgbImage, rects: impl Iterator<Item = FieldRect>) -> f64 
     if fine < 0.01 { 0.0 } else { coarse / fine }
 }
 
-/// A check that stopped a frame before any verdict. Its own type, so that only these four can
+/// A check that stopped a frame before any verdict. Its own type, so that only these can
 /// stand where a gate is expected (a melanoma or nevus verdict cannot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Gate {
@@ -68,6 +68,8 @@ pub enum Gate {
     Overexposed,
     InsufficientTissue,
     OutOfFocus,
+    /// Smaller than one field at the model's µm/px (not a tissue problem: the frame is).
+    FrameTooSmall,
 }
 
 impl Gate {
@@ -78,6 +80,7 @@ impl Gate {
             Gate::Overexposed => Verdict::Overexposed,
             Gate::InsufficientTissue => Verdict::InsufficientTissue,
             Gate::OutOfFocus => Verdict::OutOfFocus,
+            Gate::FrameTooSmall => Verdict::FrameTooSmall,
         }
     }
 }
@@ -97,6 +100,8 @@ pub struct GateLimits {
 pub struct GateReadings {
     pub mean_luma: f64,
     pub clipped_fraction: f64,
+    /// Fields the frame holds at the model's µm/px, tissue or not.
+    pub grid_fields: usize,
     pub tissue_fields: usize,
     pub sharpness: f64,
 }
@@ -109,6 +114,8 @@ impl GateLimits {
             Some(Gate::Underexposed)
         } else if r.mean_luma > self.max_mean_luma || r.clipped_fraction > self.max_clipped_fraction {
             Some(Gate::Overexposed)
+        } else if r.grid_fields == 0 {
+            Some(Gate::FrameTooSmall)
         } else if r.tissue_fields < self.min_tissue_fields {
             Some(Gate::InsufficientTissue)
         } else if r.sharpness < self.min_sharpness {
@@ -176,7 +183,10 @@ mod tests {
             min_tissue_fields: 2,
             min_sharpness: 2.0,
         };
-        let ok = GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, tissue_fields: 4, sharpness: 8.0 };
+        let ok =
+            GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, grid_fields: 12, tissue_fields: 4, sharpness: 8.0 };
+        // No field fits: its own state, not "insufficient tissue".
+        assert_eq!(limits.check(&GateReadings { grid_fields: 0, tissue_fields: 0, ..ok }), Some(Gate::FrameTooSmall));
         assert_eq!(limits.check(&ok), None);
         assert_eq!(limits.check(&GateReadings { mean_luma: 20.0, ..ok }), Some(Gate::Underexposed));
         assert_eq!(limits.check(&GateReadings { clipped_fraction: 0.5, ..ok }), Some(Gate::Overexposed));

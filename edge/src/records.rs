@@ -134,7 +134,7 @@ impl Recorder {
 }
 
 /// One record as exports show it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ExportRow {
     pub time_unix_ms: u64,
     pub time_utc: String,
@@ -175,6 +175,7 @@ impl From<&ScreeningRecord> for ExportRow {
         let (kind, snapshot) = match &r.kind {
             RecordKind::VerdictChange => ("verdict-change".to_string(), String::new()),
             RecordKind::Snapshot { bundle } => ("snapshot".to_string(), bundle.clone()),
+            RecordKind::Fault { message } => (format!("fault: {message}"), String::new()),
         };
         ExportRow {
             time_unix_ms: r.time_unix_ms,
@@ -223,6 +224,17 @@ pub fn export_log(log: &Path, format: ExportFormat, out: &Path) -> Result<Export
             for r in &rows {
                 w.serialize(r).map_err(csv)?;
             }
+            if rows.is_empty() {
+                // The header row comes with the first record; an empty log still gets it, so a
+                // spreadsheet or script reading the export sees the columns.
+                let mut header = csv::Writer::from_writer(Vec::new());
+                header.serialize(ExportRow::default()).map_err(csv)?;
+                let text = header
+                    .into_inner()
+                    .map_err(|e| RecordError::Io { path: out.display().to_string(), source: e.into_error() })?;
+                let first_line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+                w = csv::Writer::from_writer([first_line, b"\n"].concat());
+            }
             w.into_inner().map_err(|e| RecordError::Io { path: out.display().to_string(), source: e.into_error() })?
         }
     };
@@ -236,6 +248,25 @@ pub fn export_log(log: &Path, format: ExportFormat, out: &Path) -> Result<Export
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_log_exports_a_csv_with_its_header_row() {
+        let dir = std::env::temp_dir().join(format!("msc-rec-empty-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("screening.log");
+        std::fs::write(&log, b"").unwrap();
+        let out = dir.join("out.csv");
+        let s = export_log(&log, ExportFormat::Csv, &out).unwrap();
+        assert_eq!(s.records, 0);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(
+            text.starts_with("time_unix_ms,time_utc,frame_id,kind,") && text.trim_end().ends_with(",signer"),
+            "{text:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn iso_dates() {

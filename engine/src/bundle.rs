@@ -51,7 +51,7 @@ impl LoadedBundle {
         let forms = file.form_names();
         let file = file
             .into_form(run.form.as_deref())
-            .map_err(|source| EngineError::Bundle { path: path.display().to_string(), source })?;
+            .map_err(|source| EngineError::Bundle { path: path.display().to_string(), error: source })?;
         let side = file.meta.input_size as usize;
         let engine = Engine::open(&file.onnx, run.batch.max(1), side, &run.backend, run.threads)?;
         let loaded = LoadedBundle { file, identity, forms, engine, signature };
@@ -66,7 +66,7 @@ impl LoadedBundle {
         trusted: &[[u8; 32]],
         require_signature: bool,
     ) -> Result<CheckedBundle, EngineError> {
-        let bundle = |source: FormatError| EngineError::Bundle { path: path.display().to_string(), source };
+        let bundle = |source: FormatError| EngineError::Bundle { path: path.display().to_string(), error: source };
         let bytes =
             std::fs::read(path).map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
         let file = ModelFile::decode(&bytes).map_err(bundle)?;

@@ -38,8 +38,10 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum EngineError {
     #[error("model bundle {path}: cannot read it: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("model bundle {path}: {source}")]
-    Bundle { path: String, source: melanoscope_shared::formats::FormatError },
+    /// The format error is said once, without its own "model bundle:" (and is not a separate
+    /// cause, which would repeat it in every chained message).
+    #[error("model bundle {path}: {}", error.detail())]
+    Bundle { path: String, error: melanoscope_shared::formats::FormatError },
     #[error("the ONNX model does not load in {runtime}: {source}")]
     Load { runtime: &'static str, source: Cause },
     #[error("inference failed in {runtime}: {source}")]

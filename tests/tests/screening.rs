@@ -260,3 +260,38 @@ fn the_end_of_a_camera_stream_is_a_fault_exit() {
     assert_eq!(stats.exit_status(false), 0, "a replay that runs out is done");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A 4X objective with a 10X model is a fault at start, in a technician's words, and written to
+/// the record log; a frame smaller than one field is its own state, not "insufficient tissue".
+#[test]
+fn a_too_coarse_objective_is_a_start_fault_and_a_tiny_frame_its_own_state() {
+    use melanoscope_edge::screen::setup::{SetupError, record_fault};
+    let dir = scratch("objective");
+    let cfg = site(&dir, "4x", 2.5, (320, 240), false);
+    let err = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap_err();
+    assert!(matches!(err, SetupError::Objective(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("this model needs a 10X objective (1.0 µm/px); objective 4x gives 2.5 µm/px"), "{text}");
+    record_fault(&cfg, &text).unwrap();
+    let scan = read_log_file(&cfg.log.path).unwrap();
+    let (_, r) = scan.records.last().unwrap();
+    assert!(matches!(&r.kind, RecordKind::Fault { message } if *message == text), "{r:?}");
+    let csv = dir.join("log.csv");
+    melanoscope_edge::records::export_log(&cfg.log.path, melanoscope_edge::records::ExportFormat::Csv, &csv).unwrap();
+    assert!(std::fs::read_to_string(&csv).unwrap().contains("fault: this model needs a 10X objective"));
+
+    // Tissue everywhere, but cropped smaller than one field: FRAME TOO SMALL.
+    let cfg = site(&dir, "10x", FRAME_UM, (320, 240), false);
+    let bundle = open_bundle(&cfg.model).unwrap();
+    let side = bundle.file.meta.input_size;
+    let frames = dir.join("small");
+    std::fs::create_dir_all(&frames).unwrap();
+    let full = frame(Lesion::MM, 51, &sharp());
+    write_jpeg(&frames.join("a.jpg"), &full.crop((W - side) / 2, (H - side) / 2 + 4, side - 8, side - 8).unwrap());
+    let prepared = Session::from_config(&cfg, bundle).unwrap();
+    let source = Replay::new(&[frames.display().to_string()], false).unwrap();
+    let mut session = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton });
+    let stats = session.run(None, || panic!("a replay never waits")).clone();
+    assert_eq!(stats.verdicts.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>(), ["FRAME TOO SMALL"], "{stats:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -44,7 +44,13 @@ fn a_keyed_device_refuses_unsigned_bundles_and_names_the_signer() {
     // Keys configured, require_signature false: the keys alone require a signature.
     let err = open_bundle(&site(&dir, &unsigned, true).model).unwrap_err();
     assert!(matches!(err, SetupError::Bundle { .. }), "{err}");
-    assert!(err.to_string().contains("unsigned"), "{err}");
+    // Said once, as the technician reads it: the file once, "model bundle" once, no repeats.
+    let text = melanoscope_shared::errors::error_chain(&err);
+    let path = unsigned.display().to_string();
+    assert_eq!(text.matches(&path).count(), 1, "{text}");
+    assert_eq!(text.matches("model bundle").count(), 1, "{text}");
+    assert_eq!(text.matches("requires a signature").count(), 1, "{text}");
+    assert!(text.contains("unsigned"), "{text}");
     // Without keys it opens, and says it is unsigned.
     let open = open_bundle(&site(&dir, &unsigned, false).model).unwrap();
     assert_eq!(open.identity.signer, None);

@@ -1,7 +1,9 @@
 //! The cohort file: one CSV row per slide with `slide` (path), `slide_id`, `patient_id`,
 //! `label` (MM, IN, CN, JN) and optional `site`, `um_per_px` and `annotations` (a QuPath GeoJSON,
-//! ASAP or Aperio XML file of delineated regions). Loading reports every problem
-//! with its line number at once, so a lab fixes the file in one pass.
+//! ASAP or Aperio XML file of delineated regions). Loading reports every problem of every row
+//! with its line number at once, so a lab fixes the file in one pass. A bad row (a missing
+//! slide file, an unknown label) sets that row aside, named, and the rest of the cohort goes on;
+//! only a file that cannot be read as a cohort at all is refused.
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -34,6 +36,24 @@ pub struct CohortSlide {
 pub struct Cohort {
     pub source: PathBuf,
     pub slides: Vec<CohortSlide>,
+    /// Rows set aside, with every problem each has.
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// A cohort row that cannot be used, with all of its problems.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejectedRow {
+    pub line: usize,
+    /// As written in the row (may be empty).
+    pub slide_id: String,
+    pub slide: String,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for RejectedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cohort line {}: {}", self.line, self.problems.join("; "))
+    }
 }
 
 /// One problem with the cohort file.
@@ -63,15 +83,28 @@ const REQUIRED: [&str; 4] = ["slide", "slide_id", "patient_id", "label"];
 /// Reads and validates a cohort CSV. Relative slide paths are taken from the CSV's folder.
 pub fn load_cohort(path: &Path) -> Result<Cohort, CohortError> {
     let text = std::fs::read_to_string(path).map_err(|source| CohortError::Read { path: path.into(), source })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse_cohort(&text, base, true)
-        .map(|slides| Cohort { source: path.into(), slides })
-        .map_err(|problems| CohortError::Invalid { path: path.into(), problems })
+    // Absolute, so manifests written from the cohort name files that resolve from anywhere.
+    let base = std::path::absolute(path)
+        .map_err(|source| CohortError::Read { path: path.into(), source })?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let (slides, rejected) =
+        parse_cohort(&text, &base, true).map_err(|problems| CohortError::Invalid { path: path.into(), problems })?;
+    for r in &rejected {
+        tracing::warn!(cohort = %path.display(), "{r}");
+    }
+    Ok(Cohort { source: path.into(), slides, rejected })
 }
 
-/// Parses cohort CSV text; `check_files` also requires every slide file to exist.
-pub fn parse_cohort(text: &str, base: &Path, check_files: bool) -> Result<Vec<CohortSlide>, Vec<CohortProblem>> {
-    let mut problems = Vec::new();
+/// Parses cohort CSV text into its usable rows and the rows set aside; `check_files` also
+/// requires every slide file to exist. `Err`: the text is not a cohort (header, no rows).
+pub fn parse_cohort(
+    text: &str,
+    base: &Path,
+    check_files: bool,
+) -> Result<(Vec<CohortSlide>, Vec<RejectedRow>), Vec<CohortProblem>> {
+    let mut rejected = Vec::new();
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(text.as_bytes());
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
@@ -101,47 +134,50 @@ pub fn parse_cohort(text: &str, base: &Path, check_files: bool) -> Result<Vec<Co
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                problems.push(CohortProblem { line, message: format!("unreadable row: {e}") });
+                let problems = vec![format!("unreadable row: {e}")];
+                rejected.push(RejectedRow { line, slide_id: String::new(), slide: String::new(), problems });
                 continue;
             }
         };
         let field = |i: usize| record.get(i).unwrap_or("").to_string();
-        let mut bad = |message: String| problems.push(CohortProblem { line, message });
+        // Every problem of the row, so it is fixed in one pass.
+        let mut problems = Vec::new();
         let (slide_s, slide_id, patient_id, label_s) = (field(i_slide), field(i_id), field(i_patient), field(i_label));
-        if slide_s.is_empty() || slide_id.is_empty() || patient_id.is_empty() {
-            bad("slide, slide_id and patient_id must not be empty".into());
-            continue;
+        for (name, value) in [("slide", &slide_s), ("slide_id", &slide_id), ("patient_id", &patient_id)] {
+            if value.is_empty() {
+                problems.push(format!("{name} is empty"));
+            }
         }
-        let Some(label) = Lesion::parse(&label_s) else {
-            bad(format!("unknown label {label_s:?}; expected one of MM, IN, CN, JN"));
-            continue;
-        };
+        let label = Lesion::parse(&label_s);
+        if label.is_none() {
+            problems.push(format!("unknown label {label_s:?}; expected one of MM, IN, CN, JN"));
+        }
         let um_per_px = match i_mpp.map(field).filter(|s| !s.is_empty()) {
             None => None,
             Some(s) => match s.parse::<f64>() {
                 Ok(v) if v.is_finite() && v > 0.0 => Some(v),
                 _ => {
-                    bad(format!("um_per_px {s:?} is not a positive number"));
-                    continue;
+                    problems.push(format!("um_per_px {s:?} is not a positive number"));
+                    None
                 }
             },
         };
         let slide = base.join(&slide_s);
-        if check_files && !slide.is_file() {
-            bad(format!("slide file {} does not exist", slide.display()));
+        if check_files && !slide_s.is_empty() && !slide.is_file() {
+            problems.push(format!("slide file {} does not exist", slide.display()));
         }
-        if let Some(first) = first_line_of_id.get(&slide_id) {
-            bad(format!("duplicate slide_id {slide_id:?} (first on line {first})"));
-        } else {
-            first_line_of_id.insert(slide_id.clone(), line);
+        if let Some(first) = first_line_of_id.get(&slide_id).filter(|_| !slide_id.is_empty()) {
+            problems.push(format!("duplicate slide_id {slide_id:?} (first on line {first})"));
         }
-        match label_of_path.get(&slide) {
-            Some((other, first)) if *other != label => {
-                bad(format!("slide {slide_s} is listed as {label} here and as {other} on line {first}"))
-            }
-            Some((_, first)) => bad(format!("slide {slide_s} is listed twice (first on line {first})")),
-            None => {
-                label_of_path.insert(slide.clone(), (label, line));
+        if let Some(label) = label
+            && !slide_s.is_empty()
+        {
+            match label_of_path.get(&slide) {
+                Some((other, first)) if *other != label => {
+                    problems.push(format!("slide {slide_s} is listed as {label} here and as {other} on line {first}"))
+                }
+                Some((_, first)) => problems.push(format!("slide {slide_s} is listed twice (first on line {first})")),
+                None => {}
             }
         }
         let annotations = i_ann.map(field).filter(|s| !s.is_empty()).map(|a| base.join(a));
@@ -149,15 +185,21 @@ pub fn parse_cohort(text: &str, base: &Path, check_files: bool) -> Result<Vec<Co
             && let Some(a) = &annotations
             && !a.is_file()
         {
-            bad(format!("annotation file {} does not exist", a.display()));
+            problems.push(format!("annotation file {} does not exist", a.display()));
         }
+        let (Some(label), true) = (label, problems.is_empty()) else {
+            rejected.push(RejectedRow { line, slide_id, slide: slide_s, problems });
+            continue;
+        };
+        first_line_of_id.insert(slide_id.clone(), line);
+        label_of_path.insert(slide.clone(), (label, line));
         let site = i_site.map(field).filter(|s| !s.is_empty());
         slides.push(CohortSlide { line, slide, slide_id, patient_id, label, site, um_per_px, annotations });
     }
-    if slides.is_empty() && problems.is_empty() {
-        problems.push(CohortProblem { line: 1, message: "no slides listed".into() });
+    if slides.is_empty() && rejected.is_empty() {
+        return Err(vec![CohortProblem { line: 1, message: "no slides listed".into() }]);
     }
-    if problems.is_empty() { Ok(slides) } else { Err(problems) }
+    Ok((slides, rejected))
 }
 
 #[cfg(test)]
@@ -169,7 +211,8 @@ mod tests {
         let text = "slide,slide_id,patient_id,label,site,um_per_px,annotations\n\
                     a.svs,S1,P1,MM,north,,a.geojson\n\
                     b.tif,S2,P1,jn,,0.5,\n";
-        let slides = parse_cohort(text, Path::new("/data"), false).unwrap();
+        let (slides, rejected) = parse_cohort(text, Path::new("/data"), false).unwrap();
+        assert!(rejected.is_empty());
         assert_eq!(slides.len(), 2);
         assert_eq!(slides[0].slide, PathBuf::from("/data/a.svs"));
         assert_eq!((slides[0].line, slides[0].label, slides[0].site.as_deref()), (2, Lesion::MM, Some("north")));
@@ -185,16 +228,48 @@ mod tests {
                     b.svs,S1,P2,IN\n\
                     c.svs,S3,P3,BCC\n\
                     a.svs,S4,P1,CN\n\
-                    ,S5,P5,MM\n";
-        let problems = parse_cohort(text, Path::new("/nowhere"), true).unwrap_err();
-        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        let has = |line: usize, needle: &str| problems.iter().any(|p| p.line == line && p.message.contains(needle));
+                    ,S5,P5,MM\n\
+                    d.svs,,P6,XX,\n";
+        // Nothing exists under /nowhere: every row is set aside, none stops the others.
+        let (slides, rejected) = parse_cohort(text, Path::new("/nowhere"), true).unwrap();
+        assert!(slides.is_empty());
+        let text: Vec<String> = rejected.iter().map(ToString::to_string).collect();
+        let has = |line: usize, needle: &str| {
+            rejected.iter().any(|r| r.line == line && r.problems.iter().any(|p| p.contains(needle)))
+        };
         assert!(has(2, "slide file /nowhere/a.svs does not exist"), "{text:?}");
         assert!(has(2, "annotation file /nowhere/a.xml does not exist"), "{text:?}");
-        assert!(has(3, "duplicate slide_id \"S1\" (first on line 2)"), "{text:?}");
         assert!(has(4, "unknown label \"BCC\""), "{text:?}");
-        assert!(has(5, "listed as CN here and as MM on line 2"), "{text:?}");
-        assert!(has(6, "must not be empty"), "{text:?}");
+        assert!(has(6, "slide is empty"), "{text:?}");
+        // Every problem of one row, not only its first.
+        let last = rejected.iter().find(|r| r.line == 7).unwrap();
+        assert_eq!(last.problems.len(), 3, "{last:?}");
+        assert!(
+            has(7, "slide_id is empty") && has(7, "unknown label \"XX\"") && has(7, "d.svs does not exist"),
+            "{text:?}"
+        );
+        // A bad µm/px is one more problem of its row.
+        let (_, rejected) =
+            parse_cohort("slide,slide_id,patient_id,label,um_per_px\ne.svs,,P7,MM,-1\n", Path::new("/x"), false)
+                .unwrap();
+        assert_eq!(rejected[0].problems.len(), 2, "{rejected:?}");
+        assert!(rejected[0].problems[1].contains("um_per_px \"-1\""), "{rejected:?}");
+
+        // With the files present, duplicates and conflicts set aside the later row only.
+        let (slides, rejected) = parse_cohort(
+            "slide,slide_id,patient_id,label\na.svs,S1,P1,MM\nb.svs,S1,P2,IN\na.svs,S4,P1,CN\na.svs,S5,P1,MM\n",
+            Path::new("/nowhere"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(slides.iter().map(|s| s.slide_id.as_str()).collect::<Vec<_>>(), ["S1"]);
+        let text: Vec<String> = rejected.iter().map(ToString::to_string).collect();
+        let has = |line: usize, needle: &str| {
+            rejected.iter().any(|r| r.line == line && r.problems.iter().any(|p| p.contains(needle)))
+        };
+        assert!(has(3, "duplicate slide_id \"S1\" (first on line 2)"), "{text:?}");
+        assert!(has(4, "listed as CN here and as MM on line 2"), "{text:?}");
+        assert!(has(5, "listed twice (first on line 2)"), "{text:?}");
     }
 
     #[test]

@@ -23,8 +23,73 @@ pub enum PatientSource {
 pub struct ImportReport {
     pub imported: usize,
     pub dropped_background: usize,
+    /// Each file dropped by the background rule, with its background fraction.
+    pub dropped: Vec<(PathBuf, f32)>,
     pub problems: Vec<String>,
     pub per_class: HashMap<String, usize>,
+    /// Patch side lengths found, with how many files have each.
+    pub sizes: std::collections::BTreeMap<u32, usize>,
+}
+
+impl ImportReport {
+    /// The dropped files as CSV (`file,background_fraction`), for the lab to review.
+    pub fn dropped_csv(&self) -> Result<String, csv::Error> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["file", "background_fraction"])?;
+        for (file, bg) in &self.dropped {
+            w.write_record([file.display().to_string(), format!("{bg:.3}")])?;
+        }
+        let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// How the import reads a patch folder.
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    pub patients: PatientSource,
+    pub magnification: String,
+    pub um_per_px: f64,
+    /// Patches with more background than this are dropped (the study's 0.40).
+    pub max_background: f32,
+    /// Folder names (compared without case) mapped to classes, before the built-in names.
+    pub class_map: HashMap<String, Lesion>,
+}
+
+/// Parses `--class-map`: inline `lung_aca=MM,lung_n=IN`, or a CSV file of `folder,label` rows.
+pub fn parse_class_map(spec: &str) -> Result<HashMap<String, Lesion>, String> {
+    // A file holds `folder,label` lines (a header allowed); inline pairs are `folder=LABEL`.
+    let pairs: Vec<(String, Option<(String, String)>)> = if Path::new(spec).is_file() {
+        let text = std::fs::read_to_string(spec).map_err(|e| format!("{spec}: {e}"))?;
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| (l.to_string(), l.split_once(',').map(|(a, b)| (a.into(), b.into()))))
+            .collect()
+    } else {
+        spec.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| (p.to_string(), p.split_once('=').map(|(a, b)| (a.into(), b.into()))))
+            .collect()
+    };
+    let mut map = HashMap::new();
+    for (text, pair) in pairs {
+        let Some((folder, label)) = pair else {
+            return Err(format!("{text:?}: expected folder=LABEL (e.g. lung_aca=MM), or folder,label lines in a file"));
+        };
+        let (folder, label) = (folder.trim().trim_matches('"'), label.trim().trim_matches('"'));
+        if folder.eq_ignore_ascii_case("folder") && label.eq_ignore_ascii_case("label") {
+            continue;
+        }
+        let lesion = Lesion::parse(label)
+            .ok_or_else(|| format!("{text:?}: unknown label {label:?}; expected MM, IN, CN or JN"))?;
+        map.insert(folder.to_ascii_lowercase(), lesion);
+    }
+    if map.is_empty() {
+        return Err(format!("{spec:?}: no folder=LABEL pairs"));
+    }
+    Ok(map)
 }
 
 fn class_of(folder: &str) -> Option<Lesion> {
@@ -80,21 +145,18 @@ fn load_patient_csv(path: &Path) -> Result<HashMap<String, (String, Option<Strin
     Ok(map)
 }
 
-/// Imports `root/<class>/*.{png,jpg,jpeg}` as patches of `magnification` (`um_per_px`), writing a
+/// Imports `root/<class>/*.{png,jpg,jpeg}` as patches of `settings.magnification`, writing a
 /// manifest to `out`. Patches with more than `max_background` background are dropped (the
-/// study's rule); unreadable files and unknown class folders are reported, not fatal.
-pub fn import_patch_folders(
-    root: &Path,
-    patients: &PatientSource,
-    magnification: &str,
-    um_per_px: f64,
-    max_background: f32,
-    out: &Path,
-) -> Result<ImportReport, ImportError> {
+/// study's rule) and listed; unreadable files and unknown class folders are reported, not fatal.
+pub fn import_patch_folders(root: &Path, settings: &ImportSettings, out: &Path) -> Result<ImportReport, ImportError> {
+    let ImportSettings { patients, magnification, um_per_px, max_background, class_map } = settings;
+    let (um_per_px, max_background) = (*um_per_px, *max_background);
     let csv = match patients {
         PatientSource::Csv(p) => Some(load_patient_csv(p)?),
         PatientSource::Prefix(_) => None,
     };
+    // Absolute, so the manifest's paths resolve from any working folder.
+    let root = &std::path::absolute(root).map_err(|source| ImportError::Io { path: root.into(), source })?;
     let mut report = ImportReport::default();
     let mut writer = ManifestWriter::create(out)?;
     let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
@@ -106,8 +168,11 @@ pub fn import_patch_folders(
     let test = TissueTest::default();
     for folder in folders {
         let name = folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let Some(label) = class_of(&name) else {
-            report.problems.push(format!("{}: folder name is not a class (MM, IN, CN, JN); skipped", folder.display()));
+        let Some(label) = class_map.get(&name.to_ascii_lowercase()).copied().or_else(|| class_of(&name)) else {
+            report.problems.push(format!(
+                "{}: folder name is not a class (MM, IN, CN, JN); skipped (map it with --class-map {name}=MM)",
+                folder.display()
+            ));
             continue;
         };
         let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
@@ -150,8 +215,10 @@ pub fn import_patch_folders(
             let side = img.width().min(img.height());
             let bg = background_fraction(&img, FieldRect::square(0, 0, side), &test)
                 .map_err(|source| ImportError::Image { path: file.clone(), source })?;
+            *report.sizes.entry(side).or_default() += 1;
             if bg > max_background {
                 report.dropped_background += 1;
+                report.dropped.push((file.clone(), bg));
                 continue;
             }
             writer.push(ManifestRow {
@@ -160,7 +227,7 @@ pub fn import_patch_folders(
                 patient_id,
                 label: label.code().into(),
                 site: None,
-                magnification: magnification.into(),
+                magnification: magnification.clone(),
                 requested_um_per_px: um_per_px,
                 effective_um_per_px: um_per_px,
                 level: 0,
@@ -203,8 +270,20 @@ mod tests {
         save_rgb(&dir.join("root/junctional/P2_0_0.png"), &tissue).unwrap();
         std::fs::write(dir.join("root/junctional/P3_0_0.png"), b"not a png").unwrap();
         let out = dir.join("m.parquet");
-        let r = import_patch_folders(&dir.join("root"), &PatientSource::Prefix('_'), "40X", 0.25, 0.4, &out).unwrap();
+        let settings = ImportSettings {
+            patients: PatientSource::Prefix('_'),
+            magnification: "40X".into(),
+            um_per_px: 0.25,
+            max_background: 0.4,
+            class_map: HashMap::new(),
+        };
+        let r = import_patch_folders(&dir.join("root"), &settings, &out).unwrap();
         assert_eq!((r.imported, r.dropped_background), (2, 1));
+        assert_eq!(r.dropped.len(), 1);
+        assert!(r.dropped[0].0.ends_with("MM/P1_64_0.png") && r.dropped[0].1 > 0.9, "{:?}", r.dropped);
+        let csv = r.dropped_csv().unwrap();
+        assert!(csv.starts_with("file,background_fraction\n") && csv.contains("P1_64_0.png,1.000"), "{csv}");
+        assert!(r.problems.iter().any(|p| p.contains("--class-map notes=MM")), "{:?}", r.problems);
         assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
         assert!(r.problems.iter().any(|p| p.contains("notes")) && r.problems.iter().any(|p| p.contains("P3_0_0.png")));
         let rows = read_manifest(&out).unwrap();
@@ -213,17 +292,29 @@ mod tests {
             vec![("P1", "MM"), ("P2", "JN")]
         );
         std::fs::write(dir.join("patients.csv"), "file,patient_id,slide_id\nP1_0_0.png,PAT-A,SL-1\n").unwrap();
-        let r = import_patch_folders(
-            &dir.join("root"),
-            &PatientSource::Csv(dir.join("patients.csv")),
-            "40X",
-            0.25,
-            0.4,
-            &out,
-        )
-        .unwrap();
+        let with_csv = ImportSettings { patients: PatientSource::Csv(dir.join("patients.csv")), ..settings.clone() };
+        let r = import_patch_folders(&dir.join("root"), &with_csv, &out).unwrap();
         assert_eq!(r.imported, 1);
         assert_eq!(read_manifest(&out).unwrap()[0].slide_id, "SL-1");
+        // A looser background rule keeps the glass patch; a class map names other folders.
+        let loose = ImportSettings {
+            max_background: 1.0,
+            class_map: parse_class_map("Notes=IN, junctional=CN").unwrap(),
+            ..settings.clone()
+        };
+        std::fs::write(dir.join("root/notes/P9_0_0.png"), std::fs::read(dir.join("root/MM/P1_0_0.png")).unwrap())
+            .unwrap();
+        let r = import_patch_folders(&dir.join("root"), &loose, &out).unwrap();
+        assert_eq!((r.imported, r.dropped_background), (4, 0), "{:?}", r.problems);
+        assert_eq!(r.per_class.get("IN"), Some(&1));
+        assert_eq!(r.per_class.get("CN"), Some(&1), "the map wins over the built-in name");
+        assert_eq!(r.sizes.get(&64), Some(&4));
+        // Mapping files and bad specs.
+        std::fs::write(dir.join("map.csv"), "folder,label\nlung_aca,MM\nlung_n,IN\n").unwrap();
+        let m = parse_class_map(&dir.join("map.csv").display().to_string()).unwrap();
+        assert_eq!((m["lung_aca"], m["lung_n"]), (Lesion::MM, Lesion::IN));
+        assert!(parse_class_map("lung_aca=BCC").unwrap_err().contains("unknown label \"BCC\""));
+        assert!(parse_class_map("lung_aca").unwrap_err().contains("folder=LABEL"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 mod cli;
 
@@ -18,6 +19,8 @@ enum Command {
     /// Print the compute devices libtorch sees, as JSON.
     Info,
     /// Cut the slides of a cohort into 256x256 patches at one or more magnifications.
+    /// Exit status: 0 every slide patched; 3 some slides failed and the rest were patched; 4
+    /// every slide failed (each named with its reason in the output and report.json).
     Patch(cli::patch::PatchArgs),
     /// Generate a synthetic skin-lesion cohort: pyramidal TIFF slides, lesion masks, cohort.csv.
     Synth(cli::synth::SynthArgs),
@@ -60,14 +63,25 @@ enum Command {
     Split(cli::patch_sets::SplitArgs),
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command; most succeed with 0, `patch` says how many slides failed by its status.
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
         Command::Info => println!("{}", serde_json::to_string_pretty(&melanoscope_trainer::device::report())?),
-        Command::Patch(args) => cli::patch::run(args)?,
+        Command::Patch(args) => return cli::patch::run(args),
         Command::Synth(args) => cli::synth::synth(args)?,
         Command::BenchPatch(args) => cli::bench_patch::run(args)?,
         Command::Bench(args) => cli::bench::bench(args)?,
@@ -83,7 +97,7 @@ fn main() -> Result<()> {
         Command::BenchExport(args) => cli::bench_export::bench_export(args)?,
         Command::Split(args) => cli::patch_sets::split(args)?,
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

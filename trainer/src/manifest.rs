@@ -207,13 +207,19 @@ fn defs(rows: &[ManifestRow], present: impl Fn(&ManifestRow) -> bool) -> Vec<i16
 /// Reads a whole manifest (for tests and small cohorts; large ones are read by row group).
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ManifestError> {
     let err = |e: &dyn std::fmt::Display| ManifestError::Io { path: path.into(), detail: e.to_string() };
+    // The trainer writes absolute paths; a relative one (a manifest moved with its patches, or
+    // written by another tool) is taken from the manifest's own folder, wherever the command runs.
+    let base = std::path::absolute(path).map_err(|e| err(&e))?.parent().map(Path::to_path_buf).unwrap_or_default();
+    let resolve = |slide: String| {
+        if Path::new(&slide).is_relative() { base.join(&slide).display().to_string() } else { slide }
+    };
     let reader = SerializedFileReader::try_from(path).map_err(|e| err(&e))?;
     let mut rows = Vec::new();
     for row in reader.get_row_iter(None).map_err(|e| err(&e))? {
         let r = row.map_err(|e| err(&e))?;
         let s = |i: usize| r.get_string(i).cloned().map_err(|e| err(&e));
         rows.push(ManifestRow {
-            slide: s(0)?,
+            slide: resolve(s(0)?),
             slide_id: s(1)?,
             patient_id: s(2)?,
             label: s(3)?,
@@ -300,6 +306,21 @@ mod tests {
         drop(w);
         assert_eq!(read_manifest(&path).unwrap().len(), n as usize);
         assert!(!melanoscope_shared::atomic::temp_path(&path).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn relative_paths_resolve_from_the_manifests_folder_whatever_the_working_folder() {
+        let dir = std::env::temp_dir().join(format!("msc-manifest-rel-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("set")).unwrap();
+        let path = dir.join("set/manifest.parquet");
+        let mut w = ManifestWriter::create(&path).unwrap();
+        w.push(ManifestRow { slide: "MM/p1.png".into(), ..row(0) }).unwrap();
+        w.push(ManifestRow { slide: "/abs/p2.png".into(), ..row(1) }).unwrap();
+        w.finish().unwrap();
+        let back = read_manifest(&path).unwrap();
+        assert_eq!(back[0].slide, dir.join("set/MM/p1.png").display().to_string());
+        assert_eq!(back[1].slide, "/abs/p2.png");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -58,6 +58,35 @@ pub struct PatientSplit {
     pub assignments: BTreeMap<String, (Partition, Lesion)>,
 }
 
+/// The slides of a patch manifest as cohort entries, for splitting imported patch sets: one
+/// entry per slide id with its patient and slide label. A row without a patient id becomes its
+/// own patient (named after its file); how many did is returned beside, to be said.
+pub fn slides_from_manifest(rows: &[crate::manifest::ManifestRow]) -> (Vec<CohortSlide>, usize) {
+    let mut seen: BTreeMap<(String, String), CohortSlide> = BTreeMap::new();
+    let mut own_patient = 0;
+    for r in rows {
+        let Some(label) = Lesion::parse(&r.slide_label).or_else(|| Lesion::parse(&r.label)) else { continue };
+        let patient = if r.patient_id.trim().is_empty() {
+            own_patient += 1;
+            Path::new(&r.slide).file_stem().map_or_else(|| r.slide.clone(), |s| s.to_string_lossy().into_owned())
+        } else {
+            r.patient_id.clone()
+        };
+        let slide_id = if r.slide_id.trim().is_empty() { patient.clone() } else { r.slide_id.clone() };
+        seen.entry((patient.clone(), slide_id.clone())).or_insert_with(|| CohortSlide {
+            line: 0,
+            slide: r.slide.clone().into(),
+            slide_id,
+            patient_id: patient,
+            label,
+            site: r.site.clone(),
+            um_per_px: None,
+            annotations: None,
+        });
+    }
+    (seen.into_values().collect(), own_patient)
+}
+
 /// The stratum of each patient: MM if any slide is melanoma, else the most frequent nevus
 /// type (ties broken in IN, CN, JN order).
 pub fn patient_strata(slides: &[CohortSlide]) -> BTreeMap<String, Lesion> {

@@ -22,7 +22,11 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
          {svs},cmu,P1,MM,pittsburgh,\n\
          truncated.svs,broken,P2,IN,,\n\
          {dcm},camelyon,P3,CN,,\n\
-         {png},tumour-png,P4,JN,,0.25\n",
+         {png},tumour-png,P4,JN,,0.25\n\
+         missing.svs,gone,P5,MM,,\n\
+         ,,P6,BCC,,-2\n\
+         {small},small-jpg,P7,IN,,0.25\n",
+        small = data.join("images/he-small-500x300.jpg").display(),
         svs = svs.display(),
         dcm = data.join("slides/camelyon-lowres.dcm").display(),
         png = data.join("images/he-tumour-1000px.png").display(),
@@ -41,10 +45,27 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
     assert!(by_id("cmu").magnifications["20X"].kept > 20);
     assert_eq!(by_id("broken").status, SlideStatus::Failed);
     assert!(by_id("broken").error.as_deref().unwrap().contains("truncated.svs"), "{:?}", by_id("broken").error);
-    assert_eq!(by_id("camelyon").status, SlideStatus::Failed);
+    // OpenSlide 4 opens the DICOM; at 29 µm/px every magnification is refused, by name.
+    assert_eq!(by_id("camelyon").status, SlideStatus::Done);
+    assert!(by_id("camelyon").magnifications.values().all(|c| c.refused.as_deref().unwrap().contains("28.9")));
     assert_eq!(by_id("tumour-png").status, SlideStatus::Done);
     assert!(by_id("tumour-png").magnifications["40X"].kept >= 4, "{:?}", by_id("tumour-png"));
-    assert_eq!(report.failed, 2);
+    // A missing slide file and a bad row fail as slides of their own; every problem is named.
+    assert_eq!(by_id("gone").status, SlideStatus::Failed);
+    assert!(by_id("gone").error.as_deref().unwrap().contains("missing.svs does not exist"));
+    let bad_row = by_id("line-7").error.clone().unwrap();
+    for needle in ["cohort line 7", "slide is empty", "slide_id is empty", "unknown label \"BCC\"", "um_per_px \"-2\""]
+    {
+        assert!(bad_row.contains(needle), "{needle}: {bad_row}");
+    }
+    // 500x300 px at 0.25 µm/px is 125x75 px at 10X: refused as smaller than a patch, not 0 silently.
+    let small = by_id("small-jpg");
+    assert_eq!(small.magnifications["40X"].refused, None);
+    for m in ["10X", "4X"] {
+        let why = small.magnifications[m].refused.as_deref().unwrap_or_default();
+        assert!(why.contains("smaller than one 256x256 patch") && why.contains("500x300"), "{m}: {why}");
+    }
+    assert_eq!(report.failed, 3);
     let rows = read_manifest(&report.manifest).unwrap();
     assert_eq!(rows.len() as u64, report.total_patches);
     let kept: usize = report.slides.iter().flat_map(|o| o.magnifications.values()).map(|c| c.kept).sum();
@@ -55,11 +76,11 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
     let exported = std::fs::read_dir(job.out_dir.join("patches/20X/MM")).unwrap().count();
     assert_eq!(exported, by_id("cmu").magnifications["20X"].kept);
     let report_json = std::fs::read_to_string(job.out_dir.join("report.json")).unwrap();
-    assert!(report_json.contains("\"failed\": 2"));
+    assert!(report_json.contains("\"failed\": 3"));
 
     // Second run: finished slides are not redone, failed ones are retried (and fail again).
     let again = run_patch_job(&job, &cohort).unwrap();
-    assert_eq!(again.slides.iter().filter(|o| o.status == SlideStatus::Resumed).count(), 2);
+    assert_eq!(again.slides.iter().filter(|o| o.status == SlideStatus::Resumed).count(), 4);
     assert_eq!(again.total_patches, report.total_patches);
 
     // A per-slide time limit that every slide passes: each fails, naming the limit and the
@@ -69,11 +90,44 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
         ..PatchJob::new(dir.join("out-limited"), MagnificationPresets::default().parse_list("20X").unwrap())
     };
     let report = run_patch_job(&limited, &cohort).unwrap();
-    assert_eq!(report.failed, 4);
+    assert_eq!(report.failed, report.slides.len());
     for id in ["cmu", "tumour-png"] {
         let e = report.slides.iter().find(|o| o.slide_id == id).unwrap().error.clone().unwrap();
         assert!(e.contains("per-slide limit of 0 s") && e.contains("--slide-time-limit"), "{id}: {e}");
     }
     assert!(limited.out_dir.join("report.json").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The command's exit status tells a script how the batch went: 0 all patched, 3 some failed,
+/// 4 every slide failed.
+#[test]
+fn patch_exit_status_says_whether_some_or_all_slides_failed() {
+    let data = data_dir();
+    let dir = std::env::temp_dir().join(format!("msc-patch-exit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = data.join("images/he-tumour-1000px.png");
+    let run = |rows: &str, name: &str| {
+        let csv = dir.join(format!("{name}.csv"));
+        std::fs::write(&csv, format!("slide,slide_id,patient_id,label,um_per_px\n{rows}")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_melanoscope-train"))
+            .args(["patch", "--magnifications", "20X", "--threads", "1", "--cohort"])
+            .arg(&csv)
+            .arg("--out")
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let good = format!("{},ok,P1,MM,0.25\n", png.display());
+    let (code, text) = run(&good, "all-good");
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(&format!("{good}nope.svs,gone,P2,IN,\n"), "some-bad");
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("FAILED gone") && text.contains("1 of 2 slides failed"), "{text}");
+    let (code, text) = run("nope.svs,gone,P2,IN,\nnope2.svs,gone2,P3,XX,\n", "all-bad");
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("every slide failed"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct FieldsArgs {
-    /// PNG or JPEG image (a camera frame or photomicrograph).
+    /// PNG, JPEG or TIFF image (a camera frame or photomicrograph).
     #[arg(long)]
     pub image: PathBuf,
     /// µm per pixel of the image (from the objective's calibration).

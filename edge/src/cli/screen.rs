@@ -11,7 +11,7 @@ use melanoscope_edge::notify::Notifier;
 use melanoscope_edge::screen::render::Renderer;
 use melanoscope_edge::screen::session::{PreparedSession, Session, SessionIo};
 use melanoscope_edge::screen::setup::{
-    SetupError, board_description, check_rollback, open_bundle, open_sinks, open_source,
+    SetupError, board_description, check_rollback, open_bundle, open_sinks, open_source, record_fault,
 };
 use melanoscope_edge::source::FrameSource;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,7 @@ pub struct ScreenArgs {
 fn show_fault(cfg: Option<&EdgeConfig>, site: &Path, leds: &mut impl Indicators, fault: &anyhow::Error) {
     let _ = leds.show(Indicator::Amber);
     let detail = melanoscope_shared::errors::error_chain(fault.as_ref());
+    tracing::error!("cannot screen: {detail}");
     eprintln!("melanoscope-edge: cannot screen: {detail}");
     // Salvaged only when the site file itself is the fault.
     let salvaged;
@@ -105,12 +106,24 @@ fn screen_with(
     // The settings read at start serve the first attempt; a retry reads the site file again
     // (a calibration or bundle path entered while the fault was shown).
     let mut settings = Some(settings);
+    // The last fault written to the record log: a fault that stays is recorded once, not at
+    // every retry.
+    let mut recorded: Option<String> = None;
     let (cfg, prepared, source) = loop {
         let cfg = settings.take().unwrap_or_else(|| EdgeConfig::load(Some(&args.config)));
         match open(args, cfg) {
             Ok(opened) => break opened,
             Err((cfg, e)) => {
                 show_fault(cfg.as_deref(), &args.config, &mut leds, &e);
+                let detail = melanoscope_shared::errors::error_chain(e.as_ref());
+                if let Some(cfg) = cfg.as_deref()
+                    && recorded.as_deref() != Some(detail.as_str())
+                {
+                    match record_fault(cfg, &detail) {
+                        Ok(()) => recorded = Some(detail),
+                        Err(r) => tracing::error!(error = %r, "the fault could not be written to the record log"),
+                    }
+                }
                 notifier.status(&format!("cannot screen: {e}"));
                 if args.exit_on_fault {
                     return Ok(3);

@@ -172,6 +172,7 @@ impl Analyzer {
         let readings = GateReadings {
             mean_luma,
             clipped_fraction,
+            grid_fields: (out.grid.cols * out.grid.rows) as usize,
             tissue_fields: kept.len(),
             sharpness: sharpness(out.resampled, kept.iter().copied()),
         };

@@ -5,7 +5,9 @@
 
 use super::analyse::FieldResult;
 use embedded_graphics::mono_font::MonoTextStyle;
-use embedded_graphics::mono_font::ascii::{FONT_6X10, FONT_10X20};
+// Latin-1 fonts: µ (µm/px in the service messages), °, ×, and accented names draw as
+// themselves; the ASCII fonts drew them as '?'.
+use embedded_graphics::mono_font::iso_8859_1::{FONT_6X10, FONT_10X20};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
@@ -29,6 +31,68 @@ pub fn verdict_color(v: Option<Verdict>) -> [u8; 3] {
         Some(Verdict::Nevus) => [30, 150, 60],
         Some(_) => [215, 140, 0],
         None => [90, 90, 90],
+    }
+}
+
+/// `text` in the characters the Latin-1 fonts have: typographic dashes, quotes, ellipses and
+/// arrows that messages may carry become their ASCII forms; anything else unknown becomes '?'.
+pub fn displayable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => out.push('-'),
+            '\u{2018}' | '\u{2019}' | '\u{2032}' => out.push('\''),
+            '\u{201C}' | '\u{201D}' => out.push('"'),
+            '\u{2026}' => out.push_str("..."),
+            '\u{2192}' => out.push_str("->"),
+            '\u{2264}' => out.push_str("<="),
+            '\u{2265}' => out.push_str(">="),
+            '\t' => out.push(' '),
+            c if (c as u32) < 0x20 || (0x7F..0xA0).contains(&(c as u32)) => {}
+            c if (c as u32) <= 0xFF => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
+/// `text` broken into lines of at most `per_line` characters at spaces; a word longer than a
+/// line (a long path) is cut, at '/' where it has one.
+pub fn wrap_words(text: &str, per_line: usize) -> Vec<String> {
+    let per_line = per_line.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        let used = line.chars().count();
+        if used > 0 && used + 1 + word.len() <= per_line {
+            line.push(' ');
+            line.extend(word.iter());
+            continue;
+        }
+        if used > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > per_line {
+            // Cut after the last '/' that fits, else at the line's end.
+            let cut = word[..per_line].iter().rposition(|c| *c == '/').map_or(per_line, |i| i + 1);
+            lines.push(word.drain(..cut).collect());
+        }
+        line = word.into_iter().collect();
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The banner's text: the verdict and the melanoma probability, labelled (a bare "p=0.71"
+/// beside NEVUS read as a contradiction).
+pub fn banner_label(verdict: Option<Verdict>, probability: Option<f64>) -> String {
+    match (verdict, probability) {
+        (Some(v), Some(p)) => format!("{}  melanoma {p:.2}", v.label()),
+        (Some(v), None) => v.label().to_string(),
+        (None, _) => "STARTING".to_string(),
     }
 }
 
@@ -189,7 +253,7 @@ impl Renderer {
             .draw(&mut canvas);
         let y = ((BANNER_H - ch) / 2) as i32;
         let style = MonoTextStyle::new(font, Rgb888::WHITE);
-        let _ = Text::with_baseline(text, Point::new(x + 6, y), style, Baseline::Top).draw(&mut canvas);
+        let _ = Text::with_baseline(&displayable(text), Point::new(x + 6, y), style, Baseline::Top).draw(&mut canvas);
     }
 
     /// Banner, probability bar and status line.
@@ -199,11 +263,7 @@ impl Renderer {
         let mut canvas = Canvas(&mut self.canvas);
         let fill = |c: [u8; 3]| PrimitiveStyle::with_fill(Rgb888::new(c[0], c[1], c[2]));
         let _ = Rectangle::new(Point::zero(), Size::new(w, BANNER_H)).into_styled(fill(c)).draw(&mut canvas);
-        let label = match (verdict, probability) {
-            (Some(v), Some(p)) => format!("{}  p={p:.2}", v.label()),
-            (Some(v), None) => v.label().to_string(),
-            (None, _) => "STARTING".to_string(),
-        };
+        let label = banner_label(verdict, probability);
         let big = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
         let _ = Text::with_baseline(&label, Point::new(10, 12), big, Baseline::Top).draw(&mut canvas);
         let bar_y = (h - BAR_H - STATUS_H) as i32;
@@ -219,9 +279,18 @@ impl Renderer {
         let _ = Rectangle::new(Point::new(tick - 1, bar_y), Size::new(3, BAR_H))
             .into_styled(fill([255; 3]))
             .draw(&mut canvas);
+        // The tick says what it is, beside it (on its left when it sits near the right edge).
+        if probability.is_some() {
+            let text = format!("threshold {threshold:.2}");
+            let text_w = text.len() as i32 * 6;
+            let x = if tick + 4 + text_w <= w as i32 { tick + 4 } else { (tick - 4 - text_w).max(0) };
+            let label = MonoTextStyle::new(&FONT_6X10, Rgb888::WHITE);
+            let _ = Text::with_baseline(&text, Point::new(x, bar_y + 2), label, Baseline::Top).draw(&mut canvas);
+        }
         let small = MonoTextStyle::new(&FONT_6X10, Rgb888::new(220, 220, 220));
-        let _ = Text::with_baseline(status, Point::new(4, bar_y + BAR_H as i32 + 2), small, Baseline::Top)
-            .draw(&mut canvas);
+        let _ =
+            Text::with_baseline(&displayable(status), Point::new(4, bar_y + BAR_H as i32 + 2), small, Baseline::Top)
+                .draw(&mut canvas);
     }
 
     /// A full-screen message (camera lost, no bundle, self-test failed) instead of a frame.
@@ -235,12 +304,11 @@ impl Renderer {
             .into_styled(PrimitiveStyle::with_fill(Rgb888::new(215, 140, 0)))
             .draw(&mut canvas);
         let big = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
-        let _ = Text::with_baseline(title, Point::new(10, 12), big, Baseline::Top).draw(&mut canvas);
-        // Wrap the detail to the screen width.
+        let _ = Text::with_baseline(&displayable(title), Point::new(10, 12), big, Baseline::Top).draw(&mut canvas);
+        // Wrap the detail to the screen width, at word boundaries.
         let per_line = ((w as usize).saturating_sub(20) / 10).max(10);
         let mut y = BANNER_H as i32 + 20;
-        for chunk in detail.chars().collect::<Vec<_>>().chunks(per_line) {
-            let line: String = chunk.iter().collect();
+        for line in wrap_words(&displayable(detail), per_line) {
             let _ = Text::with_baseline(&line, Point::new(10, y), big, Baseline::Top).draw(&mut canvas);
             y += 24;
         }
@@ -275,6 +343,58 @@ mod tests {
             status: "10x",
             warning: None,
         }
+    }
+
+    /// The pixels `text` lights on a small black canvas.
+    fn glyphs(text: &str) -> Vec<u8> {
+        let mut img = RgbImage::filled(60, 24, [0; 3]).unwrap();
+        let style = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
+        let _ =
+            Text::with_baseline(&displayable(text), Point::new(0, 0), style, Baseline::Top).draw(&mut Canvas(&mut img));
+        img.as_raw().to_vec()
+    }
+
+    #[test]
+    fn micro_and_other_latin_1_signs_are_drawn_not_question_marks() {
+        for c in ["µ", "°", "×", "é"] {
+            assert_ne!(glyphs(c), glyphs("?"), "{c} drawn as '?'");
+            assert!(glyphs(c).iter().any(|v| *v > 0), "{c} not drawn");
+        }
+        assert_eq!(displayable("0.25 µm/px – 40× … → ok"), "0.25 µm/px - 40× ... -> ok");
+        assert_eq!(displayable("a\u{7}b\u{1F600}"), "ab?");
+    }
+
+    #[test]
+    fn long_messages_wrap_between_words() {
+        let text = "this model needs a 40X objective (0.25 µm/px); objective 10x gives 1.0 µm/px";
+        let lines = wrap_words(text, 30);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        // No word is split: the lines rejoined by spaces give the text back.
+        assert_eq!(lines.join(" "), text);
+        assert_eq!(lines[0], "this model needs a 40X");
+        // A path longer than a line is cut at its slashes.
+        let long = wrap_words("/var/lib/melanoscope/snapshots/2026-12-01/frame.jpg", 20);
+        assert!(long.iter().all(|l| l.chars().count() <= 20), "{long:?}");
+        assert_eq!(long.concat(), "/var/lib/melanoscope/snapshots/2026-12-01/frame.jpg");
+        assert_eq!(long[0], "/var/lib/");
+        assert!(wrap_words("", 10).is_empty());
+    }
+
+    #[test]
+    fn the_probability_and_the_threshold_tick_are_labelled() {
+        assert_eq!(banner_label(Some(Verdict::Nevus), Some(0.71)), "NEVUS  melanoma 0.71");
+        let frame = RgbImage::filled(400, 300, [200, 200, 200]).unwrap();
+        let mut r = Renderer::new(640, 480, 0.05).unwrap();
+        let shown = r.render(&state(&frame, &[], Verdict::Nevus, 0.2)).clone();
+        // Right of the tick (at 0.5 of the width) the bar carries white label text.
+        let bar_y = 480 - BAR_H - STATUS_H;
+        let lit = (324..420).flat_map(|x| (bar_y + 2..bar_y + BAR_H - 2).map(move |y| (x, y)));
+        let white = lit.filter(|&(x, y)| shown.get(x, y) == Some([255; 3])).count();
+        assert!(white > 40, "{white} label pixels beside the tick");
+        // Near the right edge the label moves to the tick's left and stays on screen.
+        let high = r.render(&ScreenState { threshold: 0.95, ..state(&frame, &[], Verdict::Nevus, 0.2) }).clone();
+        let left = (500..600).filter(|&x| high.get(x, bar_y + 6) == Some([255; 3])).count();
+        assert!(left > 0, "label left of a tick near the edge");
     }
 
     #[test]

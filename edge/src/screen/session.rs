@@ -26,7 +26,8 @@ pub fn indicator_for(v: Verdict) -> Indicator {
         | Verdict::InsufficientTissue
         | Verdict::OutOfFocus
         | Verdict::Underexposed
-        | Verdict::Overexposed => Indicator::Amber,
+        | Verdict::Overexposed
+        | Verdict::FrameTooSmall => Indicator::Amber,
     }
 }
 
@@ -176,6 +177,9 @@ impl Session<(), (), ()> {
     pub fn from_config(cfg: &EdgeConfig, bundle: LoadedBundle) -> Result<PreparedSession, SetupError> {
         let (objective, calibration, um_per_px) = cfg.active_objective()?;
         let meta = &bundle.file.meta;
+        let camera_size =
+            (cfg.camera.source != crate::config::CameraSource::Replay).then_some((cfg.camera.width, cfg.camera.height));
+        super::objective::check_objective(objective, um_per_px, meta.um_per_px, meta.input_size, camera_size)?;
         let tracker = TrackerSettings {
             threshold: meta.decision.threshold,
             uncertain_band: meta.decision.uncertain_band,

@@ -12,10 +12,14 @@ use crate::source::{
 use crate::tune::cpu_fingerprint;
 use melanoscope_boards::board::DisplayIo;
 use melanoscope_engine::{Backend, EngineError, LoadedBundle, RunChoice, set_threads};
-use melanoscope_shared::formats::{KeyFileError, hex, read_key_file};
+use melanoscope_shared::formats::{KeyFileError, Verdict, hex, read_key_file};
 use melanoscope_shared::image::{FrameBounds, ImageError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+fn names_the_bundle(e: &EngineError) -> bool {
+    matches!(e, EngineError::Read { .. } | EngineError::Bundle { .. })
+}
 
 /// Why screening could not start; each keeps its cause.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +28,8 @@ pub enum SetupError {
     Config(#[from] ConfigError),
     #[error("trusted {0}")]
     Key(#[from] KeyFileError),
-    #[error("cannot screen with {path}: {source}")]
+    /// The bundle's path once: engine errors about reading or checking the file name it.
+    #[error("{}{source}", if names_the_bundle(source) { String::new() } else { format!("model bundle {}: ", path.display()) })]
     Bundle { path: PathBuf, source: EngineError },
     #[error(
         "model.tuned was measured on another CPU ({tuned}); this one is {here}. Run \
@@ -41,6 +46,27 @@ pub enum SetupError {
     Source(#[from] SourceError),
     #[error("the display canvas: {0}")]
     Display(#[source] ImageError),
+    #[error(transparent)]
+    Objective(#[from] super::objective::ObjectiveMismatch),
+}
+
+/// Appends a fault record (what the technician was shown) to the record log of `cfg`, so a
+/// review of the log sees why the device did not screen. The model is unknown at this point:
+/// the record carries no model hashes.
+pub fn record_fault(cfg: &EdgeConfig, message: &str) -> Result<(), RecordError> {
+    let identity = melanoscope_shared::formats::ModelIdentity { bundle_sha256: [0; 32], signer: None };
+    let objective = cfg.camera.objective.as_str();
+    let mut recorder = crate::records::Recorder::open(
+        &cfg.log.path,
+        cfg.log.sync,
+        &cfg.display.snapshot_dir,
+        [0; 32],
+        identity,
+        objective,
+    )?;
+    let kind = melanoscope_shared::formats::RecordKind::Fault { message: message.into() };
+    let record = recorder.record(crate::records::unix_ms(), 0, kind, Verdict::Uncertain, 0.0, Vec::new());
+    recorder.append(&record)
 }
 
 /// Trusted ed25519 public keys from files of 64 hex digits.

@@ -1,14 +1,15 @@
-//! Image files replayed as a camera stream: files, folders (their PNG/JPEG files in name order)
-//! and glob patterns, in the order given.
+//! Image files replayed as a camera stream: files, folders (their PNG/JPEG/TIFF files in name
+//! order) and glob patterns, in the order given. Each file is bounded like a camera frame: an
+//! image whose header claims more than [`FrameBounds::HARD`] is refused before decoding.
 
 use super::{Frame, FrameSource, SourceError};
-use melanoscope_shared::image::load_rgb;
+use melanoscope_shared::image::FrameBounds;
 use std::path::{Path, PathBuf};
 
 fn is_image(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+        .is_some_and(|e| ["png", "jpg", "jpeg", "tif", "tiff"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Expands `items` (files, folders, globs) into the list of image files; an item that names
@@ -25,7 +26,7 @@ pub fn expand_replay(items: &[String]) -> Result<Vec<PathBuf>, SourceError> {
                 .collect();
             files.sort();
             if files.is_empty() {
-                return Err(SourceError::Unavailable(format!("replay folder {item} holds no PNG or JPEG file")));
+                return Err(SourceError::Unavailable(format!("replay folder {item} holds no PNG, JPEG or TIFF file")));
             }
             out.extend(files);
         } else if path.is_file() {
@@ -80,8 +81,9 @@ impl FrameSource for Replay {
         let path = &self.files[self.next];
         self.next += 1;
         let origin = path.display().to_string();
-        let image =
-            load_rgb(path).map_err(|e| SourceError::Corrupt { origin: origin.clone(), detail: e.to_string() })?;
+        let bytes =
+            std::fs::read(path).map_err(|e| SourceError::Corrupt { origin: origin.clone(), detail: e.to_string() })?;
+        let image = super::decode_into_spare(&bytes, &mut None, FrameBounds::HARD, &origin)?;
         let index = self.delivered;
         self.delivered += 1;
         Ok(Some(Frame { image, index, origin }))
@@ -124,6 +126,25 @@ mod tests {
         assert!(e.contains("matches no file"), "{e}");
         let e = Replay::new(&["/no/such/frame.png".into()], false).unwrap_err().to_string();
         assert!(e.contains("/no/such/frame.png"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Microscope cameras save TIFF, often 16-bit: replayed like PNG and JPEG.
+    #[test]
+    fn tiff_frames_replay_8_and_16_bit() {
+        let dir = std::env::temp_dir().join(format!("msc-replay-tiff-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let deep = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(12, 8, |x, _| {
+            image::Rgb([x as u16 * 5000, 30_000, 65_535])
+        });
+        deep.save(dir.join("a-16bit.tif")).unwrap();
+        save_rgb(&dir.join("b.tiff"), &RgbImage::filled(12, 8, [200, 100, 150]).unwrap()).unwrap();
+        let mut r = Replay::new(&[dir.display().to_string()], false).unwrap();
+        assert_eq!(r.len(), 2);
+        let a = r.next_frame().unwrap().unwrap().image;
+        assert_eq!((a.width(), a.height(), a.get(2, 0)), (12, 8, Some([39, 117, 255])));
+        assert_eq!(r.next_frame().unwrap().unwrap().image.get(3, 3), Some([200, 100, 150]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -26,6 +26,28 @@ pub enum FormatError {
     Io(String),
 }
 
+impl FormatError {
+    /// The message without its leading "<what>: ", for a caller that names the file itself.
+    pub fn detail(&self) -> String {
+        let text = self.to_string();
+        let what = match self {
+            FormatError::Truncated { what, .. }
+            | FormatError::BadMagic { what, .. }
+            | FormatError::UnsupportedVersion { what, .. }
+            | FormatError::Checksum { what, .. }
+            | FormatError::Decode { what, .. }
+            | FormatError::TrailingBytes { what, .. }
+            | FormatError::Invalid { what, .. }
+            | FormatError::Encode { what, .. } => *what,
+            FormatError::Cobs { .. } | FormatError::Io(_) => return text,
+        };
+        match text.strip_prefix(what).and_then(|t| t.strip_prefix(": ")) {
+            Some(rest) => rest.into(),
+            None => text,
+        }
+    }
+}
+
 pub(crate) fn invalid(what: &'static str, field: &'static str, problem: impl Into<String>) -> FormatError {
     FormatError::Invalid { what, field, problem: problem.into() }
 }

@@ -17,6 +17,9 @@ pub enum Verdict {
     OutOfFocus,
     Underexposed,
     Overexposed,
+    /// The frame, at the model's µm/px, is smaller than one field: nothing can be screened
+    /// however much tissue it shows (a cropped or tiny image, or a too-coarse objective).
+    FrameTooSmall,
 }
 
 impl Verdict {
@@ -30,6 +33,7 @@ impl Verdict {
             Verdict::OutOfFocus => "OUT OF FOCUS",
             Verdict::Underexposed => "UNDEREXPOSED",
             Verdict::Overexposed => "OVEREXPOSED",
+            Verdict::FrameTooSmall => "FRAME TOO SMALL",
         }
     }
 }
@@ -41,6 +45,10 @@ pub enum RecordKind {
     /// The user froze the view; `bundle` names the snapshot folder (frame JPEG, CAM PNG, record).
     Snapshot {
         bundle: String,
+    },
+    /// Screening could not start (or stopped): what the technician was shown.
+    Fault {
+        message: String,
     },
 }
 

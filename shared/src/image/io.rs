@@ -1,11 +1,11 @@
-//! PNG/JPEG files to and from [`RgbImage`], with atomic writes.
+//! PNG/JPEG/TIFF files to and from [`RgbImage`], with atomic writes.
 
 use super::{ImageError, RgbImage};
 use crate::atomic::write_atomic;
 use std::io::Cursor;
 use std::path::Path;
 
-/// Decodes a PNG/JPEG (any colour type) into RGB8; errors name the file.
+/// Decodes a PNG, JPEG or TIFF (any colour type and depth) into RGB8; errors name the file.
 pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
     let decoded = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
@@ -163,6 +163,24 @@ mod tests {
         decode_rgb_into(&png, &mut frame).unwrap();
         assert_eq!((frame.width(), frame.height()), (40, 30));
         assert_eq!(frame, gradient(40, 30));
+    }
+
+    /// TIFF (what microscope cameras and many lab tools save) loads like PNG, and a TIFF
+    /// whose header claims a huge image is refused before its pixels are decoded.
+    #[test]
+    fn tiff_images_load_and_are_bounded() {
+        let dir = std::env::temp_dir().join(format!("msc-io-tiff-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("frame.tif");
+        save_rgb(&path, &gradient(40, 30)).unwrap();
+        assert_eq!(load_rgb(&path).unwrap(), gradient(40, 30));
+        let bytes = std::fs::read(&path).unwrap();
+        let mut frame = RgbImage::filled(1, 1, [0; 3]).unwrap();
+        decode_rgb_into(&bytes, &mut frame).unwrap();
+        assert_eq!(frame, gradient(40, 30));
+        let small = FrameBounds { max_width: 32, max_height: 32 };
+        assert!(matches!(decode_rgb_into_bounded(&bytes, &mut frame, small), Err(ImageError::Oversized { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -21,9 +21,10 @@ pub struct ExportArgs {
     /// Task the checkpoint was trained for (its classes): mm-vs-nevi, mm-vs-in, ..., nevi-3class.
     #[arg(long, default_value = "mm-vs-nevi")]
     pub task: Task,
-    /// Side of the square input in pixels (the patch size).
-    #[arg(long, default_value_t = 256)]
-    pub size: u32,
+    /// Side of the square input in pixels. Default: the patch size the checkpoint was trained
+    /// on (`run.json` beside it), else 256.
+    #[arg(long)]
+    pub size: Option<u32>,
     /// Magnification the model was trained at (gives the bundle's µm/px): 40X, 20X, 10X, 4X or µm/px.
     #[arg(long, default_value = "40X")]
     pub magnification: Magnification,
@@ -109,11 +110,12 @@ fn plan(args: ExportArgs) -> ExportPlan {
         };
         BundlePlan { path, also_on, sign_key: args.sign_key }
     });
+    let size = input_size(args.size, &args.checkpoint);
     ExportPlan {
         checkpoint: args.checkpoint,
         arch: args.arch,
         task: args.task,
-        size: args.size,
+        size,
         magnification: args.magnification,
         precision: args.form,
         also_forms: args.also_form,
@@ -126,6 +128,27 @@ fn plan(args: ExportArgs) -> ExportPlan {
         reference: args.reference,
         out: args.out,
         bundle,
+    }
+}
+
+/// The model's input side: `--size`, else the patch size of the run the checkpoint came from,
+/// else the study's 256; a `--size` that differs from the trained size is warned about.
+fn input_size(given: Option<u32>, checkpoint: &std::path::Path) -> u32 {
+    use melanoscope_trainer::train::run_info::RunInfo;
+    let trained = RunInfo::beside(checkpoint).map(|r| r.patch_size);
+    match (given, trained) {
+        (Some(g), Some(t)) if g != t => {
+            eprintln!("warning: --size {g}, but the checkpoint was trained on {t}x{t} patches");
+            g
+        }
+        (Some(g), _) => g,
+        (None, Some(t)) => {
+            if t != melanoscope_shared::FIELD_SIZE {
+                eprintln!("input size {t}x{t} px: the patch size the checkpoint was trained on");
+            }
+            t
+        }
+        (None, None) => melanoscope_shared::FIELD_SIZE,
     }
 }
 

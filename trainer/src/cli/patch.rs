@@ -7,6 +7,7 @@ use melanoscope_trainer::cohort::load_cohort;
 use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
 use melanoscope_trainer::slide::MagnificationPresets;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ImageFormatArg {
@@ -68,7 +69,7 @@ fn list(s: &str) -> Vec<String> {
     s.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()
 }
 
-pub fn run(args: PatchArgs) -> Result<()> {
+pub fn run(args: PatchArgs) -> Result<ExitCode> {
     let magnifications = MagnificationPresets::default().parse_list(&args.magnifications)?;
     if !(0.0..=1.0).contains(&args.min_region_overlap) {
         bail!("--min-region-overlap {}: expected a fraction between 0 and 1", args.min_region_overlap);
@@ -111,5 +112,15 @@ pub fn run(args: PatchArgs) -> Result<()> {
     };
     let report = run_patch_job(&job, &cohort)?;
     print!("{}", report.summary());
-    Ok(())
+    Ok(match report.failed {
+        0 => ExitCode::SUCCESS,
+        n if n == report.slides.len() => {
+            eprintln!("every slide failed ({n}); nothing was patched");
+            ExitCode::from(4)
+        }
+        n => {
+            eprintln!("{n} of {} slides failed; the rest were patched", report.slides.len());
+            ExitCode::from(3)
+        }
+    })
 }

@@ -3,9 +3,9 @@
 
 use anyhow::{Result, bail};
 use melanoscope_trainer::cohort::load_cohort;
-use melanoscope_trainer::import::{PatientSource, import_patch_folders};
+use melanoscope_trainer::import::{ImportSettings, PatientSource, import_patch_folders, parse_class_map};
 use melanoscope_trainer::slide::Magnification;
-use melanoscope_trainer::split::{PatientSplit, kfold_patients, split_patients};
+use melanoscope_trainer::split::{PatientSplit, kfold_patients, slides_from_manifest, split_patients};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -22,32 +22,58 @@ pub struct ImportArgs {
     /// Magnification of the patches (40X, 20X, 10X, 4X or a µm/px value).
     #[arg(long)]
     pub magnification: Magnification,
+    /// Patches with more background (glass) than this fraction are dropped and listed in
+    /// `<out>.dropped.csv`; the study's rule is 0.40. Tissue with natural air spaces (lung
+    /// alveoli, fat) may need a looser rule.
+    #[arg(long, default_value_t = melanoscope_shared::MAX_BACKGROUND_FRACTION)]
+    pub max_background: f32,
+    /// Folder names that are not MM/IN/CN/JN: inline `lung_aca=MM,lung_n=IN`, or a CSV file of
+    /// folder,label rows.
+    #[arg(long)]
+    pub class_map: Option<String>,
 }
 
 pub fn import(args: ImportArgs) -> Result<()> {
-    let source = match args.patients {
-        Some(csv) => PatientSource::Csv(csv),
-        None => PatientSource::Prefix('_'),
+    if !(0.0..=1.0).contains(&args.max_background) {
+        bail!("--max-background {}: expected a fraction between 0 and 1", args.max_background);
+    }
+    let settings = ImportSettings {
+        patients: match args.patients {
+            Some(csv) => PatientSource::Csv(csv),
+            None => PatientSource::Prefix('_'),
+        },
+        magnification: args.magnification.name.clone(),
+        um_per_px: args.magnification.um_per_px,
+        max_background: args.max_background,
+        class_map: match &args.class_map {
+            Some(spec) => parse_class_map(spec).map_err(|e| anyhow::anyhow!("--class-map {e}"))?,
+            None => Default::default(),
+        },
     };
-    let m = &args.magnification;
-    let report = import_patch_folders(
-        &args.folder,
-        &source,
-        &m.name,
-        m.um_per_px,
-        melanoscope_shared::MAX_BACKGROUND_FRACTION,
-        &args.out,
-    )?;
+    let report = import_patch_folders(&args.folder, &settings, &args.out)?;
     for p in &report.problems {
         eprintln!("warning: {p}");
     }
+    let dropped = PathBuf::from(format!("{}.dropped.csv", args.out.display()));
+    melanoscope_shared::atomic::write_atomic(&dropped, report.dropped_csv()?.as_bytes())?;
     println!(
-        "imported {} patches {:?}; {} dropped (over 40% background); wrote {}",
+        "imported {} patches {:?}; {} dropped (over {:.0}% background, listed in {}); wrote {}",
         report.imported,
         report.per_class,
         report.dropped_background,
+        args.max_background * 100.0,
+        dropped.display(),
         args.out.display()
     );
+    let sizes: Vec<String> = report.sizes.iter().map(|(side, n)| format!("{side} px ({n} files)")).collect();
+    if report.sizes.len() > 1 {
+        eprintln!("warning: patches of different sizes: {}; train needs one size", sizes.join(", "));
+    } else if let Some((&side, _)) = report.sizes.iter().next().filter(|(s, _)| **s != melanoscope_shared::FIELD_SIZE) {
+        println!(
+            "patch size {side} px (not the study's {}): train and export use {side}",
+            melanoscope_shared::FIELD_SIZE
+        );
+    }
     Ok(())
 }
 
@@ -71,9 +97,14 @@ pub fn colour_baseline(args: ColourBaselineArgs) -> Result<()> {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["cohort", "manifest"])))]
 pub struct SplitArgs {
+    /// Cohort CSV whose patients are split.
     #[arg(long)]
-    pub cohort: PathBuf,
+    pub cohort: Option<PathBuf>,
+    /// Or a patch manifest (from `patch` or `import-patches`): its patients are split.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
     /// Output CSV (patient_id, partition, stratum); with --kfold, one file per fold.
     #[arg(long)]
     pub out: PathBuf,
@@ -88,13 +119,32 @@ pub struct SplitArgs {
 }
 
 pub fn split(args: SplitArgs) -> Result<()> {
-    let cohort = load_cohort(&args.cohort)?;
+    let slides = match (&args.cohort, &args.manifest) {
+        (Some(path), _) => {
+            let cohort = load_cohort(path)?;
+            for r in &cohort.rejected {
+                eprintln!("not split: {r}");
+            }
+            cohort.slides
+        }
+        (None, Some(path)) => {
+            let rows = melanoscope_trainer::manifest::read_manifest(path)?;
+            let (slides, own) = slides_from_manifest(&rows);
+            if own > 0 {
+                println!("{own} patch(es) have no patient id: each is its own patient");
+            }
+            let patients: std::collections::BTreeSet<&str> = slides.iter().map(|s| s.patient_id.as_str()).collect();
+            println!("{} patches of {} patients in {}", rows.len(), patients.len(), path.display());
+            slides
+        }
+        (None, None) => bail!("give --cohort or --manifest"),
+    };
     let [train, val, test] = args.fractions[..] else {
         bail!("--fractions needs three numbers such as 0.7,0.15,0.15, got {}", args.fractions.len())
     };
     match args.kfold {
         None => {
-            let split = split_patients(&cohort.slides, [train, val, test], args.seed)?;
+            let split = split_patients(&slides, [train, val, test], args.seed)?;
             split.save(&args.out)?;
             for ((part, label), n) in split.counts() {
                 println!("{part:>10} {label}: {n} patients");
@@ -102,7 +152,7 @@ pub fn split(args: SplitArgs) -> Result<()> {
             println!("wrote {}", args.out.display());
         }
         Some(k) => {
-            let folds = kfold_patients(&cohort.slides, k, args.seed)?;
+            let folds = kfold_patients(&slides, k, args.seed)?;
             let mut text = String::from("patient_id,fold\n");
             for (i, fold) in folds.iter().enumerate() {
                 for p in fold {

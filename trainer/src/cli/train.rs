@@ -27,18 +27,38 @@ pub fn train(args: TrainCommandArgs) -> Result<()> {
     let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
     let train = task_samples(&rows, task, &magnification, &split, Partition::Train);
     let val = task_samples(&rows, task, &magnification, &split, Partition::Validation);
-    let size = rows.iter().find(|r| r.magnification.eq_ignore_ascii_case(&magnification)).map_or(256, |r| r.patch_size);
+    use melanoscope_trainer::train::run_info::{RunInfo, patch_size_of};
+    use melanoscope_trainer::train::task::task_rows;
+    let used = [Partition::Train, Partition::Validation]
+        .into_iter()
+        .flat_map(|p| task_rows(&rows, task, &magnification, &split, p));
+    let size = patch_size_of(used).map_err(|e| anyhow::anyhow!("{}: {e}", manifest.display()))?;
+    let note = if size == melanoscope_shared::FIELD_SIZE {
+        String::new()
+    } else {
+        format!(" (not the study's {}; export uses {size})", melanoscope_shared::FIELD_SIZE)
+    };
     eprintln!(
-        "{}: {} on {} train / {} validation patches at {magnification}, classes {:?}",
+        "{}: {} on {} train / {} validation patches at {magnification}, {size}x{size} px{note}, classes {:?}",
         task.name(),
         arch,
         train.len(),
         val.len(),
         task.classes()
     );
+    std::fs::create_dir_all(&out)?;
+    RunInfo {
+        arch: arch.to_string(),
+        task: task.name().into(),
+        magnification: magnification.clone(),
+        patch_size: size,
+        classes: task.classes().iter().map(|c| c.to_string()).collect(),
+        manifest: std::path::absolute(&manifest)?,
+    }
+    .save(&out)?;
     let device = melanoscope_trainer::device::best_device();
     melanoscope_trainer::device::share_cores_with_loader(device);
-    let cfg = training.fit_config(arch, task.classes().len(), size, out.clone(), device)?;
+    let cfg = training.fit_config(arch, task.classes().len(), i32::try_from(size)?, out.clone(), device)?;
     let state = fit(&cfg, std::sync::Arc::new(train), std::sync::Arc::new(val), resume)?;
     println!("{}", serde_json::to_string_pretty(&state)?);
     println!("checkpoints in {}", out.display());
@@ -82,8 +102,8 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         workers,
     };
     let done = evaluate_checkpoint(&plan)?;
-    for (partition, n) in done.unread.iter().filter(|(_, n)| *n > 0) {
-        eprintln!("warning: {n} {partition:?} patches could not be read and are left out");
+    for (partition, unread) in done.unread.iter().filter(|(_, u)| u.count > 0) {
+        eprintln!("warning: left out: {}", unread.describe(&format!("{partition:?} patches")));
     }
     let report = done.report;
     std::fs::create_dir_all(&out)?;

@@ -104,6 +104,31 @@ pub struct Batch {
     pub skipped: Vec<String>,
 }
 
+/// Samples that could not be read: how many, and the first few reasons (each names the file).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Unread {
+    pub count: usize,
+    pub first: Vec<String>,
+}
+
+impl Unread {
+    /// Reasons kept verbatim; the rest are counted.
+    const KEEP: usize = 3;
+
+    pub fn add(&mut self, reasons: &[String]) {
+        self.count += reasons.len();
+        let room = Self::KEEP.saturating_sub(self.first.len());
+        self.first.extend(reasons.iter().take(room).cloned());
+    }
+
+    /// "N patches could not be read: <reason>; <reason> (and M more)".
+    pub fn describe(&self, what: &str) -> String {
+        let more = self.count.saturating_sub(self.first.len());
+        let tail = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+        format!("{} {what} could not be read: {}{tail}", self.count, self.first.join("; "))
+    }
+}
+
 impl Batch {
     pub fn len(&self) -> usize {
         self.classes.len()

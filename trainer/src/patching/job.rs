@@ -146,6 +146,27 @@ pub struct SlideOutcome {
     /// slide whose settings changed.
     #[serde(default)]
     pub settings: String,
+    /// Corrections applied to the slide's pixels (a mislabelled colour space).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colour_correction: Option<String>,
+}
+
+impl SlideOutcome {
+    /// A slide that was not patched, and why.
+    fn failed(slide_id: &str, slide: PathBuf, error: String) -> Self {
+        SlideOutcome {
+            slide_id: slide_id.into(),
+            slide,
+            status: SlideStatus::Failed,
+            error: Some(error),
+            native_um_per_px: None,
+            magnifications: BTreeMap::new(),
+            annotations: None,
+            label_conflicts: Vec::new(),
+            settings: String::new(),
+            colour_correction: None,
+        }
+    }
 }
 
 /// The run report (also written as `report.json`).
@@ -299,6 +320,10 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
     let mut all_records = Vec::new();
     for m in &job.magnifications {
         let params = PatchParams { min_region_overlap: min_overlap, ..PatchParams::study(&m.name, m.um_per_px) };
+        if let Some(reason) = smaller_than_a_patch(&slide, m, params.patch_size) {
+            counts.insert(m.name.clone(), MagnificationCounts { refused: Some(reason), ..Default::default() });
+            continue;
+        }
         let mut export_err = None;
         let result = patch_slide(&slide, &mask, regions.as_ref().map(|(_, r)| r), &params, |rec, img| {
             if deadline.passed() {
@@ -388,10 +413,29 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         annotations,
         label_conflicts,
         settings,
+        colour_correction: slide.colour_correction().map(String::from),
     };
     let json = serde_json::to_vec_pretty(&outcome).map_err(|source| JobError::Json { path: done.clone(), source })?;
     write_atomic(&done, &json).map_err(io(&done))?;
     Ok(outcome)
+}
+
+/// Why `slide` gives no patch at `m` because the whole image, resampled to `m`, is smaller
+/// than one patch (`None`: it is large enough). Said in the report instead of a silent 0.
+fn smaller_than_a_patch(slide: &Slide, m: &Magnification, patch: u32) -> Option<String> {
+    let l0 = slide.levels()[0];
+    let scale = slide.native_um_per_px() / m.um_per_px;
+    let (w, h) = ((l0.width as f64 * scale).floor(), (l0.height as f64 * scale).floor());
+    (w < f64::from(patch) || h < f64::from(patch)).then(|| {
+        format!(
+            "the image ({}x{} px at {:.3} µm/px) is {w}x{h} px at {} ({} µm/px), smaller than one {patch}x{patch} patch",
+            l0.width,
+            l0.height,
+            slide.native_um_per_px(),
+            m.name,
+            m.um_per_px
+        )
+    })
 }
 
 /// Patches per region, and the regions whose label contradicts the cohort's slide label.
@@ -445,17 +489,7 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
             .map(|entry| {
                 let outcome = process_slide(job, entry).unwrap_or_else(|e| {
                     tracing::warn!(slide = %entry.slide_id, error = %e, "slide failed");
-                    SlideOutcome {
-                        slide_id: entry.slide_id.clone(),
-                        slide: entry.slide.clone(),
-                        status: SlideStatus::Failed,
-                        error: Some(crate::error_chain(&e)),
-                        native_um_per_px: None,
-                        magnifications: BTreeMap::new(),
-                        annotations: None,
-                        label_conflicts: Vec::new(),
-                        settings: String::new(),
-                    }
+                    SlideOutcome::failed(&entry.slide_id, entry.slide.clone(), crate::error_chain(&e))
                 });
                 bar.inc(1);
                 outcome
@@ -463,6 +497,12 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
             .collect()
     });
     bar.finish_and_clear();
+    // Rows of the cohort that could not be used fail as slides of their own, named by line.
+    let mut outcomes = outcomes;
+    for r in &cohort.rejected {
+        let id = if r.slide_id.is_empty() { format!("line-{}", r.line) } else { r.slide_id.clone() };
+        outcomes.push(SlideOutcome::failed(&id, PathBuf::from(&r.slide), r.to_string()));
+    }
     let manifest = job.out_dir.join("manifest.parquet");
     let mut writer = ManifestWriter::create(&manifest)?;
     for o in outcomes.iter().filter(|o| o.error.is_none()) {

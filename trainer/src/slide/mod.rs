@@ -1,6 +1,7 @@
 //! Whole-slide images and plain images behind one reader, with µm/px from metadata (or an
 //! explicit override) and the choice of pyramid level for a target magnification.
 
+mod dicom_colour;
 mod magnification;
 mod reader;
 mod tiled_tiff;

@@ -14,7 +14,7 @@ pub enum SlideError {
     )]
     DicomNeedsOpenSlide4 { path: PathBuf, version: String },
     #[error(
-        "{path}: OpenSlide cannot open it ({source}); supported: Aperio SVS, Hamamatsu NDPI, MIRAX, Leica SCN, tiled TIFF, and PNG/JPEG/TIFF images with an explicit µm/px"
+        "{path}: OpenSlide cannot open it ({source}); supported: Aperio SVS, DICOM (OpenSlide 4), Hamamatsu NDPI, MIRAX, Leica SCN, tiled TIFF, OME-TIFF, and PNG/JPEG/TIFF images with an explicit µm/px"
     )]
     Unsupported { path: PathBuf, source: Cause },
     #[error("{path}: no µm/px in the slide's metadata ({source}); give um_per_px in the cohort file or --um-per-px")]
@@ -90,6 +90,8 @@ pub struct Slide {
     tile_width: u32,
     /// Direct tile reads, for plain tiled TIFF pyramids whose pixels match OpenSlide's.
     direct: Option<super::tiled_tiff::TiledTiff>,
+    /// DICOM frames coded as YCbCr under an `RGB` label: OpenSlide's pixels are converted.
+    ycbcr_labelled_rgb: bool,
 }
 
 impl std::fmt::Debug for Slide {
@@ -149,6 +151,7 @@ impl Slide {
                 vendor: "image".into(),
                 tile_width: 256,
                 direct: None,
+                ycbcr_labelled_rgb: false,
             });
         }
         let version = openslide_version();
@@ -196,7 +199,15 @@ impl Slide {
         } else {
             None
         };
+        let ycbcr_labelled_rgb = vendor == "dicom"
+            && osr
+                .property_value("dicom.PhotometricInterpretation")
+                .is_ok_and(|v| super::dicom_colour::ycbcr_labelled_rgb(path, &v));
+        if ycbcr_labelled_rgb {
+            tracing::warn!(path = %path.display(), "DICOM frames are YCbCr-coded JPEG labelled RGB; converting their colours");
+        }
         let mut slide = Self {
+            ycbcr_labelled_rgb,
             path: p(),
             backend: Backend::OpenSlide(Box::new(osr)),
             levels,
@@ -266,6 +277,11 @@ impl Slide {
 
     pub fn vendor(&self) -> &str {
         &self.vendor
+    }
+
+    /// A correction applied to every pixel read, for the report (`None`: the pixels as stored).
+    pub fn colour_correction(&self) -> Option<&'static str> {
+        self.ycbcr_labelled_rgb.then_some("DICOM frames coded as YCbCr but labelled RGB: converted to RGB")
     }
 
     /// Level-0 tile width of the scan (256 when the format does not say); a patch grid that
@@ -371,7 +387,12 @@ impl Slide {
                 for px in argb.chunks_exact(4) {
                     let (b, g, r, a) = (u32::from(px[0]), u32::from(px[1]), u32::from(px[2]), u32::from(px[3]));
                     let over_white = |c: u32| (c + (255 - a)).min(255) as u8;
-                    rgb.extend_from_slice(&[over_white(r), over_white(g), over_white(b)]);
+                    if self.ycbcr_labelled_rgb && a == 255 {
+                        // Frames are opaque; only the area outside the scan is transparent.
+                        rgb.extend_from_slice(&super::dicom_colour::ycbcr_to_rgb(r as u8, g as u8, b as u8));
+                    } else {
+                        rgb.extend_from_slice(&[over_white(r), over_white(g), over_white(b)]);
+                    }
                 }
                 RgbImage::from_raw(w, h, rgb).map_err(|e| err(e.into()))
             }

@@ -35,7 +35,7 @@ pub struct EvaluatePlan {
 #[derive(Debug, Clone)]
 pub struct Evaluated {
     pub report: EvaluationReport,
-    pub unread: Vec<(Partition, usize)>,
+    pub unread: Vec<(Partition, crate::data::loader::Unread)>,
 }
 
 /// Why a checkpoint could not be evaluated.
@@ -49,8 +49,8 @@ pub enum EvaluateRunError {
     Split(#[from] SplitError),
     #[error("checkpoint {path}: {source}")]
     Checkpoint { path: PathBuf, source: WeightsError },
-    #[error("patch size {0} in the manifest")]
-    PatchSize(i32),
+    #[error("{0}")]
+    PatchSize(String),
     #[error("predicting: {0}")]
     Predict(#[from] tch::TchError),
     #[error(transparent)]
@@ -75,11 +75,15 @@ pub fn evaluate_checkpoint(plan: &EvaluatePlan) -> Result<Evaluated, EvaluateRun
     let mut predictions = |partition: Partition| -> Result<Vec<PatchPrediction>, EvaluateRunError> {
         let chosen = task_rows(&rows, task, &plan.magnification, &split, partition);
         let samples = Arc::new(samples_where(chosen.iter().copied(), |r| task.class_of(&r.label)));
-        let size = chosen.first().map_or(256, |r| r.patch_size);
-        let size = u32::try_from(size).map_err(|_| EvaluateRunError::PatchSize(size))?;
+        let size = if chosen.is_empty() {
+            melanoscope_shared::FIELD_SIZE
+        } else {
+            super::run_info::patch_size_of(chosen.iter().copied())
+                .map_err(|e| EvaluateRunError::PatchSize(format!("{}: {e}", plan.manifest.display())))?
+        };
         let loader = LoaderConfig::new(plan.batch_size, plan.workers, 0, false, size);
-        let probs = predict_samples(&net, samples.clone(), &loader, device, speed)?;
-        unread.push((partition, probs.iter().filter(|p| p.is_none()).count()));
+        let (probs, missed) = predict_samples(&net, samples.clone(), &loader, device, speed)?;
+        unread.push((partition, missed));
         Ok(PatchPrediction::from_probabilities(&chosen, &samples, probs))
     };
     let (val, test) = (predictions(Partition::Validation)?, predictions(Partition::Test)?);

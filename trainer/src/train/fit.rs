@@ -133,7 +133,11 @@ fn groups(arch: Arch, strategy: Strategy, epoch: u64) -> (Vec<ParamGroup>, bool)
 /// Validation AUC: MM-vs-rest style binary AUC of class 1 for two classes, macro one-vs-rest otherwise.
 fn validation_auc(net: &Network, val: &Arc<Vec<Sample>>, cfg: &FitConfig) -> Result<f64, FitError> {
     let (mut labels, mut probs) = (Vec::new(), Vec::new());
-    for (s, p) in val.iter().zip(predict_samples(net, val.clone(), &cfg.loader, cfg.device, cfg.speed)?) {
+    let (predicted, unread) = predict_samples(net, val.clone(), &cfg.loader, cfg.device, cfg.speed)?;
+    if unread.count > 0 {
+        tracing::warn!("validation: {}", unread.describe("patches"));
+    }
+    for (s, p) in val.iter().zip(predicted) {
         if let Some(p) = p {
             labels.push(s.class);
             probs.extend(p);
@@ -158,8 +162,15 @@ pub fn fit(
     resume: bool,
 ) -> Result<FitState, FitError> {
     if cfg.classes < 2 || train.is_empty() || val.is_empty() {
+        // The usual cause: a split file that does not list the manifest's patients.
+        let hint = if val.is_empty() || train.is_empty() {
+            "; the split file must list the manifest's patients in train and validation: make one with \
+             `melanoscope-train split --manifest <manifest> --out split.csv` (or --cohort), see the README's split format"
+        } else {
+            ""
+        };
         return Err(FitError::Config(format!(
-            "need at least 2 classes and samples to train and validate on (classes {}, train {}, validation {})",
+            "need at least 2 classes and samples to train and validate on (classes {}, train {}, validation {}){hint}",
             cfg.classes,
             train.len(),
             val.len()
@@ -216,14 +227,14 @@ pub fn fit(
         let started = Instant::now();
         let (groups, train_mode) = groups(cfg.arch, cfg.strategy, epoch);
         opt.groups = groups;
-        let (mut skipped, mut lr) = (0usize, 0.0);
+        let (mut unread, mut lr) = (crate::data::loader::Unread::default(), 0.0);
         // Each step's loss stays on the device until the epoch ends (reading it per step would
         // make the host wait for the GPU), with its optimiser step and batch size.
         let (mut losses, mut steps) = (Vec::new(), Vec::new());
         let batches = epoch_batches(train.clone(), &cfg.loader, epoch);
         for staged in Feed::new(batches, cfg.loader.size, cfg.device, cfg.loader.prefetch) {
             let staged = staged?;
-            skipped += staged.batch.skipped.len();
+            unread.add(&staged.batch.skipped);
             if staged.batch.is_empty() {
                 continue;
             }
@@ -249,6 +260,9 @@ pub fn fit(
                 ),
             });
         }
+        if unread.count > 0 {
+            tracing::warn!("epoch {epoch}: {}", unread.describe("training patches"));
+        }
         let val_auc = validation_auc(&net, &val, cfg)?;
         state.history.push(EpochLog {
             epoch,
@@ -258,7 +272,7 @@ pub fn fit(
             val_auc,
             lr_end: lr,
             seconds: started.elapsed().as_secs_f64(),
-            skipped_samples: skipped,
+            skipped_samples: unread.count,
         });
         if state.best_val_auc.is_none_or(|b| val_auc > b) {
             (state.best_val_auc, state.best_epoch, state.stale_epochs) = (Some(val_auc), Some(epoch), 0);

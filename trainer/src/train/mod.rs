@@ -9,6 +9,7 @@ pub mod fit;
 pub mod mixed;
 pub mod multiclass;
 pub mod optim;
+pub mod run_info;
 pub mod schedule;
 pub mod step;
 pub mod task;

@@ -3,7 +3,7 @@
 use super::mixed::{LossScaler, SpeedConfig};
 use super::optim::{OptimError, Optimizer};
 use crate::data::feed::Feed;
-use crate::data::loader::{LoaderConfig, Sample, epoch_batches};
+use crate::data::loader::{LoaderConfig, Sample, Unread, epoch_batches};
 use crate::model::Network;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor, nn::VarStore};
@@ -71,19 +71,24 @@ pub fn predict(net: &Network, x: &Tensor, speed: SpeedConfig) -> Result<Tensor, 
 }
 
 /// Class probabilities of every sample (in dataset order; `None` where it could not be read),
-/// in eval mode without augmentation.
+/// in eval mode without augmentation, and what could not be read.
 pub fn predict_samples(
     net: &Network,
     samples: Arc<Vec<Sample>>,
     loader: &LoaderConfig,
     device: Device,
     speed: SpeedConfig,
-) -> Result<Vec<Option<Vec<f64>>>, tch::TchError> {
+) -> Result<(Vec<Option<Vec<f64>>>, Unread), tch::TchError> {
+    let mut unread = Unread::default();
     let cfg = LoaderConfig { shuffle: false, augment: crate::data::augment::AugmentConfig::none(), ..loader.clone() };
     let mut out = vec![None; samples.len()];
-    let feed = Feed::new(epoch_batches(samples, &cfg, 0).filter(|b| !b.is_empty()), cfg.size, device, 2);
+    let feed = Feed::new(epoch_batches(samples, &cfg, 0), cfg.size, device, 2);
     for staged in feed {
         let staged = staged?;
+        unread.add(&staged.batch.skipped);
+        if staged.batch.is_empty() {
+            continue;
+        }
         let (x, _) = staged.to_device(device)?;
         let p = predict(net, &speed.layout(x)?, speed)?.to_device(Device::Cpu).to_kind(Kind::Double);
         let k = p.size().last().copied().unwrap_or(0) as usize;
@@ -92,5 +97,5 @@ pub fn predict_samples(
             out[i] = flat.get(row * k..(row + 1) * k).map(<[f64]>::to_vec);
         }
     }
-    Ok(out)
+    Ok((out, unread))
 }
