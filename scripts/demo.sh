@@ -102,7 +102,8 @@ target/release/melanoscope-train frames --out "$out/frames" --per-class 1 --um-p
 echo "==> edge: fields of a rendered melanoma camera frame"
 target/release/melanoscope-edge fields --image "$out/frames/MM-0.jpg" --um-per-px 0.5 --target-um-per-px 1.0 --out "$out/frames/MM-0-fields"
 
-# The real slides too: the SVS patches at 20X/10X/4X and is refused at 40X; the DICOM is refused
+# The real slides too: the SVS and its DICOM conversion (read by OpenSlide 4) patch at
+# 20X/10X/4X and are refused at 40X; the low-resolution DICOM is refused at every magnification
 # with the reason. Their labels here are placeholders that exercise the pipeline, not diagnoses.
 slides="../shared/data/slides"
 cohort="$out/real-cohort.csv"
@@ -111,9 +112,15 @@ cohort="$out/real-cohort.csv"
   echo "$(realpath "$slides/CMU-1-Small-Region.svs"),cmu-1,P1,MM,cmu,"
   echo "$(realpath "$data/he-tumour-1000px.png"),tumour-png,P2,IN,tia,0.25"
   echo "$(realpath "$slides/camelyon-lowres.dcm"),camelyon,P3,CN,camelyon,"
+  echo "$(realpath "$slides/cmu-1-small-region-dicom/level-0-frames-0-30.dcm"),cmu-1-dicom,P4,MM,cmu,"
 } > "$cohort"
 echo "==> trainer: patch the real slides (bad slides are reported, the rest go on)"
 target/release/melanoscope-train patch --cohort "$cohort" --out "$out/real-patches" --magnifications all
+echo "==> trainer: OME-TIFF slides (pyramid in SubIFDs, µm/px from the OME-XML), patched at 40X and 10X"
+target/release/melanoscope-train synth --out "$out/synth-ome" --patients 2 --slides-per-patient 1 \
+  --width-mm 0.6 --height-mm 0.45 --um-per-px 0.25 --layout ome-subifds
+target/release/melanoscope-train patch --cohort "$out/synth-ome/cohort.csv" --out "$out/synth-ome-patches" \
+  --magnifications 40X,10X
 echo "==> edge: live screening of replayed camera frames (40X, 0.25 µm/px) with the signed two-form bundle made above"
 screen="$out/screen"
 rm -rf "$screen" && mkdir -p "$screen"

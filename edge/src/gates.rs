@@ -22,31 +22,33 @@ pub fn exposure(img: &RgbImage) -> (f64, f64) {
     (sum as f64 / (3 * n) as f64, clipped as f64 / n as f64)
 }
 
-/// Focus of the tissue in `rects` of `img`: the variance of the Laplacian of grey levels at
-/// twice the pixel scale (on 2x2 means, neighbours 2 px away) over its variance at the pixel
-/// scale. Defocus removes the finest detail first, and what remains at the pixel scale is
-/// noise (JPEG, sensor), so the ratio falls; because it compares the image with itself at two
-/// scales it hardly depends on how much stain or how many nuclei the view holds (a sparse nevus
-/// and a crowded melanoma in focus score alike, unlike a plain Laplacian variance). In-focus
-/// H&E scores about 4 to 11; pure noise 0.25.
+/// Focus of the tissue in `rects` of `img`: the mean squared grey-level gradient (central
+/// differences) over the variance of the grey levels, at the model's µm/px. Defocus takes the
+/// gradient down faster than the contrast, so the measure falls steadily with blur; dividing by
+/// the variance keeps it from depending on how much stain the view holds, and sensor or JPEG
+/// noise adds little against a field's contrast. (An earlier measure, the Laplacian's variance
+/// at 2 px over that at 1 px, rose with slight defocus and scored sharp real H&E lowest.)
+///
+/// Measured on one 256 px field of each real H&E view of `../shared/data` (tests/tests/focus.rs
+/// prints the table): in focus 0.34 to 2.4 (scanned tiles and photomicrographs), synthetic
+/// camera frames 0.087 to 0.84; blurred by a Gaussian of 3 px 0.061 to 0.22, of 5 px 0.028 to
+/// 0.122, of 8 px 0.010 to 0.062. Flat views score 0.
 pub fn sharpness(img: &RgbImage, rects: impl Iterator<Item = FieldRect>) -> f64 {
     let grey = |x: u32, y: u32| {
         let p = img.get(x, y).unwrap_or([0; 3]);
         (f64::from(p[0]) * 0.299) + (f64::from(p[1]) * 0.587) + (f64::from(p[2]) * 0.114)
     };
-    let mean2 = |x: u32, y: u32| (grey(x, y) + grey(x + 1, y) + grey(x, y + 1) + grey(x + 1, y + 1)) / 4.0;
-    let (mut f1, mut f2, mut c1, mut c2, mut n) = (0f64, 0f64, 0f64, 0f64, 0u64);
+    let (mut g1, mut g2, mut energy, mut n) = (0f64, 0f64, 0f64, 0u64);
     for r in rects {
         let (x1, y1) = ((r.x + r.size).min(img.width()), (r.y + r.size).min(img.height()));
-        // Every other pixel of every other row, 4 px in from the field's edges.
-        for y in (r.y + 4..y1.saturating_sub(5)).step_by(2) {
-            for x in (r.x + 4..x1.saturating_sub(5)).step_by(2) {
-                let fine = 4.0 * grey(x, y) - grey(x - 1, y) - grey(x + 1, y) - grey(x, y - 1) - grey(x, y + 1);
-                let coarse = 4.0 * mean2(x, y) - mean2(x - 2, y) - mean2(x + 2, y) - mean2(x, y - 2) - mean2(x, y + 2);
-                f1 += fine;
-                f2 += fine * fine;
-                c1 += coarse;
-                c2 += coarse * coarse;
+        // Every other pixel of every other row, 2 px in from the field's edges.
+        for y in (r.y + 2..y1.saturating_sub(2)).step_by(2) {
+            for x in (r.x + 2..x1.saturating_sub(2)).step_by(2) {
+                let g = grey(x, y);
+                let (gx, gy) = (grey(x + 1, y) - grey(x - 1, y), grey(x, y + 1) - grey(x, y - 1));
+                g1 += g;
+                g2 += g * g;
+                energy += gx * gx + gy * gy;
                 n += 1;
             }
         }
@@ -54,10 +56,9 @@ pub fn sharpness(img: &RgbImage, rects: impl Iterator<Item = FieldRect>) -> f64 
     if n == 0 {
         return 0.0;
     }
-    let var = |s1: f64, s2: f64| s2 / n as f64 - (s1 / n as f64).powi(2);
-    let (fine, coarse) = (var(f1, f2), var(c1, c2));
-    // A flat view (under a tenth of a grey level of detail) has nothing to focus on.
-    if fine < 0.01 { 0.0 } else { coarse / fine }
+    let variance = g2 / n as f64 - (g1 / n as f64).powi(2);
+    // A flat view (under one grey level of contrast) has nothing to focus on.
+    if variance < 1.0 { 0.0 } else { energy / n as f64 / variance }
 }
 
 /// A check that stopped a frame before any verdict. Its own type, so that only these can
@@ -146,7 +147,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn focus_falls_with_defocus_whatever_the_lesion_and_contrast() {
+    fn focus_falls_with_defocus_for_every_lesion_and_ignores_contrast() {
         use melanoscope_shared::Lesion;
         use melanoscope_synth::frames::{FrameOptics, lesion_centre, render_frame};
         use melanoscope_synth::scene::Scene;
@@ -158,14 +159,16 @@ mod tests {
             let img = render_frame(&scene, c, 1.0, 192, 192, &optics).unwrap();
             (sharpness(&img, all()), img)
         };
-        let (mm, mm_img) = score(Lesion::MM, 0.4);
-        let (cn, _) = score(Lesion::CN, 0.4);
-        let (mm_blur, _) = score(Lesion::MM, 6.0);
-        let (cn_blur, _) = score(Lesion::CN, 6.0);
-        assert!(mm > 3.0 && cn > 3.0, "in focus: {mm} {cn}");
-        assert!(mm_blur < 2.0 && cn_blur < 2.0, "defocused: {mm_blur} {cn_blur}");
-        assert!((mm / cn).max(cn / mm) < 2.0, "lesions in focus score alike: {mm} {cn}");
+        // The default threshold (config/default.toml).
+        let threshold = 0.065;
+        for lesion in [Lesion::MM, Lesion::IN, Lesion::CN, Lesion::JN] {
+            let series: Vec<f64> = [0.4, 1.5, 3.0, 6.0, 10.0].iter().map(|b| score(lesion, *b).0).collect();
+            assert!(series.windows(2).all(|w| w[1] < w[0]), "{lesion:?}: {series:?}");
+            assert!(series[0] > 1.5 * threshold, "{lesion:?} in focus: {series:?}");
+            assert!(series[4] < threshold, "{lesion:?} defocused by 10 px: {series:?}");
+        }
         // Halving the contrast of the same view leaves the measure (nearly) unchanged.
+        let (mm, mm_img) = score(Lesion::MM, 0.4);
         let mut faint = mm_img.clone();
         faint.as_raw_mut().iter_mut().for_each(|v| *v = 128 + (*v / 2));
         let f = sharpness(&faint, all());
@@ -181,10 +184,10 @@ mod tests {
             max_mean_luma: 245.0,
             max_clipped_fraction: 0.25,
             min_tissue_fields: 2,
-            min_sharpness: 2.0,
+            min_sharpness: 0.065,
         };
         let ok =
-            GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, grid_fields: 12, tissue_fields: 4, sharpness: 8.0 };
+            GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, grid_fields: 12, tissue_fields: 4, sharpness: 0.5 };
         // No field fits: its own state, not "insufficient tissue".
         assert_eq!(limits.check(&GateReadings { grid_fields: 0, tissue_fields: 0, ..ok }), Some(Gate::FrameTooSmall));
         assert_eq!(limits.check(&ok), None);
@@ -194,7 +197,7 @@ mod tests {
             limits.check(&GateReadings { tissue_fields: 1, sharpness: 0.01, ..ok }),
             Some(Gate::InsufficientTissue)
         );
-        assert_eq!(limits.check(&GateReadings { sharpness: 1.0, ..ok }), Some(Gate::OutOfFocus));
+        assert_eq!(limits.check(&GateReadings { sharpness: 0.03, ..ok }), Some(Gate::OutOfFocus));
         assert_eq!(Gate::OutOfFocus.verdict(), Verdict::OutOfFocus);
         let (mean, clipped) = exposure(&RgbImage::filled(40, 40, [255, 255, 255]).unwrap());
         assert_eq!((mean, clipped), (255.0, 1.0));

@@ -2,7 +2,8 @@
 //! several sites (stain/scan variation), with ground-truth lesion masks, deterministic from a seed.
 
 use super::scene::Scene;
-use super::slide::{rasterize, regions_geojson, write_slide};
+use super::slide::{rasterize, regions_geojson, write_slide_as};
+pub use super::tiff::TiffLayout;
 use crate::{Lesion, SynthError};
 use melanoscope_shared::atomic::write_atomic;
 use melanoscope_shared::image::{RgbImage, save_rgb};
@@ -21,6 +22,8 @@ pub struct SynthConfig {
     pub um_per_px: f64,
     pub sites: usize,
     pub seed: u64,
+    /// How the slides' TIFF files are laid out (Aperio-style, or OME-TIFF).
+    pub layout: TiffLayout,
 }
 
 /// Ground-truth masks are written at this downsample of level 0.
@@ -62,7 +65,8 @@ pub fn generate_cohort(
             let slide_id = format!("SYN-P{p:03}-S{s}");
             let scene = Scene::new(label, cfg.width_um, cfg.height_um, rng.next_u64(), site);
             let path = slides_dir.join(format!("{slide_id}.tif"));
-            let (width, height) = write_slide(&scene, cfg.um_per_px, (10.0 / cfg.um_per_px).round() as u32, &path)?;
+            let app_mag = (10.0 / cfg.um_per_px).round() as u32;
+            let (width, height) = write_slide_as(&scene, cfg.um_per_px, app_mag, &path, cfg.layout)?;
             write_truth(&scene, &slides_dir, &slide_id, label, cfg.um_per_px, width, height)?;
             let entry = SynthSlide {
                 slide: path,

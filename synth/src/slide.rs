@@ -3,7 +3,7 @@
 //! above, so memory holds a tile row per level whatever the slide size.
 
 use super::scene::{Polygon, Scene};
-use super::tiff::{TILE, TiffPyramidWriter};
+use super::tiff::{TILE, TiffLayout, TiffPyramidWriter};
 use crate::SynthError;
 use melanoscope_shared::image::RgbImage;
 use rayon::prelude::*;
@@ -81,13 +81,24 @@ fn push_rows(
 
 /// Renders `scene` at `um_per_px` into `path`; returns level-0 (width, height).
 pub fn write_slide(scene: &Scene, um_per_px: f64, app_mag: u32, path: &Path) -> Result<(u32, u32), SynthError> {
+    write_slide_as(scene, um_per_px, app_mag, path, TiffLayout::Aperio)
+}
+
+/// [`write_slide`] in `layout` (an OME-TIFF pyramid with SubIFDs or top-level levels).
+pub fn write_slide_as(
+    scene: &Scene,
+    um_per_px: f64,
+    app_mag: u32,
+    path: &Path,
+    layout: TiffLayout,
+) -> Result<(u32, u32), SynthError> {
     let px = um_per_px as f32;
     let width = (f64::from(scene.width_um) / um_per_px) as u32;
     let height = (f64::from(scene.height_um) / um_per_px) as u32;
     if width < TILE || height < TILE {
         return Err(SynthError::Invalid(format!("slide {width}x{height} px is smaller than one {TILE}px tile")));
     }
-    let mut writer = TiffPyramidWriter::create(path, (width, height), um_per_px, app_mag)?;
+    let mut writer = TiffPyramidWriter::create_as(path, (width, height), um_per_px, app_mag, layout)?;
     let mut levels = Vec::new();
     let (mut w, mut h) = (width, height);
     loop {

@@ -1,7 +1,9 @@
 //! A pyramidal, tiled BigTIFF writer for synthetic slides. Tiles are written as they are made
-//! (Deflate-compressed RGB, any level, any order), so memory holds one row of tiles per level. The first IFD
-//! carries an Aperio-style ImageDescription with `MPP`, which OpenSlide reads as
-//! `openslide.mpp-x/y` (Debian's OpenSlide 3.4 does not derive µm/px from generic TIFF tags).
+//! (Deflate-compressed RGB, any level, any order), so memory holds one row of tiles per level.
+//! In the Aperio layout the first IFD carries an Aperio-style ImageDescription with `MPP`, which
+//! OpenSlide reads as `openslide.mpp-x/y`; in the OME layouts it carries OME-XML with
+//! `PhysicalSizeX/Y`, and the reduced levels are SubIFDs of the first (OME-TIFF 6) or follow it
+//! as top-level IFDs (older pyramids), as microscopy software writes them.
 
 use crate::SynthError;
 use flate2::Compression;
@@ -13,6 +15,35 @@ use std::path::{Path, PathBuf};
 
 /// Tile side in pixels.
 pub const TILE: u32 = 256;
+
+/// How the levels and the µm/px are laid out in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TiffLayout {
+    /// Aperio-style description, levels as top-level IFDs (what OpenSlide reads).
+    Aperio,
+    /// OME-XML, reduced levels as SubIFDs of the first IFD.
+    OmeSubIfds,
+    /// OME-XML, reduced levels as top-level IFDs after the first.
+    OmeTopLevel,
+}
+
+/// The OME-XML of a single RGB image of `width`x`height` at `um_per_px` (given in `unit`).
+pub fn ome_xml(width: u32, height: u32, um_per_px: f64, unit: &str) -> String {
+    let factor = match unit {
+        "nm" => 1000.0,
+        "mm" => 0.001,
+        _ => 1.0,
+    };
+    let size = um_per_px * factor;
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/2016-06\" Creator=\"Melanoscope synthetic\">\
+<Image ID=\"Image:0\" Name=\"synthetic lesion\"><Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"uint8\" \
+SizeX=\"{width}\" SizeY=\"{height}\" SizeC=\"3\" SizeZ=\"1\" SizeT=\"1\" Interleaved=\"true\" \
+PhysicalSizeX=\"{size}\" PhysicalSizeXUnit=\"{unit}\" PhysicalSizeY=\"{size}\" PhysicalSizeYUnit=\"{unit}\">\
+<Channel ID=\"Channel:0:0\" SamplesPerPixel=\"3\"/><TiffData IFD=\"0\" PlaneCount=\"1\"/></Pixels></Image></OME>"
+    )
+}
 
 struct Level {
     width: u32,
@@ -29,6 +60,7 @@ pub struct TiffPyramidWriter {
     tmp: PathBuf,
     levels: Vec<Level>,
     description: String,
+    layout: TiffLayout,
 }
 
 impl std::fmt::Debug for TiffPyramidWriter {
@@ -44,6 +76,17 @@ fn io(path: &Path, source: std::io::Error) -> SynthError {
 impl TiffPyramidWriter {
     /// Starts a slide whose level 0 is `um_per_px` µm/px at `app_mag` objective power.
     pub fn create(path: &Path, level0: (u32, u32), um_per_px: f64, app_mag: u32) -> Result<Self, SynthError> {
+        Self::create_as(path, level0, um_per_px, app_mag, TiffLayout::Aperio)
+    }
+
+    /// [`TiffPyramidWriter::create`] in `layout`.
+    pub fn create_as(
+        path: &Path,
+        level0: (u32, u32),
+        um_per_px: f64,
+        app_mag: u32,
+        layout: TiffLayout,
+    ) -> Result<Self, SynthError> {
         let tmp = melanoscope_shared::atomic::temp_path(path);
         let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -54,12 +97,15 @@ impl TiffPyramidWriter {
             .and_then(|_| out.write_all(&0u16.to_le_bytes()))
             .and_then(|_| out.write_all(&0u64.to_le_bytes()))
             .map_err(|e| io(&tmp, e))?;
-        let description = format!(
-            "Aperio Image Library Melanoscope synthetic\r\n{w}x{h} [0,0 {w}x{h}] ({TILE}x{TILE}) Deflate|AppMag = {app_mag}|MPP = {um_per_px:.4}",
-            w = level0.0,
-            h = level0.1
-        );
-        Ok(Self { out, path: path.into(), tmp, levels: Vec::new(), description })
+        let description = match layout {
+            TiffLayout::Aperio => format!(
+                "Aperio Image Library Melanoscope synthetic\r\n{w}x{h} [0,0 {w}x{h}] ({TILE}x{TILE}) Deflate|AppMag = {app_mag}|MPP = {um_per_px:.4}",
+                w = level0.0,
+                h = level0.1
+            ),
+            TiffLayout::OmeSubIfds | TiffLayout::OmeTopLevel => ome_xml(level0.0, level0.1, um_per_px, "µm"),
+        };
+        Ok(Self { out, path: path.into(), tmp, levels: Vec::new(), description, layout })
     }
 
     /// Declares the next level (largest first); its tiles may then be written in any order.
@@ -111,72 +157,30 @@ impl TiffPyramidWriter {
     pub fn finish(mut self) -> Result<PathBuf, SynthError> {
         let tmp = self.tmp.clone();
         let e = |err: std::io::Error| io(&tmp, err);
-        // (offset of the IFD, offset of its next-IFD pointer), recorded as written.
-        let mut ifds: Vec<(u64, u64)> = Vec::new();
         let levels = std::mem::take(&mut self.levels);
-        for (i, level) in levels.iter().enumerate() {
-            // Out-of-line data first: arrays and the description.
-            let mut pos = self.out.stream_position().map_err(e)?;
-            let offsets_at = pos;
-            for o in &level.offsets {
-                self.out.write_all(&o.to_le_bytes()).map_err(e)?;
-            }
-            let counts_at = offsets_at + 8 * level.offsets.len() as u64;
-            for c in &level.counts {
-                self.out.write_all(&c.to_le_bytes()).map_err(e)?;
-            }
-            pos = counts_at + 8 * level.counts.len() as u64;
-            let desc_at = pos;
-            let desc = if i == 0 { Some(format!("{}\0", self.description)) } else { None };
-            if let Some(d) = &desc {
-                self.out.write_all(d.as_bytes()).map_err(e)?;
-                pos += d.len() as u64;
-            }
-            if pos % 2 == 1 {
-                self.out.write_all(&[0]).map_err(e)?;
-                pos += 1;
-            }
-            // Entries must be sorted by tag.
-            let n_tiles = level.offsets.len() as u64;
-            let mut entries: Vec<(u16, u16, u64, u64)> = vec![
-                (256, 4, 1, u64::from(level.width)),  // ImageWidth (LONG)
-                (257, 4, 1, u64::from(level.height)), // ImageLength
-                (258, 3, 3, 0x0008_0008_0008),        // BitsPerSample 8,8,8 (inline SHORTs)
-                (259, 3, 1, 8),                       // Compression: Adobe Deflate
-                (262, 3, 1, 2),                       // Photometric: RGB
-                (277, 3, 1, 3),                       // SamplesPerPixel
-                (284, 3, 1, 1),                       // PlanarConfiguration: contiguous
-                (322, 3, 1, u64::from(TILE)),         // TileWidth
-                (323, 3, 1, u64::from(TILE)),         // TileLength
-                (324, 16, n_tiles, offsets_at),       // TileOffsets (LONG8)
-                (325, 16, n_tiles, counts_at),        // TileByteCounts (LONG8)
-            ];
-            if let Some(d) = &desc {
-                entries.push((270, 2, d.len() as u64, desc_at)); // ImageDescription (ASCII)
-            }
-            entries.sort_by_key(|e| e.0);
-            // A single tile's array fits inline in the 8-byte value field.
-            self.out.write_all(&(entries.len() as u64).to_le_bytes()).map_err(e)?;
-            for (tag, ty, count, value) in &entries {
-                let value = if (*tag == 324 || *tag == 325) && *count == 1 {
-                    if *tag == 324 { level.offsets[0] } else { level.counts[0] }
-                } else {
-                    *value
-                };
-                self.out.write_all(&tag.to_le_bytes()).map_err(e)?;
-                self.out.write_all(&ty.to_le_bytes()).map_err(e)?;
-                self.out.write_all(&count.to_le_bytes()).map_err(e)?;
-                self.out.write_all(&value.to_le_bytes()).map_err(e)?;
-            }
-            // Next-IFD offset, patched below.
-            let next_at = self.out.stream_position().map_err(e)?;
-            self.out.write_all(&0u64.to_le_bytes()).map_err(e)?;
-            ifds.push((pos, next_at));
+        // (offset of the IFD, offset of its next-IFD pointer) per level, as written. With
+        // SubIFDs the reduced levels go first, so that level 0 can list where they are.
+        let mut ifds: Vec<(u64, u64)> = vec![(0, 0); levels.len()];
+        let order: Vec<usize> = match self.layout {
+            TiffLayout::OmeSubIfds => (1..levels.len()).chain(std::iter::once(0)).collect(),
+            _ => (0..levels.len()).collect(),
+        };
+        for i in order {
+            let subs: Vec<u64> = if self.layout == TiffLayout::OmeSubIfds && i == 0 {
+                ifds[1..].iter().map(|(at, _)| *at).collect()
+            } else {
+                Vec::new()
+            };
+            ifds[i] = self.write_ifd(&levels[i], i, &subs).map_err(e)?;
         }
-        // Link the IFDs: header -> level 0 -> level 1 -> ...
+        // Link the IFDs: header -> level 0 (-> level 1 -> ... unless they are SubIFDs).
+        let chain: Vec<(u64, u64)> = match self.layout {
+            TiffLayout::OmeSubIfds => ifds[..1].to_vec(),
+            _ => ifds,
+        };
         let mut file = self.out.into_inner().map_err(|err| io(&tmp, err.into_error()))?;
         let mut link_at = 8u64;
-        for (ifd, next_at) in ifds {
+        for (ifd, next_at) in chain {
             file.seek(SeekFrom::Start(link_at)).map_err(e)?;
             file.write_all(&ifd.to_le_bytes()).map_err(e)?;
             link_at = next_at;
@@ -185,4 +189,140 @@ impl TiffPyramidWriter {
         std::fs::rename(&tmp, &self.path).map_err(|err| io(&self.path, err))?;
         Ok(self.path.clone())
     }
+
+    /// Writes the directory of `level` (index `i`) with its out-of-line arrays; `subs` lists
+    /// SubIFD offsets for level 0 in the SubIFD layout. Returns (IFD offset, next-pointer offset).
+    fn write_ifd(&mut self, level: &Level, i: usize, subs: &[u64]) -> std::io::Result<(u64, u64)> {
+        // Out-of-line data first: arrays and the description.
+        let mut pos = self.out.stream_position()?;
+        let offsets_at = pos;
+        for o in &level.offsets {
+            self.out.write_all(&o.to_le_bytes())?;
+        }
+        let counts_at = offsets_at + 8 * level.offsets.len() as u64;
+        for c in &level.counts {
+            self.out.write_all(&c.to_le_bytes())?;
+        }
+        pos = counts_at + 8 * level.counts.len() as u64;
+        let subs_at = pos;
+        if subs.len() > 1 {
+            for s in subs {
+                self.out.write_all(&s.to_le_bytes())?;
+            }
+            pos += 8 * subs.len() as u64;
+        }
+        let desc_at = pos;
+        let desc = if i == 0 { Some(format!("{}\0", self.description)) } else { None };
+        if let Some(d) = &desc {
+            self.out.write_all(d.as_bytes())?;
+            pos += d.len() as u64;
+        }
+        if pos % 2 == 1 {
+            self.out.write_all(&[0])?;
+            pos += 1;
+        }
+        // Entries must be sorted by tag.
+        let n_tiles = level.offsets.len() as u64;
+        let mut entries: Vec<(u16, u16, u64, u64)> = vec![
+            (256, 4, 1, u64::from(level.width)),  // ImageWidth (LONG)
+            (257, 4, 1, u64::from(level.height)), // ImageLength
+            (258, 3, 3, 0x0008_0008_0008),        // BitsPerSample 8,8,8 (inline SHORTs)
+            (259, 3, 1, 8),                       // Compression: Adobe Deflate
+            (262, 3, 1, 2),                       // Photometric: RGB
+            (277, 3, 1, 3),                       // SamplesPerPixel
+            (284, 3, 1, 1),                       // PlanarConfiguration: contiguous
+            (322, 3, 1, u64::from(TILE)),         // TileWidth
+            (323, 3, 1, u64::from(TILE)),         // TileLength
+            (324, 16, n_tiles, offsets_at),       // TileOffsets (LONG8)
+            (325, 16, n_tiles, counts_at),        // TileByteCounts (LONG8)
+        ];
+        if let Some(d) = &desc {
+            entries.push((270, 2, d.len() as u64, desc_at)); // ImageDescription (ASCII)
+        }
+        if i > 0 && self.layout != TiffLayout::Aperio {
+            entries.push((254, 4, 1, 1)); // NewSubfileType: reduced resolution
+        }
+        if !subs.is_empty() {
+            // SubIFDs (IFD8); a single offset fits inline.
+            let value = if subs.len() == 1 { subs[0] } else { subs_at };
+            entries.push((330, 18, subs.len() as u64, value));
+        }
+        entries.sort_by_key(|e| e.0);
+        // A single tile's array fits inline in the 8-byte value field.
+        self.out.write_all(&(entries.len() as u64).to_le_bytes())?;
+        for (tag, ty, count, value) in &entries {
+            let value = if (*tag == 324 || *tag == 325) && *count == 1 {
+                if *tag == 324 { level.offsets[0] } else { level.counts[0] }
+            } else {
+                *value
+            };
+            self.out.write_all(&tag.to_le_bytes())?;
+            self.out.write_all(&ty.to_le_bytes())?;
+            self.out.write_all(&count.to_le_bytes())?;
+            self.out.write_all(&value.to_le_bytes())?;
+        }
+        // Next-IFD offset, patched by `finish`.
+        let next_at = self.out.stream_position()?;
+        self.out.write_all(&0u64.to_le_bytes())?;
+        Ok((pos, next_at))
+    }
+}
+
+/// Writes `img` as a classic (32-bit offset) stripped, uncompressed RGB TIFF whose description
+/// is OME-XML at `um_per_px` given in `unit`: what a camera or image-analysis program exports
+/// for a region of interest. Written to a temporary name and moved into place.
+pub fn write_stripped_ome(img: &RgbImage, um_per_px: f64, unit: &str, path: &Path) -> Result<(), SynthError> {
+    const ROWS_PER_STRIP: u32 = 16;
+    let (w, h) = (img.width(), img.height());
+    let desc = format!("{}\0", ome_xml(w, h, um_per_px, unit));
+    let strips = h.div_ceil(ROWS_PER_STRIP);
+    let mut out: Vec<u8> = Vec::with_capacity(img.as_raw().len() + desc.len() + 1024);
+    out.extend_from_slice(b"II");
+    out.extend_from_slice(&42u16.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes()); // first IFD offset, patched below
+    let pixels_at = out.len() as u32;
+    out.extend_from_slice(img.as_raw());
+    let row_bytes = w * 3;
+    let offsets: Vec<u32> = (0..strips).map(|s| pixels_at + s * ROWS_PER_STRIP * row_bytes).collect();
+    let counts: Vec<u32> = (0..strips).map(|s| ROWS_PER_STRIP.min(h - s * ROWS_PER_STRIP) * row_bytes).collect();
+    let array = |values: &[u32], out: &mut Vec<u8>| {
+        let at = out.len() as u32;
+        values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        at
+    };
+    let offsets_at = array(&offsets, &mut out);
+    let counts_at = array(&counts, &mut out);
+    let bits_at = out.len() as u32;
+    [8u16, 8, 8].iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    let desc_at = out.len() as u32;
+    out.extend_from_slice(desc.as_bytes());
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    let ifd_at = out.len() as u32;
+    // (tag, type, count, value or offset); one strip's array would fit inline, but a test
+    // image always has several.
+    let entries: [(u16, u16, u32, u32); 11] = [
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 3, bits_at),
+        (259, 3, 1, 1), // no compression
+        (262, 3, 1, 2), // RGB
+        (270, 2, desc.len() as u32, desc_at),
+        (273, 4, strips, offsets_at),
+        (277, 3, 1, 3),
+        (278, 4, 1, ROWS_PER_STRIP),
+        (279, 4, strips, counts_at),
+        (284, 3, 1, 1),
+    ];
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, ty, count, value) in entries {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&ty.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out[4..8].copy_from_slice(&ifd_at.to_le_bytes());
+    melanoscope_shared::atomic::write_atomic(path, &out).map_err(|e| io(path, e))
 }

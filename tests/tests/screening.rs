@@ -48,7 +48,8 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
     let mm = frame(Lesion::MM, 21, &sharp());
     let nv = frame(Lesion::CN, 22, &sharp());
     let blank = RgbImage::filled(W, H, [238, 236, 240]).unwrap();
-    let blurred = frame(Lesion::MM, 21, &FrameOptics { blur_px: 6.0, ..sharp() });
+    // Defocused by 10 px (10 µm at this objective): OUT OF FOCUS (docs/boards/calibration.md).
+    let blurred = frame(Lesion::MM, 21, &FrameOptics { blur_px: 10.0, ..sharp() });
     let mut dark = mm.clone();
     dark.as_raw_mut().iter_mut().for_each(|v| *v /= 10);
     for (i, img) in [&mm, &mm, &mm, &nv, &nv, &nv, &blank, &blurred, &dark].iter().enumerate() {

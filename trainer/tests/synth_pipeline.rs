@@ -22,6 +22,7 @@ fn synthetic_cohort_patches_splits_and_scores() {
         um_per_px: 0.5,
         sites: 2,
         seed: 3,
+        layout: melanoscope_synth::cohort::TiffLayout::Aperio,
     };
     let (csv, _) = generate_cohort(&cfg, |_| {}).unwrap();
     let cohort = load_cohort(&csv).unwrap();

@@ -21,6 +21,7 @@ fn small_cohort_opens_in_openslide_with_truth_and_is_deterministic() {
         um_per_px: 0.5,
         sites: 2,
         seed: 9,
+        layout: melanoscope_synth::cohort::TiffLayout::Aperio,
     };
     let (csv, slides) = generate_cohort(&cfg, |_| {}).unwrap();
     let cohort = load_cohort(&csv).unwrap();

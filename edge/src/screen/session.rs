@@ -376,7 +376,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             let t = Instant::now();
             let meta = &self.analyzer.bundle().file.meta;
             let status = format!(
-                "{} | {} | {} fields | sharpness {:.0} | frame {}",
+                "{} | {} | {} fields | focus {:.2} | frame {}",
                 self.objective,
                 frame.origin.rsplit('/').next().unwrap_or(""),
                 analysis.readings.tissue_fields,

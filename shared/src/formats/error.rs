@@ -1,4 +1,4 @@
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use thiserror::Error;
 
 /// Why bytes could not be decoded (or a value could not be encoded) in a shared format.

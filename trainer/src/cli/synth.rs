@@ -26,6 +26,17 @@ pub struct SynthArgs {
     pub sites: usize,
     #[arg(long, default_value_t = 20_261_125)]
     pub seed: u64,
+    /// TIFF layout of the slides: aperio (Aperio-style description, read by OpenSlide), or an
+    /// OME-TIFF pyramid in SubIFDs (ome-subifds) or in top-level IFDs (ome-toplevel).
+    #[arg(long, value_enum, default_value_t = LayoutArg::Aperio)]
+    pub layout: LayoutArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    Aperio,
+    OmeSubifds,
+    OmeToplevel,
 }
 
 pub fn synth(args: SynthArgs) -> Result<()> {
@@ -38,6 +49,11 @@ pub fn synth(args: SynthArgs) -> Result<()> {
         um_per_px: args.um_per_px,
         sites: args.sites,
         seed: args.seed,
+        layout: match args.layout {
+            LayoutArg::Aperio => melanoscope_synth::cohort::TiffLayout::Aperio,
+            LayoutArg::OmeSubifds => melanoscope_synth::cohort::TiffLayout::OmeSubIfds,
+            LayoutArg::OmeToplevel => melanoscope_synth::cohort::TiffLayout::OmeTopLevel,
+        },
     };
     let bar = indicatif::ProgressBar::new((args.patients * args.slides_per_patient) as u64);
     let (csv, slides) = generate_cohort(&cfg, |s| {

@@ -77,6 +77,7 @@ pub struct LevelPlan {
 enum Backend {
     OpenSlide(Box<OpenSlide>),
     Plain(RgbImage),
+    Ome(Box<super::ome_tiff::OmeTiff>),
 }
 
 /// A slide opened for reading.
@@ -153,6 +154,9 @@ impl Slide {
                 direct: None,
                 ycbcr_labelled_rgb: false,
             });
+        }
+        if super::ome_tiff::ome_description(path).is_some() {
+            return Self::open_ome(path, um_per_px);
         }
         let version = openslide_version();
         let osr = match OpenSlide::new(path) {
@@ -239,6 +243,45 @@ impl Slide {
             }
         }
         Ok(slide)
+    }
+
+    /// An OME-TIFF, read by [`super::ome_tiff`]: µm/px from its OME-XML unless overridden.
+    fn open_ome(path: &Path, um_per_px: Option<f64>) -> Result<Self, SlideError> {
+        let p = || path.to_path_buf();
+        let ome = super::ome_tiff::OmeTiff::open(path)
+            .map_err(|e| SlideError::Unsupported { path: p(), source: format!("OME-TIFF: {e}").into() })?;
+        let (spacing, spacing_source) = match (um_per_px, ome.spacing()) {
+            (Some(v), _) => (PixelSpacing { x: v, y: v }, SpacingSource::Override),
+            (None, Some(s)) => (s, SpacingSource::Metadata),
+            (None, None) => {
+                return Err(SlideError::NoSpacing {
+                    path: p(),
+                    source: "the OME-XML has no PhysicalSizeX/PhysicalSizeY".into(),
+                });
+            }
+        };
+        let sizes = ome.level_sizes();
+        let (w0, h0) = sizes[0];
+        let levels = sizes
+            .iter()
+            .map(|&(w, h)| LevelInfo {
+                width: w.into(),
+                height: h.into(),
+                // As OpenSlide defines it: the mean of the two axes' ratios.
+                downsample: (f64::from(w0) / f64::from(w) + f64::from(h0) / f64::from(h)) / 2.0,
+            })
+            .collect();
+        Ok(Self {
+            path: p(),
+            backend: Backend::Ome(Box::new(ome)),
+            levels,
+            spacing,
+            spacing_source,
+            vendor: "ome-tiff".into(),
+            tile_width: 256,
+            direct: None,
+            ycbcr_labelled_rgb: false,
+        })
     }
 
     /// Whether regions are assembled from the TIFF's tiles directly (else through OpenSlide).
@@ -376,6 +419,12 @@ impl Slide {
                     }
                 }
                 Ok(out)
+            }
+            Backend::Ome(ome) => {
+                let ds =
+                    self.levels.get(level as usize).map(|l| l.downsample).ok_or_else(|| err("no such level".into()))?;
+                let (x, y) = ((x0 as f64 / ds) as u64, (y0 as f64 / ds) as u64);
+                ome.read(level as usize, x, y, w, h).map_err(|e| err(e.into()))
             }
             Backend::OpenSlide(osr) => {
                 let (x, y) =

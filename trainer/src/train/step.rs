@@ -70,6 +70,9 @@ pub fn predict(net: &Network, x: &Tensor, speed: SpeedConfig) -> Result<Tensor, 
     tch::no_grad(|| speed.autocast(|| net.forward_t(x, false).logits).f_softmax(-1, Kind::Float))
 }
 
+/// Class probabilities of each sample, in dataset order (`None`: it could not be read).
+pub type SampleProbabilities = Vec<Option<Vec<f64>>>;
+
 /// Class probabilities of every sample (in dataset order; `None` where it could not be read),
 /// in eval mode without augmentation, and what could not be read.
 pub fn predict_samples(
@@ -78,7 +81,7 @@ pub fn predict_samples(
     loader: &LoaderConfig,
     device: Device,
     speed: SpeedConfig,
-) -> Result<(Vec<Option<Vec<f64>>>, Unread), tch::TchError> {
+) -> Result<(SampleProbabilities, Unread), tch::TchError> {
     let mut unread = Unread::default();
     let cfg = LoaderConfig { shuffle: false, augment: crate::data::augment::AugmentConfig::none(), ..loader.clone() };
     let mut out = vec![None; samples.len()];

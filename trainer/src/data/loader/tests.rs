@@ -34,6 +34,7 @@ fn synthetic_rows(dir: &Path) -> Vec<ManifestRow> {
         um_per_px: 0.5,
         sites: 1,
         seed: 4,
+        layout: melanoscope_synth::cohort::TiffLayout::Aperio,
     };
     let (csv, _) = generate_cohort(&synth, |_| {}).unwrap();
     let job = PatchJob::new(dir.join("patches"), MagnificationPresets::default().parse_list("20X").unwrap());

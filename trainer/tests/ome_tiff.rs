@@ -1,0 +1,123 @@
+//! OME-TIFF slides: pyramids in SubIFDs and in top-level IFDs, stripped single images, µm/px
+//! from the OME-XML in its units; the same pixels as the Aperio-layout copy of the scene that
+//! OpenSlide reads; patched like any slide; damaged files refused by name.
+
+use melanoscope_shared::Lesion;
+use melanoscope_shared::image::RgbImage;
+use melanoscope_synth::scene::Scene;
+use melanoscope_synth::slide::{write_slide, write_slide_as};
+use melanoscope_synth::tiff::{TiffLayout, write_stripped_ome};
+use melanoscope_trainer::slide::{MagnificationPresets, Slide, SlideError, SpacingSource};
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("msc-ome-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn ome_pyramids_read_like_the_aperio_copy_of_the_same_scene() {
+    let dir = scratch("pyramids");
+    // 4,400 x 3,000 px at 0.25 µm/px: a two-level pyramid (4x), ragged edge tiles.
+    let scene = Scene::new(Lesion::JN, 1100.0, 750.0, 9, 1);
+    write_slide(&scene, 0.25, 40, &dir.join("aperio.tif")).unwrap();
+    let reference = Slide::open(&dir.join("aperio.tif"), None).unwrap();
+    for (layout, name) in [(TiffLayout::OmeSubIfds, "subifds.ome.tif"), (TiffLayout::OmeTopLevel, "toplevel.ome.tif")] {
+        let path = dir.join(name);
+        write_slide_as(&scene, 0.25, 40, &path, layout).unwrap();
+        let slide = Slide::open(&path, None).unwrap();
+        assert_eq!(slide.vendor(), "ome-tiff");
+        assert_eq!(slide.spacing_source(), SpacingSource::Metadata);
+        assert!((slide.native_um_per_px() - 0.25).abs() < 1e-9, "{slide:?}");
+        assert_eq!(slide.levels().len(), reference.levels().len(), "{name}: {slide:?}");
+        assert!(slide.levels().len() >= 2, "{name}: a pyramid expected: {slide:?}");
+        for (level, l) in slide.levels().iter().enumerate() {
+            let r = reference.levels()[level];
+            assert_eq!((l.width, l.height), (r.width, r.height), "{name} level {level}");
+            let ds = l.downsample;
+            for (x, y, w, h) in
+                [(0u64, 0u64, 256u32, 256u32), (300, 200, 300, 280), (l.width - 60, l.height - 40, 90, 70)]
+            {
+                let (x0, y0) = ((x as f64 * ds) as u64, (y as f64 * ds) as u64);
+                let a = reference.read_rgb(level as u32, x0, y0, w, h).unwrap();
+                let b = slide.read_rgb(level as u32, x0, y0, w, h).unwrap();
+                assert!(a == b, "{name} level {level} at ({x}, {y}): pixels differ from OpenSlide's");
+            }
+        }
+        // 10X and 4X read from the reduced level, as for any pyramid.
+        let plan = slide.plan_level(MagnificationPresets::default().parse("4X").unwrap().um_per_px).unwrap();
+        assert_eq!(plan.level, 1, "{name}: {plan:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_stripped_ome_tiff_in_nanometres_is_read_whole_and_patched() {
+    use melanoscope_shared::image::TissueTest;
+    use melanoscope_trainer::patching::{PatchParams, build_tissue_mask, patch_slide};
+    let dir = scratch("stripped");
+    let scene = Scene::new(Lesion::MM, 300.0, 200.0, 4, 0);
+    let (w, h) = (1200u32, 800u32);
+    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            pixels.extend_from_slice(&scene.color((x as f32 + 0.5) * 0.25, (y as f32 + 0.5) * 0.25, 0.25));
+        }
+    }
+    let img = RgbImage::from_raw(w, h, pixels).unwrap();
+    let path = dir.join("roi.ome.tiff");
+    write_stripped_ome(&img, 0.25, "nm", &path).unwrap();
+    let slide = Slide::open(&path, None).unwrap();
+    assert!((slide.native_um_per_px() - 0.25).abs() < 1e-9, "250 nm is 0.25 µm: {slide:?}");
+    assert_eq!(slide.levels().len(), 1);
+    assert_eq!(slide.read_rgb(0, 0, 0, w, h).unwrap(), img);
+    let outside = slide.read_rgb(0, u64::from(w) - 4, 0, 8, 2).unwrap();
+    assert_eq!(outside.get(6, 0), Some([255, 255, 255]));
+    let mask = build_tissue_mask(&slide, 8.0, &TissueTest::default()).unwrap();
+    let params = PatchParams::study("40X", 0.25);
+    let mut n = 0;
+    patch_slide(&slide, &mask, None, &params, |_, _| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert!(n >= 4, "{n} patches from a tissue-filled 1200x800 ROI");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ome_tiffs_without_spacing_or_damaged_are_refused_by_name() {
+    let dir = scratch("bad");
+    let img = RgbImage::filled(300, 300, [200, 120, 170]).unwrap();
+    let path = dir.join("roi.ome.tif");
+    write_stripped_ome(&img, 0.5, "µm", &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    // No PhysicalSizeX/Y: refused unless the cohort gives µm/px.
+    // Same length, so every offset stays right.
+    let mut renamed = bytes.clone();
+    for at in 0..renamed.len().saturating_sub(12) {
+        if &renamed[at..at + 12] == b"PhysicalSize" {
+            renamed[at + 11] = b'F';
+        }
+    }
+    let no_size = dir.join("nosize.ome.tif");
+    std::fs::write(&no_size, &renamed).unwrap();
+    let err = Slide::open(&no_size, None).unwrap_err();
+    assert!(matches!(err, SlideError::NoSpacing { .. }) && err.to_string().contains("PhysicalSizeX"), "{err}");
+    let slide = Slide::open(&no_size, Some(0.5)).unwrap();
+    assert_eq!(slide.spacing_source(), SpacingSource::Override);
+    // Truncated inside the pixels: opening may pass, reading names the file and the chunk.
+    let cut = dir.join("cut.ome.tif");
+    for len in [bytes.len() / 3, 120, 16] {
+        std::fs::write(&cut, &bytes[..len]).unwrap();
+        match Slide::open(&cut, None) {
+            Ok(s) => {
+                let e = s.read_rgb(0, 0, 0, 300, 300).unwrap_err().to_string();
+                assert!(e.contains("cut.ome.tif") && e.contains("chunk"), "{len}: {e}");
+            }
+            Err(e) => assert!(e.to_string().contains("cut.ome.tif"), "{len}: {e}"),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
