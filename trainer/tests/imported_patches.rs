@@ -95,26 +95,15 @@ fn imported_224px_patches_split_train_evaluate_and_export_at_their_size() {
     assert!(info.contains("\"patch_size\": 224"), "{info}");
     let ckpt = elsewhere.join("run/best.safetensors").display().to_string();
 
-    let (ok, text) = train_cli(
-        &dir,
-        &[
-            "evaluate",
-            "--checkpoint",
-            &ckpt,
-            "--manifest",
-            &abs("manifest.parquet"),
-            "--split",
-            &abs("split.csv"),
-            "--arch",
-            "resnet18",
-            "--resamples",
-            "10",
-            "--workers",
-            "1",
-            "--out",
-            "eval",
-        ],
-    );
+    // Evaluated from two other folders: once whole, once with a patch gone (below).
+    let evaluate = |cwd: &Path, out: &str| {
+        let (manifest, split) = (abs("manifest.parquet"), abs("split.csv"));
+        let args =
+            ["evaluate", "--checkpoint", &ckpt, "--manifest", &manifest, "--split", &split, "--arch", "resnet18"];
+        let rest = ["--resamples", "10", "--workers", "1", "--out", out];
+        train_cli(cwd, &[&args[..], &rest[..]].concat())
+    };
+    let (ok, text) = evaluate(&dir, "eval");
     assert!(ok, "{text}");
     assert!(!text.contains("could not be read"), "{text}");
 
@@ -139,26 +128,7 @@ fn imported_224px_patches_split_train_evaluate_and_export_at_their_size() {
     let class = if patient.starts_with("nest") { "nest" } else { "stroma" };
     let gone = format!("{patient}_0.png");
     std::fs::remove_file(lab.join(format!("patches/{class}/{gone}"))).unwrap();
-    let (ok, text) = train_cli(
-        &elsewhere,
-        &[
-            "evaluate",
-            "--checkpoint",
-            &ckpt,
-            "--manifest",
-            &abs("manifest.parquet"),
-            "--split",
-            &abs("split.csv"),
-            "--arch",
-            "resnet18",
-            "--resamples",
-            "10",
-            "--workers",
-            "1",
-            "--out",
-            "eval2",
-        ],
-    );
+    let (ok, text) = evaluate(&elsewhere, "eval2");
     let named =
         text.contains("1 Validation patches could not be read") || text.contains("1 Test patches could not be read");
     assert!(ok && named, "{text}");
