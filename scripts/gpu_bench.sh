@@ -26,9 +26,10 @@ prepare)
   rm -rf "$bench" && mkdir -p "$bench/lib"
   cp target/release/melanoscope-train "$bench/"
   strip "$bench/melanoscope-train"
-  # Every system library the binary needs, not libtorch's (the GPU machine's python3 has those)
+  # Every library the binary needs (OpenSlide 4 from the openslide-bin wheel included), not
+  # libtorch's (the GPU machine's python3 has those)
   # and the C/C++ runtime (the GPU machine's newer ones are backward compatible).
-  ldd target/release/melanoscope-train | awk '/=> \//{print $3}' | grep -v site-packages \
+  ldd target/release/melanoscope-train | awk '/=> \//{print $3}' | grep -v site-packages/torch/ \
     | grep -v -E "/(libc|libm|libstdc\+\+|libgcc_s|libpthread|libdl|librt|ld-linux[^/]*)\.so" \
     | xargs -I{} cp -L {} "$bench/lib/"
   tar -C "$bench" -cJf "$bench/lib.tar.xz" lib && rm -rf "$bench/lib"
