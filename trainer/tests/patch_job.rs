@@ -78,8 +78,22 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
     let report_json = std::fs::read_to_string(job.out_dir.join("report.json")).unwrap();
     assert!(report_json.contains("\"failed\": 3"));
 
+    // A slide done by an earlier version, whose patches name the slide relative to the folder
+    // that run was started in: resumed, and the merged manifest names the file that exists.
+    {
+        use melanoscope_trainer::manifest::{ManifestRow, ManifestWriter};
+        let per_slide = job.out_dir.join("slides/cmu/patches.parquet");
+        let old: Vec<ManifestRow> = read_manifest(&per_slide).unwrap();
+        let mut w = ManifestWriter::create(&per_slide).unwrap();
+        for r in old {
+            w.push(ManifestRow { slide: "some/run/folder/CMU-1-Small-Region.svs".into(), ..r }).unwrap();
+        }
+        w.finish().unwrap();
+    }
     // Second run: finished slides are not redone, failed ones are retried (and fail again).
     let again = run_patch_job(&job, &cohort).unwrap();
+    let merged = read_manifest(&again.manifest).unwrap();
+    assert!(merged.iter().filter(|r| r.slide_id == "cmu").all(|r| std::path::Path::new(&r.slide) == svs.as_path()));
     assert_eq!(again.slides.iter().filter(|o| o.status == SlideStatus::Resumed).count(), 4);
     assert_eq!(again.total_patches, report.total_patches);
 

@@ -505,9 +505,17 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
     }
     let manifest = job.out_dir.join("manifest.parquet");
     let mut writer = ManifestWriter::create(&manifest)?;
+    // Each row names its slide by the cohort's (absolute) path: a slide resumed from an
+    // earlier version's run may have stored the path relative to the working folder.
+    let slide_of: std::collections::HashMap<&str, &Path> =
+        cohort.slides.iter().map(|e| (e.slide_id.as_str(), e.slide.as_path())).collect();
     for o in outcomes.iter().filter(|o| o.error.is_none()) {
         let rows = read_manifest(&slide_dir(&job.out_dir, &o.slide_id).join("patches.parquet"))?;
-        for r in rows.into_iter().filter(|r| job.magnifications.iter().any(|m| m.name == r.magnification)) {
+        let slide = slide_of.get(o.slide_id.as_str()).map(|p| p.display().to_string());
+        for mut r in rows.into_iter().filter(|r| job.magnifications.iter().any(|m| m.name == r.magnification)) {
+            if let Some(s) = &slide {
+                r.slide.clone_from(s);
+            }
             writer.push(r)?;
         }
     }
