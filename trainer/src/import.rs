@@ -60,7 +60,14 @@ pub struct ImportSettings {
 pub fn parse_class_map(spec: &str) -> Result<HashMap<String, Lesion>, String> {
     // A file holds `folder,label` lines (a header allowed); inline pairs are `folder=LABEL`.
     let pairs: Vec<(String, Option<(String, String)>)> = if Path::new(spec).is_file() {
-        let text = std::fs::read_to_string(spec).map_err(|e| format!("{spec}: {e}"))?;
+        // A class map is a few lines; anything past 1 MiB is not one.
+        let mut text = String::new();
+        std::fs::File::open(spec)
+            .and_then(|f| std::io::Read::read_to_string(&mut std::io::Read::take(f, 1 << 20), &mut text))
+            .map_err(|e| format!("{spec}: {e}"))?;
+        if text.len() >= 1 << 20 {
+            return Err(format!("{spec}: larger than 1 MiB; not a class map"));
+        }
         text.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -315,6 +322,11 @@ mod tests {
         assert_eq!((m["lung_aca"], m["lung_n"]), (Lesion::MM, Lesion::IN));
         assert!(parse_class_map("lung_aca=BCC").unwrap_err().contains("unknown label \"BCC\""));
         assert!(parse_class_map("lung_aca").unwrap_err().contains("folder=LABEL"));
+        // Not text, or enormous: refused by name.
+        std::fs::write(dir.join("binary.csv"), [0xFFu8, 0xFE, 0x00, 0x01]).unwrap();
+        assert!(parse_class_map(&dir.join("binary.csv").display().to_string()).unwrap_err().contains("binary.csv"));
+        std::fs::write(dir.join("huge.csv"), "a,MM\n".repeat(300_000)).unwrap();
+        assert!(parse_class_map(&dir.join("huge.csv").display().to_string()).unwrap_err().contains("1 MiB"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -107,6 +107,20 @@ fn ome_tiffs_without_spacing_or_damaged_are_refused_by_name() {
     assert!(matches!(err, SlideError::NoSpacing { .. }) && err.to_string().contains("PhysicalSizeX"), "{err}");
     let slide = Slide::open(&no_size, Some(0.5)).unwrap();
     assert_eq!(slide.spacing_source(), SpacingSource::Override);
+    // A header claiming a strip two billion pixels wide: refused when opened, nothing reserved.
+    let mut wide = bytes.clone();
+    let ifd = u32::from_le_bytes(wide[4..8].try_into().unwrap()) as usize;
+    let entries = u16::from_le_bytes(wide[ifd..ifd + 2].try_into().unwrap()) as usize;
+    for e in 0..entries {
+        let at = ifd + 2 + 12 * e;
+        if u16::from_le_bytes(wide[at..at + 2].try_into().unwrap()) == 256 {
+            wide[at + 8..at + 12].copy_from_slice(&2_000_000_000u32.to_le_bytes());
+        }
+    }
+    let wide_path = dir.join("wide.ome.tif");
+    std::fs::write(&wide_path, &wide).unwrap();
+    let e = Slide::open(&wide_path, None).unwrap_err().to_string();
+    assert!(e.contains("wide.ome.tif") && e.contains("decode to"), "{e}");
     // Truncated inside the pixels: opening may pass, reading names the file and the chunk.
     let cut = dir.join("cut.ome.tif");
     for len in [bytes.len() / 3, 120, 16] {

@@ -42,11 +42,10 @@ pub struct ScreenArgs {
 }
 
 /// Shows `fault` on whatever sinks the settings allow (when the site file is the fault, what
-/// [`EdgeConfig::salvage`] makes of it), with the amber LED.
-fn show_fault(cfg: Option<&EdgeConfig>, site: &Path, leds: &mut impl Indicators, fault: &anyhow::Error) {
+/// [`EdgeConfig::salvage`] makes of it), with the amber LED; returns the fault's text.
+fn show_fault(cfg: Option<&EdgeConfig>, site: &Path, leds: &mut impl Indicators, fault: &anyhow::Error) -> String {
     let _ = leds.show(Indicator::Amber);
     let detail = melanoscope_shared::errors::error_chain(fault.as_ref());
-    tracing::error!("cannot screen: {detail}");
     eprintln!("melanoscope-edge: cannot screen: {detail}");
     // Salvaged only when the site file itself is the fault.
     let salvaged;
@@ -66,6 +65,7 @@ fn show_fault(cfg: Option<&EdgeConfig>, site: &Path, leds: &mut impl Indicators,
             }
         }
     }
+    detail
 }
 
 type Opened = (EdgeConfig, PreparedSession, Box<dyn FrameSource>);
@@ -114,8 +114,7 @@ fn screen_with(
         match open(args, cfg) {
             Ok(opened) => break opened,
             Err((cfg, e)) => {
-                show_fault(cfg.as_deref(), &args.config, &mut leds, &e);
-                let detail = melanoscope_shared::errors::error_chain(e.as_ref());
+                let detail = show_fault(cfg.as_deref(), &args.config, &mut leds, &e);
                 if let Some(cfg) = cfg.as_deref()
                     && recorded.as_deref() != Some(detail.as_str())
                 {
@@ -184,7 +183,7 @@ pub fn run(args: &ScreenArgs) -> Result<i32> {
             screen_with(args, settings, io.leds, io.button, io.display)
         }
         Err(e) => {
-            show_fault(cfg, &args.config, &mut NoIndicators, &e);
+            let _ = show_fault(cfg, &args.config, &mut NoIndicators, &e);
             if args.exit_on_fault {
                 return Ok(3);
             }

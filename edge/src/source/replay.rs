@@ -47,6 +47,10 @@ pub fn expand_replay(items: &[String]) -> Result<Vec<PathBuf>, SourceError> {
     Ok(out)
 }
 
+/// A replayed file larger than this is refused before it is read: an uncompressed 16-bit TIFF
+/// of a 4K camera is about 50 MB.
+const MAX_FILE_BYTES: u64 = 256 << 20;
+
 /// Replays a list of image files, once or in a loop.
 #[derive(Debug)]
 pub struct Replay {
@@ -54,11 +58,13 @@ pub struct Replay {
     next: usize,
     looping: bool,
     delivered: u64,
+    /// The last delivered frame's image, handed back: the next file is decoded into it.
+    spare: Option<melanoscope_shared::image::RgbImage>,
 }
 
 impl Replay {
     pub fn new(items: &[String], looping: bool) -> Result<Self, SourceError> {
-        Ok(Self { files: expand_replay(items)?, next: 0, looping, delivered: 0 })
+        Ok(Self { files: expand_replay(items)?, next: 0, looping, delivered: 0, spare: None })
     }
 
     pub fn len(&self) -> usize {
@@ -81,9 +87,14 @@ impl FrameSource for Replay {
         let path = &self.files[self.next];
         self.next += 1;
         let origin = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|e| SourceError::Corrupt { origin: origin.clone(), detail: e.to_string() })?;
-        let image = super::decode_into_spare(&bytes, &mut None, FrameBounds::HARD, &origin)?;
+        let corrupt = |detail: String| SourceError::Corrupt { origin: origin.clone(), detail };
+        let len = std::fs::metadata(path).map_err(|e| corrupt(e.to_string()))?.len();
+        if len > MAX_FILE_BYTES {
+            let detail = format!("{len} bytes; a frame file is at most {MAX_FILE_BYTES}");
+            return Err(SourceError::Oversized { origin, detail });
+        }
+        let bytes = std::fs::read(path).map_err(|e| corrupt(e.to_string()))?;
+        let image = super::decode_into_spare(&bytes, &mut self.spare, FrameBounds::HARD, &origin)?;
         let index = self.delivered;
         self.delivered += 1;
         Ok(Some(Frame { image, index, origin }))
@@ -91,6 +102,10 @@ impl FrameSource for Replay {
 
     fn describe(&self) -> String {
         format!("replay of {} files", self.files.len())
+    }
+
+    fn recycle(&mut self, image: melanoscope_shared::image::RgbImage) {
+        self.spare = Some(image);
     }
 }
 
@@ -145,6 +160,57 @@ mod tests {
         let a = r.next_frame().unwrap().unwrap().image;
         assert_eq!((a.width(), a.height(), a.get(2, 0)), (12, 8, Some([39, 117, 255])));
         assert_eq!(r.next_frame().unwrap().unwrap().image.get(3, 3), Some([200, 100, 150]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Truncated, garbage and oversized frame files are skipped with the reason, and a frame
+    /// handed back is reused for the next file.
+    #[test]
+    fn bad_tiff_frames_are_refused_by_name_and_buffers_are_reused() {
+        let dir = std::env::temp_dir().join(format!("msc-replay-bad-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // JPEG frames around the bad ones: they decode straight into a handed-back buffer.
+        save_rgb(&dir.join("a.jpg"), &RgbImage::filled(64, 48, [200, 100, 150]).unwrap()).unwrap();
+        save_rgb(&dir.join("tiff.tmp.tif"), &RgbImage::filled(64, 48, [200, 100, 150]).unwrap()).unwrap();
+        let whole = std::fs::read(dir.join("tiff.tmp.tif")).unwrap();
+        std::fs::remove_file(dir.join("tiff.tmp.tif")).unwrap();
+        std::fs::write(dir.join("b-truncated.tif"), &whole[..whole.len() / 2]).unwrap();
+        std::fs::write(dir.join("c-garbage.tiff"), b"II*\0 not really").unwrap();
+        // A TIFF header claiming 100000 x 100000: refused from the header, nothing decoded.
+        let mut huge = whole.clone();
+        let ifd = u32::from_le_bytes(huge[4..8].try_into().unwrap()) as usize;
+        let n = u16::from_le_bytes(huge[ifd..ifd + 2].try_into().unwrap()) as usize;
+        for e in 0..n {
+            let at = ifd + 2 + 12 * e;
+            let tag = u16::from_le_bytes(huge[at..at + 2].try_into().unwrap());
+            if tag == 256 || tag == 257 {
+                let ty = u16::from_le_bytes(huge[at + 2..at + 4].try_into().unwrap());
+                if ty == 3 {
+                    huge[at + 8..at + 10].copy_from_slice(&60_000u16.to_le_bytes());
+                } else {
+                    huge[at + 8..at + 12].copy_from_slice(&100_000u32.to_le_bytes());
+                }
+            }
+        }
+        std::fs::write(dir.join("d-huge.tif"), &huge).unwrap();
+        save_rgb(&dir.join("e.jpg"), &RgbImage::filled(64, 48, [10, 20, 30]).unwrap()).unwrap();
+        let mut r = Replay::new(&[dir.display().to_string()], false).unwrap();
+        let first = r.next_frame().unwrap().unwrap().image;
+        let at = first.as_raw().as_ptr();
+        r.recycle(first);
+        for bad in ["b-truncated.tif", "c-garbage.tiff", "d-huge.tif"] {
+            match r.next_frame() {
+                Err(e @ (SourceError::Corrupt { .. } | SourceError::Oversized { .. })) => {
+                    assert!(e.to_string().contains(bad), "{e}")
+                }
+                other => panic!("{bad}: expected a refusal, got {other:?}"),
+            }
+        }
+        let last = r.next_frame().unwrap().unwrap().image;
+        let p = last.get(0, 0).unwrap();
+        assert!(p.iter().zip([10u8, 20, 30]).all(|(a, b)| a.abs_diff(b) <= 3), "{p:?}");
+        assert_eq!(last.as_raw().as_ptr(), at, "the handed-back buffer was reused");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

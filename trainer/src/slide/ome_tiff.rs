@@ -82,14 +82,6 @@ fn limits() -> Limits {
     l
 }
 
-/// The first IFD's ImageDescription when it is OME-XML (`None`: not a TIFF, or not OME).
-pub fn ome_description(path: &Path) -> Option<String> {
-    let file = File::open(path).ok()?;
-    let mut decoder = Decoder::new(BufReader::new(file)).ok()?.with_limits(limits());
-    let text = decoder.get_tag_ascii_string(Tag::ImageDescription).ok()?;
-    (text.contains("<OME") || text.contains(":OME")).then_some(text)
-}
-
 /// µm per unit of an OME length unit (the schema's default is µm).
 fn unit_in_um(unit: &str) -> Option<f64> {
     Some(match unit.trim() {
@@ -198,6 +190,14 @@ fn level_of(tags: &mut tiff::decoder::IfdDecoder<'_>, index: usize) -> Result<Le
     if width == 0 || height == 0 || chunk_w == 0 || chunk_h == 0 || chunk_w > 1 << 16 && tiled {
         return Err(bad(format!("{width}x{height} px in {chunk_w}x{chunk_h} chunks")));
     }
+    // Decoded, a chunk must fit the same bound as its bytes on disk (a header claiming a strip
+    // a billion pixels wide would otherwise reserve gigabytes).
+    let decoded = u64::from(chunk_w) * u64::from(chunk_h) * 3;
+    if decoded > MAX_CHUNK_BYTES {
+        return Err(bad(format!(
+            "{chunk_w}x{chunk_h} px chunks decode to {decoded} bytes; at most {MAX_CHUNK_BYTES} are read at once"
+        )));
+    }
     let expected = u64::from(width.div_ceil(chunk_w)) * u64::from(height.div_ceil(chunk_h));
     if offsets.len() as u64 != expected || counts.len() as u64 != expected {
         return Err(bad(format!(
@@ -218,11 +218,23 @@ fn reduces(a: &Level, b: &Level) -> bool {
 }
 
 impl OmeTiff {
-    /// Opens `path`: its levels (largest first) and the OME-XML's µm/px (`spacing()`).
+    /// Opens `path`: its levels (largest first) and the OME-XML's µm/px (`spacing()`); an
+    /// error when it is not an OME-TIFF.
     pub fn open(path: &Path) -> Result<Self, OmeError> {
-        let file = File::open(path)?;
-        let mut decoder = Decoder::new(BufReader::new(file))?.with_limits(limits());
-        let xml = decoder.get_tag_ascii_string(Tag::ImageDescription)?;
+        Self::open_if_ome(path)?.ok_or_else(|| OmeError::Xml("not an OME-TIFF (no OME-XML description)".into()))
+    }
+
+    /// [`OmeTiff::open`] when `path` is a TIFF whose first description is OME-XML; `Ok(None)`
+    /// for anything else (other slide formats go on to OpenSlide), read in one pass.
+    pub fn open_if_ome(path: &Path) -> Result<Option<Self>, OmeError> {
+        let Some(mut decoder) = File::open(path).ok().and_then(|f| Decoder::new(BufReader::new(f)).ok()) else {
+            return Ok(None);
+        };
+        decoder = decoder.with_limits(limits());
+        let Ok(xml) = decoder.get_tag_ascii_string(Tag::ImageDescription) else { return Ok(None) };
+        if !(xml.contains("<OME") || xml.contains(":OME")) {
+            return Ok(None);
+        }
         let spacing = ome_spacing(&xml)?;
         let first = level_of(&mut decoder.image_ifd(), 0)?;
         let subs: Vec<u64> = decoder.find_tag_unsigned_vec(Tag::SubIfd)?.unwrap_or_default();
@@ -250,12 +262,12 @@ impl OmeTiff {
             }
         }
         let file = File::open(path)?;
-        Ok(Self {
+        Ok(Some(Self {
             path: path.to_path_buf(),
             levels,
             spacing,
             reader: Mutex::new(Reader { file: BufReader::new(file), cache: VecDeque::new() }),
-        })
+        }))
     }
 
     /// Level sizes, largest first.

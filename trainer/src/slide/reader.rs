@@ -155,8 +155,10 @@ impl Slide {
                 ycbcr_labelled_rgb: false,
             });
         }
-        if super::ome_tiff::ome_description(path).is_some() {
-            return Self::open_ome(path, um_per_px);
+        match super::ome_tiff::OmeTiff::open_if_ome(path) {
+            Ok(Some(ome)) => return Self::open_ome(path, ome, um_per_px),
+            Ok(None) => {}
+            Err(e) => return Err(SlideError::Unsupported { path: p(), source: format!("OME-TIFF: {e}").into() }),
         }
         let version = openslide_version();
         let osr = match OpenSlide::new(path) {
@@ -246,10 +248,8 @@ impl Slide {
     }
 
     /// An OME-TIFF, read by [`super::ome_tiff`]: µm/px from its OME-XML unless overridden.
-    fn open_ome(path: &Path, um_per_px: Option<f64>) -> Result<Self, SlideError> {
+    fn open_ome(path: &Path, ome: super::ome_tiff::OmeTiff, um_per_px: Option<f64>) -> Result<Self, SlideError> {
         let p = || path.to_path_buf();
-        let ome = super::ome_tiff::OmeTiff::open(path)
-            .map_err(|e| SlideError::Unsupported { path: p(), source: format!("OME-TIFF: {e}").into() })?;
         let (spacing, spacing_source) = match (um_per_px, ome.spacing()) {
             (Some(v), _) => (PixelSpacing { x: v, y: v }, SpacingSource::Override),
             (None, Some(s)) => (s, SpacingSource::Metadata),
