@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The pipeline as it exists today, end to end: synthetic cohort and real images -> patches ->
 # training, evaluation, explanation -> ONNX and signed model bundles -> the edge screening
-# replayed microscope camera frames with the bundle it trained (overlays, log, export), and the
-# edge bench on a ResNet50 INT8 bundle.
+# replayed microscope camera frames with the bundle it trained (overlays, log, export), judged
+# against what each frame shows, the edge bench on a ResNet50 INT8 bundle, and one report page
+# of it all, checked in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -70,9 +71,13 @@ target/release/melanoscope-train keygen --out "$out/export/demo-key"
 bundle_args=(--checkpoint "$out/train-resnet18/best.safetensors" --arch resnet18 --task mm-vs-nevi --magnification 40X
   --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" --report "$out/eval-resnet18/report.json")
 # bundle/resnet18.onnx (f32), bundle/resnet18.int8.onnx with its agreement report, and both in
-# bundle/resnet18.mscm, each with its own reference outputs, signed as one.
+# bundle/resnet18.mscm, each with its own reference outputs, signed as one. The threshold the
+# edge applies is chosen on validation frames of the screening camera (1280x960 at 0.25 µm/px:
+# 8 windows of each validation slide through simulated microscope cameras, the edge's fields
+# and mean aggregation); the patch threshold stays beside it (bundle/resnet18.frames.json).
 target/release/melanoscope-train export "${bundle_args[@]}" --form f32 --also-form int8 --calibration-fields 32 \
-  --agreement-fields 40 --out "$out/export/bundle/resnet18.onnx" --bundle "$out/export/bundle/resnet18.mscm" \
+  --agreement-fields 40 --frame-size 1280x960 --frame-um-per-px 0.25 --frames-per-slide 8 \
+  --out "$out/export/bundle/resnet18.onnx" --bundle "$out/export/bundle/resnet18.mscm" \
   --sign-key "$out/export/demo-key.secret"
 # The f16 form stays out of the bundle here: its reference outputs would be computed in tract's
 # emulated half precision on this x86 host (minutes a field).
@@ -163,7 +168,9 @@ echo "--> a stage micrometer: 100 µm of scale span 400 px on the camera image a
 target/release/melanoscope-edge calibrate objective --config "$screen/site.toml" --name 40x --micrometer-um 100 --micrometer-px 400
 echo "--> tune: every form x runtime x batch x threads, self-tested then timed on the bundle's reference fields; the fastest goes into [model.tuned]"
 target/release/melanoscope-edge tune --config "$screen/site.toml" --threads 1,2 --report "$screen/tune.json" > /dev/null
-target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary.json" --exit-on-fault
+echo "--> screening the 8 frames, each judged against frames.csv (the lesion each frame shows)"
+target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary.json" --exit-on-fault \
+  --truth "$screen/frames/frames.csv" > "$screen/screen-output.json"
 target/release/melanoscope-edge log export --log "$screen/screening.log" --format csv --out "$screen/log.csv"
 cat "$screen/log.csv"
 
@@ -174,7 +181,7 @@ target/release/melanoscope-train train --manifest "$out/synth-patches/manifest.p
   > "$out/train-resnet50-10x.json"
 target/release/melanoscope-train export --checkpoint "$out/train-resnet50-10x/best.safetensors" --arch resnet50 \
   --task mm-vs-nevi --magnification 10X --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" \
-  --form int8 --calibration-fields 16 --agreement-fields 8 --onnxruntime-lib "$ort_lib" \
+  --form int8 --calibration-fields 16 --agreement-fields 8 --onnxruntime-lib "$ort_lib" --frames-per-slide 0 \
   --out "$out/export/resnet50-10x-int8.onnx" --bundle "$out/export/resnet50-10x-int8.mscm"
 target/release/melanoscope-train frames --out "$out/frames-1080p" --per-class 1 --um-per-px 0.5 --width 1920 --height 1080
 cat > "$out/screen/bench-site.toml" <<SITE
@@ -190,7 +197,11 @@ target/release/melanoscope-edge bench --config "$out/screen/bench-site.toml" --f
 target/release/melanoscope-edge bench --bundle "$out/export/resnet50-10x-int8.mscm" --backend tract --batch 1 --threads 2 \
   --frame "$out/frames-1080p/MM-0.jpg" --um-per-px 0.5 --frames 1 --onnxruntime-lib "$ort_lib" | tee "$out/screen/bench-tract.json"
 
+echo "==> trainer: one report page of the whole run, opened in headless Chromium (every image loads, no console message; screenshot kept)"
+page="$(target/release/melanoscope-train report --run "$out" --out "$out/report" --check-in-browser)"
+
 echo "==> demo done: $out/screen (rendered frames with CAM overlays in snapshots/frames, screening.log, log.csv, summary.json, bench.json);"
 echo "    $out/*/fields.png (edge fields); $out/synth (slides, masks, GeoJSON, split.csv);"
 echo "    $out/synth-patches, $out/synth-patches-tissue and $out/real-patches (manifest.parquet, report.json,"
 echo "    slides/*/qc.png with the delineations in yellow); $out/train-resnet18 (best.safetensors, state.json); $out/eval-resnet18 (report.md)"
+echo "==> the report: $page (screenshot: $out/report/screenshot.png)"

@@ -228,6 +228,18 @@ pub struct ScreeningConfig {
     pub overlay_min_change: f64,
 }
 
+impl ScreeningConfig {
+    /// The aggregation as the bundle's metadata names it (top-k above 65535 fields is all of
+    /// them: no frame has that many).
+    pub fn aggregation_rule(&self) -> melanoscope_shared::formats::FrameAggregationRule {
+        use melanoscope_shared::formats::FrameAggregationRule as Rule;
+        match self.aggregation {
+            FrameAggregation::Mean => Rule::Mean,
+            FrameAggregation::TopK => Rule::TopK(u16::try_from(self.top_k).unwrap_or(u16::MAX)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisplayConfig {

@@ -19,4 +19,5 @@ pub mod rollback;
 pub mod screen;
 pub mod sinks;
 pub mod source;
+pub mod truth;
 pub mod tune;

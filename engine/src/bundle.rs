@@ -37,6 +37,17 @@ pub struct LoadedBundle {
     pub signature: SignatureStatus,
 }
 
+/// How camera frames are cut into a model's fields: the study's rules at the model's µm/px,
+/// field size and normalisation, on a centred grid (camera frames are vignetted at the
+/// borders). The edge screens with it, and the trainer chooses frame thresholds with it.
+pub fn frame_extract_config(um_per_px: f64, field_size: u32, normalization: Normalization) -> ExtractConfig {
+    let mut config = ExtractConfig::study(um_per_px);
+    config.field_size = field_size;
+    config.normalization = normalization;
+    config.align = GridAlign::Centered;
+    config
+}
+
 impl LoadedBundle {
     /// Reads `path`, checks its envelope, hashes and signature (against `trusted` keys;
     /// required when `require_signature`), keeps the form `run` names, builds the engine for
@@ -82,15 +93,9 @@ impl LoadedBundle {
         Normalization { mean: self.file.meta.mean, std: self.file.meta.std }
     }
 
-    /// How camera frames are cut into this model's fields: the study's rules at the bundle's
-    /// µm/px, field size and normalisation, on a centred grid (camera frames are vignetted at
-    /// the borders).
+    /// How camera frames are cut into this model's fields ([`frame_extract_config`]).
     pub fn extract_config(&self) -> ExtractConfig {
-        let mut config = ExtractConfig::study(self.file.meta.um_per_px);
-        config.field_size = self.file.meta.input_size;
-        config.normalization = self.normalization();
-        config.align = GridAlign::Centered;
-        config
+        frame_extract_config(self.file.meta.um_per_px, self.file.meta.input_size, self.normalization())
     }
 
     /// Runs every reference field and compares logits and pooled features with what the

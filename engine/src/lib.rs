@@ -24,7 +24,7 @@ pub mod onnx_proto;
 mod onnxruntime;
 mod tract_plan;
 
-pub use bundle::{CheckedBundle, LoadedBundle, RunChoice, check_references, reference_batches};
+pub use bundle::{CheckedBundle, LoadedBundle, RunChoice, check_references, frame_extract_config, reference_batches};
 pub use head::linear_head_weights;
 
 use serde::{Deserialize, Serialize};

@@ -51,8 +51,6 @@ pub fn render_frame(
     let px = um_per_px as f32;
     let (x0, y0) = (centre_um.0 - width as f32 * px / 2.0, centre_um.1 - height as f32 * px / 2.0);
     let mut data = vec![0u8; width as usize * height as usize * 3];
-    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
-    let r_max2 = cx * cx + cy * cy;
     for (y, line) in data.chunks_mut(width as usize * 3).enumerate() {
         for (x, p) in line.chunks_exact_mut(3).enumerate() {
             let rgb = scene.color(x0 + (x as f32 + 0.5) * px, y0 + (y as f32 + 0.5) * px, px);
@@ -60,10 +58,19 @@ pub fn render_frame(
         }
     }
     let mut img = RgbImage::from_raw(width, height, data)?;
+    apply_optics(&mut img, optics);
+    Ok(img)
+}
+
+/// What the microscope and camera do to a view: defocus blur, vignetting and colour cast (the
+/// JPEG is [`frame_jpeg`]). Also used on windows of slides to make them camera-like.
+pub fn apply_optics(img: &mut RgbImage, optics: &FrameOptics) {
     if optics.blur_px > 0.05 {
-        blur(&mut img, optics.blur_px);
+        blur(img, optics.blur_px);
     }
-    let (w, h) = (width as usize, height as usize);
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let r_max2 = cx * cx + cy * cy;
     let raw = img.as_raw_mut();
     for y in 0..h {
         for x in 0..w {
@@ -75,7 +82,6 @@ pub fn render_frame(
             }
         }
     }
-    Ok(img)
 }
 
 /// Three passes of a box blur approximate a Gaussian of standard deviation `sigma` pixels.

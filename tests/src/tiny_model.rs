@@ -147,6 +147,7 @@ pub fn fit_bundle(melanoma: &[RgbImage], nevus: &[RgbImage], frame_um: f64, mode
         onnx_sha256: sha256(&onnx),
         created_unix_s: 1_795_651_200,
         trainer_version: "tiny-test-model".into(),
+        frame_choice: None,
     };
     ModelFile { meta, onnx, references, forms: Vec::new(), signature: None }.encode().expect("bundle encodes")
 }

@@ -24,6 +24,7 @@ pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod patching;
+pub mod report;
 pub mod slide;
 pub mod split;
 pub mod train;

@@ -61,6 +61,10 @@ enum Command {
     BenchExport(cli::bench_export::BenchExportArgs),
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
     Split(cli::patch_sets::SplitArgs),
+    /// One self-contained HTML page of a run folder (cohort, evaluation, experiments, curves,
+    /// explanations, model cards, edge screening against truth, speed), optionally checked in
+    /// headless Chromium.
+    Report(cli::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Keygen(args) => cli::export::keygen_command(args)?,
         Command::BenchExport(args) => cli::bench_export::bench_export(args)?,
         Command::Split(args) => cli::patch_sets::split(args)?,
+        Command::Report(args) => cli::report::report(args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

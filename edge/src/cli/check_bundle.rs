@@ -49,6 +49,23 @@ pub fn run(args: CheckBundleArgs) -> Result<()> {
     };
     let loaded = open_bundle(&model)?;
     let m = &loaded.file.meta;
+    // The threshold the edge applies, and the level it was chosen at: a frame threshold chosen
+    // on validation frames, with the patch threshold kept beside it, or a patch threshold only.
+    let frame_choice = m.frame_choice.as_ref().map(|f| {
+        serde_json::json!({
+            "threshold": m.decision.threshold,
+            "uncertain_band": m.decision.uncertain_band,
+            "aggregation": f.aggregation.name(),
+            "frame_size": [f.frame_width, f.frame_height],
+            "frame_um_per_px": f.frame_um_per_px,
+            "validation_frames": f.frames,
+            "melanoma_frames": f.positive_frames,
+            "sensitivity": f.sensitivity,
+            "specificity": f.specificity,
+            "auc": f.auc,
+        })
+    });
+    let patch = m.frame_choice.as_ref().map_or(m.decision, |f| f.patch_decision);
     let report = serde_json::json!({
         "bundle": args.bundle.display().to_string(),
         "backend": loaded.engine.backend_name(),
@@ -63,6 +80,9 @@ pub fn run(args: CheckBundleArgs) -> Result<()> {
         "threshold": m.decision.threshold,
         "uncertain_band": m.decision.uncertain_band,
         "rule": format!("{:?}", m.decision.rule),
+        "threshold_level": if frame_choice.is_some() { "frame" } else { "patch" },
+        "frame_threshold": frame_choice,
+        "patch_threshold": { "threshold": patch.threshold, "uncertain_band": patch.uncertain_band, "rule": format!("{:?}", patch.rule) },
         "validation": m.validation.iter().map(|v| (v.name.clone(), v.value)).collect::<std::collections::BTreeMap<_, _>>(),
         "onnx_sha256": melanoscope_shared::formats::hex(&m.onnx_sha256),
         "signature": format!("{:?}", loaded.signature),

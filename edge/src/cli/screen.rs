@@ -14,6 +14,8 @@ use melanoscope_edge::screen::setup::{
     SetupError, board_description, check_rollback, open_bundle, open_sinks, open_source, record_fault,
 };
 use melanoscope_edge::source::FrameSource;
+use melanoscope_edge::source::expand_replay;
+use melanoscope_edge::truth::Truth;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,6 +37,10 @@ pub struct ScreenArgs {
     /// Write the session's counts and verdict sequence as JSON here at the end.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// A `frames.csv` (file, lesion: MM, IN, CN, JN) naming what each replayed frame shows:
+    /// the summary and the output then set every frame's verdict beside its truth.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
     /// Screen with a signed bundle older than one this device already used from the same
     /// signer (a deliberate rollback; recorded in the state folder).
     #[arg(long)]
@@ -136,11 +142,35 @@ fn screen_with(
             }
         }
     };
+    let replayed = replay_items(&cfg, &args.replay);
+    let truth = match &args.truth {
+        None => None,
+        Some(path) => {
+            let items = replayed.ok_or_else(|| {
+                anyhow::anyhow!("--truth {} judges replayed frames; this session reads a camera", path.display())
+            })?;
+            let truth = Truth::load(path)?;
+            truth.check_files(&expand_replay(items)?)?;
+            Some(truth)
+        }
+    };
     let mut session = prepared.start(SessionIo { source, leds, button }).with_sinks(open_sinks(&cfg.display, spi));
+    if replayed.is_some() {
+        session = session.with_frame_table();
+    }
     let period = Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps));
     notifier.status(&format!("screening from {}", source_name(&cfg, &args.replay)));
     let stats = session.run_alive(args.max_frames, || std::thread::sleep(period), || notifier.alive()).clone();
-    let summary = serde_json::json!({ "stats": stats, "log": cfg.log.path, "snapshots": cfg.display.snapshot_dir });
+    let judged = truth.map(|t| t.judge(session.frame_rows())).transpose()?;
+    let mut summary = serde_json::json!({ "stats": stats, "log": cfg.log.path, "snapshots": cfg.display.snapshot_dir });
+    if replayed.is_some() {
+        summary["frames"] = serde_json::to_value(session.frame_rows())?;
+    }
+    if let Some(table) = &judged {
+        summary["truth"] = serde_json::to_value(table)?;
+        // The table for people on standard error; standard output stays one JSON document.
+        eprint!("{}", table.to_text());
+    }
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if let Some(p) = &args.summary {
         melanoscope_shared::atomic::write_atomic(p, serde_json::to_string_pretty(&summary)?.as_bytes())
@@ -158,6 +188,17 @@ fn screen_with(
         );
     }
     Ok(status)
+}
+
+/// The replayed files, folders or globs of this session (none when it reads a camera).
+fn replay_items<'a>(cfg: &'a EdgeConfig, replay: &'a [String]) -> Option<&'a [String]> {
+    if !replay.is_empty() {
+        Some(replay)
+    } else if cfg.camera.source == CameraSource::Replay {
+        Some(&cfg.camera.replay)
+    } else {
+        None
+    }
 }
 
 /// What the frames come from, for messages.

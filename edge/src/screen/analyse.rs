@@ -3,12 +3,12 @@
 //! (40% background rule), focus over the tissue fields, batched inference and per-field CAMs.
 
 use crate::calibration::Correction;
-use crate::config::{FrameAggregation, ObjectiveCalibration, ScreeningConfig};
+use crate::config::{ObjectiveCalibration, ScreeningConfig};
 use crate::gates::{Gate, GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
 use melanoscope_engine::{EngineError, LoadedBundle, Outputs, linear_head_weights, names};
 use melanoscope_shared::cam::{CamError, FeatureMap, class_activation_map};
+use melanoscope_shared::formats::FrameAggregationRule;
 use melanoscope_shared::image::{FieldRect, ImageError, PixelSpacing, RgbImage};
-use melanoscope_shared::metrics::top_k_mean;
 use melanoscope_shared::pipeline::FieldExtractor;
 use melanoscope_shared::scores::softmax;
 use std::time::Instant;
@@ -77,8 +77,7 @@ pub struct Analyzer {
     outputs: Outputs,
     limits: GateLimits,
     fov_mask: bool,
-    aggregation: FrameAggregation,
-    top_k: usize,
+    aggregation: FrameAggregationRule,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -130,8 +129,7 @@ impl Analyzer {
             outputs: Outputs::default(),
             limits,
             fov_mask: screening.fov_mask,
-            aggregation: screening.aggregation,
-            top_k: screening.top_k,
+            aggregation: screening.aggregation_rule(),
         })
     }
 
@@ -242,10 +240,7 @@ impl Analyzer {
             times.cam_ms += ms(t);
         }
         let mut p: Vec<f64> = fields.iter().map(|f| f64::from(f.probabilities[positive])).collect();
-        let probability = match self.aggregation {
-            FrameAggregation::TopK => top_k_mean(&mut p, self.top_k),
-            FrameAggregation::Mean => p.iter().sum::<f64>() / p.len().max(1) as f64,
-        };
+        let probability = self.aggregation.apply(&mut p);
         Ok(Analysis { readings, gate: None, fields, probability: Some(probability), times })
     }
 }

@@ -10,6 +10,7 @@ use crate::config::EdgeConfig;
 use crate::records::{Recorder, unix_ms};
 use crate::sinks::DisplaySink;
 use crate::source::{Frame, FrameSource, SourceError};
+use crate::truth::FrameRow;
 use melanoscope_boards::controls::{FreezeButton, Indicators};
 use melanoscope_boards::status_leds::Indicator;
 use melanoscope_engine::LoadedBundle;
@@ -110,6 +111,8 @@ pub struct Session<S, L, B> {
     log_fault: Option<String>,
     pub stats: SessionStats,
     pub times: FrameTimes,
+    /// Every frame's verdict, when kept ([`Session::with_frame_table`]: a replay, which ends).
+    frame_rows: Option<Vec<FrameRow>>,
 }
 
 impl<S, L, B> std::fmt::Debug for Session<S, L, B> {
@@ -165,6 +168,7 @@ impl PreparedSession {
             log_fault: None,
             stats: SessionStats::default(),
             times: FrameTimes::default(),
+            frame_rows: None,
         }
     }
 }
@@ -180,6 +184,17 @@ impl Session<(), (), ()> {
         let camera_size =
             (cfg.camera.source != crate::config::CameraSource::Replay).then_some((cfg.camera.width, cfg.camera.height));
         super::objective::check_objective(objective, um_per_px, meta.um_per_px, meta.input_size, camera_size)?;
+        if let Some(f) = &meta.frame_choice
+            && f.aggregation != cfg.screening.aggregation_rule()
+        {
+            // The threshold was chosen for frames aggregated the bundle's way: another way
+            // moves the probabilities it applies to.
+            tracing::warn!(
+                bundle = %f.aggregation.name(),
+                site = %cfg.screening.aggregation_rule().name(),
+                "the bundle's frame threshold was chosen with another field aggregation than screening.aggregation"
+            );
+        }
         let tracker = TrackerSettings {
             threshold: meta.decision.threshold,
             uncertain_band: meta.decision.uncertain_band,
@@ -198,6 +213,18 @@ impl Session<(), (), ()> {
 }
 
 impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
+    /// Keeps a row for every frame screened (file, verdict, probabilities): for replays, whose
+    /// frames are finite and may be judged against their truth; a camera runs for hours.
+    pub fn with_frame_table(mut self) -> Self {
+        self.frame_rows = Some(Vec::new());
+        self
+    }
+
+    /// The frames kept by [`Session::with_frame_table`], in order (empty when not kept).
+    pub fn frame_rows(&self) -> &[FrameRow] {
+        self.frame_rows.as_deref().unwrap_or(&[])
+    }
+
     /// Shows rendered frames on `sinks` as well.
     pub fn with_sinks(mut self, sinks: Vec<Box<dyn DisplaySink>>) -> Self {
         self.sinks.extend(sinks);
@@ -352,6 +379,16 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             self.stats.screened += 1;
         }
         let update = self.tracker.update(&frame.image, analysis.gate, analysis.probability);
+        if let Some(rows) = &mut self.frame_rows {
+            rows.push(FrameRow {
+                frame: frame.index,
+                file: frame.origin.clone(),
+                verdict: update.verdict.label().to_string(),
+                probability: update.probability,
+                frame_probability: analysis.probability,
+                tissue_fields: analysis.readings.tissue_fields,
+            });
+        }
         let record = update.changed.then(|| {
             self.recorder.record(
                 unix_ms(),

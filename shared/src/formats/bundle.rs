@@ -1,7 +1,9 @@
 //! Model-bundle metadata: everything the edge needs to use an exported model exactly as it
 //! was trained and validated. Bytes: `"MSCB"`, version (u16 LE), postcard payload, CRC32.
+//! Version 2 added [`FrameChoice`] (the threshold chosen on validation frames); metadata
+//! without one is still written as version 1, which edges built before it read.
 
-use super::envelope::{decode_exact, open_versioned, seal_versioned};
+use super::envelope::{decode_exact, open_any_version, seal_versioned};
 use super::error::invalid;
 use super::{FormatError, hex};
 use crate::metrics::ThresholdRule;
@@ -11,7 +13,10 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: [u8; 4] = *b"MSCB";
-const VERSION: u16 = 1;
+/// The newest version this build writes and reads.
+const VERSION: u16 = 2;
+/// Metadata without a [`FrameChoice`].
+const PATCH_LEVEL_VERSION: u16 = 1;
 const WHAT: &str = "model bundle metadata";
 
 /// Network architecture of the exported model.
@@ -57,6 +62,55 @@ pub struct DecisionThresholds {
     pub rule: ThresholdRule,
 }
 
+/// How a frame's tissue-field probabilities become the frame's probability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FrameAggregationRule {
+    /// The mean over the frame's tissue fields.
+    Mean,
+    /// The mean of the `k` most suspicious fields.
+    TopK(u16),
+}
+
+impl FrameAggregationRule {
+    /// The frame's probability from its fields' `probabilities` (reordered, largest first
+    /// for top-k); 0 for none.
+    pub fn apply(self, probabilities: &mut [f64]) -> f64 {
+        match self {
+            FrameAggregationRule::Mean => probabilities.iter().sum::<f64>() / probabilities.len().max(1) as f64,
+            FrameAggregationRule::TopK(k) => crate::metrics::top_k_mean(probabilities, usize::from(k)),
+        }
+    }
+
+    /// How settings and reports name it: `mean`, `top-3`.
+    pub fn name(self) -> String {
+        match self {
+            FrameAggregationRule::Mean => "mean".into(),
+            FrameAggregationRule::TopK(k) => format!("top-{k}"),
+        }
+    }
+}
+
+/// How the bundle's `decision` was chosen at the level the edge decides: on validation frames
+/// (windows of a camera's size cut from validation slides, their tissue fields aggregated as
+/// the edge aggregates them). The patch-level operating point is kept beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameChoice {
+    /// The operating point chosen on validation patches (what the slide tables use).
+    pub patch_decision: DecisionThresholds,
+    pub aggregation: FrameAggregationRule,
+    /// The validation frames' size in camera pixels and µm per camera pixel.
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub frame_um_per_px: f64,
+    /// Validation frames screened (with enough tissue), and how many of them were melanoma.
+    pub frames: u32,
+    pub positive_frames: u32,
+    /// The chosen threshold's sensitivity and specificity on those frames, and their AUC.
+    pub sensitivity: f64,
+    pub specificity: f64,
+    pub auc: f64,
+}
+
 /// A named validation figure, e.g. ("slide_auc", 0.97).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedMetric {
@@ -84,6 +138,132 @@ pub struct ModelBundleMeta {
     pub onnx_sha256: [u8; 32],
     pub created_unix_s: u64,
     pub trainer_version: String,
+    /// Present when `decision` was chosen on validation frames (version 2).
+    pub frame_choice: Option<FrameChoice>,
+}
+
+/// Version 1: the same fields without `frame_choice` (postcard is not self-describing).
+#[derive(Serialize, Deserialize)]
+struct MetaV1 {
+    architecture: Architecture,
+    task: String,
+    classes: Vec<String>,
+    input_size: u32,
+    um_per_px: f64,
+    mean: [f32; 3],
+    std: [f32; 3],
+    decision: DecisionThresholds,
+    quantization: Quantization,
+    validation: Vec<NamedMetric>,
+    onnx_sha256: [u8; 32],
+    created_unix_s: u64,
+    trainer_version: String,
+}
+
+impl MetaV1 {
+    fn of(m: &ModelBundleMeta) -> Self {
+        let m = m.clone();
+        Self {
+            architecture: m.architecture,
+            task: m.task,
+            classes: m.classes,
+            input_size: m.input_size,
+            um_per_px: m.um_per_px,
+            mean: m.mean,
+            std: m.std,
+            decision: m.decision,
+            quantization: m.quantization,
+            validation: m.validation,
+            onnx_sha256: m.onnx_sha256,
+            created_unix_s: m.created_unix_s,
+            trainer_version: m.trainer_version,
+        }
+    }
+
+    fn upgrade(self) -> ModelBundleMeta {
+        ModelBundleMeta {
+            architecture: self.architecture,
+            task: self.task,
+            classes: self.classes,
+            input_size: self.input_size,
+            um_per_px: self.um_per_px,
+            mean: self.mean,
+            std: self.std,
+            decision: self.decision,
+            quantization: self.quantization,
+            validation: self.validation,
+            onnx_sha256: self.onnx_sha256,
+            created_unix_s: self.created_unix_s,
+            trainer_version: self.trainer_version,
+            frame_choice: None,
+        }
+    }
+}
+
+/// The field names of an operating point in errors: positive class, threshold, band, rule.
+const DECISION_FIELDS: [&str; 4] =
+    ["decision.positive_class", "decision.threshold", "decision.uncertain_band", "decision.rule"];
+const PATCH_DECISION_FIELDS: [&str; 4] = [
+    "frame_choice.patch_decision.positive_class",
+    "frame_choice.patch_decision.threshold",
+    "frame_choice.patch_decision.uncertain_band",
+    "frame_choice.patch_decision.rule",
+];
+
+/// Checks one operating point; `fields` name its fields in errors.
+fn validate_decision(d: &DecisionThresholds, classes: usize, fields: [&'static str; 4]) -> Result<(), FormatError> {
+    if usize::from(d.positive_class) >= classes {
+        return Err(invalid(WHAT, fields[0], format!("{}; only {classes} classes", d.positive_class)));
+    }
+    if !(0.0..=1.0).contains(&d.threshold) {
+        return Err(invalid(WHAT, fields[1], format!("{}; expected 0 to 1", d.threshold)));
+    }
+    if !(0.0..=0.5).contains(&d.uncertain_band) {
+        return Err(invalid(WHAT, fields[2], format!("{}; expected 0 to 0.5", d.uncertain_band)));
+    }
+    if let ThresholdRule::TargetSensitivity(t) = d.rule
+        && !(t > 0.0 && t <= 1.0)
+    {
+        return Err(invalid(WHAT, fields[3], format!("target sensitivity {t}; expected above 0, at most 1")));
+    }
+    Ok(())
+}
+
+impl FrameChoice {
+    fn validate(&self, classes: usize) -> Result<(), FormatError> {
+        validate_decision(&self.patch_decision, classes, PATCH_DECISION_FIELDS)?;
+        if let FrameAggregationRule::TopK(0) = self.aggregation {
+            return Err(invalid(WHAT, "frame_choice.aggregation", "top-0; expected k of at least 1"));
+        }
+        for (name, v) in
+            [("frame_choice.frame_width", self.frame_width), ("frame_choice.frame_height", self.frame_height)]
+        {
+            if !(16..=65_536).contains(&v) {
+                return Err(invalid(WHAT, name, format!("{v}; expected 16 to 65536 pixels")));
+            }
+        }
+        if !(0.01..=1000.0).contains(&self.frame_um_per_px) {
+            let v = self.frame_um_per_px;
+            return Err(invalid(WHAT, "frame_choice.frame_um_per_px", format!("{v}; expected 0.01 to 1000")));
+        }
+        if self.positive_frames > self.frames {
+            return Err(invalid(
+                WHAT,
+                "frame_choice.positive_frames",
+                format!("{} of {} frames; expected at most all", self.positive_frames, self.frames),
+            ));
+        }
+        for (name, v) in [
+            ("frame_choice.sensitivity", self.sensitivity),
+            ("frame_choice.specificity", self.specificity),
+            ("frame_choice.auc", self.auc),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(WHAT, name, format!("{v}; expected 0 to 1")));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ModelBundleMeta {
@@ -121,20 +301,9 @@ impl ModelBundleMeta {
                 return Err(invalid(WHAT, "std", format!("channel {c} is {}; expected 0.001 to 10", self.std[c])));
             }
         }
-        let d = &self.decision;
-        if usize::from(d.positive_class) >= n {
-            return Err(invalid(WHAT, "decision.positive_class", format!("{}; only {n} classes", d.positive_class)));
-        }
-        if !(0.0..=1.0).contains(&d.threshold) {
-            return Err(invalid(WHAT, "decision.threshold", format!("{}; expected 0 to 1", d.threshold)));
-        }
-        if !(0.0..=0.5).contains(&d.uncertain_band) {
-            return Err(invalid(WHAT, "decision.uncertain_band", format!("{}; expected 0 to 0.5", d.uncertain_band)));
-        }
-        if let ThresholdRule::TargetSensitivity(t) = d.rule
-            && !(t > 0.0 && t <= 1.0)
-        {
-            return Err(invalid(WHAT, "decision.rule", format!("target sensitivity {t}; expected above 0, at most 1")));
+        validate_decision(&self.decision, n, DECISION_FIELDS)?;
+        if let Some(f) = &self.frame_choice {
+            f.validate(n)?;
         }
         if let Some(m) = self.validation.iter().find(|m| !m.value.is_finite() || m.name.is_empty()) {
             return Err(invalid(WHAT, "validation", format!("metric {:?} = {}", m.name, m.value)));
@@ -142,15 +311,28 @@ impl ModelBundleMeta {
         Ok(())
     }
 
-    /// Validated, versioned bytes.
+    /// Validated, versioned bytes: version 1 without a frame choice, 2 with one.
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.validate()?;
-        seal_versioned(WHAT, MAGIC, VERSION, self)
+        match self.frame_choice {
+            None => seal_versioned(WHAT, MAGIC, PATCH_LEVEL_VERSION, &MetaV1::of(self)),
+            Some(_) => seal_versioned(WHAT, MAGIC, VERSION, self),
+        }
     }
 
     /// Decodes and validates bytes written by [`Self::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        let meta: Self = decode_exact(WHAT, open_versioned(WHAT, bytes, MAGIC, VERSION)?)?;
+        let (version, payload) = open_any_version(WHAT, bytes, MAGIC, PATCH_LEVEL_VERSION..=VERSION)?;
+        let meta = if version == PATCH_LEVEL_VERSION {
+            decode_exact::<MetaV1>(WHAT, payload)?.upgrade()
+        } else {
+            let meta: Self = decode_exact(WHAT, payload)?;
+            if meta.frame_choice.is_none() {
+                // One encoding per metadata: without a frame choice it is version 1.
+                return Err(invalid(WHAT, "frame_choice", "a version 2 metadata without one; expected version 1"));
+            }
+            meta
+        };
         meta.validate()?;
         Ok(meta)
     }
@@ -197,6 +379,7 @@ pub(crate) mod tests {
             onnx_sha256: crate::formats::sha256(b"onnx"),
             created_unix_s: 1_790_000_000,
             trainer_version: "0.1.0".into(),
+            frame_choice: None,
         }
     }
 
@@ -209,6 +392,73 @@ pub(crate) mod tests {
         m.verify_onnx(b"onnx").unwrap();
         let err = m.verify_onnx(b"other").unwrap_err().to_string();
         assert!(err.contains("onnx_sha256"), "{err}");
+    }
+
+    pub(crate) fn with_frame_choice() -> ModelBundleMeta {
+        let mut m = sample();
+        let patch_decision = m.decision;
+        m.decision.threshold = 0.61;
+        m.frame_choice = Some(FrameChoice {
+            patch_decision,
+            aggregation: FrameAggregationRule::Mean,
+            frame_width: 1280,
+            frame_height: 960,
+            frame_um_per_px: 0.25,
+            frames: 40,
+            positive_frames: 12,
+            sensitivity: 1.0,
+            specificity: 0.93,
+            auc: 0.98,
+        });
+        m
+    }
+
+    #[test]
+    fn a_frame_choice_makes_version_2_and_without_one_it_stays_version_1() {
+        let v1 = sample().encode().unwrap();
+        assert_eq!(u16::from_le_bytes([v1[4], v1[5]]), 1);
+        let m = with_frame_choice();
+        let v2 = m.encode().unwrap();
+        assert_eq!(u16::from_le_bytes([v2[4], v2[5]]), 2);
+        let back = ModelBundleMeta::decode(&v2).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.frame_choice.as_ref().unwrap().patch_decision.threshold, 0.42);
+        // Version 2 without a frame choice is not how this build writes it.
+        let odd = seal_versioned(WHAT, MAGIC, VERSION, &sample()).unwrap();
+        let e = ModelBundleMeta::decode(&odd).unwrap_err().to_string();
+        assert!(e.contains("frame_choice") && e.contains("expected version 1"), "{e}");
+        for bit in 0..v2.len() * 8 {
+            let mut b = v2.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            assert!(ModelBundleMeta::decode(&b).is_err(), "bit {bit} flipped");
+        }
+    }
+
+    #[test]
+    fn frame_choice_fields_are_checked_and_named() {
+        type Spoil = fn(&mut FrameChoice);
+        let cases: [(Spoil, &str); 6] = [
+            (|f| f.patch_decision.threshold = 1.5, "frame_choice.patch_decision.threshold"),
+            (|f| f.aggregation = FrameAggregationRule::TopK(0), "frame_choice.aggregation"),
+            (|f| f.frame_width = 3, "frame_choice.frame_width"),
+            (|f| f.frame_um_per_px = f64::NAN, "frame_choice.frame_um_per_px"),
+            (|f| f.positive_frames = 41, "frame_choice.positive_frames"),
+            (|f| f.auc = f64::NAN, "frame_choice.auc"),
+        ];
+        for (spoil, field) in cases {
+            let mut m = with_frame_choice();
+            spoil(m.frame_choice.as_mut().unwrap());
+            let e = m.encode().unwrap_err().to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+    }
+
+    #[test]
+    fn frame_aggregation_rules_as_the_edge_applies_them() {
+        assert!((FrameAggregationRule::Mean.apply(&mut [0.2, 0.4, 0.9]) - 0.5).abs() < 1e-12);
+        assert!((FrameAggregationRule::TopK(2).apply(&mut [0.2, 0.4, 0.9]) - 0.65).abs() < 1e-12);
+        assert_eq!(FrameAggregationRule::Mean.apply(&mut []), 0.0);
+        assert_eq!(FrameAggregationRule::TopK(3).name(), "top-3");
     }
 
     #[test]

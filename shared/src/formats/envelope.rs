@@ -48,18 +48,9 @@ pub(crate) fn decode_exact<T: DeserializeOwned>(what: &'static str, payload: &[u
 }
 
 /// The payload of `magic ++ version (u16 LE) ++ payload ++ crc32`, after checking the magic
-/// (first, so a foreign file is named as such), the CRC and the version.
-pub(crate) fn open_versioned<'a>(
-    what: &'static str,
-    bytes: &'a [u8],
-    magic: [u8; 4],
-    version: u16,
-) -> Result<&'a [u8], FormatError> {
-    open_any_version(what, bytes, magic, version..=version).map(|(_, payload)| payload)
-}
-
-/// [`open_versioned`] for a format whose older versions this build still reads: the version
-/// found, and its payload.
+/// (first, so a foreign file is named as such), the CRC and that the version is in
+/// `versions` (the older ones this build still reads, and its own): the version found, and
+/// its payload.
 pub(crate) fn open_any_version<'a>(
     what: &'static str,
     bytes: &'a [u8],

@@ -17,7 +17,9 @@ mod model_file;
 mod record;
 
 use alloc::string::String;
-pub use bundle::{Architecture, DecisionThresholds, ModelBundleMeta, NamedMetric, Quantization};
+pub use bundle::{
+    Architecture, DecisionThresholds, FrameAggregationRule, FrameChoice, ModelBundleMeta, NamedMetric, Quantization,
+};
 pub use cobs::{cobs_decode, cobs_encode};
 pub use error::FormatError;
 #[cfg(feature = "std")]

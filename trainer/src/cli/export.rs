@@ -3,6 +3,8 @@
 //! `keygen`, an ed25519 key pair for signing bundles.
 
 use anyhow::Result;
+use melanoscope_shared::formats::FrameAggregationRule;
+use melanoscope_trainer::export::frames::FramePlan;
 use melanoscope_trainer::export::onnx::OPSET;
 use melanoscope_trainer::export::run::{BundlePlan, ExportData, ExportPlan, Int8Weights, Precision, keygen, run};
 use melanoscope_trainer::model::Arch;
@@ -79,6 +81,49 @@ pub struct ExportArgs {
     /// Sign the bundle with this ed25519 secret key file (64 hex digits, from `keygen`).
     #[arg(long)]
     pub sign_key: Option<PathBuf>,
+    /// The camera's frame size (WIDTHxHEIGHT pixels) the bundle's threshold is chosen for: on
+    /// windows of that size cut from the validation slides, aggregated as the edge aggregates
+    /// them (needs --manifest, --split and --bundle).
+    #[arg(long, default_value = "1920x1080", value_parser = parse_frame_size)]
+    pub frame_size: (u32, u32),
+    /// µm per camera pixel at the screening objective (default: the model's µm/px).
+    #[arg(long)]
+    pub frame_um_per_px: Option<f64>,
+    /// Windows cut from each validation slide for the frame threshold; 0 keeps the patch
+    /// threshold as the bundle's.
+    #[arg(long, default_value_t = 8)]
+    pub frames_per_slide: usize,
+    /// How the edge aggregates a frame's fields: mean, or top-K (e.g. top-3): the edge's
+    /// `screening.aggregation` must match.
+    #[arg(long, default_value = "mean", value_parser = parse_aggregation)]
+    pub frame_aggregation: FrameAggregationRule,
+    /// Simulated microscope cameras (blur, vignetting, colour cast, JPEG) the validation
+    /// frames are seen through, in turn; 0 for the slide windows as read.
+    #[arg(long, default_value_t = 4)]
+    pub frame_cameras: u32,
+}
+
+/// `1280x960` → (1280, 960).
+fn parse_frame_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?}; expected WIDTHxHEIGHT in pixels, e.g. 1920x1080");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h) = (w.trim().parse::<u32>().map_err(|_| bad())?, h.trim().parse::<u32>().map_err(|_| bad())?);
+    if !(16..=65_536).contains(&w) || !(16..=65_536).contains(&h) {
+        return Err(format!("{s:?}; expected 16 to 65536 pixels a side"));
+    }
+    Ok((w, h))
+}
+
+/// `mean` or `top-K`.
+fn parse_aggregation(s: &str) -> Result<FrameAggregationRule, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "mean" {
+        return Ok(FrameAggregationRule::Mean);
+    }
+    match t.strip_prefix("top-").map(str::parse::<u16>) {
+        Some(Ok(k)) if k > 0 => Ok(FrameAggregationRule::TopK(k)),
+        _ => Err(format!("{s:?}; expected mean or top-K with K at least 1 (e.g. top-3)")),
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,6 +156,14 @@ fn plan(args: ExportArgs) -> ExportPlan {
         BundlePlan { path, also_on, sign_key: args.sign_key }
     });
     let size = input_size(args.size, &args.checkpoint);
+    let frames = (args.frames_per_slide > 0 && data.is_some() && bundle.is_some()).then(|| FramePlan {
+        width: args.frame_size.0,
+        height: args.frame_size.1,
+        um_per_px: args.frame_um_per_px.unwrap_or(args.magnification.um_per_px),
+        per_slide: args.frames_per_slide,
+        aggregation: args.frame_aggregation,
+        cameras: args.frame_cameras,
+    });
     ExportPlan {
         checkpoint: args.checkpoint,
         arch: args.arch,
@@ -128,6 +181,7 @@ fn plan(args: ExportArgs) -> ExportPlan {
         reference: args.reference,
         out: args.out,
         bundle,
+        frames,
     }
 }
 
@@ -165,6 +219,29 @@ pub fn export(args: ExportArgs) -> Result<()> {
         if let Some(a) = &f.agreement {
             println!("{}", serde_json::to_string_pretty(a)?);
         }
+    }
+    if let Some(f) = &done.frame_threshold {
+        let c = &f.choice;
+        println!(
+            "frame threshold {:.3} (band {:.3}) on {} validation frames of {}x{} px at {} µm/px ({} melanoma; {} aggregation): \
+             sensitivity {:.2}, specificity {:.2}, AUC {:.3}; patch threshold {:.3} kept for the slide tables; frames in {}",
+            f.decision.threshold,
+            f.decision.uncertain_band,
+            c.frames,
+            c.frame_width,
+            c.frame_height,
+            c.frame_um_per_px,
+            c.positive_frames,
+            c.aggregation.name(),
+            c.sensitivity,
+            c.specificity,
+            c.auc,
+            c.patch_decision.threshold,
+            f.report.display()
+        );
+    }
+    if let Some(why) = &done.frame_threshold_skipped {
+        eprintln!("warning: no frame threshold ({why}); the bundle applies the patch threshold to frames");
     }
     if let Some(b) = &done.bundle {
         let forms: Vec<&str> = done.forms.iter().map(|f| f.precision.name()).collect();

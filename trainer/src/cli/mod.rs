@@ -9,6 +9,7 @@ pub mod explain;
 pub mod export;
 pub mod patch;
 pub mod patch_sets;
+pub mod report;
 pub mod synth;
 pub mod train;
 

@@ -6,8 +6,8 @@ use crate::model::Arch;
 use crate::train::evaluate::Level;
 use melanoscope_engine::{Backend, Engine, EngineError, max_abs_diff, pooled};
 use melanoscope_shared::formats::{
-    Architecture, DecisionThresholds, FormatError, ModelBundleMeta, ModelFile, ModelForm, NamedMetric, Quantization,
-    ReferenceField, sha256,
+    Architecture, DecisionThresholds, FormatError, FrameChoice, ModelBundleMeta, ModelFile, ModelForm, NamedMetric,
+    Quantization, ReferenceField, sha256,
 };
 use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
 use melanoscope_shared::metrics::{ChosenThreshold, ThresholdRule};
@@ -39,6 +39,8 @@ pub struct BundleSpec {
     pub um_per_px: f64,
     pub normalization: Normalization,
     pub decision: DecisionThresholds,
+    /// How `decision` was chosen on validation frames, when it was.
+    pub frame_choice: Option<FrameChoice>,
     pub validation: Vec<NamedMetric>,
     pub quantization: Quantization,
 }
@@ -151,6 +153,7 @@ pub fn make_bundle(
         onnx_sha256: sha256(&onnx),
         created_unix_s: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         trainer_version: env!("CARGO_PKG_VERSION").into(),
+        frame_choice: spec.frame_choice.clone(),
     };
     let file = ModelFile { meta, onnx, references: refs, forms: Vec::new(), signature: None };
     file.encode()?; // every check the edge will make, now

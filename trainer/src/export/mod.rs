@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod fields;
+pub mod frames;
 pub mod onnx;
 pub mod quant;
 pub mod run;

@@ -7,6 +7,7 @@
 
 use super::bundle::{BundleError, BundleSpec, add_form, decision_from_report, default_decision, make_bundle};
 use super::fields::{FieldSet, FieldsError, read_fields};
+use super::frames::{FrameModel, FramePlan, FrameThresholdError, choose_frame_threshold, validation_frames};
 use super::onnx::{ExportError, Form, export_form, write_reference};
 use super::quant::{Agreement, QuantError, agreement, calibrate};
 use crate::manifest::{ManifestError, ManifestRow, read_manifest};
@@ -104,6 +105,9 @@ pub struct ExportPlan {
     pub reference: i64,
     pub out: PathBuf,
     pub bundle: Option<BundlePlan>,
+    /// The camera whose frames the bundle's threshold is chosen on (validation frames; needs
+    /// `data` and `bundle`); without it the patch threshold is the bundle's.
+    pub frames: Option<FramePlan>,
 }
 
 /// How INT8 calibration went.
@@ -141,6 +145,19 @@ pub struct ExportOutcome {
     /// The `--form` form (at `<out>`) first, then the `--also-form` forms beside it.
     pub forms: Vec<FormWritten>,
     pub bundle: Option<BundleWritten>,
+    /// The frame threshold, when chosen, and where its validation frames were written.
+    pub frame_threshold: Option<FrameThresholdWritten>,
+    /// Why the patch threshold stayed the bundle's when frames were asked for.
+    pub frame_threshold_skipped: Option<String>,
+}
+
+/// The frame threshold chosen on validation frames.
+#[derive(Debug, Clone)]
+pub struct FrameThresholdWritten {
+    pub decision: melanoscope_shared::formats::DecisionThresholds,
+    pub choice: melanoscope_shared::formats::FrameChoice,
+    /// `<bundle>.frames.json`: every validation frame with its probability.
+    pub report: PathBuf,
 }
 
 /// Why an export failed.
@@ -180,6 +197,8 @@ pub enum ExportRunError {
     Torch(#[from] tch::TchError),
     #[error("the placeholder reference field: {0}")]
     Image(#[from] ImageError),
+    #[error("the frame threshold: {0}")]
+    Frames(#[from] FrameThresholdError),
 }
 
 /// Writes `bytes` to `path` atomically, creating its folder.
@@ -386,6 +405,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         Some(report) => decision_from_report(report, plan.level, positive, plan.uncertain_band)?,
         None => (default_decision(positive, plan.uncertain_band), Vec::new()),
     };
+    // Agreement is measured on patch fields, at the patch threshold.
     let (agreement, figures) = source.agreement(plan.precision, &onnx, &plan.out, decision.threshold)?;
     metrics.extend(figures);
     let mut forms = vec![FormWritten {
@@ -407,6 +427,20 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         also_bytes.push((bytes, quantization, figures));
     }
 
+    // The threshold the edge applies: chosen on validation frames when asked (and possible).
+    let (mut frame_threshold, mut frame_threshold_skipped) = (None, None);
+    let mut bundle_decision = decision;
+    if let (Some(frames), Some(p), Some(b)) = (&plan.frames, &patches, &plan.bundle) {
+        match frame_decision(&source, p, frames, decision, &b.path)? {
+            Ok(written) => {
+                bundle_decision = written.decision;
+                metrics.push(NamedMetric { name: "validation_frame_auc".into(), value: written.choice.auc });
+                frame_threshold = Some(written);
+            }
+            Err(why) => frame_threshold_skipped = Some(why),
+        }
+    }
+
     let bundle = match &plan.bundle {
         None => None,
         Some(b) => {
@@ -418,7 +452,8 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
                 side: plan.size,
                 um_per_px: plan.magnification.um_per_px,
                 normalization: Normalization::IMAGENET,
-                decision,
+                decision: bundle_decision,
+                frame_choice: frame_threshold.as_ref().map(|f| f.choice.clone()),
                 validation: metrics,
                 quantization,
             };
@@ -440,7 +475,54 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
             })
         }
     };
-    Ok(ExportOutcome { forms, bundle })
+    Ok(ExportOutcome { forms, bundle, frame_threshold, frame_threshold_skipped })
+}
+
+/// The frame threshold on validation frames of `frames`'s camera, written beside the bundle
+/// as `<bundle>.frames.json`; `Err(why)` when the validation data cannot choose one (one class
+/// only, no validation slide), which leaves the patch threshold in place.
+fn frame_decision(
+    source: &Source<'_>,
+    patches: &Patches<'_>,
+    frames: &FramePlan,
+    patch: melanoscope_shared::formats::DecisionThresholds,
+    bundle: &Path,
+) -> Result<Result<FrameThresholdWritten, String>, ExportRunError> {
+    let plan = source.plan;
+    let graph = match source.f32_graph.get() {
+        Some(g) => g,
+        None => {
+            let graph = export_form(&source.vs, plan.arch, plan.size, &Form::F32)?.0;
+            source.f32_graph.get_or_init(|| graph)
+        }
+    };
+    let model = FrameModel {
+        onnx: graph,
+        side: plan.size,
+        um_per_px: plan.magnification.um_per_px,
+        normalization: Normalization::IMAGENET,
+        positive_class: usize::from(patch.positive_class),
+    };
+    let report =
+        match validation_frames(&patches.rows, &patches.split, plan.task, &plan.magnification.name, &model, frames) {
+            Ok(r) => r,
+            Err(e @ FrameThresholdError::NoSlides { .. }) => return Ok(Err(e.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+    let chosen = choose_frame_threshold(&report.frames, patch, plan.uncertain_band, frames);
+    let path = bundle.with_extension("frames.json");
+    let json = |choice: Option<&melanoscope_shared::formats::FrameChoice>, decision| serde_json::json!({ "frames": report, "frame_choice": choice, "decision": decision, "patch_decision": patch });
+    match chosen {
+        Ok((decision, choice)) => {
+            write_file(&path, serde_json::to_string_pretty(&json(Some(&choice), Some(decision)))?.as_bytes())?;
+            Ok(Ok(FrameThresholdWritten { decision, choice, report: path }))
+        }
+        Err(e @ FrameThresholdError::OneClass { .. }) => {
+            write_file(&path, serde_json::to_string_pretty(&json(None, None))?.as_bytes())?;
+            Ok(Err(e.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Writes a new ed25519 key pair: `<out>.secret` (owner-only) and `<out>.public`.

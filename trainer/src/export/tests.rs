@@ -219,6 +219,7 @@ fn small_bundle_spec() -> (crate::export::bundle::BundleSpec, [melanoscope_share
         um_per_px: 0.25,
         normalization: Normalization::IMAGENET,
         decision: default_decision(1, 0.1),
+        frame_choice: None,
         validation: vec![],
         quantization: Quantization::F32,
     };
@@ -439,6 +440,7 @@ fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
         reference: 0,
         out: dir.join("m.onnx"),
         bundle: Some(BundlePlan { path: dir.join("m.mscm"), also_on: vec![], sign_key: None }),
+        frames: None,
     };
     let refused = |plan: &ExportPlan| match run(plan) {
         Err(ExportRunError::Forms(why)) => why,

@@ -1,0 +1,185 @@
+//! One page a pathologist can read: `report --run <folder>` gathers what a run folder holds
+//! (patch sets, evaluation reports, the experiment grid, explanations, bundles, edge
+//! screening and benchmarks) into a static, self-contained HTML page: inline CSS, no script,
+//! nothing fetched; its images and SVGs are copied beside it into `assets/`. A piece that is
+//! missing or damaged is skipped with a note that names it and why; the rest is written.
+
+mod html;
+mod sections;
+
+pub mod browser;
+
+use std::path::{Path, PathBuf};
+
+/// Why no page could be written at all (a damaged piece is skipped instead).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("run folder {0}: not a folder")]
+    NoRun(PathBuf),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// A piece of the run left out of the page, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Skipped {
+    pub section: String,
+    pub why: String,
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReportOutcome {
+    pub page: PathBuf,
+    /// Sections written with content, in page order.
+    pub sections: Vec<String>,
+    pub skipped: Vec<Skipped>,
+    /// Images and SVGs copied beside the page.
+    pub assets: usize,
+}
+
+/// The page being assembled: its body, what was skipped, and the assets copied so far.
+pub(crate) struct Page {
+    run: PathBuf,
+    out: PathBuf,
+    body: String,
+    section: String,
+    sections: Vec<String>,
+    skipped: Vec<Skipped>,
+    assets: Vec<String>,
+}
+
+/// `name: missing`, or the I/O error.
+fn io_why(name: &str, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound { format!("{name}: missing") } else { format!("{name}: {e}") }
+}
+
+/// Largest JSON file read (a report, a summary); anything bigger is not one of ours.
+const MAX_JSON_BYTES: u64 = 64 << 20;
+/// Largest image or SVG copied beside the page.
+const MAX_ASSET_BYTES: u64 = 32 << 20;
+
+impl Page {
+    /// Notes that `what` was left out of the current section, and why.
+    pub(crate) fn skip(&mut self, why: impl Into<String>) {
+        let why = why.into();
+        self.body.push_str(&format!("<p class=\"skipped\">Skipped: {}</p>\n", html::escape(&why)));
+        self.skipped.push(Skipped { section: self.section.clone(), why });
+    }
+
+    pub(crate) fn push(&mut self, html: &str) {
+        self.body.push_str(html);
+    }
+
+    /// `path` relative to the run folder, for notes.
+    pub(crate) fn name(&self, path: &Path) -> String {
+        path.strip_prefix(&self.run).unwrap_or(path).display().to_string()
+    }
+
+    pub(crate) fn run(&self) -> &Path {
+        &self.run
+    }
+
+    /// The JSON at `path`; the error names the file and what is wrong with it.
+    pub(crate) fn json(&self, path: &Path) -> Result<serde_json::Value, String> {
+        let name = self.name(path);
+        let len = std::fs::metadata(path).map_err(|e| io_why(&name, &e))?.len();
+        if len > MAX_JSON_BYTES {
+            return Err(format!("{name}: {len} bytes; expected at most {MAX_JSON_BYTES}"));
+        }
+        let text = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
+        serde_json::from_slice(&text).map_err(|e| format!("{name}: not valid JSON ({e})"))
+    }
+
+    /// Copies the image or SVG at `path` beside the page after checking that a browser can
+    /// show it, and returns the `<img>` for it (or a skip note, returning an empty string).
+    pub(crate) fn image(&mut self, path: &Path, alt: &str, class: &str) -> String {
+        match self.copy_asset(path) {
+            Ok(src) => format!("<img class=\"{class}\" src=\"{}\" alt=\"{}\">", html::escape(&src), html::escape(alt)),
+            Err(why) => {
+                self.skip(why);
+                String::new()
+            }
+        }
+    }
+
+    fn copy_asset(&mut self, path: &Path) -> Result<String, String> {
+        let name = self.name(path);
+        let len = std::fs::metadata(path).map_err(|e| io_why(&name, &e))?.len();
+        if len > MAX_ASSET_BYTES {
+            return Err(format!("{name}: {len} bytes; expected at most {MAX_ASSET_BYTES}"));
+        }
+        let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
+        let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+        if svg {
+            check_svg(&bytes).map_err(|why| format!("{name}: {why}"))?;
+        } else {
+            let mut img = melanoscope_shared::image::RgbImage::filled(1, 1, [0; 3]).map_err(|e| e.to_string())?;
+            melanoscope_shared::image::decode_rgb_into_bounded(
+                &bytes,
+                &mut img,
+                melanoscope_shared::image::FrameBounds::HARD,
+            )
+            .map_err(|e| format!("{name}: not an image a browser can show ({e})"))?;
+        }
+        // One flat folder; the run-relative path makes the name unique.
+        let flat: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+        let target = self.out.join("assets").join(&flat);
+        melanoscope_shared::atomic::write_atomic(&target, &bytes)
+            .map_err(|e| format!("{}: cannot write it: {e}", target.display()))?;
+        if !self.assets.contains(&flat) {
+            self.assets.push(flat.clone());
+        }
+        Ok(format!("assets/{flat}"))
+    }
+}
+
+/// An SVG the browser will draw: UTF-8 text with a closed `<svg>` root.
+fn check_svg(bytes: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text; expected an SVG".to_string())?;
+    let t = text.trim();
+    let start = t.find("<svg").ok_or("no <svg> element")?;
+    if !t.ends_with("</svg>") || !t[start..].contains('>') {
+        return Err("the <svg> element is not closed (truncated?)".into());
+    }
+    Ok(())
+}
+
+/// Writes `<out>/index.html` (and `assets/`) from the run folder `run`.
+pub fn write_report(run: &Path, out: &Path) -> Result<ReportOutcome, ReportError> {
+    if !run.is_dir() {
+        return Err(ReportError::NoRun(run.to_path_buf()));
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Io { path, source }
+    };
+    std::fs::create_dir_all(out.join("assets")).map_err(io(&out.join("assets")))?;
+    let mut page = Page {
+        run: run.to_path_buf(),
+        out: out.to_path_buf(),
+        body: String::new(),
+        section: String::new(),
+        sections: Vec::new(),
+        skipped: Vec::new(),
+        assets: Vec::new(),
+    };
+    for (title, build) in sections::ALL {
+        page.section = (*title).to_string();
+        page.push(&format!("<section>\n<h2>{}</h2>\n", html::escape(title)));
+        let before = page.body.len();
+        match build(&mut page) {
+            Ok(()) => page.sections.push((*title).to_string()),
+            Err(why) => {
+                page.body.truncate(before);
+                page.skip(why);
+            }
+        }
+        page.push("</section>\n");
+    }
+    let html = html::document(&page.run.display().to_string(), &page.body, &page.skipped);
+    let path = out.join("index.html");
+    melanoscope_shared::atomic::write_atomic(&path, html.as_bytes()).map_err(io(&path))?;
+    Ok(ReportOutcome { page: path, sections: page.sections, skipped: page.skipped, assets: page.assets.len() })
+}

@@ -1,0 +1,121 @@
+//! The run report: a run folder with good, damaged and missing pieces becomes one page that
+//! names what it skipped and shows the rest; opened in headless Chromium, every image loads
+//! and the console stays silent. Needs Chromium (scripts/setup.sh installs Debian's).
+
+use melanoscope_shared::image::{RgbImage, save_rgb};
+use melanoscope_trainer::report::browser::{check_page, find_chromium};
+use melanoscope_trainer::report::write_report;
+use std::path::Path;
+
+const SVG: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80"><rect width="120" height="80" fill="purple"/></svg>"#;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn png(path: &Path, colour: [u8; 3]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    save_rgb(path, &RgbImage::filled(64, 48, colour).unwrap()).unwrap();
+}
+
+/// A run folder as the demo leaves one, small, with damage in places.
+fn run_folder(dir: &Path) {
+    let ci = r#"{"estimate": 0.91, "lower": 0.85, "upper": 0.95, "level": 0.95}"#;
+    let level = format!(
+        r#"{{"level": "patch", "units": 40, "positives": 12, "threshold": {{"rule": "Youden", "threshold": 0.3}},
+            "auc": {ci}, "sensitivity": {ci}, "specificity": {ci}, "precision": {ci}, "f1": {ci}}}"#
+    );
+    write(&dir.join("eval-good/report.json"), &format!(r#"{{"levels": [{level}]}}"#));
+    // Cut short by a full disk.
+    write(&dir.join("eval-cut/report.json"), r#"{"levels": [{"level": "pat"#);
+    write(
+        &dir.join("experiments/experiments.json"),
+        &format!(
+            r#"[{{"arch": "resnet18", "preset": "mm-vs-nevi@40X", "train_patches": 90, "test_patches": 40,
+                 "best_val_auc": 0.8, "outcome": {{"kind": "binary", "report": {{"levels": [{level}]}}}}}}]"#
+        ),
+    );
+    let runs = dir.join("experiments/runs/resnet18-mm-vs-nevi-40X");
+    write(&runs.join("roc.svg"), SVG);
+    // confusion-patch.svg is missing.
+    write(
+        &dir.join("explain-x/summary.json"),
+        r#"{"method": "Cam", "localisation": {"pointing_game_hit_rate": 1.0, "mean_dice": 0.8},
+            "slides": [{"slide_id": "S1", "label": "MM", "patches": 9, "max_probability": 0.99, "rois": [{}],
+                        "flagged_area_mm2": 0.1, "dice": 0.9, "files": ["heatmap.png", "panel-1.png", "rois.geojson"]}]}"#,
+    );
+    png(&dir.join("explain-x/S1/heatmap.png"), [200, 40, 40]);
+    // A panel that is not an image at all.
+    write(&dir.join("explain-x/S1/panel-1.png"), "not a png");
+    write(
+        &dir.join("screen/summary.json"),
+        r#"{"stats": {"frames": 2, "screened": 2, "gated": 0, "corrupt": 0},
+            "truth": {"truth": "frames.csv", "right": 1, "total": 2, "frames": [
+              {"frame": 0, "file": "/x/MM-0.jpg", "verdict": "MELANOMA SUSPECTED", "probability": 0.9, "frame_probability": 0.9,
+               "tissue_fields": 15, "lesion": "MM", "expected": "MELANOMA SUSPECTED", "right": true},
+              {"frame": 1, "file": "/x/CN-0.jpg", "verdict": "UNCERTAIN", "probability": 0.5, "frame_probability": 0.5,
+               "tissue_fields": 15, "lesion": "CN", "expected": "NEVUS", "right": false}]}}"#,
+    );
+    png(&dir.join("screen/snapshots/frames/frame-000000.png"), [90, 40, 120]);
+    png(&dir.join("screen/snapshots/frames/frame-000001.png"), [200, 120, 170]);
+    write(
+        &dir.join("screen/bench.json"),
+        r#"{"median_ms": {"inference": 130.0}, "frame": {"width": 1920, "height": 1080}}"#,
+    );
+}
+
+#[test]
+fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_in_chromium() {
+    let dir = std::env::temp_dir().join(format!("msc-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = dir.join("run with space");
+    run_folder(&run);
+    let out = dir.join("report");
+    let done = write_report(&run, &out).unwrap();
+
+    let whys: Vec<String> = done.skipped.iter().map(|s| format!("{}: {}", s.section, s.why)).collect();
+    let has = |needle: &str| whys.iter().any(|w| w.contains(needle));
+    assert!(has("eval-cut/report.json: not valid JSON"), "{whys:#?}");
+    assert!(has("confusion-patch.svg: missing"), "the missing SVG is named: {whys:#?}");
+    assert!(has("panel-1.png: not an image"), "{whys:#?}");
+    assert!(has("Model cards: no model bundle"), "{whys:#?}");
+    assert!(has("Cohort and patch sets: no patch set"), "{whys:#?}");
+    assert!(has("INT8 against f32: no INT8 agreement report"), "{whys:#?}");
+    assert_eq!(done.skipped.len(), 6, "{whys:#?}");
+    for s in ["Evaluation on the test patients", "ROC curves and confusion matrices", "Screening at the edge", "Speed"]
+    {
+        assert!(done.sections.iter().any(|d| d == s), "{s} written: {:?}", done.sections);
+    }
+    // roc.svg, the heatmap and the two frame snapshots.
+    assert_eq!(done.assets, 4);
+
+    let html = std::fs::read_to_string(&done.page).unwrap();
+    assert!(!html.contains("<script"), "no script in the page");
+    assert!(!html.contains("http://") && !html.contains("https://"), "nothing fetched");
+    assert!(html.contains("1 of 2 frames right"), "the truth table");
+    assert!(html.contains("0.910 <small>(0.850–0.950)</small>"), "figures with their intervals");
+    assert!(html.contains("Skipped: eval-cut/report.json"), "the skip is on the page too");
+
+    let Some(browser) = find_chromium() else {
+        panic!("headless Chromium is needed for this test: run scripts/setup.sh (installs Debian's chromium)");
+    };
+    let shot = out.join("screenshot.png");
+    let check = check_page(&done.page, &shot).unwrap_or_else(|e| panic!("{}: {e}", browser.display()));
+    assert_eq!(check.images.len(), 4, "{check:?}");
+    assert!(check.broken().is_empty(), "broken images: {check:?}");
+    assert!(check.console.is_empty(), "console: {:?}", check.console);
+    assert_eq!(check.title, "Melanoscope run report");
+    let bytes = std::fs::read(&shot).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG", "a screenshot was saved");
+
+    // The check sees a broken image: an asset removed after the page was written.
+    std::fs::remove_file(out.join("assets").join("screen_snapshots_frames_frame-000001.png")).unwrap();
+    let check = check_page(&done.page, &shot).unwrap();
+    assert_eq!(check.broken(), ["assets/screen_snapshots_frames_frame-000001.png"], "{check:?}");
+
+    // A run folder that is not there is an error, not an empty page.
+    let e = write_report(&dir.join("nowhere"), &out).unwrap_err().to_string();
+    assert!(e.contains("nowhere") && e.contains("not a folder"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
