@@ -30,7 +30,7 @@ fuzz() {
 }
 mkdir -p target
 all="shared:record_log shared:bundle_meta shared:model_file edge:mjpeg_stream edge:raw_stream edge:site_toml \
-edge:board_toml trainer:cohort_csv trainer:annotations trainer:region_labels trainer:split_csv trainer:tiled_tiff \
+edge:board_toml edge:truth_csv trainer:cohort_csv trainer:annotations trainer:region_labels trainer:split_csv trainer:tiled_tiff \
 trainer:ome_tiff trainer:safetensors"
 for entry in ${FUZZ_TARGETS:-$all}; do
   fuzz "${entry%%:*}" "${entry#*:}"

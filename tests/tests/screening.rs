@@ -296,3 +296,45 @@ fn a_too_coarse_objective_is_a_start_fault_and_a_tiny_frame_its_own_state() {
     assert_eq!(stats.verdicts.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>(), ["FRAME TOO SMALL"], "{stats:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Replayed frames judged against a `frames.csv`: every frame's verdict is kept with its file
+/// and probabilities, and set beside the lesion it shows; a gate is never right.
+#[test]
+fn replayed_frames_are_judged_against_their_truth() {
+    use melanoscope_edge::source::expand_replay;
+    use melanoscope_edge::truth::Truth;
+    let dir = scratch("truth");
+    let frames = dir.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    write_jpeg(&frames.join("MM-0.jpg"), &frame(Lesion::MM, 31, &sharp()));
+    write_jpeg(&frames.join("CN-0.jpg"), &frame(Lesion::CN, 32, &sharp()));
+    write_jpeg(&frames.join("JN-0.jpg"), &RgbImage::filled(W, H, [238, 236, 240]).unwrap());
+    let csv = dir.join("frames.csv");
+    std::fs::write(&csv, "file,lesion,um_per_px\nMM-0.jpg,MM,1.0\nCN-0.jpg,CN,1.0\nJN-0.jpg,JN,1.0\n").unwrap();
+    let cfg = site(&dir, "10x", FRAME_UM, (480, 320), false);
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
+    let items = [frames.display().to_string()];
+    let truth = Truth::load(&csv).unwrap();
+    truth.check_files(&expand_replay(&items).unwrap()).unwrap();
+    let source = Replay::new(&items, false).unwrap();
+    let mut session = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton }).with_frame_table();
+    session.run(None, || panic!("a replay never waits"));
+    let rows = session.frame_rows();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    // Name order: CN-0, JN-0 (glass), MM-0.
+    assert!(rows[0].file.ends_with("CN-0.jpg") && rows[2].file.ends_with("MM-0.jpg"), "{rows:?}");
+    assert_eq!(rows[1].frame_probability, None, "a gated frame has no probability");
+    let table = truth.judge(rows).unwrap();
+    let verdicts: Vec<(&str, &str, bool)> =
+        table.frames.iter().map(|j| (j.lesion.as_str(), j.row.verdict.as_str(), j.right)).collect();
+    assert_eq!(
+        verdicts,
+        [("CN", "NEVUS", true), ("JN", "INSUFFICIENT TISSUE", false), ("MM", "MELANOMA SUSPECTED", true)]
+    );
+    assert_eq!((table.right, table.total), (2, 3));
+    // A truth naming a file that was not replayed is refused naming it.
+    std::fs::write(&csv, "file,lesion\nMM-0.jpg,MM\nCN-0.jpg,CN\nJN-0.jpg,JN\nIN-0.jpg,IN\n").unwrap();
+    let e = Truth::load(&csv).unwrap().check_files(&expand_replay(&items).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("row for IN-0.jpg"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -83,8 +83,13 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     assert!(has("Cohort and patch sets: no patch set"), "{whys:#?}");
     assert!(has("INT8 against f32: no INT8 agreement report"), "{whys:#?}");
     assert_eq!(done.skipped.len(), 6, "{whys:#?}");
-    for s in ["Evaluation on the test patients", "ROC curves and confusion matrices", "Screening at the edge", "Speed"]
-    {
+    for s in [
+        "At a glance",
+        "Evaluation on the test patients",
+        "ROC curves and confusion matrices",
+        "Screening at the edge",
+        "Speed",
+    ] {
         assert!(done.sections.iter().any(|d| d == s), "{s} written: {:?}", done.sections);
     }
     // roc.svg, the heatmap and the two frame snapshots.
@@ -94,6 +99,7 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     assert!(!html.contains("<script"), "no script in the page");
     assert!(!html.contains("http://") && !html.contains("https://"), "nothing fetched");
     assert!(html.contains("1 of 2 frames right"), "the truth table");
+    assert!(html.contains("Edge: 1 of 2 replayed camera frames right"), "at a glance");
     assert!(html.contains("0.910 <small>(0.850–0.950)</small>"), "figures with their intervals");
     assert!(html.contains("Skipped: eval-cut/report.json"), "the skip is on the page too");
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 type Build = fn(&mut Page) -> Result<(), String>;
 
 pub(crate) const ALL: &[(&str, Build)] = &[
+    ("At a glance", glance),
     ("Cohort and patch sets", cohort),
     ("Evaluation on the test patients", evaluation),
     ("Experiment grid", experiments),
@@ -56,6 +57,40 @@ fn folder_name(p: &Path) -> String {
 }
 
 const LABELS: [&str; 4] = ["MM", "IN", "CN", "JN"];
+
+/// The few figures a pathologist looks at first: how the edge did on frames whose lesion is
+/// known, and how the model did on the test patients. Details are in the sections below.
+fn glance(page: &mut Page) -> Result<(), String> {
+    let mut items = Vec::new();
+    let screen = page.run().join("screen/summary.json");
+    if screen.is_file()
+        && let Ok(v) = page.json(&screen)
+        && let (Some(right), Some(total)) = (v["truth"]["right"].as_u64(), v["truth"]["total"].as_u64())
+    {
+        items.push(format!(
+            "<li><strong>Edge: {right} of {total} replayed camera frames right</strong> (see Screening at the edge)</li>"
+        ));
+    }
+    for dir in folders_with(page.run(), "report.json", |n| n.starts_with("eval")) {
+        let Ok(v) = page.json(&dir.join("report.json")) else { continue };
+        let Some(levels) = v["levels"].as_array() else { continue };
+        for l in levels.iter().filter(|l| l["level"] == "patch" || l["level"] == "slide") {
+            items.push(format!(
+                "<li>{}: {} AUC {} on {} test {}</li>",
+                escape(&folder_name(&dir)),
+                text(&l["level"]),
+                interval(&l["auc"]),
+                text(&l["units"]),
+                if l["level"] == "patch" { "patches" } else { "slides" }
+            ));
+        }
+    }
+    if items.is_empty() {
+        return Err("neither a screening against truth nor an evaluation in the run folder".into());
+    }
+    page.push(&format!("<ul>\n{}\n</ul>\n", items.join("\n")));
+    Ok(())
+}
 
 fn cohort(page: &mut Page) -> Result<(), String> {
     let sets = folders_with(page.run(), "manifest.parquet", |_| true);
