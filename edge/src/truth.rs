@@ -252,6 +252,12 @@ mod tests {
         }
         let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
         assert!(Truth::parse(Path::new("frames.csv"), &binary).is_err());
+        // An enormous file is refused from its size, before it is read (a sparse file here).
+        let big = std::env::temp_dir().join(format!("msc-truth-big-{}.csv", std::process::id()));
+        std::fs::File::create(&big).unwrap().set_len(MAX_TRUTH_BYTES + 1).unwrap();
+        let e = Truth::load(&big).unwrap_err().to_string();
+        std::fs::remove_file(&big).unwrap();
+        assert!(e.contains("a frame list is at most"), "{e}");
         let e = Truth::load(Path::new("/nonexistent/frames.csv")).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/frames.csv: cannot read it"), "{e}");
     }

@@ -117,6 +117,11 @@ fn validation_frames_are_screened_as_the_edge_screens_and_choose_a_separating_th
     let coarse = FramePlan { um_per_px: 4.0, ..plan };
     let e = validation_frames(&manifest, &split, Task::MmVsNevi, "10X", &model, &coarse).unwrap_err();
     assert!(e.to_string().contains("coarser than the model's"), "{e}");
+    // A frame larger than any camera's (its windows are held whole in memory) or degenerate.
+    for bad in [FramePlan { width: 100_000, height: 100_000, ..plan }, FramePlan { width: 0, ..plan }] {
+        let e = validation_frames(&manifest, &split, Task::MmVsNevi, "10X", &model, &bad).unwrap_err();
+        assert!(e.to_string().contains("expected 16 to 16384 px a side"), "{e}");
+    }
     // No validation slide at another magnification.
     let e = validation_frames(&manifest, &split, Task::MmVsNevi, "40X", &model, &plan).unwrap_err();
     assert!(e.to_string().contains("no validation slide"), "{e}");

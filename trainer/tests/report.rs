@@ -27,6 +27,9 @@ fn run_folder(dir: &Path) {
             "auc": {ci}, "sensitivity": {ci}, "specificity": {ci}, "precision": {ci}, "f1": {ci}}}"#
     );
     write(&dir.join("eval-good/report.json"), &format!(r#"{{"levels": [{level}]}}"#));
+    // Far larger than any report (sparse): refused from its size, not read.
+    std::fs::create_dir_all(dir.join("eval-huge")).unwrap();
+    std::fs::File::create(dir.join("eval-huge/report.json")).unwrap().set_len(65 << 20).unwrap();
     // Cut short by a full disk.
     write(&dir.join("eval-cut/report.json"), r#"{"levels": [{"level": "pat"#);
     write(
@@ -77,12 +80,13 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     let whys: Vec<String> = done.skipped.iter().map(|s| format!("{}: {}", s.section, s.why)).collect();
     let has = |needle: &str| whys.iter().any(|w| w.contains(needle));
     assert!(has("eval-cut/report.json: not valid JSON"), "{whys:#?}");
+    assert!(has("eval-huge/report.json: 68157440 bytes; expected at most"), "{whys:#?}");
     assert!(has("confusion-patch.svg: missing"), "the missing SVG is named: {whys:#?}");
     assert!(has("panel-1.png: not an image"), "{whys:#?}");
     assert!(has("Model cards: no model bundle"), "{whys:#?}");
     assert!(has("Cohort and patch sets: no patch set"), "{whys:#?}");
     assert!(has("INT8 against f32: no INT8 agreement report"), "{whys:#?}");
-    assert_eq!(done.skipped.len(), 6, "{whys:#?}");
+    assert_eq!(done.skipped.len(), 7, "{whys:#?}");
     for s in [
         "At a glance",
         "Evaluation on the test patients",

@@ -108,8 +108,9 @@ fn parse_frame_size(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("{s:?}; expected WIDTHxHEIGHT in pixels, e.g. 1920x1080");
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
     let (w, h) = (w.trim().parse::<u32>().map_err(|_| bad())?, h.trim().parse::<u32>().map_err(|_| bad())?);
-    if !(16..=65_536).contains(&w) || !(16..=65_536).contains(&h) {
-        return Err(format!("{s:?}; expected 16 to 65536 pixels a side"));
+    let max = melanoscope_shared::image::FrameBounds::HARD;
+    if w < 16 || h < 16 || max.check(w, h).is_err() {
+        return Err(format!("{s:?}; expected 16 to {} pixels a side (the largest camera frame)", max.max_width));
     }
     Ok((w, h))
 }

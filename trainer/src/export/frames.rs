@@ -1,5 +1,5 @@
 //! The threshold at the level the edge decides: windows of the camera's size cut from the
-//! validation slides (centred on validation patches, so inside the delineated lesions a
+//! validation slides (around validation patches, so inside the delineated lesions a
 //! pathologist would look at), cut into fields with the edge's extraction, run through the
 //! exported graph on the edge's engine and aggregated as the edge aggregates them. The
 //! threshold is chosen on those frame probabilities by the patch threshold's rule.
@@ -21,7 +21,7 @@ use crate::split::{Partition, PatientSplit};
 use crate::train::task::{Task, task_rows};
 use melanoscope_engine::{Engine, EngineError, frame_extract_config};
 use melanoscope_shared::formats::{DecisionThresholds, FrameAggregationRule, FrameChoice};
-use melanoscope_shared::image::{ImageError, Normalization, PixelSpacing};
+use melanoscope_shared::image::{FrameBounds, ImageError, Normalization, PixelSpacing};
 use melanoscope_shared::metrics::{MetricsError, auc, choose_threshold};
 use melanoscope_shared::pipeline::FieldExtractor;
 use melanoscope_shared::scores::softmax;
@@ -84,7 +84,7 @@ pub enum FrameThresholdError {
     #[error("the validation frames hold {positive} melanoma and {negative} other frames; a frame threshold needs both")]
     OneClass { positive: usize, negative: usize },
     #[error(
-        "the frame size {width}x{height} at {um_per_px} µm/px; expected 16 to 65536 px a side and 0.01 to 1000 µm/px"
+        "the frame size {width}x{height} at {um_per_px} µm/px; expected 16 to 16384 px a side (the largest camera frame the edge accepts) and 0.01 to 1000 µm/px"
     )]
     BadPlan { width: u32, height: u32, um_per_px: f64 },
     #[error(
@@ -126,8 +126,12 @@ pub fn validation_frames(
     model: &FrameModel<'_>,
     plan: &FramePlan,
 ) -> Result<FrameThresholdReport, FrameThresholdError> {
-    let valid_size = |v: u32| (16..=65_536).contains(&v);
-    if !valid_size(plan.width) || !valid_size(plan.height) || !(0.01..=1000.0).contains(&plan.um_per_px) {
+    // A window is held whole in memory: no larger than a frame the edge would accept.
+    let too_small = plan.width < 16 || plan.height < 16;
+    if too_small
+        || FrameBounds::HARD.check(plan.width, plan.height).is_err()
+        || !(0.01..=1000.0).contains(&plan.um_per_px)
+    {
         return Err(FrameThresholdError::BadPlan { width: plan.width, height: plan.height, um_per_px: plan.um_per_px });
     }
     if plan.um_per_px > model.um_per_px * 1.05 {

@@ -313,6 +313,16 @@ impl Source<'_> {
         })
     }
 
+    /// The f32 graph, exported on first use (the first form's bytes when that form is f32).
+    fn f32_graph(&self) -> Result<&[u8], ExportRunError> {
+        if let Some(g) = self.f32_graph.get() {
+            return Ok(g);
+        }
+        let plan = self.plan;
+        let graph = export_form(&self.vs, plan.arch, plan.size, &Form::F32)?.0;
+        Ok(self.f32_graph.get_or_init(|| graph))
+    }
+
     /// `onnx`'s agreement with the f32 graph on the test fields (none for f32, or without
     /// test fields), written to `<path>.agreement.json`, and the figures it gives the bundle.
     fn agreement(
@@ -326,13 +336,7 @@ impl Source<'_> {
             return Ok((None, Vec::new()));
         };
         let plan = self.plan;
-        let f32_graph = match self.f32_graph.get() {
-            Some(g) => g,
-            None => {
-                let graph = export_form(&self.vs, plan.arch, plan.size, &Form::F32)?.0;
-                self.f32_graph.get_or_init(|| graph)
-            }
-        };
+        let f32_graph = self.f32_graph()?;
         let reference = Engine::from_onnx(f32_graph, 1, test.side)?;
         let candidate = Engine::from_onnx(onnx, 1, test.side)?;
         let head = match plan.arch {
@@ -489,13 +493,7 @@ fn frame_decision(
     bundle: &Path,
 ) -> Result<Result<FrameThresholdWritten, String>, ExportRunError> {
     let plan = source.plan;
-    let graph = match source.f32_graph.get() {
-        Some(g) => g,
-        None => {
-            let graph = export_form(&source.vs, plan.arch, plan.size, &Form::F32)?.0;
-            source.f32_graph.get_or_init(|| graph)
-        }
-    };
+    let graph = source.f32_graph()?;
     let model = FrameModel {
         onnx: graph,
         side: plan.size,
