@@ -2,8 +2,9 @@
 # The pipeline as it exists today, end to end: synthetic cohort and real images -> patches ->
 # training, evaluation, explanation -> ONNX and signed model bundles -> the edge screening
 # replayed microscope camera frames with the bundle it trained (overlays, log, export), judged
-# against what each frame shows, the edge bench on a ResNet50 INT8 bundle, and one report page
-# of it all, checked in headless Chromium.
+# against what each frame shows, as one case with its page, and real H&E of other organs gated
+# as unfamiliar tissue; the familiarity score's AUROC against outside sets; the edge bench on a
+# ResNet50 INT8 bundle, and one report page of it all, checked in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -75,10 +76,21 @@ bundle_args=(--checkpoint "$out/train-resnet18/best.safetensors" --arch resnet18
 # edge applies is chosen on validation frames of the screening camera (1280x960 at 0.25 µm/px:
 # 8 windows of each validation slide through simulated microscope cameras, the edge's fields
 # and mean aggregation); the patch threshold stays beside it (bundle/resnet18.frames.json).
+# The bundle also describes the training distribution of the pooled features (256 training
+# fields; its threshold passes 95% of 256 validation fields): the edge's unfamiliar-tissue gate.
 target/release/melanoscope-train export "${bundle_args[@]}" --form f32 --also-form int8 --calibration-fields 32 \
   --agreement-fields 40 --frame-size 1280x960 --frame-um-per-px 0.25 --frames-per-slide 8 \
   --out "$out/export/bundle/resnet18.onnx" --bundle "$out/export/bundle/resnet18.mscm" \
   --sign-key "$out/export/demo-key.secret"
+echo "==> trainer: the familiarity score (the unfamiliar-tissue gate) against outside sets: real H&E of other organs, pen marks, background tiles, and the test fields in other stains"
+shared="../shared/data"
+join() { local IFS=,; echo "$*"; }
+target/release/melanoscope-train ood --bundle "$out/export/bundle/resnet18.mscm" \
+  --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" --magnification 40X --fields 256 \
+  --outside "other-organ-he=$(join "$shared"/images/hgsc_*.jpg "$shared"/images/he-*.* "$shared"/tiles/tissue-*.png "$shared"/tiles/*-nuclei-score-level*.png)" \
+  --outside "pen-marks=$(join "$shared"/images/pen-*.png "$shared"/tiles/*pen*.png)" \
+  --outside "background=$(join "$shared"/tiles/no-tissue.png "$shared"/tiles/no-tissue2.png "$shared"/tiles/no-tissue-line.png "$shared"/tiles/almost-white-*.png)" \
+  --out "$out/export/ood.json" | tee "$out/export/ood.md"
 # The f16 form stays out of the bundle here: its reference outputs would be computed in tract's
 # emulated half precision on this x86 host (minutes a field).
 target/release/melanoscope-train export "${bundle_args[@]}" --form f16 --agreement-fields 0 --out "$out/export/resnet18-f16.onnx"
@@ -168,9 +180,25 @@ echo "--> a stage micrometer: 100 µm of scale span 400 px on the camera image a
 target/release/melanoscope-edge calibrate objective --config "$screen/site.toml" --name 40x --micrometer-um 100 --micrometer-px 400
 echo "--> tune: every form x runtime x batch x threads, self-tested then timed on the bundle's reference fields; the fastest goes into [model.tuned]"
 target/release/melanoscope-edge tune --config "$screen/site.toml" --threads 1,2 --report "$screen/tune.json" > /dev/null
-echo "--> screening the 8 frames, each judged against frames.csv (the lesion each frame shows)"
+echo "--> screening the 8 frames as case DEMO-0001, each judged against frames.csv (the lesion each frame shows)"
 target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary.json" --exit-on-fault \
-  --truth "$screen/frames/frames.csv" > "$screen/screen-output.json"
+  --truth "$screen/frames/frames.csv" --case DEMO-0001 > "$screen/screen-output.json"
+echo "--> real H&E of other organs (ovarian carcinoma, a tumour tile) as case DEMO-0002: the unfamiliar-tissue gate"
+target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary-other-organs.json" \
+  --exit-on-fault --case DEMO-0002 --replay "$shared/images/hgsc_nest.jpg,$shared/images/he-tumour-1000px.png" \
+  > /dev/null
+.venv/bin/python - "$screen/summary-other-organs.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["stats"]
+print(f"    {s['frames']} frames: {s['unfamiliar_frames']} gated UNFAMILIAR TISSUE, {s['screened']} screened to a verdict")
+PY
+echo "--> the cases' pages (self-contained HTML, checked in headless Chromium), and an export for review by USB stick"
+for case in DEMO-0001 DEMO-0002; do
+  target/release/melanoscope-edge case report "$case" --config "$screen/site.toml" --out "$screen/case-$case" --check-in-browser
+done
+rm -rf "$screen/usb"
+target/release/melanoscope-edge case export --config "$screen/site.toml" --since "$(date -u +%Y-%m-%d)" --out "$screen/usb/cases"
+target/release/melanoscope-edge review --export "$screen/usb/cases" --out "$screen/review"
 target/release/melanoscope-edge log export --log "$screen/screening.log" --format csv --out "$screen/log.csv"
 cat "$screen/log.csv"
 
@@ -182,6 +210,7 @@ target/release/melanoscope-train train --manifest "$out/synth-patches/manifest.p
 target/release/melanoscope-train export --checkpoint "$out/train-resnet50-10x/best.safetensors" --arch resnet50 \
   --task mm-vs-nevi --magnification 10X --manifest "$out/synth-patches/manifest.parquet" --split "$out/synth/split.csv" \
   --form int8 --calibration-fields 16 --agreement-fields 8 --onnxruntime-lib "$ort_lib" --frames-per-slide 0 \
+  --familiarity-fields 48 \
   --out "$out/export/resnet50-10x-int8.onnx" --bundle "$out/export/resnet50-10x-int8.mscm"
 target/release/melanoscope-train frames --out "$out/frames-1080p" --per-class 1 --um-per-px 0.5 --width 1920 --height 1080
 cat > "$out/screen/bench-site.toml" <<SITE

@@ -4,7 +4,7 @@
 //! (every backend's, the mocks'), for `Option` (a board without them), and by [`NoIndicators`]
 //! and [`NoButton`] for a desktop run.
 
-use crate::button::DebouncedButton;
+use crate::button::{DebouncedButton, Press};
 use crate::io::IoError;
 use crate::status_leds::{Indicator, StatusLeds};
 use embedded_hal::digital::{InputPin, OutputPin};
@@ -14,10 +14,15 @@ pub trait Indicators {
     fn show(&mut self, indicator: Indicator) -> Result<(), IoError>;
 }
 
-/// The freeze/snapshot button.
+/// The freeze/snapshot button (a long press opens or closes a case).
 pub trait FreezeButton {
     /// True once per press, polled with a millisecond clock.
     fn pressed(&mut self, now_ms: u64) -> Result<bool, IoError>;
+
+    /// A press told apart by length (buttons that cannot tell report every press as short).
+    fn press(&mut self, now_ms: u64) -> Result<Option<Press>, IoError> {
+        Ok(self.pressed(now_ms)?.then_some(Press::Short))
+    }
 }
 
 impl<G, R, A, E> Indicators for StatusLeds<G, R, A>
@@ -40,6 +45,10 @@ where
     fn pressed(&mut self, now_ms: u64) -> Result<bool, IoError> {
         self.poll(now_ms).map_err(Into::into)
     }
+
+    fn press(&mut self, now_ms: u64) -> Result<Option<Press>, IoError> {
+        self.poll_press(now_ms).map_err(Into::into)
+    }
 }
 
 impl<T: Indicators> Indicators for Option<T> {
@@ -51,6 +60,10 @@ impl<T: Indicators> Indicators for Option<T> {
 impl<T: FreezeButton> FreezeButton for Option<T> {
     fn pressed(&mut self, now_ms: u64) -> Result<bool, IoError> {
         self.as_mut().map_or(Ok(false), |t| t.pressed(now_ms))
+    }
+
+    fn press(&mut self, now_ms: u64) -> Result<Option<Press>, IoError> {
+        self.as_mut().map_or(Ok(None), |t| t.press(now_ms))
     }
 }
 

@@ -226,6 +226,31 @@ pub struct ScreeningConfig {
     pub view_change: f64,
     pub hysteresis: f64,
     pub overlay_min_change: f64,
+    /// Score every tissue field's familiarity against the bundle's statistics and gate frames
+    /// of mostly unfamiliar tissue (bundles without statistics screen with it off).
+    pub familiarity_gate: bool,
+    /// Share of a frame's tissue fields that must be unfamiliar for UNFAMILIAR TISSUE.
+    pub unfamiliar_share: f64,
+}
+
+impl EdgeConfig {
+    /// The folder of case folders (`cases.dir`, else `cases/` beside the record log).
+    pub fn cases_dir(&self) -> PathBuf {
+        if self.cases.dir.as_os_str().is_empty() { self.beside_log("cases") } else { self.cases.dir.clone() }
+    }
+
+    /// The control socket (`cases.control_socket`, else `control.sock` beside the record log).
+    pub fn control_socket(&self) -> PathBuf {
+        if self.cases.control_socket.as_os_str().is_empty() {
+            self.beside_log("control.sock")
+        } else {
+            self.cases.control_socket.clone()
+        }
+    }
+
+    fn beside_log(&self, name: &str) -> PathBuf {
+        self.log.path.parent().unwrap_or(Path::new(".")).join(name)
+    }
 }
 
 impl ScreeningConfig {
@@ -281,7 +306,24 @@ pub struct EdgeConfig {
     pub screening: ScreeningConfig,
     pub display: DisplayConfig,
     pub log: LogConfig,
+    pub cases: CasesConfig,
     pub board: BoardConfig,
+}
+
+/// Cases: where their snapshots go, how they are opened and closed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasesConfig {
+    /// One folder a case (its most suspicious fields and their CAMs); empty: `cases/` beside
+    /// the record log.
+    pub dir: PathBuf,
+    /// The running `screen`'s control socket (`case open`/`case close` write to it); empty:
+    /// `control.sock` beside the record log.
+    pub control_socket: PathBuf,
+    /// Most suspicious fields kept a case.
+    pub top_fields: usize,
+    /// A press held this long opens or closes a case (a shorter one freezes the view).
+    pub long_press_ms: u64,
 }
 
 fn parse_table(file: &str, text: &str) -> Result<Table, ConfigError> {
@@ -476,6 +518,26 @@ impl EdgeConfig {
         }
         if s.top_k == 0 {
             return Err(invalid(file, "screening.top_k", 0, "at least 1"));
+        }
+        if !(s.unfamiliar_share > 0.0 && s.unfamiliar_share <= 1.0) {
+            return Err(invalid(file, "screening.unfamiliar_share", s.unfamiliar_share, "above 0, at most 1"));
+        }
+        let c = &self.cases;
+        if !(1..=64).contains(&c.top_fields) {
+            return Err(invalid(file, "cases.top_fields", c.top_fields, "1 to 64"));
+        }
+        if !(300..=10_000).contains(&c.long_press_ms) {
+            return Err(invalid(file, "cases.long_press_ms", c.long_press_ms, "300 to 10000 milliseconds"));
+        }
+        let socket = self.control_socket();
+        if socket.as_os_str().len() > 100 {
+            // A Unix socket's path must fit sun_path (108 bytes with its terminator).
+            return Err(invalid(
+                file,
+                "cases.control_socket",
+                socket.display(),
+                "a path of at most 100 bytes (a Unix socket's limit)",
+            ));
         }
         let d = &self.display;
         if !(64..=7680).contains(&d.width) || !(64..=4320).contains(&d.height) {

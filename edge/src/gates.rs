@@ -71,6 +71,9 @@ pub enum Gate {
     OutOfFocus,
     /// Smaller than one field at the model's µm/px (not a tissue problem: the frame is).
     FrameTooSmall,
+    /// Most tissue fields are unlike the model's training data (decided after inference, from
+    /// the features it already computed; before any verdict).
+    UnfamiliarTissue,
 }
 
 impl Gate {
@@ -82,6 +85,7 @@ impl Gate {
             Gate::InsufficientTissue => Verdict::InsufficientTissue,
             Gate::OutOfFocus => Verdict::OutOfFocus,
             Gate::FrameTooSmall => Verdict::FrameTooSmall,
+            Gate::UnfamiliarTissue => Verdict::UnfamiliarTissue,
         }
     }
 }

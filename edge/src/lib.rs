@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod calibration;
+pub mod cases;
 pub mod config;
 pub mod fields;
 pub mod gates;

@@ -38,6 +38,11 @@ enum Command {
     CheckBundle(cli::check_bundle::CheckBundleArgs),
     /// Cut an image into model fields and report which pass the 40% background rule.
     Fields(cli::fields::FieldsArgs),
+    /// Cases: open and close them on the running screen, write a case's page, export cases.
+    #[command(subcommand)]
+    Case(cli::case::CaseCommand),
+    /// Merge case exports from several devices under one index page (damaged ones refused).
+    Review(cli::case::ReviewArgs),
 }
 
 fn main() -> Result<()> {
@@ -62,6 +67,13 @@ fn main() -> Result<()> {
         Command::CheckConfig(args) => cli::check_config::run(args)?,
         Command::CheckBundle(args) => cli::check_bundle::run(args)?,
         Command::Fields(args) => cli::fields::run(args)?,
+        Command::Case(c) => cli::case::run(c)?,
+        Command::Review(args) => {
+            let code = cli::case::review_command(args)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
     }
     Ok(())
 }

@@ -97,6 +97,8 @@ impl Recorder {
             model_sha256: self.model_sha256,
             objective: self.objective.clone(),
             model: Some(self.identity),
+            case: None,
+            familiarity: Vec::new(),
         }
     }
 
@@ -138,6 +140,8 @@ impl Recorder {
 pub struct ExportRow {
     pub time_unix_ms: u64,
     pub time_utc: String,
+    /// The case open when the record was written (empty: none).
+    pub case: String,
     pub frame_id: u64,
     pub kind: String,
     pub snapshot: String,
@@ -176,10 +180,14 @@ impl From<&ScreeningRecord> for ExportRow {
             RecordKind::VerdictChange => ("verdict-change".to_string(), String::new()),
             RecordKind::Snapshot { bundle } => ("snapshot".to_string(), bundle.clone()),
             RecordKind::Fault { message } => (format!("fault: {message}"), String::new()),
+            RecordKind::CaseOpened => ("case-opened".to_string(), String::new()),
+            RecordKind::CaseClosed { .. } => ("case-closed".to_string(), String::new()),
+            RecordKind::CaseInterrupted => ("case-interrupted".to_string(), String::new()),
         };
         ExportRow {
             time_unix_ms: r.time_unix_ms,
             time_utc: iso8601_utc(r.time_unix_ms),
+            case: r.case.clone().unwrap_or_default(),
             frame_id: r.frame_id,
             kind,
             snapshot,
@@ -262,7 +270,7 @@ mod tests {
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text.lines().count(), 1, "{text:?}");
         assert!(
-            text.starts_with("time_unix_ms,time_utc,frame_id,kind,") && text.trim_end().ends_with(",signer"),
+            text.starts_with("time_unix_ms,time_utc,case,frame_id,kind,") && text.trim_end().ends_with(",signer"),
             "{text:?}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
@@ -302,7 +310,7 @@ mod tests {
         assert_eq!((s.records, s.damaged, s.torn_tail), (2, 0, false));
         let text = std::fs::read_to_string(&csv_path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("time_unix_ms,time_utc,frame_id,kind,snapshot,verdict"), "{}", lines[0]);
+        assert!(lines[0].starts_with("time_unix_ms,time_utc,case,frame_id,kind,snapshot,verdict"), "{}", lines[0]);
         assert!(
             lines[1].contains("2026-11-26T00:00:00.000Z") && lines[1].contains("MELANOMA SUSPECTED"),
             "{}",

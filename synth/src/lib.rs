@@ -13,6 +13,7 @@ pub mod frame_set;
 pub mod frames;
 pub mod scene;
 pub mod slide;
+pub mod stains;
 pub mod tiff;
 
 pub use melanoscope_shared::Lesion;

@@ -37,8 +37,10 @@ pub fn scratch(name: &str) -> PathBuf {
 /// Writes `tiny.mscm` in `dir`: the tiny model fitted on frames of other seeds than the tests
 /// screen.
 pub fn write_bundle(dir: &Path) -> PathBuf {
-    let mm: Vec<RgbImage> = [11, 12].map(|s| frame(Lesion::MM, s, &sharp())).to_vec();
-    let nv: Vec<RgbImage> = [(Lesion::IN, 13), (Lesion::CN, 14)].map(|(l, s)| frame(l, s, &sharp())).to_vec();
+    let mm: Vec<RgbImage> = [11, 12, 16, 17].map(|s| frame(Lesion::MM, s, &sharp())).to_vec();
+    let nv: Vec<RgbImage> = [(Lesion::IN, 13), (Lesion::CN, 14), (Lesion::JN, 15), (Lesion::IN, 18), (Lesion::CN, 19)]
+        .map(|(l, s)| frame(l, s, &sharp()))
+        .to_vec();
     let path = dir.join("tiny.mscm");
     std::fs::write(&path, fit_bundle(&mm, &nv, FRAME_UM, MODEL_UM)).expect("bundle written");
     path

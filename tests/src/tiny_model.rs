@@ -1,7 +1,8 @@
 //! A tiny, hand-built screening model for the end-to-end tests (no libtorch on the boards or
 //! under qemu): a 1x1 convolution measures how much darker than light stroma each pixel is
-//! (nuclear haematoxylin), average pooling makes the 8x8 `features` map, and a linear head
-//! `fc` scores melanoma by nuclear density. It is "trained" on rendered frames of each class
+//! (nuclear haematoxylin), two more measure brightness and hue (blue over red), average
+//! pooling makes the 3x8x8 `features` map, and a linear head `fc` scores melanoma by nuclear
+//! density. Its familiarity statistics come from the same frames' fields. It is "trained" on rendered frames of each class
 //! (seeds the tests do not screen): the threshold sits halfway between the classes' mean
 //! density. It exercises exactly the path a real bundle takes: ONNX in tract, the bundle's
 //! self-test, CAM from `fc.weight`.
@@ -9,8 +10,8 @@
 use melanoscope_engine::onnx_proto::{attr_int, attr_ints, value_info};
 use melanoscope_engine::{Engine, names, pooled};
 use melanoscope_shared::formats::{
-    Architecture, DecisionThresholds, ModelBundleMeta, ModelFile, ModelForm, NamedMetric, Quantization, ReferenceField,
-    sha256,
+    Architecture, DecisionThresholds, Familiarity, FamiliarityScorer, ModelBundleMeta, ModelFile, ModelForm,
+    NamedMetric, Quantization, ReferenceField, sha256,
 };
 use melanoscope_shared::image::{
     FieldRect, GridAlign, Normalization, PixelSpacing, RgbImage, TensorLayout, field_to_tensor,
@@ -21,6 +22,8 @@ use prost::Message;
 use tract_onnx::pb;
 
 pub const SIDE: usize = 256;
+/// Feature channels: nuclear darkness, brightness, hue.
+pub const CHANNELS: usize = 3;
 /// Darkness (1 - mean RGB on 0..1) above which a pixel counts as nuclear.
 const DARK_FROM: f32 = 0.45;
 
@@ -49,9 +52,14 @@ fn node(op: &str, inputs: &[&str], output: &str, attribute: Vec<pb::AttributePro
 pub fn tiny_onnx(norm: &Normalization, gain: f32, threshold: f32) -> Vec<u8> {
     // Pixel value v_c = x_c * std_c + mean_c, so darkness = 1 - mean_c(v_c) is linear in x.
     let scale = 4.0;
-    let w: Vec<f32> = (0..3).map(|c| -norm.std[c] / 3.0 * scale).chain((0..3).map(|c| norm.std[c] / 3.0)).collect();
+    // Channels: darkness past DARK_FROM (scaled), brightness, and blue minus red plus 0.5.
+    let w: Vec<f32> = (0..3)
+        .map(|c| -norm.std[c] / 3.0 * scale)
+        .chain((0..3).map(|c| norm.std[c] / 3.0))
+        .chain([-norm.std[0], 0.0, norm.std[2]])
+        .collect();
     let mean_v = norm.mean.iter().sum::<f32>() / 3.0;
-    let b = [scale * (1.0 - mean_v - DARK_FROM), mean_v];
+    let b = [scale * (1.0 - mean_v - DARK_FROM), mean_v, norm.mean[2] - norm.mean[0] + 0.5];
     let nodes = vec![
         node("Conv", &[names::INPUT, "conv.weight", "conv.bias"], "conv", vec![attr_ints("kernel_shape", &[1, 1])]),
         node("Relu", &["conv"], "relu", vec![]),
@@ -69,15 +77,15 @@ pub fn tiny_onnx(norm: &Normalization, gain: f32, threshold: f32) -> Vec<u8> {
         name: "tiny-density".into(),
         node: nodes,
         initializer: vec![
-            init("conv.weight", &[2, 3, 1, 1], &w),
-            init("conv.bias", &[2], &b),
-            init(names::HEAD_WEIGHT, &[2, 2], &[0.0, 0.0, gain, 0.0]),
+            init("conv.weight", &[CHANNELS as i64, 3, 1, 1], &w),
+            init("conv.bias", &[CHANNELS as i64], &b),
+            init(names::HEAD_WEIGHT, &[2, CHANNELS as i64], &[0.0, 0.0, 0.0, gain, 0.0, 0.0]),
             init("fc.bias", &[2], &[0.0, -gain * threshold]),
         ],
         input: vec![value_info(names::INPUT, &[None, Some(3), Some(SIDE as i64), Some(SIDE as i64)])],
         output: vec![
             value_info(names::LOGITS, &[None, Some(2)]),
-            value_info(names::FEATURES, &[None, Some(2), Some(8), Some(8)]),
+            value_info(names::FEATURES, &[None, Some(CHANNELS as i64), Some(8), Some(8)]),
         ],
         ..Default::default()
     };
@@ -91,29 +99,115 @@ pub fn tiny_onnx(norm: &Normalization, gain: f32, threshold: f32) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// Mean nuclear density of the tissue fields of `frames` (at `frame_um` µm/px) for the model.
-fn mean_density(frames: &[RgbImage], frame_um: f64, model_um: f64, norm: &Normalization) -> f32 {
+/// The pooled features of every tissue field of `frames` (at `frame_um` µm/px).
+fn field_features(frames: &[RgbImage], frame_um: f64, model_um: f64, norm: &Normalization) -> Vec<Vec<f32>> {
     let engine = Engine::from_onnx(&tiny_onnx(norm, 0.0, 0.0), 1, SIDE).expect("tiny model loads");
     let mut cfg = ExtractConfig::study(model_um);
     cfg.align = GridAlign::Centered;
     cfg.normalization = *norm;
     let mut ex = FieldExtractor::new(cfg).expect("extractor");
-    let (mut sum, mut n) = (0.0, 0);
+    let mut all = Vec::new();
     for f in frames {
         let out = ex.process(f, PixelSpacing::isotropic(frame_um).expect("spacing")).expect("fields");
         for t in out.tensors.chunks_exact(3 * SIDE * SIDE) {
             let o = engine.run(t).expect("runs");
-            sum += pooled(&o.features, 2)[0];
-            n += 1;
+            all.push(pooled(&o.features, CHANNELS));
         }
     }
-    sum / n.max(1) as f32
+    all
+}
+
+fn mean_density(features: &[Vec<f32>]) -> f32 {
+    features.iter().map(|f| f[0]).sum::<f32>() / features.len().max(1) as f32
+}
+
+/// Eigenvalues and unit eigenvectors (rows) of a symmetric 3x3 matrix, largest first (cyclic
+/// Jacobi rotations).
+fn eigen3(mut a: [[f64; 3]; 3]) -> ([f64; 3], [[f64; 3]; 3]) {
+    let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    for _ in 0..50 {
+        for (p, q) in [(0, 1), (0, 2), (1, 2)] {
+            if a[p][q].abs() < 1e-15 {
+                continue;
+            }
+            let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+            let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+            let t = if theta == 0.0 { 1.0 } else { t };
+            let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
+            for row in &mut a {
+                let (akp, akq) = (row[p], row[q]);
+                row[p] = c * akp - s * akq;
+                row[q] = s * akp + c * akq;
+            }
+            let (ap, aq) = (a[p], a[q]);
+            for k in 0..3 {
+                a[p][k] = c * ap[k] - s * aq[k];
+                a[q][k] = s * ap[k] + c * aq[k];
+            }
+            for row in &mut v {
+                let (vp, vq) = (row[p], row[q]);
+                row[p] = c * vp - s * vq;
+                row[q] = s * vp + c * vq;
+            }
+        }
+    }
+    let mut order = [0, 1, 2];
+    order.sort_by(|x, y| a[*y][*y].total_cmp(&a[*x][*x]));
+    (order.map(|i| a[i][i]), order.map(|i| [v[0][i], v[1][i], v[2][i]]))
+}
+
+/// Familiarity statistics of the tiny model from `features` (class `classes[i]`): class
+/// means, the within-class covariance shrunk 10% toward its mean variance, all three
+/// directions kept; the threshold twice the highest training score (a handful of fields
+/// cannot place a 95th percentile).
+pub fn tiny_familiarity(features: &[Vec<f32>], classes: &[usize]) -> Familiarity {
+    let mut means = [[0f64; 3]; 2];
+    let mut counts = [0usize; 2];
+    for (f, k) in features.iter().zip(classes) {
+        counts[*k] += 1;
+        for c in 0..3 {
+            means[*k][c] += f64::from(f[c]);
+        }
+    }
+    for k in 0..2 {
+        means[k].iter_mut().for_each(|m| *m /= counts[k].max(1) as f64);
+    }
+    let mut cov = [[0f64; 3]; 3];
+    for (f, k) in features.iter().zip(classes) {
+        let d: [f64; 3] = core::array::from_fn(|c| f64::from(f[c]) - means[*k][c]);
+        for i in 0..3 {
+            for j in 0..3 {
+                cov[i][j] += d[i] * d[j] / (features.len() - 2).max(1) as f64;
+            }
+        }
+    }
+    let m = (cov[0][0] + cov[1][1] + cov[2][2]) / 3.0;
+    let (values, vectors) = eigen3(cov);
+    let mut stats = Familiarity {
+        channels: CHANNELS as u32,
+        class_means: means.iter().flatten().map(|v| *v as f32).collect(),
+        basis: vectors.iter().flatten().map(|v| *v as f32).collect(),
+        variances: values.iter().map(|l| (0.9 * l.max(0.0) + 0.1 * m).max(1e-12) as f32).collect(),
+        residual_variance: (0.1 * m).max(1e-12) as f32,
+        threshold: 1.0,
+        pass_share: 0.95,
+        training_fields: features.len() as u32,
+        validation_fields: features.len() as u32,
+    };
+    let mut scorer = FamiliarityScorer::new(stats.clone(), 2).expect("statistics valid");
+    let highest = features.iter().filter_map(|f| scorer.score(f)).fold(0.0f32, f32::max);
+    stats.threshold = 2.0 * highest.max(1e-3);
+    stats
 }
 
 /// A bundle of the tiny model fitted on `melanoma` and `nevus` frames.
 pub fn fit_bundle(melanoma: &[RgbImage], nevus: &[RgbImage], frame_um: f64, model_um: f64) -> Vec<u8> {
     let norm = Normalization::IMAGENET;
-    let (mm, nv) = (mean_density(melanoma, frame_um, model_um, &norm), mean_density(nevus, frame_um, model_um, &norm));
+    let (mm_features, nv_features) =
+        (field_features(melanoma, frame_um, model_um, &norm), field_features(nevus, frame_um, model_um, &norm));
+    let (mm, nv) = (mean_density(&mm_features), mean_density(&nv_features));
+    let classes: Vec<usize> = nv_features.iter().map(|_| 0).chain(mm_features.iter().map(|_| 1)).collect();
+    let familiarity = tiny_familiarity(&[nv_features, mm_features].concat(), &classes);
     assert!(mm > nv, "melanoma frames must be denser in nuclei than nevus frames ({mm} vs {nv})");
     let threshold = (mm + nv) / 2.0;
     // p(MM) = 0.95 at the melanoma mean.
@@ -148,6 +242,7 @@ pub fn fit_bundle(melanoma: &[RgbImage], nevus: &[RgbImage], frame_um: f64, mode
         created_unix_s: 1_795_651_200,
         trainer_version: "tiny-test-model".into(),
         frame_choice: None,
+        familiarity: Some(familiarity),
     };
     ModelFile { meta, onnx, references, forms: Vec::new(), signature: None }.encode().expect("bundle encodes")
 }
@@ -166,7 +261,7 @@ fn references_of(onnx: &[u8], fields: &[Vec<u8>], norm: &Normalization) -> Vec<R
             ReferenceField {
                 rgb: rgb.clone(),
                 logits: o.logits.clone(),
-                feature_means: pooled(&o.features, 2),
+                feature_means: pooled(&o.features, CHANNELS),
                 tolerance: 1e-3,
             }
         })

@@ -15,6 +15,8 @@ fn record(i: u64) -> ScreeningRecord {
         model_sha256: melanoscope_shared::formats::sha256(b"model"),
         objective: "10x".into(),
         model: Some(ModelIdentity { bundle_sha256: melanoscope_shared::formats::sha256(b"bundle"), signer: None }),
+        case: i.is_multiple_of(2).then(|| format!("S26-{i:04}")),
+        familiarity: vec![0.5, 0.7, 3.2, 0.1],
     }
 }
 

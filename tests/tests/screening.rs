@@ -8,6 +8,8 @@ use melanoscope_boards::button::DebouncedButton;
 use melanoscope_boards::controls::{NoButton, NoIndicators};
 use melanoscope_boards::mock::{MockBus, MockDelay, MockInput, MockSpi};
 use melanoscope_boards::status_leds::StatusLeds;
+use melanoscope_edge::cases::control::{ControlServer, Request, send};
+use melanoscope_edge::cases::{CaseStatus, find_case, page::write_case_page};
 use melanoscope_edge::config::EdgeConfig;
 use melanoscope_edge::screen::session::{Session, SessionIo};
 use melanoscope_edge::screen::setup::open_bundle;
@@ -189,7 +191,9 @@ fn real_images_replay_through_the_whole_loop() {
     let stats = session.run(None, || panic!("a replay never waits")).clone();
     assert_eq!((stats.frames, stats.corrupt, stats.analysis_errors), (n, 0, 0), "{stats:?}");
     assert_eq!(stats.screened + stats.gated, n);
-    assert!(stats.screened >= 1, "the tumour tile is tissue: {stats:?}");
+    // Real H&E of other organs is tissue the tiny model never saw: inferred, then screened or
+    // gated as UNFAMILIAR TISSUE (the gate follows inference).
+    assert!(stats.screened + stats.unfamiliar_frames >= 1, "the tumour tile is tissue: {stats:?}");
     let scan = read_log_file(&log).unwrap();
     assert_eq!(scan.records.len() as u64, stats.verdict_changes);
     assert_eq!(std::fs::read_dir(dir.join("rendered")).unwrap().count() as u64, n);
@@ -336,5 +340,137 @@ fn replayed_frames_are_judged_against_their_truth() {
     std::fs::write(&csv, "file,lesion\nMM-0.jpg,MM\nCN-0.jpg,CN\nJN-0.jpg,JN\nIN-0.jpg,IN\n").unwrap();
     let e = Truth::load(&csv).unwrap().check_files(&expand_replay(&items).unwrap()).unwrap_err().to_string();
     assert!(e.contains("row for IN-0.jpg"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A case replayed end to end: opened through the control socket, frames of a melanoma, then
+/// a frame of another organ's H&E (ovarian carcinoma from `../shared/data`) gated as
+/// UNFAMILIAR TISSUE with amber LEDs, then the lesion again; closed through the socket with
+/// the case verdict; every record in between carries the case id; the case page is written and
+/// opened in headless Chromium. A second case cut off without a close (a power cut) is reported
+/// interrupted at the next start, its records intact.
+#[test]
+fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
+    let dir = scratch("case");
+    let frames = dir.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    let mm = frame(Lesion::MM, 21, &sharp());
+    let ovary =
+        melanoscope_shared::image::load_rgb(&melanoscope_tests::data_dir().join("images/hgsc_nest.jpg")).unwrap();
+    let other_organ = ovary.crop(200, 0, W, H).unwrap();
+    for (i, img) in [&mm, &mm, &mm, &other_organ, &mm, &mm].iter().enumerate() {
+        write_jpeg(&frames.join(format!("{i:02}.jpg")), img);
+    }
+    let cfg = site(&dir, "10x", FRAME_UM, (480, 320), true);
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
+    assert!(prepared.analyzer().familiarity_on(), "the tiny bundle carries familiarity statistics");
+    let bus = MockBus::default();
+    let leds = StatusLeds::new(bus.pin("green"), bus.pin("red"), bus.pin("amber"));
+    let source = Replay::new(&[frames.display().to_string()], false).unwrap();
+    let socket = cfg.control_socket();
+    let mut session = prepared
+        .start(SessionIo { source, leds, button: NoButton })
+        .with_control(ControlServer::bind(&socket).unwrap());
+
+    // `case open` from another process's point of view: a client on the socket.
+    let ask = |request: Request| {
+        let socket = socket.clone();
+        std::thread::spawn(move || send(&socket, &request))
+    };
+    let bad = ask(Request::Open("../../etc".into()));
+    while !bad.is_finished() {
+        session.serve_control();
+    }
+    let e = bad.join().unwrap().unwrap_err().to_string();
+    assert!(e.contains("case id") && e.contains('/'), "{e}");
+    let open = ask(Request::Open("S26-0042".into()));
+    while session.case().is_none() {
+        session.serve_control();
+    }
+    assert_eq!(open.join().unwrap().unwrap(), "case S26-0042 opened");
+    let again = ask(Request::Open("S26-0043".into()));
+    while !again.is_finished() {
+        session.serve_control();
+    }
+    assert!(again.join().unwrap().unwrap_err().to_string().contains("S26-0042 is open"));
+
+    // Step through the frames, checking the LEDs on the other organ's frame.
+    let mut amber_on_unfamiliar = false;
+    for _ in 0..6 {
+        session.step();
+        if session.stats.unfamiliar_frames == 1 && !amber_on_unfamiliar {
+            amber_on_unfamiliar = bus.level("amber") == Some(true) && bus.level("red") == Some(false);
+        }
+    }
+    let close = ask(Request::Close);
+    while session.case().is_some() {
+        session.serve_control();
+    }
+    let closed = close.join().unwrap().unwrap();
+    assert_eq!(closed, "case S26-0042 closed: MELANOMA SUSPECTED");
+    let stats = session.stats.clone();
+    let seq: Vec<(u64, &str)> = stats.verdicts.iter().map(|(i, v)| (*i, v.as_str())).collect();
+    assert_eq!(seq, [(0, "MELANOMA SUSPECTED"), (3, "UNFAMILIAR TISSUE"), (4, "MELANOMA SUSPECTED")], "{stats:?}");
+    assert_eq!((stats.unfamiliar_frames, stats.cases_opened, stats.cases_closed), (1, 1, 1));
+    assert!(amber_on_unfamiliar, "amber alone while the tissue is unfamiliar");
+
+    // The log: opened, verdicts, closed, all with the case id; the fields' familiarity scores.
+    let scan = read_log_file(&cfg.log.path).unwrap();
+    let kinds: Vec<&RecordKind> = scan.records.iter().map(|(_, r)| &r.kind).collect();
+    assert_eq!(kinds.first(), Some(&&RecordKind::CaseOpened));
+    assert_eq!(kinds.last(), Some(&&RecordKind::CaseClosed { verdict: Some(Verdict::MelanomaSuspected) }));
+    assert!(scan.records.iter().all(|(_, r)| r.case.as_deref() == Some("S26-0042")), "{scan:?}");
+    let gated = scan.records.iter().find(|(_, r)| r.verdict == Verdict::UnfamiliarTissue).expect("gate recorded");
+    let threshold = session.analyzer().bundle().file.meta.familiarity.as_ref().unwrap().threshold;
+    assert!(!gated.1.familiarity.is_empty() && gated.1.familiarity.iter().all(|s| *s > threshold), "{:?}", gated.1);
+
+    // The case folder and page.
+    let (_, case) = find_case(&cfg.cases_dir(), "S26-0042").unwrap();
+    assert_eq!((case.status, case.verdict.as_deref()), (CaseStatus::Closed, Some("MELANOMA SUSPECTED")));
+    assert_eq!(case.gated.get("UNFAMILIAR TISSUE"), Some(&1));
+    assert!(!case.fields.is_empty() && case.fields.windows(2).all(|w| w[0].probability >= w[1].probability));
+    let page = write_case_page(&cfg.cases_dir(), &cfg.log.path, "S26-0042", &dir.join("page")).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Case S26-0042") && html.contains("UNFAMILIAR TISSUE") && html.contains("10x"));
+    assert_eq!(html.matches("<img").count(), case.fields.len());
+    assert!(!html.contains("src=\"http") && !html.contains("<script"), "self-contained, no script");
+    // Chromium runs on the host; under qemu the page is checked above without it.
+    if cfg!(target_arch = "x86_64") {
+        let Some(browser) = melanoscope_pagecheck::find_chromium() else {
+            panic!("headless Chromium is needed for this test: run scripts/setup.sh (installs Debian's chromium)");
+        };
+        let check = melanoscope_pagecheck::check_page(&page, &dir.join("page/screenshot.png"))
+            .unwrap_or_else(|e| panic!("{}: {e}", browser.display()));
+        assert_eq!(check.images.len(), case.fields.len(), "{check:?}");
+        assert!(check.broken().is_empty() && check.console.is_empty(), "{check:?}");
+    }
+
+    // A power cut during a second case: the session is dropped with the case open.
+    session.open_case("S26-0044").unwrap();
+    let records_before = read_log_file(&cfg.log.path).unwrap().records.len();
+    drop(session);
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
+    let source = Replay::new(&[frames.display().to_string()], false).unwrap();
+    let restarted = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton });
+    assert_eq!(restarted.case(), None, "an interrupted case is not reopened");
+    let (_, cut) = find_case(&cfg.cases_dir(), "S26-0044").unwrap();
+    assert_eq!(cut.status, CaseStatus::Interrupted);
+    let scan = read_log_file(&cfg.log.path).unwrap();
+    assert_eq!(scan.records.len(), records_before + 1, "every record kept, the interruption added");
+    let (_, last) = scan.records.last().unwrap();
+    assert_eq!((&last.kind, last.case.as_deref()), (&RecordKind::CaseInterrupted, Some("S26-0044")));
+    drop(restarted);
+
+    // A bundle exported before familiarity statistics still screens, with the gate off: the
+    // other organ's frame then gets a verdict like any tissue.
+    let mut file = melanoscope_shared::formats::ModelFile::decode(&std::fs::read(&cfg.model.bundle).unwrap()).unwrap();
+    file.meta.familiarity = None;
+    std::fs::write(&cfg.model.bundle, file.encode().unwrap()).unwrap();
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
+    assert!(!prepared.analyzer().familiarity_on());
+    let source = Replay::new(&[frames.join("03.jpg").display().to_string()], false).unwrap();
+    let mut old = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton });
+    let stats = old.run(None, || panic!("a replay never waits")).clone();
+    assert_eq!((stats.screened, stats.unfamiliar_frames), (1, 0), "{stats:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

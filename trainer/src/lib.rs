@@ -23,6 +23,7 @@ pub mod export;
 pub mod import;
 pub mod manifest;
 pub mod model;
+pub mod ood;
 pub mod patching;
 pub mod report;
 pub mod slide;

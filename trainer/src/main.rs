@@ -65,6 +65,10 @@ enum Command {
     /// explanations, model cards, edge screening against truth, speed), optionally checked in
     /// headless Chromium.
     Report(cli::report::ReportArgs),
+    /// How well a bundle's familiarity score (the edge's unfamiliar-tissue gate) tells test
+    /// fields of its task from outside sets (other organs, pen marks, background, other
+    /// stains): AUROC per set and the share of test fields passing.
+    Ood(cli::ood::OodArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +105,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::BenchExport(args) => cli::bench_export::bench_export(args)?,
         Command::Split(args) => cli::patch_sets::split(args)?,
         Command::Report(args) => cli::report::report(args)?,
+        Command::Ood(args) => cli::ood::ood(args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

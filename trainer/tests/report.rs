@@ -66,6 +66,13 @@ fn run_folder(dir: &Path) {
         &dir.join("screen/bench.json"),
         r#"{"median_ms": {"inference": 130.0}, "frame": {"width": 1920, "height": 1080}}"#,
     );
+    write(
+        &dir.join("export/ood.json"),
+        r#"{"bundle": "/x/resnet18.mscm", "threshold": 0.49, "chosen_pass_share": 0.97, "test_fields": 426,
+            "test_pass": 0.972, "sets": [{"name": "other-organ-he", "images": 19, "fields": 85,
+            "tissue_fields_only": true, "auroc": 0.998, "flagged": 0.965, "median_score": 4.6}]}"#,
+    );
+    write(&dir.join("screen/case-S1/index.html"), "<!DOCTYPE html><html><body>case S1</body></html>");
 }
 
 #[test]
@@ -92,6 +99,7 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
         "Evaluation on the test patients",
         "ROC curves and confusion matrices",
         "Screening at the edge",
+        "Unfamiliar tissue and cases",
         "Speed",
     ] {
         assert!(done.sections.iter().any(|d| d == s), "{s} written: {:?}", done.sections);
@@ -106,6 +114,8 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     assert!(html.contains("Edge: 1 of 2 replayed camera frames right"), "at a glance");
     assert!(html.contains("0.910 <small>(0.850–0.950)</small>"), "figures with their intervals");
     assert!(html.contains("Skipped: eval-cut/report.json"), "the skip is on the page too");
+    assert!(html.contains("other-organ-he") && html.contains("0.998"), "the familiarity table");
+    assert!(html.contains("href=\"../screen/case-S1/index.html\""), "the case page is linked");
 
     let Some(browser) = find_chromium() else {
         panic!("headless Chromium is needed for this test: run scripts/setup.sh (installs Debian's chromium)");

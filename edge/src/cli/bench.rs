@@ -132,6 +132,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut renderer = Renderer::new(800, 480, screening.overlay_min_change)?;
     let (mut decode, mut pre, mut inf, mut cam, mut render, mut total, mut allocs, mut bytes) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut familiarity: Vec<f64> = Vec::new();
     let mut fields = 0;
     let mut gate: Option<Gate> = None;
     // Decoded where the last frame was, as the camera sources do.
@@ -168,6 +169,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         pre.push(analysis.times.preprocess_ms);
         inf.push(analysis.times.inference_ms);
         cam.push(analysis.times.cam_ms);
+        familiarity.push(analysis.times.familiarity_ms);
         render.push(r);
         total.push(all);
         allocs.push((a1 - a0) as f64);
@@ -243,7 +245,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "median_ms": {
             "capture_decode": median(decode.clone()), "preprocess": median(pre.clone()),
             "inference": inf_ms, "cam": median(cam.clone()), "render": median(render.clone()),
+            "familiarity": median(familiarity.clone()),
             "frame_total": median(total.clone()),
+        },
+        "familiarity_gate": if analyzer.familiarity_on() {
+            serde_json::json!({
+                "ms_per_field": median(familiarity.clone()) / fields.max(1) as f64,
+                "share_of_inference": median(familiarity.clone()) / inf_ms.max(1e-9),
+                "multiply_adds_per_field": meta.familiarity.as_ref().map(|f| {
+                    (f.rank() + f.classes() + 1) as u64 * u64::from(f.channels)
+                }),
+            })
+        } else {
+            serde_json::json!({ "off": "the bundle has no familiarity statistics, or screening.familiarity_gate is false" })
         },
         "per_frame_ms": { "inference": inf, "frame_total": total },
         "frames_per_second": 1000.0 / median(total.clone()).max(1e-9),

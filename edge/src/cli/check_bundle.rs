@@ -87,6 +87,21 @@ pub fn run(args: CheckBundleArgs) -> Result<()> {
         "onnx_sha256": melanoscope_shared::formats::hex(&m.onnx_sha256),
         "signature": format!("{:?}", loaded.signature),
         "self_test": format!("{} reference fields reproduced", loaded.file.references.len()),
+        "familiarity": match &m.familiarity {
+            Some(f) => serde_json::json!({
+                "gate": "unfamiliar tissue: fields whose pooled features score above the threshold",
+                "channels": f.channels,
+                "rank": f.rank(),
+                "classes": f.classes(),
+                "threshold": f.threshold,
+                "validation_pass_share": f.pass_share,
+                "training_fields": f.training_fields,
+                "validation_fields": f.validation_fields,
+            }),
+            None => serde_json::json!({
+                "gate": "off: the bundle has no familiarity statistics (exported before them, or with --familiarity-fields 0)"
+            }),
+        },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -3,6 +3,7 @@
 pub mod alloc_count;
 pub mod bench;
 pub mod calibrate;
+pub mod case;
 pub mod check_bundle;
 pub mod check_config;
 pub mod fields;

@@ -6,6 +6,7 @@ use melanoscope_boards::board::{DisplayIo, open as open_board};
 use melanoscope_boards::controls::{FreezeButton, Indicators, NoButton, NoIndicators};
 use melanoscope_boards::description::BoardDescription;
 use melanoscope_boards::status_leds::Indicator;
+use melanoscope_edge::cases::control::ControlServer;
 use melanoscope_edge::config::{CameraSource, ConfigError, EdgeConfig};
 use melanoscope_edge::notify::Notifier;
 use melanoscope_edge::screen::render::Renderer;
@@ -45,6 +46,14 @@ pub struct ScreenArgs {
     /// signer (a deliberate rollback; recorded in the state folder).
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Open case ID before the first frame and close it when the source ends (a replay of one
+    /// case's frames); on a camera, cases are opened by a long press or `case open`.
+    #[arg(long, value_parser = parse_case_id)]
+    pub case: Option<String>,
+}
+
+fn parse_case_id(s: &str) -> Result<String, String> {
+    melanoscope_shared::formats::check_case_id(s).map(|()| s.to_string()).map_err(|e| e.to_string())
 }
 
 /// Shows `fault` on whatever sinks the settings allow (when the site file is the fault, what
@@ -158,9 +167,25 @@ fn screen_with(
     if replayed.is_some() {
         session = session.with_frame_table();
     }
+    // Cases from a keyboard or barcode scanner: without the socket the button still works.
+    let socket = cfg.control_socket();
+    match ControlServer::bind(&socket) {
+        Ok(control) => session = session.with_control(control),
+        Err(e) => tracing::warn!(error = %e, "no control socket: `case open`/`case close` cannot reach this screen"),
+    }
+    if let Some(id) = &args.case {
+        session.open_case(id).map_err(|e| anyhow::anyhow!("--case {id}: {e}"))?;
+    }
     let period = Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps));
     notifier.status(&format!("screening from {}", source_name(&cfg, &args.replay)));
-    let stats = session.run_alive(args.max_frames, || std::thread::sleep(period), || notifier.alive()).clone();
+    session.run_alive(args.max_frames, || std::thread::sleep(period), || notifier.alive());
+    if args.case.is_some() && session.case().is_some() {
+        match session.close_case() {
+            Ok(text) => eprintln!("{text}"),
+            Err(e) => eprintln!("warning: closing the case: {e}"),
+        }
+    }
+    let stats = session.stats.clone();
     let judged = truth.map(|t| t.judge(session.frame_rows())).transpose()?;
     let mut summary = serde_json::json!({ "stats": stats, "log": cfg.log.path, "snapshots": cfg.display.snapshot_dir });
     if replayed.is_some() {
@@ -221,7 +246,9 @@ pub fn run(args: &ScreenArgs) -> Result<i32> {
     match board {
         Ok(io) => {
             tracing::info!(board = %io.name, "board opened");
-            screen_with(args, settings, io.leds, io.button, io.display)
+            let long = cfg.map_or(1500, |c| c.cases.long_press_ms);
+            let button = io.button.map(|b| b.with_long_press(long));
+            screen_with(args, settings, io.leds, button, io.display)
         }
         Err(e) => {
             let _ = show_fault(cfg, &args.config, &mut NoIndicators, &e);

@@ -7,7 +7,7 @@ use crate::config::{ObjectiveCalibration, ScreeningConfig};
 use crate::gates::{Gate, GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
 use melanoscope_engine::{EngineError, LoadedBundle, Outputs, linear_head_weights, names};
 use melanoscope_shared::cam::{CamError, FeatureMap, class_activation_map};
-use melanoscope_shared::formats::FrameAggregationRule;
+use melanoscope_shared::formats::{FamiliarityScorer, FrameAggregationRule};
 use melanoscope_shared::image::{FieldRect, ImageError, PixelSpacing, RgbImage};
 use melanoscope_shared::pipeline::FieldExtractor;
 use melanoscope_shared::scores::softmax;
@@ -40,6 +40,10 @@ pub struct FieldResult {
     /// positive probability so that fields the model calls benign stay cold on the overlay.
     pub heat: Vec<f32>,
     pub heat_size: (usize, usize),
+    /// The field's familiarity score (`None`: the gate is off), and whether it is above the
+    /// bundle's threshold.
+    pub familiarity: Option<f32>,
+    pub unfamiliar: bool,
 }
 
 /// Milliseconds spent in each stage of one frame.
@@ -48,6 +52,8 @@ pub struct StageTimes {
     pub preprocess_ms: f64,
     pub inference_ms: f64,
     pub cam_ms: f64,
+    /// Pooling the features and scoring every field's familiarity.
+    pub familiarity_ms: f64,
 }
 
 /// What one frame showed.
@@ -59,6 +65,8 @@ pub struct Analysis {
     pub fields: Vec<FieldResult>,
     /// The frame's positive-class probability (aggregated over fields), when screened.
     pub probability: Option<f64>,
+    /// Tissue fields above the familiarity threshold (0 with the gate off).
+    pub unfamiliar_fields: usize,
     pub times: StageTimes,
 }
 
@@ -78,6 +86,11 @@ pub struct Analyzer {
     limits: GateLimits,
     fov_mask: bool,
     aggregation: FrameAggregationRule,
+    /// The bundle's familiarity statistics, when it has them and the gate is on.
+    familiarity: Option<FamiliarityScorer>,
+    unfamiliar_share: f64,
+    /// One field's pooled features (reused).
+    pooled: Vec<f32>,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -107,6 +120,20 @@ impl Analyzer {
                 names::GRAD_CAM_WEIGHTS
             )));
         }
+        let familiarity = match (&meta.familiarity, screening.familiarity_gate) {
+            (Some(stats), true) => Some(
+                FamiliarityScorer::new(stats.clone(), meta.classes.len())
+                    .map_err(|e| AnalyseError::Bundle(e.to_string()))?,
+            ),
+            (None, true) => {
+                tracing::warn!(
+                    "the bundle has no familiarity statistics (exported before them, or with \
+                     --familiarity-fields 0): screening with the unfamiliar-tissue gate off"
+                );
+                None
+            }
+            (_, false) => None,
+        };
         let extractor = FieldExtractor::new(bundle.extract_config())?;
         PixelSpacing::isotropic(frame_um_per_px)?;
         let limits = GateLimits {
@@ -130,11 +157,19 @@ impl Analyzer {
             limits,
             fov_mask: screening.fov_mask,
             aggregation: screening.aggregation_rule(),
+            familiarity,
+            unfamiliar_share: screening.unfamiliar_share,
+            pooled: Vec::new(),
         })
     }
 
     pub fn bundle(&self) -> &LoadedBundle {
         &self.bundle
+    }
+
+    /// Whether fields are scored for familiarity (the bundle has statistics, the gate is on).
+    pub fn familiarity_on(&self) -> bool {
+        self.familiarity.is_some()
     }
 
     /// The frame after flat-field and white balance (what the overlay is drawn on).
@@ -176,7 +211,14 @@ impl Analyzer {
         };
         let mut times = StageTimes { preprocess_ms: ms(t0), ..StageTimes::default() };
         if let Some(gate) = self.limits.check(&readings) {
-            return Ok(Analysis { readings, gate: Some(gate), fields: Vec::new(), probability: None, times });
+            return Ok(Analysis {
+                readings,
+                gate: Some(gate),
+                fields: Vec::new(),
+                probability: None,
+                unfamiliar_fields: 0,
+                times,
+            });
         }
         let scale = out.effective.x / self.frame_um_per_px;
         let side = self.bundle.engine.side;
@@ -226,6 +268,20 @@ impl Analyzer {
                 let mut heat = class_activation_map(&features, weights, positive).map_err(cam)?;
                 let p = probabilities[positive];
                 heat.iter_mut().for_each(|v| *v *= p);
+                let t = Instant::now();
+                let familiarity = match &mut self.familiarity {
+                    Some(scorer) => {
+                        pool_into(map, c, &mut self.pooled);
+                        // A non-finite feature scores as unfamiliar as can be.
+                        Some(scorer.score(&self.pooled).unwrap_or(f32::MAX))
+                    }
+                    None => None,
+                };
+                let unfamiliar = match (&self.familiarity, familiarity) {
+                    (Some(scorer), Some(score)) => scorer.unfamiliar(score),
+                    _ => false,
+                };
+                times.familiarity_ms += ms(t);
                 let (col, row) =
                     ((rect.x - out.grid.origin_x) / out.grid.size, (rect.y - out.grid.origin_y) / out.grid.size);
                 fields.push(FieldResult {
@@ -235,12 +291,30 @@ impl Analyzer {
                     probabilities,
                     heat,
                     heat_size: (h, w),
+                    familiarity,
+                    unfamiliar,
                 });
             }
             times.cam_ms += ms(t);
         }
-        let mut p: Vec<f64> = fields.iter().map(|f| f64::from(f.probabilities[positive])).collect();
+        let unfamiliar_fields = fields.iter().filter(|f| f.unfamiliar).count();
+        // Mostly unfamiliar tissue: no verdict (its fields stay, for the overlay to mark).
+        if unfamiliar_fields > 0 && unfamiliar_fields as f64 >= self.unfamiliar_share * fields.len() as f64 {
+            let gate = Some(Gate::UnfamiliarTissue);
+            return Ok(Analysis { readings, gate, fields, probability: None, unfamiliar_fields, times });
+        }
+        // The familiar fields decide the frame (all of them when none is unfamiliar).
+        let mut p: Vec<f64> =
+            fields.iter().filter(|f| !f.unfamiliar).map(|f| f64::from(f.probabilities[positive])).collect();
         let probability = self.aggregation.apply(&mut p);
-        Ok(Analysis { readings, gate: None, fields, probability: Some(probability), times })
+        Ok(Analysis { readings, gate: None, fields, probability: Some(probability), unfamiliar_fields, times })
     }
+}
+
+/// The mean of each of `channels` channels of a C×H×W map, into `out` (no allocation once
+/// `out` has grown to `channels`).
+fn pool_into(map: &[f32], channels: usize, out: &mut Vec<f32>) {
+    let per = map.len() / channels.max(1);
+    out.clear();
+    out.extend(map.chunks(per.max(1)).map(|c| c.iter().sum::<f32>() / per.max(1) as f32));
 }

@@ -23,6 +23,8 @@ const STATUS_H: u32 = 14;
 /// Heat below this stays transparent (tissue visible), above it blends at `ALPHA`.
 const MIN_HEAT: f32 = 0.25;
 const ALPHA: f32 = 0.45;
+/// The outline of an unfamiliar field: cyan, a colour no verdict, heat or warning uses.
+pub const UNFAMILIAR_COLOR: [u8; 3] = [0, 210, 255];
 
 /// The banner colour of a verdict (red, green, amber; grey while there is none).
 pub fn verdict_color(v: Option<Verdict>) -> [u8; 3] {
@@ -126,6 +128,7 @@ struct CachedField {
     heat: Vec<f32>,
     heat_size: (usize, usize),
     frame_rect: (f64, f64, f64),
+    unfamiliar: bool,
 }
 
 /// What to draw for one frame.
@@ -178,7 +181,10 @@ impl Renderer {
         self.cache.retain(|k, _| s.fields.iter().any(|f| (f.col, f.row) == *k));
         for f in s.fields {
             let p = f.probabilities.get(s.positive).copied().unwrap_or(0.0);
-            let stale = self.cache.get(&(f.col, f.row)).is_none_or(|c| (c.probability - p).abs() >= self.min_change);
+            let stale = self
+                .cache
+                .get(&(f.col, f.row))
+                .is_none_or(|c| (c.probability - p).abs() >= self.min_change || c.unfamiliar != f.unfamiliar);
             if stale {
                 self.cache.insert(
                     (f.col, f.row),
@@ -187,6 +193,7 @@ impl Renderer {
                         heat: f.heat.clone(),
                         heat_size: f.heat_size,
                         frame_rect: f.frame_rect,
+                        unfamiliar: f.unfamiliar,
                     },
                 );
             }
@@ -218,6 +225,11 @@ impl Renderer {
             let (fx, fy, fs) = field.frame_rect;
             let (x0, y0) = (ox as f64 + fx * scale, oy as f64 + fy * scale);
             let side = fs * scale;
+            if field.unfamiliar {
+                // No heat where the model's answer means nothing: a dashed outline instead.
+                outline_dashed(&mut self.canvas, (x0, y0, side), (ox + dw, oy + dh), UNFAMILIAR_COLOR);
+                continue;
+            }
             let (hh, hw) = field.heat_size;
             for y in y0 as u32..((y0 + side) as u32).min(oy + dh) {
                 for x in x0 as u32..((x0 + side) as u32).min(ox + dw) {
@@ -316,6 +328,25 @@ impl Renderer {
     }
 }
 
+/// A 2 px dashed square outline (8 px on, 4 off) at `(x0, y0, side)` on `canvas`, clipped to
+/// `(x1, y1)`.
+fn outline_dashed(canvas: &mut RgbImage, (x0, y0, side): (f64, f64, f64), (x1, y1): (u32, u32), c: [u8; 3]) {
+    let (left, top) = (x0.max(0.0) as u32, y0.max(0.0) as u32);
+    let (right, bottom) = (((x0 + side) as u32).min(x1), ((y0 + side) as u32).min(y1));
+    for t in 0..2 {
+        for x in (left..right).filter(|x| (x - left) % 12 < 8) {
+            for y in [top + t, bottom.saturating_sub(1 + t)] {
+                canvas.put(x, y, c);
+            }
+        }
+        for y in (top..bottom).filter(|y| (y - top) % 12 < 8) {
+            for x in [left + t, right.saturating_sub(1 + t)] {
+                canvas.put(x, y, c);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,7 +359,24 @@ mod tests {
             probabilities: vec![1.0 - p, p],
             heat: vec![heat; 4],
             heat_size: (2, 2),
+            familiarity: Some(0.5),
+            unfamiliar: false,
         }
+    }
+
+    /// An unfamiliar field gets the dashed cyan outline and no heat, however hot its CAM.
+    #[test]
+    fn unfamiliar_fields_are_outlined_not_heated() {
+        let frame = RgbImage::filled(400, 300, [200, 200, 200]).unwrap();
+        let mut r = Renderer::new(320, 240, 0.05).unwrap();
+        let odd = [FieldResult { unfamiliar: true, ..field(0.9, 0.9) }];
+        let img = r.render(&state(&frame, &odd, Verdict::UnfamiliarTissue, 0.9)).clone();
+        let scale = 168.0 / 300.0;
+        let (x0, y0) = ((320.0 - 400.0 * scale) / 2.0 + 100.0 * scale, 44.0 + 50.0 * scale);
+        let side = 200.0 * scale;
+        assert_eq!(img.get(x0 as u32 + 2, y0 as u32), Some(UNFAMILIAR_COLOR), "top edge");
+        assert_eq!(img.get((x0 + side / 2.0) as u32, (y0 + side / 2.0) as u32), Some([200, 200, 200]), "no heat");
+        assert_eq!(img.get(2, 2), Some(verdict_color(Some(Verdict::UnfamiliarTissue))));
     }
 
     fn state<'a>(frame: &'a RgbImage, fields: &'a [FieldResult], v: Verdict, p: f64) -> ScreenState<'a> {

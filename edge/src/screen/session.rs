@@ -6,11 +6,14 @@ use super::analyse::{Analysis, Analyzer, StageTimes};
 use super::render::{Renderer, ScreenState};
 use super::setup::SetupError;
 use super::verdict::{TrackerSettings, VerdictTracker, VerdictUpdate};
+use crate::cases::control::{ControlServer, Reply, Request};
+use crate::cases::{CaseBook, ModelCard};
 use crate::config::EdgeConfig;
 use crate::records::{Recorder, unix_ms};
 use crate::sinks::DisplaySink;
 use crate::source::{Frame, FrameSource, SourceError};
 use crate::truth::FrameRow;
+use melanoscope_boards::button::Press;
 use melanoscope_boards::controls::{FreezeButton, Indicators};
 use melanoscope_boards::status_leds::Indicator;
 use melanoscope_engine::LoadedBundle;
@@ -28,7 +31,8 @@ pub fn indicator_for(v: Verdict) -> Indicator {
         | Verdict::OutOfFocus
         | Verdict::Underexposed
         | Verdict::Overexposed
-        | Verdict::FrameTooSmall => Indicator::Amber,
+        | Verdict::FrameTooSmall
+        | Verdict::UnfamiliarTissue => Indicator::Amber,
     }
 }
 
@@ -50,6 +54,14 @@ pub struct SessionStats {
     pub log_errors: u64,
     /// Records given up on after [`MAX_PENDING_RECORDS`] waited for the log.
     pub records_dropped: u64,
+    /// Frames gated as UNFAMILIAR TISSUE, and tissue fields scored unfamiliar.
+    pub unfamiliar_frames: u64,
+    pub unfamiliar_fields: u64,
+    /// Case folder writes that failed (the case goes on; its page may miss a field).
+    pub case_errors: u64,
+    /// Cases opened and closed.
+    pub cases_opened: u64,
+    pub cases_closed: u64,
     /// Every verdict shown, in order, with the frame index (changes only).
     pub verdicts: Vec<(u64, String)>,
     /// The source ended (a replay ran out, or a camera stream closed).
@@ -113,6 +125,10 @@ pub struct Session<S, L, B> {
     pub times: FrameTimes,
     /// Every frame's verdict, when kept ([`Session::with_frame_table`]: a replay, which ends).
     frame_rows: Option<Vec<FrameRow>>,
+    cases: CaseBook,
+    control: Option<ControlServer>,
+    /// µm per camera pixel at the objective (cases record it).
+    um_per_px: f64,
 }
 
 impl<S, L, B> std::fmt::Debug for Session<S, L, B> {
@@ -143,6 +159,10 @@ pub struct PreparedSession {
     renderer: Renderer,
     recorder: Recorder,
     objective: String,
+    cases: CaseBook,
+    /// Cases found open at start (cut off by a power cut or crash).
+    interrupted: Vec<String>,
+    um_per_px: f64,
 }
 
 impl PreparedSession {
@@ -151,7 +171,8 @@ impl PreparedSession {
     }
 
     pub fn start<S: FrameSource, L: Indicators, B: FreezeButton>(self, io: SessionIo<S, L, B>) -> Session<S, L, B> {
-        Session {
+        let interrupted = self.interrupted;
+        let mut session = Session {
             source: io.source,
             analyzer: self.analyzer,
             tracker: VerdictTracker::new(self.tracker),
@@ -169,7 +190,15 @@ impl PreparedSession {
             stats: SessionStats::default(),
             times: FrameTimes::default(),
             frame_rows: None,
+            cases: self.cases,
+            control: None,
+            um_per_px: self.um_per_px,
+        };
+        for id in interrupted {
+            tracing::warn!(case = %id, "case was open when the device stopped: marked interrupted, its records kept");
+            session.case_record(RecordKind::CaseInterrupted, Verdict::Uncertain, Some(id));
         }
+        session
     }
 }
 
@@ -208,7 +237,19 @@ impl Session<(), (), ()> {
         let analyzer = Analyzer::new(bundle, calibration.clone(), um_per_px, &cfg.screening)?;
         let recorder =
             Recorder::open(&cfg.log.path, cfg.log.sync, &cfg.display.snapshot_dir, sha, identity, objective)?;
-        Ok(PreparedSession { analyzer, tracker, renderer, recorder, objective: objective.into() })
+        let card = ModelCard::of(analyzer.bundle(), analyzer.familiarity_on());
+        let (cases, interrupted) =
+            CaseBook::new(&cfg.cases_dir(), cfg.cases.top_fields, card).map_err(SetupError::Cases)?;
+        Ok(PreparedSession {
+            analyzer,
+            tracker,
+            renderer,
+            recorder,
+            objective: objective.into(),
+            cases,
+            interrupted,
+            um_per_px,
+        })
     }
 }
 
@@ -223,6 +264,88 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
     /// The frames kept by [`Session::with_frame_table`], in order (empty when not kept).
     pub fn frame_rows(&self) -> &[FrameRow] {
         self.frame_rows.as_deref().unwrap_or(&[])
+    }
+
+    /// Takes `open ID` / `close` / `status` from the control socket between frames.
+    pub fn with_control(mut self, control: ControlServer) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// The open case's id.
+    pub fn case(&self) -> Option<&str> {
+        self.cases.current()
+    }
+
+    /// Opens case `id` and records it.
+    pub fn open_case(&mut self, id: &str) -> Result<String, String> {
+        let (objective, um) = (self.objective.clone(), self.um_per_px);
+        self.cases.open(id, unix_ms(), &objective, um).map_err(|e| e.to_string())?;
+        self.stats.cases_opened += 1;
+        tracing::info!(case = %id, "case opened");
+        self.case_record(RecordKind::CaseOpened, Verdict::Uncertain, None);
+        Ok(format!("case {id} opened"))
+    }
+
+    /// Closes the open case, records it with its verdict, and says which.
+    pub fn close_case(&mut self) -> Result<String, String> {
+        let verdict = self.cases.verdict();
+        let id = self.cases.current().map(str::to_string);
+        let closed = self.cases.close(unix_ms()).map_err(|e| e.to_string())?;
+        self.stats.cases_closed += 1;
+        let label = closed.verdict.clone().unwrap_or_else(|| "no verdict".into());
+        tracing::info!(case = %closed.id, verdict = %label, "case closed");
+        self.case_record(RecordKind::CaseClosed { verdict }, verdict.unwrap_or(Verdict::Uncertain), id);
+        Ok(format!("case {} closed: {label}", closed.id))
+    }
+
+    /// Logs a case event (`case`: the id when it is not the open case's).
+    fn case_record(&mut self, kind: RecordKind, verdict: Verdict, case: Option<String>) {
+        let index = self.last.as_ref().map_or(0, |(i, _)| *i);
+        let mut record = self.recorder.record(unix_ms(), index, kind, verdict, 0.0, Vec::new());
+        record.case = case.or_else(|| self.cases.current().map(str::to_string));
+        self.log(Some(record));
+    }
+
+    fn status_line(&self) -> String {
+        match self.cases.current() {
+            Some(id) => format!("case {id} open ({} frames)", self.stats.frames),
+            None => "no case open".into(),
+        }
+    }
+
+    /// Answers what waits on the control socket.
+    pub fn serve_control(&mut self) {
+        let mut waiting: Vec<(Request, Reply)> = Vec::new();
+        if let Some(control) = &self.control {
+            while let Some(r) = control.poll() {
+                waiting.push(r);
+            }
+        }
+        for (request, reply) in waiting {
+            let answer = match request {
+                Request::Open(id) => self.open_case(&id),
+                Request::Close => self.close_case(),
+                Request::Status => Ok(self.status_line()),
+            };
+            reply.send(answer);
+        }
+    }
+
+    /// A long press: closes the open case, or opens one named by the date and time.
+    fn on_long_press(&mut self) {
+        let result = if self.cases.current().is_some() {
+            self.close_case()
+        } else {
+            let stamp = crate::records::iso8601_utc(unix_ms());
+            // 2026-12-01T21:08:17.123Z -> C20261201-210817
+            let digits: String = stamp.chars().filter(char::is_ascii_digit).take(14).collect();
+            let id = format!("C{}-{}", &digits[..8.min(digits.len())], &digits[8.min(digits.len())..]);
+            self.open_case(&id)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "long press");
+        }
     }
 
     /// Shows rendered frames on `sinks` as well.
@@ -308,19 +431,27 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         a.fields.iter().map(|f| FieldScore { col: f.col, row: f.row, probabilities: f.probabilities.clone() }).collect()
     }
 
+    /// A record of `a` carrying the open case and the fields' familiarity scores.
+    fn frame_record(&self, index: u64, kind: RecordKind, verdict: Verdict, p: f32, a: &Analysis) -> ScreeningRecord {
+        let mut r = self.recorder.record(unix_ms(), index, kind, verdict, p, Self::field_scores(a));
+        r.case = self.cases.current().map(str::to_string);
+        r.familiarity = a.fields.iter().filter_map(|f| f.familiarity).collect();
+        if r.familiarity.len() != r.fields.len() {
+            r.familiarity.clear();
+        }
+        r
+    }
+
     /// Reads and screens one frame.
     pub fn step(&mut self) -> Step {
         let now = self.now_ms();
-        let pressed = match self.button.pressed(now) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "button");
-                false
-            }
-        };
-        if pressed {
-            self.on_press();
+        match self.button.press(now) {
+            Ok(Some(Press::Short)) => self.on_press(),
+            Ok(Some(Press::Long)) => self.on_long_press(),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "button"),
         }
+        self.serve_control();
         let t = Instant::now();
         let frame = match self.source.next_frame() {
             Ok(Some(f)) => f,
@@ -378,6 +509,10 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         } else {
             self.stats.screened += 1;
         }
+        self.stats.unfamiliar_fields += analysis.unfamiliar_fields as u64;
+        if analysis.gate == Some(crate::gates::Gate::UnfamiliarTissue) {
+            self.stats.unfamiliar_frames += 1;
+        }
         let update = self.tracker.update(&frame.image, analysis.gate, analysis.probability);
         if let Some(rows) = &mut self.frame_rows {
             rows.push(FrameRow {
@@ -390,16 +525,17 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             });
         }
         let record = update.changed.then(|| {
-            self.recorder.record(
-                unix_ms(),
-                frame.index,
-                RecordKind::VerdictChange,
-                update.verdict,
-                update.probability.unwrap_or(0.0) as f32,
-                Self::field_scores(&analysis),
-            )
+            let p = update.probability.unwrap_or(0.0) as f32;
+            self.frame_record(frame.index, RecordKind::VerdictChange, update.verdict, p, &analysis)
         });
         self.log(record);
+        let positive = usize::from(self.analyzer.bundle().file.meta.decision.positive_class);
+        if let Err(e) =
+            self.cases.frame(frame.index, unix_ms(), self.analyzer.corrected(), &analysis, update.verdict, positive)
+        {
+            self.stats.case_errors += 1;
+            tracing::error!(error = %e, "case folder");
+        }
         // Every frame: a camera or screening fault in between lit amber without changing the
         // verdict, and the LEDs only write pins when the indicator changes. A log that cannot
         // be written keeps it amber: verdicts are being shown that are not yet kept.
@@ -412,8 +548,9 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         if !self.frozen {
             let t = Instant::now();
             let meta = &self.analyzer.bundle().file.meta;
+            let case = self.cases.current().map_or(String::new(), |c| format!("case {c} | "));
             let status = format!(
-                "{} | {} | {} fields | focus {:.2} | frame {}",
+                "{case}{} | {} | {} fields | focus {:.2} | frame {}",
                 self.objective,
                 frame.origin.rsplit('/').next().unwrap_or(""),
                 analysis.readings.tissue_fields,
@@ -451,14 +588,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         let Some((index, analysis)) = &self.last else { return };
         let verdict = self.tracker.verdict().unwrap_or(Verdict::Uncertain);
         let p = analysis.probability.unwrap_or(0.0) as f32;
-        let record = self.recorder.record(
-            unix_ms(),
-            *index,
-            RecordKind::VerdictChange,
-            verdict,
-            p,
-            Self::field_scores(analysis),
-        );
+        let record = self.frame_record(*index, RecordKind::VerdictChange, verdict, p, analysis);
         match self.recorder.snapshot(self.analyzer.corrected(), self.renderer.canvas(), record) {
             Ok(dir) => {
                 self.stats.snapshots += 1;

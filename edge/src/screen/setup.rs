@@ -48,6 +48,8 @@ pub enum SetupError {
     Display(#[source] ImageError),
     #[error(transparent)]
     Objective(#[from] super::objective::ObjectiveMismatch),
+    #[error("the case folder: {0}")]
+    Cases(#[source] crate::cases::CaseError),
 }
 
 /// Appends a fault record (what the technician was shown) to the record log of `cfg`, so a

@@ -1,10 +1,13 @@
 //! Model-bundle metadata: everything the edge needs to use an exported model exactly as it
 //! was trained and validated. Bytes: `"MSCB"`, version (u16 LE), postcard payload, CRC32.
 //! Version 2 added [`FrameChoice`] (the threshold chosen on validation frames); metadata
-//! without one is still written as version 1, which edges built before it read.
+//! without one is still written as version 1, which edges built before it read. Version 3
+//! added [`Familiarity`] (the training distribution of the pooled features, for the
+//! unfamiliar-tissue gate); metadata without it keeps its older version.
 
 use super::envelope::{decode_exact, open_any_version, seal_versioned};
 use super::error::invalid;
+use super::familiarity::Familiarity;
 use super::{FormatError, hex};
 use crate::metrics::ThresholdRule;
 use alloc::format;
@@ -14,9 +17,11 @@ use serde::{Deserialize, Serialize};
 
 const MAGIC: [u8; 4] = *b"MSCB";
 /// The newest version this build writes and reads.
-const VERSION: u16 = 2;
-/// Metadata without a [`FrameChoice`].
+const VERSION: u16 = 3;
+/// Metadata without a [`FrameChoice`] or [`Familiarity`].
 const PATCH_LEVEL_VERSION: u16 = 1;
+/// Metadata with a [`FrameChoice`] and without [`Familiarity`].
+const FRAME_LEVEL_VERSION: u16 = 2;
 const WHAT: &str = "model bundle metadata";
 
 /// Network architecture of the exported model.
@@ -140,6 +145,16 @@ pub struct ModelBundleMeta {
     pub trainer_version: String,
     /// Present when `decision` was chosen on validation frames (version 2).
     pub frame_choice: Option<FrameChoice>,
+    /// The training distribution of the pooled features (version 3); without it the edge
+    /// screens with the unfamiliar-tissue gate off.
+    pub familiarity: Option<Familiarity>,
+}
+
+/// Version 2: version 3 without `familiarity`.
+#[derive(Serialize, Deserialize)]
+struct MetaV2 {
+    v1: MetaV1,
+    frame_choice: Option<FrameChoice>,
 }
 
 /// Version 1: the same fields without `frame_choice` (postcard is not self-describing).
@@ -196,6 +211,7 @@ impl MetaV1 {
             created_unix_s: self.created_unix_s,
             trainer_version: self.trainer_version,
             frame_choice: None,
+            familiarity: None,
         }
     }
 }
@@ -305,33 +321,55 @@ impl ModelBundleMeta {
         if let Some(f) = &self.frame_choice {
             f.validate(n)?;
         }
+        if let Some(f) = &self.familiarity {
+            f.validate(n)?;
+        }
         if let Some(m) = self.validation.iter().find(|m| !m.value.is_finite() || m.name.is_empty()) {
             return Err(invalid(WHAT, "validation", format!("metric {:?} = {}", m.name, m.value)));
         }
         Ok(())
     }
 
-    /// Validated, versioned bytes: version 1 without a frame choice, 2 with one.
+    /// Validated, versioned bytes: version 1 without a frame choice or familiarity, 2 with a
+    /// frame choice only, 3 with familiarity (so that edges built before it read the rest).
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.validate()?;
-        match self.frame_choice {
-            None => seal_versioned(WHAT, MAGIC, PATCH_LEVEL_VERSION, &MetaV1::of(self)),
-            Some(_) => seal_versioned(WHAT, MAGIC, VERSION, self),
+        match (&self.frame_choice, &self.familiarity) {
+            (None, None) => seal_versioned(WHAT, MAGIC, PATCH_LEVEL_VERSION, &MetaV1::of(self)),
+            (Some(f), None) => seal_versioned(
+                WHAT,
+                MAGIC,
+                FRAME_LEVEL_VERSION,
+                &MetaV2 { v1: MetaV1::of(self), frame_choice: Some(f.clone()) },
+            ),
+            (_, Some(_)) => seal_versioned(WHAT, MAGIC, VERSION, self),
         }
     }
 
     /// Decodes and validates bytes written by [`Self::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
         let (version, payload) = open_any_version(WHAT, bytes, MAGIC, PATCH_LEVEL_VERSION..=VERSION)?;
-        let meta = if version == PATCH_LEVEL_VERSION {
-            decode_exact::<MetaV1>(WHAT, payload)?.upgrade()
-        } else {
-            let meta: Self = decode_exact(WHAT, payload)?;
-            if meta.frame_choice.is_none() {
-                // One encoding per metadata: without a frame choice it is version 1.
-                return Err(invalid(WHAT, "frame_choice", "a version 2 metadata without one; expected version 1"));
+        // One encoding per metadata: each version carries what the one before it lacks.
+        let meta = match version {
+            PATCH_LEVEL_VERSION => decode_exact::<MetaV1>(WHAT, payload)?.upgrade(),
+            FRAME_LEVEL_VERSION => {
+                let v2: MetaV2 = decode_exact(WHAT, payload)?;
+                if v2.frame_choice.is_none() {
+                    return Err(invalid(WHAT, "frame_choice", "a version 2 metadata without one; expected version 1"));
+                }
+                ModelBundleMeta { frame_choice: v2.frame_choice, ..v2.v1.upgrade() }
             }
-            meta
+            _ => {
+                let meta: Self = decode_exact(WHAT, payload)?;
+                if meta.familiarity.is_none() {
+                    return Err(invalid(
+                        WHAT,
+                        "familiarity",
+                        "a version 3 metadata without it; expected version 1 or 2",
+                    ));
+                }
+                meta
+            }
         };
         meta.validate()?;
         Ok(meta)
@@ -380,6 +418,7 @@ pub(crate) mod tests {
             created_unix_s: 1_790_000_000,
             trainer_version: "0.1.0".into(),
             frame_choice: None,
+            familiarity: None,
         }
     }
 
@@ -424,7 +463,9 @@ pub(crate) mod tests {
         assert_eq!(back, m);
         assert_eq!(back.frame_choice.as_ref().unwrap().patch_decision.threshold, 0.42);
         // Version 2 without a frame choice is not how this build writes it.
-        let odd = seal_versioned(WHAT, MAGIC, VERSION, &sample()).unwrap();
+        let odd =
+            seal_versioned(WHAT, MAGIC, FRAME_LEVEL_VERSION, &MetaV2 { v1: MetaV1::of(&sample()), frame_choice: None })
+                .unwrap();
         let e = ModelBundleMeta::decode(&odd).unwrap_err().to_string();
         assert!(e.contains("frame_choice") && e.contains("expected version 1"), "{e}");
         for bit in 0..v2.len() * 8 {
@@ -432,6 +473,36 @@ pub(crate) mod tests {
             b[bit / 8] ^= 1 << (bit % 8);
             assert!(ModelBundleMeta::decode(&b).is_err(), "bit {bit} flipped");
         }
+    }
+
+    /// Familiarity makes version 3, which round-trips; a version 3 without it is refused, and
+    /// a version 2 written before it still reads (with none).
+    #[test]
+    fn familiarity_makes_version_3() {
+        let mut m = with_frame_choice();
+        m.familiarity = Some(Familiarity {
+            channels: 2,
+            class_means: vec![0.0, 1.0, 2.0, 3.0],
+            basis: vec![0.6, 0.8],
+            variances: vec![2.0],
+            residual_variance: 0.5,
+            threshold: 1.7,
+            pass_share: 0.95,
+            training_fields: 100,
+            validation_fields: 40,
+        });
+        let v3 = m.encode().unwrap();
+        assert_eq!(u16::from_le_bytes([v3[4], v3[5]]), 3);
+        assert_eq!(ModelBundleMeta::decode(&v3).unwrap(), m);
+        let odd = seal_versioned(WHAT, MAGIC, VERSION, &with_frame_choice()).unwrap();
+        let e = ModelBundleMeta::decode(&odd).unwrap_err().to_string();
+        assert!(e.contains("familiarity") && e.contains("expected version 1 or 2"), "{e}");
+        let v2 = with_frame_choice().encode().unwrap();
+        assert_eq!(ModelBundleMeta::decode(&v2).unwrap().familiarity, None);
+        // Statistics for three classes in a two-class bundle are named.
+        m.familiarity.as_mut().unwrap().class_means.extend([4.0, 5.0]);
+        let e = m.encode().unwrap_err().to_string();
+        assert!(e.contains("familiarity.class_means"), "{e}");
     }
 
     #[test]

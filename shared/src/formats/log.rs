@@ -4,14 +4,15 @@
 //! a torn write or a corrupt stretch, and returns every intact record around the damage.
 
 use super::envelope::{decode_exact, open, seal};
-use super::record::ScreeningRecordV1;
+use super::record::{ScreeningRecordV1, ScreeningRecordV2};
 use super::{FormatError, ScreeningRecord, cobs_decode, cobs_encode};
 use alloc::vec::Vec;
 
-/// Version 2 added the bundle's identity ([`super::ModelIdentity`]); version 1 records are
-/// still read (with no identity).
-pub(crate) const RECORD_VERSION: u8 = 2;
+/// Version 2 added the bundle's identity ([`super::ModelIdentity`]), version 3 the case and
+/// the fields' familiarity scores; older records are still read (without them).
+pub(crate) const RECORD_VERSION: u8 = 3;
 const RECORD_VERSION_1: u8 = 1;
+const RECORD_VERSION_2: u8 = 2;
 const WHAT: &str = "log record";
 
 /// A stretch of the log that did not decode.
@@ -54,6 +55,7 @@ fn decode_frame(frame: &[u8]) -> Result<ScreeningRecord, FormatError> {
     let body = open(WHAT, &raw, 1)?;
     let record: ScreeningRecord = match body[0] {
         RECORD_VERSION => decode_exact(WHAT, &body[1..])?,
+        RECORD_VERSION_2 => decode_exact::<ScreeningRecordV2>(WHAT, &body[1..])?.into(),
         RECORD_VERSION_1 => decode_exact::<ScreeningRecordV1>(WHAT, &body[1..])?.into(),
         found => {
             return Err(FormatError::UnsupportedVersion {
@@ -160,6 +162,8 @@ pub(crate) mod tests {
                 bundle_sha256: [i as u8 ^ 0x5a; 32],
                 signer: if i.is_multiple_of(2) { Some([3; 32]) } else { None },
             }),
+            case: i.is_multiple_of(4).then(|| alloc::format!("S26-{i}")),
+            familiarity: if i.is_multiple_of(2) { vec![0.8] } else { Vec::new() },
         }
     }
 
@@ -242,7 +246,13 @@ pub(crate) mod tests {
         frame.push(0);
         let scan = scan_log(&frame);
         assert!(scan.is_clean());
-        assert_eq!(scan.records[0].1, ScreeningRecord { model: None, ..r });
+        let old = ScreeningRecord { model: None, case: None, familiarity: Vec::new(), ..r.clone() };
+        assert_eq!(scan.records[0].1, old);
+        // Version 2: the identity, no case or familiarity.
+        let v2 = ScreeningRecordV2 { v1, model: r.model };
+        let mut frame = cobs_encode(&seal(WHAT, &[RECORD_VERSION_2], &v2).unwrap());
+        frame.push(0);
+        assert_eq!(scan_log(&frame).records[0].1, ScreeningRecord { model: r.model, ..old });
     }
 
     #[test]
@@ -259,6 +269,7 @@ pub(crate) mod tests {
             Just(Verdict::Uncertain),
             Just(Verdict::InsufficientTissue),
             Just(Verdict::OutOfFocus),
+            Just(Verdict::UnfamiliarTissue),
         ];
         let field = (any::<u16>(), any::<u16>(), proptest::collection::vec(0.0f32..=1.0, 0..4))
             .prop_map(|(col, row, probabilities)| FieldScore { col, row, probabilities });
@@ -272,20 +283,27 @@ pub(crate) mod tests {
             any::<[u8; 32]>(),
             "[a-zA-Z0-9]{0,8}",
             proptest::option::of((any::<[u8; 32]>(), proptest::option::of(any::<[u8; 32]>()))),
+            (proptest::option::of("[A-Za-z0-9][A-Za-z0-9._-]{0,20}"), any::<bool>()),
         )
-            .prop_map(|(t, frame, snap, verdict, probability, fields, hash, objective, model)| {
-                ScreeningRecord {
-                    time_unix_ms: t,
-                    frame_id: frame,
-                    kind: snap.map_or(RecordKind::VerdictChange, |bundle| RecordKind::Snapshot { bundle }),
-                    verdict,
-                    probability,
-                    fields,
-                    model_sha256: hash,
-                    objective,
-                    model: model.map(|(bundle_sha256, signer)| ModelIdentity { bundle_sha256, signer }),
-                }
-            })
+            .prop_map(
+                |(t, frame, snap, verdict, probability, fields, hash, objective, model, (case, scored))| {
+                    let familiarity =
+                        if scored { fields.iter().map(|f| f.col as f32 / 7.0).collect() } else { Vec::new() };
+                    ScreeningRecord {
+                        time_unix_ms: t,
+                        frame_id: frame,
+                        kind: snap.map_or(RecordKind::VerdictChange, |bundle| RecordKind::Snapshot { bundle }),
+                        verdict,
+                        probability,
+                        fields,
+                        model_sha256: hash,
+                        objective,
+                        model: model.map(|(bundle_sha256, signer)| ModelIdentity { bundle_sha256, signer }),
+                        case,
+                        familiarity,
+                    }
+                },
+            )
     }
 
     proptest! {

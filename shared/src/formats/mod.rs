@@ -8,6 +8,7 @@ mod bundle;
 mod cobs;
 mod envelope;
 mod error;
+mod familiarity;
 #[cfg(feature = "std")]
 mod key_file;
 mod log;
@@ -22,13 +23,14 @@ pub use bundle::{
 };
 pub use cobs::{cobs_decode, cobs_encode};
 pub use error::FormatError;
+pub use familiarity::{Familiarity, FamiliarityScorer};
 #[cfg(feature = "std")]
 pub use key_file::{KeyFileError, read_key_file};
 pub use log::{Damage, LogScan, encode_log_frame, scan_log};
 #[cfg(feature = "std")]
 pub use log_file::{LogStorage, RecordLogWriter, read_log_file};
 pub use model_file::{BundleSignature, ModelFile, ModelForm, ReferenceField, SignatureStatus, parse_key_hex};
-pub use record::{FieldScore, ModelIdentity, RecordKind, ScreeningRecord, Verdict};
+pub use record::{FieldScore, MAX_CASE_ID_LEN, ModelIdentity, RecordKind, ScreeningRecord, Verdict, check_case_id};
 
 /// SHA-256 of `bytes` (the ONNX model, for the bundle and for every screening record).
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -20,6 +20,9 @@ pub enum Verdict {
     /// The frame, at the model's µm/px, is smaller than one field: nothing can be screened
     /// however much tissue it shows (a cropped or tiny image, or a too-coarse objective).
     FrameTooSmall,
+    /// Most tissue fields are unlike anything the model was trained on (another organ or
+    /// stain, a frozen or torn section, debris): no melanoma/nevus verdict is given.
+    UnfamiliarTissue,
 }
 
 impl Verdict {
@@ -34,6 +37,7 @@ impl Verdict {
             Verdict::Underexposed => "UNDEREXPOSED",
             Verdict::Overexposed => "OVEREXPOSED",
             Verdict::FrameTooSmall => "FRAME TOO SMALL",
+            Verdict::UnfamiliarTissue => "UNFAMILIAR TISSUE",
         }
     }
 }
@@ -50,6 +54,16 @@ pub enum RecordKind {
     Fault {
         message: String,
     },
+    /// A case (one patient's slides) was opened; records after it carry its id.
+    CaseOpened,
+    /// The open case was closed, with its case verdict (the highest sustained frame verdict;
+    /// `None`: no frame got one).
+    CaseClosed {
+        verdict: Option<Verdict>,
+    },
+    /// The device restarted with this case open (a power cut or crash): its records are
+    /// intact, it was not closed.
+    CaseInterrupted,
 }
 
 /// Probabilities of one field of the frame's grid.
@@ -86,6 +100,47 @@ pub struct ScreeningRecord {
     pub objective: String,
     /// The bundle and its signer; `None` in records written before the log's version 2.
     pub model: Option<ModelIdentity>,
+    /// The case open when the record was written (version 3).
+    pub case: Option<String>,
+    /// Each field's familiarity score, in the order of `fields`; empty when the bundle has no
+    /// familiarity statistics (or in records before version 3).
+    pub familiarity: Vec<f32>,
+}
+
+/// A record as version 2 of the log stored it (no case, no familiarity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ScreeningRecordV2 {
+    pub v1: ScreeningRecordV1,
+    pub model: Option<ModelIdentity>,
+}
+
+impl From<ScreeningRecordV2> for ScreeningRecord {
+    fn from(r: ScreeningRecordV2) -> Self {
+        ScreeningRecord { model: r.model, ..r.v1.into() }
+    }
+}
+
+/// Longest case id: a hospital accession number or barcode fits with room to spare.
+pub const MAX_CASE_ID_LEN: usize = 64;
+
+/// Checks a case id: 1 to 64 ASCII letters, digits, `-`, `_` or `.`, not starting with `.`
+/// (it names a folder: no path separators, control characters or hidden names).
+pub fn check_case_id(id: &str) -> Result<(), FormatError> {
+    let bad = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+    if id.is_empty() || id.len() > MAX_CASE_ID_LEN {
+        return Err(invalid("case id", "length", format!("{} bytes; expected 1 to {MAX_CASE_ID_LEN}", id.len())));
+    }
+    if let Some(c) = bad {
+        return Err(invalid(
+            "case id",
+            "characters",
+            format!("\"{}\" holds {c:?}; expected letters, digits, '-', '_' or '.'", id.escape_debug()),
+        ));
+    }
+    if id.starts_with('.') {
+        return Err(invalid("case id", "characters", format!("{id:?} starts with '.'; expected a letter or digit")));
+    }
+    Ok(())
 }
 
 /// A record as version 1 of the log stored it (no model identity).
@@ -113,6 +168,8 @@ impl From<ScreeningRecordV1> for ScreeningRecord {
             model_sha256: r.model_sha256,
             objective: r.objective,
             model: None,
+            case: None,
+            familiarity: Vec::new(),
         }
     }
 }
@@ -129,6 +186,19 @@ impl ScreeningRecord {
             if let Some(p) = f.probabilities.iter().find(|p| !ok(**p)) {
                 return Err(invalid(WHAT, "fields", format!("field {},{} has probability {p}", f.col, f.row)));
             }
+        }
+        if !self.familiarity.is_empty() && self.familiarity.len() != self.fields.len() {
+            return Err(invalid(
+                WHAT,
+                "familiarity",
+                format!("{} scores for {} fields; expected one a field", self.familiarity.len(), self.fields.len()),
+            ));
+        }
+        if let Some(v) = self.familiarity.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            return Err(invalid(WHAT, "familiarity", format!("score {v}; expected a finite value of at least 0")));
+        }
+        if let Some(case) = &self.case {
+            check_case_id(case)?;
         }
         Ok(())
     }

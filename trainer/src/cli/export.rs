@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use melanoscope_shared::formats::FrameAggregationRule;
+use melanoscope_trainer::export::familiarity::FamiliarityPlan;
 use melanoscope_trainer::export::frames::FramePlan;
 use melanoscope_trainer::export::onnx::OPSET;
 use melanoscope_trainer::export::run::{BundlePlan, ExportData, ExportPlan, Int8Weights, Precision, keygen, run};
@@ -98,9 +99,30 @@ pub struct ExportArgs {
     #[arg(long, default_value = "mean", value_parser = parse_aggregation)]
     pub frame_aggregation: FrameAggregationRule,
     /// Simulated microscope cameras (blur, vignetting, colour cast, JPEG) the validation
-    /// frames are seen through, in turn; 0 for the slide windows as read.
+    /// frames are seen through, in turn, and each familiarity field besides as read; 0 for
+    /// the slide windows and fields as read.
     #[arg(long, default_value_t = 4)]
     pub frame_cameras: u32,
+    /// Training fields the familiarity statistics (the unfamiliar-tissue gate) are estimated
+    /// from, and validation fields their threshold is chosen on; 0 for none (the edge then
+    /// screens with the gate off). Needs --manifest, --split and --bundle.
+    #[arg(long, default_value_t = 256)]
+    pub familiarity_fields: usize,
+    /// Directions of the pooled features' covariance kept (fewer when the fields cannot
+    /// support them).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub familiarity_rank: u16,
+    /// Share of validation fields the familiarity threshold passes.
+    #[arg(long, default_value_t = 0.97, value_parser = parse_share)]
+    pub familiarity_pass: f64,
+}
+
+/// A share above 0.5 and below 1.
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.5 && v < 1.0 => Ok(v),
+        _ => Err(format!("{s:?}; expected a share above 0.5 and below 1, e.g. 0.95")),
+    }
 }
 
 /// `1280x960` → (1280, 960).
@@ -165,6 +187,12 @@ fn plan(args: ExportArgs) -> ExportPlan {
         aggregation: args.frame_aggregation,
         cameras: args.frame_cameras,
     });
+    let familiarity = (args.familiarity_fields > 0 && data.is_some() && bundle.is_some()).then_some(FamiliarityPlan {
+        fields: args.familiarity_fields,
+        rank: usize::from(args.familiarity_rank),
+        pass_share: args.familiarity_pass,
+        cameras: args.frame_cameras,
+    });
     ExportPlan {
         checkpoint: args.checkpoint,
         arch: args.arch,
@@ -183,6 +211,7 @@ fn plan(args: ExportArgs) -> ExportPlan {
         out: args.out,
         bundle,
         frames,
+        familiarity,
     }
 }
 
@@ -243,6 +272,21 @@ pub fn export(args: ExportArgs) -> Result<()> {
     }
     if let Some(why) = &done.frame_threshold_skipped {
         eprintln!("warning: no frame threshold ({why}); the bundle applies the patch threshold to frames");
+    }
+    if let Some(f) = &done.familiarity {
+        println!(
+            "familiarity: {} channels from {} training fields (rank {}, {:.0}% of the variance, shrinkage {:.3}); \
+             threshold {:.3} passes {:.1}% of {} validation fields (asked {:.0}%)",
+            f.channels,
+            f.training_fields,
+            f.fit.rank,
+            100.0 * f.fit.explained,
+            f.fit.shrinkage,
+            f.threshold,
+            100.0 * f.fit.validation_pass,
+            f.validation_fields,
+            100.0 * f.pass_share
+        );
     }
     if let Some(b) = &done.bundle {
         let forms: Vec<&str> = done.forms.iter().map(|f| f.precision.name()).collect();

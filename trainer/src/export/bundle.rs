@@ -41,6 +41,8 @@ pub struct BundleSpec {
     pub decision: DecisionThresholds,
     /// How `decision` was chosen on validation frames, when it was.
     pub frame_choice: Option<FrameChoice>,
+    /// The training distribution of the pooled features, for the unfamiliar-tissue gate.
+    pub familiarity: Option<melanoscope_shared::formats::Familiarity>,
     pub validation: Vec<NamedMetric>,
     pub quantization: Quantization,
 }
@@ -154,6 +156,7 @@ pub fn make_bundle(
         created_unix_s: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         trainer_version: env!("CARGO_PKG_VERSION").into(),
         frame_choice: spec.frame_choice.clone(),
+        familiarity: spec.familiarity.clone(),
     };
     let file = ModelFile { meta, onnx, references: refs, forms: Vec::new(), signature: None };
     file.encode()?; // every check the edge will make, now

@@ -47,7 +47,7 @@ pub struct FramePlan {
 const CAMERA_SITES: u64 = 1000;
 
 /// `window` as camera `k` of the simulated set delivers it: optics, then JPEG.
-fn through_camera(window: &mut melanoscope_shared::image::RgbImage, k: u64) -> Result<(), ImageError> {
+pub(crate) fn through_camera(window: &mut melanoscope_shared::image::RgbImage, k: u64) -> Result<(), ImageError> {
     use melanoscope_synth::frames::{FrameOptics, apply_optics, frame_jpeg};
     let optics = FrameOptics::for_site(CAMERA_SITES + k);
     apply_optics(window, &optics);

@@ -2,6 +2,7 @@
 //! calibration and agreement, and the signed bundle the edge screens with ([`run::run`]).
 
 pub mod bundle;
+pub mod familiarity;
 pub mod fields;
 pub mod frames;
 pub mod onnx;

@@ -6,6 +6,9 @@
 //! reference outputs and agreement figures, for the device to choose from (`tune`).
 
 use super::bundle::{BundleError, BundleSpec, add_form, decision_from_report, default_decision, make_bundle};
+use super::familiarity::{
+    FamiliarityError, FamiliarityFit, FamiliarityPlan, fit, pooled_features, set_threshold, with_cameras,
+};
 use super::fields::{FieldSet, FieldsError, read_fields};
 use super::frames::{FrameModel, FramePlan, FrameThresholdError, choose_frame_threshold, validation_frames};
 use super::onnx::{ExportError, Form, export_form, write_reference};
@@ -108,6 +111,9 @@ pub struct ExportPlan {
     /// The camera whose frames the bundle's threshold is chosen on (validation frames; needs
     /// `data` and `bundle`); without it the patch threshold is the bundle's.
     pub frames: Option<FramePlan>,
+    /// The familiarity statistics for the unfamiliar-tissue gate (needs `data` and `bundle`);
+    /// without it the bundle has none and the edge screens with the gate off.
+    pub familiarity: Option<FamiliarityPlan>,
 }
 
 /// How INT8 calibration went.
@@ -149,6 +155,19 @@ pub struct ExportOutcome {
     pub frame_threshold: Option<FrameThresholdWritten>,
     /// Why the patch threshold stayed the bundle's when frames were asked for.
     pub frame_threshold_skipped: Option<String>,
+    /// The familiarity statistics put in the bundle, when asked for.
+    pub familiarity: Option<FamiliarityWritten>,
+}
+
+/// The familiarity statistics the bundle holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FamiliarityWritten {
+    pub channels: u32,
+    pub training_fields: u32,
+    pub validation_fields: u32,
+    pub threshold: f32,
+    pub pass_share: f32,
+    pub fit: FamiliarityFit,
 }
 
 /// The frame threshold chosen on validation frames.
@@ -199,6 +218,8 @@ pub enum ExportRunError {
     Image(#[from] ImageError),
     #[error("the frame threshold: {0}")]
     Frames(#[from] FrameThresholdError),
+    #[error("the familiarity statistics: {0}")]
+    Familiarity(#[from] FamiliarityError),
 }
 
 /// Writes `bytes` to `path` atomically, creating its folder.
@@ -445,6 +466,13 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         }
     }
 
+    // The familiarity statistics, from the bundle's first form (what the edge runs unless
+    // tuned to another).
+    let familiarity = match (&plan.familiarity, &patches, &plan.bundle) {
+        (Some(f), Some(p), Some(_)) if f.fields > 0 => Some(familiarity(&source, p, f, &onnx)?),
+        _ => None,
+    };
+
     let bundle = match &plan.bundle {
         None => None,
         Some(b) => {
@@ -458,6 +486,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
                 normalization: Normalization::IMAGENET,
                 decision: bundle_decision,
                 frame_choice: frame_threshold.as_ref().map(|f| f.choice.clone()),
+                familiarity: familiarity.as_ref().map(|f| f.0.clone()),
                 validation: metrics,
                 quantization,
             };
@@ -479,7 +508,39 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
             })
         }
     };
-    Ok(ExportOutcome { forms, bundle, frame_threshold, frame_threshold_skipped })
+    let familiarity = familiarity.map(|(stats, fit)| FamiliarityWritten {
+        channels: stats.channels,
+        training_fields: stats.training_fields,
+        validation_fields: stats.validation_fields,
+        threshold: stats.threshold,
+        pass_share: stats.pass_share,
+        fit,
+    });
+    Ok(ExportOutcome { forms, bundle, frame_threshold, frame_threshold_skipped, familiarity })
+}
+
+/// The familiarity statistics of `onnx`'s pooled features on training fields, with the
+/// threshold chosen on validation fields.
+fn familiarity(
+    source: &Source<'_>,
+    patches: &Patches<'_>,
+    f: &FamiliarityPlan,
+    onnx: &[u8],
+) -> Result<(melanoscope_shared::formats::Familiarity, FamiliarityFit), ExportRunError> {
+    let plan = source.plan;
+    let (Some(train), Some(validation)) =
+        (patches.fields(plan, Partition::Train, f.fields)?, patches.fields(plan, Partition::Validation, f.fields)?)
+    else {
+        return Err(FamiliarityError::TooFew { fields: 0, needed: 1 }.into());
+    };
+    let norm = Normalization::IMAGENET;
+    let train = with_cameras(train, f.cameras, &norm).map_err(FamiliarityError::from)?;
+    let validation = with_cameras(validation, f.cameras, &norm).map_err(FamiliarityError::from)?;
+    let features = pooled_features(onnx, &train)?;
+    let (mut stats, mut fit) = fit(&features, &train.classes, source.classes, f.rank)?;
+    let features = pooled_features(onnx, &validation)?;
+    set_threshold(&mut stats, &mut fit, &features, source.classes, f.pass_share)?;
+    Ok((stats, fit))
 }
 
 /// The frame threshold on validation frames of `frames`'s camera, written beside the bundle

@@ -220,6 +220,7 @@ fn small_bundle_spec() -> (crate::export::bundle::BundleSpec, [melanoscope_share
         normalization: Normalization::IMAGENET,
         decision: default_decision(1, 0.1),
         frame_choice: None,
+        familiarity: None,
         validation: vec![],
         quantization: Quantization::F32,
     };
@@ -441,6 +442,7 @@ fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
         out: dir.join("m.onnx"),
         bundle: Some(BundlePlan { path: dir.join("m.mscm"), also_on: vec![], sign_key: None }),
         frames: None,
+        familiarity: None,
     };
     let refused = |plan: &ExportPlan| match run(plan) {
         Err(ExportRunError::Forms(why)) => why,

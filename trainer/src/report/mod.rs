@@ -7,7 +7,7 @@
 mod html;
 mod sections;
 
-pub mod browser;
+pub use melanoscope_pagecheck as browser;
 
 use std::path::{Path, PathBuf};
 

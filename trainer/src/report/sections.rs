@@ -23,6 +23,7 @@ pub(crate) const ALL: &[(&str, Build)] = &[
     ("INT8 against f32", agreement),
     ("Model cards", model_cards),
     ("Screening at the edge", screening),
+    ("Unfamiliar tissue and cases", unfamiliar),
     ("Speed", speed),
 ];
 
@@ -572,6 +573,45 @@ fn optional_json(page: &mut Page, rel: &str, show: impl FnOnce(&mut Page, &Value
         Err(why) => page.skip(why),
     }
     true
+}
+
+/// The familiarity score against outside sets (`export/ood.json`, from `ood`) and the case
+/// pages the edge wrote (`screen/case*/index.html`).
+fn unfamiliar(page: &mut Page) -> Result<(), String> {
+    let ood = optional_json(page, "export/ood.json", |page, v| {
+        page.push(&format!(
+            "<p>Familiarity of <code>{}</code>: a field scoring above {} is unfamiliar (chosen to pass {}% of \
+             validation fields); {}% of {} test fields of the training distribution pass.</p>\n",
+            escape(v["bundle"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?")),
+            num(v["threshold"].as_f64(), 3),
+            num(v["chosen_pass_share"].as_f64().map(|x| 100.0 * x), 0),
+            num(v["test_pass"].as_f64().map(|x| 100.0 * x), 1),
+            text(&v["test_fields"]),
+        ));
+        let fields = ["name", "images", "fields", "tissue_fields_only", "auroc", "flagged"];
+        let cell = |f: &str, v: &Value| match f {
+            "auroc" => num(v.as_f64(), 3),
+            "flagged" => num(v.as_f64().map(|x| 100.0 * x), 1),
+            _ => text(v),
+        };
+        page.push(&table(
+            &["outside set", "images", "fields", "tissue fields only", "AUROC", "flagged %"],
+            &json_rows(v, "sets", &fields, cell),
+        ));
+    });
+    let mut cases = Vec::new();
+    for dir in folders_with(&page.run().join("screen"), "index.html", |n| n.starts_with("case")) {
+        let name = folder_name(&dir);
+        cases.push(vec![format!("<a href=\"../screen/{0}/index.html\">{0}</a>", escape(&name))]);
+    }
+    if !cases.is_empty() {
+        page.push("<h3>Case pages written by the edge</h3>\n");
+        page.push(&table(&["case page"], &cases));
+    }
+    if !ood && cases.is_empty() {
+        return Err("no export/ood.json and no screen/case*/index.html in the run folder".into());
+    }
+    Ok(())
 }
 
 fn speed(page: &mut Page) -> Result<(), String> {

@@ -1,4 +1,5 @@
-//! The report opened in a real browser: headless Chromium loads a small checking page beside
+//! A report page opened in a real browser (its own crate: the trainer's run report and the
+//! edge's case pages are checked alike): headless Chromium loads a small checking page beside
 //! the report that frames it, lists every image and whether it loaded (decoded, non-zero
 //! size), and Chromium's own log gives any console message (the report has no script, so any
 //! message is the browser complaining). A second run saves a screenshot.

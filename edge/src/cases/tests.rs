@@ -1,0 +1,112 @@
+use super::fleet::{export_cases, review, verify_export};
+use super::page::write_case_page;
+use super::*;
+use crate::gates::{Gate, GateReadings};
+use crate::screen::analyse::{Analysis, FieldResult, StageTimes};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("msc-cases-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn field(col: u16, p: f32, unfamiliar: bool) -> FieldResult {
+    FieldResult {
+        col,
+        row: 0,
+        frame_rect: (f64::from(col) * 32.0, 0.0, 32.0),
+        probabilities: vec![1.0 - p, p],
+        heat: vec![p; 4],
+        heat_size: (2, 2),
+        familiarity: Some(if unfamiliar { 9.0 } else { 0.5 }),
+        unfamiliar,
+    }
+}
+
+fn analysis(fields: Vec<FieldResult>, gate: Option<Gate>) -> Analysis {
+    let readings =
+        GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, grid_fields: 4, tissue_fields: 4, sharpness: 0.5 };
+    Analysis { readings, gate, fields, probability: None, unfamiliar_fields: 0, times: StageTimes::default() }
+}
+
+/// A case keeps its top fields (familiar ones only), its highest verdict and its gated frames
+/// by reason; a second open, a bad id and a reused id are refused; a case left open is
+/// interrupted at the next start; its page and an export carry it; a damaged export is refused
+/// naming the file.
+#[test]
+fn a_case_from_open_to_review() {
+    let dir = temp("life");
+    let cases = dir.join("cases");
+    let card = ModelCard { familiarity_threshold: Some(2.0), ..ModelCard::default() };
+    let (mut book, interrupted) = CaseBook::new(&cases, 2, card.clone()).unwrap();
+    assert!(interrupted.is_empty());
+    for bad in ["../etc", "a/b", "S1\n", "", ".hidden"] {
+        assert!(book.open(bad, 0, "40x", 0.25).is_err(), "{bad:?} accepted");
+    }
+    assert!(matches!(book.close(1), Err(CaseError::NoneOpen)));
+    book.open("S26-1", 1_000, "40x", 0.25).unwrap();
+    let e = book.open("S26-2", 1_001, "40x", 0.25).unwrap_err().to_string();
+    assert!(e.contains("S26-1 is open") && e.contains("S26-2"), "{e}");
+    let frame = RgbImage::filled(128, 32, [200, 120, 170]).unwrap();
+    let a = analysis(vec![field(0, 0.3, false), field(1, 0.9, true), field(2, 0.6, false)], None);
+    book.frame(1, 2_000, &frame, &a, Verdict::Nevus, 1).unwrap();
+    let b = analysis(vec![field(3, 0.8, false), field(0, 0.1, false)], None);
+    book.frame(2, 3_000, &frame, &b, Verdict::MelanomaSuspected, 1).unwrap();
+    book.frame(3, 4_000, &frame, &analysis(Vec::new(), Some(Gate::OutOfFocus)), Verdict::OutOfFocus, 1).unwrap();
+    book.frame(4, 5_000, &frame, &a, Verdict::Nevus, 1).unwrap();
+    assert_eq!(book.verdict(), Some(Verdict::MelanomaSuspected), "the highest verdict shown holds");
+    let closed = book.close(6_000).unwrap();
+    let kept: Vec<f32> = closed.fields.iter().map(|f| f.probability).collect();
+    assert_eq!(kept, [0.8, 0.6], "top 2, the unfamiliar 0.9 left out");
+    assert_eq!(closed.gated.get("OUT OF FOCUS"), Some(&1));
+    assert_eq!((closed.frames, closed.screened, closed.status), (4, 3, CaseStatus::Closed));
+    let pngs = std::fs::read_dir(cases.join("S26-1/fields")).unwrap().count();
+    assert_eq!(pngs, 2, "evicted fields' images are removed");
+    let e = book.open("S26-1", 7_000, "40x", 0.25).unwrap_err().to_string();
+    assert!(e.contains("exists (closed)") && e.contains("S26-1-2"), "{e}");
+
+    // A case open when the device stops is interrupted at the next start, its fields kept.
+    book.open("S26-3", 8_000, "40x", 0.25).unwrap();
+    book.frame(5, 9_000, &frame, &b, Verdict::MelanomaSuspected, 1).unwrap();
+    drop(book);
+    let (_, interrupted) = CaseBook::new(&cases, 2, card).unwrap();
+    assert_eq!(interrupted, ["S26-3"]);
+    let (_, s3) = find_case(&cases, "S26-3").unwrap();
+    assert_eq!((s3.status, s3.fields.len()), (CaseStatus::Interrupted, 2));
+
+    // The page: no log here (its history is empty), the fields inlined.
+    let page = write_case_page(&cases, &dir.join("none.log"), "S26-1", &dir.join("page")).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Case S26-1") && html.contains("MELANOMA SUSPECTED") && html.contains("OUT OF FOCUS"));
+    assert_eq!(html.matches("data:image/png;base64,").count(), 2);
+    assert!(write_case_page(&cases, &dir.join("none.log"), "S26-9", &dir.join("p9")).is_err());
+
+    // Export since the epoch, then review; a flipped byte in a field image is refused by name.
+    let export = dir.join("usb/export-a");
+    let s = export_cases(&cases, &dir.join("none.log"), 0, "scope-1", &export).unwrap();
+    assert_eq!(s.cases, 2);
+    assert!(export_cases(&cases, &dir.join("none.log"), 0, "scope-1", &export).is_err(), "an existing folder");
+    let later = export_cases(&cases, &dir.join("none.log"), 7_500, "scope-1", &dir.join("usb/export-b")).unwrap();
+    assert_eq!(later.cases, 1, "only the case opened since");
+    let m = verify_export(&export).unwrap();
+    let copy = dir.join("usb/export-c");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in m.files.iter().map(|f| f.path.clone()).chain(["manifest.json".to_string()]) {
+        let to = copy.join(&f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(export.join(&f), &to).unwrap();
+    }
+    let victim = m.files.iter().find(|f| f.path.ends_with(".png")).unwrap().path.clone();
+    let mut bytes = std::fs::read(copy.join(&victim)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(copy.join(&victim), bytes).unwrap();
+    let e = verify_export(&copy).unwrap_err().to_string();
+    assert!(e.contains(&victim) && e.contains("SHA-256"), "{e}");
+    let r = review(&[export.clone(), copy.clone()], &dir.join("review")).unwrap();
+    assert_eq!((r.cases, r.refused.len()), (2, 1));
+    let index = std::fs::read_to_string(&r.index).unwrap();
+    assert!(index.contains("scope-1/S26-1/index.html") && index.contains("Refused exports"), "{index}");
+    assert!(dir.join("review/scope-1/S26-1/index.html").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

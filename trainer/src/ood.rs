@@ -1,0 +1,372 @@
+//! `ood`: how well a bundle's familiarity score tells its own kind of tissue from tissue it
+//! never saw. In-distribution: test fields of the bundle's task (the test patients). Outside:
+//! any named sets of images (real H&E of other organs, pen marks, background tiles), cut into
+//! fields at their own pixels, and the same test fields re-rendered in other stains (IHC DAB,
+//! trichrome, PAS). For each outside set: the AUROC of the score, and the share the bundle's
+//! threshold flags; for the test fields: the share that passes.
+
+use crate::export::fields::{FieldsError, read_fields};
+use crate::manifest::{ManifestError, read_manifest};
+use crate::slide::Magnification;
+use crate::split::{Partition, PatientSplit, SplitError};
+use crate::train::task::{Task, task_samples};
+use melanoscope_engine::{Backend, EngineError, LoadedBundle, Outputs, RunChoice, pooled};
+use melanoscope_shared::formats::{FamiliarityScorer, FormatError};
+use melanoscope_shared::image::{
+    FieldRect, ImageError, Normalization, RgbImage, TensorLayout, TissueTest, background_fraction, field_to_tensor,
+    load_rgb,
+};
+use melanoscope_synth::stains::{OtherStain, restain};
+use std::path::{Path, PathBuf};
+
+/// A named set of outside images: files, or folders of PNG/JPEG/TIFF files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutsideSet {
+    pub name: String,
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OodPlan {
+    pub bundle: PathBuf,
+    pub manifest: PathBuf,
+    pub split: PathBuf,
+    pub magnification: Magnification,
+    /// Test fields of the training distribution.
+    pub fields: usize,
+    pub outside: Vec<OutsideSet>,
+    /// Fields cut from one outside image at most (spread over it).
+    pub per_image: usize,
+    /// Also score the test fields re-rendered in other stains.
+    pub restained: bool,
+    /// Simulated cameras the test fields are also seen through (as the export's statistics).
+    pub cameras: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OodError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{bundle}: no familiarity statistics; export it with --familiarity-fields (the default)")]
+    NoStatistics { bundle: PathBuf },
+    #[error("the bundle's statistics: {0}")]
+    Format(#[from] FormatError),
+    #[error("the bundle's task {0:?} is not one this trainer knows")]
+    Task(String),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Split(#[from] SplitError),
+    #[error("{manifest}: no {magnification} test patches of task {task}")]
+    NoTestFields { manifest: PathBuf, magnification: String, task: &'static str },
+    #[error("test fields: {0}")]
+    Fields(#[from] FieldsError),
+    #[error("outside set {set}: {path}: {source}")]
+    Image { set: String, path: PathBuf, source: ImageError },
+    #[error("outside set {set}: {path}: {source}")]
+    Io { set: String, path: PathBuf, source: std::io::Error },
+    #[error("outside set {set}: no image gives a {side}x{side} field")]
+    EmptySet { set: String, side: u32 },
+    #[error("AUROC of {set}: {detail}")]
+    Auc { set: String, detail: String },
+}
+
+/// One outside set's result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SetResult {
+    pub name: String,
+    pub images: usize,
+    pub fields: usize,
+    /// Whether the fields are those passing the study's 40% background rule (the ones the
+    /// edge scores); false when none did (a background set), which are then scored all.
+    pub tissue_fields_only: bool,
+    /// AUROC of the score, outside fields positive, test fields negative.
+    pub auroc: f64,
+    /// Share of the set's fields above the bundle's threshold.
+    pub flagged: f64,
+    pub median_score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OodReport {
+    pub bundle: PathBuf,
+    pub threshold: f32,
+    /// Share of validation fields the export chose the threshold to pass.
+    pub chosen_pass_share: f32,
+    /// Test fields scored: each as read and (with cameras) as a simulated camera delivers it.
+    pub test_fields: usize,
+    /// Share of the test fields at or under the threshold: all, as read, through cameras.
+    pub test_pass: f64,
+    pub test_pass_as_read: f64,
+    pub test_pass_through_cameras: Option<f64>,
+    pub test_median_score: f32,
+    pub sets: Vec<SetResult>,
+}
+
+struct Scorer {
+    bundle: LoadedBundle,
+    scorer: FamiliarityScorer,
+    outputs: Outputs,
+    tensor: Vec<f32>,
+}
+
+impl Scorer {
+    fn score_tensor(&mut self, tensor: &[f32]) -> Result<f32, OodError> {
+        self.bundle.engine.run_into(tensor, &mut self.outputs)?;
+        let features = pooled(&self.outputs.features, self.outputs.feature_shape[0]);
+        Ok(self.scorer.score(&features).unwrap_or(f32::MAX))
+    }
+
+    /// `rect` of `image` scored; `image_error` names the image in a layout error.
+    fn score_image(
+        &mut self,
+        image: &RgbImage,
+        rect: FieldRect,
+        image_error: impl FnOnce(ImageError) -> OodError,
+    ) -> Result<f32, OodError> {
+        let side = rect.size as usize;
+        self.tensor.resize(3 * side * side, 0.0);
+        let norm = normalization(&self.bundle);
+        field_to_tensor(image, rect, &norm, TensorLayout::Nchw, &mut self.tensor).map_err(image_error)?;
+        let tensor = std::mem::take(&mut self.tensor);
+        let score = self.score_tensor(&tensor);
+        self.tensor = tensor;
+        score
+    }
+}
+
+fn normalization(bundle: &LoadedBundle) -> Normalization {
+    let m = &bundle.file.meta;
+    Normalization { mean: m.mean, std: m.std }
+}
+
+fn median(mut v: Vec<f32>) -> f32 {
+    v.sort_by(f32::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The image files of `paths` (folders listed, sorted).
+fn images_of(set: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, OodError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let io = |source| OodError::Io { set: set.into(), path: p.clone(), source };
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(io)?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|f| {
+                    f.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "tif" | "tiff")
+                    })
+                })
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Non-overlapping `side` fields of `image`, those with tissue first; at most `max`, spread.
+fn fields_of(image: &RgbImage, side: u32, max: usize) -> Result<(Vec<FieldRect>, Vec<FieldRect>), ImageError> {
+    let test = TissueTest::default();
+    let (mut tissue, mut all) = (Vec::new(), Vec::new());
+    for y in (0..image.height() / side).map(|r| r * side) {
+        for x in (0..image.width() / side).map(|c| c * side) {
+            let rect = FieldRect::square(x, y, side);
+            all.push(rect);
+            if background_fraction(image, rect, &test)? <= melanoscope_shared::MAX_BACKGROUND_FRACTION {
+                tissue.push(rect);
+            }
+        }
+    }
+    let spread = |v: Vec<FieldRect>| -> Vec<FieldRect> {
+        let step = v.len().div_ceil(max.max(1)).max(1);
+        v.into_iter().step_by(step).take(max).collect()
+    };
+    Ok((spread(tissue), spread(all)))
+}
+
+fn auroc(set: &str, outside: &[f32], inside: &[f32]) -> Result<f64, OodError> {
+    let labels: Vec<bool> = outside.iter().map(|_| true).chain(inside.iter().map(|_| false)).collect();
+    let scores: Vec<f64> = outside.iter().chain(inside).map(|s| f64::from(*s)).collect();
+    melanoscope_shared::metrics::auc(&labels, &scores)
+        .map_err(|e| OodError::Auc { set: set.into(), detail: e.to_string() })
+}
+
+/// Runs the measurement `plan` describes.
+pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
+    let run = RunChoice { backend: Backend::Tract, batch: 1, threads: 0, form: None };
+    let bundle = LoadedBundle::open(&plan.bundle, &[], false, &run)?;
+    let meta = bundle.file.meta.clone();
+    let stats = meta.familiarity.clone().ok_or_else(|| OodError::NoStatistics { bundle: plan.bundle.clone() })?;
+    let scorer = FamiliarityScorer::new(stats.clone(), meta.classes.len())?;
+    let side = meta.input_size;
+    let mut s = Scorer { bundle, scorer, outputs: Outputs::default(), tensor: Vec::new() };
+
+    let task = Task::parse(&meta.task).map_err(|_| OodError::Task(meta.task.clone()))?;
+    let rows = read_manifest(&plan.manifest)?;
+    let split = PatientSplit::load(&plan.split)?;
+    let samples = task_samples(&rows, task, &plan.magnification.name, &split, Partition::Test);
+    if samples.is_empty() {
+        return Err(OodError::NoTestFields {
+            manifest: plan.manifest.clone(),
+            magnification: plan.magnification.name.clone(),
+            task: task.name(),
+        });
+    }
+    let test = read_fields(&samples, plan.fields, side, normalization(&s.bundle))?;
+    let read = test.len();
+    let test = crate::export::familiarity::with_cameras(test, plan.cameras, &normalization(&s.bundle))
+        .map_err(|source| OodError::Image { set: "test".into(), path: PathBuf::from("(test fields)"), source })?;
+    let mut inside = Vec::with_capacity(test.len());
+    for i in 0..test.len() {
+        inside.push(s.score_tensor(test.tensor_of(i, 1))?);
+    }
+    let threshold = stats.threshold;
+    let flagged = |v: &[f32]| v.iter().filter(|x| **x > threshold).count() as f64 / v.len().max(1) as f64;
+    let test_pass_as_read = 1.0 - flagged(&inside[..read]);
+    let test_pass_through_cameras = (inside.len() > read).then(|| 1.0 - flagged(&inside[read..]));
+    let mut sets = Vec::new();
+    for set in &plan.outside {
+        let (mut tissue_scores, mut all_scores, mut images) = (Vec::new(), Vec::new(), 0);
+        for path in images_of(&set.name, &set.paths)? {
+            let image = |source| OodError::Image { set: set.name.clone(), path: path.clone(), source };
+            let img = load_rgb(&path).map_err(image)?;
+            let (tissue, all) = fields_of(&img, side, plan.per_image).map_err(image)?;
+            if all.is_empty() {
+                continue;
+            }
+            images += 1;
+            for r in tissue {
+                tissue_scores.push(s.score_image(&img, r, image)?);
+            }
+            // The unfiltered fields are scored only while no image of the set had tissue.
+            if tissue_scores.is_empty() {
+                for r in all {
+                    all_scores.push(s.score_image(&img, r, image)?);
+                }
+            }
+        }
+        let tissue_fields_only = !tissue_scores.is_empty();
+        let scores = if tissue_fields_only { tissue_scores } else { all_scores };
+        if scores.is_empty() {
+            return Err(OodError::EmptySet { set: set.name.clone(), side });
+        }
+        sets.push(SetResult {
+            name: set.name.clone(),
+            images,
+            fields: scores.len(),
+            tissue_fields_only,
+            auroc: auroc(&set.name, &scores, &inside)?,
+            flagged: flagged(&scores),
+            median_score: median(scores),
+        });
+    }
+    if plan.restained {
+        for stain in OtherStain::ALL {
+            let mut scores = Vec::with_capacity(read);
+            for rgb in &test.rgb[..read] {
+                let other = restain(rgb, stain);
+                let rect = FieldRect::square(0, 0, side);
+                let name = format!("non-he-{}", stain.name());
+                scores.push(s.score_image(&other, rect, |source| OodError::Image {
+                    set: name,
+                    path: PathBuf::from("(test fields)"),
+                    source,
+                })?);
+            }
+            let name = format!("non-he-{}", stain.name());
+            sets.push(SetResult {
+                auroc: auroc(&name, &scores, &inside)?,
+                flagged: flagged(&scores),
+                images: read,
+                fields: scores.len(),
+                tissue_fields_only: true,
+                median_score: median(scores),
+                name,
+            });
+        }
+    }
+    Ok(OodReport {
+        bundle: plan.bundle.clone(),
+        threshold,
+        chosen_pass_share: stats.pass_share,
+        test_fields: inside.len(),
+        test_pass: 1.0 - flagged(&inside),
+        test_pass_as_read,
+        test_pass_through_cameras,
+        test_median_score: median(inside),
+        sets,
+    })
+}
+
+/// The report as a Markdown table, for people.
+pub fn to_markdown(r: &OodReport) -> String {
+    let mut s = format!(
+        "Familiarity of {}: threshold {:.3} (chosen to pass {:.0}% of validation fields); \
+         {:.1}% of {} test fields pass ({:.1}% as read, {} through simulated cameras; median score {:.2}).\n\n\
+         | outside set | images | fields | tissue fields only | AUROC | flagged | median score |\n\
+         |---|---|---|---|---|---|---|\n",
+        r.bundle.display(),
+        r.threshold,
+        100.0 * r.chosen_pass_share,
+        100.0 * r.test_pass,
+        r.test_fields,
+        100.0 * r.test_pass_as_read,
+        r.test_pass_through_cameras.map_or("none".to_string(), |p| format!("{:.1}%", 100.0 * p)),
+        r.test_median_score
+    );
+    for set in &r.sets {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {:.3} | {:.1}% | {:.2} |\n",
+            set.name,
+            set.images,
+            set.fields,
+            if set.tissue_fields_only { "yes" } else { "no (none had tissue)" },
+            set.auroc,
+            100.0 * set.flagged,
+            set.median_score
+        ));
+    }
+    s
+}
+
+/// `name=path[,path…]` of `--outside`.
+pub fn parse_outside(s: &str) -> Result<OutsideSet, String> {
+    let (name, paths) = s.split_once('=').ok_or_else(|| format!("{s:?}; expected NAME=PATH[,PATH...]"))?;
+    if name.trim().is_empty() || paths.trim().is_empty() {
+        return Err(format!("{s:?}; expected NAME=PATH[,PATH...] with a name and at least one path"));
+    }
+    Ok(OutsideSet {
+        name: name.trim().into(),
+        paths: paths.split(',').map(|p| Path::new(p.trim()).to_path_buf()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_sets_parse_and_fields_prefer_tissue() {
+        let set = parse_outside("pen=a.png, b/").unwrap();
+        assert_eq!((set.name.as_str(), set.paths.len()), ("pen", 2));
+        assert!(parse_outside("nameless").unwrap_err().contains("NAME=PATH"));
+        // Left half tissue pink, right half white: 2 of 4 fields have tissue.
+        let mut img = RgbImage::filled(64, 64, [250, 250, 250]).unwrap();
+        for y in 0..64 {
+            for x in 0..32 {
+                img.put(x, y, [200, 110, 170]);
+            }
+        }
+        let (tissue, all) = fields_of(&img, 32, 8).unwrap();
+        assert_eq!((tissue.len(), all.len()), (2, 4));
+        assert!(tissue.iter().all(|r| r.x == 0));
+        let (_, few) = fields_of(&img, 32, 2).unwrap();
+        assert_eq!(few.len(), 2);
+    }
+}
