@@ -10,8 +10,8 @@ use crate::manifest::{ManifestError, read_manifest};
 use crate::slide::Magnification;
 use crate::split::{Partition, PatientSplit, SplitError};
 use crate::train::task::{Task, task_samples};
-use melanoscope_engine::{Backend, EngineError, LoadedBundle, Outputs, RunChoice, pooled};
-use melanoscope_shared::formats::{FamiliarityScorer, FormatError};
+use melanoscope_engine::{Engine, EngineError, Outputs, pooled};
+use melanoscope_shared::formats::{FamiliarityScorer, FormatError, ModelBundleMeta, ModelFile};
 use melanoscope_shared::image::{
     FieldRect, ImageError, Normalization, RgbImage, TensorLayout, TissueTest, background_fraction, field_to_tensor,
     load_rgb,
@@ -104,7 +104,8 @@ pub struct OodReport {
 }
 
 struct Scorer {
-    bundle: LoadedBundle,
+    engine: Engine,
+    norm: Normalization,
     scorer: FamiliarityScorer,
     outputs: Outputs,
     tensor: Vec<f32>,
@@ -112,7 +113,7 @@ struct Scorer {
 
 impl Scorer {
     fn score_tensor(&mut self, tensor: &[f32]) -> Result<f32, OodError> {
-        self.bundle.engine.run_into(tensor, &mut self.outputs)?;
+        self.engine.run_into(tensor, &mut self.outputs)?;
         let features = pooled(&self.outputs.features, self.outputs.feature_shape[0]);
         Ok(self.scorer.score(&features).unwrap_or(f32::MAX))
     }
@@ -126,8 +127,7 @@ impl Scorer {
     ) -> Result<f32, OodError> {
         let side = rect.size as usize;
         self.tensor.resize(3 * side * side, 0.0);
-        let norm = normalization(&self.bundle);
-        field_to_tensor(image, rect, &norm, TensorLayout::Nchw, &mut self.tensor).map_err(image_error)?;
+        field_to_tensor(image, rect, &self.norm, TensorLayout::Nchw, &mut self.tensor).map_err(image_error)?;
         let tensor = std::mem::take(&mut self.tensor);
         let score = self.score_tensor(&tensor);
         self.tensor = tensor;
@@ -135,9 +135,20 @@ impl Scorer {
     }
 }
 
-fn normalization(bundle: &LoadedBundle) -> Normalization {
-    let m = &bundle.file.meta;
+fn normalization(m: &ModelBundleMeta) -> Normalization {
     Normalization { mean: m.mean, std: m.std }
+}
+
+/// The bundle's first form, decoded and checked (hashes; a signature against the key it names:
+/// this measures the model, it does not screen with it, so no trusted keys are asked for).
+fn open_bundle(path: &Path) -> Result<ModelFile, OodError> {
+    let bundle = |error| EngineError::Bundle { path: path.display().to_string(), error };
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
+    let file = ModelFile::decode(&bytes).map_err(bundle)?;
+    if let Some(sig) = &file.signature {
+        file.verify_signature(&[sig.public_key], false).map_err(bundle)?;
+    }
+    Ok(file.into_form(None).map_err(bundle)?)
 }
 
 fn median(mut v: Vec<f32>) -> f32 {
@@ -199,13 +210,14 @@ fn auroc(set: &str, outside: &[f32], inside: &[f32]) -> Result<f64, OodError> {
 
 /// Runs the measurement `plan` describes.
 pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
-    let run = RunChoice { backend: Backend::Tract, batch: 1, threads: 0, form: None };
-    let bundle = LoadedBundle::open(&plan.bundle, &[], false, &run)?;
-    let meta = bundle.file.meta.clone();
+    let file = open_bundle(&plan.bundle)?;
+    let meta = file.meta.clone();
     let stats = meta.familiarity.clone().ok_or_else(|| OodError::NoStatistics { bundle: plan.bundle.clone() })?;
     let scorer = FamiliarityScorer::new(stats.clone(), meta.classes.len())?;
     let side = meta.input_size;
-    let mut s = Scorer { bundle, scorer, outputs: Outputs::default(), tensor: Vec::new() };
+    let engine = Engine::from_onnx(&file.onnx, 1, side as usize)?;
+    let norm = normalization(&meta);
+    let mut s = Scorer { engine, norm, scorer, outputs: Outputs::default(), tensor: Vec::new() };
 
     let task = Task::parse(&meta.task).map_err(|_| OodError::Task(meta.task.clone()))?;
     let rows = read_manifest(&plan.manifest)?;
@@ -218,9 +230,9 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
             task: task.name(),
         });
     }
-    let test = read_fields(&samples, plan.fields, side, normalization(&s.bundle))?;
+    let test = read_fields(&samples, plan.fields, side, norm)?;
     let read = test.len();
-    let test = crate::export::familiarity::with_cameras(test, plan.cameras, &normalization(&s.bundle))
+    let test = crate::export::familiarity::with_cameras(test, plan.cameras, &norm)
         .map_err(|source| OodError::Image { set: "test".into(), path: PathBuf::from("(test fields)"), source })?;
     let mut inside = Vec::with_capacity(test.len());
     for i in 0..test.len() {

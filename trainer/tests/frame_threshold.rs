@@ -2,6 +2,8 @@
 //! patches, fielded and aggregated as the edge does, run on the edge's engine; the threshold
 //! chosen on them separates the classes; a slide that cannot be read is skipped by name.
 
+mod common;
+
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::{DecisionThresholds, FrameAggregationRule};
 use melanoscope_shared::image::Normalization;
@@ -21,30 +23,7 @@ const UM: f64 = 1.0;
 
 /// Three 10X patch rows of `slide` around its lesion centre (µm = px at 1 µm/px).
 fn rows(slide: &Path, id: &str, patient: &str, lesion: Lesion, centre: (f32, f32)) -> Vec<ManifestRow> {
-    [(-150i64, -60i64), (0, 0), (120, 80)]
-        .iter()
-        .map(|(dx, dy)| ManifestRow {
-            slide: slide.display().to_string(),
-            slide_id: id.into(),
-            patient_id: patient.into(),
-            label: lesion.code().into(),
-            site: None,
-            magnification: "10X".into(),
-            requested_um_per_px: UM,
-            effective_um_per_px: UM,
-            level: 0,
-            x0: centre.0 as i64 - 128 + dx,
-            y0: centre.1 as i64 - 128 + dy,
-            size0: SIDE as i64,
-            patch_size: SIDE as i32,
-            background_fraction: 0.0,
-            slide_label: lesion.code().into(),
-            region_id: Some(1),
-            region_name: None,
-            region_class: None,
-            region_overlap: Some(1.0),
-        })
-        .collect()
+    common::patch_rows(slide, id, patient, lesion, centre, &[(-150, -60), (0, 0), (120, 80)])
 }
 
 #[test]

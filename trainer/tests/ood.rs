@@ -3,6 +3,8 @@
 //! `../shared/data`, background tiles, and the test fields in other stains; a bundle without
 //! statistics and an unreadable outside image are refused by name.
 
+mod common;
+
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::ModelFile;
 use melanoscope_synth::frames::FrameOptics;
@@ -11,8 +13,8 @@ use melanoscope_synth::scene::Scene;
 use melanoscope_synth::slide::write_slide;
 use melanoscope_tests::data_dir;
 use melanoscope_tests::scenes::{FRAME_UM, MODEL_UM, frame};
-use melanoscope_tests::tiny_model::{SIDE, fit_bundle};
-use melanoscope_trainer::manifest::{ManifestRow, ManifestWriter};
+use melanoscope_tests::tiny_model::fit_bundle;
+use melanoscope_trainer::manifest::ManifestWriter;
 use melanoscope_trainer::ood::{OodPlan, OutsideSet, run};
 use melanoscope_trainer::slide::Magnification;
 use melanoscope_trainer::split::{Partition, PatientSplit};
@@ -42,30 +44,9 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
         let path = dir.join(format!("s{i}.tif"));
         write_slide(&scene, MODEL_UM, 10, &path).unwrap();
         let (cx, cy) = lesion_centre(&scene).unwrap();
-        for (dx, dy) in [(-200i64, -100i64), (0, 0), (150, 100), (-100, 150)] {
-            writer
-                .push(ManifestRow {
-                    slide: path.display().to_string(),
-                    slide_id: format!("s{i}"),
-                    patient_id: format!("P{i}"),
-                    label: lesion.code().into(),
-                    site: None,
-                    magnification: "10X".into(),
-                    requested_um_per_px: MODEL_UM,
-                    effective_um_per_px: MODEL_UM,
-                    level: 0,
-                    x0: cx as i64 - 128 + dx,
-                    y0: cy as i64 - 128 + dy,
-                    size0: SIDE as i64,
-                    patch_size: SIDE as i32,
-                    background_fraction: 0.0,
-                    slide_label: lesion.code().into(),
-                    region_id: Some(1),
-                    region_name: None,
-                    region_class: None,
-                    region_overlap: Some(1.0),
-                })
-                .unwrap();
+        let offsets = [(-200, -100), (0, 0), (150, 100), (-100, 150)];
+        for row in common::patch_rows(&path, &format!("s{i}"), &format!("P{i}"), lesion, (cx, cy), &offsets) {
+            writer.push(row).unwrap();
         }
         assignments.insert(format!("P{i}"), (Partition::Test, lesion));
     }
@@ -114,6 +95,17 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
     };
     let e = run(&missing).unwrap_err().to_string();
     assert!(e.contains("outside set gone") && e.contains("nowhere.png"), "{e}");
+    // A signed bundle is measured without trusted keys (nothing is screened); one changed after
+    // signing is refused.
+    let mut file = ModelFile::decode(&std::fs::read(&bundle).unwrap()).unwrap();
+    file.sign(&[7; 32]).unwrap();
+    std::fs::write(dir.join("signed.mscm"), file.encode().unwrap()).unwrap();
+    let quick = OodPlan { outside: Vec::new(), restained: false, ..plan.clone() };
+    assert!(run(&OodPlan { bundle: dir.join("signed.mscm"), ..quick.clone() }).is_ok());
+    file.meta.familiarity.as_mut().unwrap().threshold *= 10.0;
+    std::fs::write(dir.join("forged.mscm"), file.encode().unwrap()).unwrap();
+    let e = run(&OodPlan { bundle: dir.join("forged.mscm"), ..quick }).unwrap_err().to_string();
+    assert!(e.contains("forged.mscm") && e.contains("does not match the contents"), "{e}");
     // A bundle without statistics is refused, naming the export option.
     let mut file = ModelFile::decode(&std::fs::read(&bundle).unwrap()).unwrap();
     file.meta.familiarity = None;

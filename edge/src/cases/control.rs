@@ -12,8 +12,11 @@ use std::time::Duration;
 
 /// Longest request line read (a case id is at most 64 bytes).
 const MAX_REQUEST: u64 = 256;
-/// How long either side waits for the other's line.
-const TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a client waits for the screen's answer (the screen answers between frames).
+const TIMEOUT: Duration = Duration::from_secs(6);
+/// How long the screen waits for a connected client's request line: clients send it at once,
+/// and the screening loop must not stall on one that does not.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -101,8 +104,8 @@ impl ControlServer {
                 }
             };
             let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(TIMEOUT));
-            let _ = stream.set_write_timeout(Some(TIMEOUT));
+            let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+            let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
             let mut line = String::new();
             let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
             let reply = Reply { stream };
@@ -144,7 +147,7 @@ pub fn send(path: &Path, request: &Request) -> Result<String, ControlError> {
     let p = || path.display().to_string();
     let mut stream = UnixStream::connect(path).map_err(|source| ControlError::NotRunning { path: p(), source })?;
     let io = |source| ControlError::Io { path: p(), source };
-    stream.set_read_timeout(Some(TIMEOUT + TIMEOUT)).map_err(io)?;
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
     stream.write_all(format!("{}\n", request.line()).as_bytes()).map_err(io)?;
     let mut line = String::new();
     BufReader::new((&stream).take(4096)).read_line(&mut line).map_err(io)?;

@@ -224,19 +224,11 @@ impl CaseBook {
     pub fn new(dir: &Path, top_fields: usize, card: ModelCard) -> Result<(Self, Vec<String>), CaseError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut interrupted = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
-            let folder = entry.path();
-            if !CaseFile::path(&folder).is_file() {
-                continue;
-            }
-            match CaseFile::load(&folder) {
-                Ok(mut f) if f.status == CaseStatus::Open => {
-                    f.status = CaseStatus::Interrupted;
-                    f.save(&folder)?;
-                    interrupted.push(f.id);
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "a case folder that does not read is left as it is"),
+        for (folder, mut f) in list_cases(dir)? {
+            if f.status == CaseStatus::Open {
+                f.status = CaseStatus::Interrupted;
+                f.save(&folder)?;
+                interrupted.push(f.id);
             }
         }
         interrupted.sort();
@@ -283,18 +275,17 @@ impl CaseBook {
         Ok(())
     }
 
-    /// Closes the open case and returns it.
+    /// Closes the open case and returns it (left open when its file cannot be written, so
+    /// that the close can be tried again).
     pub fn close(&mut self, now_ms: u64) -> Result<CaseFile, CaseError> {
         let mut c = self.open.take().ok_or(CaseError::NoneOpen)?;
         c.file.status = CaseStatus::Closed;
         c.file.closed_unix_ms = Some(now_ms);
         if let Err(e) = c.file.save(&c.folder) {
-            // Still open: the technician may close it again once the disk is back.
-            let err = e.to_string();
             c.file.status = CaseStatus::Open;
             c.file.closed_unix_ms = None;
             self.open = Some(c);
-            return Err(CaseError::Malformed { path: "case.json".into(), detail: err });
+            return Err(e);
         }
         Ok(c.file)
     }
@@ -322,6 +313,7 @@ impl CaseBook {
         c.file.frames += 1;
         c.unsaved += 1;
         let mut changed = false;
+        let mut evicted = Vec::new();
         if let Some(gate) = analysis.gate {
             *c.file.gated.entry(gate.verdict().label().to_string()).or_default() += 1;
         } else {
@@ -357,16 +349,18 @@ impl CaseBook {
                 );
                 changed = true;
                 while c.file.fields.len() > top {
-                    if let Some(gone) = c.file.fields.pop() {
-                        // Saved below without it first would be safer; a stale PNG is harmless.
-                        let _ = std::fs::remove_file(c.folder.join(gone.file));
-                    }
+                    evicted.extend(c.file.fields.pop());
                 }
             }
         }
         if changed || c.unsaved >= SAVE_EVERY {
             c.file.save(&c.folder)?;
             c.unsaved = 0;
+        }
+        // Removed only once the case file no longer names them (a power cut in between leaves
+        // a stray image, never a case file pointing at nothing).
+        for gone in evicted {
+            let _ = std::fs::remove_file(c.folder.join(gone.file));
         }
         Ok(())
     }
@@ -395,8 +389,8 @@ fn field_panel(frame: &RgbImage, f: &crate::screen::analyse::FieldResult) -> Res
     Ok(encode_rgb(&panel, image::ImageFormat::Png)?)
 }
 
-/// Every case folder under `dir` with its file, oldest first (unreadable ones are skipped with
-/// a warning).
+/// Every case folder under `dir` with its file, oldest first (unreadable ones are skipped, and
+/// left as they are, with a warning).
 pub fn list_cases(dir: &Path) -> Result<Vec<(PathBuf, CaseFile)>, CaseError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {

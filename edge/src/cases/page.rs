@@ -50,7 +50,7 @@ th{background:#eee}.verdict{font-size:1.4em;font-weight:bold}.fields figure{disp
 .fields img{width:24em;border:1px solid #888}code{font-size:.85em;word-break:break-all}";
 
 /// The case page's HTML from its folder and the records of the log that carry its id.
-pub fn case_html(folder: &Path, case: &CaseFile, records: &[ScreeningRecord]) -> Result<String, CaseError> {
+pub fn case_html(folder: &Path, case: &CaseFile, records: &[ScreeningRecord]) -> String {
     let mut h = String::new();
     let t = |ms: u64| iso8601_utc(ms);
     let _ = write!(
@@ -111,19 +111,36 @@ pub fn case_html(folder: &Path, case: &CaseFile, records: &[ScreeningRecord]) ->
     let _ = write!(h, "<h2>Most suspicious fields ({})</h2>\n<div class=\"fields\">", case.fields.len());
     for f in &case.fields {
         let path = folder.join(&f.file);
-        let png = super::read_bounded(&path, 64 << 20)?;
         let familiarity = f.familiarity.map_or(String::new(), |s| format!(", familiarity score {s:.2}"));
-        let _ = write!(
-            h,
-            "<figure><img alt=\"field {col},{row} of frame {frame}\" src=\"data:image/png;base64,{data}\">\
-             <figcaption>p(melanoma) {p:.3}, frame {frame}, field {col},{row}, {time}{familiarity}</figcaption></figure>",
-            col = f.col,
-            row = f.row,
-            frame = f.frame_id,
-            data = base64(&png),
-            p = f.probability,
-            time = t(f.time_unix_ms),
+        let caption = format!(
+            "p(melanoma) {:.3}, frame {}, field {},{}, {}{familiarity}",
+            f.probability,
+            f.frame_id,
+            f.col,
+            f.row,
+            t(f.time_unix_ms)
         );
+        // A field image lost to a damaged disk is named, not the whole page lost.
+        match super::read_bounded(&path, 64 << 20) {
+            Ok(png) => {
+                let _ = write!(
+                    h,
+                    "<figure><img alt=\"field {},{} of frame {}\" src=\"data:image/png;base64,{}\">\
+                     <figcaption>{caption}</figcaption></figure>",
+                    f.col,
+                    f.row,
+                    f.frame_id,
+                    base64(&png)
+                );
+            }
+            Err(e) => {
+                let _ = write!(
+                    h,
+                    "<figure><p>image unreadable: {}</p><figcaption>{caption}</figcaption></figure>",
+                    esc(&e.to_string())
+                );
+            }
+        }
     }
     h.push_str("</div>\n<h2>Verdict history</h2>\n");
     h.push_str("<table><tr><th>Time (UTC)</th><th>Frame</th><th>Record</th><th>Verdict</th><th>p</th><th>Unfamiliar fields</th></tr>");
@@ -146,7 +163,7 @@ pub fn case_html(folder: &Path, case: &CaseFile, records: &[ScreeningRecord]) ->
         );
     }
     h.push_str("</table>\n</body></html>\n");
-    Ok(h)
+    h
 }
 
 /// The records of `log` that carry case `id`, in order (an unreadable log gives none, with a
@@ -165,7 +182,7 @@ pub fn case_records(log: &Path, id: &str) -> Vec<ScreeningRecord> {
 pub fn write_case_page(cases: &Path, log: &Path, id: &str, out: &Path) -> Result<PathBuf, CaseError> {
     let (folder, case) = super::find_case(cases, id)?;
     let records = case_records(log, id);
-    let html = case_html(&folder, &case, &records)?;
+    let html = case_html(&folder, &case, &records);
     std::fs::create_dir_all(out).map_err(io(out))?;
     let page = out.join("index.html");
     melanoscope_shared::atomic::write_atomic(&page, html.as_bytes()).map_err(io(&page))?;

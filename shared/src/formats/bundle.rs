@@ -480,17 +480,7 @@ pub(crate) mod tests {
     #[test]
     fn familiarity_makes_version_3() {
         let mut m = with_frame_choice();
-        m.familiarity = Some(Familiarity {
-            channels: 2,
-            class_means: vec![0.0, 1.0, 2.0, 3.0],
-            basis: vec![0.6, 0.8],
-            variances: vec![2.0],
-            residual_variance: 0.5,
-            threshold: 1.7,
-            pass_share: 0.95,
-            training_fields: 100,
-            validation_fields: 40,
-        });
+        m.familiarity = Some(super::super::familiarity::tests::stats());
         let v3 = m.encode().unwrap();
         assert_eq!(u16::from_le_bytes([v3[4], v3[5]]), 3);
         assert_eq!(ModelBundleMeta::decode(&v3).unwrap(), m);

@@ -178,13 +178,13 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alloc::vec;
 
     /// Two channels, one direction: the basis is the x axis with variance 4, the residual (y)
     /// variance 1; classes at (0,0) and (10,0).
-    fn stats() -> Familiarity {
+    pub(crate) fn stats() -> Familiarity {
         Familiarity {
             channels: 2,
             class_means: vec![0.0, 0.0, 10.0, 0.0],
