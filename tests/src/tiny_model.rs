@@ -243,6 +243,7 @@ pub fn fit_bundle(melanoma: &[RgbImage], nevus: &[RgbImage], frame_um: f64, mode
         trainer_version: "tiny-test-model".into(),
         frame_choice: None,
         familiarity: Some(familiarity),
+        form_familiarity: Vec::new(),
     };
     ModelFile { meta, onnx, references, forms: Vec::new(), signature: None }.encode().expect("bundle encodes")
 }

@@ -145,9 +145,21 @@ pub struct ModelBundleMeta {
     pub trainer_version: String,
     /// Present when `decision` was chosen on validation frames (version 2).
     pub frame_choice: Option<FrameChoice>,
-    /// The training distribution of the pooled features (version 3); without it the edge
-    /// screens with the unfamiliar-tissue gate off.
+    /// The training distribution of the pooled features of the first form's graph (version
+    /// 3); without it the edge screens with the unfamiliar-tissue gate off.
     pub familiarity: Option<Familiarity>,
+    /// The same for each other form of the bundle (INT8 features differ from f32's enough to
+    /// move the score), by form name; [`super::ModelFile::into_form`] puts the chosen form's in
+    /// `familiarity`.
+    pub form_familiarity: Vec<FormFamiliarity>,
+}
+
+/// Familiarity statistics of one of the bundle's other forms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormFamiliarity {
+    /// The form's name (`int8`, `f16`).
+    pub form: String,
+    pub stats: Familiarity,
 }
 
 /// Version 2: version 3 without `familiarity`.
@@ -212,6 +224,7 @@ impl MetaV1 {
             trainer_version: self.trainer_version,
             frame_choice: None,
             familiarity: None,
+            form_familiarity: Vec::new(),
         }
     }
 }
@@ -324,6 +337,16 @@ impl ModelBundleMeta {
         if let Some(f) = &self.familiarity {
             f.validate(n)?;
         }
+        if self.form_familiarity.len() > 3 {
+            return Err(invalid(
+                WHAT,
+                "form_familiarity",
+                format!("{} forms; expected at most 3", self.form_familiarity.len()),
+            ));
+        }
+        for f in &self.form_familiarity {
+            f.stats.validate(n)?;
+        }
         if let Some(m) = self.validation.iter().find(|m| !m.value.is_finite() || m.name.is_empty()) {
             return Err(invalid(WHAT, "validation", format!("metric {:?} = {}", m.name, m.value)));
         }
@@ -335,14 +358,16 @@ impl ModelBundleMeta {
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.validate()?;
         match (&self.frame_choice, &self.familiarity) {
-            (None, None) => seal_versioned(WHAT, MAGIC, PATCH_LEVEL_VERSION, &MetaV1::of(self)),
-            (Some(f), None) => seal_versioned(
+            (None, None) if self.form_familiarity.is_empty() => {
+                seal_versioned(WHAT, MAGIC, PATCH_LEVEL_VERSION, &MetaV1::of(self))
+            }
+            (Some(f), None) if self.form_familiarity.is_empty() => seal_versioned(
                 WHAT,
                 MAGIC,
                 FRAME_LEVEL_VERSION,
                 &MetaV2 { v1: MetaV1::of(self), frame_choice: Some(f.clone()) },
             ),
-            (_, Some(_)) => seal_versioned(WHAT, MAGIC, VERSION, self),
+            _ => seal_versioned(WHAT, MAGIC, VERSION, self),
         }
     }
 
@@ -361,7 +386,7 @@ impl ModelBundleMeta {
             }
             _ => {
                 let meta: Self = decode_exact(WHAT, payload)?;
-                if meta.familiarity.is_none() {
+                if meta.familiarity.is_none() && meta.form_familiarity.is_empty() {
                     return Err(invalid(
                         WHAT,
                         "familiarity",
@@ -419,6 +444,7 @@ pub(crate) mod tests {
             trainer_version: "0.1.0".into(),
             frame_choice: None,
             familiarity: None,
+            form_familiarity: Vec::new(),
         }
     }
 

@@ -19,7 +19,8 @@ mod record;
 
 use alloc::string::String;
 pub use bundle::{
-    Architecture, DecisionThresholds, FrameAggregationRule, FrameChoice, ModelBundleMeta, NamedMetric, Quantization,
+    Architecture, DecisionThresholds, FormFamiliarity, FrameAggregationRule, FrameChoice, ModelBundleMeta, NamedMetric,
+    Quantization,
 };
 pub use cobs::{cobs_decode, cobs_encode};
 pub use error::FormatError;

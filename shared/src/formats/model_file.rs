@@ -158,6 +158,17 @@ impl ModelFile {
             ));
         }
         let names = self.form_names();
+        if let Some(f) = self.meta.form_familiarity.iter().find(|f| !names[1..].contains(&f.form.as_str())) {
+            return Err(invalid(
+                WHAT,
+                "form_familiarity",
+                format!(
+                    "statistics for form {:?}, which the bundle's other forms ({}) are not",
+                    f.form,
+                    names[1..].join(", ")
+                ),
+            ));
+        }
         for (k, form) in self.forms.iter().enumerate() {
             let name = form.quantization.name();
             // Position k + 1 in `names` is this form; the ones before it must differ.
@@ -206,6 +217,7 @@ impl ModelFile {
     pub fn into_form(mut self, name: Option<&str>) -> Result<ModelFile, FormatError> {
         self.signature = None;
         let first = self.meta.quantization.name();
+        let form_familiarity = core::mem::take(&mut self.meta.form_familiarity);
         if name.is_none_or(|n| n == first) {
             self.forms.clear();
             return Ok(self);
@@ -221,6 +233,9 @@ impl ModelFile {
                 None => self.meta.validation.push(m),
             }
         }
+        // The chosen form's own statistics (none: the gate is off for it).
+        self.meta.familiarity =
+            form_familiarity.into_iter().find(|f| f.form == form.quantization.name()).map(|f| f.stats);
         self.meta.quantization = form.quantization;
         self.meta.onnx_sha256 = sha256(&form.onnx);
         self.onnx = form.onnx;
@@ -440,6 +455,29 @@ mod tests {
         f.meta.validation.push(NamedMetric { name: "agreement_with_f32".into(), value: 1.0 });
         f.forms.push(int8_form(&f));
         f
+    }
+
+    /// Each form carries its own familiarity statistics; choosing a form puts its own in the
+    /// metadata (none: the gate off for it); statistics for a form the bundle lacks are refused.
+    #[test]
+    fn a_chosen_form_brings_its_own_familiarity_statistics() {
+        use crate::formats::bundle::FormFamiliarity;
+        let first = crate::formats::familiarity::tests::stats();
+        let int8 = crate::formats::Familiarity { threshold: 9.0, ..first.clone() };
+        let mut f = two_forms();
+        f.meta.familiarity = Some(first.clone());
+        f.meta.form_familiarity = alloc::vec![FormFamiliarity { form: "int8".into(), stats: int8.clone() }];
+        let back = ModelFile::decode(&f.encode().unwrap()).unwrap();
+        assert_eq!(back.form(Some("int8")).unwrap().meta.familiarity, Some(int8));
+        let f32 = back.form(None).unwrap();
+        assert_eq!((f32.meta.familiarity, f32.meta.form_familiarity.len()), (Some(first), 0));
+        let mut odd = back.clone();
+        odd.meta.form_familiarity[0].form = "f16".into();
+        let e = odd.encode().unwrap_err().to_string();
+        assert!(e.contains("form_familiarity") && e.contains("\"f16\""), "{e}");
+        let mut none = back;
+        none.meta.form_familiarity.clear();
+        assert_eq!(none.form(Some("int8")).unwrap().meta.familiarity, None);
     }
 
     #[test]

@@ -157,6 +157,7 @@ pub fn make_bundle(
         trainer_version: env!("CARGO_PKG_VERSION").into(),
         frame_choice: spec.frame_choice.clone(),
         familiarity: spec.familiarity.clone(),
+        form_familiarity: Vec::new(),
     };
     let file = ModelFile { meta, onnx, references: refs, forms: Vec::new(), signature: None };
     file.encode()?; // every check the edge will make, now

@@ -20,7 +20,9 @@ use crate::split::{Partition, PatientSplit, SplitError};
 use crate::train::evaluate::Level;
 use crate::train::task::{Task, task_samples};
 use melanoscope_engine::{Backend, Engine, EngineError, names};
-use melanoscope_shared::formats::{FormatError, KeyFileError, ModelFile, NamedMetric, Quantization, read_key_file};
+use melanoscope_shared::formats::{
+    FormFamiliarity, FormatError, KeyFileError, ModelFile, NamedMetric, Quantization, read_key_file,
+};
 use melanoscope_shared::image::{ImageError, Normalization, RgbImage};
 use std::path::{Path, PathBuf};
 
@@ -466,12 +468,23 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         }
     }
 
-    // The familiarity statistics, from the bundle's first form (what the edge runs unless
-    // tuned to another).
-    let familiarity = match (&plan.familiarity, &patches, &plan.bundle) {
-        (Some(f), Some(p), Some(_)) if f.fields > 0 => Some(familiarity(&source, p, f, &onnx)?),
+    // The familiarity statistics of each form's graph (the features of INT8 and f32 differ
+    // enough to move the score), from fields read once.
+    let familiarity_fields = match (&plan.familiarity, &patches, &plan.bundle) {
+        (Some(f), Some(p), Some(_)) if f.fields > 0 => Some((f, familiarity_fields(&source, p, f)?)),
         _ => None,
     };
+    let familiarity = match &familiarity_fields {
+        Some((f, sets)) => Some(fit_familiarity(&source, sets, f, &onnx)?),
+        None => None,
+    };
+    let mut form_familiarity = Vec::new();
+    if let Some((f, sets)) = &familiarity_fields {
+        for (bytes, quantization, _) in &also_bytes {
+            let (stats, _) = fit_familiarity(&source, sets, f, bytes)?;
+            form_familiarity.push(FormFamiliarity { form: quantization.name().into(), stats });
+        }
+    }
 
     let bundle = match &plan.bundle {
         None => None,
@@ -495,6 +508,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
                 let relative = relative_tolerance(written.precision);
                 add_form(&mut file, bytes, quantization, figures, relative, &b.also_on)?;
             }
+            file.meta.form_familiarity = form_familiarity;
             if let Some(key) = &b.sign_key {
                 file.sign(&read_key_file(key)?)?;
             }
@@ -519,14 +533,13 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
     Ok(ExportOutcome { forms, bundle, frame_threshold, frame_threshold_skipped, familiarity })
 }
 
-/// The familiarity statistics of `onnx`'s pooled features on training fields, with the
-/// threshold chosen on validation fields.
-fn familiarity(
+/// The training and validation fields the familiarity statistics are fitted and thresholded
+/// on, each also through the simulated cameras.
+fn familiarity_fields(
     source: &Source<'_>,
     patches: &Patches<'_>,
     f: &FamiliarityPlan,
-    onnx: &[u8],
-) -> Result<(melanoscope_shared::formats::Familiarity, FamiliarityFit), ExportRunError> {
+) -> Result<(FieldSet, FieldSet), ExportRunError> {
     let plan = source.plan;
     let (Some(train), Some(validation)) =
         (patches.fields(plan, Partition::Train, f.fields)?, patches.fields(plan, Partition::Validation, f.fields)?)
@@ -536,9 +549,20 @@ fn familiarity(
     let norm = Normalization::IMAGENET;
     let train = with_cameras(train, f.cameras, &norm).map_err(FamiliarityError::from)?;
     let validation = with_cameras(validation, f.cameras, &norm).map_err(FamiliarityError::from)?;
-    let features = pooled_features(onnx, &train)?;
+    Ok((train, validation))
+}
+
+/// The familiarity statistics of `onnx`'s pooled features on the training fields, with the
+/// threshold chosen on the validation fields.
+fn fit_familiarity(
+    source: &Source<'_>,
+    (train, validation): &(FieldSet, FieldSet),
+    f: &FamiliarityPlan,
+    onnx: &[u8],
+) -> Result<(melanoscope_shared::formats::Familiarity, FamiliarityFit), ExportRunError> {
+    let features = pooled_features(onnx, train)?;
     let (mut stats, mut fit) = fit(&features, &train.classes, source.classes, f.rank)?;
-    let features = pooled_features(onnx, &validation)?;
+    let features = pooled_features(onnx, validation)?;
     set_threshold(&mut stats, &mut fit, &features, source.classes, f.pass_share)?;
     Ok((stats, fit))
 }
