@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each installs what it needs.
-.PHONY: setup demo test fuzz bench-preprocess clean
+.PHONY: setup demo test test-cluster fuzz bench-preprocess clean
 
 setup:
 	bash scripts/setup.sh
@@ -9,6 +9,10 @@ demo: setup
 
 test: setup
 	bash scripts/test.sh
+
+# The Slurm test alone (make test runs it too): a one-node cluster, sharded runs merged.
+test-cluster: setup
+	bash scripts/test_cluster.sh
 
 # Fuzzes the record-log reader and bundle-metadata decoder for FUZZ_SECONDS each (default 60).
 fuzz: setup

@@ -32,6 +32,16 @@ target/release/melanoscope-train patch --cohort "$out/synth/cohort.csv" --out "$
 echo "==> trainer: the same cohort at 40X by tissue mask alone (takes normal skin too, diluting each label)"
 target/release/melanoscope-train patch --cohort "$out/synth/cohort.csv" --out "$out/synth-patches-tissue" \
   --magnifications 40X --annotations none
+echo "==> trainer: the same run as 3 shards (as 3 tasks of a Slurm array would, here one after another), merged"
+rm -rf "$out/synth-patches-sharded"
+for k in 0 1 2; do
+  target/release/melanoscope-train patch --cohort "$out/synth/cohort.csv" --out "$out/synth-patches-sharded" \
+    --magnifications 40X --annotations none --shard "$k/3" | head -n 1
+done
+target/release/melanoscope-train merge patches --out "$out/synth-patches-sharded"
+cmp "$out/synth-patches-tissue/manifest.parquet" "$out/synth-patches-sharded/manifest.parquet"
+cmp "$out/synth-patches-tissue/report.json" "$out/synth-patches-sharded/report.json"
+echo "merged manifest and report = the unsharded run's, byte for byte (on a cluster: docs/cluster.md)"
 echo "==> trainer: patient-level split (70/15/15, stratified by label)"
 target/release/melanoscope-train split --cohort "$out/synth/cohort.csv" --out "$out/synth/split.csv"
 echo "==> trainer: how far colour alone gets (patch RGB mean/std): on tissue-mask patches, then on lesion patches"

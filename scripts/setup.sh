@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# systemd: for systemd-analyze, which the package test runs on the installed unit.
-DEB_PKGS="curl chromium libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make systemd"
+# systemd: for systemd-analyze, which the package test runs on the installed unit. Slurm and
+# munge: the one-node cluster of scripts/test_cluster.sh.
+DEB_PKGS="curl chromium slurmctld slurmd munge slurm-client libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make systemd"
 TARGETS="aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7em-none-eabihf"
 TORCH_VERSION="2.11.0"
 OPENSLIDE_BIN_VERSION="4.0.1.2"

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%s, +%ss] %s\n' "$(date +%T)" "$SECONDS" "$*"; }
 
 # CI builds from a fresh clone once: incremental caches would only take disk (about a third of
 # the debug build), and the CI machine's disk is shared with the session's own build.
@@ -37,6 +37,9 @@ cargo clippy -p melanoscope-edge -p melanoscope-boards --all-targets --features 
 
 step "host tests (x86_64, every crate; the trainer turns on the engine's onnxruntime feature)"
 cargo test --workspace --locked
+
+step "the sharded study on a one-node Slurm cluster: patch and experiment arrays merged = unsharded"
+bash scripts/test_cluster.sh
 # Built on its own, the edge (and its engine) have no onnxruntime: the board binaries' build.
 step "host tests of the engine and edge without onnxruntime"
 cargo test -p melanoscope-engine -p melanoscope-edge --locked

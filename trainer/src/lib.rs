@@ -2,6 +2,7 @@
 //! `split`) → ResNet/VGG networks trained with libtorch (`model`, `data`, `train`) → the
 //! study's evaluation tables and experiment grids (`train::evaluate`, `experiment`) → Grad-CAM
 //! maps (`explain`) → ONNX model bundles checked in the shared inference engine (`export`).
+//! Cohorts and grids split into shards for independent tasks (`shard`) and back (`merge`).
 //! Synthetic cohorts come from `melanoscope-synth`; inference from `melanoscope-engine`.
 //!
 //! Errors: typed per module (`thiserror`), each keeping the library error it came from as its
@@ -22,10 +23,12 @@ pub mod explain;
 pub mod export;
 pub mod import;
 pub mod manifest;
+pub mod merge;
 pub mod model;
 pub mod ood;
 pub mod patching;
 pub mod report;
+pub mod shard;
 pub mod slide;
 pub mod split;
 pub mod train;

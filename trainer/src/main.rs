@@ -50,6 +50,8 @@ enum Command {
     /// trained, evaluated on the test patients, and gathered into experiments.{md,csv,json} with
     /// ROC curves and confusion matrices (SVG) per run. Re-running resumes unfinished runs.
     Experiment(cli::experiment::ExperimentArgs),
+    /// Join the shards of a `patch --shard` or `experiment --shard` run into what one unsharded run writes.
+    Merge(cli::merge::MergeArgs),
     /// Export a checkpoint as ONNX (opset 13, BatchNorm folded, outputs `logits` and `features`)
     /// in f32, f16 or INT8 (QOperator, calibrated on validation fields), optionally as a signed
     /// model bundle for the edge with an agreement report against f32.
@@ -100,6 +102,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Evaluate(args) => cli::train::evaluate(args)?,
         Command::Explain(args) => cli::explain::explain(args)?,
         Command::Experiment(args) => cli::experiment::experiment(args)?,
+        Command::Merge(args) => cli::merge::merge(args)?,
         Command::Export(args) => cli::export::export(args)?,
         Command::Keygen(args) => cli::export::keygen_command(args)?,
         Command::BenchExport(args) => cli::bench_export::bench_export(args)?,

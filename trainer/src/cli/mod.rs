@@ -7,6 +7,7 @@ pub mod bench_patch;
 pub mod experiment;
 pub mod explain;
 pub mod export;
+pub mod merge;
 pub mod ood;
 pub mod patch;
 pub mod patch_sets;

@@ -63,6 +63,10 @@ pub struct PatchArgs {
     /// go on (0: no limit).
     #[arg(long, default_value_t = 3600.0)]
     pub slide_time_limit: f64,
+    /// Patch only shard K of N (`K/N`, from 0): the slides whose id hashes to K. Inside a Slurm
+    /// array job it defaults to the task's shard. `merge patches --out OUT` joins the shards.
+    #[arg(long)]
+    pub shard: Option<String>,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -95,6 +99,7 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    let shard = melanoscope_trainer::shard::Shard::resolve(args.shard.as_deref())?;
     let cohort = load_cohort(&args.cohort)?;
     let job = PatchJob {
         out_dir: args.out,
@@ -109,8 +114,16 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
         show_progress: true,
         annotations,
         slide_time_limit,
+        shard,
     };
     let report = run_patch_job(&job, &cohort)?;
+    if !shard.is_whole() {
+        println!(
+            "shard {shard}: {} of the cohort's {} slides",
+            report.slides.len(),
+            cohort.slides.len() + cohort.rejected.len()
+        );
+    }
     print!("{}", report.summary());
     Ok(match report.failed {
         0 => ExitCode::SUCCESS,

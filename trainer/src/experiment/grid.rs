@@ -2,12 +2,14 @@
 //! test patients, write each run's report and figures, and after every run rewrite the
 //! combined tables, so an interrupted grid keeps every finished run. A preset without data
 //! for one of its classes or partitions is skipped with the reason; a failing run is recorded
-//! and the grid goes on.
+//! and the grid goes on. A shard (`--shard K/N`) runs cells i with i mod N = K and writes its
+//! tables and `shard.json` record in `shards/K-of-N/`, for `merge`.
 
 use super::Preset;
 use super::plots::{confusion_svg, roc_svg};
 use crate::manifest::ManifestRow;
 use crate::model::{Arch, load_network};
+use crate::shard::Shard;
 use crate::split::{Partition, PatientSplit};
 use crate::train::evaluate::{EvaluationReport, PatchPrediction, evaluate_binary, level_scores};
 use crate::train::fit::{FitConfig, fit};
@@ -17,7 +19,7 @@ use crate::train::step::predict_samples;
 use crate::train::task::task_rows;
 use melanoscope_shared::atomic::write_atomic;
 use melanoscope_shared::metrics::{Aggregation, BinaryConfusion, ConfidenceInterval, roc_curve};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,9 +34,31 @@ pub struct GridConfig {
     pub weights_dir: Option<PathBuf>,
     pub resamples: usize,
     pub out_dir: PathBuf,
+    /// The cells this run takes ([`Shard::WHOLE`]: all).
+    pub shard: Shard,
+    /// What decides the results (inputs' checksums, grid, training options), recorded by a
+    /// shard so `merge` refuses shards run under different settings.
+    pub settings: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A shard's record in its folder; written last, so its presence means the shard ended.
+pub const SHARD_RECORD: &str = "shard.json";
+
+/// `shards/K-of-N/shard.json` of a grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentShardRecord {
+    pub shard: Shard,
+    pub settings: serde_json::Value,
+    /// Every cell of the grid, in order (`cell_name`).
+    pub cells: Vec<String>,
+}
+
+/// How a cell is named in errors and shard records: `resnet50 mm-vs-nevi@40X`.
+pub fn cell_name(arch: &str, preset: &str) -> String {
+    format!("{arch} {preset}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     Binary { report: EvaluationReport },
@@ -43,7 +67,7 @@ pub enum Outcome {
     Failed { error: String },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     pub arch: String,
     pub preset: String,
@@ -277,26 +301,47 @@ pub fn tables(results: &[RunResult]) -> (String, String) {
     (md, csv)
 }
 
-/// Runs the grid over `rows` split by `split`, calling `progress` after each run.
+/// Writes `experiments.{md,csv,json}` for `results` into `dir` (each atomically).
+pub fn write_tables(dir: &Path, results: &[RunResult]) -> Result<(), GridError> {
+    let (md, csv) = tables(results);
+    write(&dir.join("experiments.md"), md.as_bytes())?;
+    write(&dir.join("experiments.csv"), csv.as_bytes())?;
+    write(&dir.join("experiments.json"), &serde_json::to_vec_pretty(results)?)
+}
+
+/// Runs the grid's cells (the shard's) over `rows` split by `split`, calling `progress` after
+/// each run and rewriting the tables.
 pub fn run_grid(
     cfg: &GridConfig,
     rows: &[ManifestRow],
     split: &PatientSplit,
     mut progress: impl FnMut(&RunResult),
 ) -> Result<Vec<RunResult>, GridError> {
-    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| GridError::Io { path: cfg.out_dir.clone(), source })?;
+    let tables_dir = if cfg.shard.is_whole() { cfg.out_dir.clone() } else { cfg.shard.folder(&cfg.out_dir) };
+    std::fs::create_dir_all(&tables_dir).map_err(|source| GridError::Io { path: tables_dir.clone(), source })?;
+    let cells: Vec<(Arch, &Preset)> =
+        cfg.archs.iter().flat_map(|&arch| cfg.presets.iter().map(move |p| (arch, p))).collect();
     let mut results = Vec::new();
-    for &arch in &cfg.archs {
-        for preset in &cfg.presets {
-            let r = run_one(cfg, arch, preset, rows, split);
-            progress(&r);
-            results.push(r);
-            let (md, csv) = tables(&results);
-            write(&cfg.out_dir.join("experiments.md"), md.as_bytes())?;
-            write(&cfg.out_dir.join("experiments.csv"), csv.as_bytes())?;
-            let json = serde_json::to_vec_pretty(&results)?;
-            write(&cfg.out_dir.join("experiments.json"), &json)?;
+    for (i, &(arch, preset)) in cells.iter().enumerate() {
+        if !cfg.shard.owns_cell(i) {
+            continue;
         }
+        let r = run_one(cfg, arch, preset, rows, split);
+        progress(&r);
+        results.push(r);
+        write_tables(&tables_dir, &results)?;
+    }
+    if !cfg.shard.is_whole() {
+        // A shard with no cell (more tasks than cells) still says it ran.
+        if results.is_empty() {
+            write_tables(&tables_dir, &results)?;
+        }
+        let record = ExperimentShardRecord {
+            shard: cfg.shard,
+            settings: cfg.settings.clone(),
+            cells: cells.iter().map(|(a, p)| cell_name(a.name(), &p.name())).collect(),
+        };
+        write(&tables_dir.join(SHARD_RECORD), &serde_json::to_vec_pretty(&record)?)?;
     }
     Ok(results)
 }

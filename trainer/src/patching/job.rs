@@ -3,13 +3,15 @@
 //! stopped. One bad slide is reported and the rest of the cohort completes. With annotations,
 //! patches come only from the delineated regions, and may take their labels from them.
 
+use super::shard_record::{PatchSettings, PatchShardRecord, ReportFile, SHARD_RECORD};
 use super::{PatchParams, build_tissue_mask, patch_slide, qc_thumbnail};
 use crate::annotations::{
     AnnotationError, AnnotationFormat, AnnotationPolicy, RegionRaster, RegionRole, SlideAnnotations, find_beside,
     load_annotations,
 };
-use crate::cohort::{Cohort, CohortSlide, Lesion};
+use crate::cohort::{Cohort, CohortSlide, Lesion, RejectedRow};
 use crate::manifest::{ManifestError, ManifestRow, ManifestWriter, read_manifest};
+use crate::shard::{Shard, ShardError};
 use crate::slide::{Magnification, Slide, SlideError};
 use indicatif::{ProgressBar, ProgressStyle};
 use melanoscope_shared::atomic::write_atomic;
@@ -45,6 +47,9 @@ pub struct PatchJob {
     /// Wall time one slide may take; past it the slide fails, named, and the batch goes on
     /// (`None`: no limit).
     pub slide_time_limit: Option<std::time::Duration>,
+    /// The share of the cohort this run patches ([`Shard::WHOLE`]: all of it). A shard writes
+    /// its slides' folders and `shards/K-of-N/{manifest.parquet,report.json,shard.json}`.
+    pub shard: Shard,
 }
 
 impl PatchJob {
@@ -61,7 +66,21 @@ impl PatchJob {
             show_progress: false,
             annotations: None,
             slide_time_limit: None,
+            shard: Shard::WHOLE,
         }
+    }
+
+    /// What decides the rows this job writes, as a shard records it for `merge`.
+    fn settings(&self, cohort: &Cohort) -> Result<PatchSettings, JobError> {
+        Ok(PatchSettings {
+            cohort: cohort.source.clone(),
+            cohort_sha256: crate::shard::file_sha256(&cohort.source)?,
+            magnifications: self.magnifications.iter().map(|m| (m.name.clone(), m.um_per_px)).collect(),
+            mask_um_per_px: self.mask_um_per_px,
+            export_images: self.export_images.map(|f| format!("{f:?}").to_lowercase()),
+            default_um_per_px: self.default_um_per_px,
+            annotations: self.annotations.as_ref().map(AnnotationPolicy::fingerprint),
+        })
     }
 }
 
@@ -245,6 +264,8 @@ pub enum JobError {
          or raise --slide-time-limit"
     )]
     TimeLimit { limit_s: f64, stage: String },
+    #[error(transparent)]
+    Shard(#[from] ShardError),
     #[error("starting the patching threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
 }
@@ -474,17 +495,33 @@ fn summarise_regions(
     (Some(summary), conflicts)
 }
 
-/// Patches every slide of `cohort`, then merges the per-slide manifests into `manifest.parquet`.
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), JobError> {
+    let json =
+        serde_json::to_vec_pretty(value).map_err(|source| JobError::Json { path: path.to_path_buf(), source })?;
+    write_atomic(path, &json).map_err(io(path))
+}
+
+/// The id a rejected cohort row is reported (and sharded) under: its slide id, or its line.
+fn rejected_id(r: &RejectedRow) -> String {
+    if r.slide_id.is_empty() { format!("line-{}", r.line) } else { r.slide_id.clone() }
+}
+
+/// Patches every slide of `cohort` (of the job's shard), then merges the per-slide manifests
+/// into `manifest.parquet`: in `out_dir`, or for a shard in its folder with its `shard.json`.
 pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobError> {
     std::fs::create_dir_all(&job.out_dir).map_err(io(&job.out_dir))?;
+    let results_dir = if job.shard.is_whole() { job.out_dir.clone() } else { job.shard.folder(&job.out_dir) };
+    std::fs::create_dir_all(&results_dir).map_err(io(&results_dir))?;
+    // Checked before any slide is read: a shard that cannot record its settings is refused.
+    let settings = (!job.shard.is_whole()).then(|| job.settings(cohort)).transpose()?;
+    let slides: Vec<&CohortSlide> = cohort.slides.iter().filter(|e| job.shard.owns_id(&e.slide_id)).collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(job.threads.max(1)).build()?;
-    let bar = if job.show_progress { ProgressBar::new(cohort.slides.len() as u64) } else { ProgressBar::hidden() };
+    let bar = if job.show_progress { ProgressBar::new(slides.len() as u64) } else { ProgressBar::hidden() };
     if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} slides {msg}") {
         bar.set_style(style);
     }
     let outcomes: Vec<SlideOutcome> = pool.install(|| {
-        cohort
-            .slides
+        slides
             .par_iter()
             .map(|entry| {
                 let outcome = process_slide(job, entry).unwrap_or_else(|e| {
@@ -500,10 +537,12 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
     // Rows of the cohort that could not be used fail as slides of their own, named by line.
     let mut outcomes = outcomes;
     for r in &cohort.rejected {
-        let id = if r.slide_id.is_empty() { format!("line-{}", r.line) } else { r.slide_id.clone() };
-        outcomes.push(SlideOutcome::failed(&id, PathBuf::from(&r.slide), r.to_string()));
+        let id = rejected_id(r);
+        if job.shard.owns_id(&id) {
+            outcomes.push(SlideOutcome::failed(&id, PathBuf::from(&r.slide), r.to_string()));
+        }
     }
-    let manifest = job.out_dir.join("manifest.parquet");
+    let manifest = results_dir.join("manifest.parquet");
     let mut writer = ManifestWriter::create(&manifest)?;
     // Each row names its slide by the cohort's (absolute) path: a slide resumed from an
     // earlier version's run may have stored the path relative to the working folder.
@@ -520,21 +559,14 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
         }
     }
     let total_patches = writer.finish()?;
-    let report = RunReport {
-        failed: outcomes.iter().filter(|o| o.error.is_some()).count(),
-        slides: outcomes,
-        total_patches,
-        manifest,
-    };
-    #[derive(Serialize)]
-    struct Json<'a> {
-        slides: &'a [SlideOutcome],
-        total_patches: u64,
-        failed: usize,
+    let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
+    let file = ReportFile { slides: outcomes, total_patches, failed };
+    write_json(&results_dir.join("report.json"), &file)?;
+    if let Some(settings) = settings {
+        // Written last: its presence tells `merge` this shard finished.
+        let order = cohort.slides.iter().map(|e| e.slide_id.clone()).chain(cohort.rejected.iter().map(rejected_id));
+        let record = PatchShardRecord { shard: job.shard, settings, order: order.collect() };
+        write_json(&results_dir.join(SHARD_RECORD), &record)?;
     }
-    let path = job.out_dir.join("report.json");
-    let json = serde_json::to_vec_pretty(&Json { slides: &report.slides, total_patches, failed: report.failed })
-        .map_err(|source| JobError::Json { path: path.clone(), source })?;
-    write_atomic(&path, &json).map_err(io(&path))?;
-    Ok(report)
+    Ok(RunReport { slides: file.slides, total_patches, failed, manifest })
 }

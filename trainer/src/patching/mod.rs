@@ -4,9 +4,10 @@
 
 mod bench;
 mod extract;
-mod job;
+pub(crate) mod job;
 mod mask;
 mod qc;
+pub mod shard_record;
 
 pub use bench::BenchError;
 pub use bench::{PatchBenchReport, peak_rss_mib, run_patch_bench};

@@ -52,7 +52,7 @@ impl PatchPrediction {
 }
 
 /// Metrics at one level (patch, slide or patient).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LevelReport {
     pub level: Level,
     pub units: usize,
@@ -68,7 +68,7 @@ pub struct LevelReport {
 }
 
 /// The evaluation of one model on one task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EvaluationReport {
     pub aggregation: Aggregation,
     pub resamples: usize,

@@ -18,7 +18,7 @@ pub struct MulticlassPrediction {
     pub probs: Vec<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ClassMetrics {
     pub class: String,
     pub support: usize,
@@ -29,7 +29,7 @@ pub struct ClassMetrics {
     pub auc: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MulticlassLevel {
     pub level: String,
     pub units: usize,
@@ -41,7 +41,7 @@ pub struct MulticlassLevel {
     pub confusion: Vec<Vec<u64>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MulticlassReport {
     pub classes: Vec<String>,
     pub levels: Vec<MulticlassLevel>,
