@@ -36,7 +36,7 @@ echo "==> trainer: the same run as 3 shards (as 3 tasks of a Slurm array would, 
 rm -rf "$out/synth-patches-sharded"
 for k in 0 1 2; do
   target/release/melanoscope-train patch --cohort "$out/synth/cohort.csv" --out "$out/synth-patches-sharded" \
-    --magnifications 40X --annotations none --shard "$k/3" | head -n 1
+    --magnifications 40X --annotations none --shard "$k/3"
 done
 target/release/melanoscope-train merge patches --out "$out/synth-patches-sharded"
 cmp "$out/synth-patches-tissue/manifest.parquet" "$out/synth-patches-sharded/manifest.parquet"
