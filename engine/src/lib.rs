@@ -410,8 +410,16 @@ impl Engine {
 
 /// Mean of each channel of a C×H×W map.
 pub fn pooled(map: &[f32], channels: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(channels);
+    pooled_into(map, channels, &mut out);
+    out
+}
+
+/// [`pooled`] into a buffer kept between fields (the edge scores every field without allocating).
+pub fn pooled_into(map: &[f32], channels: usize, out: &mut Vec<f32>) {
     let per = map.len() / channels.max(1);
-    map.chunks(per.max(1)).map(|c| c.iter().sum::<f32>() / per.max(1) as f32).collect()
+    out.clear();
+    out.extend(map.chunks(per.max(1)).map(|c| c.iter().sum::<f32>() / per.max(1) as f32));
 }
 
 /// Largest absolute difference (infinite when a value is not finite).

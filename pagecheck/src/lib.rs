@@ -5,6 +5,22 @@
 //! message is the browser complaining). A second run saves a screenshot.
 
 use std::path::{Path, PathBuf};
+
+/// Text made safe inside HTML text and quoted attributes: the one escape both kinds of page use.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

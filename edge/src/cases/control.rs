@@ -209,4 +209,48 @@ mod tests {
         drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A client that sends far more than a request, with no line end: the server reads its
+    /// first 256 bytes, answers with an error, and is free for the next request.
+    #[test]
+    fn an_endless_request_is_cut_and_answered() {
+        let dir = std::env::temp_dir().join(format!("msc-ctl-long-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("control.sock");
+        let server = ControlServer::bind(&path).unwrap();
+        let client = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                let mut stream = UnixStream::connect(&path).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                // The server may close before reading it all; that is the point.
+                let _ = stream.write_all(&vec![b'o'; 100_000]);
+                let mut answer = String::new();
+                let _ = BufReader::new(&stream).read_line(&mut answer);
+                answer
+            }
+        });
+        let started = std::time::Instant::now();
+        while !client.is_finished() && started.elapsed() < Duration::from_secs(10) {
+            assert!(server.poll().is_none(), "an endless line is no request");
+            std::thread::yield_now();
+        }
+        let answer = client.join().unwrap();
+        assert!(answer.starts_with("error "), "{answer:?}");
+        assert!(answer.len() < 1024, "the answer quotes a bounded part of the line: {} bytes", answer.len());
+        let second = std::thread::spawn({
+            let path = path.clone();
+            move || send(&path, &Request::Status)
+        });
+        let (request, reply) = loop {
+            if let Some(r) = server.poll() {
+                break r;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(request, Request::Status);
+        reply.send(Ok("no case open".into()));
+        assert_eq!(second.join().unwrap().unwrap(), "no case open");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -10,9 +10,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 /// HTML-escaped text.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
+pub use melanoscope_pagecheck::escape_html as esc;
 
 fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

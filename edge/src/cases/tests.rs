@@ -110,3 +110,38 @@ fn a_case_from_open_to_review() {
     assert!(dir.join("review/scope-1/S26-1/index.html").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn hostile_case_files_and_export_manifests_are_refused_by_name() {
+    let dir = temp("hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let case_json = CaseFile::path(&dir);
+    let load_err = |bytes: &[u8]| {
+        std::fs::write(&case_json, bytes).unwrap();
+        CaseFile::load(&dir).unwrap_err().to_string()
+    };
+    // Larger than any case file (a sparse 2 MiB file): refused from its size, not parsed.
+    std::fs::File::create(&case_json).unwrap().set_len(2 << 20).unwrap();
+    let e = CaseFile::load(&dir).unwrap_err().to_string();
+    assert!(e.contains("case.json") && e.contains("over 1048576 bytes"), "{e}");
+    let e = load_err(b"{\"id\": \"C1\", \"opened_unix_ms\": ");
+    assert!(e.contains("case.json"), "{e}");
+    let e = load_err(b"[1, 2, 3]");
+    assert!(e.contains("case.json"), "{e}");
+
+    let export = dir.join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let manifest = export.join("manifest.json");
+    let verify = |bytes: &[u8]| {
+        std::fs::write(&manifest, bytes).unwrap();
+        verify_export(&export).unwrap_err().to_string()
+    };
+    for bad in [&b"{\"format\": "[..], b"not json at all", b"{\"format\": \"melanoscope-cases\", \"version\": 99}"] {
+        let e = verify(bad);
+        assert!(e.contains("manifest.json") && e.contains(&export.display().to_string()), "{e}");
+    }
+    std::fs::File::create(&manifest).unwrap().set_len(17 << 20).unwrap();
+    let e = verify_export(&export).unwrap_err().to_string();
+    assert!(e.contains("manifest.json") && e.contains("over 16777216 bytes"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -5,7 +5,7 @@
 use crate::calibration::Correction;
 use crate::config::{ObjectiveCalibration, ScreeningConfig};
 use crate::gates::{Gate, GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
-use melanoscope_engine::{EngineError, LoadedBundle, Outputs, linear_head_weights, names};
+use melanoscope_engine::{EngineError, LoadedBundle, Outputs, linear_head_weights, names, pooled_into};
 use melanoscope_shared::cam::{CamError, FeatureMap, class_activation_map};
 use melanoscope_shared::formats::{FamiliarityScorer, FrameAggregationRule};
 use melanoscope_shared::image::{FieldRect, ImageError, PixelSpacing, RgbImage};
@@ -271,7 +271,7 @@ impl Analyzer {
                 let t = Instant::now();
                 let familiarity = match &mut self.familiarity {
                     Some(scorer) => {
-                        pool_into(map, c, &mut self.pooled);
+                        pooled_into(map, c, &mut self.pooled);
                         // A non-finite feature scores as unfamiliar as can be.
                         Some(scorer.score(&self.pooled).unwrap_or(f32::MAX))
                     }
@@ -309,12 +309,4 @@ impl Analyzer {
         let probability = self.aggregation.apply(&mut p);
         Ok(Analysis { readings, gate: None, fields, probability: Some(probability), unfamiliar_fields, times })
     }
-}
-
-/// The mean of each of `channels` channels of a C×H×W map, into `out` (no allocation once
-/// `out` has grown to `channels`).
-fn pool_into(map: &[f32], channels: usize, out: &mut Vec<f32>) {
-    let per = map.len() / channels.max(1);
-    out.clear();
-    out.extend(map.chunks(per.max(1)).map(|c| c.iter().sum::<f32>() / per.max(1) as f32));
 }

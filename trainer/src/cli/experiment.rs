@@ -51,14 +51,13 @@ pub fn experiment(args: ExperimentArgs) -> Result<()> {
     use melanoscope_trainer::experiment::grid::{GridConfig, Outcome, run_grid};
     let shard = Shard::resolve(shard.as_deref())?;
     let preset_list = melanoscope_trainer::experiment::parse_presets(&presets)?;
-    // What a shard records for `merge`: the inputs by checksum and every setting of the runs.
+    // What a shard records for `merge`: the inputs by checksum (not by path: a task resubmitted
+    // from another folder reads the same files) and every setting of the runs.
     let settings = if shard.is_whole() {
         serde_json::Value::Null
     } else {
         serde_json::json!({
-            "manifest": manifest,
             "manifest_sha256": file_sha256(&manifest)?,
-            "split": split,
             "split_sha256": file_sha256(&split)?,
             "archs": archs.iter().map(|a| a.name()).collect::<Vec<_>>(),
             "presets": preset_list.iter().map(|p| p.name()).collect::<Vec<_>>(),

@@ -1,6 +1,6 @@
 //! Merging the shards of an `experiment` grid into `experiments.{md,csv,json}`.
 
-use super::{MergeError, all_shards, first_difference, read_json};
+use super::{MergeError, first_difference, read_json, read_records};
 use crate::experiment::grid::{ExperimentShardRecord, Outcome, RunResult, SHARD_RECORD, cell_name, write_tables};
 use crate::shard::Shard;
 use std::path::{Path, PathBuf};
@@ -19,16 +19,7 @@ pub struct ExperimentMerge {
 /// unsharded `experiment --out out` run writes them. A failed cell stops the merge, named,
 /// unless `keep_failed`, which tables it under "Not run" as an unsharded run would.
 pub fn merge_experiment_shards(out: &Path, keep_failed: bool) -> Result<ExperimentMerge, MergeError> {
-    let shards = all_shards(out, SHARD_RECORD)?;
-    let mut records: Vec<(Shard, PathBuf, ExperimentShardRecord)> = Vec::new();
-    for (shard, folder) in shards {
-        let path = folder.join(SHARD_RECORD);
-        let record: ExperimentShardRecord = read_json(&path)?;
-        if record.shard != shard {
-            return Err(MergeError::Invalid { path, why: format!("records shard {}, not {shard}", record.shard) });
-        }
-        records.push((shard, folder, record));
-    }
+    let records = read_records(out, SHARD_RECORD, |r: &ExperimentShardRecord| r.shard)?;
     let (first_shard, _, first) = &records[0];
     for (shard, _, r) in &records[1..] {
         if r.settings != first.settings {

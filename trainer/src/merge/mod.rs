@@ -60,9 +60,28 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
     serde_json::from_slice(&bytes).map_err(|source| MergeError::Json { path: path.to_path_buf(), source })
 }
 
+/// Every shard's record (`record`, written last) under `out`, with the shard and its folder;
+/// a record must name the shard whose folder holds it.
+pub(crate) fn read_records<R: serde::de::DeserializeOwned>(
+    out: &Path,
+    record: &str,
+    shard_of: impl Fn(&R) -> Shard,
+) -> Result<Vec<(Shard, PathBuf, R)>, MergeError> {
+    let mut records = Vec::new();
+    for (shard, folder) in all_shards(out, record)? {
+        let path = folder.join(record);
+        let r: R = read_json(&path)?;
+        if shard_of(&r) != shard {
+            return Err(MergeError::Invalid { path, why: format!("records shard {}, not {shard}", shard_of(&r)) });
+        }
+        records.push((shard, folder, r));
+    }
+    Ok(records)
+}
+
 /// Every shard `0..count` of the run under `out`, each with its folder; a missing shard is
 /// named by the record (`record`, written last) it lacks.
-pub(crate) fn all_shards(out: &Path, record: &str) -> Result<Vec<(Shard, PathBuf)>, MergeError> {
+fn all_shards(out: &Path, record: &str) -> Result<Vec<(Shard, PathBuf)>, MergeError> {
     let (count, found) = crate::shard::shard_folders(out)?;
     (0..count)
         .map(|index| {

@@ -1,6 +1,6 @@
 //! Merging the shards of a `patch` run into `manifest.parquet` and `report.json`.
 
-use super::{MergeError, all_shards, first_difference, read_json};
+use super::{MergeError, first_difference, read_json, read_records};
 use crate::manifest::{ManifestRow, ManifestWriter, read_manifest};
 use crate::patching::job::SlideOutcome;
 use crate::patching::shard_record::{PatchShardRecord, ReportFile, SHARD_RECORD};
@@ -23,16 +23,7 @@ pub struct PatchMerge {
 /// Checks every shard under `out/shards` and writes `out/manifest.parquet` and
 /// `out/report.json` as one unsharded `patch --out out` run writes them.
 pub fn merge_patch_shards(out: &Path) -> Result<PatchMerge, MergeError> {
-    let shards = all_shards(out, SHARD_RECORD)?;
-    let mut records: Vec<(Shard, PathBuf, PatchShardRecord)> = Vec::new();
-    for (shard, folder) in shards {
-        let path = folder.join(SHARD_RECORD);
-        let record: PatchShardRecord = read_json(&path)?;
-        if record.shard != shard {
-            return Err(MergeError::Invalid { path, why: format!("records shard {}, not {shard}", record.shard) });
-        }
-        records.push((shard, folder, record));
-    }
+    let records = read_records(out, SHARD_RECORD, |r: &PatchShardRecord| r.shard)?;
     let (first_shard, _, first) = &records[0];
     for (shard, _, r) in &records[1..] {
         if r.settings != first.settings {

@@ -2,21 +2,7 @@
 
 use super::Skipped;
 
-/// Text made safe inside HTML elements and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use melanoscope_pagecheck::escape_html as escape;
 
 /// A table of already-escaped cells (`headers` are escaped here).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
