@@ -49,14 +49,31 @@ step "no_std core builds for bare metal (thumbv7em-none-eabihf)"
 cargo build -p melanoscope-shared --no-default-features --features alloc --target thumbv7em-none-eabihf --locked
 
 # Property tests run fewer cases under emulation; every case still runs on x86_64 above.
-for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
-  step "cross build for $target"
+arm_targets=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+arm_packages=(-p melanoscope-shared -p melanoscope-engine -p melanoscope-synth -p melanoscope-edge -p melanoscope-boards
+              -p melanoscope-tests)
+for target in "${arm_targets[@]}"; do
+  step "cross build for $target (binaries and test binaries)"
   cargo build --target "$target" -p melanoscope-shared -p melanoscope-engine -p melanoscope-edge -p melanoscope-boards --locked
-  step "tests under qemu for $target (single test thread)"
-  PROPTEST_CASES=48 cargo test --target "$target" --locked \
-    -p melanoscope-shared -p melanoscope-engine -p melanoscope-synth -p melanoscope-edge -p melanoscope-boards -p melanoscope-tests \
-    -- --test-threads=1
+  cargo test --target "$target" --locked "${arm_packages[@]}" --no-run
 done
+# qemu-user runs a test binary on one core (one test thread: timing-sensitive tests stay calm
+# under emulation), so the two targets run side by side, each to its own log, shown after.
+step "tests under qemu for ${arm_targets[*]} side by side (one test thread each)"
+pids=()
+for target in "${arm_targets[@]}"; do
+  PROPTEST_CASES=48 bash scripts/qemu_tests.sh "$target" "${arm_packages[@]}" > "target/qemu-tests-$target.log" 2>&1 &
+  pids+=($!)
+done
+qemu_failed=()
+for i in "${!arm_targets[@]}"; do
+  wait "${pids[$i]}" || qemu_failed+=("${arm_targets[$i]}")
+done
+for target in "${arm_targets[@]}"; do
+  echo "---- ${target} ----"
+  cat "target/qemu-tests-$target.log"
+done
+[ ${#qemu_failed[@]} -eq 0 ] || { echo "tests under qemu failed for: ${qemu_failed[*]}" >&2; exit 1; }
 step "board packages: release cross builds, installed into a scratch root, a replay under qemu"
 bash scripts/package_test.sh
 
