@@ -313,6 +313,9 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
         && previous.settings == settings
     {
         previous.status = SlideStatus::Resumed;
+        // Named as the cohort names it now, like its manifest rows (an earlier version may
+        // have stored the path relative to the working folder).
+        previous.slide.clone_from(&entry.slide);
         return Ok(previous);
     }
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
