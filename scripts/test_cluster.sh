@@ -44,8 +44,18 @@ cluster_start "$work/cluster"
 # The test node has no GPU: the experiment tasks ask for none (the site options come first,
 # the script's own --gres=gpu:1 is overridden on the command line).
 wait_for() {
-  local merge="$1" kind="$2" out="$3" state
-  while squeue -h -j "$merge" 2>/dev/null | grep -q .; do sleep 1; done
+  local merge="$1" kind="$2" out="$3" state waited=0
+  # Bounded: a task that hangs fails the test (its jobs cancelled) instead of holding CI.
+  while squeue -h -j "$merge" 2>/dev/null | grep -q .; do
+    sleep 1
+    waited=$((waited + 1))
+    if [ "$waited" -ge 900 ]; then
+      scancel --user="$(id -un)" || true
+      echo "the $kind jobs did not finish within 900 s; task logs:" >&2
+      tail -n 30 "$out"/logs/* >&2 || true
+      exit 1
+    fi
+  done
   state="$(scontrol show job "$merge" 2>/dev/null | grep -o 'JobState=[A-Z_]*' || true)"
   if [ "$state" != "JobState=COMPLETED" ]; then
     echo "the $kind merge job $merge ended in ${state:-an unknown state}; task logs:" >&2
