@@ -142,40 +142,6 @@ pub fn file_sha256(path: &Path) -> Result<String, ShardError> {
     Ok(melanoscope_shared::formats::hex(&hasher.finalize()))
 }
 
-/// The `K-of-N` shard folders under `out/shards`, in index order, with the count they agree
-/// on; shards of two different counts are an error naming both.
-pub fn shard_folders(out: &Path) -> Result<(u32, Vec<(Shard, PathBuf)>), crate::merge::MergeError> {
-    use crate::merge::MergeError;
-    let root = out.join("shards");
-    let entries = std::fs::read_dir(&root).map_err(|source| MergeError::Io { path: root.clone(), source })?;
-    let mut found: Vec<(Shard, PathBuf)> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| MergeError::Io { path: root.clone(), source })?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((k, n)) = name.split_once("-of-") else { continue };
-        let (Ok(index), Ok(count)) = (k.parse::<u32>(), n.parse::<u32>()) else { continue };
-        if count == 0 || index >= count {
-            return Err(MergeError::Invalid { path: entry.path(), why: format!("shard {index} of {count}") });
-        }
-        found.push((Shard { index, count }, entry.path()));
-    }
-    found.sort_by_key(|(s, _)| (s.count, s.index));
-    let Some(count) = found.first().map(|(s, _)| s.count) else {
-        return Err(MergeError::Invalid { path: root, why: "no K-of-N shard folder".into() });
-    };
-    if let Some((other, path)) = found.iter().find(|(s, _)| s.count != count) {
-        return Err(MergeError::Invalid {
-            path: path.clone(),
-            why: format!(
-                "shards of two runs: {} folder(s) of {count} shards and this one of {}; remove the stale ones",
-                found.iter().filter(|(s, _)| s.count == count).count(),
-                other.count
-            ),
-        });
-    }
-    Ok((count, found))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,7 @@ pub(crate) fn read_records<R: serde::de::DeserializeOwned>(
 /// Every shard `0..count` of the run under `out`, each with its folder; a missing shard is
 /// named by the record (`record`, written last) it lacks.
 fn all_shards(out: &Path, record: &str) -> Result<Vec<(Shard, PathBuf)>, MergeError> {
-    let (count, found) = crate::shard::shard_folders(out)?;
+    let (count, found) = shard_folders(out)?;
     (0..count)
         .map(|index| {
             let shard = Shard { index, count };
@@ -111,4 +111,37 @@ pub(crate) fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> 
         }
         _ => format!("{a} against {b}"),
     }
+}
+
+/// The `K-of-N` shard folders under `out/shards`, in index order, with the count they agree
+/// on; shards of two different counts are an error naming both.
+fn shard_folders(out: &Path) -> Result<(u32, Vec<(Shard, PathBuf)>), MergeError> {
+    let root = out.join("shards");
+    let entries = std::fs::read_dir(&root).map_err(|source| MergeError::Io { path: root.clone(), source })?;
+    let mut found: Vec<(Shard, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| MergeError::Io { path: root.clone(), source })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((k, n)) = name.split_once("-of-") else { continue };
+        let (Ok(index), Ok(count)) = (k.parse::<u32>(), n.parse::<u32>()) else { continue };
+        if count == 0 || index >= count {
+            return Err(MergeError::Invalid { path: entry.path(), why: format!("shard {index} of {count}") });
+        }
+        found.push((Shard { index, count }, entry.path()));
+    }
+    found.sort_by_key(|(s, _)| (s.count, s.index));
+    let Some(count) = found.first().map(|(s, _)| s.count) else {
+        return Err(MergeError::Invalid { path: root, why: "no K-of-N shard folder".into() });
+    };
+    if let Some((other, path)) = found.iter().find(|(s, _)| s.count != count) {
+        return Err(MergeError::Invalid {
+            path: path.clone(),
+            why: format!(
+                "shards of two runs: {} folder(s) of {count} shards and this one of {}; remove the stale ones",
+                found.iter().filter(|(s, _)| s.count == count).count(),
+                other.count
+            ),
+        });
+    }
+    Ok((count, found))
 }

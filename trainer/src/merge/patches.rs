@@ -79,7 +79,9 @@ pub fn merge_patch_shards(out: &Path) -> Result<PatchMerge, MergeError> {
         }
     }
     // Rows only for slides that were patched; any other row means a shard's files disagree.
-    if let Some(id) = rows_of.keys().find(|id| !merged.iter().any(|o| o.error.is_none() && &o.slide_id == *id)) {
+    let patched: std::collections::HashSet<&str> =
+        merged.iter().filter(|o| o.error.is_none()).map(|o| o.slide_id.as_str()).collect();
+    if let Some(id) = rows_of.keys().find(|id| !patched.contains(id.as_str())) {
         let why = format!("manifest rows for slide {id:?}, which no shard reports as patched");
         return Err(MergeError::Invalid { path: out.join("shards"), why });
     }
