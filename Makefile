@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each installs what it needs.
-.PHONY: setup demo test test-cluster fuzz bench-preprocess clean
+.PHONY: setup demo test check test-cluster fuzz bench-preprocess clean
 
 setup:
 	bash scripts/setup.sh
@@ -7,8 +7,13 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup
+# test.sh runs setup as its first timed step.
+test:
 	bash scripts/test.sh
+
+# The inner loop: fmt, crate graph, clippy, host unit tests (CRATES="edge shared" narrows it).
+check:
+	bash scripts/check.sh
 
 # The Slurm test alone (make test runs it too): a one-node cluster, sharded runs merged.
 test-cluster: setup

@@ -2,8 +2,9 @@
 # Runs the test binaries of packages built for an ARM target under qemu-user, each from its
 # package's folder as `cargo test` runs it, on one test thread, and says which failed.
 #   scripts/qemu_tests.sh TARGET -p PACKAGE...
-# The binaries are built first (cargo test --no-run); no cargo lock is held while they run,
-# so the two targets' runs go side by side, one core each (test.sh does that).
+# The binaries are built first (cargo test --no-run, in the board packages' profile unless
+# QEMU_TESTS_PROFILE names another); no cargo lock is held while they run, so the two targets'
+# runs go side by side, one core each (test.sh does that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="$1"
@@ -14,7 +15,8 @@ case "$target" in
   *) echo "qemu_tests: no qemu runner for $target" >&2; exit 2 ;;
 esac
 # Every test harness cargo builds (libraries, binaries, integration tests), fresh or not.
-list="$(cargo test --target "$target" --locked "$@" --no-run --message-format=json-render-diagnostics \
+profile="${QEMU_TESTS_PROFILE:-board}"
+list="$(cargo test --profile "$profile" --target "$target" --locked "$@" --no-run --message-format=json-render-diagnostics \
   | python3 -c '
 import json, os, sys
 for line in sys.stdin:

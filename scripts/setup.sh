@@ -11,6 +11,10 @@ TARGETS="aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7em-none-
 TORCH_VERSION="2.11.0"
 OPENSLIDE_BIN_VERSION="4.0.1.2"
 VENV=.venv
+# torch for tch; pandas + pyarrow: tests check that the patch manifests are ordinary Parquet that
+# pandas reads; onnxruntime: exported models are real ONNX that another runtime opens; openslide-bin:
+# OpenSlide 4 (below).
+PY_PACKAGES="torch==$TORCH_VERSION pandas==3.1.1 pyarrow==26.0.1 onnxruntime==1.32.0 openslide-bin==$OPENSLIDE_BIN_VERSION"
 
 missing=""
 for p in $DEB_PKGS; do
@@ -34,35 +38,53 @@ rustup component list --installed | grep -q '^rustfmt' || rustup component add r
 # workspace resolves without it.
 bash scripts/vendor_tract.sh
 
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
+# The Python venv (torch, ~4.6 GB installed) lives in a per-machine cache outside the clone, so
+# a fresh clone on the same machine (CI's, a second checkout) reuses it; `.venv` in the clone is a
+# link to it. The key names torch, Python and the package list: a change makes a new venv. Built
+# under a lock, so two clones running setup at once wait for one install instead of mixing two,
+# and marked complete last: a killed install, or a venv whose imports fail, is rebuilt.
+py_tag="$(python3 -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')"
+req_key="$(printf '%s\n' "$PY_PACKAGES" | sha256sum | cut -c1-12)"
+cache_root="${MELANOSCOPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/melanoscope}"
+cached_venv="$cache_root/venv-torch$TORCH_VERSION-$py_tag-$req_key"
+venv_ok() {
+  [ -f "$1/.melanoscope-complete" ] && "$1/bin/python" -c "
+import sys, torch, pandas, pyarrow, onnxruntime, openslide_bin
+sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>"$1.check-err"
+}
+mkdir -p "$cache_root"
+exec 9>"$cached_venv.lock"
+flock 9
+if ! venv_ok "$cached_venv"; then
+  if [ -e "$cached_venv" ]; then
+    echo "setup: the cached venv $cached_venv is damaged or unfinished (import check failed:" \
+      "$(tail -n 1 "$cached_venv.check-err" 2>/dev/null || echo 'no completion mark')); rebuilding it" >&2
+    rm -rf "$cached_venv"
+  fi
+  echo "setup: installing torch==$TORCH_VERSION and the test packages into $cached_venv (large download)"
+  python3 -m venv "$cached_venv"
+  "$cached_venv/bin/python" -m pip install -q --upgrade pip
+  # shellcheck disable=SC2086
+  "$cached_venv/bin/python" -m pip install -q $PY_PACKAGES
+  venv_ok_probe="$cached_venv/.melanoscope-complete"
+  touch "$venv_ok_probe"
+  venv_ok "$cached_venv" || { echo "setup: the new venv $cached_venv fails its import check:" \
+    "$(cat "$cached_venv.check-err")" >&2; rm -f "$venv_ok_probe"; exit 1; }
 fi
-if ! "$VENV/bin/python" -c "import torch,sys; sys.exit(0 if torch.__version__.split('+')[0]=='$TORCH_VERSION' else 1)" 2>/dev/null; then
-  echo "setup: installing torch==$TORCH_VERSION into $VENV (large download)"
-  "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
+rm -f "$cached_venv.check-err"
+# The lock (fd 9) is held to the end: the OpenSlide link files below are written into the shared venv.
+# A clone made before the venv moved has a venv folder of its own: it is replaced by the link.
+if [ -e "$VENV" ] && [ ! -L "$VENV" ]; then
+  echo "setup: replacing the clone's own $VENV folder by a link to the shared $cached_venv"
+  rm -rf "$VENV"
 fi
-# pandas + pyarrow: tests check that the patch manifests are ordinary Parquet that pandas reads.
-if ! "$VENV/bin/python" -c "import pandas, pyarrow" 2>/dev/null; then
-  "$VENV/bin/pip" install -q "pandas==3.1.1" "pyarrow==26.0.1"
-fi
-# onnxruntime: tests check that exported models are real ONNX that another runtime opens.
-if ! "$VENV/bin/python" -c "import onnxruntime" 2>/dev/null; then
-  "$VENV/bin/pip" install -q "onnxruntime==1.32.0"
-fi
-# OpenSlide 4 (reads DICOM whole-slide images; Debian 12 ships 3.4.1): the library inside the
-# openslide-bin wheel. Debian's header declares the same C API (4.x only adds functions), so a
-# pkg-config file pointing at the wheel's library lets openslide-sys link it; scripts/env.sh
-# puts it on PKG_CONFIG_PATH and the trainer's build.rs records its folder as an rpath.
-if ! "$VENV/bin/python" -c "import openslide_bin" 2>/dev/null; then
-  "$VENV/bin/pip" install -q "openslide-bin==$OPENSLIDE_BIN_VERSION"
-fi
+[ "$(readlink "$VENV" 2>/dev/null)" = "$cached_venv" ] || ln -sfn "$cached_venv" "$VENV"
 os_lib="$("$VENV/bin/python" -c 'import openslide_bin, os; print(os.path.dirname(openslide_bin.__file__))')"
 os_pc="$VENV/openslide4/pkgconfig"
 mkdir -p "$os_pc" "$VENV/openslide4/lib"
 ln -sf "$os_lib/libopenslide.so.1" "$VENV/openslide4/lib/libopenslide.so"
 cat >"$os_pc/openslide.pc.tmp" <<PC
-libdir=$(cd "$VENV/openslide4/lib" && pwd)
+libdir=$(cd "$VENV/openslide4/lib" && pwd -P)
 includedir=/usr/include/openslide
 
 Name: OpenSlide

@@ -2,7 +2,7 @@
 //! patches, fielded and aggregated as the edge does, run on the edge's engine; the threshold
 //! chosen on them separates the classes; a slide that cannot be read is skipped by name.
 
-mod common;
+use crate::common;
 
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::{DecisionThresholds, FrameAggregationRule};

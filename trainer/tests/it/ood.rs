@@ -3,7 +3,7 @@
 //! `../shared/data`, background tiles, and the test fields in other stains; a bundle without
 //! statistics and an unreadable outside image are refused by name.
 
-mod common;
+use crate::common;
 
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::ModelFile;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The crate graph's rules: the trainer never links the edge; the edge without its feature never
+# links onnxruntime, and with it does. Run by make test and make check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Each tree is read whole before it is searched (grep -q closing the pipe early would fail it).
+trainer_tree="$(cargo tree --locked -p melanoscope-trainer --prefix none)"
+edge_tree="$(cargo tree --locked -p melanoscope-edge --no-default-features --prefix none)"
+edge_ort_tree="$(cargo tree --locked -p melanoscope-edge --features onnxruntime --prefix none)"
+if grep -q '^melanoscope-edge ' <<<"$trainer_tree"; then
+  echo "melanoscope-trainer depends on melanoscope-edge" >&2; exit 1
+fi
+if grep -q '^ort ' <<<"$edge_tree"; then
+  echo "melanoscope-edge without features depends on ort" >&2; exit 1
+fi
+grep -q '^ort ' <<<"$edge_ort_tree" || { echo "melanoscope-edge --features onnxruntime does not reach ort" >&2; exit 1; }
+echo "crate graph: ok"
