@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+source scripts/board_targets.sh
 
 version="$(cargo pkgid -p melanoscope-edge | sed 's/.*[#@]//')"
 targets=("$@")
@@ -17,14 +18,13 @@ mkdir -p dist
 
 for target in "${targets[@]}"; do
   case "$target" in
-    aarch64-unknown-linux-gnu) arch=arm64; sysroot=/usr/aarch64-linux-gnu; features=rpi,jetson,v4l2,onnxruntime ;;
-    # No onnxruntime wheel exists for armv7.
-    armv7-unknown-linux-gnueabihf) arch=armhf; sysroot=/usr/arm-linux-gnueabihf; features=rpi,jetson,v4l2 ;;
+    aarch64-unknown-linux-gnu) arch=arm64 ;;
+    armv7-unknown-linux-gnueabihf) arch=armhf ;;
     *) echo "package: unknown target $target" >&2; exit 2 ;;
   esac
+  features="$(board_features "$target")"
   echo "==> release build of melanoscope-edge for $target"
-  # bindgen (V4L2 headers) parses the target's kernel headers from its sysroot.
-  BINDGEN_EXTRA_CLANG_ARGS="--sysroot=$sysroot -I$sysroot/include" \
+  BINDGEN_EXTRA_CLANG_ARGS="$(board_bindgen_args "$target")" \
     cargo build --locked --profile board --target "$target" -p melanoscope-edge --features "$features"
   bin="target/$target/board/melanoscope-edge"
 

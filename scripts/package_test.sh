@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-bash scripts/package.sh
+# test.sh builds the packages in a step of their own (its ARM tests reuse that build) and says so.
+[ -n "${MELANOSCOPE_PACKAGES_BUILT:-}" ] || bash scripts/package.sh
 cargo run --locked -q -p melanoscope-tests --bin melanoscope-fixture -- "$PWD/target/package-fixture"
 fixture="$PWD/target/package-fixture"
 version="$(cargo pkgid -p melanoscope-edge | sed 's/.*[#@]//')"

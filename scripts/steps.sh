@@ -41,9 +41,11 @@ steps_table() {
     END {
       printf "%7s %6s  %-8s %-14s %s\n", "seconds", "share", "kind", "result", "step"
       for (i = 2; i <= n; i++)
-        printf "%7d %5.1f%%  %-8s %-14s %s\n", secs[i], total ? 100 * secs[i] / total : 0, kind[i], res[i], substr(name[i], 1, 90)
+        printf "%7d %5.1f%%  %-8s %-14s %s\n", secs[i], total ? 100 * secs[i] / total : 0, kind[i], res[i], substr(name[i], 1, 100)
       printf "%7d %5.1f%%  %s\n", total, 100, "whole run"
-      for (k in by) printf "%7d %5.1f%%  all %s steps\n", by[k], total ? 100 * by[k] / total : 0, k
+      split("setup check compile run", kinds, " ")
+      for (j = 1; j <= 4; j++) if (kinds[j] in by)
+        printf "%7d %5.1f%%  all %s steps\n", by[kinds[j]], total ? 100 * by[kinds[j]] / total : 0, kinds[j]
     }' "$STEPS_FILE"
   return "$rc"
 }

@@ -19,7 +19,7 @@ run_step setup "setup (Debian packages, Rust targets, the cached torch venv)" ba
 source scripts/env.sh
 
 run_step check "cargo fmt --check" cargo fmt --all -- --check
-run_step check "crate graph: the trainer never links the edge; the edge without its feature never links onnxruntime" \
+run_step check "crate graph (trainer without edge; edge without onnxruntime unless asked)" \
   bash scripts/crate_graph.sh
 
 clippy_all() {
@@ -29,33 +29,40 @@ clippy_all() {
   cargo clippy -p melanoscope-edge -p melanoscope-boards --all-targets \
     --features melanoscope-edge/v4l2,melanoscope-edge/rpi,melanoscope-edge/jetson,melanoscope-boards/mock --locked -- -D warnings
 }
-run_step check "clippy (all crates, all targets, warnings are errors; no_std core; hardware features)" clippy_all
+run_step check "clippy -D warnings (all crates and targets; no_std core; hardware features)" clippy_all
 
 # The host run has the board backends' code in too (Pi, Jetson, mock), so the boards crate's
 # hardware-feature tests run in the one workspace build. The engine and edge without onnxruntime
 # (the board binaries' feature set) are the ones the qemu runs below execute.
 host_features=(--features melanoscope-boards/rpi,melanoscope-boards/jetson,melanoscope-boards/mock)
-run_step compile "host test build (x86_64, every crate; the trainer turns on the engine's onnxruntime feature)" \
+run_step compile "host test build (x86_64, every crate)" \
   cargo test --workspace --locked "${host_features[@]}" --no-run
 run_step run "host tests (x86_64, every crate)" cargo test --workspace --locked "${host_features[@]}"
 
-run_step run "the sharded study on a one-node Slurm cluster: patch and experiment arrays merged = unsharded" \
-  bash scripts/test_cluster.sh
+# The trainer binary the host test build made (the integration tests run it): building it again
+# with the trainer's features alone would recompile the crates below it.
+run_step run "Slurm: patch and experiment arrays merged = unsharded (one-node cluster)" \
+  env MELANOSCOPE_TRAIN="$PWD/target/debug/melanoscope-train" bash scripts/test_cluster.sh
 
 run_step compile "no_std core builds for bare metal (thumbv7em-none-eabihf)" \
   cargo build -p melanoscope-shared --no-default-features --features alloc --target thumbv7em-none-eabihf --locked
 
-# The ARM tests are built in the board packages' profile (optimised, overflow checks on), after
-# the packages, so they reuse the dependencies the package builds compiled: one optimised build
-# of the dependency graph per ARM target, not a debug one and an optimised one. Optimised code
-# also runs several times faster under emulation.
+# The ARM tests are built in the board packages' profile (optimised, overflow checks on) with
+# each package's features (scripts/board_targets.sh), after the packages, so they reuse the
+# dependencies the package builds compiled: one optimised build of the dependency graph per ARM
+# target, not a debug one as well. Optimised code also runs several times faster under emulation.
+# So each target tests the edge it ships: aarch64 with the onnxruntime backend compiled in,
+# armv7 without it (the engine and edge without onnxruntime, as the host ran them before).
+source scripts/board_targets.sh
 arm_targets=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 arm_packages=(-p melanoscope-shared -p melanoscope-engine -p melanoscope-synth -p melanoscope-edge -p melanoscope-boards
               -p melanoscope-tests)
-run_step compile "board packages: release cross builds (${arm_targets[*]})" bash scripts/package.sh
+run_step compile "board packages: board-profile cross builds (aarch64, armv7)" bash scripts/package.sh
 for target in "${arm_targets[@]}"; do
-  run_step compile "ARM test binaries for $target (board profile)" \
-    cargo test --profile board --target "$target" --locked "${arm_packages[@]}" --no-run
+  run_step compile "ARM test build for $target (board profile, the package's features)" \
+    env BINDGEN_EXTRA_CLANG_ARGS="$(board_bindgen_args "$target")" \
+    cargo test --profile board --target "$target" --locked "${arm_packages[@]}" \
+    --features "$(board_edge_features "$target")" --no-run
 done
 
 # qemu-user runs a test binary on one core (one test thread: timing-sensitive tests stay calm
@@ -64,7 +71,8 @@ done
 qemu_both() {
   local pids=() failed=() i target
   for target in "${arm_targets[@]}"; do
-    PROPTEST_CASES=48 QEMU_TESTS_PROFILE=board bash scripts/qemu_tests.sh "$target" "${arm_packages[@]}" \
+    PROPTEST_CASES=48 QEMU_TESTS_PROFILE=board BINDGEN_EXTRA_CLANG_ARGS="$(board_bindgen_args "$target")" \
+      bash scripts/qemu_tests.sh "$target" "${arm_packages[@]}" --features "$(board_edge_features "$target")" \
       > "target/qemu-tests-$target.log" 2>&1 &
     pids+=($!)
   done
@@ -77,9 +85,9 @@ qemu_both() {
   done
   [ ${#failed[@]} -eq 0 ] || { echo "tests under qemu failed for: ${failed[*]}" >&2; return 1; }
 }
-run_step run "tests under qemu for ${arm_targets[*]} side by side (one test thread each)" qemu_both
+run_step run "tests under qemu, aarch64 and armv7 side by side (one test thread each)" qemu_both
 
-run_step run "board packages installed into a scratch root, systemd-analyze, a replay under qemu" \
-  bash scripts/package_test.sh
+run_step run "board packages: installed in a scratch root, systemd-analyze, replay under qemu" \
+  env MELANOSCOPE_PACKAGES_BUILT=1 bash scripts/package_test.sh
 
 steps_end

@@ -29,7 +29,7 @@ pub fn exposure(img: &RgbImage) -> (f64, f64) {
 /// noise adds little against a field's contrast. (An earlier measure, the Laplacian's variance
 /// at 2 px over that at 1 px, rose with slight defocus and scored sharp real H&E lowest.)
 ///
-/// Measured on one 256 px field of each real H&E view of `../shared/data` (tests/tests/focus.rs
+/// Measured on one 256 px field of each real H&E view of `../shared/data` (tests/tests/it/focus.rs
 /// prints the table): in focus 0.34 to 2.4 (scanned tiles and photomicrographs), synthetic
 /// camera frames 0.087 to 0.84; blurred by a Gaussian of 3 px 0.061 to 0.22, of 5 px 0.028 to
 /// 0.122, of 8 px 0.010 to 0.062. Flat views score 0.
