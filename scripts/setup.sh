@@ -38,40 +38,18 @@ rustup component list --installed | grep -q '^rustfmt' || rustup component add r
 # workspace resolves without it.
 bash scripts/vendor_tract.sh
 
-# The Python venv (torch, ~4.6 GB installed) lives in a per-machine cache outside the clone, so
-# a fresh clone on the same machine (CI's, a second checkout) reuses it; `.venv` in the clone is a
-# link to it. The key names torch, Python and the package list: a change makes a new venv. Built
-# under a lock, so two clones running setup at once wait for one install instead of mixing two,
-# and marked complete last: a killed install, or a venv whose imports fail, is rebuilt.
+# The Python venv lives in a per-machine cache outside the clone (scripts/venv_cache.sh); `.venv`
+# in the clone is a link to it. Its name carries torch's, Python's and the package list's
+# versions: a change makes a new venv beside the old one.
+source scripts/venv_cache.sh
 py_tag="$(python3 -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')"
 req_key="$(printf '%s\n' "$PY_PACKAGES" | sha256sum | cut -c1-12)"
 cache_root="${MELANOSCOPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/melanoscope}"
 cached_venv="$cache_root/venv-torch$TORCH_VERSION-$py_tag-$req_key"
-venv_ok() {
-  [ -f "$1/.melanoscope-complete" ] && "$1/bin/python" -c "
+ensure_cached_venv "$cached_venv" "$PY_PACKAGES" "
 import sys, torch, pandas, pyarrow, onnxruntime, openslide_bin
-sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>"$1.check-err"
-}
-mkdir -p "$cache_root"
-exec 9>"$cached_venv.lock"
-flock 9
-if ! venv_ok "$cached_venv"; then
-  if [ -e "$cached_venv" ]; then
-    echo "setup: the cached venv $cached_venv is damaged or unfinished (import check failed:" \
-      "$(tail -n 1 "$cached_venv.check-err" 2>/dev/null || echo 'no completion mark')); rebuilding it" >&2
-    rm -rf "$cached_venv"
-  fi
-  echo "setup: installing torch==$TORCH_VERSION and the test packages into $cached_venv (large download)"
-  python3 -m venv "$cached_venv"
-  "$cached_venv/bin/python" -m pip install -q --upgrade pip
-  # shellcheck disable=SC2086
-  "$cached_venv/bin/python" -m pip install -q $PY_PACKAGES
-  venv_ok_probe="$cached_venv/.melanoscope-complete"
-  touch "$venv_ok_probe"
-  venv_ok "$cached_venv" || { echo "setup: the new venv $cached_venv fails its import check:" \
-    "$(cat "$cached_venv.check-err")" >&2; rm -f "$venv_ok_probe"; exit 1; }
-fi
-rm -f "$cached_venv.check-err"
+v = torch.__version__.split('+')[0]
+sys.exit(0 if v == '$TORCH_VERSION' else f'torch {v} where $TORCH_VERSION was expected')"
 # The lock (fd 9) is held to the end: the OpenSlide link files below are written into the shared venv.
 # A clone made before the venv moved has a venv folder of its own: it is replaced by the link.
 if [ -e "$VENV" ] && [ ! -L "$VENV" ]; then

@@ -18,7 +18,12 @@ run_step() {
   local kind="$1" name="$2" t0=$SECONDS rc=0
   shift 2
   step "$name"
-  "$@" || rc=$?
+  # In a subshell outside any `||`: there errexit holds inside a shell function too (bash ignores
+  # it in a function called as `f || ...`, which would let a failing first command pass).
+  set +e
+  (set -e; "$@")
+  rc=$?
+  set -e
   printf '%s\t%s\t%s\t%s\n' "$name" "$kind" "$((SECONDS - t0))" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED (exit $rc)")" \
     >> "$STEPS_FILE"
   return "$rc"
@@ -39,9 +44,9 @@ steps_table() {
     NR == 1 { next }
     { rows[NR] = $0; secs[NR] = $3; kind[NR] = $2; name[NR] = $1; res[NR] = $4; by[$2] += $3; n = NR }
     END {
-      printf "%7s %6s  %-8s %-14s %s\n", "seconds", "share", "kind", "result", "step"
+      printf "%7s %6s  %-8s %-16s %s\n", "seconds", "share", "kind", "result", "step"
       for (i = 2; i <= n; i++)
-        printf "%7d %5.1f%%  %-8s %-14s %s\n", secs[i], total ? 100 * secs[i] / total : 0, kind[i], res[i], substr(name[i], 1, 100)
+        printf "%7d %5.1f%%  %-8s %-16s %s\n", secs[i], total ? 100 * secs[i] / total : 0, kind[i], res[i], substr(name[i], 1, 100)
       printf "%7d %5.1f%%  %s\n", total, 100, "whole run"
       split("setup check compile run", kinds, " ")
       for (j = 1; j <= 4; j++) if (kinds[j] in by)

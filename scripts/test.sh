@@ -17,6 +17,8 @@ steps_begin target/test-times.tsv
 
 run_step setup "setup (Debian packages, Rust targets, the cached torch venv)" bash scripts/setup.sh
 source scripts/env.sh
+run_step check "the per-machine venv cache: one install for two setups at once, damaged ones rebuilt" \
+  bash scripts/test_venv_cache.sh
 
 run_step check "cargo fmt --check" cargo fmt --all -- --check
 run_step check "crate graph (trainer without edge; edge without onnxruntime unless asked)" \
@@ -57,7 +59,9 @@ source scripts/board_targets.sh
 arm_targets=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 arm_packages=(-p melanoscope-shared -p melanoscope-engine -p melanoscope-synth -p melanoscope-edge -p melanoscope-boards
               -p melanoscope-tests)
-run_step compile "board packages: board-profile cross builds (aarch64, armv7)" bash scripts/package.sh
+for target in "${arm_targets[@]}"; do
+  run_step compile "board package build for $target (board profile)" bash scripts/package.sh "$target"
+done
 for target in "${arm_targets[@]}"; do
   run_step compile "ARM test build for $target (board profile, the package's features)" \
     env BINDGEN_EXTRA_CLANG_ARGS="$(board_bindgen_args "$target")" \

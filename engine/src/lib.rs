@@ -443,6 +443,18 @@ mod tests {
         assert!(err.contains("\"tensorrt\"") && err.contains("tract or onnxruntime"), "{err}");
     }
 
+    /// Built with the feature (the arm64 board binary, the trainer), a library that is not there
+    /// is an error naming it, not a panic: the board may lack onnxruntime until it is installed.
+    #[cfg(feature = "onnxruntime")]
+    #[test]
+    fn onnxruntime_with_its_feature_names_a_missing_library() {
+        let missing = std::env::temp_dir().join(format!("msc-no-ort-{}/libonnxruntime.so", std::process::id()));
+        let backend = Backend::OnnxRuntime { library: missing.clone() };
+        assert!(backend.compiled_in());
+        let err = Engine::open(&[], 1, 64, &backend, 1).unwrap_err().to_string();
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+    }
+
     /// Built without the feature (as the board binaries are), the backend still exists and
     /// says what is missing instead of panicking.
     #[cfg(not(feature = "onnxruntime"))]
