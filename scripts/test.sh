@@ -19,6 +19,7 @@ run_step setup "setup (Debian packages, Rust targets, the cached torch venv)" ba
 source scripts/env.sh
 run_step check "the per-machine venv cache: one install for two setups at once, damaged ones rebuilt" \
   bash scripts/test_venv_cache.sh
+run_step check "the step table: a failed step stops the run and is shown in the table" bash scripts/test_steps.sh
 
 run_step check "cargo fmt --check" cargo fmt --all -- --check
 run_step check "crate graph (trainer without edge; edge without onnxruntime unless asked)" \
