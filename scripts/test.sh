@@ -36,7 +36,7 @@ run_step check "clippy -D warnings (all crates and targets; no_std core; hardwar
 
 # The host run has the board backends' code in too (Pi, Jetson, mock), so the boards crate's
 # hardware-feature tests run in the one workspace build. The engine and edge without onnxruntime
-# (the board binaries' feature set) are the ones the qemu runs below execute.
+# (the armv7 board binary's feature set) run under qemu for armv7 below.
 host_features=(--features melanoscope-boards/rpi,melanoscope-boards/jetson,melanoscope-boards/mock)
 run_step compile "host test build (x86_64, every crate)" \
   cargo test --workspace --locked "${host_features[@]}" --no-run
