@@ -57,6 +57,10 @@ if [ -e "$VENV" ] && [ ! -L "$VENV" ]; then
   rm -rf "$VENV"
 fi
 [ "$(readlink "$VENV" 2>/dev/null)" = "$cached_venv" ] || ln -sfn "$cached_venv" "$VENV"
+# OpenSlide 4 (reads DICOM whole-slide images; Debian 12 ships 3.4.1): the library inside the
+# openslide-bin wheel. Debian's header declares the same C API (4.x only adds functions), so a
+# pkg-config file pointing at the wheel's library lets openslide-sys link it; scripts/env.sh
+# puts it on PKG_CONFIG_PATH and the trainer's build.rs records its folder as an rpath.
 os_lib="$("$VENV/bin/python" -c 'import openslide_bin, os; print(os.path.dirname(openslide_bin.__file__))')"
 os_pc="$VENV/openslide4/pkgconfig"
 mkdir -p "$os_pc" "$VENV/openslide4/lib"

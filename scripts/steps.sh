@@ -42,7 +42,7 @@ steps_table() {
   echo "==> step times ($STEPS_FILE), $([ -n "$STEPS_PASSED" ] && echo passed || echo "FAILED (exit $rc)")"
   awk -F'\t' -v total="$SECONDS" '
     NR == 1 { next }
-    { rows[NR] = $0; secs[NR] = $3; kind[NR] = $2; name[NR] = $1; res[NR] = $4; by[$2] += $3; n = NR }
+    { secs[NR] = $3; kind[NR] = $2; name[NR] = $1; res[NR] = $4; by[$2] += $3; n = NR }
     END {
       printf "%7s %6s  %-8s %-16s %s\n", "seconds", "share", "kind", "result", "step"
       for (i = 2; i <= n; i++)
