@@ -15,7 +15,7 @@ packages=(--workspace)
 if [ -n "${CRATES:-}" ]; then
   packages=()
   for c in $CRATES; do
-    [ -f "$c/Cargo.toml" ] || { echo "check: no crate folder '$c' (expected one of: shared engine synth edge boards pagecheck trainer tests)" >&2; exit 2; }
+    [ -f "$c/Cargo.toml" ] || { echo "check: no crate folder '$c' (expected one of: shared engine synth slides edge boards pagecheck trainer tests)" >&2; exit 2; }
     packages+=(-p "melanoscope-$c")
   done
 fi

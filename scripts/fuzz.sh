@@ -2,9 +2,9 @@
 # Fuzzes every decoder of outside input, each target for FUZZ_SECONDS (default 60): in shared,
 # the record-log reader, the bundle metadata and the whole bundle file (signature and forms);
 # in edge, the MJPEG splitter, the raw stream, the site settings and (through boards) the
-# board description; in trainer (libtorch), the cohort file, annotation files with their
-# geometry checks, region-label specs, the split file, the direct TIFF tile reader and weight
-# files. Prints a line per target with the runs it made. FUZZ_TARGETS="dir:target ..." limits
+# board description; in slides, the cohort file, annotation files with their geometry
+# checks, region-label specs, the split file, the direct TIFF and OME-TIFF readers; in trainer
+# (libtorch), weight files. Prints a line per target with the runs it made. FUZZ_TARGETS="dir:target ..." limits
 # the list (e.g. FUZZ_TARGETS="edge:mjpeg_stream").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +30,8 @@ fuzz() {
 }
 mkdir -p target
 all="shared:record_log shared:bundle_meta shared:model_file edge:mjpeg_stream edge:raw_stream edge:site_toml \
-edge:board_toml edge:truth_csv trainer:cohort_csv trainer:annotations trainer:region_labels trainer:split_csv trainer:tiled_tiff \
-trainer:ome_tiff trainer:safetensors"
+edge:board_toml edge:truth_csv slides:cohort_csv slides:annotations slides:region_labels slides:split_csv slides:tiled_tiff \
+slides:ome_tiff trainer:safetensors"
 for entry in ${FUZZ_TARGETS:-$all}; do
   fuzz "${entry%%:*}" "${entry#*:}"
 done

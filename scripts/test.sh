@@ -45,7 +45,8 @@ run_step run "host tests (x86_64, every crate)" cargo test --workspace --locked 
 # The trainer binary the host test build made (the integration tests run it): building it again
 # with the trainer's features alone would recompile the crates below it.
 run_step run "Slurm: patch and experiment arrays merged = unsharded (one-node cluster)" \
-  env MELANOSCOPE_TRAIN="$PWD/target/debug/melanoscope-train" bash scripts/test_cluster.sh
+  env MELANOSCOPE_TRAIN="$PWD/target/debug/melanoscope-train" MELANOSCOPE_SLIDES="$PWD/target/debug/melanoscope-slides" \
+  bash scripts/test_cluster.sh
 
 run_step compile "no_std core builds for bare metal (thumbv7em-none-eabihf)" \
   cargo build -p melanoscope-shared --no-default-features --features alloc --target thumbv7em-none-eabihf --locked

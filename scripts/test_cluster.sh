@@ -20,7 +20,15 @@ bin="${MELANOSCOPE_TRAIN:-$repo/target/debug/melanoscope-train}"
 if [ -z "${MELANOSCOPE_TRAIN:-}" ]; then
   cargo build --locked -q -p melanoscope-trainer --bin melanoscope-train
 fi
-export MELANOSCOPE_TRAIN="$bin"
+slides="${MELANOSCOPE_SLIDES:-$repo/target/debug/melanoscope-slides}"
+if [ -z "${MELANOSCOPE_SLIDES:-}" ]; then
+  cargo build --locked -q -p melanoscope-slides --bin melanoscope-slides
+fi
+# The patch tasks run melanoscope-slides, which links no libtorch, as a CPU node would.
+export MELANOSCOPE_TRAIN="$bin" MELANOSCOPE_SLIDES="$slides"
+if ldd "$slides" | grep -q 'libtorch'; then
+  echo "$slides links libtorch; the patch tasks must run without the torch wheel" >&2; exit 1
+fi
 
 work="$(mktemp -d /tmp/msc-cluster-XXXXXX)"
 source scripts/slurm/cluster.sh

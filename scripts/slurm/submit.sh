@@ -5,11 +5,12 @@
 #   scripts/slurm/submit.sh patch TASKS COHORT OUT [patch options...]
 #   scripts/slurm/submit.sh experiment TASKS MANIFEST SPLIT OUT [experiment options...]
 # Prints "<array job id> <merge job id>". Site options (partition, account, QOS) go in
-# SBATCH_OPTIONS, e.g. SBATCH_OPTIONS="--partition=gpu --account=pathology"; the binary in
-# MELANOSCOPE_TRAIN (default: melanoscope-train on PATH), exported to the tasks.
+# SBATCH_OPTIONS, e.g. SBATCH_OPTIONS="--partition=gpu --account=pathology"; the binaries in
+# MELANOSCOPE_SLIDES (patch tasks and their merge; default melanoscope-slides on PATH, no
+# libtorch) and MELANOSCOPE_TRAIN (experiment tasks; default melanoscope-train), exported.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-usage() { sed -n '2,10p' "$0" >&2; exit 2; }
+usage() { sed -n '2,11p' "$0" >&2; exit 2; }
 [ $# -ge 4 ] || usage
 kind="$1"
 tasks="$2"

@@ -16,6 +16,8 @@
 extern crate alloc;
 
 #[cfg(feature = "alloc")]
+pub mod choice;
+#[cfg(feature = "alloc")]
 pub mod formats;
 mod lesion;
 #[cfg(feature = "alloc")]

@@ -1,8 +1,8 @@
-//! The Melanoscope trainer: cohorts of whole-slide images → patch sets (`patching`, `manifest`,
-//! `split`) → ResNet/VGG networks trained with libtorch (`model`, `data`, `train`) → the
+//! The Melanoscope trainer: patch sets from `melanoscope-slides` (slides, annotations,
+//! patching, manifests, splits, shards; no libtorch) → ResNet/VGG networks trained with libtorch (`model`, `data`, `train`) → the
 //! study's evaluation tables and experiment grids (`train::evaluate`, `experiment`) → Grad-CAM
 //! maps (`explain`) → ONNX model bundles checked in the shared inference engine (`export`).
-//! Cohorts and grids split into shards for independent tasks (`shard`) and back (`merge`).
+//! Experiment grids split into shards for independent tasks and back (`merge`).
 //! Synthetic cohorts come from `melanoscope-synth`; inference from `melanoscope-engine`.
 //!
 //! Errors: typed per module (`thiserror`), each keeping the library error it came from as its
@@ -13,22 +13,13 @@
 
 pub use melanoscope_shared::errors::error_chain;
 
-pub mod annotations;
-pub mod choice;
-pub mod cohort;
 pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod explain;
 pub mod export;
-pub mod import;
-pub mod manifest;
 pub mod merge;
 pub mod model;
 pub mod ood;
-pub mod patching;
 pub mod report;
-pub mod shard;
-pub mod slide;
-pub mod split;
 pub mod train;

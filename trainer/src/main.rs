@@ -21,7 +21,7 @@ enum Command {
     /// Cut the slides of a cohort into 256x256 patches at one or more magnifications.
     /// Exit status: 0 every slide patched; 3 some slides failed and the rest were patched; 4
     /// every slide failed (each named with its reason in the output and report.json).
-    Patch(cli::patch::PatchArgs),
+    Patch(melanoscope_slides::cli::patch::PatchArgs),
     /// Generate a synthetic skin-lesion cohort: pyramidal TIFF slides, lesion masks, cohort.csv.
     Synth(cli::synth::SynthArgs),
     /// Benchmark patch extraction (batched reads vs one read per patch) on one slide, as JSON.
@@ -31,9 +31,9 @@ enum Command {
     /// the device and fed by the data pipeline from a patch manifest), as JSON.
     Bench(cli::bench::BenchArgs),
     /// Import patch folders (one subfolder per class: MM, IN, CN, JN) into a patch manifest.
-    ImportPatches(cli::patch_sets::ImportArgs),
+    ImportPatches(melanoscope_slides::cli::patch_sets::ImportArgs),
     /// Score a colour-only classifier (patch mean/std of RGB) on a manifest and split, as JSON.
-    ColourBaseline(cli::patch_sets::ColourBaselineArgs),
+    ColourBaseline(cli::colour_baseline::ColourBaselineArgs),
     /// Render microscope camera frames (JPEG) of each lesion class from synthetic scenes.
     Frames(cli::synth::FramesArgs),
     /// Train a network for one of the study's tasks on a patch manifest and patient split
@@ -62,7 +62,7 @@ enum Command {
     /// batches), with tract's time by operation, as JSON.
     BenchExport(cli::bench_export::BenchExportArgs),
     /// Split a cohort's patients into train/validation/test (stratified by label, seeded).
-    Split(cli::patch_sets::SplitArgs),
+    Split(melanoscope_slides::cli::patch_sets::SplitArgs),
     /// One self-contained HTML page of a run folder (cohort, evaluation, experiments, curves,
     /// explanations, model cards, edge screening against truth, speed), optionally checked in
     /// headless Chromium.
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e:?}");
+            eprintln!("Error: {}", melanoscope_shared::errors::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -91,12 +91,12 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Info => println!("{}", serde_json::to_string_pretty(&melanoscope_trainer::device::report())?),
-        Command::Patch(args) => return cli::patch::run(args),
+        Command::Patch(args) => return melanoscope_slides::cli::patch::run(args),
         Command::Synth(args) => cli::synth::synth(args)?,
         Command::BenchPatch(args) => cli::bench_patch::run(args)?,
         Command::Bench(args) => cli::bench::bench(args)?,
-        Command::ImportPatches(args) => cli::patch_sets::import(args)?,
-        Command::ColourBaseline(args) => cli::patch_sets::colour_baseline(args)?,
+        Command::ImportPatches(args) => melanoscope_slides::cli::patch_sets::import(args)?,
+        Command::ColourBaseline(args) => cli::colour_baseline::colour_baseline(args)?,
         Command::Frames(args) => cli::synth::frames(args)?,
         Command::Train(args) => cli::train::train(args)?,
         Command::Evaluate(args) => cli::train::evaluate(args)?,
@@ -106,7 +106,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Export(args) => cli::export::export(args)?,
         Command::Keygen(args) => cli::export::keygen_command(args)?,
         Command::BenchExport(args) => cli::bench_export::bench_export(args)?,
-        Command::Split(args) => cli::patch_sets::split(args)?,
+        Command::Split(args) => melanoscope_slides::cli::patch_sets::split(args)?,
         Command::Report(args) => cli::report::report(args)?,
         Command::Ood(args) => cli::ood::ood(args)?,
     }

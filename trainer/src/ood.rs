@@ -6,9 +6,6 @@
 //! threshold flags; for the test fields: the share that passes.
 
 use crate::export::fields::{FieldsError, read_fields};
-use crate::manifest::{ManifestError, read_manifest};
-use crate::slide::Magnification;
-use crate::split::{Partition, PatientSplit, SplitError};
 use crate::train::task::{Task, task_samples};
 use melanoscope_engine::{Engine, EngineError, Outputs, pooled};
 use melanoscope_shared::formats::{FamiliarityScorer, FormatError, ModelBundleMeta, ModelFile};
@@ -16,6 +13,9 @@ use melanoscope_shared::image::{
     FieldRect, ImageError, Normalization, RgbImage, TensorLayout, TissueTest, background_fraction, field_to_tensor,
     load_rgb,
 };
+use melanoscope_slides::manifest::{ManifestError, read_manifest};
+use melanoscope_slides::slide::Magnification;
+use melanoscope_slides::split::{Partition, PatientSplit, SplitError};
 use melanoscope_synth::stains::{OtherStain, restain};
 use std::path::{Path, PathBuf};
 

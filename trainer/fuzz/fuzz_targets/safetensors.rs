@@ -3,7 +3,7 @@
 //! matched every parameter.
 #![no_main]
 
-#[path = "scratch.rs"]
+#[path = "../../../slides/fuzz/fuzz_targets/scratch.rs"]
 mod scratch;
 
 use libfuzzer_sys::fuzz_target;

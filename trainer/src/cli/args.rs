@@ -134,7 +134,7 @@ pub enum SpeedArg {
 }
 
 impl std::str::FromStr for SpeedArg {
-    type Err = melanoscope_trainer::choice::UnknownChoice;
+    type Err = melanoscope_shared::choice::UnknownChoice;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.trim().eq_ignore_ascii_case("auto") {

@@ -71,7 +71,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let pipeline = match manifest {
         Some(m) => {
-            let rows = melanoscope_trainer::manifest::read_manifest(&m)?;
+            let rows = melanoscope_slides::manifest::read_manifest(&m)?;
             let task = Task::MmVsNevi;
             let samples = melanoscope_trainer::data::loader::samples_where(
                 rows.iter()

@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 use melanoscope_shared::Lesion;
+use melanoscope_slides::slide::Magnification;
 use melanoscope_synth::scene::Scene;
 use melanoscope_synth::slide::{regions_geojson, write_slide};
-use melanoscope_trainer::slide::Magnification;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -48,7 +48,7 @@ pub fn run(args: BenchPatchArgs) -> Result<()> {
         None => synthetic_slide(&args)?,
     };
     let m = &args.magnification;
-    let report = melanoscope_trainer::patching::run_patch_bench(&path, &m.name, m.um_per_px)?;
+    let report = melanoscope_slides::patching::run_patch_bench(&path, &m.name, m.um_per_px)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

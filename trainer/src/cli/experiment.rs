@@ -3,7 +3,7 @@
 
 use super::args::TrainingOptions;
 use anyhow::{Context, Result, bail};
-use melanoscope_trainer::shard::{Shard, file_sha256};
+use melanoscope_slides::shard::{Shard, file_sha256};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -66,8 +66,8 @@ pub fn experiment(args: ExperimentArgs) -> Result<()> {
             "training": format!("{training:?}"),
         })
     };
-    let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
-    let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
+    let rows = melanoscope_slides::manifest::read_manifest(&manifest)?;
+    let split = melanoscope_slides::split::PatientSplit::load(&split)?;
     let device = melanoscope_trainer::device::best_device();
     melanoscope_trainer::device::share_cores_with_loader(device);
     let size = rows.first().map_or(256, |r| r.patch_size);

@@ -2,8 +2,8 @@
 
 use super::args::loader_config;
 use anyhow::{Result, bail};
+use melanoscope_slides::split::Partition;
 use melanoscope_trainer::model::Arch;
-use melanoscope_trainer::split::Partition;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -74,8 +74,8 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         MethodArg::Cam => CamMethod::Cam,
         MethodArg::GradCam => CamMethod::GradCam,
     };
-    let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
-    let split = split.map(|p| melanoscope_trainer::split::PatientSplit::load(&p)).transpose()?;
+    let rows = melanoscope_slides::manifest::read_manifest(&manifest)?;
+    let split = split.map(|p| melanoscope_slides::split::PatientSplit::load(&p)).transpose()?;
     let chosen: Vec<_> = rows
         .iter()
         .filter(|r| r.magnification.eq_ignore_ascii_case(&magnification))

@@ -4,12 +4,12 @@
 
 use anyhow::Result;
 use melanoscope_shared::formats::FrameAggregationRule;
+use melanoscope_slides::slide::Magnification;
 use melanoscope_trainer::export::familiarity::FamiliarityPlan;
 use melanoscope_trainer::export::frames::FramePlan;
 use melanoscope_trainer::export::onnx::OPSET;
 use melanoscope_trainer::export::run::{BundlePlan, ExportData, ExportPlan, Int8Weights, Precision, keygen, run};
 use melanoscope_trainer::model::Arch;
-use melanoscope_trainer::slide::Magnification;
 use melanoscope_trainer::train::evaluate::Level;
 use melanoscope_trainer::train::task::Task;
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 
 use anyhow::{Result, bail};
 use clap::ValueEnum;
-use melanoscope_trainer::merge::{experiments::merge_experiment_shards, patches::merge_patch_shards};
+use melanoscope_slides::cli::merge::merge_patches;
+use melanoscope_trainer::merge::experiments::merge_experiment_shards;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -31,16 +32,7 @@ pub fn merge(args: MergeArgs) -> Result<()> {
             if args.keep_failed {
                 bail!("--keep-failed is for experiment merges; failed slides are always kept in the patch report");
             }
-            let m = merge_patch_shards(&args.out)?;
-            println!(
-                "merged {} shards: {} slides ({} failed), {} patches in {}; report {}",
-                m.shards,
-                m.slides,
-                m.failed,
-                m.total_patches,
-                m.manifest.display(),
-                m.report.display()
-            );
+            merge_patches(&args.out)?;
         }
         MergeKind::Experiment => {
             let m = merge_experiment_shards(&args.out, args.keep_failed)?;

@@ -1,16 +1,16 @@
 //! One module per command (or a few related ones): each turns its arguments into library calls.
+//! The slide commands (`patch`, `import-patches`, `split`) are `melanoscope_slides::cli`'s.
 
 pub mod args;
 pub mod bench;
 pub mod bench_export;
 pub mod bench_patch;
+pub mod colour_baseline;
 pub mod experiment;
 pub mod explain;
 pub mod export;
 pub mod merge;
 pub mod ood;
-pub mod patch;
-pub mod patch_sets;
 pub mod report;
 pub mod synth;
 pub mod train;

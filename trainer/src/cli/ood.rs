@@ -2,8 +2,8 @@
 //! in-distribution test fields its threshold passes (JSON to `--out`, a table on stdout).
 
 use anyhow::{Context, Result};
+use melanoscope_slides::slide::Magnification;
 use melanoscope_trainer::ood::{OodPlan, OutsideSet, parse_outside, run, to_markdown};
-use melanoscope_trainer::slide::Magnification;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]

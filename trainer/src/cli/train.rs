@@ -20,11 +20,11 @@ pub struct TrainCommandArgs {
 pub fn train(args: TrainCommandArgs) -> Result<()> {
     let TrainCommandArgs { data: TaskData { manifest, split, task, magnification, arch }, training, resume, out } =
         args;
-    use melanoscope_trainer::split::Partition;
+    use melanoscope_slides::split::Partition;
     use melanoscope_trainer::train::fit::fit;
     use melanoscope_trainer::train::task::task_samples;
-    let rows = melanoscope_trainer::manifest::read_manifest(&manifest)?;
-    let split = melanoscope_trainer::split::PatientSplit::load(&split)?;
+    let rows = melanoscope_slides::manifest::read_manifest(&manifest)?;
+    let split = melanoscope_slides::split::PatientSplit::load(&split)?;
     let train = task_samples(&rows, task, &magnification, &split, Partition::Train);
     let val = task_samples(&rows, task, &magnification, &split, Partition::Validation);
     use melanoscope_trainer::train::run_info::{RunInfo, patch_size_of};

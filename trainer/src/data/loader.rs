@@ -6,11 +6,11 @@
 //! batches are handed out in order whatever the number of workers.
 
 use super::augment::{AugmentConfig, augment, augment_timed};
-use crate::manifest::ManifestRow;
-use crate::patching::read_patch;
-use crate::slide::{Slide, is_plain_image};
 use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, field_to_planes};
 use melanoscope_shared::rng::SplitMix64;
+use melanoscope_slides::manifest::ManifestRow;
+use melanoscope_slides::patching::read_patch;
+use melanoscope_slides::slide::{Slide, is_plain_image};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,7 +160,7 @@ pub fn epoch_order(n: usize, seed: u64, epoch: u64, shuffle: bool) -> Vec<usize>
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
     #[error(transparent)]
-    Slide(#[from] crate::slide::SlideError),
+    Slide(#[from] melanoscope_slides::slide::SlideError),
     #[error("patch is {width}x{height}, the model takes {size}")]
     Size { width: u32, height: u32, size: u32 },
     #[error(transparent)]

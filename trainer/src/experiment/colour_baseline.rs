@@ -3,11 +3,11 @@
 //! scored on the test patients. On the synthetic cohort this should sit near chance, which shows
 //! that a model has to use morphology.
 
-use crate::manifest::ManifestRow;
-use crate::patching::read_patch;
-use crate::slide::Slide;
-use crate::split::{Partition, PatientSplit};
 use melanoscope_shared::metrics::{MultiConfusion, auc};
+use melanoscope_slides::manifest::ManifestRow;
+use melanoscope_slides::patching::read_patch;
+use melanoscope_slides::slide::Slide;
+use melanoscope_slides::split::{Partition, PatientSplit};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -50,7 +50,7 @@ fn features(img: &melanoscope_shared::image::RgbImage) -> [f64; 6] {
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
     #[error(transparent)]
-    Slide(#[from] crate::slide::SlideError),
+    Slide(#[from] melanoscope_slides::slide::SlideError),
     #[error("{0}")]
     Data(String),
     #[error("{what}: {source}")]

@@ -7,10 +7,7 @@
 
 use super::Preset;
 use super::plots::{confusion_svg, roc_svg};
-use crate::manifest::ManifestRow;
 use crate::model::{Arch, load_network};
-use crate::shard::Shard;
-use crate::split::{Partition, PatientSplit};
 use crate::train::evaluate::{EvaluationReport, PatchPrediction, evaluate_binary, level_scores};
 use crate::train::fit::{FitConfig, fit};
 use crate::train::mixed::SpeedConfig;
@@ -19,6 +16,9 @@ use crate::train::step::predict_samples;
 use crate::train::task::task_rows;
 use melanoscope_shared::atomic::write_atomic;
 use melanoscope_shared::metrics::{Aggregation, BinaryConfusion, ConfidenceInterval, roc_curve};
+use melanoscope_slides::manifest::ManifestRow;
+use melanoscope_slides::shard::Shard;
+use melanoscope_slides::split::{Partition, PatientSplit};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -10,8 +10,8 @@ pub mod plots;
 #[cfg(test)]
 mod tests;
 
-use crate::choice::UnknownChoice;
 use crate::train::task::Task;
+use melanoscope_shared::choice::UnknownChoice;
 
 /// A task at a magnification (`40X`, … or `mixed`).
 #[derive(Debug, Clone, PartialEq, Eq)]

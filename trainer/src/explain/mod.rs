@@ -24,7 +24,7 @@ pub enum ExplainError {
     #[error(transparent)]
     Image(#[from] melanoscope_shared::image::ImageError),
     #[error(transparent)]
-    Slide(#[from] crate::slide::SlideError),
+    Slide(#[from] melanoscope_slides::slide::SlideError),
     #[error("{path}: {detail}")]
     Io { path: std::path::PathBuf, detail: String },
 }

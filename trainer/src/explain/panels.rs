@@ -3,10 +3,10 @@
 
 use super::ExplainError;
 use super::cam::PatchCam;
-use crate::patching::read_patch;
-use crate::slide::Slide;
 use melanoscope_shared::cam::{overlay, upsample_bilinear, viridis};
 use melanoscope_shared::image::{RgbImage, outline_rect};
+use melanoscope_slides::patching::read_patch;
+use melanoscope_slides::slide::Slide;
 
 const GAP: u32 = 8;
 const PATCH_OUTLINE: [u8; 3] = [0, 200, 0];

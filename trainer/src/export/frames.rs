@@ -15,9 +15,6 @@
 //! (synthetic sites the demo's test frames do not use). Measured on the demo model: the same
 //! nevus scenes score 0.07 to 0.24 higher through such a camera than rendered clean.
 
-use crate::manifest::ManifestRow;
-use crate::slide::Slide;
-use crate::split::{Partition, PatientSplit};
 use crate::train::task::{Task, task_rows};
 use melanoscope_engine::{Engine, EngineError, frame_extract_config};
 use melanoscope_shared::formats::{DecisionThresholds, FrameAggregationRule, FrameChoice};
@@ -25,6 +22,9 @@ use melanoscope_shared::image::{FrameBounds, ImageError, Normalization, PixelSpa
 use melanoscope_shared::metrics::{MetricsError, auc, choose_threshold};
 use melanoscope_shared::pipeline::FieldExtractor;
 use melanoscope_shared::scores::softmax;
+use melanoscope_slides::manifest::ManifestRow;
+use melanoscope_slides::slide::Slide;
+use melanoscope_slides::split::{Partition, PatientSplit};
 use std::collections::BTreeMap;
 
 /// The camera the frame threshold is chosen for (`--frame-size`, `--frame-um-per-px`).

@@ -13,10 +13,7 @@ use super::fields::{FieldSet, FieldsError, read_fields};
 use super::frames::{FrameModel, FramePlan, FrameThresholdError, choose_frame_threshold, validation_frames};
 use super::onnx::{ExportError, Form, export_form, write_reference};
 use super::quant::{Agreement, QuantError, agreement, calibrate};
-use crate::manifest::{ManifestError, ManifestRow, read_manifest};
 use crate::model::{Arch, WeightsError, load_network};
-use crate::slide::Magnification;
-use crate::split::{Partition, PatientSplit, SplitError};
 use crate::train::evaluate::Level;
 use crate::train::task::{Task, task_samples};
 use melanoscope_engine::{Backend, Engine, EngineError, names};
@@ -24,6 +21,9 @@ use melanoscope_shared::formats::{
     FormFamiliarity, FormatError, KeyFileError, ModelFile, NamedMetric, Quantization, read_key_file,
 };
 use melanoscope_shared::image::{ImageError, Normalization, RgbImage};
+use melanoscope_slides::manifest::{ManifestError, ManifestRow, read_manifest};
+use melanoscope_slides::slide::Magnification;
+use melanoscope_slides::split::{Partition, PatientSplit, SplitError};
 use std::path::{Path, PathBuf};
 
 /// The numeric form of the exported model (`--form`).

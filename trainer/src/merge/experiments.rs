@@ -1,8 +1,8 @@
 //! Merging the shards of an `experiment` grid into `experiments.{md,csv,json}`.
 
-use super::{MergeError, first_difference, read_json, read_records};
 use crate::experiment::grid::{ExperimentShardRecord, Outcome, RunResult, SHARD_RECORD, cell_name, write_tables};
-use crate::shard::Shard;
+use melanoscope_slides::merge::{MergeError, first_difference, read_json, read_records};
+use melanoscope_slides::shard::Shard;
 use std::path::{Path, PathBuf};
 
 /// What a merge wrote.

@@ -10,7 +10,7 @@ pub use resnet::ResNet;
 pub use vgg::Vgg19;
 pub use weights::{LoadReport, WeightsError, load_weights};
 
-use crate::choice::UnknownChoice;
+use melanoscope_shared::choice::UnknownChoice;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use tch::{Tensor, nn};
@@ -105,7 +105,7 @@ impl Arch {
     }
 }
 
-crate::choice::from_str_by_parse!(Arch);
+melanoscope_shared::from_str_by_parse!(Arch);
 
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,9 +4,9 @@
 
 use super::Page;
 use super::html::{escape, interval, num, table, text};
-use crate::manifest::read_manifest;
-use crate::split::{Partition, PatientSplit};
 use melanoscope_shared::formats::{ModelFile, hex, sha256};
+use melanoscope_slides::manifest::read_manifest;
+use melanoscope_slides::split::{Partition, PatientSplit};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

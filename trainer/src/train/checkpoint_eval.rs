@@ -7,10 +7,10 @@ use super::mixed::SpeedConfig;
 use super::step::predict_samples;
 use super::task::{Task, task_rows};
 use crate::data::loader::{LoaderConfig, samples_where};
-use crate::manifest::{ManifestError, read_manifest};
 use crate::model::{Arch, WeightsError, load_network};
-use crate::split::{Partition, PatientSplit, SplitError};
 use melanoscope_shared::metrics::Aggregation;
+use melanoscope_slides::manifest::{ManifestError, read_manifest};
+use melanoscope_slides::split::{Partition, PatientSplit, SplitError};
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 //! seeded percentile-bootstrap 95% intervals over the units of that level. Each test subtype's
 //! positive rate (sensitivity for MM, 1 − specificity for a nevus type) is reported too.
 
-use crate::choice::UnknownChoice;
+use melanoscope_shared::choice::UnknownChoice;
 use melanoscope_shared::metrics::MetricsError;
 use melanoscope_shared::metrics::{
     Aggregation, BinaryConfusion, ChosenThreshold, ConfidenceInterval, ThresholdRule, aggregate, auc, bootstrap_ci,
@@ -31,7 +31,7 @@ impl PatchPrediction {
     /// Predictions of the patches `rows` (with their `samples`, in the same order) from class
     /// probabilities; patches that could not be read (`None`) are left out.
     pub fn from_probabilities(
-        rows: &[&crate::manifest::ManifestRow],
+        rows: &[&melanoscope_slides::manifest::ManifestRow],
         samples: &[crate::data::loader::Sample],
         probs: Vec<Option<Vec<f64>>>,
     ) -> Vec<PatchPrediction> {
@@ -111,7 +111,7 @@ impl Level {
     }
 }
 
-crate::choice::from_str_by_parse!(Level);
+melanoscope_shared::from_str_by_parse!(Level);
 
 impl std::fmt::Display for Level {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -23,7 +23,7 @@ pub struct SpeedConfig {
     pub channels_last: bool,
 }
 
-crate::choice::from_str_by_parse!(SpeedConfig);
+melanoscope_shared::from_str_by_parse!(SpeedConfig);
 
 impl SpeedConfig {
     pub const FP32: SpeedConfig = SpeedConfig { precision: Precision::Fp32, channels_last: false };
@@ -41,7 +41,7 @@ impl SpeedConfig {
     }
 
     /// `fp32`, `fp32-cl`, `fp16`, `fp16-cl`.
-    pub fn parse(s: &str) -> Result<Self, crate::choice::UnknownChoice> {
+    pub fn parse(s: &str) -> Result<Self, melanoscope_shared::choice::UnknownChoice> {
         let t = s.trim().to_ascii_lowercase();
         let (p, cl) = match t.strip_suffix("-cl") {
             Some(p) => (p, true),
@@ -51,7 +51,11 @@ impl SpeedConfig {
             "fp32" => Precision::Fp32,
             "fp16" => Precision::Fp16,
             _ => {
-                return Err(crate::choice::UnknownChoice::new("speed mode", s, "fp32, fp32-cl, fp16 or fp16-cl"));
+                return Err(melanoscope_shared::choice::UnknownChoice::new(
+                    "speed mode",
+                    s,
+                    "fp32, fp32-cl, fp16 or fp16-cl",
+                ));
             }
         };
         Ok(SpeedConfig { precision, channels_last: cl })

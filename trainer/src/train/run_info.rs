@@ -2,7 +2,7 @@
 //! checkpoints, so that `export` (and people) read the patch size and magnification from the
 //! run instead of being told again.
 
-use crate::manifest::ManifestRow;
+use melanoscope_slides::manifest::ManifestRow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

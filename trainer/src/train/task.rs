@@ -1,8 +1,8 @@
 //! The study's classification tasks and which patches each one trains on.
 
 use crate::data::loader::{Sample, samples_where};
-use crate::manifest::ManifestRow;
-use crate::split::{Partition, PatientSplit};
+use melanoscope_slides::manifest::ManifestRow;
+use melanoscope_slides::split::{Partition, PatientSplit};
 
 /// A task: which lesion labels form which class. For the melanoma tasks the melanoma class is
 /// class 1, the positive class of every binary metric.
@@ -16,7 +16,7 @@ pub enum Task {
     All4,
 }
 
-crate::choice::from_str_by_parse!(Task);
+melanoscope_shared::from_str_by_parse!(Task);
 
 impl Task {
     pub const ALL: [Task; 6] = [Task::MmVsNevi, Task::MmVsIn, Task::MmVsCn, Task::MmVsJn, Task::Nevi3, Task::All4];
@@ -32,11 +32,11 @@ impl Task {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, crate::choice::UnknownChoice> {
+    pub fn parse(s: &str) -> Result<Self, melanoscope_shared::choice::UnknownChoice> {
         Self::ALL
             .into_iter()
             .find(|t| t.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| crate::choice::UnknownChoice::one_of("task", s, Self::ALL.map(|t| t.name())))
+            .ok_or_else(|| melanoscope_shared::choice::UnknownChoice::one_of("task", s, Self::ALL.map(|t| t.name())))
     }
 
     /// Class names, in class-index order.
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn samples_come_from_the_partition_magnification_and_classes_asked_for() {
-        use crate::cohort::Lesion;
+        use melanoscope_slides::cohort::Lesion;
         let row = |patient: &str, label: &str, mag: &str, x0: i64| ManifestRow {
             slide: format!("/s/{patient}.tif"),
             slide_id: patient.into(),

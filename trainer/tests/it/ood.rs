@@ -7,6 +7,9 @@ use crate::common;
 
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::ModelFile;
+use melanoscope_slides::manifest::ManifestWriter;
+use melanoscope_slides::slide::Magnification;
+use melanoscope_slides::split::{Partition, PatientSplit};
 use melanoscope_synth::frames::FrameOptics;
 use melanoscope_synth::frames::lesion_centre;
 use melanoscope_synth::scene::Scene;
@@ -14,10 +17,7 @@ use melanoscope_synth::slide::write_slide;
 use melanoscope_tests::data_dir;
 use melanoscope_tests::scenes::{FRAME_UM, MODEL_UM, frame};
 use melanoscope_tests::tiny_model::fit_bundle;
-use melanoscope_trainer::manifest::ManifestWriter;
 use melanoscope_trainer::ood::{OodPlan, OutsideSet, run};
-use melanoscope_trainer::slide::Magnification;
-use melanoscope_trainer::split::{Partition, PatientSplit};
 use std::collections::BTreeMap;
 
 #[test]

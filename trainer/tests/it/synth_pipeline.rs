@@ -1,13 +1,13 @@
 //! The synthetic cohort through the whole data pipeline: generate, patch, split, and score the
 //! colour-only baseline on the test patients.
 
+use melanoscope_slides::cohort::load_cohort;
+use melanoscope_slides::manifest::read_manifest;
+use melanoscope_slides::patching::{PatchJob, run_patch_job};
+use melanoscope_slides::slide::MagnificationPresets;
+use melanoscope_slides::split::split_patients;
 use melanoscope_synth::cohort::{SynthConfig, generate_cohort};
-use melanoscope_trainer::cohort::load_cohort;
 use melanoscope_trainer::experiment::colour_baseline::colour_only_baseline;
-use melanoscope_trainer::manifest::read_manifest;
-use melanoscope_trainer::patching::{PatchJob, run_patch_job};
-use melanoscope_trainer::slide::MagnificationPresets;
-use melanoscope_trainer::split::split_patients;
 
 #[test]
 fn synthetic_cohort_patches_splits_and_scores() {

@@ -1,10 +1,10 @@
 use super::*;
-use crate::cohort::load_cohort;
 use crate::data::feed::Feed;
-use crate::manifest::read_manifest;
-use crate::patching::{PatchJob, run_patch_job};
-use crate::slide::MagnificationPresets;
 use melanoscope_shared::image::{TensorLayout, field_to_tensor, save_rgb};
+use melanoscope_slides::cohort::load_cohort;
+use melanoscope_slides::manifest::read_manifest;
+use melanoscope_slides::patching::{PatchJob, run_patch_job};
+use melanoscope_slides::slide::MagnificationPresets;
 use melanoscope_synth::cohort::{SynthConfig, generate_cohort};
 use std::path::Path;
 use tch::Device;

@@ -1,8 +1,8 @@
 //! Manifest rows of synthetic slides for the trainer's integration tests.
 
 use melanoscope_shared::Lesion;
+use melanoscope_slides::manifest::ManifestRow;
 use melanoscope_tests::tiny_model::SIDE;
-use melanoscope_trainer::manifest::ManifestRow;
 use std::path::Path;
 
 /// 10X (1 µm/px) patch rows of `slide`, one at each offset from `centre` (µm = px).

@@ -6,14 +6,14 @@ mod bench;
 mod extract;
 pub(crate) mod job;
 mod mask;
+pub mod outcome;
 mod qc;
 pub mod shard_record;
 
 pub use bench::BenchError;
 pub use bench::{PatchBenchReport, peak_rss_mib, run_patch_bench};
 pub use extract::{PatchParams, PatchRecord, SlidePatches, patch_slide, read_patch};
-pub use job::{
-    JobError, MagnificationCounts, PatchImageFormat, PatchJob, RunReport, SlideOutcome, SlideStatus, run_patch_job,
-};
+pub use job::{JobError, PatchImageFormat, PatchJob, RunReport, run_patch_job};
 pub use mask::{TissueMask, build_tissue_mask};
+pub use outcome::{AnnotationSummary, MagnificationCounts, SlideOutcome, SlideStatus};
 pub use qc::qc_thumbnail;

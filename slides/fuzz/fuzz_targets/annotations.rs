@@ -7,7 +7,7 @@
 mod scratch;
 
 use libfuzzer_sys::fuzz_target;
-use melanoscope_trainer::annotations::{AnnotationPolicy, load_annotations};
+use melanoscope_slides::annotations::{AnnotationPolicy, load_annotations};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, text)) = data.split_first() else { return };

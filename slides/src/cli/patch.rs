@@ -1,11 +1,11 @@
 //! `patch`: the slides of a cohort cut into patches at one or more magnifications.
 
+use crate::annotations::{AnnotationPolicy, RegionLabelMap};
+use crate::cohort::load_cohort;
+use crate::patching::{PatchImageFormat, PatchJob, run_patch_job};
+use crate::slide::MagnificationPresets;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use melanoscope_trainer::annotations::{AnnotationPolicy, RegionLabelMap};
-use melanoscope_trainer::cohort::load_cohort;
-use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, run_patch_job};
-use melanoscope_trainer::slide::MagnificationPresets;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,7 +50,7 @@ pub struct PatchArgs {
     #[arg(long, default_value_t = 0.5)]
     pub min_region_overlap: f32,
     /// Region classes that remove patches (comma-separated, compared without case).
-    #[arg(long, default_value_t = melanoscope_trainer::annotations::DEFAULT_EXCLUDE_CLASSES.join(","))]
+    #[arg(long, default_value_t = crate::annotations::DEFAULT_EXCLUDE_CLASSES.join(","))]
     pub exclude_classes: String,
     /// Only these region classes are patched (comma-separated); any other class is an error.
     #[arg(long)]
@@ -99,7 +99,7 @@ pub fn run(args: PatchArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let shard = melanoscope_trainer::shard::Shard::resolve(args.shard.as_deref())?;
+    let shard = crate::shard::Shard::resolve(args.shard.as_deref())?;
     let cohort = load_cohort(&args.cohort)?;
     let job = PatchJob {
         out_dir: args.out,

@@ -4,13 +4,13 @@
 //! is reported while the rest of the cohort completes.
 
 use melanoscope_shared::image::load_rgb;
+use melanoscope_slides::annotations::{AnnotationPolicy, RegionLabelMap};
+use melanoscope_slides::cohort::{Lesion, load_cohort};
+use melanoscope_slides::manifest::{ManifestRow, read_manifest};
+use melanoscope_slides::patching::{PatchJob, SlideStatus, run_patch_job};
+use melanoscope_slides::slide::MagnificationPresets;
 use melanoscope_synth::scene::{Scene, point_in_polygon};
 use melanoscope_synth::slide::{regions_geojson, write_slide};
-use melanoscope_trainer::annotations::{AnnotationPolicy, RegionLabelMap};
-use melanoscope_trainer::cohort::{Lesion, load_cohort};
-use melanoscope_trainer::manifest::{ManifestRow, read_manifest};
-use melanoscope_trainer::patching::{PatchJob, SlideStatus, run_patch_job};
-use melanoscope_trainer::slide::MagnificationPresets;
 use std::path::Path;
 
 const UM_PER_PX: f64 = 0.5;

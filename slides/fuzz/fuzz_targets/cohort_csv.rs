@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use melanoscope_trainer::cohort::parse_cohort;
+use melanoscope_slides::cohort::parse_cohort;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

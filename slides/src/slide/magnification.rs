@@ -1,7 +1,7 @@
 //! Magnifications by physical resolution. The study names 4X/10X/20X/40X; scanners differ in
 //! what "40X" means, so a magnification here is a µm/px and the presets are configurable.
 
-use crate::choice::UnknownChoice;
+use melanoscope_shared::choice::UnknownChoice;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -4,10 +4,10 @@
 
 use melanoscope_shared::Lesion;
 use melanoscope_shared::image::RgbImage;
+use melanoscope_slides::slide::{MagnificationPresets, Slide, SlideError, SpacingSource};
 use melanoscope_synth::scene::Scene;
 use melanoscope_synth::slide::{write_slide, write_slide_as};
 use melanoscope_synth::tiff::{TiffLayout, write_stripped_ome};
-use melanoscope_trainer::slide::{MagnificationPresets, Slide, SlideError, SpacingSource};
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("msc-ome-{name}-{}", std::process::id()));
@@ -55,7 +55,7 @@ fn ome_pyramids_read_like_the_aperio_copy_of_the_same_scene() {
 #[test]
 fn a_stripped_ome_tiff_in_nanometres_is_read_whole_and_patched() {
     use melanoscope_shared::image::TissueTest;
-    use melanoscope_trainer::patching::{PatchParams, build_tissue_mask, patch_slide};
+    use melanoscope_slides::patching::{PatchParams, build_tissue_mask, patch_slide};
     let dir = scratch("stripped");
     let scene = Scene::new(Lesion::MM, 300.0, 200.0, 4, 0);
     let (w, h) = (1200u32, 800u32);

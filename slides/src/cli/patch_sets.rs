@@ -1,11 +1,11 @@
-//! `import-patches`, `colour-baseline` and `split`: patch folders into a manifest, a colour-only
-//! baseline on a manifest, and the patient split of a cohort.
+//! `import-patches` and `split`: patch folders into a manifest, and the patient split of a
+//! cohort or manifest.
 
+use crate::cohort::load_cohort;
+use crate::import::{ImportSettings, PatientSource, import_patch_folders, parse_class_map};
+use crate::slide::Magnification;
+use crate::split::{kfold_patients, slides_from_manifest, split_patients};
 use anyhow::{Result, bail};
-use melanoscope_trainer::cohort::load_cohort;
-use melanoscope_trainer::import::{ImportSettings, PatientSource, import_patch_folders, parse_class_map};
-use melanoscope_trainer::slide::Magnification;
-use melanoscope_trainer::split::{PatientSplit, kfold_patients, slides_from_manifest, split_patients};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -78,25 +78,6 @@ pub fn import(args: ImportArgs) -> Result<()> {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ColourBaselineArgs {
-    #[arg(long)]
-    pub manifest: PathBuf,
-    #[arg(long)]
-    pub split: PathBuf,
-    #[arg(long, default_value = "40X")]
-    pub magnification: String,
-}
-
-pub fn colour_baseline(args: ColourBaselineArgs) -> Result<()> {
-    let rows = melanoscope_trainer::manifest::read_manifest(&args.manifest)?;
-    let split = PatientSplit::load(&args.split)?;
-    let report =
-        melanoscope_trainer::experiment::colour_baseline::colour_only_baseline(&rows, &split, &args.magnification)?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(())
-}
-
-#[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["cohort", "manifest"])))]
 pub struct SplitArgs {
     /// Cohort CSV whose patients are split.
@@ -128,7 +109,7 @@ pub fn split(args: SplitArgs) -> Result<()> {
             cohort.slides
         }
         (None, Some(path)) => {
-            let rows = melanoscope_trainer::manifest::read_manifest(path)?;
+            let rows = crate::manifest::read_manifest(path)?;
             let (slides, own) = slides_from_manifest(&rows);
             if own > 0 {
                 println!("{own} patch(es) have no patient id: each is its own patient");

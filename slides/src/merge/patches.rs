@@ -2,7 +2,7 @@
 
 use super::{MergeError, first_difference, read_json, read_records};
 use crate::manifest::{ManifestRow, ManifestWriter, read_manifest};
-use crate::patching::job::SlideOutcome;
+use crate::patching::outcome::SlideOutcome;
 use crate::patching::shard_record::{PatchShardRecord, ReportFile, SHARD_RECORD};
 use crate::shard::Shard;
 use melanoscope_shared::atomic::write_atomic;

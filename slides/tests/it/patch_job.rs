@@ -1,11 +1,11 @@
 //! Patching a small cohort of real slides end to end: bad slides are reported, the rest
 //! complete, the manifest holds every kept patch, and a second run resumes.
 
+use melanoscope_slides::cohort::load_cohort;
+use melanoscope_slides::manifest::read_manifest;
+use melanoscope_slides::patching::{PatchImageFormat, PatchJob, SlideStatus, run_patch_job};
+use melanoscope_slides::slide::MagnificationPresets;
 use melanoscope_tests::data_dir;
-use melanoscope_trainer::cohort::load_cohort;
-use melanoscope_trainer::manifest::read_manifest;
-use melanoscope_trainer::patching::{PatchImageFormat, PatchJob, SlideStatus, run_patch_job};
-use melanoscope_trainer::slide::MagnificationPresets;
 
 #[test]
 fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
@@ -81,7 +81,7 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
     // A slide done by an earlier version, whose patches name the slide relative to the folder
     // that run was started in: resumed, and the merged manifest names the file that exists.
     {
-        use melanoscope_trainer::manifest::{ManifestRow, ManifestWriter};
+        use melanoscope_slides::manifest::{ManifestRow, ManifestWriter};
         let per_slide = job.out_dir.join("slides/cmu/patches.parquet");
         let old: Vec<ManifestRow> = read_manifest(&per_slide).unwrap();
         let mut w = ManifestWriter::create(&per_slide).unwrap();
@@ -125,7 +125,7 @@ fn patch_exit_status_says_whether_some_or_all_slides_failed() {
     let run = |rows: &str, name: &str| {
         let csv = dir.join(format!("{name}.csv"));
         std::fs::write(&csv, format!("slide,slide_id,patient_id,label,um_per_px\n{rows}")).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_melanoscope-train"))
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_melanoscope-slides"))
             .args(["patch", "--magnifications", "20X", "--threads", "1", "--cohort"])
             .arg(&csv)
             .arg("--out")

@@ -6,7 +6,7 @@
 mod scratch;
 
 use libfuzzer_sys::fuzz_target;
-use melanoscope_trainer::slide::TiledTiff;
+use melanoscope_slides::slide::TiledTiff;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&[w, h], tiff)) = data.split_first_chunk::<2>() else { return };

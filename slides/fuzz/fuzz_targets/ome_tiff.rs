@@ -6,7 +6,7 @@
 mod scratch;
 
 use libfuzzer_sys::fuzz_target;
-use melanoscope_trainer::slide::{OmeTiff, ome_spacing};
+use melanoscope_slides::slide::{OmeTiff, ome_spacing};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data)

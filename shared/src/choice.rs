@@ -1,7 +1,11 @@
-//! The error of every fixed-choice value the trainer parses (architectures, tasks, speed
-//! modes, CAM methods, presets, magnifications): what was asked for, the value, and the
+//! The error of every fixed-choice value the project parses (model forms, aggregation rules,
+//! architectures, tasks, speed modes, CAM methods, presets, magnifications): what was asked for, the value, and the
 //! spellings it accepts. Command-line options parse through these (`FromStr`), so clap shows
 //! the same message with the option's name.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 
 /// A value that is not one of an option's choices.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,14 +33,14 @@ impl UnknownChoice {
 }
 
 /// Implements `FromStr` through a type's `parse` function.
+#[macro_export]
 macro_rules! from_str_by_parse {
     ($($t:ty),*) => {$(
-        impl std::str::FromStr for $t {
+        impl core::str::FromStr for $t {
             type Err = $crate::choice::UnknownChoice;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
+            fn from_str(s: &str) -> core::result::Result<Self, Self::Err> {
                 Self::parse(s)
             }
         }
     )*};
 }
-pub(crate) use from_str_by_parse;

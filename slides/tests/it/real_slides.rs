@@ -1,7 +1,7 @@
 //! Slide reading on the real slides of `../shared/data/slides`.
 
+use melanoscope_slides::slide::{MagnificationPresets, Slide, SlideError, SpacingSource, openslide_version};
 use melanoscope_tests::data_dir;
-use melanoscope_trainer::slide::{MagnificationPresets, Slide, SlideError, SpacingSource, openslide_version};
 
 #[test]
 fn aperio_svs_serves_20x_10x_4x_and_refuses_40x() {
@@ -63,7 +63,7 @@ fn dicom_slides_open_with_the_openslide_4_that_setup_installs() {
 #[test]
 fn the_dicom_conversion_of_the_svs_patches_like_the_svs() {
     use melanoscope_shared::image::TissueTest;
-    use melanoscope_trainer::patching::{PatchParams, build_tissue_mask, patch_slide};
+    use melanoscope_slides::patching::{PatchParams, build_tissue_mask, patch_slide};
     let svs = Slide::open(&data_dir().join("slides/CMU-1-Small-Region.svs"), None).unwrap();
     let dcm = Slide::open(&data_dir().join("slides/cmu-1-small-region-dicom/level-0-frames-0-30.dcm"), None).unwrap();
     assert_eq!((dcm.levels()[0].width, dcm.levels()[0].height), (svs.levels()[0].width, svs.levels()[0].height));
@@ -119,7 +119,7 @@ fn plain_images_need_an_explicit_spacing() {
 #[test]
 fn svs_patches_at_20x_10x_4x_keep_only_tissue_and_batched_reads_match_naive() {
     use melanoscope_shared::image::TissueTest;
-    use melanoscope_trainer::patching::{PatchParams, build_tissue_mask, patch_slide, read_patch};
+    use melanoscope_slides::patching::{PatchParams, build_tissue_mask, patch_slide, read_patch};
     let slide = Slide::open(&data_dir().join("slides/CMU-1-Small-Region.svs"), None).unwrap();
     let mask = build_tissue_mask(&slide, 8.0, &TissueTest::default()).unwrap();
     // 2220x2967 at 0.499 µm/px -> about 138x185 mask pixels at 8 µm/px.

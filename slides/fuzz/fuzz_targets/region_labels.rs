@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use melanoscope_trainer::annotations::RegionLabelMap;
+use melanoscope_slides::annotations::RegionLabelMap;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data)

@@ -6,7 +6,7 @@
 mod scratch;
 
 use libfuzzer_sys::fuzz_target;
-use melanoscope_trainer::split::PatientSplit;
+use melanoscope_slides::split::PatientSplit;
 
 fuzz_target!(|data: &[u8]| {
     let path = scratch::scratch_file("split.csv", data);

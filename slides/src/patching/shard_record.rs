@@ -2,7 +2,7 @@
 //! settings it cut under and the order of the whole cohort, so merged output comes out in the
 //! order an unsharded run writes.
 
-use super::job::SlideOutcome;
+use super::outcome::SlideOutcome;
 use crate::shard::Shard;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -3,10 +3,10 @@
 
 use melanoscope_shared::Lesion;
 use melanoscope_shared::image::RgbImage;
+use melanoscope_slides::cohort::load_cohort;
+use melanoscope_slides::slide::Slide;
 use melanoscope_synth::cohort::{SynthConfig, generate_cohort};
 use melanoscope_synth::tiff::{TILE, TiffPyramidWriter};
-use melanoscope_trainer::cohort::load_cohort;
-use melanoscope_trainer::slide::Slide;
 
 #[test]
 fn small_cohort_opens_in_openslide_with_truth_and_is_deterministic() {
