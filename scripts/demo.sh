@@ -12,7 +12,7 @@ out="${DEMO_OUT:-out/demo}"
 data="../shared/data/images"
 [ -d "$data" ] || { echo "demo: real sample images missing: expected $data" >&2; exit 1; }
 
-cargo build --release --locked -p melanoscope-edge -p melanoscope-trainer --features melanoscope-edge/onnxruntime
+cargo build --release --locked -p melanoscope-edge -p melanoscope-trainer --features melanoscope-edge/onnxruntime,melanoscope-edge/browser-check
 mkdir -p "$out"
 
 echo "==> trainer: compute devices"

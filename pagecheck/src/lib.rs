@@ -2,25 +2,13 @@
 //! edge's case pages are checked alike): headless Chromium loads a small checking page beside
 //! the report that frames it, lists every image and whether it loaded (decoded, non-zero
 //! size), and Chromium's own log gives any console message (the report has no script, so any
-//! message is the browser complaining). A second run saves a screenshot.
+//! message is the browser complaining). A second run saves a screenshot. The page's HTML
+//! itself is `melanoscope_shared::html`'s: this crate only opens pages.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use std::path::{Path, PathBuf};
 
-/// Text made safe inside HTML text and quoted attributes: the one escape both kinds of page use.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

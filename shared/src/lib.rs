@@ -4,7 +4,8 @@
 //!
 //! Feature layout (no_std-ready):
 //! - always: the study's vocabulary ([`Lesion`]) and the seeded generator ([`rng`]).
-//! - `alloc`: file formats ([`formats`]) and the metrics core ([`metrics`]).
+//! - `alloc`: file formats ([`formats`]), the metrics core ([`metrics`]), fixed choices
+//!   ([`choice`]) and the pieces of HTML pages ([`html`]).
 //! - `std` (default): image work ([`image`], [`cam`], [`pipeline`]), class probabilities
 //!   ([`scores`]) and the file-backed record-log writer.
 //! - `image-io`: PNG/JPEG decoding into [`image::RgbImage`].
@@ -19,6 +20,8 @@ extern crate alloc;
 pub mod choice;
 #[cfg(feature = "alloc")]
 pub mod formats;
+#[cfg(feature = "alloc")]
+pub mod html;
 mod lesion;
 #[cfg(feature = "alloc")]
 pub mod metrics;

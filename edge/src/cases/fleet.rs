@@ -3,10 +3,11 @@
 //! `review` checks exports from several devices against their manifests, refuses a damaged one
 //! naming the file, and merges the rest under one index page.
 
-use super::page::{case_html, case_records, esc};
+use super::page::{case_html, case_records};
 use super::{CaseError, CaseFile, io, list_cases, read_bounded};
 use crate::records::iso8601_utc;
 use melanoscope_shared::formats::{encode_log_frame, hex, sha256};
+use melanoscope_shared::html::escape as esc;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::path::{Component, Path, PathBuf};

@@ -9,26 +9,7 @@ use melanoscope_shared::formats::{RecordKind, ScreeningRecord};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-/// HTML-escaped text.
-pub use melanoscope_pagecheck::escape_html as esc;
-
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(chunk.get(2).copied().unwrap_or(0));
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(ABC[(n >> (18 - 6 * k)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use melanoscope_shared::html::{base64, escape as esc};
 
 /// What a record did, as the history table says it.
 fn what(r: &ScreeningRecord) -> String {
@@ -185,19 +166,4 @@ pub fn write_case_page(cases: &Path, log: &Path, id: &str, out: &Path) -> Result
     let page = out.join("index.html");
     melanoscope_shared::atomic::write_atomic(&page, html.as_bytes()).map_err(io(&page))?;
     Ok(page)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_and_escaping() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(esc("<b a=\"1\">&'"), "&lt;b a=&quot;1&quot;&gt;&amp;&#39;");
-    }
 }

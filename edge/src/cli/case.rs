@@ -1,7 +1,7 @@
 //! `melanoscope-edge case …` and `review`: open and close cases on the running screen (through
 //! its control socket), write a case's page, export cases for review, and merge exports.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use melanoscope_edge::cases::control::{Request, send};
 use melanoscope_edge::cases::fleet::{device_name, export_cases, parse_date, review};
 use melanoscope_edge::cases::page::write_case_page;
@@ -80,13 +80,7 @@ pub fn run(command: CaseCommand) -> Result<()> {
             let cfg = load(&site)?;
             let page = write_case_page(&cfg.cases_dir(), &cfg.log.path, &id, &out)?;
             if check_in_browser {
-                let check = melanoscope_pagecheck::check_page(&page, &out.join("screenshot.png"))
-                    .with_context(|| format!("opening {} in Chromium", page.display()))?;
-                let broken = check.broken();
-                if !broken.is_empty() || !check.console.is_empty() {
-                    bail!("{}: images that did not load {broken:?}, console {:?}", page.display(), check.console);
-                }
-                eprintln!("{}: {} images loaded in Chromium, no console message", page.display(), check.images.len());
+                check_in_chromium(&page, &out)?;
             }
             println!("{}", page.display());
             Ok(())
@@ -118,4 +112,36 @@ pub fn review_command(args: ReviewArgs) -> Result<i32> {
         eprintln!("refused: {r}");
     }
     Ok(i32::from(!s.refused.is_empty()))
+}
+
+/// The case page opened in headless Chromium: every image loaded and no console message.
+#[cfg(feature = "browser-check")]
+fn check_in_chromium(page: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let check = melanoscope_pagecheck::check_page(page, &out.join("screenshot.png"))
+        .map_err(|e| anyhow::Error::new(e).context(format!("opening {} in Chromium", page.display())))?;
+    let broken = check.broken();
+    if !broken.is_empty() || !check.console.is_empty() {
+        bail!("{}: images that did not load {broken:?}, console {:?}", page.display(), check.console);
+    }
+    eprintln!("{}: {} images loaded in Chromium, no console message", page.display(), check.images.len());
+    Ok(())
+}
+
+/// Board binaries have no browser: the option is refused, naming what would give it.
+#[cfg(not(feature = "browser-check"))]
+fn check_in_chromium(page: &std::path::Path, _out: &std::path::Path) -> Result<()> {
+    bail!(
+        "{}: --check-in-browser needs a build with the `browser-check` feature (a host with \
+         Chromium); the page itself was written",
+        page.display()
+    )
+}
+
+#[cfg(all(test, not(feature = "browser-check")))]
+mod tests {
+    #[test]
+    fn checking_in_a_browser_without_the_feature_is_an_error_naming_it() {
+        let e = super::check_in_chromium("case/index.html".as_ref(), "case".as_ref()).unwrap_err().to_string();
+        assert!(e.contains("case/index.html") && e.contains("browser-check"), "{e}");
+    }
 }

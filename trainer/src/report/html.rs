@@ -2,25 +2,7 @@
 
 use super::Skipped;
 
-pub use melanoscope_pagecheck::escape_html as escape;
-
-/// A table of already-escaped cells (`headers` are escaped here).
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = String::from("<table>\n<tr>");
-    for h in headers {
-        out.push_str(&format!("<th>{}</th>", escape(h)));
-    }
-    out.push_str("</tr>\n");
-    for row in rows {
-        out.push_str("<tr>");
-        for cell in row {
-            out.push_str(&format!("<td>{cell}</td>"));
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
-    out
-}
+pub use melanoscope_shared::html::{escape, table};
 
 /// A number with `digits` decimals, or a dash when absent.
 pub fn num(v: Option<f64>, digits: usize) -> String {
