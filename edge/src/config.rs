@@ -5,6 +5,7 @@
 
 use crate::source::PixelFormat;
 use melanoscope_engine::BackendKind;
+use melanoscope_shared::formats::Form;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,11 +51,32 @@ pub struct ModelConfig {
     pub onnxruntime_library: String,
     pub threads: usize,
     pub batch: usize,
-    /// The bundle's form a named backend runs (`f32`, `f16`, `int8`; empty: its first).
-    pub form: String,
+    /// The bundle's form a named backend runs (`f32`, `f16`, `int8`; `""` or absent: its first).
+    #[serde(with = "first_or_form")]
+    pub form: Option<Form>,
     /// What `melanoscope-edge tune` measured fastest on this device (`[model.tuned]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuned: Option<TunedChoice>,
+}
+
+/// `model.form`: a form, or `""` (as site files have always said) for the bundle's first.
+mod first_or_form {
+    use melanoscope_shared::formats::Form;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(form: &Option<Form>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(form.map_or("", Form::name))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Form>, D::Error> {
+        let name = String::deserialize(d)?;
+        if name.is_empty() {
+            return Ok(None);
+        }
+        Form::parse(&name).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!("model.form: {e}, or \"\" for the bundle's first form"))
+        })
+    }
 }
 
 impl ModelConfig {
@@ -120,8 +142,8 @@ pub struct TunedChoice {
     pub onnxruntime_library: String,
     pub batch: usize,
     pub threads: usize,
-    /// The model form timed (`f32`, `f16`, `int8`).
-    pub form: String,
+    /// The model form timed.
+    pub form: Form,
     pub ms_per_field: f64,
     /// The CPU it was measured on (`tune::cpu_fingerprint`): a site file copied to another
     /// board is refused until tuned there.
@@ -435,13 +457,6 @@ impl EdgeConfig {
         }
         if !(1..=64).contains(&m.batch) {
             return Err(invalid(file, "model.batch", m.batch, "1 to 64"));
-        }
-        const FORMS: [&str; 3] = ["f32", "f16", "int8"];
-        if !(m.form.is_empty() || FORMS.contains(&m.form.as_str())) {
-            return Err(invalid(file, "model.form", &m.form, "f32, f16, int8, or \"\" for the bundle's first form"));
-        }
-        if let Some(t) = m.tuned.as_ref().filter(|t| !FORMS.contains(&t.form.as_str())) {
-            return Err(invalid(file, "model.tuned.form", &t.form, "f32, f16 or int8"));
         }
         let c = &self.camera;
         if !(16..=16384).contains(&c.width) || !(16..=16384).contains(&c.height) {

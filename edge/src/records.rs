@@ -10,6 +10,8 @@ use melanoscope_shared::image::{RgbImage, encode_jpeg, encode_rgb};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+pub mod queue;
+
 /// Why a record, snapshot or export could not be written; the cause is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -108,13 +110,14 @@ impl Recorder {
         Ok(())
     }
 
-    /// Writes a snapshot folder and appends its record; returns the folder.
-    pub fn snapshot(
-        &mut self,
+    /// Writes a snapshot folder and returns it with its record, for the caller to log (through
+    /// [`queue::LogQueue::snapshot`], so the record waits with the others while the log fails).
+    pub fn write_snapshot(
+        &self,
         frame: &RgbImage,
         overlay: &RgbImage,
         mut record: ScreeningRecord,
-    ) -> Result<PathBuf, RecordError> {
+    ) -> Result<(PathBuf, ScreeningRecord), RecordError> {
         let name = format!("snapshot-{}-{:06}", record.time_unix_ms, record.frame_id);
         let dir = self.snapshots.join(&name);
         let tmp = self.snapshots.join(format!(".{name}.partial"));
@@ -130,8 +133,7 @@ impl Recorder {
             melanoscope_shared::atomic::write_atomic(&tmp.join(file), bytes).map_err(io(&tmp.join(file)))?;
         }
         std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
-        self.append(&record)?;
-        Ok(dir)
+        Ok((dir, record))
     }
 }
 
@@ -294,7 +296,8 @@ mod tests {
         let r = rec.record(1_795_651_200_000, 3, RecordKind::VerdictChange, Verdict::MelanomaSuspected, 0.8, fields);
         rec.append(&r).unwrap();
         let img = RgbImage::filled(16, 16, [200, 100, 150]).unwrap();
-        let snap = rec.snapshot(&img, &img, r.clone()).unwrap();
+        let (snap, snap_record) = rec.write_snapshot(&img, &img, r.clone()).unwrap();
+        rec.append(&snap_record).unwrap();
         for f in ["frame.jpg", "cam.png", "record.json"] {
             assert!(snap.join(f).is_file(), "{f}");
         }

@@ -6,7 +6,7 @@
 //! reason instead of timed.
 
 use melanoscope_engine::{Backend, BackendKind, Engine, EngineError, Outputs, check_references, reference_batches};
-use melanoscope_shared::formats::{ModelFile, hex};
+use melanoscope_shared::formats::{Form, ModelFile, hex};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -38,14 +38,14 @@ fn fingerprint_of(arch: &str, cpuinfo: &str) -> String {
 }
 
 /// Why `form` is not timed on this CPU (`fingerprint` from [`cpu_fingerprint`]), if it is not.
-pub fn form_refused(form: &str, fingerprint: &str) -> Option<String> {
+pub fn form_refused(form: Form, fingerprint: &str) -> Option<String> {
     let has = |f: &str| fingerprint.contains(&format!("[{f}")) || fingerprint.contains(&format!(" {f}"));
     match form {
-        "f16" if !fingerprint.starts_with("aarch64") => Some(
+        Form::F16 if !fingerprint.starts_with("aarch64") => Some(
             "f16: this CPU has no half-precision arithmetic; tract emulates it (minutes a field), so it is not timed"
                 .into(),
         ),
-        "f16" if !has("asimdhp") => Some(
+        Form::F16 if !has("asimdhp") => Some(
             "f16: this core lacks half-precision arithmetic (no asimdhp in /proc/cpuinfo; e.g. Cortex-A72/A57); \
              tract would emulate it"
                 .into(),
@@ -72,7 +72,7 @@ pub struct TunePlan {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TuneRow {
     pub backend: BackendKind,
-    pub form: String,
+    pub form: Form,
     pub batch: usize,
     pub threads: usize,
     /// `passed` (timed), `failed` (self-test or load failed: never chosen) or `skipped`.
@@ -90,7 +90,7 @@ pub struct TuneReport {
     pub cpu: String,
     /// SHA-256 of the chosen form's ONNX graph (of the first form when none passed).
     pub onnx_sha256: String,
-    pub forms: Vec<String>,
+    pub forms: Vec<Form>,
     pub reference_fields: usize,
     pub rows: Vec<TuneRow>,
     /// Index into `rows` of the fastest passing combination.
@@ -138,10 +138,10 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
         progress(&row);
         rows.push(row);
     };
-    for name in file.form_names() {
+    for name in file.forms() {
         let row = |backend, batch, threads, status, reason: Option<String>, ms: Option<(f64, f64)>| TuneRow {
             backend,
-            form: name.to_string(),
+            form: name,
             batch,
             threads,
             status,
@@ -196,13 +196,13 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
         }
     }
     let chosen = choose(&rows);
-    let chosen_form = chosen.and_then(|i| rows.get(i)).map_or(file.meta.quantization.name(), |r| r.form.as_str());
+    let chosen_form = chosen.and_then(|i| rows.get(i)).map_or(file.meta.quantization.form(), |r| r.form);
     let onnx_sha256 =
         hashes.iter().find(|(n, _)| *n == chosen_form).map_or_else(|| hex(&file.meta.onnx_sha256), |(_, h)| h.clone());
     TuneReport {
         cpu,
         onnx_sha256,
-        forms: file.form_names().iter().map(|f| f.to_string()).collect(),
+        forms: file.forms(),
         reference_fields: file.references.len(),
         rows,
         chosen,
@@ -248,12 +248,12 @@ mod tests {
     fn f16_is_refused_where_it_would_be_emulated() {
         let x86 = fingerprint_of("x86_64", X86);
         let (pi5, pi4) = (fingerprint_of("aarch64", PI5), fingerprint_of("aarch64", PI4));
-        assert!(form_refused("f16", &x86).is_some_and(|w| w.contains("emulates")));
-        assert!(form_refused("f16", &pi4).is_some_and(|w| w.contains("asimdhp")));
-        assert_eq!(form_refused("f16", &pi5), None);
+        assert!(form_refused(Form::F16, &x86).is_some_and(|w| w.contains("emulates")));
+        assert!(form_refused(Form::F16, &pi4).is_some_and(|w| w.contains("asimdhp")));
+        assert_eq!(form_refused(Form::F16, &pi5), None);
         for cpu in [&x86, &pi5, &pi4] {
-            assert_eq!(form_refused("f32", cpu), None);
-            assert_eq!(form_refused("int8", cpu), None);
+            assert_eq!(form_refused(Form::F32, cpu), None);
+            assert_eq!(form_refused(Form::Int8, cpu), None);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A model bundle checked and ready to screen with.
 
 use super::{Backend, Engine, EngineError, max_abs_diff, names, pooled};
-use melanoscope_shared::formats::{FormatError, ModelFile, ModelIdentity, SignatureStatus, sha256};
+use melanoscope_shared::formats::{Form, FormatError, ModelFile, ModelIdentity, SignatureStatus, sha256};
 use melanoscope_shared::image::{FieldRect, GridAlign, Normalization, RgbImage, TensorLayout, field_to_tensor};
 use melanoscope_shared::pipeline::ExtractConfig;
 
@@ -20,7 +20,7 @@ pub struct RunChoice {
     pub backend: Backend,
     pub batch: usize,
     pub threads: usize,
-    pub form: Option<String>,
+    pub form: Option<Form>,
 }
 
 /// A bundle checked and ready: its metadata and ONNX (of the form chosen), an engine at the
@@ -32,7 +32,7 @@ pub struct LoadedBundle {
     /// Which bundle file, and who signed it (for every record screened with it).
     pub identity: ModelIdentity,
     /// Every form the bundle holds, the first first.
-    pub forms: Vec<&'static str>,
+    pub forms: Vec<Form>,
     pub engine: Engine,
     pub signature: SignatureStatus,
 }
@@ -59,9 +59,9 @@ impl LoadedBundle {
         run: &RunChoice,
     ) -> Result<Self, EngineError> {
         let CheckedBundle { file, signature, identity } = Self::read_checked(path, trusted, require_signature)?;
-        let forms = file.form_names();
+        let forms = file.forms();
         let file = file
-            .into_form(run.form.as_deref())
+            .into_form(run.form)
             .map_err(|source| EngineError::Bundle { path: path.display().to_string(), error: source })?;
         let side = file.meta.input_size as usize;
         let engine = Engine::open(&file.onnx, run.batch.max(1), side, &run.backend, run.threads)?;

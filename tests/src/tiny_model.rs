@@ -10,7 +10,7 @@
 use melanoscope_engine::onnx_proto::{attr_int, attr_ints, value_info};
 use melanoscope_engine::{Engine, names, pooled};
 use melanoscope_shared::formats::{
-    Architecture, DecisionThresholds, Familiarity, FamiliarityScorer, ModelBundleMeta, ModelFile, ModelForm,
+    Architecture, DecisionThresholds, Familiarity, FamiliarityScorer, ModelBundleMeta, ModelFile, BundleForm,
     NamedMetric, Quantization, ReferenceField, sha256,
 };
 use melanoscope_shared::image::{
@@ -272,11 +272,11 @@ fn references_of(onnx: &[u8], fields: &[Vec<u8>], norm: &Normalization) -> Vec<R
 /// Another form of `file`'s model, labelled `quantization`, whose graph is `onnx` (the tests
 /// stand a slightly different tiny model in for an INT8 export), with its own reference outputs
 /// on the bundle's reference fields.
-pub fn other_form(file: &ModelFile, quantization: Quantization, onnx: Vec<u8>) -> ModelForm {
+pub fn other_form(file: &ModelFile, quantization: Quantization, onnx: Vec<u8>) -> BundleForm {
     let fields: Vec<Vec<u8>> = file.references.iter().map(|r| r.rgb.clone()).collect();
     let norm = Normalization { mean: file.meta.mean, std: file.meta.std };
     let references = references_of(&onnx, &fields, &norm);
-    ModelForm {
+    BundleForm {
         quantization,
         onnx,
         references,

@@ -137,8 +137,9 @@ mod tests {
         let ok = with(&["--form", "int8", "--int8-weights", "per-channel", "--arch", "vgg19", "--task", "nevi-3class"])
             .unwrap();
         let Command::Export(a) = ok else { panic!("export expected") };
-        use melanoscope_trainer::export::run::{Int8Weights, Precision};
-        assert_eq!((a.form, a.int8_weights), (Precision::Int8, Int8Weights::PerChannel));
+        use melanoscope_shared::formats::Form;
+        use melanoscope_trainer::export::run::Int8Weights;
+        assert_eq!((a.form, a.int8_weights), (Form::Int8, Int8Weights::PerChannel));
         assert_eq!(
             (a.arch, a.task),
             (melanoscope_trainer::model::Arch::Vgg19, melanoscope_trainer::train::task::Task::Nevi3)

@@ -4,6 +4,8 @@
 //! request (`open ID`, `close`, `status`), one line back (`ok …` or `error …`). The loop polls
 //! it between frames without blocking; a client that sends nothing is dropped after a timeout.
 
+use super::CaseError;
+use super::desk::Answer;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -33,6 +35,11 @@ pub enum ControlError {
     Refused(String),
 }
 
+/// A line that is not a request (or could not be read), answered with this and dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown request {0:?}; expected open ID, close or status")]
+pub struct UnknownRequest(pub String);
+
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -51,15 +58,13 @@ impl Request {
     }
 
     /// Parses a request line; the error is the reply to send.
-    pub fn parse(line: &str) -> Result<Self, String> {
+    pub fn parse(line: &str) -> Result<Self, UnknownRequest> {
         let line = line.trim_end_matches(['\r', '\n']);
         match line.split_once(' ') {
             Some(("open", id)) => Ok(Request::Open(id.to_string())),
             None if line == "close" => Ok(Request::Close),
             None if line == "status" => Ok(Request::Status),
-            _ => {
-                Err(format!("unknown request {:?}; expected open ID, close or status", line.escape_debug().to_string()))
-            }
+            _ => Err(UnknownRequest(line.escape_debug().to_string())),
         }
     }
 }
@@ -109,9 +114,12 @@ impl ControlServer {
             let mut line = String::new();
             let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
             let reply = Reply { stream };
-            match read.map_err(|e| e.to_string()).and_then(|_| Request::parse(&line)) {
-                Ok(r) => return Some((r, reply)),
-                Err(why) => reply.send(Err(why)),
+            match read {
+                Ok(_) => match Request::parse(&line) {
+                    Ok(r) => return Some((r, reply)),
+                    Err(unknown) => reply.line(Err(&unknown)),
+                },
+                Err(e) => reply.line(Err(&e)),
             }
         }
     }
@@ -130,10 +138,18 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn send(mut self, result: Result<String, String>) {
+    /// Sends the desk's answer, or why it refused, as one `ok …` / `error …` line.
+    pub fn send(self, answer: Result<Answer, CaseError>) {
+        match &answer {
+            Ok(a) => self.line(Ok(a)),
+            Err(e) => self.line(Err(e)),
+        }
+    }
+
+    fn line(mut self, result: Result<&dyn std::fmt::Display, &(dyn std::error::Error + 'static)>) {
         let line = match result {
             Ok(text) => format!("ok {text}\n"),
-            Err(why) => format!("error {}\n", why.replace('\n', " ")),
+            Err(why) => format!("error {}\n", melanoscope_shared::errors::error_chain(why).replace('\n', " ")),
         };
         if let Err(e) = self.stream.write_all(line.as_bytes()) {
             tracing::warn!(error = %e, "control socket: the client left before its answer");
@@ -168,7 +184,7 @@ mod tests {
         assert_eq!(Request::parse("open S26-0042\n"), Ok(Request::Open("S26-0042".into())));
         assert_eq!(Request::parse("close\r\n"), Ok(Request::Close));
         assert_eq!(Request::parse("status"), Ok(Request::Status));
-        let e = Request::parse("delete everything").unwrap_err();
+        let e = Request::parse("delete everything").unwrap_err().to_string();
         assert!(e.contains("delete everything") && e.contains("open ID"), "{e}");
     }
 
@@ -195,7 +211,7 @@ mod tests {
             std::thread::yield_now();
         };
         assert_eq!(request, Request::Open("S1".into()));
-        reply.send(Err("case S0 is open; close it before opening S1".into()));
+        reply.send(Err(CaseError::AlreadyOpen { open: "S0".into(), wanted: "S1".into() }));
         let answer = client.join().unwrap().unwrap_err().to_string();
         assert!(answer.contains("case S0 is open"), "{answer}");
         drop(server);
@@ -249,7 +265,7 @@ mod tests {
             std::thread::yield_now();
         };
         assert_eq!(request, Request::Status);
-        reply.send(Ok("no case open".into()));
+        reply.send(Ok(Answer::Status { case: None, frames: 0 }));
         assert_eq!(second.join().unwrap().unwrap(), "no case open");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -141,7 +141,7 @@ pub fn export_cases(
         manifest.cases.push(ManifestCase {
             id: case.id.clone(),
             status: case.status.name().into(),
-            verdict: case.verdict.clone(),
+            verdict: case.verdict.map(|v| v.label().to_string()),
             opened_unix_ms: case.opened_unix_ms,
         });
     }

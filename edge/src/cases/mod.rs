@@ -10,12 +10,13 @@
 //! a case found open at start-up was cut off and is marked interrupted.
 
 pub mod control;
+pub mod desk;
 pub mod fleet;
 pub mod page;
 
-use crate::screen::analyse::Analysis;
+use crate::analysis::{Analysis, FieldResult};
 use melanoscope_shared::cam::{upsample_bilinear, viridis};
-use melanoscope_shared::formats::{FormatError, ModelIdentity, Verdict, check_case_id, hex};
+use melanoscope_shared::formats::{Form, FormatError, ModelIdentity, Verdict, check_case_id, hex};
 use melanoscope_shared::image::{ImageError, RgbImage, encode_rgb};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -74,7 +75,7 @@ pub struct ModelCard {
     pub signer: String,
     pub architecture: String,
     pub task: String,
-    pub form: String,
+    pub form: Form,
     pub model_um_per_px: f64,
     pub threshold: f64,
     /// The familiarity threshold when the unfamiliar-tissue gate was on.
@@ -91,7 +92,7 @@ impl ModelCard {
             signer: signer.map_or_else(|| "unsigned".into(), |k| hex(&k)),
             architecture: format!("{:?}", meta.architecture),
             task: meta.task.clone(),
-            form: meta.quantization.name().into(),
+            form: meta.quantization.form(),
             model_um_per_px: meta.um_per_px,
             threshold: meta.decision.threshold,
             familiarity_threshold: meta.familiarity.as_ref().filter(|_| gate_on).map(|f| f.threshold),
@@ -123,14 +124,40 @@ pub struct CaseFile {
     /// µm per camera pixel at that objective.
     pub um_per_px: f64,
     pub model: ModelCard,
-    /// The case verdict's label (the highest verdict shown while it was open), if any.
-    pub verdict: Option<String>,
+    /// The case verdict (the highest verdict shown while it was open), if any; written as its
+    /// label, as the screen shows it.
+    #[serde(with = "verdict_label")]
+    pub verdict: Option<Verdict>,
     pub frames: u64,
     pub screened: u64,
     /// Gated frames by the gate's label.
     pub gated: BTreeMap<String, u64>,
     /// Most suspicious first.
     pub fields: Vec<KeptField>,
+}
+
+/// A verdict in `case.json` as its label (`"MELANOMA SUSPECTED"`), readable by people and by
+/// the case files written before the field was typed.
+mod verdict_label {
+    use melanoscope_shared::formats::Verdict;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Verdict>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(v.label()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Verdict>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|label| {
+                Verdict::from_label(&label).ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown verdict {label:?}; expected a label such as \"NEVUS\""))
+                })
+            })
+            .transpose()
+    }
 }
 
 /// Largest `case.json` read back (a case keeps at most 64 fields).
@@ -292,8 +319,7 @@ impl CaseBook {
 
     /// The open case's verdict so far.
     pub fn verdict(&self) -> Option<Verdict> {
-        let label = self.open.as_ref()?.file.verdict.as_deref()?;
-        [Verdict::MelanomaSuspected, Verdict::Uncertain, Verdict::Nevus].into_iter().find(|v| v.label() == label)
+        self.open.as_ref()?.file.verdict
     }
 
     /// Counts one frame of the open case (if any): its gate, the verdict shown, and its
@@ -320,7 +346,7 @@ impl CaseBook {
             c.file.screened += 1;
         }
         if rank(shown) > current.and_then(rank) {
-            c.file.verdict = Some(shown.label().to_string());
+            c.file.verdict = Some(shown);
             changed = true;
         }
         if analysis.gate.is_none() {
@@ -367,7 +393,7 @@ impl CaseBook {
 }
 
 /// The field cut from `frame` beside the same field under its CAM (PNG).
-fn field_panel(frame: &RgbImage, f: &crate::screen::analyse::FieldResult) -> Result<Vec<u8>, CaseError> {
+fn field_panel(frame: &RgbImage, f: &FieldResult) -> Result<Vec<u8>, CaseError> {
     let (x, y, side) = f.frame_rect;
     let (x, y) = (x.max(0.0) as u32, y.max(0.0) as u32);
     let side = (side.max(1.0) as u32).min(frame.width().saturating_sub(x)).min(frame.height().saturating_sub(y)).max(1);

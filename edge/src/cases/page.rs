@@ -38,7 +38,7 @@ pub fn case_html(folder: &Path, case: &CaseFile, records: &[ScreeningRecord]) ->
          <style>{STYLE}</style></head><body>\n<h1>Case {id}</h1>\n",
         id = esc(&case.id)
     );
-    let verdict = case.verdict.as_deref().unwrap_or("no verdict (no frame was screened to one)");
+    let verdict = case.verdict.map_or("no verdict (no frame was screened to one)", |v| v.label());
     let _ = write!(h, "<p class=\"verdict\">Case verdict: {}</p>\n<table>", esc(verdict));
     let closed = match (case.status, case.closed_unix_ms) {
         (_, Some(ms)) => t(ms),

@@ -1,8 +1,8 @@
 use super::fleet::{export_cases, review, verify_export};
 use super::page::write_case_page;
 use super::*;
+use crate::analysis::{Analysis, FieldResult, StageTimes};
 use crate::gates::{Gate, GateReadings};
-use crate::screen::analyse::{Analysis, FieldResult, StageTimes};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("msc-cases-{name}-{}", std::process::id()));
@@ -144,4 +144,34 @@ fn hostile_case_files_and_export_manifests_are_refused_by_name() {
     let e = verify_export(&export).unwrap_err().to_string();
     assert!(e.contains("manifest.json") && e.contains("over 16777216 bytes"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `case.json` keeps the verdict as the label the screen showed, as files written before the
+/// field was typed did; a label that is no verdict is refused, named.
+#[test]
+fn the_case_verdict_is_typed_and_stored_as_its_label() {
+    let mut file = CaseFile {
+        id: "S26-1".into(),
+        status: CaseStatus::Closed,
+        opened_unix_ms: 1,
+        closed_unix_ms: Some(2),
+        objective: "40x".into(),
+        um_per_px: 0.25,
+        model: ModelCard::default(),
+        verdict: Some(Verdict::MelanomaSuspected),
+        frames: 3,
+        screened: 2,
+        gated: BTreeMap::new(),
+        fields: Vec::new(),
+    };
+    let json = serde_json::to_value(&file).unwrap();
+    assert_eq!(json["verdict"], "MELANOMA SUSPECTED");
+    let back: CaseFile = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, file);
+    file.verdict = None;
+    assert!(serde_json::to_value(&file).unwrap()["verdict"].is_null());
+    let mut odd = json;
+    odd["verdict"] = "PROBABLY FINE".into();
+    let e = serde_json::from_value::<CaseFile>(odd).unwrap_err().to_string();
+    assert!(e.contains("PROBABLY FINE") && e.contains("NEVUS"), "{e}");
 }

@@ -11,6 +11,7 @@ use melanoscope_edge::screen::analyse::Analyzer;
 use melanoscope_edge::screen::render::{Renderer, ScreenState};
 use melanoscope_edge::screen::setup::open_bundle;
 use melanoscope_engine::{Backend, Engine, multiply_adds};
+use melanoscope_shared::formats::Form;
 use melanoscope_shared::image::{PixelSpacing, RgbImage, decode_rgb, decode_rgb_into};
 use melanoscope_shared::pipeline::FieldExtractor;
 use std::path::PathBuf;
@@ -46,8 +47,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
     /// Without --config: which of the bundle's forms (f32, f16, int8; default: its first).
-    #[arg(long, default_value = "")]
-    pub form: String,
+    #[arg(long)]
+    pub form: Option<Form>,
     /// libonnxruntime.so to time the same fields on ("none" to skip; default $ORT_DYLIB_PATH).
     #[arg(long)]
     pub onnxruntime_lib: Option<String>,
@@ -63,10 +64,10 @@ const FOUR_CORE_EFFICIENCY: f64 = 0.8;
 
 /// A board's frame from the counted cycles of one field of this model and form; the other
 /// stages scaled from this host by 2.5 (an assumption: they are not counted).
-fn board_projection(architecture: &str, form: &str, cpu: &str, fields: usize, other_ms: f64) -> serde_json::Value {
+fn board_projection(architecture: &str, form: Form, cpu: &str, fields: usize, other_ms: f64) -> serde_json::Value {
     let doc: serde_json::Value = serde_json::from_str(ARM_ESTIMATE).unwrap_or_default();
     let rows = doc["rows"].as_array().cloned().unwrap_or_default();
-    let row = rows.iter().find(|r| r["model"] == architecture && r["form"] == form && r["cpu"] == cpu);
+    let row = rows.iter().find(|r| r["model"] == architecture && r["form"] == form.name() && r["cpu"] == cpu);
     let Some(ms_one_core) = row.and_then(|r| r["ms_per_field_one_core"].as_f64()) else {
         return serde_json::json!({
             "cpu": cpu,
@@ -107,7 +108,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             onnxruntime_library: String::new(),
             threads: args.threads,
             batch: args.batch,
-            form: args.form.clone(),
+            form: args.form,
             tuned: None,
         },
     };
@@ -222,7 +223,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let inf_ms = median(inf.clone());
     let host_gmacs = if inf_ms > 0.0 { macs_frame as f64 / (inf_ms * 1e6) } else { 0.0 };
     let architecture = format!("{:?}", meta.architecture).to_lowercase();
-    let form = analyzer.bundle().file.meta.quantization.name();
+    let form = analyzer.bundle().file.meta.quantization.form();
     let other_ms = median(decode.clone()) + median(pre.clone()) + median(cam.clone()) + median(render.clone());
     let boards: Vec<serde_json::Value> = ["cortex-a76", "cortex-a72"]
         .iter()

@@ -5,6 +5,7 @@ use anyhow::Result;
 use melanoscope_edge::config::ModelConfig;
 use melanoscope_edge::screen::setup::open_bundle;
 use melanoscope_engine::BackendKind;
+use melanoscope_shared::formats::Form;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -29,8 +30,8 @@ pub struct CheckBundleArgs {
     #[arg(long)]
     pub onnxruntime_lib: Option<PathBuf>,
     /// Which of the bundle's forms to open (f32, f16, int8; default: its first).
-    #[arg(long, default_value = "")]
-    pub form: String,
+    #[arg(long)]
+    pub form: Option<Form>,
 }
 
 pub fn run(args: CheckBundleArgs) -> Result<()> {
@@ -75,7 +76,7 @@ pub fn run(args: CheckBundleArgs) -> Result<()> {
         "input_size": m.input_size,
         "um_per_px": m.um_per_px,
         "quantization": format!("{:?}", m.quantization),
-        "form": m.quantization.name(),
+        "form": m.quantization.form(),
         "forms_in_bundle": loaded.forms,
         "threshold": m.decision.threshold,
         "uncertain_band": m.decision.uncertain_band,

@@ -100,7 +100,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         },
         batch: best.batch,
         threads: best.threads,
-        form: best.form.clone(),
+        form: best.form,
         ms_per_field: best.ms_per_field.unwrap_or_default(),
         cpu: report.cpu.clone(),
         onnx_sha256: report.onnx_sha256.clone(),

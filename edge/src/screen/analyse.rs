@@ -2,6 +2,7 @@
 //! balance, the eyepiece mask, exposure, the shared field extraction at the bundle's µm/px
 //! (40% background rule), focus over the tissue fields, batched inference and per-field CAMs.
 
+use crate::analysis::{Analysis, FieldResult, StageTimes};
 use crate::calibration::Correction;
 use crate::config::{ObjectiveCalibration, ScreeningConfig};
 use crate::gates::{Gate, GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
@@ -26,48 +27,6 @@ pub enum AnalyseError {
     Outputs(String),
     #[error("the bundle cannot screen: {0}")]
     Bundle(String),
-}
-
-/// One screened field of the frame.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldResult {
-    pub col: u16,
-    pub row: u16,
-    /// Where the field lies in the frame's pixels.
-    pub frame_rect: (f64, f64, f64),
-    pub probabilities: Vec<f32>,
-    /// The positive class's CAM (feature-map resolution, row-major), scaled by the field's
-    /// positive probability so that fields the model calls benign stay cold on the overlay.
-    pub heat: Vec<f32>,
-    pub heat_size: (usize, usize),
-    /// The field's familiarity score (`None`: the gate is off), and whether it is above the
-    /// bundle's threshold.
-    pub familiarity: Option<f32>,
-    pub unfamiliar: bool,
-}
-
-/// Milliseconds spent in each stage of one frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct StageTimes {
-    pub preprocess_ms: f64,
-    pub inference_ms: f64,
-    pub cam_ms: f64,
-    /// Pooling the features and scoring every field's familiarity.
-    pub familiarity_ms: f64,
-}
-
-/// What one frame showed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Analysis {
-    pub readings: GateReadings,
-    /// The gate that stopped this frame, if any (no inference then).
-    pub gate: Option<Gate>,
-    pub fields: Vec<FieldResult>,
-    /// The frame's positive-class probability (aggregated over fields), when screened.
-    pub probability: Option<f64>,
-    /// Tissue fields above the familiarity threshold (0 with the gate off).
-    pub unfamiliar_fields: usize,
-    pub times: StageTimes,
 }
 
 /// Everything one objective and bundle need, reused frame after frame.

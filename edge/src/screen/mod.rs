@@ -5,4 +5,5 @@ pub mod objective;
 pub mod render;
 pub mod session;
 pub mod setup;
+pub mod stats;
 pub mod verdict;

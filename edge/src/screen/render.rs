@@ -3,7 +3,7 @@
 //! threshold marked. A field's CAM is only redrawn when its probability moved by the
 //! configured amount (or the view changed), so the overlay does not flicker.
 
-use super::analyse::FieldResult;
+use crate::analysis::FieldResult;
 use embedded_graphics::mono_font::MonoTextStyle;
 // Latin-1 fonts: µ (µm/px in the service messages), °, ×, and accented names draw as
 // themselves; the ASCII fonts drew them as '?'.

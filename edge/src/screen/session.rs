@@ -2,13 +2,17 @@
 //! LEDs and the record log; the button freezes the view and saves a snapshot. Corrupt frames
 //! are skipped and counted; a lost camera puts its state on the screen instead of stopping.
 
-use super::analyse::{Analysis, Analyzer, StageTimes};
+use super::analyse::Analyzer;
 use super::render::{Renderer, ScreenState};
 use super::setup::SetupError;
+use super::stats::{FrameTimes, SessionStats};
 use super::verdict::{TrackerSettings, VerdictTracker, VerdictUpdate};
-use crate::cases::control::{ControlServer, Reply, Request};
-use crate::cases::{CaseBook, ModelCard};
+use crate::analysis::Analysis;
+use crate::cases::control::ControlServer;
+use crate::cases::desk::{Answer, CaseDesk};
+use crate::cases::{CaseBook, CaseError, ModelCard};
 use crate::config::EdgeConfig;
+use crate::records::queue::LogQueue;
 use crate::records::{Recorder, unix_ms};
 use crate::sinks::DisplaySink;
 use crate::source::{Frame, FrameSource, SourceError};
@@ -36,53 +40,6 @@ pub fn indicator_for(v: Verdict) -> Indicator {
     }
 }
 
-/// Counts of one session.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct SessionStats {
-    pub frames: u64,
-    pub screened: u64,
-    pub gated: u64,
-    pub corrupt: u64,
-    /// Frames larger than the source accepts, refused from their header.
-    pub oversized: u64,
-    pub source_errors: u64,
-    pub analysis_errors: u64,
-    pub sink_errors: u64,
-    pub verdict_changes: u64,
-    pub snapshots: u64,
-    /// Appends to the record log that failed (each retried on the next frame).
-    pub log_errors: u64,
-    /// Records given up on after [`MAX_PENDING_RECORDS`] waited for the log.
-    pub records_dropped: u64,
-    /// Frames gated as UNFAMILIAR TISSUE, and tissue fields scored unfamiliar.
-    pub unfamiliar_frames: u64,
-    pub unfamiliar_fields: u64,
-    /// Case folder writes that failed (the case goes on; its page may miss a field).
-    pub case_errors: u64,
-    /// Cases opened and closed.
-    pub cases_opened: u64,
-    pub cases_closed: u64,
-    /// Every verdict shown, in order, with the frame index (changes only).
-    pub verdicts: Vec<(u64, String)>,
-    /// The source ended (a replay ran out, or a camera stream closed).
-    pub source_ended: bool,
-}
-
-/// The exit status when a camera stream ends: a fault, so that the service restarts it.
-pub const EXIT_STREAM_ENDED: i32 = 4;
-
-impl SessionStats {
-    /// The process's exit status after a session that read from a camera stream (`stream`)
-    /// or a replay: a stream that ended is [`EXIT_STREAM_ENDED`] (`rpicam-vid | screen` after
-    /// the camera process died must be restarted, not end quietly); anything else 0.
-    pub fn exit_status(&self, stream: bool) -> i32 {
-        if stream && self.source_ended { EXIT_STREAM_ENDED } else { 0 }
-    }
-}
-
-/// Records kept in memory while the log cannot be written (hours of verdict changes).
-pub const MAX_PENDING_RECORDS: usize = 4096;
-
 /// What one step did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -94,15 +51,6 @@ pub enum Step {
     End,
 }
 
-/// Milliseconds of each stage of the last frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct FrameTimes {
-    pub capture_ms: f64,
-    pub stages: StageTimes,
-    pub render_ms: f64,
-    pub output_ms: f64,
-}
-
 /// A running screening session.
 pub struct Session<S, L, B> {
     source: S,
@@ -112,23 +60,18 @@ pub struct Session<S, L, B> {
     sinks: Vec<Box<dyn DisplaySink>>,
     leds: L,
     button: B,
-    recorder: Recorder,
+    /// Every record goes to the log through it.
+    log: LogQueue,
+    /// Cases and the control socket.
+    desk: CaseDesk,
     objective: String,
     started: Instant,
     frozen: bool,
     last: Option<(u64, Analysis)>,
-    /// Records not yet in the log (it failed), oldest first.
-    pending: std::collections::VecDeque<ScreeningRecord>,
-    /// Why the log last failed, while records wait.
-    log_fault: Option<String>,
     pub stats: SessionStats,
     pub times: FrameTimes,
     /// Every frame's verdict, when kept ([`Session::with_frame_table`]: a replay, which ends).
     frame_rows: Option<Vec<FrameRow>>,
-    cases: CaseBook,
-    control: Option<ControlServer>,
-    /// µm per camera pixel at the objective (cases record it).
-    um_per_px: f64,
 }
 
 impl<S, L, B> std::fmt::Debug for Session<S, L, B> {
@@ -180,24 +123,18 @@ impl PreparedSession {
             sinks: Vec::new(),
             leds: io.leds,
             button: io.button,
-            recorder: self.recorder,
+            log: LogQueue::new(self.recorder),
+            desk: CaseDesk::new(self.cases, &self.objective, self.um_per_px),
             objective: self.objective,
             started: Instant::now(),
             frozen: false,
             last: None,
-            pending: std::collections::VecDeque::new(),
-            log_fault: None,
             stats: SessionStats::default(),
             times: FrameTimes::default(),
             frame_rows: None,
-            cases: self.cases,
-            control: None,
-            um_per_px: self.um_per_px,
         };
-        for id in interrupted {
-            tracing::warn!(case = %id, "case was open when the device stopped: marked interrupted, its records kept");
-            session.case_record(RecordKind::CaseInterrupted, Verdict::Uncertain, Some(id));
-        }
+        session.desk.interrupted(interrupted, &mut session.log);
+        session.sync_log_stats();
         session
     }
 }
@@ -268,84 +205,38 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
 
     /// Takes `open ID` / `close` / `status` from the control socket between frames.
     pub fn with_control(mut self, control: ControlServer) -> Self {
-        self.control = Some(control);
+        self.desk = self.desk.with_control(control);
         self
     }
 
     /// The open case's id.
     pub fn case(&self) -> Option<&str> {
-        self.cases.current()
+        self.desk.current()
     }
 
-    /// Opens case `id` and records it.
-    pub fn open_case(&mut self, id: &str) -> Result<String, String> {
-        let (objective, um) = (self.objective.clone(), self.um_per_px);
-        self.cases.open(id, unix_ms(), &objective, um).map_err(|e| e.to_string())?;
-        self.stats.cases_opened += 1;
-        tracing::info!(case = %id, "case opened");
-        self.case_record(RecordKind::CaseOpened, Verdict::Uncertain, None);
-        Ok(format!("case {id} opened"))
+    /// The last frame read (case records carry it).
+    fn frame_index(&self) -> u64 {
+        self.last.as_ref().map_or(0, |(i, _)| *i)
     }
 
-    /// Closes the open case, records it with its verdict, and says which.
-    pub fn close_case(&mut self) -> Result<String, String> {
-        let verdict = self.cases.verdict();
-        let id = self.cases.current().map(str::to_string);
-        let closed = self.cases.close(unix_ms()).map_err(|e| e.to_string())?;
-        self.stats.cases_closed += 1;
-        let label = closed.verdict.clone().unwrap_or_else(|| "no verdict".into());
-        tracing::info!(case = %closed.id, verdict = %label, "case closed");
-        self.case_record(RecordKind::CaseClosed { verdict }, verdict.unwrap_or(Verdict::Uncertain), id);
-        Ok(format!("case {} closed: {label}", closed.id))
+    /// Opens case `id` at the desk and logs it.
+    pub fn open_case(&mut self, id: &str) -> Result<Answer, CaseError> {
+        let answer = self.desk.open(id, self.frame_index(), &mut self.log);
+        self.sync_log_stats();
+        answer
     }
 
-    /// Logs a case event (`case`: the id when it is not the open case's).
-    fn case_record(&mut self, kind: RecordKind, verdict: Verdict, case: Option<String>) {
-        let index = self.last.as_ref().map_or(0, |(i, _)| *i);
-        let mut record = self.recorder.record(unix_ms(), index, kind, verdict, 0.0, Vec::new());
-        record.case = case.or_else(|| self.cases.current().map(str::to_string));
-        self.log(Some(record));
-    }
-
-    fn status_line(&self) -> String {
-        match self.cases.current() {
-            Some(id) => format!("case {id} open ({} frames)", self.stats.frames),
-            None => "no case open".into(),
-        }
+    /// Closes the open case at the desk and logs it with its verdict.
+    pub fn close_case(&mut self) -> Result<Answer, CaseError> {
+        let answer = self.desk.close(self.frame_index(), &mut self.log);
+        self.sync_log_stats();
+        answer
     }
 
     /// Answers what waits on the control socket.
     pub fn serve_control(&mut self) {
-        let mut waiting: Vec<(Request, Reply)> = Vec::new();
-        if let Some(control) = &self.control {
-            while let Some(r) = control.poll() {
-                waiting.push(r);
-            }
-        }
-        for (request, reply) in waiting {
-            let answer = match request {
-                Request::Open(id) => self.open_case(&id),
-                Request::Close => self.close_case(),
-                Request::Status => Ok(self.status_line()),
-            };
-            reply.send(answer);
-        }
-    }
-
-    /// A long press: closes the open case, or opens one named by the date and time.
-    fn on_long_press(&mut self) {
-        let result = if self.cases.current().is_some() {
-            self.close_case()
-        } else {
-            let stamp = crate::records::iso8601_utc(unix_ms());
-            // 2026-12-01T21:08:17.123Z -> C20261201-210817
-            let digits: String = stamp.chars().filter(char::is_ascii_digit).take(14).collect();
-            let id = format!("C{}-{}", &digits[..8.min(digits.len())], &digits[8.min(digits.len())..]);
-            self.open_case(&id)
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "long press");
-        }
+        self.desk.serve(self.frame_index(), self.stats.frames, &mut self.log);
+        self.sync_log_stats();
     }
 
     /// Shows rendered frames on `sinks` as well.
@@ -381,39 +272,23 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         self.leds(Indicator::Amber);
     }
 
-    /// Appends `record` after any still waiting; what cannot be written waits for the next try.
+    /// Sends `record` (if any) to the log queue, which retries those still waiting.
     fn log(&mut self, record: Option<ScreeningRecord>) {
-        self.pending.extend(record);
-        while let Some(r) = self.pending.front() {
-            match self.recorder.append(r) {
-                Ok(()) => {
-                    self.pending.pop_front();
-                }
-                Err(e) => {
-                    self.stats.log_errors += 1;
-                    if self.log_fault.is_none() {
-                        tracing::error!(error = %e, "record log: records wait in memory and are retried every frame");
-                    }
-                    self.log_fault = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        if self.pending.is_empty() {
-            if self.log_fault.take().is_some() {
-                tracing::info!("record log writable again; every waiting record written");
-            }
-        } else {
-            while self.pending.len() > MAX_PENDING_RECORDS {
-                self.pending.pop_front();
-                self.stats.records_dropped += 1;
-            }
-        }
+        self.log.submit(record);
+        self.sync_log_stats();
+    }
+
+    /// The log's and the desk's counts into the session's.
+    fn sync_log_stats(&mut self) {
+        self.stats.log_errors = self.log.errors();
+        self.stats.records_dropped = self.log.dropped();
+        let desk = self.desk.counts();
+        (self.stats.cases_opened, self.stats.cases_closed) = (desk.opened, desk.closed);
     }
 
     /// What the banner must say besides the verdict.
     fn warning(&self) -> Option<&'static str> {
-        if self.log_fault.is_some() {
+        if self.log.fault().is_some() {
             Some("LOG WRITE FAILED")
         } else if self.analyzer.bundle().identity.signer.is_none() {
             Some("UNSIGNED MODEL")
@@ -424,7 +299,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
 
     /// Records written to the log or waiting for it.
     pub fn records_waiting(&self) -> usize {
-        self.pending.len()
+        self.log.waiting()
     }
 
     fn field_scores(a: &Analysis) -> Vec<FieldScore> {
@@ -433,8 +308,8 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
 
     /// A record of `a` carrying the open case and the fields' familiarity scores.
     fn frame_record(&self, index: u64, kind: RecordKind, verdict: Verdict, p: f32, a: &Analysis) -> ScreeningRecord {
-        let mut r = self.recorder.record(unix_ms(), index, kind, verdict, p, Self::field_scores(a));
-        r.case = self.cases.current().map(str::to_string);
+        let mut r = self.log.recorder().record(unix_ms(), index, kind, verdict, p, Self::field_scores(a));
+        r.case = self.desk.current().map(str::to_string);
         r.familiarity = a.fields.iter().filter_map(|f| f.familiarity).collect();
         if r.familiarity.len() != r.fields.len() {
             r.familiarity.clear();
@@ -447,7 +322,10 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         let now = self.now_ms();
         match self.button.press(now) {
             Ok(Some(Press::Short)) => self.on_press(),
-            Ok(Some(Press::Long)) => self.on_long_press(),
+            Ok(Some(Press::Long)) => {
+                self.desk.long_press(self.frame_index(), &mut self.log);
+                self.sync_log_stats();
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "button"),
         }
@@ -530,16 +408,14 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         });
         self.log(record);
         let positive = usize::from(self.analyzer.bundle().file.meta.decision.positive_class);
-        if let Err(e) =
-            self.cases.frame(frame.index, unix_ms(), self.analyzer.corrected(), &analysis, update.verdict, positive)
-        {
+        if let Err(e) = self.desk.frame(frame.index, self.analyzer.corrected(), &analysis, update.verdict, positive) {
             self.stats.case_errors += 1;
             tracing::error!(error = %e, "case folder");
         }
         // Every frame: a camera or screening fault in between lit amber without changing the
         // verdict, and the LEDs only write pins when the indicator changes. A log that cannot
         // be written keeps it amber: verdicts are being shown that are not yet kept.
-        let light = if self.log_fault.is_some() { Indicator::Amber } else { indicator_for(update.verdict) };
+        let light = if self.log.fault().is_some() { Indicator::Amber } else { indicator_for(update.verdict) };
         self.leds(light);
         if update.changed {
             self.stats.verdict_changes += 1;
@@ -548,7 +424,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         if !self.frozen {
             let t = Instant::now();
             let meta = &self.analyzer.bundle().file.meta;
-            let case = self.cases.current().map_or(String::new(), |c| format!("case {c} | "));
+            let case = self.desk.current().map_or(String::new(), |c| format!("case {c} | "));
             let status = format!(
                 "{case}{} | {} | {} fields | focus {:.2} | frame {}",
                 self.objective,
@@ -589,7 +465,9 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         let verdict = self.tracker.verdict().unwrap_or(Verdict::Uncertain);
         let p = analysis.probability.unwrap_or(0.0) as f32;
         let record = self.frame_record(*index, RecordKind::VerdictChange, verdict, p, analysis);
-        match self.recorder.snapshot(self.analyzer.corrected(), self.renderer.canvas(), record) {
+        let snapshot = self.log.snapshot(self.analyzer.corrected(), self.renderer.canvas(), record);
+        self.sync_log_stats();
+        match snapshot {
             Ok(dir) => {
                 self.stats.snapshots += 1;
                 tracing::info!(snapshot = %dir.display(), "snapshot saved");

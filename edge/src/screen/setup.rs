@@ -12,7 +12,7 @@ use crate::source::{
 use crate::tune::cpu_fingerprint;
 use melanoscope_boards::board::DisplayIo;
 use melanoscope_engine::{Backend, EngineError, LoadedBundle, RunChoice, set_threads};
-use melanoscope_shared::formats::{KeyFileError, Verdict, hex, read_key_file};
+use melanoscope_shared::formats::{Form, KeyFileError, Verdict, hex, read_key_file};
 use melanoscope_shared::image::{FrameBounds, ImageError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -82,20 +82,19 @@ impl ModelConfig {
     /// CPU), else tract at batch 1 on the bundle's first form (f32 in the exporter's bundles).
     pub fn run_choice(&self) -> Result<RunChoice, SetupError> {
         let bundle = |source| SetupError::Bundle { path: self.bundle.clone(), source };
-        let named = |kind, library: &str, batch, threads, form: &str| {
+        let named = |kind, library: &str, batch, threads, form: Option<Form>| {
             let lib = (!library.is_empty()).then(|| PathBuf::from(library));
-            let form = (!form.is_empty()).then(|| form.to_string());
             Ok(RunChoice { backend: Backend::resolve(kind, lib).map_err(bundle)?, batch, threads, form })
         };
         match (self.backend.kind(), &self.tuned) {
-            (Some(kind), _) => named(kind, &self.onnxruntime_library, self.batch, self.threads, &self.form),
+            (Some(kind), _) => named(kind, &self.onnxruntime_library, self.batch, self.threads, self.form),
             (None, None) => Ok(RunChoice { backend: Backend::Tract, batch: 1, threads: self.threads, form: None }),
             (None, Some(t)) => {
                 let here = cpu_fingerprint();
                 if t.cpu != here {
                     return Err(SetupError::TunedElsewhere { tuned: t.cpu.clone(), here });
                 }
-                named(t.backend, &t.onnxruntime_library, t.batch, t.threads, &t.form)
+                named(t.backend, &t.onnxruntime_library, t.batch, t.threads, Some(t.form))
             }
         }
     }
@@ -118,7 +117,7 @@ pub fn open_bundle(model: &ModelConfig) -> Result<LoadedBundle, SetupError> {
     }
     tracing::info!(
         bundle = %model.bundle.display(), signature = ?loaded.signature, backend = choice.backend.name(),
-        form = loaded.file.meta.quantization.name(), batch = choice.batch, threads = choice.threads,
+        form = %loaded.file.meta.quantization.form(), batch = choice.batch, threads = choice.threads,
         "bundle passed its self-test"
     );
     Ok(loaded)

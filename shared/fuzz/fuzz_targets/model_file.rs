@@ -15,9 +15,9 @@ fn check(bytes: &[u8]) {
     let key = file.signature.as_ref().map(|s| s.public_key).unwrap_or([0; 32]);
     let _ = file.verify_signature(&[key], false);
     let _ = file.verify_signature(&[], true);
-    for name in file.form_names() {
+    for name in file.forms() {
         let one = file.form(Some(name)).expect("a listed form can be chosen");
-        assert_eq!(one.meta.quantization.name(), name);
+        assert_eq!(one.meta.quantization.form(), name);
         one.encode().expect("a chosen form is a valid one-form bundle");
     }
 }

@@ -8,6 +8,7 @@
 use super::envelope::{decode_exact, open_any_version, seal_versioned};
 use super::error::invalid;
 use super::familiarity::Familiarity;
+use super::form::Form;
 use super::{FormatError, hex};
 use crate::metrics::ThresholdRule;
 use alloc::format;
@@ -45,12 +46,12 @@ pub enum Quantization {
 }
 
 impl Quantization {
-    /// The form's short name: `f32`, `f16` or `int8` (how settings and reports name it).
-    pub fn name(&self) -> &'static str {
+    /// The form these weights are in.
+    pub fn form(&self) -> Form {
         match self {
-            Quantization::F32 => "f32",
-            Quantization::F16 => "f16",
-            Quantization::Int8 { .. } => "int8",
+            Quantization::F32 => Form::F32,
+            Quantization::F16 => Form::F16,
+            Quantization::Int8 { .. } => Form::Int8,
         }
     }
 }
@@ -157,8 +158,8 @@ pub struct ModelBundleMeta {
 /// Familiarity statistics of one of the bundle's other forms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FormFamiliarity {
-    /// The form's name (`int8`, `f16`).
-    pub form: String,
+    /// The form (`int8`, `f16`; a string in the encoding).
+    pub form: Form,
     pub stats: Familiarity,
 }
 

@@ -9,6 +9,7 @@ mod cobs;
 mod envelope;
 mod error;
 mod familiarity;
+mod form;
 #[cfg(feature = "std")]
 mod key_file;
 mod log;
@@ -25,12 +26,13 @@ pub use bundle::{
 pub use cobs::{cobs_decode, cobs_encode};
 pub use error::FormatError;
 pub use familiarity::{Familiarity, FamiliarityScorer};
+pub use form::Form;
 #[cfg(feature = "std")]
 pub use key_file::{KeyFileError, read_key_file};
 pub use log::{Damage, LogScan, encode_log_frame, scan_log};
 #[cfg(feature = "std")]
 pub use log_file::{LogStorage, RecordLogWriter, read_log_file};
-pub use model_file::{BundleSignature, ModelFile, ModelForm, ReferenceField, SignatureStatus, parse_key_hex};
+pub use model_file::{BundleSignature, ModelFile, BundleForm, ReferenceField, SignatureStatus, parse_key_hex};
 pub use record::{FieldScore, MAX_CASE_ID_LEN, ModelIdentity, RecordKind, ScreeningRecord, Verdict, check_case_id};
 
 /// SHA-256 of `bytes` (the ONNX model, for the bundle and for every screening record).

@@ -12,8 +12,10 @@
 use super::bundle::{ModelBundleMeta, NamedMetric, Quantization};
 use super::envelope::{decode_exact, open_any_version, seal_versioned};
 use super::error::invalid;
+use super::form::Form;
 use super::{FormatError, hex, sha256};
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -64,13 +66,18 @@ pub enum SignatureStatus {
 /// INT8 beside the f32 graph), with the reference outputs that form computed and its own
 /// figures (its agreement with f32 on the test fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelForm {
+pub struct BundleForm {
     pub quantization: Quantization,
     pub onnx: Vec<u8>,
     /// The bundle's reference fields (the same images) with this form's outputs.
     pub references: Vec<ReferenceField>,
     /// Figures of this form; where a name is also in the metadata's, this form's value holds.
     pub validation: Vec<NamedMetric>,
+}
+
+/// `f32, int8`: forms as a list in a message.
+fn form_list(forms: &[Form]) -> String {
+    forms.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// A decoded, checked bundle.
@@ -81,7 +88,7 @@ pub struct ModelFile {
     pub onnx: Vec<u8>,
     pub references: Vec<ReferenceField>,
     /// The other forms, none of them of the first form's kind or of each other's.
-    pub forms: Vec<ModelForm>,
+    pub forms: Vec<BundleForm>,
     pub signature: Option<BundleSignature>,
 }
 
@@ -98,7 +105,7 @@ struct PayloadForms {
     meta: Vec<u8>,
     onnx: Vec<u8>,
     references: Vec<ReferenceField>,
-    forms: Vec<ModelForm>,
+    forms: Vec<BundleForm>,
     signature: Option<BundleSignature>,
 }
 
@@ -157,20 +164,20 @@ impl ModelFile {
                 format!("{} other forms; expected at most {MAX_OTHER_FORMS}", self.forms.len()),
             ));
         }
-        let names = self.form_names();
-        if let Some(f) = self.meta.form_familiarity.iter().find(|f| !names[1..].contains(&f.form.as_str())) {
+        let names = self.forms();
+        if let Some(f) = self.meta.form_familiarity.iter().find(|f| !names[1..].contains(&f.form)) {
             return Err(invalid(
                 WHAT,
                 "form_familiarity",
                 format!(
                     "statistics for form {:?}, which the bundle's other forms ({}) are not",
-                    f.form,
-                    names[1..].join(", ")
+                    f.form.name(),
+                    form_list(&names[1..])
                 ),
             ));
         }
         for (k, form) in self.forms.iter().enumerate() {
-            let name = form.quantization.name();
+            let name = form.quantization.form();
             // Position k + 1 in `names` is this form; the ones before it must differ.
             if names[..k + 1].contains(&name) {
                 return Err(invalid(
@@ -204,26 +211,27 @@ impl ModelFile {
         Ok(())
     }
 
-    /// The forms the bundle holds, the first form first (`f32`, `f16`, `int8`).
-    pub fn form_names(&self) -> Vec<&'static str> {
-        core::iter::once(self.meta.quantization.name())
-            .chain(self.forms.iter().map(|f| f.quantization.name()))
-            .collect()
+    /// The forms the bundle holds, the first form first.
+    pub fn forms(&self) -> Vec<Form> {
+        core::iter::once(self.meta.quantization.form()).chain(self.forms.iter().map(|f| f.quantization.form())).collect()
     }
 
-    /// The bundle as one form: `name` (`None` for the first), with that form's ONNX, reference
+    /// The bundle as one form: `wanted` (`None` for the first), with that form's ONNX, reference
     /// outputs, hash and figures in the metadata, no other forms and no signature (check the
     /// signature before choosing: it covers every form).
-    pub fn into_form(mut self, name: Option<&str>) -> Result<ModelFile, FormatError> {
+    pub fn into_form(mut self, wanted: Option<Form>) -> Result<ModelFile, FormatError> {
         self.signature = None;
-        let first = self.meta.quantization.name();
+        let first = self.meta.quantization.form();
         let form_familiarity = core::mem::take(&mut self.meta.form_familiarity);
-        if name.is_none_or(|n| n == first) {
-            self.forms.clear();
-            return Ok(self);
-        }
-        let Some(k) = self.forms.iter().position(|f| Some(f.quantization.name()) == name) else {
-            return Err(self.no_form(name.unwrap_or_default()));
+        let wanted = match wanted {
+            Some(w) if w != first => w,
+            _ => {
+                self.forms.clear();
+                return Ok(self);
+            }
+        };
+        let Some(k) = self.forms.iter().position(|f| f.quantization.form() == wanted) else {
+            return Err(self.no_form(wanted));
         };
         let form = self.forms.swap_remove(k);
         self.forms.clear();
@@ -235,7 +243,7 @@ impl ModelFile {
         }
         // The chosen form's own statistics (none: the gate is off for it).
         self.meta.familiarity =
-            form_familiarity.into_iter().find(|f| f.form == form.quantization.name()).map(|f| f.stats);
+            form_familiarity.into_iter().find(|f| f.form == form.quantization.form()).map(|f| f.stats);
         self.meta.quantization = form.quantization;
         self.meta.onnx_sha256 = sha256(&form.onnx);
         self.onnx = form.onnx;
@@ -244,21 +252,21 @@ impl ModelFile {
     }
 
     /// [`Self::into_form`] on a copy of only what that form needs.
-    pub fn form(&self, name: Option<&str>) -> Result<ModelFile, FormatError> {
-        let first = self.meta.quantization.name();
-        let wanted = name.unwrap_or(first);
+    pub fn form(&self, wanted: Option<Form>) -> Result<ModelFile, FormatError> {
+        let first = self.meta.quantization.form();
+        let wanted = wanted.unwrap_or(first);
         let (onnx, references, forms) = if wanted == first {
             (self.onnx.clone(), self.references.clone(), Vec::new())
         } else {
             let form =
-                self.forms.iter().find(|f| f.quantization.name() == wanted).ok_or_else(|| self.no_form(wanted))?;
+                self.forms.iter().find(|f| f.quantization.form() == wanted).ok_or_else(|| self.no_form(wanted))?;
             (Vec::new(), Vec::new(), alloc::vec![form.clone()])
         };
         ModelFile { meta: self.meta.clone(), onnx, references, forms, signature: None }.into_form(Some(wanted))
     }
 
-    fn no_form(&self, wanted: &str) -> FormatError {
-        invalid(WHAT, "forms", format!("no form {wanted:?} in this bundle; it holds {}", self.form_names().join(", ")))
+    fn no_form(&self, wanted: Form) -> FormatError {
+        invalid(WHAT, "forms", format!("no form {:?} in this bundle; it holds {}", wanted.name(), form_list(&self.forms())))
     }
 
     /// SHA-256 over what a signature covers: the metadata, the ONNX bytes, the reference
@@ -438,10 +446,10 @@ mod tests {
         assert!(ModelFile::decode(&v3).is_err());
     }
 
-    fn int8_form(f: &ModelFile) -> ModelForm {
+    fn int8_form(f: &ModelFile) -> BundleForm {
         let mut references = f.references.clone();
         references[0].logits = vec![0.25, -1.0];
-        ModelForm {
+        BundleForm {
             quantization: Quantization::Int8 { calibration: "percentile-99.99".into(), samples: 32 },
             onnx: b"the int8 graph".to_vec(),
             references,
@@ -466,18 +474,18 @@ mod tests {
         let int8 = crate::formats::Familiarity { threshold: 9.0, ..first.clone() };
         let mut f = two_forms();
         f.meta.familiarity = Some(first.clone());
-        f.meta.form_familiarity = alloc::vec![FormFamiliarity { form: "int8".into(), stats: int8.clone() }];
+        f.meta.form_familiarity = alloc::vec![FormFamiliarity { form: Form::Int8, stats: int8.clone() }];
         let back = ModelFile::decode(&f.encode().unwrap()).unwrap();
-        assert_eq!(back.form(Some("int8")).unwrap().meta.familiarity, Some(int8));
+        assert_eq!(back.form(Some(Form::Int8)).unwrap().meta.familiarity, Some(int8));
         let f32 = back.form(None).unwrap();
         assert_eq!((f32.meta.familiarity, f32.meta.form_familiarity.len()), (Some(first), 0));
         let mut odd = back.clone();
-        odd.meta.form_familiarity[0].form = "f16".into();
+        odd.meta.form_familiarity[0].form = Form::F16;
         let e = odd.encode().unwrap_err().to_string();
         assert!(e.contains("form_familiarity") && e.contains("\"f16\""), "{e}");
         let mut none = back;
         none.meta.form_familiarity.clear();
-        assert_eq!(none.form(Some("int8")).unwrap().meta.familiarity, None);
+        assert_eq!(none.form(Some(Form::Int8)).unwrap().meta.familiarity, None);
     }
 
     #[test]
@@ -489,14 +497,14 @@ mod tests {
         assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 2);
         let back = ModelFile::decode(&bytes).unwrap();
         assert_eq!(back, f);
-        assert_eq!(back.form_names(), ["f32", "int8"]);
+        assert_eq!(back.forms(), [Form::F32, Form::Int8]);
 
         // Choosing a form: its graph, hash, reference outputs and figures; nothing else.
-        let int8 = back.form(Some("int8")).unwrap();
-        assert_eq!(int8, back.clone().into_form(Some("int8")).unwrap());
+        let int8 = back.form(Some(Form::Int8)).unwrap();
+        assert_eq!(int8, back.clone().into_form(Some(Form::Int8)).unwrap());
         assert_eq!(int8.onnx, b"the int8 graph");
         assert_eq!(int8.meta.onnx_sha256, sha256(b"the int8 graph"));
-        assert_eq!(int8.meta.quantization.name(), "int8");
+        assert_eq!(int8.meta.quantization.form(), Form::Int8);
         assert_eq!(int8.references[0].logits, [0.25, -1.0]);
         let agreement = int8.meta.validation.iter().filter(|m| m.name == "agreement_with_f32").collect::<Vec<_>>();
         assert_eq!(agreement.len(), 1);
@@ -504,9 +512,9 @@ mod tests {
         assert!(int8.forms.is_empty() && int8.signature.is_none());
         int8.encode().unwrap(); // a consistent one-form bundle
         let first = back.form(None).unwrap();
-        assert_eq!((first.onnx.as_slice(), first.meta.quantization.name()), (back.onnx.as_slice(), "f32"));
-        assert_eq!(back.form(Some("f32")).unwrap(), first);
-        let err = back.form(Some("f16")).unwrap_err().to_string();
+        assert_eq!((first.onnx.as_slice(), first.meta.quantization.form()), (back.onnx.as_slice(), Form::F32));
+        assert_eq!(back.form(Some(Form::F32)).unwrap(), first);
+        let err = back.form(Some(Form::F16)).unwrap_err().to_string();
         assert!(err.contains("no form \"f16\"") && err.contains("f32, int8"), "{err}");
 
         // A version 2 payload with no other form is not how a one-form bundle is written.

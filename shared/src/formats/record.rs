@@ -26,6 +26,24 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in declaration order.
+    pub const ALL: [Verdict; 9] = [
+        Verdict::MelanomaSuspected,
+        Verdict::Nevus,
+        Verdict::Uncertain,
+        Verdict::InsufficientTissue,
+        Verdict::OutOfFocus,
+        Verdict::Underexposed,
+        Verdict::Overexposed,
+        Verdict::FrameTooSmall,
+        Verdict::UnfamiliarTissue,
+    ];
+
+    /// The verdict whose [`Verdict::label`] is `label`.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.label() == label)
+    }
+
     /// The text shown on the screen and written to exports.
     pub fn label(&self) -> &'static str {
         match self {

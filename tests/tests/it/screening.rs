@@ -246,7 +246,7 @@ fn a_log_that_cannot_be_written_is_a_fault_shown_and_its_records_kept() {
 /// with a non-zero status, so that the service restarts the pipeline; a replay ends with 0.
 #[test]
 fn the_end_of_a_camera_stream_is_a_fault_exit() {
-    use melanoscope_edge::screen::session::EXIT_STREAM_ENDED;
+    use melanoscope_edge::screen::stats::EXIT_STREAM_ENDED;
     use melanoscope_edge::source::MjpegStream;
     use melanoscope_shared::image::FrameBounds;
     let dir = scratch("stream-end");
@@ -426,7 +426,7 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
 
     // The case folder and page.
     let (_, case) = find_case(&cfg.cases_dir(), "S26-0042").unwrap();
-    assert_eq!((case.status, case.verdict.as_deref()), (CaseStatus::Closed, Some("MELANOMA SUSPECTED")));
+    assert_eq!((case.status, case.verdict), (CaseStatus::Closed, Some(Verdict::MelanomaSuspected)));
     assert_eq!(case.gated.get("UNFAMILIAR TISSUE"), Some(&1));
     assert!(!case.fields.is_empty() && case.fields.windows(2).all(|w| w[0].probability >= w[1].probability));
     let page = write_case_page(&cfg.cases_dir(), &cfg.log.path, "S26-0042", &dir.join("page")).unwrap();

@@ -8,7 +8,7 @@ use melanoscope_edge::config::{BackendSetting, EdgeConfig, TunedChoice, update_t
 use melanoscope_edge::screen::setup::{SetupError, open_bundle};
 use melanoscope_edge::tune::{TIE, TunePlan, cpu_fingerprint, tune};
 use melanoscope_engine::{Backend, BackendKind, LoadedBundle};
-use melanoscope_shared::formats::{ModelFile, Quantization};
+use melanoscope_shared::formats::{Form, ModelFile, Quantization};
 use melanoscope_shared::image::Normalization;
 use melanoscope_tests::scenes::{scratch, write_bundle};
 use melanoscope_tests::tiny_model::{other_form, tiny_onnx};
@@ -31,7 +31,7 @@ fn tuned_from(report: &melanoscope_edge::tune::TuneReport, dir: &Path) -> TunedC
         onnxruntime_library: String::new(),
         batch: best.batch,
         threads: best.threads,
-        form: best.form.clone(),
+        form: best.form,
         ms_per_field: best.ms_per_field.unwrap(),
         cpu: report.cpu.clone(),
         onnx_sha256: report.onnx_sha256.clone(),
@@ -59,7 +59,7 @@ fn tune_times_what_passes_and_auto_screens_with_the_choice() {
     let file = LoadedBundle::read_checked(&bundle, &[], false).unwrap().file;
     let no_ort = Err((BackendKind::Onnxruntime, "no onnxruntime library found".to_string()));
     let report = tune(&file, &plan(vec![Ok(Backend::Tract), no_ort]), |_| {});
-    assert_eq!(report.forms, ["f32"], "a bundle with one form reports one form");
+    assert_eq!(report.forms, [Form::F32], "a bundle with one form reports one form");
     assert_eq!(report.rows.len(), 5, "{:#?}", report.rows);
     let skipped: Vec<_> = report.rows.iter().filter(|r| r.status == "skipped").collect();
     assert_eq!(skipped.len(), 1);
@@ -133,7 +133,7 @@ fn a_read_only_site_file_is_named_and_left_as_it_was() {
         onnxruntime_library: String::new(),
         batch: 1,
         threads: 2,
-        form: "f32".into(),
+        form: Form::F32,
         ms_per_field: 10.0,
         cpu: cpu_fingerprint(),
         onnx_sha256: "00".into(),
@@ -151,31 +151,31 @@ fn every_form_is_timed_or_skipped_and_auto_screens_with_the_form_chosen() {
     let dir = scratch("tune-forms");
     let (file, bundle) = three_forms(&dir);
     let report = tune(&file, &plan(vec![Ok(Backend::Tract)]), |_| {});
-    assert_eq!(report.forms, ["f32", "int8", "f16"]);
-    let of = |form: &str| report.rows.iter().filter(|r| r.form == form).collect::<Vec<_>>();
-    assert_eq!(of("f32").len(), 4);
-    assert_eq!(of("int8").len(), 4);
-    assert!(of("f32").iter().chain(&of("int8")).all(|r| r.status == "passed"), "{:#?}", report.rows);
+    assert_eq!(report.forms, [Form::F32, Form::Int8, Form::F16]);
+    let of = |form: Form| report.rows.iter().filter(|r| r.form == form).collect::<Vec<_>>();
+    assert_eq!(of(Form::F32).len(), 4);
+    assert_eq!(of(Form::Int8).len(), 4);
+    assert!(of(Form::F32).iter().chain(&of(Form::Int8)).all(|r| r.status == "passed"), "{:#?}", report.rows);
     if std::env::consts::ARCH == "x86_64" {
         // x86 has no half-precision arithmetic: f16 is skipped with the reason, not timed.
-        let f16 = of("f16");
+        let f16 = of(Form::F16);
         assert_eq!(f16.len(), 1, "{f16:#?}");
         assert_eq!(f16[0].status, "skipped");
         assert!(f16[0].reason.as_deref().is_some_and(|r| r.contains("half-precision")), "{f16:?}");
     }
     let best = report.choice().expect("a choice").clone();
-    let chosen = file.form(Some(&best.form)).unwrap();
+    let chosen = file.form(Some(best.form)).unwrap();
     assert_eq!(report.onnx_sha256, melanoscope_shared::formats::hex(&chosen.meta.onnx_sha256));
 
     // `auto` opens the form tune chose, and self-tests it against that form's outputs.
     let site = write_site(&dir, &bundle);
     update_tuned(&site, &tuned_from(&report, &dir)).unwrap();
     let cfg = EdgeConfig::load(Some(&site)).unwrap();
-    assert_eq!(cfg.model.run_choice().unwrap().form.as_deref(), Some(best.form.as_str()));
+    assert_eq!(cfg.model.run_choice().unwrap().form, Some(best.form));
     let loaded = open_bundle(&cfg.model).unwrap();
-    assert_eq!(loaded.file.meta.quantization.name(), best.form);
+    assert_eq!(loaded.file.meta.quantization.form(), best.form);
     assert_eq!(loaded.file.onnx, chosen.onnx);
-    assert_eq!(loaded.forms, ["f32", "int8", "f16"]);
+    assert_eq!(loaded.forms, [Form::F32, Form::Int8, Form::F16]);
 
     // A named backend runs model.form; a form the bundle lacks is refused naming those it has.
     let named = |form: &str| {
@@ -183,8 +183,8 @@ fn every_form_is_timed_or_skipped_and_auto_screens_with_the_form_chosen() {
             format!("[model]\nbundle = {:?}\nbackend = \"tract\"\nform = \"{form}\"\n", bundle.display().to_string());
         EdgeConfig::from_texts(Some(("site.toml", &text))).unwrap().model
     };
-    assert_eq!(open_bundle(&named("int8")).unwrap().file.meta.quantization.name(), "int8");
-    assert_eq!(open_bundle(&named("")).unwrap().file.meta.quantization.name(), "f32");
+    assert_eq!(open_bundle(&named("int8")).unwrap().file.meta.quantization.form(), Form::Int8);
+    assert_eq!(open_bundle(&named("")).unwrap().file.meta.quantization.form(), Form::F32);
     let mut one = file.clone();
     one.forms.truncate(1);
     let path = dir.join("two.mscm");
@@ -204,7 +204,7 @@ fn a_form_failing_its_self_test_is_never_chosen() {
     let (mut file, _) = three_forms(&dir);
     file.forms[0].references.iter_mut().for_each(|r| r.logits.iter_mut().for_each(|l| *l += 5.0));
     let report = tune(&file, &plan(vec![Ok(Backend::Tract)]), |_| {});
-    let int8: Vec<_> = report.rows.iter().filter(|r| r.form == "int8").collect();
+    let int8: Vec<_> = report.rows.iter().filter(|r| r.form == Form::Int8).collect();
     assert!(int8.iter().all(|r| r.status == "failed" && r.reason.as_deref().is_some_and(|w| w.contains("self-test"))));
-    assert_eq!(report.choice().map(|r| r.form.as_str()), Some("f32"));
+    assert_eq!(report.choice().map(|r| r.form), Some(Form::F32));
 }

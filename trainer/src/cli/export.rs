@@ -3,12 +3,12 @@
 //! `keygen`, an ed25519 key pair for signing bundles.
 
 use anyhow::Result;
-use melanoscope_shared::formats::FrameAggregationRule;
+use melanoscope_shared::formats::{Form, FrameAggregationRule};
 use melanoscope_slides::slide::Magnification;
 use melanoscope_trainer::export::familiarity::FamiliarityPlan;
 use melanoscope_trainer::export::frames::FramePlan;
 use melanoscope_trainer::export::onnx::OPSET;
-use melanoscope_trainer::export::run::{BundlePlan, ExportData, ExportPlan, Int8Weights, Precision, keygen, run};
+use melanoscope_trainer::export::run::{BundlePlan, ExportData, ExportPlan, Int8Weights, keygen, run};
 use melanoscope_trainer::model::Arch;
 use melanoscope_trainer::train::evaluate::Level;
 use melanoscope_trainer::train::task::Task;
@@ -32,13 +32,13 @@ pub struct ExportArgs {
     #[arg(long, default_value = "40X")]
     pub magnification: Magnification,
     /// f32, f16 or int8 (post-training static quantisation, calibrated on validation fields).
-    #[arg(long, value_enum, ignore_case = true, default_value_t = Precision::F32)]
-    pub form: Precision,
+    #[arg(long, default_value_t = Form::F32)]
+    pub form: Form,
     /// Other forms to put in the bundle beside the f32 graph (e.g. `int8,f16`), each with its
     /// own reference outputs and agreement figures, for `melanoscope-edge tune` to choose from
     /// on the device; each is also written as <out stem>.<form>.onnx. Needs --form f32 and --bundle.
-    #[arg(long, value_enum, ignore_case = true, value_delimiter = ',')]
-    pub also_form: Vec<Precision>,
+    #[arg(long, value_delimiter = ',')]
+    pub also_form: Vec<Form>,
     /// libonnxruntime.so whose results the bundle's reference tolerances must also cover (the
     /// edge's optional backend); `none` for tract only. Default: the onnxruntime wheel's in
     /// $VIRTUAL_ENV, else in .venv, when there is one.

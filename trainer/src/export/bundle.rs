@@ -6,7 +6,7 @@ use crate::model::Arch;
 use crate::train::evaluate::Level;
 use melanoscope_engine::{Backend, Engine, EngineError, max_abs_diff, pooled};
 use melanoscope_shared::formats::{
-    Architecture, DecisionThresholds, FormatError, FrameChoice, ModelBundleMeta, ModelFile, ModelForm, NamedMetric,
+    Architecture, DecisionThresholds, FormatError, FrameChoice, ModelBundleMeta, ModelFile, BundleForm, NamedMetric,
     Quantization, ReferenceField, sha256,
 };
 use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};
@@ -185,7 +185,7 @@ pub fn add_form(
         .collect::<Result<Vec<_>, _>>()?;
     let normalization = Normalization { mean: file.meta.mean, std: file.meta.std };
     let references = reference_outputs(&onnx, side, &normalization, &images, relative, also_on)?;
-    file.forms.push(ModelForm { quantization, onnx, references, validation });
+    file.forms.push(BundleForm { quantization, onnx, references, validation });
     file.encode()?;
     Ok(())
 }

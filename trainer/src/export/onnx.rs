@@ -5,7 +5,7 @@
 //! The input is `input`, N×3×S×S with a symbolic batch and the side fixed at export (VGG19's
 //! adaptive 7×7 pooling becomes a plain AveragePool, which needs the side known).
 //!
-//! One graph walk writes every numeric [`Form`]: f32; f16 (weights and arithmetic in half
+//! One graph walk writes every numeric [`GraphForm`]: f32; f16 (weights and arithmetic in half
 //! precision, f32 at the edges); a calibration probe (f32 with every tensor the INT8 form
 //! quantises also an output); and INT8 in QOperator form (`QLinearConv` with int8 weights and
 //! u8 activations; ReLU fused by quantising from zero).
@@ -39,9 +39,10 @@ fn attr_type(name: &str, to: pb::tensor_proto::DataType) -> pb::AttributeProto {
     attr_int(name, to as i64)
 }
 
-/// Numeric form of the exported graph.
+/// How a graph is written: a model [`melanoscope_shared::formats::Form`] with what writing
+/// it needs (the INT8 ranges), or the f32 calibration probe.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Form {
+pub enum GraphForm {
     F32,
     /// Weights and arithmetic in half precision (ARM cores with FP16 arithmetic); the input and
     /// both outputs stay f32.
@@ -98,7 +99,7 @@ fn value_info_typed(name: &str, elem: pb::tensor_proto::DataType, dims: Option<&
 struct Builder {
     vars: HashMap<String, Tensor>,
     arch: Arch,
-    form: Form,
+    form: GraphForm,
     nodes: Vec<pb::NodeProto>,
     initializers: Vec<pb::TensorProto>,
     /// Logical tensors made so far (names are `op_k`, the same in every form).
@@ -108,7 +109,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(vs: &VarStore, arch: Arch, form: Form) -> Self {
+    fn new(vs: &VarStore, arch: Arch, form: GraphForm) -> Self {
         Builder {
             vars: vs.variables(),
             arch,
@@ -151,7 +152,7 @@ impl Builder {
     /// A float constant, in half precision in the f16 form.
     fn constant(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
         use pb::tensor_proto::DataType;
-        if self.form == Form::F16 {
+        if self.form == GraphForm::F16 {
             let raw = data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
             self.raw(name, dims, DataType::Float16, raw)
         } else {
@@ -190,12 +191,12 @@ impl Builder {
     /// The name a graph output gets while it is computed: in the f16 form the f16 value, cast
     /// to f32 under the real name at the end.
     fn output_name(&self, name: &str) -> String {
-        if self.form == Form::F16 { format!("{name}_h") } else { name.into() }
+        if self.form == GraphForm::F16 { format!("{name}_h") } else { name.into() }
     }
 
     /// Graph outputs are read anyway; everything else probed becomes an extra output.
     fn probe(&mut self, name: &str) {
-        if self.form == Form::Probe
+        if self.form == GraphForm::Probe
             && name != names::FEATURES
             && name != names::LOGITS
             && !self.probes.iter().any(|p| p == name)
@@ -238,7 +239,7 @@ impl Builder {
 
     fn range(&self, name: &str) -> Result<(f32, f32), ExportError> {
         match &self.form {
-            Form::Int8(plan) => plan
+            GraphForm::Int8(plan) => plan
                 .ranges
                 .get(name)
                 .copied()
@@ -293,7 +294,7 @@ impl Builder {
             (false, Some(o)) => o.to_string(),
             (false, None) => conv_out.clone(),
         };
-        if let Form::Int8(plan) = &self.form {
+        if let GraphForm::Int8(plan) = &self.form {
             let per_channel = plan.per_channel;
             let (xq, x_scale, x_zp, xs) = self.quantized(x)?;
             let (w_q, w_scale) = quantize_weights(&w, c_out, per_channel);
@@ -364,7 +365,7 @@ impl Builder {
             None => self.fresh("gemm"),
         };
         let node_out = if output.is_some() { self.output_name(&logical) } else { logical.clone() };
-        if self.form == Form::F16 {
+        if self.form == GraphForm::F16 {
             // tract 0.23 types an f16 Gemm's output as f32 and refuses the graph: MatMul with
             // the weight stored transposed, then Add, says the same.
             let (o, i) = (dims[0] as usize, dims[1] as usize);
@@ -522,7 +523,7 @@ fn vgg19(b: &mut Builder, input: Act, side: i64) -> Result<(), ExportError> {
 /// cells, and the 512×h×w routing never needs building.
 fn grad_cam_weights(b: &mut Builder, a0: &str, a3: &str, fside: i64) -> Result<(), ExportError> {
     use pb::tensor_proto::DataType;
-    let f16 = b.form == Form::F16;
+    let f16 = b.form == GraphForm::F16;
     let float = if f16 { DataType::Float16 } else { DataType::Float };
     let zero = b.constant("grad.zero", &[], &[0.0]);
     let axis1 = b.raw("grad.axis1", &[1], DataType::Int64, 1i64.to_le_bytes().to_vec());
@@ -567,16 +568,16 @@ fn grad_cam_weights(b: &mut Builder, a0: &str, a3: &str, fside: i64) -> Result<(
 
 /// The ONNX bytes of `arch` with the weights of `vs`, for `side`-pixel square inputs, in f32.
 pub fn export_onnx(vs: &VarStore, arch: Arch, side: u32) -> Result<Vec<u8>, ExportError> {
-    Ok(export_form(vs, arch, side, &Form::F32)?.0)
+    Ok(export_form(vs, arch, side, &GraphForm::F32)?.0)
 }
 
 /// The ONNX bytes in `form`, and (probe form) the names of the probed tensors, which follow
 /// `logits` and `features` among the outputs.
-pub fn export_form(vs: &VarStore, arch: Arch, side: u32, form: &Form) -> Result<(Vec<u8>, Vec<String>), ExportError> {
+pub fn export_form(vs: &VarStore, arch: Arch, side: u32, form: &GraphForm) -> Result<(Vec<u8>, Vec<String>), ExportError> {
     use pb::tensor_proto::DataType;
     let mut b = Builder::new(vs, arch, form.clone());
     let side = i64::from(side);
-    let input = if *form == Form::F16 {
+    let input = if *form == GraphForm::F16 {
         b.node("Cast", &[names::INPUT], "input_h", vec![attr_type("to", DataType::Float16)]);
         Act::float("input_h")
     } else {
@@ -587,7 +588,7 @@ pub fn export_form(vs: &VarStore, arch: Arch, side: u32, form: &Form) -> Result<
         Arch::ResNet50 => resnet(&mut b, input, [3, 4, 6, 3], true)?,
         Arch::Vgg19 => vgg19(&mut b, input, side)?,
     }
-    if *form == Form::F16 {
+    if *form == GraphForm::F16 {
         for name in [names::LOGITS, names::FEATURES] {
             b.node("Cast", &[&format!("{name}_h")], name, vec![attr_type("to", DataType::Float)]);
         }

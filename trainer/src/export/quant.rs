@@ -9,7 +9,7 @@
 //! in ten thousand inside the range, which is what the agreement figures are measured with.
 
 use super::fields::FieldSet;
-use super::onnx::{ExportError, Form, Int8Plan, export_form};
+use super::onnx::{ExportError, GraphForm, Int8Plan, export_form};
 use crate::model::Arch;
 use melanoscope_engine::{Engine, EngineError, Outputs, names};
 use melanoscope_shared::cam::{FeatureMap, class_activation_map};
@@ -55,7 +55,7 @@ pub fn calibrate(
     percentile: f64,
     per_channel: bool,
 ) -> Result<Calibration, QuantError> {
-    let (probe, names) = export_form(vs, arch, fields.side as u32, &Form::Probe)?;
+    let (probe, names) = export_form(vs, arch, fields.side as u32, &GraphForm::Probe)?;
     let engine = Engine::from_onnx(&probe, 1, fields.side)?;
     let q = percentile / 100.0;
     let mut sums: HashMap<String, (f64, f64)> = HashMap::new();

@@ -11,39 +11,20 @@ use super::familiarity::{
 };
 use super::fields::{FieldSet, FieldsError, read_fields};
 use super::frames::{FrameModel, FramePlan, FrameThresholdError, choose_frame_threshold, validation_frames};
-use super::onnx::{ExportError, Form, export_form, write_reference};
+use super::onnx::{ExportError, GraphForm, export_form, write_reference};
 use super::quant::{Agreement, QuantError, agreement, calibrate};
 use crate::model::{Arch, WeightsError, load_network};
 use crate::train::evaluate::Level;
 use crate::train::task::{Task, task_samples};
 use melanoscope_engine::{Backend, Engine, EngineError, names};
 use melanoscope_shared::formats::{
-    FormFamiliarity, FormatError, KeyFileError, ModelFile, NamedMetric, Quantization, read_key_file,
+    Form, FormFamiliarity, FormatError, KeyFileError, ModelFile, NamedMetric, Quantization, read_key_file,
 };
 use melanoscope_shared::image::{ImageError, Normalization, RgbImage};
 use melanoscope_slides::manifest::{ManifestError, ManifestRow, read_manifest};
 use melanoscope_slides::slide::Magnification;
 use melanoscope_slides::split::{Partition, PatientSplit, SplitError};
 use std::path::{Path, PathBuf};
-
-/// The numeric form of the exported model (`--form`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Precision {
-    F32,
-    F16,
-    /// Post-training static quantisation, calibrated on validation fields.
-    Int8,
-}
-
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::F16 => "f16",
-            Precision::Int8 => "int8",
-        }
-    }
-}
 
 /// How INT8 weights are scaled (`--int8-weights`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,10 +73,10 @@ pub struct ExportPlan {
     /// Side of the square input in pixels (the patch size).
     pub size: u32,
     pub magnification: Magnification,
-    pub precision: Precision,
+    pub precision: Form,
     /// Other forms for the bundle (needs `bundle`, and `precision` f32: the forms are measured
     /// against it); each is also written as `<out stem>.<form>.onnx`.
-    pub also_forms: Vec<Precision>,
+    pub also_forms: Vec<Form>,
     pub int8_weights: Int8Weights,
     /// Upper percentile of each tensor's values that its INT8 range keeps.
     pub percentile: f64,
@@ -138,7 +119,7 @@ pub struct BundleWritten {
 /// One form written as ONNX, and how it compares with f32.
 #[derive(Debug, Clone)]
 pub struct FormWritten {
-    pub precision: Precision,
+    pub precision: Form,
     pub onnx: PathBuf,
     pub onnx_bytes: usize,
     pub calibration: Option<CalibrationSummary>,
@@ -274,7 +255,7 @@ fn reference_fields(validation: Option<&FieldSet>, classes: usize, side: u32) ->
 }
 
 /// Where form `precision`'s ONNX goes beside `out` (`resnet18.onnx` → `resnet18.int8.onnx`).
-pub fn form_path(out: &Path, precision: Precision) -> PathBuf {
+pub fn form_path(out: &Path, precision: Form) -> PathBuf {
     out.with_extension(format!("{}.onnx", precision.name()))
 }
 
@@ -287,11 +268,11 @@ fn check_forms(plan: &ExportPlan) -> Result<(), ExportRunError> {
     if plan.bundle.is_none() {
         return refuse("other forms go into the bundle beside the first; give --bundle");
     }
-    if plan.precision != Precision::F32 {
+    if plan.precision != Form::F32 {
         return refuse("the bundle's first form must be f32 (--form f32): the other forms are measured against it");
     }
     for (i, p) in plan.also_forms.iter().enumerate() {
-        if *p == Precision::F32 || plan.also_forms[..i].contains(p) {
+        if *p == Form::F32 || plan.also_forms[..i].contains(p) {
             return Err(ExportRunError::Forms(format!("{} given twice; a bundle holds each form once", p.name())));
         }
     }
@@ -314,13 +295,13 @@ impl Source<'_> {
     /// `precision`'s ONNX bytes and how the bundle names the form.
     fn export(
         &self,
-        precision: Precision,
+        precision: Form,
     ) -> Result<(Vec<u8>, Quantization, Option<CalibrationSummary>), ExportRunError> {
         let plan = self.plan;
         Ok(match precision {
-            Precision::F32 => (export_form(&self.vs, plan.arch, plan.size, &Form::F32)?.0, Quantization::F32, None),
-            Precision::F16 => (export_form(&self.vs, plan.arch, plan.size, &Form::F16)?.0, Quantization::F16, None),
-            Precision::Int8 => {
+            Form::F32 => (export_form(&self.vs, plan.arch, plan.size, &GraphForm::F32)?.0, Quantization::F32, None),
+            Form::F16 => (export_form(&self.vs, plan.arch, plan.size, &GraphForm::F16)?.0, Quantization::F16, None),
+            Form::Int8 => {
                 let calib = self.validation.as_ref().ok_or(ExportRunError::NeedsCalibrationData)?;
                 let per_channel = plan.int8_weights == Int8Weights::PerChannel;
                 let c = calibrate(&self.vs, plan.arch, calib, plan.percentile, per_channel)?;
@@ -328,7 +309,7 @@ impl Source<'_> {
                 let summary =
                     CalibrationSummary { tensors: c.plan.ranges.len(), fields: c.fields, method: method.clone() };
                 (
-                    export_form(&self.vs, plan.arch, plan.size, &Form::Int8(c.plan))?.0,
+                    export_form(&self.vs, plan.arch, plan.size, &GraphForm::Int8(c.plan))?.0,
                     Quantization::Int8 { calibration: method, samples: c.fields as u32 },
                     Some(summary),
                 )
@@ -342,7 +323,7 @@ impl Source<'_> {
             return Ok(g);
         }
         let plan = self.plan;
-        let graph = export_form(&self.vs, plan.arch, plan.size, &Form::F32)?.0;
+        let graph = export_form(&self.vs, plan.arch, plan.size, &GraphForm::F32)?.0;
         Ok(self.f32_graph.get_or_init(|| graph))
     }
 
@@ -350,12 +331,12 @@ impl Source<'_> {
     /// test fields), written to `<path>.agreement.json`, and the figures it gives the bundle.
     fn agreement(
         &self,
-        precision: Precision,
+        precision: Form,
         onnx: &[u8],
         path: &Path,
         threshold: f64,
     ) -> Result<(Option<Agreement>, Vec<NamedMetric>), ExportRunError> {
-        let Some(test) = self.test.as_ref().filter(|_| precision != Precision::F32) else {
+        let Some(test) = self.test.as_ref().filter(|_| precision != Form::F32) else {
             return Ok((None, Vec::new()));
         };
         let plan = self.plan;
@@ -389,8 +370,8 @@ impl Source<'_> {
 
 /// How far another machine's kernels may move a form's reference outputs: they sum in another
 /// order; f16 and INT8 round more on ARM too.
-fn relative_tolerance(precision: Precision) -> f32 {
-    if precision == Precision::F32 { 1e-3 } else { 2e-2 }
+fn relative_tolerance(precision: Form) -> f32 {
+    if precision == Form::F32 { 1e-3 } else { 2e-2 }
 }
 
 /// Runs the export `plan` describes.
@@ -410,7 +391,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         None => None,
     };
     // Test fields measure agreement with f32, for any form other than f32.
-    let needs_test = plan.precision != Precision::F32 || !plan.also_forms.is_empty();
+    let needs_test = plan.precision != Form::F32 || !plan.also_forms.is_empty();
     let test = match &patches {
         Some(p) if needs_test => p.fields(plan, Partition::Test, p.data.agreement_fields)?,
         _ => None,
@@ -421,7 +402,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
 
     let (onnx, quantization, calibration) = source.export(plan.precision)?;
     write_file(&plan.out, &onnx)?;
-    if plan.precision == Precision::F32 {
+    if plan.precision == Form::F32 {
         let _ = source.f32_graph.set(onnx.clone());
     }
     if plan.reference > 0 {
@@ -482,7 +463,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
     if let Some((f, sets)) = &familiarity_fields {
         for (bytes, quantization, _) in &also_bytes {
             let (stats, _) = fit_familiarity(&source, sets, f, bytes)?;
-            form_familiarity.push(FormFamiliarity { form: quantization.name().into(), stats });
+            form_familiarity.push(FormFamiliarity { form: quantization.form(), stats });
         }
     }
 

@@ -106,7 +106,7 @@ fn a_checkpoint_of_another_architecture_is_refused_by_name() {
 mod forms {
     use super::network;
     use crate::export::fields::FieldSet;
-    use crate::export::onnx::{Form, export_form};
+    use crate::export::onnx::{GraphForm, export_form};
     use crate::export::quant::{agreement, calibrate, pearson as corr};
     use crate::model::{Arch, seed_torch};
     use melanoscope_engine::{Engine, names};
@@ -134,10 +134,10 @@ mod forms {
         for per_channel in [false, true] {
             let c = calibrate(&vs, Arch::ResNet18, &calib, 99.99, per_channel).unwrap();
             assert!(c.plan.ranges.contains_key(names::INPUT) && c.plan.ranges.contains_key(names::FEATURES));
-            let (int8, _) = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(c.plan)).unwrap();
+            let (int8, _) = export_form(&vs, Arch::ResNet18, 64, &GraphForm::Int8(c.plan)).unwrap();
             let text = String::from_utf8_lossy(&int8);
             assert!(text.contains("QLinearConv") && !text.contains("\"Conv\""));
-            let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &Form::F32).unwrap().0;
+            let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &GraphForm::F32).unwrap().0;
             // INT8 weights are a quarter of the f32 ones (the file holds little else).
             assert!(int8.len() * 3 < f32_bytes.len(), "{} vs {}", int8.len(), f32_bytes.len());
             let (a, b) = (Engine::from_onnx(&f32_bytes, 6, 64).unwrap(), Engine::from_onnx(&int8, 6, 64).unwrap());
@@ -155,8 +155,8 @@ mod forms {
     fn f16_export_matches_f32_to_half_precision() {
         let (vs, _) = network(Arch::ResNet18, 2);
         let test = fields(2, 64);
-        let (f16, _) = export_form(&vs, Arch::ResNet18, 64, &Form::F16).unwrap();
-        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &Form::F32).unwrap().0;
+        let (f16, _) = export_form(&vs, Arch::ResNet18, 64, &GraphForm::F16).unwrap();
+        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &GraphForm::F32).unwrap().0;
         assert!(f16.len() * 10 < f32_bytes.len() * 6, "half the weight bytes");
         let (a, b) = (Engine::from_onnx(&f32_bytes, 2, 64).unwrap(), Engine::from_onnx(&f16, 2, 64).unwrap());
         let (ra, rb) = (a.run(&test.tensor).unwrap(), b.run(&test.tensor).unwrap());
@@ -202,8 +202,12 @@ fn vgg19_grad_cam_weights_match_autograd() {
 }
 
 /// How the tests open a bundle: `backend` at `batch` fields, one thread, the form `form`.
-fn run_on(backend: melanoscope_engine::Backend, batch: usize, form: Option<&str>) -> melanoscope_engine::RunChoice {
-    melanoscope_engine::RunChoice { backend, batch, threads: 1, form: form.map(str::to_string) }
+fn run_on(
+    backend: melanoscope_engine::Backend,
+    batch: usize,
+    form: Option<melanoscope_shared::formats::Form>,
+) -> melanoscope_engine::RunChoice {
+    melanoscope_engine::RunChoice { backend, batch, threads: 1, form }
 }
 
 /// A two-class ResNet18 bundle description at 64 px and two flat reference fields.
@@ -277,7 +281,7 @@ fn bundles_open_on_the_edge_with_self_test_and_signatures() {
 /// passes its self-test on it; a missing library is refused by name.
 mod onnxruntime_backend {
     use super::network;
-    use crate::export::onnx::{Form, export_form};
+    use crate::export::onnx::{GraphForm, export_form};
     use crate::export::quant::{calibrate, pearson};
     use crate::model::Arch;
     use melanoscope_engine::{Backend, Engine, max_abs_diff, onnxruntime_wheel_library};
@@ -306,7 +310,7 @@ mod onnxruntime_backend {
     fn f32_and_int8_exports_agree_between_tract_and_onnxruntime() {
         let (vs, _) = network(Arch::ResNet18, 2);
         let x = smooth_fields(4, 64);
-        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &Form::F32).unwrap().0;
+        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &GraphForm::F32).unwrap().0;
         let ort = backend();
         let tract = Engine::open(&f32_bytes, 4, 64, &Backend::Tract, 1).unwrap().run(&x).unwrap();
         let onnxrt = Engine::open(&f32_bytes, 4, 64, &ort, 1).unwrap();
@@ -319,7 +323,7 @@ mod onnxruntime_backend {
 
         let fields = crate::export::fields::FieldSet { side: 64, rgb: vec![], tensor: x.clone(), classes: vec![0; 4] };
         let plan = calibrate(&vs, Arch::ResNet18, &fields, 99.99, false).unwrap().plan;
-        let int8 = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(plan)).unwrap().0;
+        let int8 = export_form(&vs, Arch::ResNet18, 64, &GraphForm::Int8(plan)).unwrap().0;
         let (a, b) = (
             Engine::open(&int8, 4, 64, &Backend::Tract, 1).unwrap().run(&x).unwrap(),
             Engine::open(&int8, 4, 64, &ort, 1).unwrap().run(&x).unwrap(),
@@ -345,7 +349,7 @@ mod onnxruntime_backend {
         let x = smooth_fields(4, 64);
         let fields = crate::export::fields::FieldSet { side: 64, rgb: vec![], tensor: x, classes: vec![0; 4] };
         let plan = calibrate(&vs, Arch::ResNet18, &fields, 99.99, false).unwrap().plan;
-        let int8 = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(plan)).unwrap().0;
+        let int8 = export_form(&vs, Arch::ResNet18, 64, &GraphForm::Int8(plan)).unwrap().0;
         let (spec, refs) = super::small_bundle_spec();
         let ort = backend();
         let file = make_bundle(int8, &spec, &refs, 2e-2, std::slice::from_ref(&ort)).unwrap();
@@ -375,8 +379,8 @@ mod onnxruntime_backend {
             classes: vec![0; 4],
         };
         let plan = calibrate(&vs, Arch::ResNet18, &fields, 99.99, false).unwrap().plan;
-        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &Form::F32).unwrap().0;
-        let int8 = export_form(&vs, Arch::ResNet18, 64, &Form::Int8(plan)).unwrap().0;
+        let f32_bytes = export_form(&vs, Arch::ResNet18, 64, &GraphForm::F32).unwrap().0;
+        let int8 = export_form(&vs, Arch::ResNet18, 64, &GraphForm::Int8(plan)).unwrap().0;
         let (spec, refs) = super::small_bundle_spec();
         let ort = backend();
         let mut file = make_bundle(f32_bytes.clone(), &spec, &refs, 1e-3, std::slice::from_ref(&ort)).unwrap();
@@ -392,17 +396,18 @@ mod onnxruntime_backend {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("forms.mscm");
         std::fs::write(&path, file.encode().unwrap()).unwrap();
+        use melanoscope_shared::formats::Form;
         for b in [Backend::Tract, ort] {
-            for (form, bytes) in [(None, &f32_bytes), (Some("int8"), &int8), (Some("f32"), &f32_bytes)] {
+            for (form, bytes) in [(None, &f32_bytes), (Some(Form::Int8), &int8), (Some(Form::F32), &f32_bytes)] {
                 let loaded = LoadedBundle::open(&path, &[public], true, &super::run_on(b.clone(), 2, form))
                     .unwrap_or_else(|e| panic!("{} {form:?}: {e}", b.name()));
-                assert_eq!(loaded.forms, ["f32", "int8"]);
-                assert_eq!(loaded.file.meta.quantization.name(), form.unwrap_or("f32"));
+                assert_eq!(loaded.forms, [Form::F32, Form::Int8]);
+                assert_eq!(loaded.file.meta.quantization.form(), form.unwrap_or(Form::F32));
                 assert_eq!(&loaded.file.onnx, bytes);
-                assert_eq!(loaded.file.meta.validation.contains(&figure), form == Some("int8"));
+                assert_eq!(loaded.file.meta.validation.contains(&figure), form == Some(Form::Int8));
             }
         }
-        let err = LoadedBundle::open(&path, &[public], true, &super::run_on(Backend::Tract, 1, Some("f16")))
+        let err = LoadedBundle::open(&path, &[public], true, &super::run_on(Backend::Tract, 1, Some(Form::F16)))
             .unwrap_err()
             .to_string();
         assert!(err.contains("no form \"f16\"") && err.contains("f32, int8") && err.contains("forms.mscm"), "{err}");
@@ -412,7 +417,7 @@ mod onnxruntime_backend {
     #[test]
     fn a_missing_library_is_refused_by_name() {
         let missing = Backend::OnnxRuntime { library: "/nonexistent/libonnxruntime.so.1".into() };
-        let onnx = export_form(&network(Arch::ResNet18, 2).0, Arch::ResNet18, 32, &Form::F32).unwrap().0;
+        let onnx = export_form(&network(Arch::ResNet18, 2).0, Arch::ResNet18, 32, &GraphForm::F32).unwrap().0;
         let err = Engine::open(&onnx, 1, 32, &missing, 1).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/libonnxruntime.so.1"), "{err}");
     }
@@ -422,7 +427,8 @@ mod onnxruntime_backend {
 /// is read or written.
 #[test]
 fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
-    use crate::export::run::{BundlePlan, ExportPlan, ExportRunError, Int8Weights, Precision, form_path, run};
+    use crate::export::run::{BundlePlan, ExportPlan, ExportRunError, Int8Weights, form_path, run};
+    use melanoscope_shared::formats::Form;
     let dir = std::env::temp_dir().join(format!("msc-also-forms-{}", std::process::id()));
     let plan = ExportPlan {
         checkpoint: dir.join("missing.safetensors"),
@@ -430,8 +436,8 @@ fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
         task: crate::train::task::Task::MmVsNevi,
         size: 64,
         magnification: "40X".parse().unwrap(),
-        precision: Precision::F32,
-        also_forms: vec![Precision::Int8],
+        precision: Form::F32,
+        also_forms: vec![Form::Int8],
         int8_weights: Int8Weights::PerTensor,
         percentile: 99.99,
         data: None,
@@ -450,19 +456,19 @@ fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
     };
     assert!(refused(&ExportPlan { bundle: None, ..plan.clone() }).contains("--bundle"));
     assert!(
-        refused(&ExportPlan { precision: Precision::Int8, also_forms: vec![Precision::F32], ..plan.clone() })
+        refused(&ExportPlan { precision: Form::Int8, also_forms: vec![Form::F32], ..plan.clone() })
             .contains("first form must be f32")
     );
     assert!(
-        refused(&ExportPlan { also_forms: vec![Precision::F16, Precision::F16], ..plan.clone() })
+        refused(&ExportPlan { also_forms: vec![Form::F16, Form::F16], ..plan.clone() })
             .contains("f16 given twice")
     );
-    assert!(refused(&ExportPlan { also_forms: vec![Precision::F32], ..plan.clone() }).contains("f32 given twice"));
+    assert!(refused(&ExportPlan { also_forms: vec![Form::F32], ..plan.clone() }).contains("f32 given twice"));
     // A valid plan gets past the forms to the checkpoint, which is missing here.
     assert!(matches!(run(&plan), Err(ExportRunError::Checkpoint { .. })));
     assert!(!dir.exists(), "nothing written");
     assert_eq!(
-        form_path(std::path::Path::new("out/resnet18.onnx"), Precision::Int8),
+        form_path(std::path::Path::new("out/resnet18.onnx"), Form::Int8),
         std::path::Path::new("out/resnet18.int8.onnx")
     );
 }

@@ -416,8 +416,7 @@ fn model_cards(page: &mut Page) -> Result<(), String> {
             }
         };
         let m = &file.meta;
-        let forms: Vec<&str> =
-            std::iter::once(m.quantization.name()).chain(file.forms.iter().map(|f| f.quantization.name())).collect();
+        let forms: Vec<&str> = file.forms().into_iter().map(|f| f.name()).collect();
         let signer = match &file.signature {
             None => "unsigned".to_string(),
             Some(s) => {

@@ -4,7 +4,7 @@
 //! the pipeline alone. Time is taken between device synchronisations after warm-up steps
 //! (which also pay for cuDNN's autotuning).
 
-use super::mixed::{LossScaler, Precision, SpeedConfig, enable_cudnn_benchmark};
+use super::mixed::{Arithmetic, LossScaler, SpeedConfig, enable_cudnn_benchmark};
 use super::optim::{OptimError, Optimizer, OptimizerKind};
 use super::step::{StepSettings, predict, train_step};
 use crate::data::augment::AugmentConfig;
@@ -151,7 +151,7 @@ fn measure(cfg: &BenchConfig, arch: Arch, speed: SpeedConfig, pipeline: bool) ->
     drop(rng);
     speed.prepare(&vs)?;
     let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, 1e-4, vec![]);
-    let mut scaler = (speed.precision == Precision::Fp16).then(LossScaler::new);
+    let mut scaler = (speed.precision == Arithmetic::Fp16).then(LossScaler::new);
     // Training batches are augmented; inference batches are not (as in evaluation).
     let source = |cfg: &BenchConfig, training: bool| -> Result<Source, BenchError> {
         match (&cfg.pipeline, pipeline) {

@@ -5,7 +5,7 @@
 //! atomically, naming the checkpoint it belongs to; older checkpoints are removed only after.
 //! A crash at any point leaves a `state.json` whose files exist and match it.
 
-use super::mixed::{LossScaler, Precision, SpeedConfig, enable_cudnn_benchmark};
+use super::mixed::{Arithmetic, LossScaler, SpeedConfig, enable_cudnn_benchmark};
 use super::optim::{OptimError, Optimizer, OptimizerKind, ParamGroup};
 use super::schedule::LrSchedule;
 use super::step::{StepSettings, balanced_class_weights, predict_samples, train_step};
@@ -201,8 +201,8 @@ pub fn fit(
     // After any load: loading copies values into the variables, keeping their layout.
     cfg.speed.prepare(&vs)?;
     let mut scaler = match cfg.speed.precision {
-        Precision::Fp16 => Some(state.loss_scaler.clone().unwrap_or_default()),
-        Precision::Fp32 => None,
+        Arithmetic::Fp16 => Some(state.loss_scaler.clone().unwrap_or_default()),
+        Arithmetic::Fp32 => None,
     };
     let mut counts = vec![0usize; cfg.classes];
     for s in train.iter() {

@@ -7,7 +7,7 @@ use tch::{Device, Tensor, nn::VarStore};
 
 /// Arithmetic of the forward and backward passes. Parameters and optimiser state stay fp32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Precision {
+pub enum Arithmetic {
     Fp32,
     /// Autocast to fp16 on CUDA (convolutions and matrix products in half, reductions and the
     /// loss in fp32), gradients protected from underflow by a dynamic loss scale.
@@ -17,7 +17,7 @@ pub enum Precision {
 /// How the network runs on its device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpeedConfig {
-    pub precision: Precision,
+    pub precision: Arithmetic,
     /// Images and convolution weights in NHWC memory order, which cuDNN's tensor-core kernels
     /// read without transposes.
     pub channels_last: bool,
@@ -26,12 +26,12 @@ pub struct SpeedConfig {
 melanoscope_shared::from_str_by_parse!(SpeedConfig);
 
 impl SpeedConfig {
-    pub const FP32: SpeedConfig = SpeedConfig { precision: Precision::Fp32, channels_last: false };
+    pub const FP32: SpeedConfig = SpeedConfig { precision: Arithmetic::Fp32, channels_last: false };
 
     /// The fastest settings `device` honours: fp16 and channels-last on CUDA, fp32 on the CPU
     /// (libtorch's CPU convolutions are slower in NHWC and autocast does not reach them).
     pub fn fastest_for(device: Device) -> Self {
-        if device.is_cuda() { SpeedConfig { precision: Precision::Fp16, channels_last: true } } else { Self::FP32 }
+        if device.is_cuda() { SpeedConfig { precision: Arithmetic::Fp16, channels_last: true } } else { Self::FP32 }
     }
 
     /// fp32 arithmetic, as the exported model computes, in the device's fastest layout: for
@@ -48,8 +48,8 @@ impl SpeedConfig {
             None => (t.as_str(), false),
         };
         let precision = match p {
-            "fp32" => Precision::Fp32,
-            "fp16" => Precision::Fp16,
+            "fp32" => Arithmetic::Fp32,
+            "fp16" => Arithmetic::Fp16,
             _ => {
                 return Err(melanoscope_shared::choice::UnknownChoice::new(
                     "speed mode",
@@ -63,15 +63,15 @@ impl SpeedConfig {
 
     pub fn name(&self) -> String {
         let p = match self.precision {
-            Precision::Fp32 => "fp32",
-            Precision::Fp16 => "fp16",
+            Arithmetic::Fp32 => "fp32",
+            Arithmetic::Fp16 => "fp16",
         };
         if self.channels_last { format!("{p}-cl") } else { p.to_string() }
     }
 
     /// Runs `f` under CUDA autocast when the precision asks for it.
     pub fn autocast<T>(&self, f: impl FnOnce() -> T) -> T {
-        tch::autocast(self.precision == Precision::Fp16, f)
+        tch::autocast(self.precision == Arithmetic::Fp16, f)
     }
 
     /// `x` in the memory order the network expects (a view of the same values).

@@ -382,7 +382,7 @@ mod fitting {
 
 mod speed {
     use crate::model::{Arch, Network};
-    use crate::train::mixed::{LossScaler, Precision, SpeedConfig, channels_last};
+    use crate::train::mixed::{Arithmetic, LossScaler, SpeedConfig, channels_last};
     use crate::train::optim::{Optimizer, OptimizerKind};
     use crate::train::step::{StepSettings, train_step};
     use tch::{Device, Kind, Tensor, nn::VarStore};
@@ -394,7 +394,7 @@ mod speed {
         }
         assert_eq!(
             SpeedConfig::parse("FP16-CL").unwrap(),
-            SpeedConfig { precision: Precision::Fp16, channels_last: true }
+            SpeedConfig { precision: Arithmetic::Fp16, channels_last: true }
         );
         assert!(SpeedConfig::parse("bf8").unwrap_err().to_string().contains("expected fp32"));
         assert_eq!(SpeedConfig::fastest_for(Device::Cpu), SpeedConfig::FP32);
@@ -442,7 +442,7 @@ mod speed {
             vs.copy(&init).unwrap();
             speed.prepare(&vs).unwrap();
             let mut opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, 1e-4, vec![]);
-            let mut scaler = (speed.precision == Precision::Fp16).then(LossScaler::new);
+            let mut scaler = (speed.precision == Arithmetic::Fp16).then(LossScaler::new);
             (0..3)
                 .map(|_| {
                     let settings = StepSettings { class_weights: None, lr: 0.05, train_mode: true, speed };
@@ -452,7 +452,7 @@ mod speed {
                 .collect::<Vec<f64>>()
         };
         let fp32 = run(SpeedConfig::FP32);
-        let fp16 = run(SpeedConfig { precision: Precision::Fp16, channels_last: false });
+        let fp16 = run(SpeedConfig { precision: Arithmetic::Fp16, channels_last: false });
         assert_eq!(fp32, fp16);
         assert!(fp32[2] != fp32[0], "the steps changed the network");
     }

@@ -1,0 +1,185 @@
+//! The case desk: where cases are opened and closed while `screen` runs — from the control
+//! socket (`case open`/`case close`/`case status`, a keyboard or barcode scanner), a long press
+//! of the button, or `screen --case`. It owns the case book and the socket, logs each case
+//! event through the session's log queue, and answers in types ([`Answer`], [`CaseError`])
+//! that the socket turns into its `ok …`/`error …` lines.
+
+use super::control::{ControlServer, Request};
+use super::{CaseBook, CaseError};
+use crate::analysis::Analysis;
+use crate::records::queue::LogQueue;
+use crate::records::{iso8601_utc, unix_ms};
+use melanoscope_shared::formats::{RecordKind, Verdict};
+use melanoscope_shared::image::RgbImage;
+use std::fmt;
+
+/// What a case request did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Opened {
+        id: String,
+    },
+    Closed {
+        id: String,
+        verdict: Option<Verdict>,
+    },
+    /// The open case (if any) and the frames the session has read.
+    Status {
+        case: Option<String>,
+        frames: u64,
+    },
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Opened { id } => write!(f, "case {id} opened"),
+            Answer::Closed { id, verdict } => {
+                write!(f, "case {id} closed: {}", verdict.map_or("no verdict", |v| v.label()))
+            }
+            Answer::Status { case: Some(id), frames } => write!(f, "case {id} open ({frames} frames)"),
+            Answer::Status { case: None, .. } => write!(f, "no case open"),
+        }
+    }
+}
+
+/// Cases opened and closed in this session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeskCounts {
+    pub opened: u64,
+    pub closed: u64,
+}
+
+/// The cases of a running screen and the socket that reaches them.
+#[derive(Debug)]
+pub struct CaseDesk {
+    book: CaseBook,
+    control: Option<ControlServer>,
+    objective: String,
+    /// µm per camera pixel at the objective (cases record it).
+    um_per_px: f64,
+    counts: DeskCounts,
+}
+
+impl CaseDesk {
+    pub fn new(book: CaseBook, objective: &str, um_per_px: f64) -> Self {
+        Self { book, control: None, objective: objective.into(), um_per_px, counts: DeskCounts::default() }
+    }
+
+    /// Takes requests from `control` between frames.
+    pub fn with_control(mut self, control: ControlServer) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// The open case's id.
+    pub fn current(&self) -> Option<&str> {
+        self.book.current()
+    }
+
+    pub fn counts(&self) -> DeskCounts {
+        self.counts
+    }
+
+    /// Marks cases found open at start (cut off by a power cut or crash) in the log.
+    pub fn interrupted(&self, ids: Vec<String>, log: &mut LogQueue) {
+        for id in ids {
+            tracing::warn!(case = %id, "case was open when the device stopped: marked interrupted, its records kept");
+            self.record(log, 0, RecordKind::CaseInterrupted, Verdict::Uncertain, Some(id));
+        }
+    }
+
+    /// Opens case `id` and logs it; `frame`: the last frame read.
+    pub fn open(&mut self, id: &str, frame: u64, log: &mut LogQueue) -> Result<Answer, CaseError> {
+        self.book.open(id, unix_ms(), &self.objective, self.um_per_px)?;
+        self.counts.opened += 1;
+        tracing::info!(case = %id, "case opened");
+        self.record(log, frame, RecordKind::CaseOpened, Verdict::Uncertain, None);
+        Ok(Answer::Opened { id: id.into() })
+    }
+
+    /// Closes the open case and logs it with its verdict.
+    pub fn close(&mut self, frame: u64, log: &mut LogQueue) -> Result<Answer, CaseError> {
+        let closed = self.book.close(unix_ms())?;
+        self.counts.closed += 1;
+        let verdict = closed.verdict;
+        tracing::info!(case = %closed.id, verdict = %verdict.map_or("no verdict", |v| v.label()), "case closed");
+        let kind = RecordKind::CaseClosed { verdict };
+        self.record(log, frame, kind, verdict.unwrap_or(Verdict::Uncertain), Some(closed.id.clone()));
+        Ok(Answer::Closed { id: closed.id, verdict })
+    }
+
+    /// A long press: closes the open case, or opens one named by the date and time.
+    pub fn long_press(&mut self, frame: u64, log: &mut LogQueue) {
+        let result = if self.book.current().is_some() {
+            self.close(frame, log)
+        } else {
+            let id = case_id_at(unix_ms());
+            self.open(&id, frame, log)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "long press");
+        }
+    }
+
+    /// Answers every request waiting on the control socket; `frames`: frames read so far.
+    pub fn serve(&mut self, frame: u64, frames: u64, log: &mut LogQueue) {
+        let mut waiting = Vec::new();
+        if let Some(control) = &self.control {
+            while let Some(r) = control.poll() {
+                waiting.push(r);
+            }
+        }
+        for (request, reply) in waiting {
+            let answer = match request {
+                Request::Open(id) => self.open(&id, frame, log),
+                Request::Close => self.close(frame, log),
+                Request::Status => Ok(Answer::Status { case: self.current().map(str::to_string), frames }),
+            };
+            reply.send(answer);
+        }
+    }
+
+    /// Counts one screened frame into the open case (if any); see [`CaseBook::frame`].
+    pub fn frame(
+        &mut self,
+        frame_id: u64,
+        corrected: &RgbImage,
+        analysis: &Analysis,
+        shown: Verdict,
+        positive: usize,
+    ) -> Result<(), CaseError> {
+        self.book.frame(frame_id, unix_ms(), corrected, analysis, shown, positive)
+    }
+
+    /// Logs a case event (`case`: the id when it is not the open case's).
+    fn record(&self, log: &mut LogQueue, frame: u64, kind: RecordKind, verdict: Verdict, case: Option<String>) {
+        let mut record = log.recorder().record(unix_ms(), frame, kind, verdict, 0.0, Vec::new());
+        record.case = case.or_else(|| self.current().map(str::to_string));
+        log.submit(Some(record));
+    }
+}
+
+/// The id a long press gives a case: `C` and the UTC date and time, e.g. `C20261201-210817`.
+fn case_id_at(unix_ms: u64) -> String {
+    let digits: String = iso8601_utc(unix_ms).chars().filter(char::is_ascii_digit).take(14).collect();
+    let (date, time) = digits.split_at(8.min(digits.len()));
+    format!("C{date}-{time}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_read_as_before_and_long_press_ids_are_dated() {
+        assert_eq!(Answer::Opened { id: "S1".into() }.to_string(), "case S1 opened");
+        let closed = Answer::Closed { id: "S1".into(), verdict: Some(Verdict::MelanomaSuspected) };
+        assert_eq!(closed.to_string(), "case S1 closed: MELANOMA SUSPECTED");
+        assert_eq!(Answer::Closed { id: "S1".into(), verdict: None }.to_string(), "case S1 closed: no verdict");
+        assert_eq!(Answer::Status { case: Some("S1".into()), frames: 7 }.to_string(), "case S1 open (7 frames)");
+        assert_eq!(Answer::Status { case: None, frames: 7 }.to_string(), "no case open");
+        // 2026-12-01T21:08:17.123Z
+        assert_eq!(case_id_at(1_796_159_297_123), "C20261201-210817");
+    }
+}
