@@ -6,6 +6,7 @@
 use crate::source::PixelFormat;
 use melanoscope_engine::BackendKind;
 use melanoscope_shared::formats::Form;
+use melanoscope_shared::metrics::Aggregation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,9 +74,9 @@ mod first_or_form {
         if name.is_empty() {
             return Ok(None);
         }
-        Form::parse(&name).map(Some).map_err(|e| {
-            serde::de::Error::custom(format!("model.form: {e}, or \"\" for the bundle's first form"))
-        })
+        Form::parse(&name)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("model.form: {e}, or \"\" for the bundle's first form")))
     }
 }
 
@@ -169,17 +170,6 @@ pub enum CameraSource {
     Replay,
 }
 
-/// How a frame's field probabilities become the frame's (`screening.aggregation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FrameAggregation {
-    /// The mean over the frame's tissue fields.
-    Mean,
-    /// The mean of the `screening.top_k` most suspicious fields (a focal lesion is not
-    /// averaged away by the benign tissue around it).
-    TopK,
-}
-
 /// A display the rendered frames go to (`display.sinks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -242,8 +232,10 @@ pub struct ScreeningConfig {
     pub min_mean_luma: f64,
     pub max_mean_luma: f64,
     pub max_clipped_fraction: f64,
-    pub aggregation: FrameAggregation,
-    pub top_k: usize,
+    /// How field probabilities become the frame's: `mean`, `top-K` or `majority-vote` (the old
+    /// spelling `top-k` with `top_k = K` still loads as `top-K`).
+    #[serde(with = "aggregation_name")]
+    pub aggregation: Aggregation,
     pub ema_alpha: f64,
     pub view_change: f64,
     pub hysteresis: f64,
@@ -275,16 +267,36 @@ impl EdgeConfig {
     }
 }
 
-impl ScreeningConfig {
-    /// The aggregation as the bundle's metadata names it (top-k above 65535 fields is all of
-    /// them: no frame has that many).
-    pub fn aggregation_rule(&self) -> melanoscope_shared::formats::FrameAggregationRule {
-        use melanoscope_shared::formats::FrameAggregationRule as Rule;
-        match self.aggregation {
-            FrameAggregation::Mean => Rule::Mean,
-            FrameAggregation::TopK => Rule::TopK(u16::try_from(self.top_k).unwrap_or(u16::MAX)),
-        }
+/// `screening.aggregation` as its name (`mean`, `top-3`).
+mod aggregation_name {
+    use melanoscope_shared::metrics::Aggregation;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Aggregation, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&a.name())
     }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Aggregation, D::Error> {
+        let name = String::deserialize(d)?;
+        Aggregation::parse(&name).map_err(|e| serde::de::Error::custom(format!("screening.aggregation: {e}")))
+    }
+}
+
+/// Site files written before the aggregation had one spelling say `aggregation = "top-k"` and
+/// `top_k = K`: that is `top-K`. `top_k` is read only here (and kept among the known keys).
+fn resolve_old_aggregation(table: &mut Table, file: &str) -> Result<(), ConfigError> {
+    let Some(Value::Table(screening)) = table.get_mut("screening") else { return Ok(()) };
+    let top_k = screening.remove("top_k");
+    if !screening.get("aggregation").and_then(Value::as_str).is_some_and(|a| a.eq_ignore_ascii_case("top-k")) {
+        return Ok(());
+    }
+    let k = top_k.as_ref().and_then(Value::as_integer).filter(|k| (1..=i64::from(u16::MAX)).contains(k));
+    let Some(k) = k else {
+        let shown = top_k.map_or("missing".to_string(), |v| v.to_string());
+        return Err(invalid(file, "screening.top_k", shown, "1 to 65535 with aggregation = \"top-k\""));
+    };
+    screening.insert("aggregation".into(), Value::String(format!("top-{k}")));
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -441,6 +453,7 @@ impl EdgeConfig {
             check_keys(name, &site_table, &table, "")?;
             merge(&mut table, site_table);
         }
+        resolve_old_aggregation(&mut table, &file)?;
         let config: EdgeConfig = Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse { file: file.clone(), detail: e.to_string() })?;
@@ -531,8 +544,8 @@ impl EdgeConfig {
         if s.min_tissue_fields == 0 {
             return Err(invalid(file, "screening.min_tissue_fields", 0, "at least 1"));
         }
-        if s.top_k == 0 {
-            return Err(invalid(file, "screening.top_k", 0, "at least 1"));
+        if s.aggregation == Aggregation::TopK(0) {
+            return Err(invalid(file, "screening.aggregation", "top-0", "top-K with K at least 1"));
         }
         if !(s.unfamiliar_share > 0.0 && s.unfamiliar_share <= 1.0) {
             return Err(invalid(file, "screening.unfamiliar_share", s.unfamiliar_share, "above 0, at most 1"));
@@ -764,7 +777,12 @@ mod tests {
             ),
             ("[camera]\npixel_format = \"h264\"\n", "camera.pixel_format", "h264", &["mjpeg", "yuyv"][..]),
             ("[model]\nbackend = \"tensorrt\"\n", "model.backend", "tensorrt", &["auto", "tract", "onnxruntime"][..]),
-            ("[screening]\naggregation = \"median\"\n", "screening.aggregation", "median", &["mean", "top-k"][..]),
+            (
+                "[screening]\naggregation = \"median\"\n",
+                "screening.aggregation",
+                "median",
+                &["mean", "top-K", "majority-vote"][..],
+            ),
             (
                 "[display]\nsinks = [\"snapshot\", \"hdmi\"]\n",
                 "display.sinks",
@@ -785,7 +803,8 @@ mod tests {
                      spi_model = \"ili9341\"\n";
         let c = EdgeConfig::from_texts(Some(("site.toml", every))).unwrap();
         assert_eq!((c.camera.source, c.camera.pixel_format), (CameraSource::StdinMjpeg, PixelFormat::Yuyv));
-        assert_eq!((c.model.backend, c.screening.aggregation), (BackendSetting::Onnxruntime, FrameAggregation::TopK));
+        // The old spelling: top-k with top_k (3 by default).
+        assert_eq!((c.model.backend, c.screening.aggregation), (BackendSetting::Onnxruntime, Aggregation::TopK(3)));
         assert_eq!(c.display.sinks, vec![SinkKind::Framebuffer, SinkKind::Spi, SinkKind::Snapshot]);
         assert_eq!(c.display.spi_model, SpiModel::Ili9341);
         // What check-config prints loads again unchanged.

@@ -199,14 +199,7 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
     let chosen_form = chosen.and_then(|i| rows.get(i)).map_or(file.meta.quantization.form(), |r| r.form);
     let onnx_sha256 =
         hashes.iter().find(|(n, _)| *n == chosen_form).map_or_else(|| hex(&file.meta.onnx_sha256), |(_, h)| h.clone());
-    TuneReport {
-        cpu,
-        onnx_sha256,
-        forms: file.forms(),
-        reference_fields: file.references.len(),
-        rows,
-        chosen,
-    }
+    TuneReport { cpu, onnx_sha256, forms: file.forms(), reference_fields: file.references.len(), rows, chosen }
 }
 
 /// The fastest passing row, where rows within [`TIE`] of it count as equally fast: of those,

@@ -10,7 +10,7 @@
 use melanoscope_engine::onnx_proto::{attr_int, attr_ints, value_info};
 use melanoscope_engine::{Engine, names, pooled};
 use melanoscope_shared::formats::{
-    Architecture, DecisionThresholds, Familiarity, FamiliarityScorer, ModelBundleMeta, ModelFile, BundleForm,
+    Architecture, BundleForm, DecisionThresholds, Familiarity, FamiliarityScorer, ModelBundleMeta, ModelFile,
     NamedMetric, Quantization, ReferenceField, sha256,
 };
 use melanoscope_shared::image::{

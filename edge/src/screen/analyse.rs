@@ -8,8 +8,9 @@ use crate::config::{ObjectiveCalibration, ScreeningConfig};
 use crate::gates::{Gate, GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
 use melanoscope_engine::{EngineError, LoadedBundle, Outputs, linear_head_weights, names, pooled_into};
 use melanoscope_shared::cam::{CamError, FeatureMap, class_activation_map};
-use melanoscope_shared::formats::{FamiliarityScorer, FrameAggregationRule};
+use melanoscope_shared::formats::FamiliarityScorer;
 use melanoscope_shared::image::{FieldRect, ImageError, PixelSpacing, RgbImage};
+use melanoscope_shared::metrics::Aggregation;
 use melanoscope_shared::pipeline::FieldExtractor;
 use melanoscope_shared::scores::softmax;
 use std::time::Instant;
@@ -44,7 +45,7 @@ pub struct Analyzer {
     outputs: Outputs,
     limits: GateLimits,
     fov_mask: bool,
-    aggregation: FrameAggregationRule,
+    aggregation: Aggregation,
     /// The bundle's familiarity statistics, when it has them and the gate is on.
     familiarity: Option<FamiliarityScorer>,
     unfamiliar_share: f64,
@@ -115,7 +116,7 @@ impl Analyzer {
             outputs: Outputs::default(),
             limits,
             fov_mask: screening.fov_mask,
-            aggregation: screening.aggregation_rule(),
+            aggregation: screening.aggregation,
             familiarity,
             unfamiliar_share: screening.unfamiliar_share,
             pooled: Vec::new(),

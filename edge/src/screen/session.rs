@@ -151,13 +151,13 @@ impl Session<(), (), ()> {
             (cfg.camera.source != crate::config::CameraSource::Replay).then_some((cfg.camera.width, cfg.camera.height));
         super::objective::check_objective(objective, um_per_px, meta.um_per_px, meta.input_size, camera_size)?;
         if let Some(f) = &meta.frame_choice
-            && f.aggregation != cfg.screening.aggregation_rule()
+            && f.aggregation != cfg.screening.aggregation
         {
             // The threshold was chosen for frames aggregated the bundle's way: another way
             // moves the probabilities it applies to.
             tracing::warn!(
                 bundle = %f.aggregation.name(),
-                site = %cfg.screening.aggregation_rule().name(),
+                site = %cfg.screening.aggregation.name(),
                 "the bundle's frame threshold was chosen with another field aggregation than screening.aggregation"
             );
         }

@@ -10,7 +10,7 @@ use super::error::invalid;
 use super::familiarity::Familiarity;
 use super::form::Form;
 use super::{FormatError, hex};
-use crate::metrics::ThresholdRule;
+use crate::metrics::{Aggregation, ThresholdRule};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -68,34 +68,6 @@ pub struct DecisionThresholds {
     pub rule: ThresholdRule,
 }
 
-/// How a frame's tissue-field probabilities become the frame's probability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FrameAggregationRule {
-    /// The mean over the frame's tissue fields.
-    Mean,
-    /// The mean of the `k` most suspicious fields.
-    TopK(u16),
-}
-
-impl FrameAggregationRule {
-    /// The frame's probability from its fields' `probabilities` (reordered, largest first
-    /// for top-k); 0 for none.
-    pub fn apply(self, probabilities: &mut [f64]) -> f64 {
-        match self {
-            FrameAggregationRule::Mean => probabilities.iter().sum::<f64>() / probabilities.len().max(1) as f64,
-            FrameAggregationRule::TopK(k) => crate::metrics::top_k_mean(probabilities, usize::from(k)),
-        }
-    }
-
-    /// How settings and reports name it: `mean`, `top-3`.
-    pub fn name(self) -> String {
-        match self {
-            FrameAggregationRule::Mean => "mean".into(),
-            FrameAggregationRule::TopK(k) => format!("top-{k}"),
-        }
-    }
-}
-
 /// How the bundle's `decision` was chosen at the level the edge decides: on validation frames
 /// (windows of a camera's size cut from validation slides, their tissue fields aggregated as
 /// the edge aggregates them). The patch-level operating point is kept beside it.
@@ -103,7 +75,7 @@ impl FrameAggregationRule {
 pub struct FrameChoice {
     /// The operating point chosen on validation patches (what the slide tables use).
     pub patch_decision: DecisionThresholds,
-    pub aggregation: FrameAggregationRule,
+    pub aggregation: Aggregation,
     /// The validation frames' size in camera pixels and µm per camera pixel.
     pub frame_width: u32,
     pub frame_height: u32,
@@ -262,7 +234,7 @@ fn validate_decision(d: &DecisionThresholds, classes: usize, fields: [&'static s
 impl FrameChoice {
     fn validate(&self, classes: usize) -> Result<(), FormatError> {
         validate_decision(&self.patch_decision, classes, PATCH_DECISION_FIELDS)?;
-        if let FrameAggregationRule::TopK(0) = self.aggregation {
+        if let Aggregation::TopK(0) = self.aggregation {
             return Err(invalid(WHAT, "frame_choice.aggregation", "top-0; expected k of at least 1"));
         }
         for (name, v) in
@@ -466,7 +438,7 @@ pub(crate) mod tests {
         m.decision.threshold = 0.61;
         m.frame_choice = Some(FrameChoice {
             patch_decision,
-            aggregation: FrameAggregationRule::Mean,
+            aggregation: Aggregation::Mean,
             frame_width: 1280,
             frame_height: 960,
             frame_um_per_px: 0.25,
@@ -527,7 +499,7 @@ pub(crate) mod tests {
         type Spoil = fn(&mut FrameChoice);
         let cases: [(Spoil, &str); 6] = [
             (|f| f.patch_decision.threshold = 1.5, "frame_choice.patch_decision.threshold"),
-            (|f| f.aggregation = FrameAggregationRule::TopK(0), "frame_choice.aggregation"),
+            (|f| f.aggregation = Aggregation::TopK(0), "frame_choice.aggregation"),
             (|f| f.frame_width = 3, "frame_choice.frame_width"),
             (|f| f.frame_um_per_px = f64::NAN, "frame_choice.frame_um_per_px"),
             (|f| f.positive_frames = 41, "frame_choice.positive_frames"),
@@ -543,10 +515,10 @@ pub(crate) mod tests {
 
     #[test]
     fn frame_aggregation_rules_as_the_edge_applies_them() {
-        assert!((FrameAggregationRule::Mean.apply(&mut [0.2, 0.4, 0.9]) - 0.5).abs() < 1e-12);
-        assert!((FrameAggregationRule::TopK(2).apply(&mut [0.2, 0.4, 0.9]) - 0.65).abs() < 1e-12);
-        assert_eq!(FrameAggregationRule::Mean.apply(&mut []), 0.0);
-        assert_eq!(FrameAggregationRule::TopK(3).name(), "top-3");
+        assert!((Aggregation::Mean.apply(&mut [0.2, 0.4, 0.9]) - 0.5).abs() < 1e-12);
+        assert!((Aggregation::TopK(2).apply(&mut [0.2, 0.4, 0.9]) - 0.65).abs() < 1e-12);
+        assert_eq!(Aggregation::Mean.apply(&mut []), 0.0);
+        assert_eq!(Aggregation::TopK(3).name(), "top-3");
     }
 
     #[test]

@@ -20,8 +20,7 @@ mod record;
 
 use alloc::string::String;
 pub use bundle::{
-    Architecture, DecisionThresholds, FormFamiliarity, FrameAggregationRule, FrameChoice, ModelBundleMeta, NamedMetric,
-    Quantization,
+    Architecture, DecisionThresholds, FormFamiliarity, FrameChoice, ModelBundleMeta, NamedMetric, Quantization,
 };
 pub use cobs::{cobs_decode, cobs_encode};
 pub use error::FormatError;
@@ -32,7 +31,7 @@ pub use key_file::{KeyFileError, read_key_file};
 pub use log::{Damage, LogScan, encode_log_frame, scan_log};
 #[cfg(feature = "std")]
 pub use log_file::{LogStorage, RecordLogWriter, read_log_file};
-pub use model_file::{BundleSignature, ModelFile, BundleForm, ReferenceField, SignatureStatus, parse_key_hex};
+pub use model_file::{BundleForm, BundleSignature, ModelFile, ReferenceField, SignatureStatus, parse_key_hex};
 pub use record::{FieldScore, MAX_CASE_ID_LEN, ModelIdentity, RecordKind, ScreeningRecord, Verdict, check_case_id};
 
 /// SHA-256 of `bytes` (the ONNX model, for the bundle and for every screening record).

@@ -213,7 +213,9 @@ impl ModelFile {
 
     /// The forms the bundle holds, the first form first.
     pub fn forms(&self) -> Vec<Form> {
-        core::iter::once(self.meta.quantization.form()).chain(self.forms.iter().map(|f| f.quantization.form())).collect()
+        core::iter::once(self.meta.quantization.form())
+            .chain(self.forms.iter().map(|f| f.quantization.form()))
+            .collect()
     }
 
     /// The bundle as one form: `wanted` (`None` for the first), with that form's ONNX, reference
@@ -266,7 +268,11 @@ impl ModelFile {
     }
 
     fn no_form(&self, wanted: Form) -> FormatError {
-        invalid(WHAT, "forms", format!("no form {:?} in this bundle; it holds {}", wanted.name(), form_list(&self.forms())))
+        invalid(
+            WHAT,
+            "forms",
+            format!("no form {:?} in this bundle; it holds {}", wanted.name(), form_list(&self.forms())),
+        )
     }
 
     /// SHA-256 over what a signature covers: the metadata, the ONNX bytes, the reference

@@ -1,18 +1,74 @@
 use super::{MetricsError, check_lengths, check_scores};
+use crate::choice::UnknownChoice;
 use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// How patch probabilities become one slide- or patient-level probability vector.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+/// How many probabilities become one: a slide's or patient's from its patches (the trainer's
+/// tables), a frame's from its tissue fields (the edge, and the bundle's frame threshold).
+/// Spelled `mean`, `top-K` or `majority-vote` in settings, options and reports.
+///
+/// The variants' order is part of the bundle format (`Mean` 0 and `TopK` 1 were written by
+/// exporters before `MajorityVote` joined them): add new ones at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Aggregation {
-    /// Mean probability of each class over the group's patches.
+    /// The mean probability (of each class) over the group.
     Mean,
-    /// Fraction of patches whose arg-max is each class.
+    /// The mean of the `k` highest probabilities of each class (a focal lesion is not averaged
+    /// away by the benign tissue around it); groups with fewer than `k` use all of them.
+    TopK(u16),
+    /// The share of the group whose arg-max is each class (for single probabilities: the share
+    /// at or above 0.5).
     MajorityVote,
-    /// Mean of the `k` highest probabilities of each class (a focal lesion in a large slide
-    /// is not averaged away); groups with fewer than `k` patches use all of them.
-    TopKMean(usize),
+}
+
+crate::from_str_by_parse!(Aggregation);
+
+impl Aggregation {
+    /// `mean`, `top-K` (K at least 1) or `majority-vote`, any case.
+    pub fn parse(s: &str) -> Result<Self, UnknownChoice> {
+        let t = s.trim().to_ascii_lowercase();
+        match t.as_str() {
+            "mean" => Ok(Aggregation::Mean),
+            "majority-vote" => Ok(Aggregation::MajorityVote),
+            _ => match t.strip_prefix("top-").map(str::parse::<u16>) {
+                Some(Ok(k)) if k > 0 => Ok(Aggregation::TopK(k)),
+                _ => Err(UnknownChoice::new(
+                    "aggregation",
+                    s,
+                    "mean, majority-vote or top-K with K from 1 to 65535 (e.g. top-3)",
+                )),
+            },
+        }
+    }
+
+    /// How settings and reports name it: `mean`, `top-3`, `majority-vote`.
+    pub fn name(self) -> String {
+        match self {
+            Aggregation::Mean => "mean".into(),
+            Aggregation::TopK(k) => format!("top-{k}"),
+            Aggregation::MajorityVote => "majority-vote".into(),
+        }
+    }
+
+    /// One probability from `probabilities` (a frame's fields' positive-class probabilities;
+    /// reordered, largest first, for top-k); 0 for none.
+    pub fn apply(self, probabilities: &mut [f64]) -> f64 {
+        let n = probabilities.len().max(1) as f64;
+        match self {
+            Aggregation::Mean => probabilities.iter().sum::<f64>() / n,
+            Aggregation::TopK(k) => top_k_mean(probabilities, usize::from(k)),
+            Aggregation::MajorityVote => probabilities.iter().filter(|p| **p >= 0.5).count() as f64 / n,
+        }
+    }
+}
+
+impl core::fmt::Display for Aggregation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(&self.name())
+    }
 }
 
 /// Groups rows of `probs` (n × classes, row-major) by `keys` and aggregates each group.
@@ -31,7 +87,7 @@ pub fn aggregate<K: Ord + Clone>(
         return Err(MetricsError::Empty);
     }
     check_scores(probs)?;
-    if let Aggregation::TopKMean(0) = how {
+    if let Aggregation::TopK(0) = how {
         return Err(MetricsError::BadParameter { what: "top-k", value: 0.0, expected: "k >= 1" });
     }
     let mut groups: BTreeMap<K, Vec<usize>> = BTreeMap::new();
@@ -57,12 +113,12 @@ pub fn aggregate<K: Ord + Clone>(
                     }
                     out.iter_mut().for_each(|o| *o /= n as f64);
                 }
-                Aggregation::TopKMean(k) => {
+                Aggregation::TopK(k) => {
                     let mut column = Vec::with_capacity(n);
                     for (c, o) in out.iter_mut().enumerate() {
                         column.clear();
                         column.extend(rows.iter().map(|&r| row(r)[c]));
-                        *o = top_k_mean(&mut column, k);
+                        *o = top_k_mean(&mut column, usize::from(k));
                     }
                 }
             }
@@ -84,6 +140,26 @@ pub fn top_k_mean(values: &mut [f64], k: usize) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    /// One spelling for the edge's setting, the export option and the tables; the old frame
+    /// rule's bundle encoding (Mean = 0, TopK = 1) holds.
+    #[test]
+    fn aggregation_parses_names_applies_and_keeps_the_bundle_encoding() {
+        for (text, rule) in
+            [("mean", Aggregation::Mean), ("TOP-3", Aggregation::TopK(3)), ("majority-vote", Aggregation::MajorityVote)]
+        {
+            assert_eq!(Aggregation::parse(text), Ok(rule));
+            assert_eq!(Aggregation::parse(&rule.name()), Ok(rule));
+        }
+        for bad in ["top-0", "top-k", "median", "top-70000"] {
+            let e = Aggregation::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("top-K"), "{e}");
+        }
+        assert!((Aggregation::TopK(2).apply(&mut [0.2, 0.4, 0.9]) - 0.65).abs() < 1e-12);
+        assert!((Aggregation::MajorityVote.apply(&mut [0.2, 0.5, 0.9, 0.1]) - 0.5).abs() < 1e-12);
+        assert_eq!(postcard::to_allocvec(&Aggregation::Mean).unwrap(), [0]);
+        assert_eq!(postcard::to_allocvec(&Aggregation::TopK(3)).unwrap(), [1, 3]);
+    }
+
     use super::*;
 
     #[test]
@@ -106,10 +182,10 @@ mod tests {
         assert!((mean[1].1[1] - 0.6).abs() < 1e-12);
         let vote = aggregate(&keys, &probs, 2, Aggregation::MajorityVote).unwrap();
         assert!((vote[0].1[1] - 1.0 / 3.0).abs() < 1e-12);
-        let top = aggregate(&keys, &probs, 2, Aggregation::TopKMean(2)).unwrap();
+        let top = aggregate(&keys, &probs, 2, Aggregation::TopK(2)).unwrap();
         assert!((top[0].1[1] - 0.55).abs() < 1e-12);
         assert!((top[1].1[1] - 0.6).abs() < 1e-12, "a group smaller than k uses all its patches");
         assert!(aggregate(&keys, &probs[..7], 2, Aggregation::Mean).is_err());
-        assert!(aggregate(&keys, &probs, 2, Aggregation::TopKMean(0)).is_err());
+        assert!(aggregate(&keys, &probs, 2, Aggregation::TopK(0)).is_err());
     }
 }

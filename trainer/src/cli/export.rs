@@ -3,7 +3,8 @@
 //! `keygen`, an ed25519 key pair for signing bundles.
 
 use anyhow::Result;
-use melanoscope_shared::formats::{Form, FrameAggregationRule};
+use melanoscope_shared::formats::Form;
+use melanoscope_shared::metrics::Aggregation;
 use melanoscope_slides::slide::Magnification;
 use melanoscope_trainer::export::familiarity::FamiliarityPlan;
 use melanoscope_trainer::export::frames::FramePlan;
@@ -96,8 +97,8 @@ pub struct ExportArgs {
     pub frames_per_slide: usize,
     /// How the edge aggregates a frame's fields: mean, or top-K (e.g. top-3): the edge's
     /// `screening.aggregation` must match.
-    #[arg(long, default_value = "mean", value_parser = parse_aggregation)]
-    pub frame_aggregation: FrameAggregationRule,
+    #[arg(long, default_value = "mean")]
+    pub frame_aggregation: Aggregation,
     /// Simulated microscope cameras (blur, vignetting, colour cast, JPEG) the validation
     /// frames are seen through, in turn, and each familiarity field besides as read; 0 for
     /// the slide windows and fields as read.
@@ -135,18 +136,6 @@ fn parse_frame_size(s: &str) -> Result<(u32, u32), String> {
         return Err(format!("{s:?}; expected 16 to {} pixels a side (the largest camera frame)", max.max_width));
     }
     Ok((w, h))
-}
-
-/// `mean` or `top-K`.
-fn parse_aggregation(s: &str) -> Result<FrameAggregationRule, String> {
-    let t = s.trim().to_ascii_lowercase();
-    if t == "mean" {
-        return Ok(FrameAggregationRule::Mean);
-    }
-    match t.strip_prefix("top-").map(str::parse::<u16>) {
-        Some(Ok(k)) if k > 0 => Ok(FrameAggregationRule::TopK(k)),
-        _ => Err(format!("{s:?}; expected mean or top-K with K at least 1 (e.g. top-3)")),
-    }
 }
 
 #[derive(clap::Args, Debug)]

@@ -73,7 +73,7 @@ pub struct EvaluateArgs {
     pub data: TaskData,
     /// Slide/patient aggregation of patch probabilities: mean, or the mean of the top K.
     #[arg(long)]
-    pub top_k: Option<usize>,
+    pub top_k: Option<u16>,
     #[arg(long, default_value_t = 1000)]
     pub resamples: usize,
     #[arg(long, default_value_t = 32)]
@@ -96,7 +96,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         manifest,
         split,
         magnification,
-        aggregation: top_k.map_or(Aggregation::Mean, Aggregation::TopKMean),
+        aggregation: top_k.map_or(Aggregation::Mean, Aggregation::TopK),
         resamples,
         batch_size,
         workers,

@@ -6,7 +6,7 @@ use crate::model::Arch;
 use crate::train::evaluate::Level;
 use melanoscope_engine::{Backend, Engine, EngineError, max_abs_diff, pooled};
 use melanoscope_shared::formats::{
-    Architecture, DecisionThresholds, FormatError, FrameChoice, ModelBundleMeta, ModelFile, BundleForm, NamedMetric,
+    Architecture, BundleForm, DecisionThresholds, FormatError, FrameChoice, ModelBundleMeta, ModelFile, NamedMetric,
     Quantization, ReferenceField, sha256,
 };
 use melanoscope_shared::image::{FieldRect, Normalization, RgbImage, TensorLayout, field_to_tensor};

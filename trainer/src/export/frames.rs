@@ -17,8 +17,9 @@
 
 use crate::train::task::{Task, task_rows};
 use melanoscope_engine::{Engine, EngineError, frame_extract_config};
-use melanoscope_shared::formats::{DecisionThresholds, FrameAggregationRule, FrameChoice};
+use melanoscope_shared::formats::{DecisionThresholds, FrameChoice};
 use melanoscope_shared::image::{FrameBounds, ImageError, Normalization, PixelSpacing};
+use melanoscope_shared::metrics::Aggregation;
 use melanoscope_shared::metrics::{MetricsError, auc, choose_threshold};
 use melanoscope_shared::pipeline::FieldExtractor;
 use melanoscope_shared::scores::softmax;
@@ -36,7 +37,7 @@ pub struct FramePlan {
     pub um_per_px: f64,
     /// Windows cut from each validation slide.
     pub per_slide: usize,
-    pub aggregation: FrameAggregationRule,
+    pub aggregation: Aggregation,
     /// Simulated microscope cameras the windows are seen through, in turn (0: the windows as
     /// read).
     pub cameras: u32,
@@ -289,7 +290,7 @@ mod tests {
             height: 960,
             um_per_px: 0.25,
             per_slide: 8,
-            aggregation: FrameAggregationRule::Mean,
+            aggregation: Aggregation::Mean,
             cameras: 0,
         }
     }

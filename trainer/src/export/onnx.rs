@@ -573,7 +573,12 @@ pub fn export_onnx(vs: &VarStore, arch: Arch, side: u32) -> Result<Vec<u8>, Expo
 
 /// The ONNX bytes in `form`, and (probe form) the names of the probed tensors, which follow
 /// `logits` and `features` among the outputs.
-pub fn export_form(vs: &VarStore, arch: Arch, side: u32, form: &GraphForm) -> Result<(Vec<u8>, Vec<String>), ExportError> {
+pub fn export_form(
+    vs: &VarStore,
+    arch: Arch,
+    side: u32,
+    form: &GraphForm,
+) -> Result<(Vec<u8>, Vec<String>), ExportError> {
     use pb::tensor_proto::DataType;
     let mut b = Builder::new(vs, arch, form.clone());
     let side = i64::from(side);

@@ -293,10 +293,7 @@ struct Source<'a> {
 
 impl Source<'_> {
     /// `precision`'s ONNX bytes and how the bundle names the form.
-    fn export(
-        &self,
-        precision: Form,
-    ) -> Result<(Vec<u8>, Quantization, Option<CalibrationSummary>), ExportRunError> {
+    fn export(&self, precision: Form) -> Result<(Vec<u8>, Quantization, Option<CalibrationSummary>), ExportRunError> {
         let plan = self.plan;
         Ok(match precision {
             Form::F32 => (export_form(&self.vs, plan.arch, plan.size, &GraphForm::F32)?.0, Quantization::F32, None),

@@ -460,8 +460,7 @@ fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
             .contains("first form must be f32")
     );
     assert!(
-        refused(&ExportPlan { also_forms: vec![Form::F16, Form::F16], ..plan.clone() })
-            .contains("f16 given twice")
+        refused(&ExportPlan { also_forms: vec![Form::F16, Form::F16], ..plan.clone() }).contains("f16 given twice")
     );
     assert!(refused(&ExportPlan { also_forms: vec![Form::F32], ..plan.clone() }).contains("f32 given twice"));
     // A valid plan gets past the forms to the checkpoint, which is missing here.

@@ -5,8 +5,9 @@
 use crate::common;
 
 use melanoscope_shared::Lesion;
-use melanoscope_shared::formats::{DecisionThresholds, FrameAggregationRule};
+use melanoscope_shared::formats::DecisionThresholds;
 use melanoscope_shared::image::Normalization;
+use melanoscope_shared::metrics::Aggregation;
 use melanoscope_shared::metrics::ThresholdRule;
 use melanoscope_slides::manifest::ManifestRow;
 use melanoscope_slides::split::{Partition, PatientSplit};
@@ -52,14 +53,8 @@ fn validation_frames_are_screened_as_the_edge_screens_and_choose_a_separating_th
     // Logit(MM) - logit(nevus) grows with nuclear density: melanoma sheets are denser.
     let onnx = tiny_onnx(&norm, 30.0, 0.05);
     let model = FrameModel { onnx: &onnx, side: SIDE as u32, um_per_px: UM, normalization: norm, positive_class: 1 };
-    let plan = FramePlan {
-        width: 640,
-        height: 480,
-        um_per_px: UM,
-        per_slide: 2,
-        aggregation: FrameAggregationRule::Mean,
-        cameras: 0,
-    };
+    let plan =
+        FramePlan { width: 640, height: 480, um_per_px: UM, per_slide: 2, aggregation: Aggregation::Mean, cameras: 0 };
     let report = validation_frames(&manifest, &split, Task::MmVsNevi, "10X", &model, &plan).unwrap();
 
     assert_eq!(report.frames.len(), 8, "two windows of each readable validation slide: {report:?}");

@@ -82,7 +82,7 @@ fn a_patient_with_one_melanoma_slide_is_a_melanoma_patient_and_single_class_vali
         p.slide_id = "T3-S2".into();
         p
     }));
-    let r = evaluate_binary(&val, &test, Aggregation::TopKMean(1), 50, 1).unwrap();
+    let r = evaluate_binary(&val, &test, Aggregation::TopK(1), 50, 1).unwrap();
     assert_eq!((r.levels[1].units, r.levels[1].positives), (5, 3));
     assert_eq!((r.levels[2].units, r.levels[2].positives), (4, 3));
     let only_nevi: Vec<PatchPrediction> = val.iter().filter(|p| p.class == 0).cloned().collect();
