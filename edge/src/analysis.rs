@@ -3,6 +3,12 @@
 //! the screen, the verdict tracker and the case book: below all of them.
 
 use crate::gates::{Gate, GateReadings};
+use std::time::Instant;
+
+/// Milliseconds since `t`: how every stage time of a frame is taken.
+pub fn elapsed_ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
 
 /// One screened field of the frame.
 #[derive(Debug, Clone, PartialEq)]

@@ -103,11 +103,6 @@ impl TuneReport {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 /// Self-tests, then times, one engine on the reference fields.
 fn measure(file: &ModelFile, engine: &Engine, runs: usize) -> Result<(f64, f64), EngineError> {
     let batches = reference_batches(file, engine.batch)?;
@@ -123,7 +118,7 @@ fn measure(file: &ModelFile, engine: &Engine, runs: usize) -> Result<(f64, f64),
             per_batch.push(t.elapsed().as_secs_f64() * 1e3 / batches.len().max(1) as f64);
         }
     }
-    let ms = median(per_batch);
+    let ms = melanoscope_shared::metrics::median(&per_batch).unwrap_or(f64::NAN);
     Ok((ms, ms / engine.batch as f64))
 }
 

@@ -151,9 +151,10 @@ fn open_bundle(path: &Path) -> Result<ModelFile, OodError> {
     Ok(file.into_form(None).map_err(bundle)?)
 }
 
-fn median(mut v: Vec<f32>) -> f32 {
-    v.sort_by(f32::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+/// The shared median of f32 scores; 0 for none.
+fn median(v: Vec<f32>) -> f32 {
+    let v: Vec<f64> = v.into_iter().map(f64::from).collect();
+    melanoscope_shared::metrics::median(&v).unwrap_or(0.0) as f32
 }
 
 /// The image files of `paths` (folders listed, sorted).

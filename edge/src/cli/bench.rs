@@ -85,14 +85,9 @@ fn board_projection(architecture: &str, form: Form, cpu: &str, fields: usize, ot
     })
 }
 
-/// The median (of an even count, the mean of the middle two).
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n.is_multiple_of(2) { (v[n / 2 - 1] + v[n / 2]) / 2.0 } else { v[n / 2] }
+/// The shared median; 0 for no samples.
+fn median(v: &[f64]) -> f64 {
+    melanoscope_shared::metrics::median(v).unwrap_or(0.0)
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -212,19 +207,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                             times.push(t.elapsed().as_secs_f64() * 1e3);
                         }
                     }
-                    let ms = median(times);
-                    serde_json::json!({ "library": lib, "inference_ms": ms, "tract_over_onnxruntime": median(inf.clone()) / ms.max(1e-9) })
+                    let ms = median(&times);
+                    serde_json::json!({ "library": lib, "inference_ms": ms, "tract_over_onnxruntime": median(&inf) / ms.max(1e-9) })
                 }
             }
         }
     };
     let macs_field = multiply_adds(&onnx, side)?;
     let macs_frame = macs_field * fields as u64;
-    let inf_ms = median(inf.clone());
+    let inf_ms = median(&inf);
     let host_gmacs = if inf_ms > 0.0 { macs_frame as f64 / (inf_ms * 1e6) } else { 0.0 };
     let architecture = format!("{:?}", meta.architecture).to_lowercase();
     let form = analyzer.bundle().file.meta.quantization.form();
-    let other_ms = median(decode.clone()) + median(pre.clone()) + median(cam.clone()) + median(render.clone());
+    let other_ms = median(&decode) + median(&pre) + median(&cam) + median(&render);
     let boards: Vec<serde_json::Value> = ["cortex-a76", "cortex-a72"]
         .iter()
         .map(|cpu| board_projection(&architecture, form, cpu, fields, other_ms))
@@ -239,20 +234,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "timed_frames": args.frames,
         "tuned": tuned.as_ref().map(|t| serde_json::json!({
             "ms_per_field": t.ms_per_field,
-            "frame_over_tuned_inference": median(total.clone()) / (t.ms_per_field * fields.max(1) as f64),
+            "frame_over_tuned_inference": median(&total) / (t.ms_per_field * fields.max(1) as f64),
             "inference_over_tuned": inf_ms / (t.ms_per_field * fields.max(1) as f64),
         })),
         "fields_per_frame": fields, "fields_kept_by_extractor": kept, "gate": gate.map(|g| g.verdict().label()),
         "median_ms": {
-            "capture_decode": median(decode.clone()), "preprocess": median(pre.clone()),
-            "inference": inf_ms, "cam": median(cam.clone()), "render": median(render.clone()),
-            "familiarity": median(familiarity.clone()),
-            "frame_total": median(total.clone()),
+            "capture_decode": median(&decode), "preprocess": median(&pre),
+            "inference": inf_ms, "cam": median(&cam), "render": median(&render),
+            "familiarity": median(&familiarity),
+            "frame_total": median(&total),
         },
         "familiarity_gate": if analyzer.familiarity_on() {
             serde_json::json!({
-                "ms_per_field": median(familiarity.clone()) / fields.max(1) as f64,
-                "share_of_inference": median(familiarity.clone()) / inf_ms.max(1e-9),
+                "ms_per_field": median(&familiarity) / fields.max(1) as f64,
+                "share_of_inference": median(&familiarity) / inf_ms.max(1e-9),
                 "multiply_adds_per_field": meta.familiarity.as_ref().map(|f| {
                     (f.rank() + f.classes() + 1) as u64 * u64::from(f.channels)
                 }),
@@ -261,10 +256,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             serde_json::json!({ "off": "the bundle has no familiarity statistics, or screening.familiarity_gate is false" })
         },
         "per_frame_ms": { "inference": inf, "frame_total": total },
-        "frames_per_second": 1000.0 / median(total.clone()).max(1e-9),
+        "frames_per_second": 1000.0 / median(&total).max(1e-9),
         "onnxruntime_same_fields": onnxruntime,
         "steady_state": {
-            "allocations_per_frame": median(allocs.clone()), "bytes_allocated_per_frame": median(bytes.clone()),
+            "allocations_per_frame": median(&allocs), "bytes_allocated_per_frame": median(&bytes),
         },
         "peak_rss_mib": alloc_count::peak_rss_kib().map(|k| k as f64 / 1024.0),
         "operations": {

@@ -2,7 +2,7 @@
 //! balance, the eyepiece mask, exposure, the shared field extraction at the bundle's µm/px
 //! (40% background rule), focus over the tissue fields, batched inference and per-field CAMs.
 
-use crate::analysis::{Analysis, FieldResult, StageTimes};
+use crate::analysis::{Analysis, FieldResult, StageTimes, elapsed_ms};
 use crate::calibration::Correction;
 use crate::config::{ObjectiveCalibration, ScreeningConfig};
 use crate::gates::{Gate, GateLimits, GateReadings, exposure, mask_outside_circle, sharpness};
@@ -51,10 +51,6 @@ pub struct Analyzer {
     unfamiliar_share: f64,
     /// One field's pooled features (reused).
     pooled: Vec<f32>,
-}
-
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 impl Analyzer {
@@ -169,7 +165,7 @@ impl Analyzer {
             tissue_fields: kept.len(),
             sharpness: sharpness(out.resampled, kept.iter().copied()),
         };
-        let mut times = StageTimes { preprocess_ms: ms(t0), ..StageTimes::default() };
+        let mut times = StageTimes { preprocess_ms: elapsed_ms(t0), ..StageTimes::default() };
         if let Some(gate) = self.limits.check(&readings) {
             return Ok(Analysis {
                 readings,
@@ -201,7 +197,7 @@ impl Analyzer {
             };
             self.bundle.engine.run_into(input, &mut self.outputs)?;
             let outputs = &self.outputs;
-            times.inference_ms += ms(t);
+            times.inference_ms += elapsed_ms(t);
             let t = Instant::now();
             let [c, h, w] = outputs.feature_shape;
             let grad_weights = outputs.extra(names::GRAD_CAM_WEIGHTS);
@@ -241,7 +237,7 @@ impl Analyzer {
                     (Some(scorer), Some(score)) => scorer.unfamiliar(score),
                     _ => false,
                 };
-                times.familiarity_ms += ms(t);
+                times.familiarity_ms += elapsed_ms(t);
                 let (col, row) =
                     ((rect.x - out.grid.origin_x) / out.grid.size, (rect.y - out.grid.origin_y) / out.grid.size);
                 fields.push(FieldResult {
@@ -255,7 +251,7 @@ impl Analyzer {
                     unfamiliar,
                 });
             }
-            times.cam_ms += ms(t);
+            times.cam_ms += elapsed_ms(t);
         }
         let unfamiliar_fields = fields.iter().filter(|f| f.unfamiliar).count();
         // Mostly unfamiliar tissue: no verdict (its fields stay, for the overlay to mark).

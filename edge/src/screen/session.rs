@@ -7,7 +7,7 @@ use super::render::{Renderer, ScreenState};
 use super::setup::SetupError;
 use super::stats::{FrameTimes, SessionStats};
 use super::verdict::{TrackerSettings, VerdictTracker, VerdictUpdate};
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, elapsed_ms};
 use crate::cases::control::ControlServer;
 use crate::cases::desk::{Answer, CaseDesk};
 use crate::cases::{CaseBook, CaseError, ModelCard};
@@ -78,10 +78,6 @@ impl<S, L, B> std::fmt::Debug for Session<S, L, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("objective", &self.objective).field("stats", &self.stats).finish()
     }
-}
-
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// What a session screens from, besides its settings: the frame source and the board's LEDs
@@ -351,7 +347,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
                 return Step::Waiting(msg);
             }
         };
-        self.times.capture_ms = ms(t);
+        self.times.capture_ms = elapsed_ms(t);
         self.stats.frames += 1;
         let step = self.screen_frame(&frame);
         // The source decodes its next frame into this one's buffer.
@@ -445,10 +441,10 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
                 warning: self.warning(),
             };
             self.renderer.render(&state);
-            self.times.render_ms = ms(t);
+            self.times.render_ms = elapsed_ms(t);
             let t = Instant::now();
             self.output();
-            self.times.output_ms = ms(t);
+            self.times.output_ms = elapsed_ms(t);
         }
         self.last = Some((frame.index, analysis));
         Step::Frame(update)

@@ -127,6 +127,19 @@ pub fn aggregate<K: Ord + Clone>(
         .collect())
 }
 
+/// The median of `values` (of an even count, the mean of the middle two); `None` for none.
+/// Every median the project reports (timings in `tune` and `bench`, familiarity scores) is this.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n.is_multiple_of(2) => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+        _ => Some(v[n / 2]),
+    }
+}
+
 /// Mean of the `k` largest of `values` (all of them when there are fewer than `k`; `k` = 0
 /// counts as 1); 0 for no values. Reorders `values` (largest first).
 pub fn top_k_mean(values: &mut [f64], k: usize) -> f64 {
@@ -142,6 +155,13 @@ pub fn top_k_mean(values: &mut [f64], k: usize) -> f64 {
 mod tests {
     /// One spelling for the edge's setting, the export option and the tables; the old frame
     /// rule's bundle encoding (Mean = 0, TopK = 1) holds.
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5), "the mean of the middle two");
+    }
+
     #[test]
     fn aggregation_parses_names_applies_and_keeps_the_bundle_encoding() {
         for (text, rule) in

@@ -11,7 +11,7 @@ mod error;
 mod roc;
 mod threshold;
 
-pub use aggregate::{Aggregation, aggregate, top_k_mean};
+pub use aggregate::{Aggregation, aggregate, median, top_k_mean};
 pub use bootstrap::{ConfidenceInterval, bootstrap_ci};
 pub use confusion::{BinaryConfusion, ClassReport, MultiConfusion};
 pub use error::MetricsError;

@@ -53,8 +53,7 @@ fn time_runs(engine: &Engine, input: &[f32], runs: usize) -> Result<(f64, usize)
         engine.run(input)?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], times.len()))
+    Ok((melanoscope_shared::metrics::median(&times).unwrap_or(0.0), times.len()))
 }
 
 pub fn bench_export(args: BenchExportArgs) -> Result<()> {
