@@ -4,7 +4,8 @@
 //! value is checked before any camera, pin or display opens.
 
 use crate::source::PixelFormat;
-use melanoscope_engine::BackendKind;
+use melanoscope_shared::bounded::BoundedReadError;
+use melanoscope_shared::formats::BackendKind;
 use melanoscope_shared::formats::Form;
 use melanoscope_shared::metrics::Aggregation;
 use serde::{Deserialize, Serialize};
@@ -619,18 +620,18 @@ const MAX_SETTINGS_BYTES: u64 = 1 << 20;
 
 /// The text of the settings file at `path`, bounded in size.
 fn read_settings_text(path: &Path) -> Result<String, ConfigError> {
-    use std::io::Read;
     let io = |source| ConfigError::Io { path: path.display().to_string(), source };
-    let mut text = String::new();
     if std::fs::symlink_metadata(path).is_ok() && !path.exists() {
         let source = std::io::Error::new(std::io::ErrorKind::NotFound, "a link to a file that does not exist");
         return Err(ConfigError::Io { path: path.display().to_string(), source });
     }
-    std::fs::File::open(path).map_err(io)?.take(MAX_SETTINGS_BYTES + 1).read_to_string(&mut text).map_err(io)?;
-    if text.len() as u64 > MAX_SETTINGS_BYTES {
-        return Err(ConfigError::TooLarge { path: path.display().to_string(), max: MAX_SETTINGS_BYTES });
-    }
-    Ok(text)
+    let bytes = melanoscope_shared::bounded::read_bounded(path, MAX_SETTINGS_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(source) => io(source),
+        BoundedReadError::TooLarge { .. } => {
+            ConfigError::TooLarge { path: path.display().to_string(), max: MAX_SETTINGS_BYTES }
+        }
+    })?;
+    String::from_utf8(bytes).map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Sets `objectives.<objective>.<key>` in the site file at `path`, checks that the result

@@ -5,6 +5,7 @@
 
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::Verdict;
+use melanoscope_shared::run_files::screen::{FrameRow, JudgedFrame, TruthTable, file_name};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -30,46 +31,6 @@ pub struct Truth {
     lesions: BTreeMap<String, Lesion>,
 }
 
-/// One screened frame as the session saw it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct FrameRow {
-    pub frame: u64,
-    /// Where the frame came from (the file, for a replay).
-    pub file: String,
-    /// What the screen showed after this frame.
-    pub verdict: String,
-    /// The averaged melanoma probability behind the verdict (none when a gate stopped it).
-    pub probability: Option<f64>,
-    /// This frame's own melanoma probability (its fields aggregated).
-    pub frame_probability: Option<f64>,
-    pub tissue_fields: usize,
-}
-
-/// A frame beside its truth.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct JudgedFrame {
-    #[serde(flatten)]
-    pub row: FrameRow,
-    pub lesion: String,
-    /// The verdict that would be right.
-    pub expected: String,
-    pub right: bool,
-}
-
-/// Every frame judged, and how many were right.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TruthTable {
-    pub truth: PathBuf,
-    pub frames: Vec<JudgedFrame>,
-    pub right: usize,
-    pub total: usize,
-}
-
-/// The file name a frame origin or truth row is matched by.
-fn file_name(s: &str) -> &str {
-    s.rsplit(['/', '\\']).next().unwrap_or(s)
-}
-
 /// The verdict that is right for `lesion`.
 pub fn expected_verdict(lesion: Lesion) -> Verdict {
     if lesion.is_nevus() { Verdict::Nevus } else { Verdict::MelanomaSuspected }
@@ -79,13 +40,14 @@ impl Truth {
     /// Reads a `frames.csv`: a header with `file` and `lesion` columns (others ignored), one
     /// row a frame; lesions MM, IN, CN or JN.
     pub fn load(path: &Path) -> Result<Self, TruthError> {
-        let read = |source| TruthError::Read { path: path.to_path_buf(), source };
-        let len = std::fs::metadata(path).map_err(read)?.len();
-        let invalid = |detail: String| TruthError::Invalid { path: path.to_path_buf(), detail };
-        if len > MAX_TRUTH_BYTES {
-            return Err(invalid(format!("{len} bytes; a frame list is at most {MAX_TRUTH_BYTES}")));
-        }
-        let text = std::fs::read(path).map_err(read)?;
+        use melanoscope_shared::bounded::{BoundedReadError, read_bounded};
+        let text = read_bounded(path, MAX_TRUTH_BYTES).map_err(|e| match e {
+            BoundedReadError::Io(source) => TruthError::Read { path: path.to_path_buf(), source },
+            BoundedReadError::TooLarge { .. } => TruthError::Invalid {
+                path: path.to_path_buf(),
+                detail: format!("over {MAX_TRUTH_BYTES} bytes; a frame list is at most that"),
+            },
+        })?;
         Self::parse(path, &text)
     }
 
@@ -155,31 +117,6 @@ impl Truth {
         }
         let right = judged.iter().filter(|j| j.right).count();
         Ok(TruthTable { truth: self.path.clone(), total: judged.len(), frames: judged, right })
-    }
-}
-
-impl TruthTable {
-    /// The table as plain text, one frame a line, for a terminal.
-    pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "{:>5}  {:<24} {:<6} {:<20} {:>11} {:>7}  {}\n",
-            "frame", "file", "truth", "verdict", "probability", "frame p", "right"
-        );
-        let p = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-        for j in &self.frames {
-            out.push_str(&format!(
-                "{:>5}  {:<24} {:<6} {:<20} {:>11} {:>7}  {}\n",
-                j.row.frame,
-                file_name(&j.row.file),
-                j.lesion,
-                j.row.verdict,
-                p(j.row.probability),
-                p(j.row.frame_probability),
-                if j.right { "yes" } else { "no" }
-            ));
-        }
-        out.push_str(&format!("{} of {} frames right\n", self.right, self.total));
-        out
     }
 }
 

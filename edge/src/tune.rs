@@ -5,9 +5,10 @@
 //! half-precision arithmetic, which tract emulates at minutes a field) is skipped with the
 //! reason instead of timed.
 
-use melanoscope_engine::{Backend, BackendKind, Engine, EngineError, Outputs, check_references, reference_batches};
+use melanoscope_engine::{Backend, Engine, EngineError, Outputs, check_references, reference_batches};
+use melanoscope_shared::formats::BackendKind;
 use melanoscope_shared::formats::{Form, ModelFile, hex};
-use serde::Serialize;
+use melanoscope_shared::run_files::tune::{RowStatus, TuneReport, TuneRow};
 use std::time::Instant;
 
 /// The CPU as /proc/cpuinfo describes it, reduced to what decides which kernels run: the
@@ -68,41 +69,6 @@ pub struct TunePlan {
     pub runs: usize,
 }
 
-/// One combination's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TuneRow {
-    pub backend: BackendKind,
-    pub form: Form,
-    pub batch: usize,
-    pub threads: usize,
-    /// `passed` (timed), `failed` (self-test or load failed: never chosen) or `skipped`.
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub ms_per_batch: Option<f64>,
-    /// Milliseconds per field of a full batch (a frame's fields are padded to whole batches).
-    pub ms_per_field: Option<f64>,
-}
-
-/// The whole table and its choice.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TuneReport {
-    pub cpu: String,
-    /// SHA-256 of the chosen form's ONNX graph (of the first form when none passed).
-    pub onnx_sha256: String,
-    pub forms: Vec<Form>,
-    pub reference_fields: usize,
-    pub rows: Vec<TuneRow>,
-    /// Index into `rows` of the fastest passing combination.
-    pub chosen: Option<usize>,
-}
-
-impl TuneReport {
-    pub fn choice(&self) -> Option<&TuneRow> {
-        self.chosen.and_then(|i| self.rows.get(i))
-    }
-}
-
 /// Self-tests, then times, one engine on the reference fields.
 fn measure(file: &ModelFile, engine: &Engine, runs: usize) -> Result<(f64, f64), EngineError> {
     let batches = reference_batches(file, engine.batch)?;
@@ -147,7 +113,7 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
         let form = match file.form(Some(name)) {
             Ok(f) => f,
             Err(e) => {
-                push(row(BackendKind::Tract, 0, 0, "failed", Some(e.to_string()), None), &mut rows);
+                push(row(BackendKind::Tract, 0, 0, RowStatus::Failed, Some(e.to_string()), None), &mut rows);
                 continue;
             }
         };
@@ -156,12 +122,12 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
             let backend = match backend {
                 Ok(b) => b,
                 Err((kind, why)) => {
-                    push(row(*kind, 0, 0, "skipped", Some(why.clone()), None), &mut rows);
+                    push(row(*kind, 0, 0, RowStatus::Skipped, Some(why.clone()), None), &mut rows);
                     continue;
                 }
             };
             if let Some(why) = form_refused(name, &cpu) {
-                push(row(backend.kind(), 0, 0, "skipped", Some(why), None), &mut rows);
+                push(row(backend.kind(), 0, 0, RowStatus::Skipped, Some(why), None), &mut rows);
                 continue;
             }
             for &batch in &plan.batches {
@@ -182,8 +148,8 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
                     };
                     let outcome = engine.and_then(|e| measure(&form, &e, plan.runs).map_err(|e| e.to_string()));
                     let r = match outcome {
-                        Ok(ms) => row(backend.kind(), batch, threads, "passed", None, Some(ms)),
-                        Err(why) => row(backend.kind(), batch, threads, "failed", Some(why), None),
+                        Ok(ms) => row(backend.kind(), batch, threads, RowStatus::Passed, None, Some(ms)),
+                        Err(why) => row(backend.kind(), batch, threads, RowStatus::Failed, Some(why), None),
                     };
                     push(r, &mut rows);
                 }
@@ -202,11 +168,14 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
 /// threads (cores left to the camera, preprocessing and display), then the first form (the
 /// exporter's reference, f32).
 fn choose(rows: &[TuneRow]) -> Option<usize> {
-    let fastest =
-        rows.iter().filter(|r| r.status == "passed").filter_map(|r| r.ms_per_field).fold(f64::INFINITY, f64::min);
+    let fastest = rows
+        .iter()
+        .filter(|r| r.status == RowStatus::Passed)
+        .filter_map(|r| r.ms_per_field)
+        .fold(f64::INFINITY, f64::min);
     rows.iter()
         .enumerate()
-        .filter(|(_, r)| r.status == "passed" && r.ms_per_field.is_some_and(|m| m <= fastest * (1.0 + TIE)))
+        .filter(|(_, r)| r.status == RowStatus::Passed && r.ms_per_field.is_some_and(|m| m <= fastest * (1.0 + TIE)))
         .min_by_key(|(i, r)| (r.batch, r.threads, *i))
         .map(|(i, _)| i)
 }

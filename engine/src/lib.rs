@@ -27,7 +27,7 @@ mod tract_plan;
 pub use bundle::{CheckedBundle, LoadedBundle, RunChoice, check_references, frame_extract_config, reference_batches};
 pub use head::linear_head_weights;
 
-use serde::{Deserialize, Serialize};
+use melanoscope_shared::formats::BackendKind;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -61,43 +61,6 @@ pub enum EngineError {
     OnnxRuntimeLibrary { library: String, source: Cause },
     #[error("{0}")]
     Backend(String),
-}
-
-/// Which runtime a setting or option names: `tract` or `onnxruntime` (the spelling of site
-/// files and command lines).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackendKind {
-    Tract,
-    Onnxruntime,
-}
-
-impl BackendKind {
-    pub const ALL: [BackendKind; 2] = [BackendKind::Tract, BackendKind::Onnxruntime];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Tract => "tract",
-            BackendKind::Onnxruntime => "onnxruntime",
-        }
-    }
-}
-
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl std::str::FromStr for BackendKind {
-    type Err = EngineError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| EngineError::Backend(format!("unknown backend {s:?}; expected tract or onnxruntime")))
-    }
 }
 
 /// Which runtime executes the model.

@@ -32,6 +32,8 @@ pub use lesion::Lesion;
 #[cfg(feature = "std")]
 pub mod atomic;
 #[cfg(feature = "std")]
+pub mod bounded;
+#[cfg(feature = "std")]
 pub mod cam;
 #[cfg(feature = "std")]
 pub mod errors;
@@ -39,6 +41,8 @@ pub mod errors;
 pub mod image;
 #[cfg(feature = "std")]
 pub mod pipeline;
+#[cfg(feature = "std")]
+pub mod run_files;
 #[cfg(feature = "std")]
 pub mod scores;
 

@@ -72,7 +72,7 @@ pub enum OodError {
 }
 
 /// One outside set's result.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SetResult {
     pub name: String,
     pub images: usize,
@@ -81,13 +81,14 @@ pub struct SetResult {
     /// edge scores); false when none did (a background set), which are then scored all.
     pub tissue_fields_only: bool,
     /// AUROC of the score, outside fields positive, test fields negative.
+    #[serde(deserialize_with = "melanoscope_shared::metrics::f64_or_nan")]
     pub auroc: f64,
     /// Share of the set's fields above the bundle's threshold.
     pub flagged: f64,
     pub median_score: f32,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OodReport {
     pub bundle: PathBuf,
     pub threshold: f32,

@@ -194,16 +194,14 @@ impl CaseFile {
 /// The bytes of `path`, refused (naming it) when over `limit`: files from another device or
 /// a damaged disk are read without trusting their size.
 pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, CaseError> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut bytes)).map_err(io(path))?;
-    if bytes.len() as u64 > limit {
-        return Err(CaseError::Malformed {
+    use melanoscope_shared::bounded::BoundedReadError;
+    melanoscope_shared::bounded::read_bounded(path, limit).map_err(|e| match e {
+        BoundedReadError::Io(source) => io(path)(source),
+        BoundedReadError::TooLarge { .. } => CaseError::Malformed {
             path: path.display().to_string(),
             detail: format!("over {limit} bytes; expected at most that"),
-        });
-    }
-    Ok(bytes)
+        },
+    })
 }
 
 /// `fields/NAME.png` with a plain name: what a case file may point at.

@@ -14,6 +14,10 @@ use melanoscope_engine::{Backend, Engine, multiply_adds};
 use melanoscope_shared::formats::Form;
 use melanoscope_shared::image::{PixelSpacing, RgbImage, decode_rgb, decode_rgb_into};
 use melanoscope_shared::pipeline::FieldExtractor;
+use melanoscope_shared::run_files::edge_bench::{
+    AgainstTuned, BenchBundle, BenchFrame, BoardProjection, EdgeBenchReport, FamiliarityCost, OnnxRuntimeComparison,
+    Operations, PerFrame, StageMedians, SteadyState,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -64,25 +68,31 @@ const FOUR_CORE_EFFICIENCY: f64 = 0.8;
 
 /// A board's frame from the counted cycles of one field of this model and form; the other
 /// stages scaled from this host by 2.5 (an assumption: they are not counted).
-fn board_projection(architecture: &str, form: Form, cpu: &str, fields: usize, other_ms: f64) -> serde_json::Value {
+fn board_projection(architecture: &str, form: Form, cpu: &str, fields: usize, other_ms: f64) -> BoardProjection {
     let doc: serde_json::Value = serde_json::from_str(ARM_ESTIMATE).unwrap_or_default();
     let rows = doc["rows"].as_array().cloned().unwrap_or_default();
     let row = rows.iter().find(|r| r["model"] == architecture && r["form"] == form.name() && r["cpu"] == cpu);
     let Some(ms_one_core) = row.and_then(|r| r["ms_per_field_one_core"].as_f64()) else {
-        return serde_json::json!({
-            "cpu": cpu,
-            "skipped": format!("no instruction count of {architecture} {form} on {cpu} in docs/bench/arm-estimate.json \
-                                (run scripts/arm_estimate.sh with that export)"),
-        });
+        return BoardProjection::Skipped {
+            cpu: cpu.into(),
+            skipped: format!(
+                "no instruction count of {architecture} {form} on {cpu} in docs/bench/arm-estimate.json \
+                 (run scripts/arm_estimate.sh with that export)"
+            ),
+        };
     };
     let inference_ms = fields as f64 * ms_one_core / (4.0 * FOUR_CORE_EFFICIENCY);
-    serde_json::json!({
-        "cpu": cpu, "board": doc["cores"][cpu]["board"],
-        "method": "fields x counted cycles of one field (qemu instruction counts x the core's per-pipe throughput, \
-                   docs/bench/arm-estimate.md) / clock / (4 cores x 0.8); other stages: this host's x 2.5 (assumed)",
-        "ms_per_field_one_core": ms_one_core, "inference_ms": inference_ms, "other_stages_ms": other_ms * 2.5,
-        "frames_per_second": 1000.0 / (inference_ms + other_ms * 2.5).max(1e-9),
-    })
+    BoardProjection::Projected {
+        board: doc["cores"][cpu]["board"].as_str().map(str::to_string),
+        cpu: cpu.into(),
+        frames_per_second: 1000.0 / (inference_ms + other_ms * 2.5).max(1e-9),
+        inference_ms,
+        method: "fields x counted cycles of one field (qemu instruction counts x the core's per-pipe throughput, \
+                 docs/bench/arm-estimate.md) / clock / (4 cores x 0.8); other stages: this host's x 2.5 (assumed)"
+            .into(),
+        ms_per_field_one_core: ms_one_core,
+        other_stages_ms: other_ms * 2.5,
+    }
 }
 
 /// The shared median; 0 for no samples.
@@ -183,7 +193,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         None => std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
     };
     let onnxruntime = match ort_lib {
-        None => serde_json::json!({ "skipped": "no onnxruntime library given" }),
+        None => OnnxRuntimeComparison::Skipped { skipped: "no onnxruntime library given".into() },
         Some(lib) => {
             match Engine::open(
                 &onnx,
@@ -192,7 +202,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 &Backend::OnnxRuntime { library: lib.clone() },
                 choice.threads,
             ) {
-                Err(e) => serde_json::json!({ "skipped": e.to_string() }),
+                Err(e) => OnnxRuntimeComparison::Skipped { skipped: e.to_string() },
                 Ok(engine) => {
                     let per = 3 * side * side;
                     let mut times = Vec::new();
@@ -208,7 +218,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         }
                     }
                     let ms = median(&times);
-                    serde_json::json!({ "library": lib, "inference_ms": ms, "tract_over_onnxruntime": median(&inf) / ms.max(1e-9) })
+                    OnnxRuntimeComparison::Timed {
+                        inference_ms: ms,
+                        library: lib,
+                        tract_over_onnxruntime: median(&inf) / ms.max(1e-9),
+                    }
                 }
             }
         }
@@ -220,54 +234,71 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let architecture = format!("{:?}", meta.architecture).to_lowercase();
     let form = analyzer.bundle().file.meta.quantization.form();
     let other_ms = median(&decode) + median(&pre) + median(&cam) + median(&render);
-    let boards: Vec<serde_json::Value> = ["cortex-a76", "cortex-a72"]
+    let boards: Vec<BoardProjection> = ["cortex-a76", "cortex-a72"]
         .iter()
         .map(|cpu| board_projection(&architecture, form, cpu, fields, other_ms))
         .collect();
-    let report = serde_json::json!({
-        "frame": { "file": args.frame, "width": frame.width(), "height": frame.height(), "um_per_px": args.um_per_px },
-        "bundle": {
-            "file": model.bundle, "architecture": format!("{:?}", meta.architecture),
-            "quantization": format!("{:?}", meta.quantization), "um_per_px": meta.um_per_px,
+    let per_field = |ms: f64| ms / fields.max(1) as f64;
+    let report = EdgeBenchReport {
+        backend: choice.backend.name().into(),
+        batch: choice.batch,
+        bundle: BenchBundle {
+            architecture: format!("{:?}", meta.architecture),
+            file: model.bundle.clone(),
+            quantization: format!("{:?}", meta.quantization),
+            um_per_px: meta.um_per_px,
         },
-        "backend": choice.backend.name(), "threads": choice.threads, "batch": choice.batch,
-        "timed_frames": args.frames,
-        "tuned": tuned.as_ref().map(|t| serde_json::json!({
-            "ms_per_field": t.ms_per_field,
-            "frame_over_tuned_inference": median(&total) / (t.ms_per_field * fields.max(1) as f64),
-            "inference_over_tuned": inf_ms / (t.ms_per_field * fields.max(1) as f64),
-        })),
-        "fields_per_frame": fields, "fields_kept_by_extractor": kept, "gate": gate.map(|g| g.verdict().label()),
-        "median_ms": {
-            "capture_decode": median(&decode), "preprocess": median(&pre),
-            "inference": inf_ms, "cam": median(&cam), "render": median(&render),
-            "familiarity": median(&familiarity),
-            "frame_total": median(&total),
-        },
-        "familiarity_gate": if analyzer.familiarity_on() {
-            serde_json::json!({
-                "ms_per_field": median(&familiarity) / fields.max(1) as f64,
-                "share_of_inference": median(&familiarity) / inf_ms.max(1e-9),
-                "multiply_adds_per_field": meta.familiarity.as_ref().map(|f| {
-                    (f.rank() + f.classes() + 1) as u64 * u64::from(f.channels)
-                }),
-            })
+        familiarity_gate: if analyzer.familiarity_on() {
+            FamiliarityCost::On {
+                ms_per_field: per_field(median(&familiarity)),
+                multiply_adds_per_field: meta
+                    .familiarity
+                    .as_ref()
+                    .map(|f| (f.rank() + f.classes() + 1) as u64 * u64::from(f.channels)),
+                share_of_inference: median(&familiarity) / inf_ms.max(1e-9),
+            }
         } else {
-            serde_json::json!({ "off": "the bundle has no familiarity statistics, or screening.familiarity_gate is false" })
+            FamiliarityCost::Off {
+                off: "the bundle has no familiarity statistics, or screening.familiarity_gate is false".into(),
+            }
         },
-        "per_frame_ms": { "inference": inf, "frame_total": total },
-        "frames_per_second": 1000.0 / median(&total).max(1e-9),
-        "onnxruntime_same_fields": onnxruntime,
-        "steady_state": {
-            "allocations_per_frame": median(&allocs), "bytes_allocated_per_frame": median(&bytes),
+        fields_kept_by_extractor: kept,
+        fields_per_frame: fields,
+        frame: BenchFrame {
+            file: args.frame.clone(),
+            height: frame.height(),
+            um_per_px: args.um_per_px,
+            width: frame.width(),
         },
-        "peak_rss_mib": alloc_count::peak_rss_kib().map(|k| k as f64 / 1024.0),
-        "operations": {
-            "multiply_adds_per_field": macs_field, "multiply_adds_per_frame": macs_frame,
-            "host_gmac_per_s_tract": host_gmacs,
+        frames_per_second: 1000.0 / median(&total).max(1e-9),
+        gate: gate.map(|g| g.verdict().label().to_string()),
+        median_ms: StageMedians {
+            cam: median(&cam),
+            capture_decode: median(&decode),
+            familiarity: median(&familiarity),
+            frame_total: median(&total),
+            inference: inf_ms,
+            preprocess: median(&pre),
+            render: median(&render),
         },
-        "projection_boards": boards,
-    });
+        onnxruntime_same_fields: onnxruntime,
+        operations: Operations {
+            host_gmac_per_s_tract: host_gmacs,
+            multiply_adds_per_field: macs_field,
+            multiply_adds_per_frame: macs_frame,
+        },
+        peak_rss_mib: alloc_count::peak_rss_kib().map(|k| k as f64 / 1024.0),
+        per_frame_ms: PerFrame { frame_total: total.clone(), inference: inf.clone() },
+        projection_boards: boards,
+        steady_state: SteadyState { allocations_per_frame: median(&allocs), bytes_allocated_per_frame: median(&bytes) },
+        threads: choice.threads,
+        timed_frames: args.frames,
+        tuned: tuned.as_ref().map(|t| AgainstTuned {
+            frame_over_tuned_inference: median(&total) / (t.ms_per_field * fields.max(1) as f64),
+            inference_over_tuned: inf_ms / (t.ms_per_field * fields.max(1) as f64),
+            ms_per_field: t.ms_per_field,
+        }),
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

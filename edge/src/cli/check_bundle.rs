@@ -4,7 +4,7 @@
 use anyhow::Result;
 use melanoscope_edge::config::ModelConfig;
 use melanoscope_edge::screen::setup::open_bundle;
-use melanoscope_engine::BackendKind;
+use melanoscope_shared::formats::BackendKind;
 use melanoscope_shared::formats::Form;
 use std::path::PathBuf;
 

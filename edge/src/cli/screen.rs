@@ -17,6 +17,7 @@ use melanoscope_edge::screen::setup::{
 use melanoscope_edge::source::FrameSource;
 use melanoscope_edge::source::expand_replay;
 use melanoscope_edge::truth::Truth;
+use melanoscope_shared::run_files::screen::ScreenSummary;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -187,15 +188,17 @@ fn screen_with(
     }
     let stats = session.stats.clone();
     let judged = truth.map(|t| t.judge(session.frame_rows())).transpose()?;
-    let mut summary = serde_json::json!({ "stats": stats, "log": cfg.log.path, "snapshots": cfg.display.snapshot_dir });
-    if replayed.is_some() {
-        summary["frames"] = serde_json::to_value(session.frame_rows())?;
-    }
     if let Some(table) = &judged {
-        summary["truth"] = serde_json::to_value(table)?;
         // The table for people on standard error; standard output stays one JSON document.
         eprint!("{}", table.to_text());
     }
+    let summary = ScreenSummary {
+        frames: replayed.is_some().then(|| session.frame_rows().to_vec()),
+        log: cfg.log.path.clone(),
+        snapshots: cfg.display.snapshot_dir.clone(),
+        stats: stats.clone(),
+        truth: judged,
+    };
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if let Some(p) = &args.summary {
         melanoscope_shared::atomic::write_atomic(p, serde_json::to_string_pretty(&summary)?.as_bytes())

@@ -5,10 +5,12 @@
 
 use anyhow::{Context, Result, bail};
 use melanoscope_edge::config::{EdgeConfig, TunedChoice, update_tuned};
-use melanoscope_edge::tune::{TunePlan, TuneRow, tune};
-use melanoscope_engine::{Backend, BackendKind, LoadedBundle};
+use melanoscope_edge::tune::{TunePlan, tune};
+use melanoscope_engine::{Backend, LoadedBundle};
 use melanoscope_shared::atomic::write_atomic;
+use melanoscope_shared::formats::BackendKind;
 use melanoscope_shared::formats::read_key_file;
+use melanoscope_shared::run_files::tune::TuneRow;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -42,7 +44,7 @@ fn print_row(r: &TuneRow) {
         r.form,
         r.batch,
         r.threads,
-        r.status,
+        r.status.name(),
         ms
     );
 }

@@ -5,7 +5,7 @@
 use super::analyse::Analyzer;
 use super::render::{Renderer, ScreenState};
 use super::setup::SetupError;
-use super::stats::{FrameTimes, SessionStats};
+use super::stats::FrameTimes;
 use super::verdict::{TrackerSettings, VerdictTracker, VerdictUpdate};
 use crate::analysis::{Analysis, elapsed_ms};
 use crate::cases::control::ControlServer;
@@ -16,12 +16,12 @@ use crate::records::queue::LogQueue;
 use crate::records::{Recorder, unix_ms};
 use crate::sinks::DisplaySink;
 use crate::source::{Frame, FrameSource, SourceError};
-use crate::truth::FrameRow;
 use melanoscope_boards::button::Press;
 use melanoscope_boards::controls::{FreezeButton, Indicators};
 use melanoscope_boards::status_leds::Indicator;
 use melanoscope_engine::LoadedBundle;
 use melanoscope_shared::formats::{FieldScore, RecordKind, ScreeningRecord, Verdict};
+use melanoscope_shared::run_files::screen::{FrameRow, SessionStats};
 use std::time::Instant;
 
 /// The LED a verdict lights: green for nevus, red for melanoma suspected, amber for anything

@@ -3,6 +3,7 @@
 //! image whose header claims more than [`FrameBounds::HARD`] is refused before decoding.
 
 use super::{Frame, FrameSource, SourceError};
+use melanoscope_shared::bounded::BoundedReadError;
 use melanoscope_shared::image::FrameBounds;
 use std::path::{Path, PathBuf};
 
@@ -88,12 +89,13 @@ impl FrameSource for Replay {
         self.next += 1;
         let origin = path.display().to_string();
         let corrupt = |detail: String| SourceError::Corrupt { origin: origin.clone(), detail };
-        let len = std::fs::metadata(path).map_err(|e| corrupt(e.to_string()))?.len();
-        if len > MAX_FILE_BYTES {
-            let detail = format!("{len} bytes; a frame file is at most {MAX_FILE_BYTES}");
-            return Err(SourceError::Oversized { origin, detail });
-        }
-        let bytes = std::fs::read(path).map_err(|e| corrupt(e.to_string()))?;
+        let bytes = melanoscope_shared::bounded::read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
+            BoundedReadError::Io(e) => corrupt(e.to_string()),
+            BoundedReadError::TooLarge { .. } => SourceError::Oversized {
+                origin: origin.clone(),
+                detail: format!("over {MAX_FILE_BYTES} bytes; a frame file is at most that"),
+            },
+        })?;
         let image = super::decode_into_spare(&bytes, &mut self.spare, FrameBounds::HARD, &origin)?;
         let index = self.delivered;
         self.delivered += 1;

@@ -2,7 +2,7 @@
 //! reads trusted public keys and the trainer its signing secret through this one reader.
 
 use super::{FormatError, parse_key_hex};
-use std::io::Read;
+use crate::bounded::BoundedReadError;
 use std::path::{Path, PathBuf};
 
 /// Bytes read at most: a key file is 64 hex digits and a line end; anything much larger is
@@ -22,12 +22,10 @@ pub enum KeyFileError {
 
 /// The key in the file at `path`.
 pub fn read_key_file(path: &Path) -> Result<[u8; 32], KeyFileError> {
-    let read = |source| KeyFileError::Read { path: path.to_path_buf(), source };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path).map_err(read)?.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(read)?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(KeyFileError::TooLarge { path: path.to_path_buf() });
-    }
+    let bytes = crate::bounded::read_bounded(path, MAX_KEY_FILE_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(source) => KeyFileError::Read { path: path.to_path_buf(), source },
+        BoundedReadError::TooLarge { .. } => KeyFileError::TooLarge { path: path.to_path_buf() },
+    })?;
     let text = String::from_utf8_lossy(&bytes);
     parse_key_hex(&text).map_err(|source| KeyFileError::Parse { path: path.to_path_buf(), source })
 }

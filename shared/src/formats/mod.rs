@@ -4,6 +4,7 @@
 //! Every decoder treats its input as untrusted: truncated, bit-flipped or foreign bytes
 //! give a [`FormatError`] that says what was expected, never a panic.
 
+mod backend;
 mod bundle;
 mod cobs;
 mod envelope;
@@ -19,6 +20,7 @@ mod model_file;
 mod record;
 
 use alloc::string::String;
+pub use backend::BackendKind;
 pub use bundle::{
     Architecture, DecisionThresholds, FormFamiliarity, FrameChoice, ModelBundleMeta, NamedMetric, Quantization,
 };

@@ -5,8 +5,11 @@ use alloc::vec::Vec;
 /// A percentile bootstrap interval around a point estimate.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConfidenceInterval {
+    #[serde(deserialize_with = "super::f64_or_nan")]
     pub estimate: f64,
+    #[serde(deserialize_with = "super::f64_or_nan")]
     pub lower: f64,
+    #[serde(deserialize_with = "super::f64_or_nan")]
     pub upper: f64,
     pub level: f64,
     /// Resamples on which the statistic was defined (an AUC needs both classes).

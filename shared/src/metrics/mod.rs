@@ -18,6 +18,12 @@ pub use error::MetricsError;
 pub use roc::{RocCurve, auc, macro_auc_ovr, one_vs_rest_auc, roc_curve};
 pub use threshold::{ChosenThreshold, ThresholdRule, choose_threshold};
 
+/// Reads a number that may have been written as `null`: JSON has no NaN, and serde_json
+/// writes an undefined figure (an AUC of one class) as `null`; it reads back as NaN.
+pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 pub(crate) fn check_scores(scores: &[f64]) -> Result<(), MetricsError> {
     if let Some(index) = scores.iter().position(|s| !s.is_finite()) {
         return Err(MetricsError::NonFiniteScore { index });

@@ -14,8 +14,11 @@ pub enum ThresholdRule {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChosenThreshold {
     pub rule: ThresholdRule,
+    #[serde(deserialize_with = "super::f64_or_nan")]
     pub threshold: f64,
+    #[serde(deserialize_with = "super::f64_or_nan")]
     pub sensitivity: f64,
+    #[serde(deserialize_with = "super::f64_or_nan")]
     pub specificity: f64,
 }
 

@@ -45,17 +45,14 @@ const MAX_JSON_BYTES: u64 = 256 << 20;
 
 /// Reads and decodes one shard file, bounded, naming it on any error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, MergeError> {
-    use std::io::Read;
-    let io = |source| MergeError::Io { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_JSON_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > MAX_JSON_BYTES {
-        return Err(MergeError::Invalid {
+    use melanoscope_shared::bounded::{BoundedReadError, read_bounded};
+    let bytes = read_bounded(path, MAX_JSON_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(source) => MergeError::Io { path: path.to_path_buf(), source },
+        BoundedReadError::TooLarge { .. } => MergeError::Invalid {
             path: path.to_path_buf(),
             why: format!("larger than {} MiB; not a shard file", MAX_JSON_BYTES >> 20),
-        });
-    }
+        },
+    })?;
     serde_json::from_slice(&bytes).map_err(|source| MergeError::Json { path: path.to_path_buf(), source })
 }
 

@@ -246,9 +246,9 @@ fn a_log_that_cannot_be_written_is_a_fault_shown_and_its_records_kept() {
 /// with a non-zero status, so that the service restarts the pipeline; a replay ends with 0.
 #[test]
 fn the_end_of_a_camera_stream_is_a_fault_exit() {
-    use melanoscope_edge::screen::stats::EXIT_STREAM_ENDED;
     use melanoscope_edge::source::MjpegStream;
     use melanoscope_shared::image::FrameBounds;
+    use melanoscope_shared::run_files::screen::EXIT_STREAM_ENDED;
     let dir = scratch("stream-end");
     let cfg = site(&dir, "10x", FRAME_UM, (320, 240), false);
     let mut bytes = encode_jpeg(&frame(Lesion::MM, 41, &sharp()), 90).unwrap();

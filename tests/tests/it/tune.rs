@@ -7,9 +7,11 @@
 use melanoscope_edge::config::{BackendSetting, EdgeConfig, TunedChoice, update_tuned};
 use melanoscope_edge::screen::setup::{SetupError, open_bundle};
 use melanoscope_edge::tune::{TIE, TunePlan, cpu_fingerprint, tune};
-use melanoscope_engine::{Backend, BackendKind, LoadedBundle};
+use melanoscope_engine::{Backend, LoadedBundle};
+use melanoscope_shared::formats::BackendKind;
 use melanoscope_shared::formats::{Form, ModelFile, Quantization};
 use melanoscope_shared::image::Normalization;
+use melanoscope_shared::run_files::tune::RowStatus;
 use melanoscope_tests::scenes::{scratch, write_bundle};
 use melanoscope_tests::tiny_model::{other_form, tiny_onnx};
 use std::path::Path;
@@ -61,11 +63,11 @@ fn tune_times_what_passes_and_auto_screens_with_the_choice() {
     let report = tune(&file, &plan(vec![Ok(Backend::Tract), no_ort]), |_| {});
     assert_eq!(report.forms, [Form::F32], "a bundle with one form reports one form");
     assert_eq!(report.rows.len(), 5, "{:#?}", report.rows);
-    let skipped: Vec<_> = report.rows.iter().filter(|r| r.status == "skipped").collect();
+    let skipped: Vec<_> = report.rows.iter().filter(|r| r.status == RowStatus::Skipped).collect();
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].backend, BackendKind::Onnxruntime);
     assert!(skipped[0].reason.as_deref().is_some_and(|r| r.contains("no onnxruntime library")));
-    let passed: Vec<_> = report.rows.iter().filter(|r| r.status == "passed").collect();
+    let passed: Vec<_> = report.rows.iter().filter(|r| r.status == RowStatus::Passed).collect();
     assert_eq!(passed.len(), 4, "tract at batches 1, 2 x threads 1, 2");
     let best = report.choice().expect("a choice");
     let fastest = passed.iter().filter_map(|r| r.ms_per_field).fold(f64::INFINITY, f64::min);
@@ -114,7 +116,7 @@ fn a_broken_tolerance_fails_every_row_and_nothing_is_chosen() {
     let report = tune(&file, &plan(vec![Ok(Backend::Tract)]), |_| {});
     assert_eq!(report.rows.len(), 4);
     for row in &report.rows {
-        assert_eq!(row.status, "failed", "{row:?}");
+        assert_eq!(row.status, RowStatus::Failed, "{row:?}");
         assert!(row.reason.as_deref().is_some_and(|r| r.contains("self-test failed")), "{row:?}");
         assert_eq!(row.ms_per_field, None);
     }
@@ -155,12 +157,12 @@ fn every_form_is_timed_or_skipped_and_auto_screens_with_the_form_chosen() {
     let of = |form: Form| report.rows.iter().filter(|r| r.form == form).collect::<Vec<_>>();
     assert_eq!(of(Form::F32).len(), 4);
     assert_eq!(of(Form::Int8).len(), 4);
-    assert!(of(Form::F32).iter().chain(&of(Form::Int8)).all(|r| r.status == "passed"), "{:#?}", report.rows);
+    assert!(of(Form::F32).iter().chain(&of(Form::Int8)).all(|r| r.status == RowStatus::Passed), "{:#?}", report.rows);
     if std::env::consts::ARCH == "x86_64" {
         // x86 has no half-precision arithmetic: f16 is skipped with the reason, not timed.
         let f16 = of(Form::F16);
         assert_eq!(f16.len(), 1, "{f16:#?}");
-        assert_eq!(f16[0].status, "skipped");
+        assert_eq!(f16[0].status, RowStatus::Skipped);
         assert!(f16[0].reason.as_deref().is_some_and(|r| r.contains("half-precision")), "{f16:?}");
     }
     let best = report.choice().expect("a choice").clone();
@@ -205,6 +207,9 @@ fn a_form_failing_its_self_test_is_never_chosen() {
     file.forms[0].references.iter_mut().for_each(|r| r.logits.iter_mut().for_each(|l| *l += 5.0));
     let report = tune(&file, &plan(vec![Ok(Backend::Tract)]), |_| {});
     let int8: Vec<_> = report.rows.iter().filter(|r| r.form == Form::Int8).collect();
-    assert!(int8.iter().all(|r| r.status == "failed" && r.reason.as_deref().is_some_and(|w| w.contains("self-test"))));
+    assert!(
+        int8.iter()
+            .all(|r| r.status == RowStatus::Failed && r.reason.as_deref().is_some_and(|w| w.contains("self-test")))
+    );
     assert_eq!(report.choice().map(|r| r.form), Some(Form::F32));
 }

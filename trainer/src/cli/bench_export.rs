@@ -5,7 +5,9 @@
 
 use anyhow::{Context, Result, bail};
 use melanoscope_engine::{Backend, Engine, set_threads};
-use serde::Serialize;
+use melanoscope_trainer::export::bench_report::{
+    BenchExportReport, LatencyRow, OperationTime, RuntimeRatio, TractProfile,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -31,17 +33,6 @@ pub struct BenchExportArgs {
     /// onnxruntime wheel of $VIRTUAL_ENV, else of .venv.
     #[arg(long)]
     pub onnxruntime_lib: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Row {
-    runtime: &'static str,
-    model: String,
-    batch: usize,
-    threads: usize,
-    runs: usize,
-    ms_per_batch: f64,
-    ms_per_field: f64,
 }
 
 /// Median milliseconds of `runs` runs after one warm-up.
@@ -80,7 +71,7 @@ pub fn bench_export(args: BenchExportArgs) -> Result<()> {
     }
     set_threads(args.threads);
     let mut rows = Vec::new();
-    let mut profiles = serde_json::Map::new();
+    let mut profiles = std::collections::BTreeMap::new();
     for model in &args.models {
         let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
         for &batch in &batches {
@@ -91,8 +82,8 @@ pub fn bench_export(args: BenchExportArgs) -> Result<()> {
                 let engine = Engine::open(&bytes, batch, args.size, backend, args.threads)
                     .with_context(|| format!("{} in {}", model.display(), backend.name()))?;
                 let (ms, runs) = time_runs(&engine, &input, args.runs)?;
-                let row = Row {
-                    runtime: backend.name(),
+                let row = LatencyRow {
+                    runtime: backend.name().into(),
                     model: model.display().to_string(),
                     batch,
                     threads: args.threads,
@@ -103,41 +94,42 @@ pub fn bench_export(args: BenchExportArgs) -> Result<()> {
                 eprintln!("{}", serde_json::to_string(&row)?);
                 rows.push(row);
                 if args.profile && batch == batches[0] && *backend == Backend::Tract {
-                    let ops: Vec<serde_json::Value> = engine
+                    let by_operation = engine
                         .profile(&input)?
-                        .iter()
-                        .map(|(op, s, n)| serde_json::json!({"op": op, "ms": s * 1000.0, "nodes": n}))
+                        .into_iter()
+                        .map(|(op, s, nodes)| OperationTime { ms: s * 1000.0, nodes, op })
                         .collect();
-                    let kernels = engine.matmul_kernels();
-                    profiles.insert(
-                        model.display().to_string(),
-                        serde_json::json!({"by_operation": ops, "matmul_kernels": kernels}),
-                    );
+                    let matmul_kernels = engine.matmul_kernels();
+                    profiles.insert(model.display().to_string(), TractProfile { by_operation, matmul_kernels });
                 }
             }
         }
     }
     // tract over onnxruntime for each (model, batch): below 1, tract is faster.
-    let ratios: Vec<serde_json::Value> = rows
+    let ratios: Vec<RuntimeRatio> = rows
         .iter()
         .filter(|r| r.runtime == "tract")
         .filter_map(|t| {
-            rows.iter()
-                .find(|o| o.runtime == "onnxruntime" && o.model == t.model && o.batch == t.batch)
-                .map(|o| serde_json::json!({"model": t.model, "batch": t.batch, "tract_over_onnxruntime": t.ms_per_field / o.ms_per_field}))
+            rows.iter().find(|o| o.runtime == "onnxruntime" && o.model == t.model && o.batch == t.batch).map(|o| {
+                RuntimeRatio {
+                    batch: t.batch,
+                    model: t.model.clone(),
+                    tract_over_onnxruntime: t.ms_per_field / o.ms_per_field,
+                }
+            })
         })
         .collect();
-    let report = serde_json::json!({
-        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "threads": args.threads,
-        "onnxruntime_library": backends.iter().find_map(|b| match b {
+    let report = BenchExportReport {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        onnxruntime_library: backends.iter().find_map(|b| match b {
             Backend::OnnxRuntime { library } => Some(library.display().to_string()),
             Backend::Tract => None,
         }),
-        "rows": rows,
-        "ratios": ratios,
-        "tract_profile_batch1": profiles,
-    });
+        ratios,
+        rows,
+        threads: args.threads,
+        tract_profile_batch1: profiles,
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -68,7 +68,7 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         out,
     } = args;
     use melanoscope_trainer::explain::cam::CamMethod;
-    use melanoscope_trainer::explain::run::{ExplainConfig, explain_slides, summarise};
+    use melanoscope_trainer::explain::run::{ExplainConfig, ExplainSummary, explain_slides, summarise};
     let method = match method {
         MethodArg::Auto => CamMethod::default_for(arch),
         MethodArg::Cam => CamMethod::Cam,
@@ -102,18 +102,18 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
     for f in &failed {
         eprintln!("warning: {f}");
     }
-    let summary = serde_json::json!({
-        "checkpoint": checkpoint,
-        "arch": arch.name(),
-        "method": format!("{method:?}"),
-        "roi_threshold": roi_threshold,
-        "localisation": summarise(&slides),
-        "slides": slides,
-        "failed": failed,
-    });
+    let summary = ExplainSummary {
+        arch: arch.name().into(),
+        checkpoint: checkpoint.clone(),
+        failed: failed.iter().map(|f| f.to_string()).collect(),
+        localisation: summarise(&slides),
+        method: format!("{method:?}"),
+        roi_threshold,
+        slides,
+    };
     std::fs::create_dir_all(&out)?;
     melanoscope_shared::atomic::write_atomic(&out.join("summary.json"), &serde_json::to_vec_pretty(&summary)?)?;
-    println!("{}", serde_json::to_string_pretty(&summary["localisation"])?);
-    println!("explained {} slides into {}", slides.len(), out.display());
+    println!("{}", serde_json::to_string_pretty(&summary.localisation)?);
+    println!("explained {} slides into {}", summary.slides.len(), out.display());
     Ok(())
 }

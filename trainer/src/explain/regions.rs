@@ -4,12 +4,12 @@
 
 use super::slide_map::{SlideMap, TruthMask};
 use melanoscope_shared::image::{RgbImage, draw_line};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 const ROI_OUTLINE: [u8; 3] = [255, 40, 40];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Roi {
     /// 1-based, in descending score order.
     pub id: usize,

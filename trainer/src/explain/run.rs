@@ -18,7 +18,7 @@ use melanoscope_slides::manifest::ManifestRow;
 use melanoscope_slides::patching::build_tissue_mask;
 use melanoscope_slides::slide::{Slide, is_plain_image};
 use melanoscope_synth::cohort::MASK_DOWNSAMPLE;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{Device, nn::VarStore};
@@ -40,7 +40,7 @@ pub struct ExplainConfig {
 }
 
 /// What one slide gave.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlideExplanation {
     pub slide_id: String,
     pub label: String,
@@ -136,13 +136,26 @@ pub fn explain_slide(
 
 /// Localisation over the explained slides: on melanoma slides, the pointing-game hit rate and
 /// mean Dice; on the others, how often any region was flagged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocalisationSummary {
     pub melanoma_slides: usize,
     pub pointing_game_hit_rate: Option<f64>,
     pub mean_dice: Option<f64>,
     pub other_slides: usize,
     pub other_slides_with_roi: usize,
+}
+
+/// `explain`'s `summary.json` (fields in name order, the order the file has always had).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExplainSummary {
+    pub arch: String,
+    pub checkpoint: PathBuf,
+    /// Slides that could not be explained, each with why.
+    pub failed: Vec<String>,
+    pub localisation: LocalisationSummary,
+    pub method: String,
+    pub roi_threshold: f32,
+    pub slides: Vec<SlideExplanation>,
 }
 
 pub fn summarise(slides: &[SlideExplanation]) -> LocalisationSummary {

@@ -14,7 +14,7 @@ use crate::model::Arch;
 use melanoscope_engine::{Engine, EngineError, Outputs, names};
 use melanoscope_shared::cam::{FeatureMap, class_activation_map};
 use melanoscope_shared::scores::softmax;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::nn::VarStore;
 
@@ -84,7 +84,7 @@ pub fn calibrate(
 }
 
 /// How a candidate export (INT8 or f16) agrees with the f32 one on the same fields.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Agreement {
     pub fields: usize,
     /// Share of fields whose verdict (positive-class probability at or above the threshold) is the same.

@@ -1,6 +1,7 @@
 //! The page's HTML: escaping, tables, figures with intervals, and the document around them.
 
 use super::Skipped;
+use melanoscope_shared::metrics::ConfidenceInterval;
 
 pub use melanoscope_shared::html::{escape, table};
 
@@ -9,27 +10,19 @@ pub fn num(v: Option<f64>, digits: usize) -> String {
     v.filter(|v| v.is_finite()).map_or("–".into(), |v| format!("{v:.digits$}"))
 }
 
-/// An estimate with its interval (`{"estimate", "lower", "upper", "level"}`), e.g. "0.918
-/// (0.876–0.949)".
-pub fn interval(v: &serde_json::Value) -> String {
-    let e = v["estimate"].as_f64();
-    match (v["lower"].as_f64(), v["upper"].as_f64()) {
-        (Some(l), Some(u)) if e.is_some() => format!("{} <small>({l:.3}–{u:.3})</small>", num(e, 3)),
-        _ => num(e, 3),
+/// An estimate with its interval, e.g. "0.918 (0.876–0.949)"; a dash for an undefined one.
+pub fn interval(v: &ConfidenceInterval) -> String {
+    let e = Some(v.estimate).filter(|e| e.is_finite());
+    if e.is_some() && v.lower.is_finite() && v.upper.is_finite() {
+        format!("{} <small>({:.3}–{:.3})</small>", num(e, 3), v.lower, v.upper)
+    } else {
+        num(e, 3)
     }
 }
 
-/// A JSON value as escaped text (strings without their quotes).
-pub fn text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => escape(s),
-        serde_json::Value::Null => "–".into(),
-        serde_json::Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => format!("{f:.3}"),
-            _ => n.to_string(),
-        },
-        other => escape(&other.to_string()),
-    }
+/// [`interval`], or a dash when there is none.
+pub fn interval_opt(v: Option<&ConfidenceInterval>) -> String {
+    v.map_or_else(|| "–".into(), interval)
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}\
@@ -64,14 +57,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_is_escaped_and_intervals_are_shown() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
-        let v = serde_json::json!({"estimate": 0.9177, "lower": 0.876, "upper": 0.949});
-        assert_eq!(interval(&v), "0.918 <small>(0.876–0.949)</small>");
-        assert_eq!(interval(&serde_json::json!({"estimate": null})), "–");
-        assert_eq!(text(&serde_json::json!("<b>")), "&lt;b&gt;");
-        assert_eq!(text(&serde_json::json!(3)), "3");
-        let t = table(&["a<"], &[vec!["1".into()]]);
-        assert!(t.contains("<th>a&lt;</th>") && t.contains("<td>1</td>"), "{t}");
+    fn intervals_are_shown_and_undefined_ones_are_a_dash() {
+        let ci = |estimate, lower, upper| ConfidenceInterval {
+            estimate,
+            lower,
+            upper,
+            level: 0.95,
+            valid_resamples: 10,
+            resamples: 10,
+        };
+        assert_eq!(interval(&ci(0.9177, 0.876, 0.949)), "0.918 <small>(0.876–0.949)</small>");
+        assert_eq!(interval(&ci(f64::NAN, 0.1, 0.2)), "–");
+        assert_eq!(interval(&ci(0.5, f64::NAN, f64::NAN)), "0.500");
+        assert_eq!(interval_opt(None), "–");
     }
 }

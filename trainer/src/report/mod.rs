@@ -20,6 +20,20 @@ pub enum ReportError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+/// Why a section, or a piece of one, is not on the page.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Skip {
+    /// The run folder has nothing the section shows.
+    #[error("{0}")]
+    Absent(&'static str),
+    /// A file is there but cannot be shown: missing, too large, not what its writer writes.
+    #[error("{file}: {why}")]
+    Damaged { file: String, why: String },
+    /// The section is shown without part of what it could show.
+    #[error("{0}")]
+    Partial(&'static str),
+}
+
 /// A piece of the run left out of the page, and why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Skipped {
@@ -50,9 +64,6 @@ pub(crate) struct Page {
 }
 
 /// `name: missing`, or the I/O error.
-fn io_why(name: &str, e: &std::io::Error) -> String {
-    if e.kind() == std::io::ErrorKind::NotFound { format!("{name}: missing") } else { format!("{name}: {e}") }
-}
 
 /// Largest JSON file read (a report, a summary); anything bigger is not one of ours.
 const MAX_JSON_BYTES: u64 = 64 << 20;
@@ -61,8 +72,8 @@ const MAX_ASSET_BYTES: u64 = 32 << 20;
 
 impl Page {
     /// Notes that `what` was left out of the current section, and why.
-    pub(crate) fn skip(&mut self, why: impl Into<String>) {
-        let why = why.into();
+    pub(crate) fn skip(&mut self, skip: Skip) {
+        let why = skip.to_string();
         self.body.push_str(&format!("<p class=\"skipped\">Skipped: {}</p>\n", html::escape(&why)));
         self.skipped.push(Skipped { section: self.section.clone(), why });
     }
@@ -80,15 +91,26 @@ impl Page {
         &self.run
     }
 
-    /// The JSON at `path`; the error names the file and what is wrong with it.
-    pub(crate) fn json(&self, path: &Path) -> Result<serde_json::Value, String> {
-        let name = self.name(path);
-        let len = std::fs::metadata(path).map_err(|e| io_why(&name, &e))?.len();
-        if len > MAX_JSON_BYTES {
-            return Err(format!("{name}: {len} bytes; expected at most {MAX_JSON_BYTES}"));
-        }
-        let text = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
-        serde_json::from_slice(&text).map_err(|e| format!("{name}: not valid JSON ({e})"))
+    /// The file at `path` read as its writer's type `T`; the skip names the file and what is
+    /// wrong with it (a renamed or missing field included).
+    pub(crate) fn read<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, Skip> {
+        let text = self.bytes(path, MAX_JSON_BYTES)?;
+        serde_json::from_slice(&text).map_err(|e| {
+            let why =
+                if e.is_data() { format!("not what its writer writes ({e})") } else { format!("not valid JSON ({e})") };
+            Skip::Damaged { file: self.name(path), why }
+        })
+    }
+
+    /// The bytes of `path`, at most `limit` of them.
+    pub(crate) fn bytes(&self, path: &Path, limit: u64) -> Result<Vec<u8>, Skip> {
+        use melanoscope_shared::bounded::{BoundedReadError, read_bounded};
+        let damaged = |why: String| Skip::Damaged { file: self.name(path), why };
+        read_bounded(path, limit).map_err(|e| match e {
+            BoundedReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => damaged("missing".into()),
+            BoundedReadError::Io(e) => damaged(e.to_string()),
+            BoundedReadError::TooLarge { .. } => damaged(format!("more than {limit} bytes; expected at most that")),
+        })
     }
 
     /// Copies the image or SVG at `path` beside the page after checking that a browser can
@@ -96,38 +118,36 @@ impl Page {
     pub(crate) fn image(&mut self, path: &Path, alt: &str, class: &str) -> String {
         match self.copy_asset(path) {
             Ok(src) => format!("<img class=\"{class}\" src=\"{}\" alt=\"{}\">", html::escape(&src), html::escape(alt)),
-            Err(why) => {
-                self.skip(why);
+            Err(skip) => {
+                self.skip(skip);
                 String::new()
             }
         }
     }
 
-    fn copy_asset(&mut self, path: &Path) -> Result<String, String> {
+    fn copy_asset(&mut self, path: &Path) -> Result<String, Skip> {
         let name = self.name(path);
-        let len = std::fs::metadata(path).map_err(|e| io_why(&name, &e))?.len();
-        if len > MAX_ASSET_BYTES {
-            return Err(format!("{name}: {len} bytes; expected at most {MAX_ASSET_BYTES}"));
-        }
-        let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
+        let bytes = self.bytes(path, MAX_ASSET_BYTES)?;
+        let damaged = |why: String| Skip::Damaged { file: name.clone(), why };
         let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
         if svg {
-            check_svg(&bytes).map_err(|why| format!("{name}: {why}"))?;
+            check_svg(&bytes).map_err(|why| damaged(why.to_string()))?;
         } else {
-            let mut img = melanoscope_shared::image::RgbImage::filled(1, 1, [0; 3]).map_err(|e| e.to_string())?;
+            let mut img =
+                melanoscope_shared::image::RgbImage::filled(1, 1, [0; 3]).map_err(|e| damaged(e.to_string()))?;
             melanoscope_shared::image::decode_rgb_into_bounded(
                 &bytes,
                 &mut img,
                 melanoscope_shared::image::FrameBounds::HARD,
             )
-            .map_err(|e| format!("{name}: not an image a browser can show ({e})"))?;
+            .map_err(|e| damaged(format!("not an image a browser can show ({e})")))?;
         }
         // One flat folder; the run-relative path makes the name unique.
         let flat: String =
             name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
         let target = self.out.join("assets").join(&flat);
         melanoscope_shared::atomic::write_atomic(&target, &bytes)
-            .map_err(|e| format!("{}: cannot write it: {e}", target.display()))?;
+            .map_err(|e| Skip::Damaged { file: target.display().to_string(), why: format!("cannot write it: {e}") })?;
         if !self.assets.contains(&flat) {
             self.assets.push(flat.clone());
         }
@@ -136,12 +156,12 @@ impl Page {
 }
 
 /// An SVG the browser will draw: UTF-8 text with a closed `<svg>` root.
-fn check_svg(bytes: &[u8]) -> Result<(), String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text; expected an SVG".to_string())?;
+fn check_svg(bytes: &[u8]) -> Result<(), &'static str> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text; expected an SVG")?;
     let t = text.trim();
     let start = t.find("<svg").ok_or("no <svg> element")?;
     if !t.ends_with("</svg>") || !t[start..].contains('>') {
-        return Err("the <svg> element is not closed (truncated?)".into());
+        return Err("the <svg> element is not closed (truncated?)");
     }
     Ok(())
 }
@@ -171,9 +191,9 @@ pub fn write_report(run: &Path, out: &Path) -> Result<ReportOutcome, ReportError
         let before = page.body.len();
         match build(&mut page) {
             Ok(()) => page.sections.push((*title).to_string()),
-            Err(why) => {
+            Err(skip) => {
                 page.body.truncate(before);
-                page.skip(why);
+                page.skip(skip);
             }
         }
         page.push("</section>\n");

@@ -1,17 +1,29 @@
-//! The page's sections, each built from the run folder's files by the names the pipeline
-//! writes them under. A section whose inputs are absent returns why (the page says so); a
-//! damaged piece inside a section is skipped with a note and the section goes on.
+//! The page's sections, each built from the run folder's files, read into the types their
+//! writers write them from (`melanoscope_shared::run_files` names where each lies). A section
+//! whose inputs are absent says so ([`Skip::Absent`]); a damaged piece inside a section is
+//! skipped with a note ([`Skip::Damaged`]) and the section goes on.
 
-use super::Page;
-use super::html::{escape, interval, num, table, text};
+use super::html::{escape, interval, interval_opt, num, table};
+use super::{Page, Skip};
+use crate::experiment::grid::{Outcome, RunResult};
+use crate::explain::run::ExplainSummary;
+use crate::export::bench_report::BenchExportReport;
+use crate::export::quant::Agreement;
+use crate::ood::OodReport;
+use crate::train::evaluate::{EvaluationReport, LevelReport};
 use melanoscope_shared::formats::{ModelFile, hex, sha256};
+use melanoscope_shared::metrics::ConfidenceInterval;
+use melanoscope_shared::run_files::edge_bench::EdgeBenchReport;
+use melanoscope_shared::run_files::screen::{ScreenSummary, file_name};
+use melanoscope_shared::run_files::tune::TuneReport;
+use melanoscope_shared::run_files::{self as names};
 use melanoscope_slides::manifest::read_manifest;
+use melanoscope_slides::patching::shard_record::ReportFile;
 use melanoscope_slides::split::{Partition, PatientSplit};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-type Build = fn(&mut Page) -> Result<(), String>;
+type Build = fn(&mut Page) -> Result<(), Skip>;
 
 pub(crate) const ALL: &[(&str, Build)] = &[
     ("At a glance", glance),
@@ -59,51 +71,55 @@ fn folder_name(p: &Path) -> String {
 
 const LABELS: [&str; 4] = ["MM", "IN", "CN", "JN"];
 
+/// The evaluation folders (`eval*`) of the run.
+fn evaluations(page: &Page) -> Vec<PathBuf> {
+    folders_with(page.run(), names::EVAL_REPORT, |n| n.starts_with("eval"))
+}
+
 /// The few figures a pathologist looks at first: how the edge did on frames whose lesion is
 /// known, and how the model did on the test patients. Details are in the sections below.
-fn glance(page: &mut Page) -> Result<(), String> {
+fn glance(page: &mut Page) -> Result<(), Skip> {
     let mut items = Vec::new();
-    let screen = page.run().join("screen/summary.json");
+    let screen = page.run().join(names::SCREEN_SUMMARY);
     if screen.is_file()
-        && let Ok(v) = page.json(&screen)
-        && let (Some(right), Some(total)) = (v["truth"]["right"].as_u64(), v["truth"]["total"].as_u64())
+        && let Ok(ScreenSummary { truth: Some(t), .. }) = page.read(&screen)
     {
         items.push(format!(
-            "<li><strong>Edge: {right} of {total} replayed camera frames right</strong> (see Screening at the edge)</li>"
+            "<li><strong>Edge: {} of {} replayed camera frames right</strong> (see Screening at the edge)</li>",
+            t.right, t.total
         ));
     }
-    for dir in folders_with(page.run(), "report.json", |n| n.starts_with("eval")) {
-        let Ok(v) = page.json(&dir.join("report.json")) else { continue };
-        let Some(levels) = v["levels"].as_array() else { continue };
-        for l in levels.iter().filter(|l| l["level"] == "patch" || l["level"] == "slide") {
+    for dir in evaluations(page) {
+        let Ok(report) = page.read::<EvaluationReport>(&dir.join(names::EVAL_REPORT)) else { continue };
+        for l in report.levels.iter().filter(|l| matches!(l.level.name(), "patch" | "slide")) {
             items.push(format!(
                 "<li>{}: {} AUC {} on {} test {}</li>",
                 escape(&folder_name(&dir)),
-                text(&l["level"]),
-                interval(&l["auc"]),
-                text(&l["units"]),
-                if l["level"] == "patch" { "patches" } else { "slides" }
+                l.level.name(),
+                interval(&l.auc),
+                l.units,
+                if l.level.name() == "patch" { "patches" } else { "slides" }
             ));
         }
     }
     if items.is_empty() {
-        return Err("neither a screening against truth nor an evaluation in the run folder".into());
+        return Err(Skip::Absent("neither a screening against truth nor an evaluation in the run folder"));
     }
     page.push(&format!("<ul>\n{}\n</ul>\n", items.join("\n")));
     Ok(())
 }
 
-fn cohort(page: &mut Page) -> Result<(), String> {
-    let sets = folders_with(page.run(), "manifest.parquet", |_| true);
+fn cohort(page: &mut Page) -> Result<(), Skip> {
+    let sets = folders_with(page.run(), names::PATCH_MANIFEST, |_| true);
     if sets.is_empty() {
-        return Err("no patch set (a folder with manifest.parquet) in the run folder".into());
+        return Err(Skip::Absent("no patch set (a folder with manifest.parquet) in the run folder"));
     }
     for dir in sets {
         let name = folder_name(&dir);
-        let rows = match read_manifest(&dir.join("manifest.parquet")) {
+        let rows = match read_manifest(&dir.join(names::PATCH_MANIFEST)) {
             Ok(r) => r,
             Err(e) => {
-                page.skip(format!("patch set {name}: {e}"));
+                page.skip(Skip::Damaged { file: format!("patch set {name}"), why: e.to_string() });
                 continue;
             }
         };
@@ -137,19 +153,17 @@ fn cohort(page: &mut Page) -> Result<(), String> {
             patients.len()
         ));
         page.push(&table(&["magnification", "MM", "IN", "CN", "JN", "all"], &table_rows));
-        let report = dir.join("report.json");
+        let report = dir.join(names::PATCH_REPORT);
         if report.is_file() {
-            match page.json(&report) {
-                Ok(v) => {
-                    let failed = v["failed"].as_u64().unwrap_or(0);
-                    let listed = v["slides"].as_array().map_or(0, Vec::len);
-                    page.push(&format!("<p>{listed} slides in the patch job, {failed} failed.</p>\n"));
+            match page.read::<ReportFile>(&report) {
+                Ok(r) => {
+                    page.push(&format!("<p>{} slides in the patch job, {} failed.</p>\n", r.slides.len(), r.failed))
                 }
-                Err(why) => page.skip(why),
+                Err(skip) => page.skip(skip),
             }
         }
     }
-    for split in files_ending(page.run(), "split.csv", 1) {
+    for split in files_ending(page.run(), names::SPLIT_SUFFIX, 1) {
         match PatientSplit::load(&split) {
             Ok(s) => {
                 let counts = s.counts();
@@ -166,28 +180,31 @@ fn cohort(page: &mut Page) -> Result<(), String> {
                 page.push(&format!("<h3>Patients per partition ({})</h3>\n", escape(&page.name(&split))));
                 page.push(&table(&["partition", "MM", "IN", "CN", "JN"], &rows));
             }
-            Err(e) => page.skip(format!("{}: {e}", page.name(&split))),
+            Err(e) => page.skip(Skip::Damaged { file: page.name(&split), why: e.to_string() }),
         }
     }
     Ok(())
 }
 
-/// The rows of a binary report's `levels` (evaluate's report.json, an experiment's outcome).
-fn binary_levels(levels: &[Value]) -> Vec<Vec<String>> {
+/// The rows of a binary report's levels (evaluate's report.json, an experiment's outcome).
+fn binary_levels(levels: &[LevelReport]) -> Vec<Vec<String>> {
     levels
         .iter()
         .map(|l| {
-            let t = &l["threshold"];
             vec![
-                text(&l["level"]),
-                text(&l["units"]),
-                text(&l["positives"]),
-                format!("{} <small>({})</small>", num(t["threshold"].as_f64(), 3), text(&t["rule"])),
-                interval(&l["auc"]),
-                interval(&l["sensitivity"]),
-                interval(&l["specificity"]),
-                interval(&l["precision"]),
-                interval(&l["f1"]),
+                l.level.name().to_string(),
+                l.units.to_string(),
+                l.positives.to_string(),
+                format!(
+                    "{} <small>({})</small>",
+                    num(Some(l.threshold.threshold), 3),
+                    escape(&format!("{:?}", l.threshold.rule))
+                ),
+                interval(&l.auc),
+                interval_opt(l.sensitivity.as_ref()),
+                interval_opt(l.specificity.as_ref()),
+                interval_opt(l.precision.as_ref()),
+                interval_opt(l.f1.as_ref()),
             ]
         })
         .collect()
@@ -196,57 +213,59 @@ fn binary_levels(levels: &[Value]) -> Vec<Vec<String>> {
 const BINARY_HEADERS: [&str; 9] =
     ["level", "units", "melanoma", "threshold (validation)", "AUC", "sensitivity", "specificity", "precision", "F1"];
 
-fn evaluation(page: &mut Page) -> Result<(), String> {
-    let runs = folders_with(page.run(), "report.json", |n| n.starts_with("eval"));
+fn evaluation(page: &mut Page) -> Result<(), Skip> {
+    let runs = evaluations(page);
     if runs.is_empty() {
-        return Err("no evaluation (an eval-* folder with report.json) in the run folder".into());
+        return Err(Skip::Absent("no evaluation (an eval-* folder with report.json) in the run folder"));
     }
     page.push("<p>Test patients only; thresholds chosen on the validation patients; 95% bootstrap intervals.</p>\n");
     for dir in runs {
-        let v = match page.json(&dir.join("report.json")) {
-            Ok(v) => v,
-            Err(why) => {
-                page.skip(why);
-                continue;
+        match page.read::<EvaluationReport>(&dir.join(names::EVAL_REPORT)) {
+            Ok(report) => {
+                page.push(&format!("<h3>{}</h3>\n", escape(&folder_name(&dir))));
+                page.push(&table(&BINARY_HEADERS, &binary_levels(&report.levels)));
             }
-        };
-        let Some(levels) = v["levels"].as_array() else {
-            page.skip(format!("{}: no `levels` array", page.name(&dir.join("report.json"))));
-            continue;
-        };
-        page.push(&format!("<h3>{}</h3>\n", escape(&folder_name(&dir))));
-        page.push(&table(&BINARY_HEADERS, &binary_levels(levels)));
+            Err(skip) => page.skip(skip),
+        }
     }
     Ok(())
 }
 
-fn experiment_list(page: &Page) -> Result<Vec<Value>, String> {
-    let path = page.run().join("experiments/experiments.json");
+fn experiment_list(page: &Page) -> Result<Vec<RunResult>, Skip> {
+    let path = page.run().join(names::EXPERIMENTS);
     if !path.is_file() {
-        return Err("no experiment grid (experiments/experiments.json) in the run folder".into());
+        return Err(Skip::Absent("no experiment grid (experiments/experiments.json) in the run folder"));
     }
-    let v = page.json(&path)?;
-    v.as_array().cloned().ok_or_else(|| "experiments/experiments.json: expected a list of runs".into())
+    page.read(&path)
 }
 
-fn experiments(page: &mut Page) -> Result<(), String> {
+/// An experiment's test levels by name, each with its AUC (macro one-vs-rest for the nevi).
+fn level_aucs(outcome: &Outcome) -> Vec<(String, Option<&ConfidenceInterval>)> {
+    match outcome {
+        Outcome::Binary { report } => {
+            report.levels.iter().map(|l| (l.level.name().to_string(), Some(&l.auc))).collect()
+        }
+        Outcome::Multiclass { report } => {
+            report.levels.iter().map(|l| (l.level.clone(), l.macro_auc.as_ref())).collect()
+        }
+        Outcome::Skipped { .. } | Outcome::Failed { .. } => Vec::new(),
+    }
+}
+
+fn experiments(page: &mut Page) -> Result<(), Skip> {
     let list = experiment_list(page)?;
     let mut rows = Vec::new();
     for e in &list {
-        let report = &e["outcome"]["report"];
-        let level =
-            |name: &str| report["levels"].as_array().and_then(|ls| ls.iter().find(|l| l["level"] == name)).cloned();
-        let auc = |l: Option<Value>| {
-            l.map_or("–".into(), |l| interval(if l["auc"].is_null() { &l["macro_auc"] } else { &l["auc"] }))
-        };
+        let levels = level_aucs(&e.outcome);
+        let auc = |name: &str| levels.iter().find(|(l, _)| l == name).map_or("–".into(), |(_, a)| interval_opt(*a));
         rows.push(vec![
-            text(&e["arch"]),
-            text(&e["preset"]),
-            text(&e["train_patches"]),
-            text(&e["test_patches"]),
-            num(e["best_val_auc"].as_f64(), 3),
-            auc(level("patch")),
-            auc(level("slide")),
+            escape(&e.arch),
+            escape(&e.preset),
+            e.train_patches.to_string(),
+            e.test_patches.to_string(),
+            num(e.best_val_auc, 3),
+            auc("patch"),
+            auc("slide"),
         ]);
     }
     page.push("<p>AUC on test patients (macro one-vs-rest for the three nevi), with 95% intervals.</p>\n");
@@ -265,23 +284,20 @@ fn experiments(page: &mut Page) -> Result<(), String> {
     Ok(())
 }
 
-fn curves(page: &mut Page) -> Result<(), String> {
+fn curves(page: &mut Page) -> Result<(), Skip> {
     let list = experiment_list(page)?;
     for e in &list {
-        let (Some(arch), Some(preset)) = (e["arch"].as_str(), e["preset"].as_str()) else { continue };
-        let dir = page.run().join("experiments/runs").join(format!("{arch}-{}", preset.replace('@', "-")));
+        let dir = page.run().join(names::EXPERIMENT_RUNS).join(format!("{}-{}", e.arch, e.preset.replace('@', "-")));
         // What the grid writes for this run: a confusion matrix per level, and the ROC
         // curves of a two-class task.
-        let mut expected: Vec<String> = e["outcome"]["report"]["levels"]
-            .as_array()
-            .map(|ls| ls.iter().filter_map(|l| l["level"].as_str()).map(|l| format!("confusion-{l}.svg")).collect())
-            .unwrap_or_default();
-        if e["outcome"]["kind"] == "binary" {
+        let mut expected: Vec<String> =
+            level_aucs(&e.outcome).into_iter().map(|(l, _)| format!("confusion-{l}.svg")).collect();
+        if matches!(e.outcome, Outcome::Binary { .. }) {
             expected.insert(0, "roc.svg".into());
         }
-        page.push(&format!("<h3>{} {}</h3>\n<div class=\"figures\">\n", escape(arch), escape(preset)));
+        page.push(&format!("<h3>{} {}</h3>\n<div class=\"figures\">\n", escape(&e.arch), escape(&e.preset)));
         for file in expected {
-            let img = page.image(&dir.join(&file), &format!("{preset} {file}"), "plot");
+            let img = page.image(&dir.join(&file), &format!("{} {file}", e.preset), "plot");
             if !img.is_empty() {
                 page.push(&format!("<figure>{img}<figcaption>{}</figcaption></figure>\n", escape(&file)));
             }
@@ -291,40 +307,40 @@ fn curves(page: &mut Page) -> Result<(), String> {
     Ok(())
 }
 
-fn explanations(page: &mut Page) -> Result<(), String> {
-    let runs = folders_with(page.run(), "summary.json", |n| n.starts_with("explain"));
+fn explanations(page: &mut Page) -> Result<(), Skip> {
+    let runs = folders_with(page.run(), names::EXPLAIN_SUMMARY, |n| n.starts_with("explain"));
     if runs.is_empty() {
-        return Err("no explanation (an explain-* folder with summary.json) in the run folder".into());
+        return Err(Skip::Absent("no explanation (an explain-* folder with summary.json) in the run folder"));
     }
     for dir in runs {
-        let v = match page.json(&dir.join("summary.json")) {
-            Ok(v) => v,
-            Err(why) => {
-                page.skip(why);
+        let summary: ExplainSummary = match page.read(&dir.join(names::EXPLAIN_SUMMARY)) {
+            Ok(s) => s,
+            Err(skip) => {
+                page.skip(skip);
                 continue;
             }
         };
-        let loc = &v["localisation"];
+        let loc = &summary.localisation;
         page.push(&format!(
             "<h3>{}</h3>\n<p>{} on the test slides. Pointing game (the hottest patch inside the delineated melanoma): \
              {} of melanoma slides; mean Dice of the regions of interest with the lesion masks: {}.</p>\n",
             escape(&folder_name(&dir)),
-            text(&v["method"]),
-            num(loc["pointing_game_hit_rate"].as_f64(), 2),
-            num(loc["mean_dice"].as_f64(), 2)
+            escape(&summary.method),
+            num(loc.pointing_game_hit_rate, 2),
+            num(loc.mean_dice, 2)
         ));
-        let slides = v["slides"].as_array().cloned().unwrap_or_default();
-        let rows: Vec<Vec<String>> = slides
+        let rows: Vec<Vec<String>> = summary
+            .slides
             .iter()
             .map(|s| {
                 vec![
-                    text(&s["slide_id"]),
-                    text(&s["label"]),
-                    text(&s["patches"]),
-                    num(s["max_probability"].as_f64(), 3),
-                    s["rois"].as_array().map_or(0, Vec::len).to_string(),
-                    num(s["flagged_area_mm2"].as_f64(), 3),
-                    num(s["dice"].as_f64(), 2),
+                    escape(&s.slide_id),
+                    escape(&s.label),
+                    s.patches.to_string(),
+                    num(Some(f64::from(s.max_probability)), 3),
+                    s.rois.len().to_string(),
+                    num(Some(s.flagged_area_mm2), 3),
+                    num(s.dice, 2),
                 ]
             })
             .collect();
@@ -332,17 +348,13 @@ fn explanations(page: &mut Page) -> Result<(), String> {
             &["slide", "label", "patches", "max melanoma probability", "regions of interest", "flagged mm²", "Dice"],
             &rows,
         ));
-        for s in &slides {
-            let Some(id) = s["slide_id"].as_str() else { continue };
-            let files: Vec<String> = s["files"]
-                .as_array()
-                .map(|f| f.iter().filter_map(Value::as_str).filter(|f| f.ends_with(".png")).map(String::from).collect())
-                .unwrap_or_default();
-            page.push(&format!("<h4>{} ({})</h4>\n<div class=\"figures\">\n", escape(id), text(&s["label"])));
-            for f in files {
-                let img = page.image(&dir.join(id).join(&f), &format!("{id} {f}"), "panel");
+        for s in &summary.slides {
+            let id = &s.slide_id;
+            page.push(&format!("<h4>{} ({})</h4>\n<div class=\"figures\">\n", escape(id), escape(&s.label)));
+            for f in s.files.iter().filter(|f| f.ends_with(".png")) {
+                let img = page.image(&dir.join(id).join(f), &format!("{id} {f}"), "panel");
                 if !img.is_empty() {
-                    page.push(&format!("<figure>{img}<figcaption>{}</figcaption></figure>\n", escape(&f)));
+                    page.push(&format!("<figure>{img}<figcaption>{}</figcaption></figure>\n", escape(f)));
                 }
             }
             page.push("</div>\n");
@@ -351,24 +363,24 @@ fn explanations(page: &mut Page) -> Result<(), String> {
     Ok(())
 }
 
-fn agreement(page: &mut Page) -> Result<(), String> {
-    let files = files_ending(&page.run().join("export"), ".agreement.json", 2);
+fn agreement(page: &mut Page) -> Result<(), Skip> {
+    let files = files_ending(&page.run().join(names::EXPORT_DIR), names::AGREEMENT_SUFFIX, 2);
     if files.is_empty() {
-        return Err("no INT8 agreement report (export/**/*.agreement.json) in the run folder".into());
+        return Err(Skip::Absent("no INT8 agreement report (export/**/*.agreement.json) in the run folder"));
     }
     let mut rows = Vec::new();
     for f in files {
-        match page.json(&f) {
-            Ok(v) => rows.push(vec![
+        match page.read::<Agreement>(&f) {
+            Ok(a) => rows.push(vec![
                 escape(&page.name(&f)),
-                text(&v["fields"]),
-                num(v["verdict_agreement"].as_f64(), 3),
-                num(v["auc_reference"].as_f64(), 3),
-                num(v["auc_candidate"].as_f64(), 3),
-                num(v["max_probability_difference"].as_f64(), 3),
-                num(v["cam_correlation_mean"].as_f64(), 3),
+                a.fields.to_string(),
+                num(Some(a.verdict_agreement), 3),
+                num(a.auc_reference, 3),
+                num(a.auc_candidate, 3),
+                num(Some(a.max_probability_difference), 3),
+                num(Some(a.cam_correlation_mean), 3),
             ]),
-            Err(why) => page.skip(why),
+            Err(skip) => page.skip(skip),
         }
     }
     page.push("<p>The quantised model against the f32 model on the same test fields.</p>\n");
@@ -387,12 +399,16 @@ fn agreement(page: &mut Page) -> Result<(), String> {
     Ok(())
 }
 
-fn model_cards(page: &mut Page) -> Result<(), String> {
-    let bundles = files_ending(&page.run().join("export"), ".mscm", 2);
+/// The largest bundle read for its card (a VGG19 f32 bundle with two more forms is under it).
+const MAX_BUNDLE_BYTES: u64 = 2 << 30;
+
+fn model_cards(page: &mut Page) -> Result<(), Skip> {
+    let export = page.run().join(names::EXPORT_DIR);
+    let bundles = files_ending(&export, names::BUNDLE_SUFFIX, 2);
     if bundles.is_empty() {
-        return Err("no model bundle (export/**/*.mscm) in the run folder".into());
+        return Err(Skip::Absent("no model bundle (export/**/*.mscm) in the run folder"));
     }
-    let keys: Vec<(String, String)> = files_ending(&page.run().join("export"), ".public", 1)
+    let keys: Vec<(String, String)> = files_ending(&export, ".public", 1)
         .iter()
         .filter_map(|k| {
             let key = melanoscope_shared::formats::read_key_file(k).ok()?;
@@ -401,17 +417,17 @@ fn model_cards(page: &mut Page) -> Result<(), String> {
         .collect();
     for path in bundles {
         let name = page.name(&path);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match page.bytes(&path, MAX_BUNDLE_BYTES) {
             Ok(b) => b,
-            Err(e) => {
-                page.skip(format!("{name}: {e}"));
+            Err(skip) => {
+                page.skip(skip);
                 continue;
             }
         };
         let file = match ModelFile::decode(&bytes) {
             Ok(f) => f,
             Err(e) => {
-                page.skip(format!("{name}: {e}"));
+                page.skip(Skip::Damaged { file: name, why: e.to_string() });
                 continue;
             }
         };
@@ -469,60 +485,54 @@ fn model_cards(page: &mut Page) -> Result<(), String> {
     Ok(())
 }
 
-fn screening(page: &mut Page) -> Result<(), String> {
-    let path = page.run().join("screen/summary.json");
+fn screening(page: &mut Page) -> Result<(), Skip> {
+    let path = page.run().join(names::SCREEN_SUMMARY);
     if !path.is_file() {
-        return Err("no edge screening (screen/summary.json) in the run folder".into());
+        return Err(Skip::Absent("no edge screening (screen/summary.json) in the run folder"));
     }
-    let v = page.json(&path)?;
-    let stats = &v["stats"];
+    let summary: ScreenSummary = page.read(&path)?;
+    let s = &summary.stats;
     page.push(&format!(
         "<p>{} frames replayed: {} screened, {} stopped by a gate (focus, exposure, tissue), {} corrupt.</p>\n",
-        text(&stats["frames"]),
-        text(&stats["screened"]),
-        text(&stats["gated"]),
-        text(&stats["corrupt"])
+        s.frames, s.screened, s.gated, s.corrupt
     ));
-    let truth = &v["truth"];
-    let frames = match truth["frames"].as_array() {
-        Some(f) => {
+    // Each frame with its truth (lesion, whether the verdict was right) when there is one.
+    let frames: Vec<(&melanoscope_shared::run_files::screen::FrameRow, Option<(&str, bool)>)> = match &summary.truth {
+        Some(t) => {
             page.push(&format!(
                 "<p><strong>{} of {} frames right</strong> (melanoma called MELANOMA SUSPECTED, a nevus called NEVUS; \
                  UNCERTAIN is not right). Truth: <code>{}</code>.</p>\n",
-                text(&truth["right"]),
-                text(&truth["total"]),
-                text(&truth["truth"])
+                t.right,
+                t.total,
+                escape(&t.truth.display().to_string())
             ));
-            f.clone()
+            t.frames.iter().map(|j| (&j.row, Some((j.lesion.as_str(), j.right)))).collect()
         }
         None => {
-            page.skip("screen/summary.json has no truth table (screen without --truth): verdicts shown without it");
-            v["frames"].as_array().cloned().unwrap_or_default()
+            page.skip(Skip::Partial(
+                "screen/summary.json has no truth table (screen without --truth): verdicts shown without it",
+            ));
+            summary.frames.iter().flatten().map(|f| (f, None)).collect()
         }
     };
-    let snapshots = page.run().join("screen/snapshots/frames");
+    let snapshots = page.run().join(names::SCREEN_FRAMES);
     let mut rows = Vec::new();
-    for f in &frames {
-        let index = f["frame"].as_u64();
-        let snapshot = match index {
-            Some(i) if snapshots.join(format!("frame-{i:06}.png")).is_file() => {
-                page.image(&snapshots.join(format!("frame-{i:06}.png")), &format!("frame {i}"), "frame")
-            }
-            _ => "–".into(),
-        };
-        let right = match f["right"].as_bool() {
+    for (f, truth) in frames {
+        let shot = snapshots.join(format!("frame-{:06}.png", f.frame));
+        let snapshot =
+            if shot.is_file() { page.image(&shot, &format!("frame {}", f.frame), "frame") } else { "–".into() };
+        let right = match truth.map(|t| t.1) {
             Some(true) => "<span class=\"right\">right</span>".to_string(),
             Some(false) => "<span class=\"wrong\">wrong</span>".to_string(),
             None => "–".into(),
         };
-        let file = f["file"].as_str().map(|s| s.rsplit('/').next().unwrap_or(s).to_string()).unwrap_or_default();
         rows.push(vec![
-            text(&f["frame"]),
-            escape(&file),
-            text(&f["lesion"]),
-            text(&f["verdict"]),
-            num(f["probability"].as_f64(), 3),
-            num(f["frame_probability"].as_f64(), 3),
+            f.frame.to_string(),
+            escape(file_name(&f.file)),
+            truth.map_or("–".into(), |t| escape(t.0)),
+            escape(&f.verdict),
+            num(f.probability, 3),
+            num(f.frame_probability, 3),
             right,
             snapshot,
         ]);
@@ -543,63 +553,56 @@ fn screening(page: &mut Page) -> Result<(), String> {
     Ok(())
 }
 
-/// Each object of `v[key]` as a table row: `cell` of each of its `fields`.
-fn json_rows(v: &Value, key: &str, fields: &[&str], cell: impl Fn(&str, &Value) -> String) -> Vec<Vec<String>> {
-    v[key]
-        .as_array()
-        .map(|rs| rs.iter().map(|r| fields.iter().map(|f| cell(f, &r[*f])).collect()).collect())
-        .unwrap_or_default()
+/// A model file's name without its folder.
+fn base_name(path: &str) -> String {
+    escape(path.rsplit('/').next().unwrap_or(path))
 }
 
-/// One table cell of a benchmark row: a file name without its folder, milliseconds to 0.1.
-fn bench_cell(field: &str, v: &Value) -> String {
-    match (field, v) {
-        ("model", Value::String(m)) => escape(m.rsplit('/').next().unwrap_or(m)),
-        (f, v) if f.starts_with("ms_") => num(v.as_f64(), 1),
-        (_, v) => text(v),
-    }
-}
-
-/// Runs `show` on the JSON at `rel` when the run has it (a damaged one is skipped with a
-/// note); whether it was there.
-fn optional_json(page: &mut Page, rel: &str, show: impl FnOnce(&mut Page, &Value)) -> bool {
+/// Runs `show` on the file at `rel` read as `T` when the run has it (a damaged one is
+/// skipped with a note); whether it was there.
+fn optional<T: serde::de::DeserializeOwned>(page: &mut Page, rel: &str, show: impl FnOnce(&mut Page, T)) -> bool {
     let path = page.run().join(rel);
     if !path.is_file() {
         return false;
     }
-    match page.json(&path) {
-        Ok(v) => show(page, &v),
-        Err(why) => page.skip(why),
+    match page.read(&path) {
+        Ok(v) => show(page, v),
+        Err(skip) => page.skip(skip),
     }
     true
 }
 
 /// The familiarity score against outside sets (`export/ood.json`, from `ood`) and the case
 /// pages the edge wrote (`screen/case*/index.html`).
-fn unfamiliar(page: &mut Page) -> Result<(), String> {
-    let ood = optional_json(page, "export/ood.json", |page, v| {
+fn unfamiliar(page: &mut Page) -> Result<(), Skip> {
+    let ood = optional(page, names::EXPORT_OOD, |page, r: OodReport| {
         page.push(&format!(
             "<p>Familiarity of <code>{}</code>: a field scoring above {} is unfamiliar (chosen to pass {}% of \
              validation fields); {}% of {} test fields of the training distribution pass.</p>\n",
-            escape(v["bundle"].as_str().unwrap_or("?").rsplit('/').next().unwrap_or("?")),
-            num(v["threshold"].as_f64(), 3),
-            num(v["chosen_pass_share"].as_f64().map(|x| 100.0 * x), 0),
-            num(v["test_pass"].as_f64().map(|x| 100.0 * x), 1),
-            text(&v["test_fields"]),
+            base_name(&r.bundle.display().to_string()),
+            num(Some(f64::from(r.threshold)), 3),
+            num(Some(100.0 * f64::from(r.chosen_pass_share)), 0),
+            num(Some(100.0 * r.test_pass), 1),
+            r.test_fields,
         ));
-        let fields = ["name", "images", "fields", "tissue_fields_only", "auroc", "flagged"];
-        let cell = |f: &str, v: &Value| match f {
-            "auroc" => num(v.as_f64(), 3),
-            "flagged" => num(v.as_f64().map(|x| 100.0 * x), 1),
-            _ => text(v),
-        };
-        page.push(&table(
-            &["outside set", "images", "fields", "tissue fields only", "AUROC", "flagged %"],
-            &json_rows(v, "sets", &fields, cell),
-        ));
+        let rows: Vec<Vec<String>> = r
+            .sets
+            .iter()
+            .map(|s| {
+                vec![
+                    escape(&s.name),
+                    s.images.to_string(),
+                    s.fields.to_string(),
+                    s.tissue_fields_only.to_string(),
+                    num(Some(s.auroc), 3),
+                    num(Some(100.0 * s.flagged), 1),
+                ]
+            })
+            .collect();
+        page.push(&table(&["outside set", "images", "fields", "tissue fields only", "AUROC", "flagged %"], &rows));
     });
     let mut cases = Vec::new();
-    for dir in folders_with(&page.run().join("screen"), "index.html", |n| n.starts_with("case")) {
+    for dir in folders_with(&page.run().join(names::SCREEN_DIR), "index.html", |n| n.starts_with("case")) {
         let name = folder_name(&dir);
         cases.push(vec![format!("<a href=\"../screen/{0}/index.html\">{0}</a>", escape(&name))]);
     }
@@ -608,49 +611,68 @@ fn unfamiliar(page: &mut Page) -> Result<(), String> {
         page.push(&table(&["case page"], &cases));
     }
     if !ood && cases.is_empty() {
-        return Err("no export/ood.json and no screen/case*/index.html in the run folder".into());
+        return Err(Skip::Absent("no export/ood.json and no screen/case*/index.html in the run folder"));
     }
     Ok(())
 }
 
-fn speed(page: &mut Page) -> Result<(), String> {
-    let host = optional_json(page, "export/bench.json", |page, v| {
-        let fields = ["model", "runtime", "batch", "threads", "ms_per_field"];
-        page.push(&format!("<h3>Per-field latency on the host ({} cores)</h3>\n", text(&v["cores"])));
-        page.push(&table(
-            &["model", "runtime", "batch", "threads", "ms per field"],
-            &json_rows(v, "rows", &fields, bench_cell),
-        ));
+fn speed(page: &mut Page) -> Result<(), Skip> {
+    let host = optional(page, names::EXPORT_BENCH, |page, r: BenchExportReport| {
+        let rows: Vec<Vec<String>> = r
+            .rows
+            .iter()
+            .map(|l| {
+                vec![
+                    base_name(&l.model),
+                    escape(&l.runtime),
+                    l.batch.to_string(),
+                    l.threads.to_string(),
+                    num(Some(l.ms_per_field), 1),
+                ]
+            })
+            .collect();
+        page.push(&format!("<h3>Per-field latency on the host ({} cores)</h3>\n", r.cores));
+        page.push(&table(&["model", "runtime", "batch", "threads", "ms per field"], &rows));
     });
-    let edge = optional_json(page, "screen/bench.json", |page, v| {
-        let rows: Vec<Vec<String>> = v["median_ms"]
-            .as_object()
-            .map(|o| o.iter().map(|(k, ms)| vec![escape(k), num(ms.as_f64(), 1)]).collect())
-            .unwrap_or_default();
+    let edge = optional(page, names::SCREEN_BENCH, |page, r: EdgeBenchReport| {
+        let rows: Vec<Vec<String>> =
+            r.median_ms.stages().iter().map(|(k, ms)| vec![escape(k), num(Some(*ms), 1)]).collect();
         page.push(&format!(
             "<h3>A camera frame at the edge</h3>\n<p>{}×{} px frame, {} fields, {} on {} (batch {}): \
              {} frames a second; peak memory {} MiB.</p>\n",
-            text(&v["frame"]["width"]),
-            text(&v["frame"]["height"]),
-            text(&v["fields_per_frame"]),
-            text(&v["bundle"]["architecture"]),
-            text(&v["backend"]),
-            text(&v["batch"]),
-            num(v["frames_per_second"].as_f64(), 2),
-            num(v["peak_rss_mib"].as_f64(), 0)
+            r.frame.width,
+            r.frame.height,
+            r.fields_per_frame,
+            escape(&r.bundle.architecture),
+            escape(&r.backend),
+            r.batch,
+            num(Some(r.frames_per_second), 2),
+            num(r.peak_rss_mib, 0)
         ));
         page.push(&table(&["stage", "median ms"], &rows));
     });
-    let tune = optional_json(page, "screen/tune.json", |page, v| {
-        let fields = ["backend", "form", "batch", "threads", "status", "ms_per_field"];
-        page.push(&format!("<h3>Tuning on this machine ({})</h3>\n", text(&v["cpu"])));
-        page.push(&table(
-            &["runtime", "form", "batch", "threads", "self-test", "ms per field"],
-            &json_rows(v, "rows", &fields, bench_cell),
-        ));
+    let tune = optional(page, names::SCREEN_TUNE, |page, r: TuneReport| {
+        let rows: Vec<Vec<String>> = r
+            .rows
+            .iter()
+            .map(|t| {
+                vec![
+                    t.backend.name().to_string(),
+                    t.form.name().to_string(),
+                    t.batch.to_string(),
+                    t.threads.to_string(),
+                    t.status.name().to_string(),
+                    num(t.ms_per_field, 1),
+                ]
+            })
+            .collect();
+        page.push(&format!("<h3>Tuning on this machine ({})</h3>\n", escape(&r.cpu)));
+        page.push(&table(&["runtime", "form", "batch", "threads", "self-test", "ms per field"], &rows));
     });
     if !(host || edge || tune) {
-        return Err("no benchmark (export/bench.json, screen/bench.json, screen/tune.json) in the run folder".into());
+        return Err(Skip::Absent(
+            "no benchmark (export/bench.json, screen/bench.json, screen/tune.json) in the run folder",
+        ));
     }
     Ok(())
 }
