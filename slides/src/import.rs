@@ -56,18 +56,32 @@ pub struct ImportSettings {
     pub class_map: HashMap<String, Lesion>,
 }
 
+/// Why a `--class-map` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassMapError {
+    #[error("{spec}: cannot read it")]
+    Read { spec: String, source: std::io::Error },
+    #[error("{spec}: larger than 1 MiB or not UTF-8 text; not a class map")]
+    NotAMap { spec: String },
+    #[error("{pair:?}: expected folder=LABEL (e.g. lung_aca=MM), or folder,label lines in a file")]
+    NotAPair { pair: String },
+    #[error("{pair:?}: unknown label {label:?}; expected MM, IN, CN or JN")]
+    UnknownLabel { pair: String, label: String },
+    #[error("{spec:?}: no folder=LABEL pairs")]
+    Empty { spec: String },
+}
+
 /// Parses `--class-map`: inline `lung_aca=MM,lung_n=IN`, or a CSV file of `folder,label` rows.
-pub fn parse_class_map(spec: &str) -> Result<HashMap<String, Lesion>, String> {
+pub fn parse_class_map(spec: &str) -> Result<HashMap<String, Lesion>, ClassMapError> {
+    use melanoscope_shared::bounded::{BoundedReadError, read_bounded};
     // A file holds `folder,label` lines (a header allowed); inline pairs are `folder=LABEL`.
     let pairs: Vec<(String, Option<(String, String)>)> = if Path::new(spec).is_file() {
         // A class map is a few lines; anything past 1 MiB is not one.
-        let mut text = String::new();
-        std::fs::File::open(spec)
-            .and_then(|f| std::io::Read::read_to_string(&mut std::io::Read::take(f, 1 << 20), &mut text))
-            .map_err(|e| format!("{spec}: {e}"))?;
-        if text.len() >= 1 << 20 {
-            return Err(format!("{spec}: larger than 1 MiB; not a class map"));
-        }
+        let bytes = read_bounded(Path::new(spec), 1 << 20).map_err(|e| match e {
+            BoundedReadError::Io(source) => ClassMapError::Read { spec: spec.into(), source },
+            BoundedReadError::TooLarge { .. } => ClassMapError::NotAMap { spec: spec.into() },
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| ClassMapError::NotAMap { spec: spec.into() })?;
         text.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -83,18 +97,18 @@ pub fn parse_class_map(spec: &str) -> Result<HashMap<String, Lesion>, String> {
     let mut map = HashMap::new();
     for (text, pair) in pairs {
         let Some((folder, label)) = pair else {
-            return Err(format!("{text:?}: expected folder=LABEL (e.g. lung_aca=MM), or folder,label lines in a file"));
+            return Err(ClassMapError::NotAPair { pair: text });
         };
         let (folder, label) = (folder.trim().trim_matches('"'), label.trim().trim_matches('"'));
         if folder.eq_ignore_ascii_case("folder") && label.eq_ignore_ascii_case("label") {
             continue;
         }
         let lesion = Lesion::parse(label)
-            .ok_or_else(|| format!("{text:?}: unknown label {label:?}; expected MM, IN, CN or JN"))?;
+            .ok_or_else(|| ClassMapError::UnknownLabel { pair: text.clone(), label: label.into() })?;
         map.insert(folder.to_ascii_lowercase(), lesion);
     }
     if map.is_empty() {
-        return Err(format!("{spec:?}: no folder=LABEL pairs"));
+        return Err(ClassMapError::Empty { spec: spec.into() });
     }
     Ok(map)
 }
@@ -320,13 +334,20 @@ mod tests {
         std::fs::write(dir.join("map.csv"), "folder,label\nlung_aca,MM\nlung_n,IN\n").unwrap();
         let m = parse_class_map(&dir.join("map.csv").display().to_string()).unwrap();
         assert_eq!((m["lung_aca"], m["lung_n"]), (Lesion::MM, Lesion::IN));
-        assert!(parse_class_map("lung_aca=BCC").unwrap_err().contains("unknown label \"BCC\""));
-        assert!(parse_class_map("lung_aca").unwrap_err().contains("folder=LABEL"));
+        assert!(parse_class_map("lung_aca=BCC").unwrap_err().to_string().contains("unknown label \"BCC\""));
+        assert!(parse_class_map("lung_aca").unwrap_err().to_string().contains("folder=LABEL"));
         // Not text, or enormous: refused by name.
         std::fs::write(dir.join("binary.csv"), [0xFFu8, 0xFE, 0x00, 0x01]).unwrap();
-        assert!(parse_class_map(&dir.join("binary.csv").display().to_string()).unwrap_err().contains("binary.csv"));
+        assert!(
+            parse_class_map(&dir.join("binary.csv").display().to_string())
+                .unwrap_err()
+                .to_string()
+                .contains("binary.csv")
+        );
         std::fs::write(dir.join("huge.csv"), "a,MM\n".repeat(300_000)).unwrap();
-        assert!(parse_class_map(&dir.join("huge.csv").display().to_string()).unwrap_err().contains("1 MiB"));
+        assert!(
+            parse_class_map(&dir.join("huge.csv").display().to_string()).unwrap_err().to_string().contains("1 MiB")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,7 +5,7 @@ use crate::cohort::load_cohort;
 use crate::import::{ImportSettings, PatientSource, import_patch_folders, parse_class_map};
 use crate::slide::Magnification;
 use crate::split::{kfold_patients, slides_from_manifest, split_patients};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -46,7 +46,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
         um_per_px: args.magnification.um_per_px,
         max_background: args.max_background,
         class_map: match &args.class_map {
-            Some(spec) => parse_class_map(spec).map_err(|e| anyhow::anyhow!("--class-map {e}"))?,
+            Some(spec) => parse_class_map(spec).context("--class-map")?,
             None => Default::default(),
         },
     };

@@ -26,7 +26,7 @@ fn write_site(dir: &Path, bundle: &Path) -> std::path::PathBuf {
     site
 }
 
-fn tuned_from(report: &melanoscope_edge::tune::TuneReport, dir: &Path) -> TunedChoice {
+fn tuned_from(report: &melanoscope_shared::run_files::tune::TuneReport, dir: &Path) -> TunedChoice {
     let best = report.choice().expect("a choice");
     TunedChoice {
         backend: best.backend,

@@ -442,7 +442,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
                 metrics.push(NamedMetric { name: "validation_frame_auc".into(), value: written.choice.auc });
                 frame_threshold = Some(written);
             }
-            Err(why) => frame_threshold_skipped = Some(why),
+            Err(why) => frame_threshold_skipped = Some(why.to_string()),
         }
     }
 
@@ -554,7 +554,7 @@ fn frame_decision(
     frames: &FramePlan,
     patch: melanoscope_shared::formats::DecisionThresholds,
     bundle: &Path,
-) -> Result<Result<FrameThresholdWritten, String>, ExportRunError> {
+) -> Result<Result<FrameThresholdWritten, FrameThresholdError>, ExportRunError> {
     let plan = source.plan;
     let graph = source.f32_graph()?;
     let model = FrameModel {
@@ -567,7 +567,7 @@ fn frame_decision(
     let report =
         match validation_frames(&patches.rows, &patches.split, plan.task, &plan.magnification.name, &model, frames) {
             Ok(r) => r,
-            Err(e @ FrameThresholdError::NoSlides { .. }) => return Ok(Err(e.to_string())),
+            Err(e @ FrameThresholdError::NoSlides { .. }) => return Ok(Err(e)),
             Err(e) => return Err(e.into()),
         };
     let chosen = choose_frame_threshold(&report.frames, patch, plan.uncertain_band, frames);
@@ -580,7 +580,7 @@ fn frame_decision(
         }
         Err(e @ FrameThresholdError::OneClass { .. }) => {
             write_file(&path, serde_json::to_string_pretty(&json(None, None))?.as_bytes())?;
-            Ok(Err(e.to_string()))
+            Ok(Err(e))
         }
         Err(e) => Err(e.into()),
     }

@@ -63,8 +63,6 @@ pub(crate) struct Page {
     assets: Vec<String>,
 }
 
-/// `name: missing`, or the I/O error.
-
 /// Largest JSON file read (a report, a summary); anything bigger is not one of ours.
 const MAX_JSON_BYTES: u64 = 64 << 20;
 /// Largest image or SVG copied beside the page.

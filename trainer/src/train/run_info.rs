@@ -43,20 +43,29 @@ impl RunInfo {
 
 /// The one patch size of `rows`; an error listing each size with its count where they differ
 /// (a network trains on one input size) or where a size is not a positive number of pixels.
-pub fn patch_size_of<'a>(rows: impl IntoIterator<Item = &'a ManifestRow>) -> Result<u32, String> {
+pub fn patch_size_of<'a>(rows: impl IntoIterator<Item = &'a ManifestRow>) -> Result<u32, PatchSizeError> {
     let mut sizes: BTreeMap<i32, usize> = BTreeMap::new();
     for r in rows {
         *sizes.entry(r.patch_size).or_default() += 1;
     }
-    let listed = || sizes.iter().map(|(s, n)| format!("{s} px ({n} patches)")).collect::<Vec<_>>().join(", ");
     match sizes.keys().copied().collect::<Vec<_>>()[..] {
-        [] => Err("no patches".into()),
-        [one] => u32::try_from(one).ok().filter(|s| *s > 0).ok_or_else(|| format!("patch size {one} px is not valid")),
-        _ => Err(format!(
-            "patches of different sizes: {}; train on one size (re-patch, or import each size into its own manifest)",
-            listed()
+        [] => Err(PatchSizeError::NoPatches),
+        [one] => u32::try_from(one).ok().filter(|s| *s > 0).ok_or(PatchSizeError::Invalid(one)),
+        _ => Err(PatchSizeError::Mixed(
+            sizes.iter().map(|(s, n)| format!("{s} px ({n} patches)")).collect::<Vec<_>>().join(", "),
         )),
     }
+}
+
+/// Why a manifest's rows have no one patch size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchSizeError {
+    #[error("no patches")]
+    NoPatches,
+    #[error("patch size {0} px is not valid")]
+    Invalid(i32),
+    #[error("patches of different sizes: {0}; train on one size (re-patch, or import each size into its own manifest)")]
+    Mixed(String),
 }
 
 #[cfg(test)]
@@ -90,9 +99,9 @@ mod tests {
     #[test]
     fn one_patch_size_is_found_and_a_mixture_is_named() {
         assert_eq!(patch_size_of(&[row(224), row(224)]), Ok(224));
-        let e = patch_size_of(&[row(224), row(256), row(224)]).unwrap_err();
+        let e = patch_size_of(&[row(224), row(256), row(224)]).unwrap_err().to_string();
         assert!(e.contains("224 px (2 patches)") && e.contains("256 px (1 patches)"), "{e}");
-        assert!(patch_size_of(&[row(0)]).unwrap_err().contains("0 px"));
+        assert!(patch_size_of(&[row(0)]).unwrap_err().to_string().contains("0 px"));
         assert!(patch_size_of(&[]).is_err());
     }
 
