@@ -35,7 +35,7 @@ pub enum ConfigError {
          `melanoscope-edge calibrate objective --config {site} --name {objective} --micrometer-um <length> --micrometer-px <pixels>`"
     )]
     Uncalibrated { objective: String, site: String },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: String, source: std::io::Error },
     #[error("{path}: larger than {max} bytes; not a settings file")]
     TooLarge { path: String, max: u64 },

@@ -45,7 +45,7 @@ enum Command {
     Review(cli::case::ReviewArgs),
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -53,7 +53,19 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Each cause once, on one line (anyhow's `{:?}` would list them again below).
+            eprintln!("Error: {}", melanoscope_shared::errors::error_chain(e.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command; `screen` and `review` exit with their own status when it is not 0.
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Screen(args) => {
             let code = cli::screen::run(&args)?;
             if code != 0 {

@@ -30,7 +30,7 @@ impl Notifier {
     pub fn from_env() -> Self {
         let socket = std::env::var("NOTIFY_SOCKET").ok().and_then(|name| {
             let open = UnixDatagram::unbound().and_then(|s| Ok((s, address(&name)?)));
-            open.map_err(|e| tracing::warn!(socket = %name, error = %e, "cannot reach the service manager")).ok()
+            open.map_err(|e| tracing::warn!(socket = %name, error = %melanoscope_shared::errors::Chain(&e), "cannot reach the service manager")).ok()
         });
         let ours = std::env::var("WATCHDOG_PID").ok().is_none_or(|pid| pid == std::process::id().to_string());
         let ping_every = std::env::var("WATCHDOG_USEC")
@@ -45,7 +45,7 @@ impl Notifier {
         if let Some((socket, to)) = &self.socket
             && let Err(e) = socket.send_to_addr(message.as_bytes(), to)
         {
-            tracing::warn!(error = %e, message, "service manager notification");
+            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), message, "service manager notification");
         }
     }
 

@@ -15,15 +15,15 @@ pub mod queue;
 /// Why a record, snapshot or export could not be written; the cause is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: String, source: std::io::Error },
-    #[error("record log: {0}")]
+    #[error("record log")]
     Log(#[from] melanoscope_shared::formats::FormatError),
-    #[error("snapshot image {path}: {source}")]
+    #[error("snapshot image {path}")]
     Image { path: String, source: melanoscope_shared::image::ImageError },
-    #[error("{path}: encoding the export: {source}")]
+    #[error("{path}: encoding the export")]
     Json { path: String, source: serde_json::Error },
-    #[error("{path}: encoding the export: {source}")]
+    #[error("{path}: encoding the export")]
     Csv { path: String, source: csv::Error },
     #[error("{path}: not a Melanoscope record log ({bytes} bytes, no record in them decodes)")]
     NotALog { path: String, bytes: usize },

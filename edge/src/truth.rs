@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// Why a truth file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TruthError {
-    #[error("{path}: cannot read it: {source}")]
+    #[error("{path}: cannot read it")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {detail}")]
     Invalid { path: PathBuf, detail: String },

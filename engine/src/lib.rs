@@ -36,28 +36,28 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, Error)]
 pub enum EngineError {
-    #[error("model bundle {path}: cannot read it: {source}")]
+    #[error("model bundle {path}: cannot read it")]
     Read { path: String, source: std::io::Error },
     /// The format error is said once, without its own "model bundle:" (and is not a separate
     /// cause, which would repeat it in every chained message).
     #[error("model bundle {path}: {}", error.detail())]
     Bundle { path: String, error: melanoscope_shared::formats::FormatError },
-    #[error("the ONNX model does not load in {runtime}: {source}")]
+    #[error("the ONNX model does not load in {runtime}")]
     Load { runtime: &'static str, source: Cause },
-    #[error("inference failed in {runtime}: {source}")]
+    #[error("inference failed in {runtime}")]
     Run { runtime: &'static str, source: Cause },
     #[error("the model's outputs are not what the engine reads: {0}")]
     Outputs(String),
     #[error("input has {actual} values; a batch of {batch} {side}x{side} fields needs {expected}")]
     InputSize { actual: usize, expected: usize, batch: usize, side: usize },
-    #[error("reference field {field} of the bundle is not a {side}x{side} RGB field: {source}")]
+    #[error("reference field {field} of the bundle is not a {side}x{side} RGB field")]
     Reference { field: usize, side: usize, source: melanoscope_shared::image::ImageError },
     #[error(
         "self-test failed on reference field {field}: {output} differs by {diff} (tolerance {tolerance}); \
          this device computes something other than the exporter did, so it will not screen"
     )]
     SelfTest { field: usize, output: &'static str, diff: f32, tolerance: f32 },
-    #[error("onnxruntime from {library}: {source}")]
+    #[error("onnxruntime from {library}")]
     OnnxRuntimeLibrary { library: String, source: Cause },
     #[error("{0}")]
     Backend(String),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub enum BrowserError {
     #[error("no Chromium found (set MELANOSCOPE_CHROMIUM, or install Debian's `chromium`: scripts/setup.sh does)")]
     NoBrowser,
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{browser} did not finish within {seconds} s")]
     Timeout { browser: String, seconds: u64 },

@@ -71,7 +71,7 @@ impl fmt::Display for CohortProblem {
 
 #[derive(Debug, Error)]
 pub enum CohortError {
-    #[error("cannot read cohort file {path}: {source}")]
+    #[error("cannot read cohort file {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("cohort file {path} has {} problem(s):\n  {}", problems.len(),
         problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]

@@ -127,15 +127,15 @@ fn class_of(folder: &str) -> Option<Lesion> {
 /// Why patch folders could not be imported (problems with single files are reported, not fatal).
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: line {line}: {source}")]
+    #[error("{path}: line {line}")]
     Csv { path: PathBuf, line: usize, source: csv::Error },
     #[error("{path}: {problem}")]
     Patients { path: PathBuf, problem: String },
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
 }
 

@@ -20,7 +20,7 @@ pub enum ShardError {
     Spec { spec: String, why: String },
     #[error("{var}={value:?} (Slurm array job): {why}; or give --shard K/N")]
     Slurm { var: &'static str, value: String, why: String },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
 }
 

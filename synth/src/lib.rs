@@ -23,11 +23,11 @@ use std::path::PathBuf;
 /// Why synthetic data could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Image(#[from] melanoscope_shared::image::ImageError),
-    #[error("{path}: cannot encode the annotations: {source}")]
+    #[error("{path}: cannot encode the annotations")]
     Json { path: PathBuf, source: serde_json::Error },
     /// A setting or request outside what the generator can make (named in the message).
     #[error("{0}")]

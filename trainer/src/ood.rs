@@ -49,7 +49,7 @@ pub enum OodError {
     Engine(#[from] EngineError),
     #[error("{bundle}: no familiarity statistics; export it with --familiarity-fields (the default)")]
     NoStatistics { bundle: PathBuf },
-    #[error("the bundle's statistics: {0}")]
+    #[error("the bundle's statistics")]
     Format(#[from] FormatError),
     #[error("the bundle's task {0:?} is not one this trainer knows")]
     Task(String),
@@ -59,11 +59,11 @@ pub enum OodError {
     Split(#[from] SplitError),
     #[error("{manifest}: no {magnification} test patches of task {task}")]
     NoTestFields { manifest: PathBuf, magnification: String, task: &'static str },
-    #[error("test fields: {0}")]
+    #[error("test fields")]
     Fields(#[from] FieldsError),
-    #[error("outside set {set}: {path}: {source}")]
+    #[error("outside set {set}: {path}")]
     Image { set: String, path: PathBuf, source: ImageError },
-    #[error("outside set {set}: {path}: {source}")]
+    #[error("outside set {set}: {path}")]
     Io { set: String, path: PathBuf, source: std::io::Error },
     #[error("outside set {set}: no image gives a {side}x{side} field")]
     EmptySet { set: String, side: u32 },

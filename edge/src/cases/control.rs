@@ -22,7 +22,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("control socket {path}: {source}")]
+    #[error("control socket {path}")]
     Io { path: String, source: std::io::Error },
     #[error("control socket {path}: another screen process is listening on it")]
     InUse { path: String },
@@ -104,7 +104,7 @@ impl ControlServer {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
                 Err(e) => {
-                    tracing::warn!(error = %e, socket = %self.path.display(), "control socket");
+                    tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), socket = %self.path.display(), "control socket");
                     return None;
                 }
             };
@@ -152,7 +152,7 @@ impl Reply {
             Err(why) => format!("error {}\n", melanoscope_shared::errors::error_chain(why).replace('\n', " ")),
         };
         if let Err(e) = self.stream.write_all(line.as_bytes()) {
-            tracing::warn!(error = %e, "control socket: the client left before its answer");
+            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "control socket: the client left before its answer");
         }
     }
 }

@@ -118,7 +118,7 @@ impl CaseDesk {
             self.open(&id, frame, log)
         };
         if let Err(e) = result {
-            tracing::warn!(error = %e, "long press");
+            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "long press");
         }
     }
 

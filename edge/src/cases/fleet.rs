@@ -132,7 +132,9 @@ pub fn export_cases(
             match read_bounded(&folder.join(&f.file), MAX_FILE) {
                 Ok(png) => put(format!("{base}/{}", f.file), &png, &mut manifest)?,
                 // The page says which image is missing; the rest of the case travels.
-                Err(e) => tracing::warn!(case = %case.id, error = %e, "field image left out of the export"),
+                Err(e) => {
+                    tracing::warn!(case = %case.id, error = %melanoscope_shared::errors::Chain(&e), "field image left out of the export")
+                }
             }
         }
         let json = read_bounded(&CaseFile::path(&folder), MAX_FILE)?;
@@ -221,7 +223,7 @@ pub fn review(exports: &[PathBuf], out: &Path) -> Result<ReviewSummary, CaseErro
         let manifest = match verify_export(export) {
             Ok(m) => m,
             Err(e) => {
-                tracing::error!(error = %e, "export refused");
+                tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "export refused");
                 refused.push(e.to_string());
                 continue;
             }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 /// Why a case could not be opened, closed, written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
-    #[error("{0}")]
+    #[error(transparent)]
     Id(#[from] FormatError),
     #[error("case {open} is open; close it before opening {wanted}")]
     AlreadyOpen { open: String, wanted: String },
@@ -35,11 +35,11 @@ pub enum CaseError {
     Exists { id: String, status: &'static str },
     #[error("no case {id} in {dir}")]
     Unknown { id: String, dir: String },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: String, source: std::io::Error },
     #[error("{path}: {detail}")]
     Malformed { path: String, detail: String },
-    #[error("field image of the case: {0}")]
+    #[error("field image of the case")]
     Image(#[from] ImageError),
 }
 
@@ -424,7 +424,7 @@ pub fn list_cases(dir: &Path) -> Result<Vec<(PathBuf, CaseFile)>, CaseError> {
         }
         match CaseFile::load(&folder) {
             Ok(f) => out.push((folder, f)),
-            Err(e) => tracing::warn!(error = %e, "case folder skipped"),
+            Err(e) => tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "case folder skipped"),
         }
     }
     out.sort_by_key(|(_, f)| (f.opened_unix_ms, f.id.clone()));

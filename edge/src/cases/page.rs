@@ -151,7 +151,7 @@ pub fn case_records(log: &Path, id: &str) -> Vec<ScreeningRecord> {
     match melanoscope_shared::formats::read_log_file(log) {
         Ok(scan) => scan.records.into_iter().map(|(_, r)| r).filter(|r| r.case.as_deref() == Some(id)).collect(),
         Err(e) => {
-            tracing::warn!(log = %log.display(), error = %e, "the record log does not read; the page has no history");
+            tracing::warn!(log = %log.display(), error = %melanoscope_shared::errors::Chain(&e), "the record log does not read; the page has no history");
             Vec::new()
         }
     }

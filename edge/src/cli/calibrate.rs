@@ -95,7 +95,7 @@ pub fn run(cmd: Calibrate) -> Result<()> {
                         Ok(Some(f)) => got.push(f.image),
                         Ok(None) => break,
                         Err(e) => {
-                            tracing::warn!(error = %e, "blank capture");
+                            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "blank capture");
                             std::thread::sleep(std::time::Duration::from_millis(200));
                         }
                     }

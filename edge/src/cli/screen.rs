@@ -136,7 +136,9 @@ fn screen_with(
                 {
                     match record_fault(cfg, &detail) {
                         Ok(()) => recorded = Some(detail),
-                        Err(r) => tracing::error!(error = %r, "the fault could not be written to the record log"),
+                        Err(r) => {
+                            tracing::error!(error = %melanoscope_shared::errors::Chain(&r), "the fault could not be written to the record log")
+                        }
                     }
                 }
                 notifier.status(&format!("cannot screen: {e}"));
@@ -172,7 +174,9 @@ fn screen_with(
     let socket = cfg.control_socket();
     match ControlServer::bind(&socket) {
         Ok(control) => session = session.with_control(control),
-        Err(e) => tracing::warn!(error = %e, "no control socket: `case open`/`case close` cannot reach this screen"),
+        Err(e) => {
+            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "no control socket: `case open`/`case close` cannot reach this screen")
+        }
     }
     if let Some(id) = &args.case {
         session.open_case(id).map_err(|e| anyhow::anyhow!("--case {id}: {e}"))?;

@@ -47,7 +47,7 @@ impl LogQueue {
                 Err(e) => {
                     self.errors += 1;
                     if self.fault.is_none() {
-                        tracing::error!(error = %e, "record log: records wait in memory and are retried every frame");
+                        tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "record log: records wait in memory and are retried every frame");
                     }
                     self.fault = Some(e.to_string());
                     break;

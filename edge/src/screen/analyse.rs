@@ -18,11 +18,11 @@ use std::time::Instant;
 /// Why a frame could not be analysed; the library's own error is kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyseError {
-    #[error("preprocessing the frame: {0}")]
+    #[error("preprocessing the frame")]
     Preprocess(#[from] ImageError),
-    #[error("inference: {0}")]
+    #[error("inference")]
     Inference(#[from] EngineError),
-    #[error("class activation map of field {field}: {source}")]
+    #[error("class activation map of field {field}")]
     Cam { field: usize, source: CamError },
     #[error("the model's outputs: {0}")]
     Outputs(String),

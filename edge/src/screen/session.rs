@@ -247,7 +247,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
 
     fn leds(&mut self, i: Indicator) {
         if let Err(e) = self.leds.show(i) {
-            tracing::warn!(error = %e, "status LEDs");
+            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "status LEDs");
         }
     }
 
@@ -256,7 +256,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         for sink in &mut self.sinks {
             if let Err(e) = sink.show(frame) {
                 self.stats.sink_errors += 1;
-                tracing::warn!(sink = %sink.name(), error = %e, "display");
+                tracing::warn!(sink = %sink.name(), error = %melanoscope_shared::errors::Chain(&e), "display");
             }
         }
     }
@@ -323,7 +323,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
                 self.sync_log_stats();
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "button"),
+            Err(e) => tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "button"),
         }
         self.serve_control();
         let t = Instant::now();
@@ -406,7 +406,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         let positive = usize::from(self.analyzer.bundle().file.meta.decision.positive_class);
         if let Err(e) = self.desk.frame(frame.index, self.analyzer.corrected(), &analysis, update.verdict, positive) {
             self.stats.case_errors += 1;
-            tracing::error!(error = %e, "case folder");
+            tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "case folder");
         }
         // Every frame: a camera or screening fault in between lit amber without changing the
         // verdict, and the LEDs only write pins when the indicator changes. A log that cannot
@@ -468,7 +468,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
                 self.stats.snapshots += 1;
                 tracing::info!(snapshot = %dir.display(), "snapshot saved");
             }
-            Err(e) => tracing::error!(error = %e, "snapshot"),
+            Err(e) => tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "snapshot"),
         }
     }
 

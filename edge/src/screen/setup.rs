@@ -26,7 +26,7 @@ fn names_the_bundle(e: &EngineError) -> bool {
 pub enum SetupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("trusted {0}")]
+    #[error("a trusted key")]
     Key(#[from] KeyFileError),
     /// The bundle's path once: engine errors about reading or checking the file name it.
     #[error("{}{source}", if names_the_bundle(source) { String::new() } else { format!("model bundle {}: ", path.display()) })]
@@ -38,17 +38,17 @@ pub enum SetupError {
     TunedElsewhere { tuned: String, here: String },
     #[error(transparent)]
     Rollback(#[from] crate::rollback::RollbackError),
-    #[error("the analyser: {0}")]
+    #[error("the analyser")]
     Analyse(#[from] AnalyseError),
-    #[error("the record log: {0}")]
+    #[error("the record log")]
     Record(#[from] RecordError),
-    #[error("the frame source: {0}")]
+    #[error("the frame source")]
     Source(#[from] SourceError),
-    #[error("the display canvas: {0}")]
+    #[error("the display canvas")]
     Display(#[source] ImageError),
     #[error(transparent)]
     Objective(#[from] super::objective::ObjectiveMismatch),
-    #[error("the case folder: {0}")]
+    #[error("the case folder")]
     Cases(#[source] crate::cases::CaseError),
 }
 
@@ -222,7 +222,9 @@ pub fn open_sinks(d: &DisplayConfig, mut spi: Option<DisplayIo>) -> Vec<Box<dyn 
         };
         match opened {
             Ok(s) => sinks.push(s),
-            Err(e) => tracing::error!(sink = ?kind, error = %e, "display sink not opened"),
+            Err(e) => {
+                tracing::error!(sink = ?kind, error = %melanoscope_shared::errors::Chain(&e), "display sink not opened")
+            }
         }
     }
     sinks

@@ -12,11 +12,11 @@ const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// Why a key file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("key file {path}: cannot read it: {source}")]
+    #[error("key file {path}: cannot read it")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("key file {path}: larger than {MAX_KEY_FILE_BYTES} bytes; expected 64 hex digits")]
     TooLarge { path: PathBuf },
-    #[error("key file {path}: {source}")]
+    #[error("key file {path}")]
     Parse { path: PathBuf, source: FormatError },
 }
 

@@ -6,7 +6,7 @@ use crate::cohort::Lesion;
 /// Why a region label map could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LabelMapError {
-    #[error("region label map {path}: {source}")]
+    #[error("region label map {path}")]
     Read { path: std::path::PathBuf, source: std::io::Error },
     #[error("region label map {0:?}: not a file, not `standard`, and not inline `Class=LABEL,...`")]
     NotASpec(String),

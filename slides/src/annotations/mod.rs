@@ -142,7 +142,7 @@ impl AnnotationPolicy {
 
 #[derive(Debug, Error)]
 pub enum AnnotationError {
-    #[error("annotation file {path}: {source}")]
+    #[error("annotation file {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("annotation file {path}: not valid {format}: {detail}")]
     Malformed { path: PathBuf, format: &'static str, detail: String },

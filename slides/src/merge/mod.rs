@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {why}")]
     Invalid { path: PathBuf, why: String },
@@ -35,7 +35,7 @@ pub enum MergeError {
     CellFailed { cell: String, shard: Shard, error: String },
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Json { path: PathBuf, source: serde_json::Error },
 }
 

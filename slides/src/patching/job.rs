@@ -170,11 +170,11 @@ pub enum JobError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Annotation(#[from] AnnotationError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
-    #[error("{path}: encoding the report: {source}")]
+    #[error("{path}: encoding the report")]
     Json { path: PathBuf, source: serde_json::Error },
     #[error("empty tissue mask: no stained tissue found")]
     NoTissue,
@@ -185,7 +185,7 @@ pub enum JobError {
     TimeLimit { limit_s: f64, stage: String },
     #[error(transparent)]
     Shard(#[from] ShardError),
-    #[error("starting the patching threads: {0}")]
+    #[error("starting the patching threads")]
     Threads(#[from] rayon::ThreadPoolBuildError),
 }
 
@@ -447,7 +447,7 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
             .par_iter()
             .map(|entry| {
                 let outcome = process_slide(job, entry).unwrap_or_else(|e| {
-                    tracing::warn!(slide = %entry.slide_id, error = %e, "slide failed");
+                    tracing::warn!(slide = %entry.slide_id, error = %melanoscope_shared::errors::Chain(&e), "slide failed");
                     SlideOutcome::failed(
                         &entry.slide_id,
                         entry.slide.clone(),

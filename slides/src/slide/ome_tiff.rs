@@ -17,9 +17,9 @@ use tiff::tags::{IfdPointer, Tag};
 /// Why an OME-TIFF cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum OmeError {
-    #[error("TIFF structure: {0}")]
+    #[error("TIFF structure")]
     Tiff(#[from] tiff::TiffError),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("OME-XML: {0}")]
     Xml(String),

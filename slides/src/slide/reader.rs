@@ -17,7 +17,7 @@ pub enum SlideError {
         "{path}: OpenSlide cannot open it ({source}); supported: Aperio SVS, DICOM (OpenSlide 4), Hamamatsu NDPI, MIRAX, Leica SCN, tiled TIFF, OME-TIFF, and PNG/JPEG/TIFF images with an explicit µm/px"
     )]
     Unsupported { path: PathBuf, source: Cause },
-    #[error("{path}: no µm/px in the slide's metadata ({source}); give um_per_px in the cohort file or --um-per-px")]
+    #[error("{path}: no µm/px in the slide's metadata; give um_per_px in the cohort file or --um-per-px")]
     NoSpacing { path: PathBuf, source: Cause },
     #[error("{path}: plain images carry no reliable µm/px; give um_per_px in the cohort file or --um-per-px")]
     PlainImageNeedsSpacing { path: PathBuf },
@@ -28,9 +28,9 @@ pub enum SlideError {
          a scan cannot be enlarged to a higher magnification"
     )]
     TooFine { path: PathBuf, target: f64, native: f64 },
-    #[error("{path}: reading level {level} at ({x}, {y}) size {w}x{h} failed: {source}")]
+    #[error("{path}: reading level {level} at ({x}, {y}) size {w}x{h} failed")]
     Read { path: PathBuf, level: u32, x: u64, y: u64, w: u32, h: u32, source: Cause },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
     /// The caller stopped the work (its time budget ran out).
     #[error("{path}: stopped: {reason}")]
@@ -164,7 +164,7 @@ impl Slide {
         let osr = match OpenSlide::new(path) {
             Ok(o) => o,
             Err(e) if is_dicom(path) && !version.starts_with('4') => {
-                tracing::debug!(error = %e, "OpenSlide refused a DICOM file");
+                tracing::debug!(error = %melanoscope_shared::errors::Chain(&e), "OpenSlide refused a DICOM file");
                 return Err(SlideError::DicomNeedsOpenSlide4 { path: p(), version });
             }
             Err(e) => return Err(SlideError::Unsupported { path: p(), source: e.into() }),

@@ -23,9 +23,9 @@ pub enum TileError {
     Image(#[from] ImageError),
     #[error("the TIFF decoder was poisoned by an earlier panic")]
     Poisoned,
-    #[error("TIFF directory of level {level}: {source}")]
+    #[error("TIFF directory of level {level}")]
     Directory { level: u32, source: tiff::TiffError },
-    #[error("TIFF tile {index}: {source}")]
+    #[error("TIFF tile {index}")]
     Tile { index: u32, source: tiff::TiffError },
     #[error("TIFF tile {index}: not 8-bit samples")]
     NotEightBit { index: u32 },

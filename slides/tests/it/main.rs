@@ -2,6 +2,7 @@
 //! for each area.
 
 mod annotated_patching;
+mod errors;
 mod ome_tiff;
 mod patch_job;
 mod real_slides;

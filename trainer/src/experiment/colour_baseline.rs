@@ -53,7 +53,7 @@ pub enum BaselineError {
     Slide(#[from] melanoscope_slides::slide::SlideError),
     #[error("{0}")]
     Data(String),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Metrics { what: &'static str, source: melanoscope_shared::metrics::MetricsError },
 }
 

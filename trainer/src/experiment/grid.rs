@@ -80,21 +80,21 @@ pub struct RunResult {
 /// Why one run of the grid failed (recorded in its row) or the grid stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum GridError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("encoding the experiment table: {0}")]
+    #[error("encoding the experiment table")]
     Json(#[from] serde_json::Error),
     #[error("patch size {0} in the manifest")]
     PatchSize(i32),
-    #[error("training: {0}")]
+    #[error("training")]
     Fit(#[from] crate::train::fit::FitError),
-    #[error("loading the best checkpoint: {0}")]
+    #[error("loading the best checkpoint")]
     Checkpoint(#[from] crate::model::WeightsError),
-    #[error("predicting: {0}")]
+    #[error("predicting")]
     Predict(#[from] tch::TchError),
-    #[error("evaluating: {0}")]
+    #[error("evaluating")]
     Evaluate(#[from] crate::train::evaluate::EvaluationError),
-    #[error("drawing a figure: {0}")]
+    #[error("drawing a figure")]
     Plot(#[from] super::plots::PlotError),
 }
 

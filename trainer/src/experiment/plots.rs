@@ -10,7 +10,7 @@ const COLOURS: [RGBColor; 4] =
 /// Why a figure could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
-    #[error("cannot draw the figure: {0}")]
+    #[error("cannot draw the figure")]
     Draw(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     #[error("confusion matrix is not {0}×{0}")]
     Shape(usize),

@@ -19,13 +19,13 @@ pub enum BundleError {
     Format(#[from] FormatError),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("{path}: cannot read it: {source}")]
+    #[error("{path}: cannot read it")]
     Read { path: String, source: std::io::Error },
-    #[error("{path}: not JSON: {source}")]
+    #[error("{path}: not JSON")]
     Json { path: String, source: serde_json::Error },
     #[error("{path}: {detail}")]
     Report { path: String, detail: String },
-    #[error("reference field {index}: {source}")]
+    #[error("reference field {index}")]
     Reference { index: usize, source: melanoscope_shared::image::ImageError },
 }
 

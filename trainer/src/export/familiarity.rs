@@ -63,15 +63,15 @@ pub fn with_cameras(set: FieldSet, cameras: u32, norm: &Normalization) -> Result
 /// Why no statistics could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum FamiliarityError {
-    #[error("running the fields: {0}")]
+    #[error("running the fields")]
     Engine(#[from] EngineError),
     #[error("{fields} training fields cannot describe a distribution; at least {needed} are needed")]
     TooFew { fields: usize, needed: usize },
-    #[error("the covariance: {0}")]
+    #[error("the covariance")]
     Torch(#[from] tch::TchError),
-    #[error("the statistics: {0}")]
+    #[error("the statistics")]
     Format(#[from] FormatError),
-    #[error("fields through the simulated cameras: {0}")]
+    #[error("fields through the simulated cameras")]
     Image(#[from] ImageError),
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// Why no field set could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum FieldsError {
-    #[error("laying out the fields: {0}")]
+    #[error("laying out the fields")]
     Image(#[from] ImageError),
     #[error("none of the {tried} patches picked could be read (see the loader's warnings)")]
     NoneReadable { tried: usize },

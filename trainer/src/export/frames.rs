@@ -96,7 +96,7 @@ pub enum FrameThresholdError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Image(#[from] ImageError),
-    #[error("choosing the frame threshold: {0}")]
+    #[error("choosing the frame threshold")]
     Metrics(#[from] MetricsError),
 }
 

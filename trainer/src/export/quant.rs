@@ -26,7 +26,7 @@ pub enum QuantError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Data(String),
-    #[error("the CAM of field {field}: {source}")]
+    #[error("the CAM of field {field}")]
     Cam { field: usize, source: melanoscope_shared::cam::CamError },
 }
 

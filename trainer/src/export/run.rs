@@ -165,7 +165,7 @@ pub struct FrameThresholdWritten {
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportRunError {
-    #[error("checkpoint {path}: {source}")]
+    #[error("checkpoint {path}")]
     Checkpoint { path: PathBuf, source: WeightsError },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -173,7 +173,7 @@ pub enum ExportRunError {
     Split(#[from] SplitError),
     #[error("{manifest}: no {magnification} patches of task {task} in the {partition:?} partition")]
     NoPatches { manifest: PathBuf, magnification: String, task: &'static str, partition: Partition },
-    #[error("reading {partition:?} fields: {source}")]
+    #[error("reading {partition:?} fields")]
     Fields { partition: Partition, source: FieldsError },
     #[error("--form int8 needs a manifest and split: it calibrates on validation fields")]
     NeedsCalibrationData,
@@ -181,27 +181,27 @@ pub enum ExportRunError {
     Forms(String),
     #[error(transparent)]
     Export(#[from] ExportError),
-    #[error("INT8: {0}")]
+    #[error("INT8")]
     Quant(#[from] QuantError),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("the bundle: {0}")]
+    #[error("the bundle")]
     Bundle(#[from] BundleError),
-    #[error("the bundle: {0}")]
+    #[error("the bundle")]
     Format(#[from] FormatError),
-    #[error("signing {0}")]
+    #[error("signing the bundle")]
     Key(#[from] KeyFileError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("encoding the agreement report: {0}")]
+    #[error("encoding the agreement report")]
     Json(#[from] serde_json::Error),
-    #[error("reading the head's weights: {0}")]
+    #[error("reading the head's weights")]
     Torch(#[from] tch::TchError),
-    #[error("the placeholder reference field: {0}")]
+    #[error("the placeholder reference field")]
     Image(#[from] ImageError),
-    #[error("the frame threshold: {0}")]
+    #[error("the frame threshold")]
     Frames(#[from] FrameThresholdError),
-    #[error("the familiarity statistics: {0}")]
+    #[error("the familiarity statistics")]
     Familiarity(#[from] FamiliarityError),
 }
 

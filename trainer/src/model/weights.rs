@@ -38,7 +38,7 @@ pub enum WeightsError {
         list("of another shape", shapes)
     )]
     Mismatch { path: PathBuf, missing: Vec<String>, unexpected: Vec<String>, shapes: Vec<String> },
-    #[error("copying {name}: {source}")]
+    #[error("copying {name}")]
     Copy { name: String, source: tch::TchError },
 }
 

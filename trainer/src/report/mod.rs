@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub enum ReportError {
     #[error("run folder {0}: not a folder")]
     NoRun(PathBuf),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
 }
 

@@ -57,7 +57,7 @@ pub enum BenchError {
     Optim(#[from] OptimError),
     #[error("the data pipeline ended before a full batch")]
     PipelineEnded,
-    #[error("timing the data pipeline's stages: {0}")]
+    #[error("timing the data pipeline's stages")]
     Stages(#[from] crate::data::loader::StageError),
 }
 

@@ -47,11 +47,11 @@ pub enum EvaluateRunError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Split(#[from] SplitError),
-    #[error("checkpoint {path}: {source}")]
+    #[error("checkpoint {path}")]
     Checkpoint { path: PathBuf, source: WeightsError },
     #[error("{0}")]
     PatchSize(String),
-    #[error("predicting: {0}")]
+    #[error("predicting")]
     Predict(#[from] tch::TchError),
     #[error(transparent)]
     Evaluate(#[from] EvaluationError),

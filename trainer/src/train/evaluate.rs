@@ -122,11 +122,11 @@ impl std::fmt::Display for Level {
 /// Why an evaluation could not be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
-    #[error("{level}-level units: {source}")]
+    #[error("{level}-level units")]
     Aggregate { level: &'static str, source: MetricsError },
-    #[error("{level}-level validation threshold: {source}")]
+    #[error("{level}-level validation threshold")]
     Threshold { level: &'static str, source: MetricsError },
-    #[error("{level}-level test AUC: {source}")]
+    #[error("{level}-level test AUC")]
     Auc { level: &'static str, source: MetricsError },
     #[error("{0}")]
     Shape(String),

@@ -34,7 +34,7 @@ impl RunInfo {
         match serde_json::from_str(&text) {
             Ok(info) => Some(info),
             Err(e) => {
-                tracing::warn!(file = %file.display(), error = %e, "run information unreadable; ignored");
+                tracing::warn!(file = %file.display(), error = %melanoscope_shared::errors::Chain(&e), "run information unreadable; ignored");
                 None
             }
         }

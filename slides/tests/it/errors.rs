@@ -1,0 +1,31 @@
+//! A failure reaches the user as one line with each cause said once: the binary prints the
+//! chain (`error_chain`), and no message repeats the error it wraps.
+
+use std::process::Command;
+
+#[test]
+fn a_three_level_failure_is_printed_with_each_cause_once() {
+    let dir = std::env::temp_dir().join(format!("msc-error-chain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let shard = dir.join("shards/0-of-1");
+    std::fs::create_dir_all(&shard).unwrap();
+    std::fs::write(shard.join("shard.json"), "{ not json").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_melanoscope-slides"))
+        .args(["merge", "patches", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    // The command's context, the shard file, and the JSON parser's own words.
+    let levels =
+        [format!("merging the shards under {}", dir.display()), "shard.json".into(), "key must be a string".into()];
+    for level in &levels {
+        assert_eq!(text.matches(level.as_str()).count(), 1, "{level:?} said once in {text}");
+    }
+    let at = |s: &str| text.find(s).unwrap();
+    assert!(at(&levels[0]) < at(&levels[1]) && at(&levels[1]) < at(&levels[2]), "outermost first: {text}");
+    assert!(text.starts_with("Error: ") && !text.contains("Caused by"), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
