@@ -362,7 +362,8 @@ pub struct CasesConfig {
 }
 
 fn parse_table(file: &str, text: &str) -> Result<Table, ConfigError> {
-    text.parse::<Table>().map_err(|e| ConfigError::Parse { file: file.into(), detail: e.to_string() })
+    text.parse::<Table>()
+        .map_err(|e| ConfigError::Parse { file: file.into(), detail: melanoscope_shared::errors::error_chain(&e) })
 }
 
 /// Refuses any key of `site` that `defaults` lacks, naming it with its dotted path.
@@ -455,9 +456,10 @@ impl EdgeConfig {
             merge(&mut table, site_table);
         }
         resolve_old_aggregation(&mut table, &file)?;
-        let config: EdgeConfig = Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { file: file.clone(), detail: e.to_string() })?;
+        let config: EdgeConfig = Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+            file: file.clone(),
+            detail: melanoscope_shared::errors::error_chain(&e),
+        })?;
         config.validate(&file)?;
         Ok(config)
     }
@@ -642,8 +644,10 @@ pub fn update_objective(path: &Path, objective: &str, key: &str, value: Value) -
 
 /// Writes `[model.tuned]` into the site file at `path`, as [`update_objective`] does.
 pub fn update_tuned(path: &Path, tuned: &TunedChoice) -> Result<EdgeConfig, ConfigError> {
-    let value = Value::try_from(tuned)
-        .map_err(|e| ConfigError::Parse { file: path.display().to_string(), detail: e.to_string() })?;
+    let value = Value::try_from(tuned).map_err(|e| ConfigError::Parse {
+        file: path.display().to_string(),
+        detail: melanoscope_shared::errors::error_chain(&e),
+    })?;
     update_site(path, &["model", "tuned"], value)
 }
 
@@ -675,13 +679,15 @@ fn edit_toml(file: &str, text: &str, keys: &[&str], value: Value) -> Result<Stri
     let Some((last, parents)) = keys.split_last() else {
         return Err(invalid(file, "", "no key", "a dotted key"));
     };
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| parse(e.to_string()))?;
+    let mut doc: DocumentMut =
+        text.parse().map_err(|e: toml_edit::TomlError| parse(melanoscope_shared::errors::error_chain(&e)))?;
     // The new value in toml_edit's form: written by `toml` under its own key, then parsed.
     let item = {
         let mut wrapper = Table::new();
         wrapper.insert(last.to_string(), value);
-        let written = toml::to_string(&wrapper).map_err(|e| parse(e.to_string()))?;
-        let mut parsed: DocumentMut = written.parse().map_err(|e: toml_edit::TomlError| parse(e.to_string()))?;
+        let written = toml::to_string(&wrapper).map_err(|e| parse(melanoscope_shared::errors::error_chain(&e)))?;
+        let mut parsed: DocumentMut =
+            written.parse().map_err(|e: toml_edit::TomlError| parse(melanoscope_shared::errors::error_chain(&e)))?;
         parsed.as_table_mut().remove(last).unwrap_or(Item::None)
     };
     let not_table = |depth: usize| invalid(file, &keys[..depth].join("."), "not a table", "a table");
@@ -840,7 +846,7 @@ mod tests {
         assert!(e.contains("missing.toml"), "{e}");
         let link = dir.join("dangling.toml");
         std::os::unix::fs::symlink(dir.join("gone.toml"), &link).unwrap();
-        let e = EdgeConfig::load(Some(&link)).unwrap_err().to_string();
+        let e = melanoscope_shared::errors::error_chain(&EdgeConfig::load(Some(&link)).unwrap_err());
         assert!(e.contains("dangling.toml") && e.contains("does not exist"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -134,10 +134,15 @@ pub fn check_and_record(
         }
     };
     state.signers.insert(key, accepted);
-    let io = |e: std::io::Error| RollbackError::State { path: path.display().to_string(), detail: e.to_string() };
+    let io = |e: std::io::Error| RollbackError::State {
+        path: path.display().to_string(),
+        detail: melanoscope_shared::errors::error_chain(&e),
+    };
     std::fs::create_dir_all(state_dir).map_err(io)?;
-    let json = serde_json::to_vec_pretty(&state)
-        .map_err(|e| RollbackError::State { path: path.display().to_string(), detail: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| RollbackError::State {
+        path: path.display().to_string(),
+        detail: melanoscope_shared::errors::error_chain(&e),
+    })?;
     write_atomic(&path, &json).map_err(io)?;
     Ok(outcome)
 }

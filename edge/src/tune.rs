@@ -113,7 +113,17 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
         let form = match file.form(Some(name)) {
             Ok(f) => f,
             Err(e) => {
-                push(row(BackendKind::Tract, 0, 0, RowStatus::Failed, Some(e.to_string()), None), &mut rows);
+                push(
+                    row(
+                        BackendKind::Tract,
+                        0,
+                        0,
+                        RowStatus::Failed,
+                        Some(melanoscope_shared::errors::error_chain(&e)),
+                        None,
+                    ),
+                    &mut rows,
+                );
                 continue;
             }
         };
@@ -147,7 +157,9 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
                             Engine::open(&form.onnx, batch, side, backend, threads).map_err(|e| e.to_string())
                         }
                     };
-                    let outcome = engine.and_then(|e| measure(&form, &e, plan.runs).map_err(|e| e.to_string()));
+                    let outcome = engine.and_then(|e| {
+                        measure(&form, &e, plan.runs).map_err(|e| melanoscope_shared::errors::error_chain(&e))
+                    });
                     let r = match outcome {
                         Ok(ms) => row(backend.kind(), batch, threads, RowStatus::Passed, None, Some(ms)),
                         Err(why) => row(backend.kind(), batch, threads, RowStatus::Failed, Some(why), None),

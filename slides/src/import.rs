@@ -229,7 +229,7 @@ pub fn import_patch_folders(root: &Path, settings: &ImportSettings, out: &Path) 
             let img = match load_rgb(&file) {
                 Ok(i) => i,
                 Err(e) => {
-                    report.problems.push(e.to_string());
+                    report.problems.push(melanoscope_shared::errors::error_chain(&e));
                     continue;
                 }
             };

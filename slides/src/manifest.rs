@@ -112,7 +112,10 @@ impl ManifestWriter {
             return Ok(());
         }
         let path = self.path.clone();
-        let err = |e: parquet::errors::ParquetError| ManifestError::Io { path: path.clone(), detail: e.to_string() };
+        let err = |e: parquet::errors::ParquetError| ManifestError::Io {
+            path: path.clone(),
+            detail: melanoscope_shared::errors::error_chain(&e),
+        };
         let Some(writer) = self.writer.as_mut() else {
             return Err(ManifestError::Io { path: self.path.clone(), detail: "writer already finished".into() });
         };

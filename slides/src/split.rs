@@ -197,19 +197,23 @@ impl PatientSplit {
         for (patient, (part, label)) in &self.assignments {
             text.push_str(&format!("{patient},{part},{label}\n"));
         }
-        write_atomic(path, text.as_bytes()).map_err(|e| SplitError::Write { path: path.into(), detail: e.to_string() })
+        write_atomic(path, text.as_bytes())
+            .map_err(|e| SplitError::Write { path: path.into(), detail: melanoscope_shared::errors::error_chain(&e) })
     }
 
     /// Reads a split file, refusing any patient listed in two partitions.
     pub fn load(path: &Path) -> Result<Self, SplitError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| SplitError::Read { path: path.into(), detail: e.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SplitError::Read { path: path.into(), detail: melanoscope_shared::errors::error_chain(&e) })?;
         let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
         let mut assignments: BTreeMap<String, (Partition, Lesion)> = BTreeMap::new();
         let mut first_line: BTreeMap<String, u64> = BTreeMap::new();
         let mut problems = Vec::new();
         for record in reader.records() {
-            let record = record.map_err(|e| SplitError::Invalid { path: path.into(), problems: e.to_string() })?;
+            let record = record.map_err(|e| SplitError::Invalid {
+                path: path.into(),
+                problems: melanoscope_shared::errors::error_chain(&e),
+            })?;
             let line = record.position().map_or(0, |p| p.line());
             let (patient, part, label) = (record.get(0), record.get(1).and_then(Partition::parse), record.get(2));
             let (Some(patient), Some(part), Some(label)) = (patient, part, label.and_then(Lesion::parse)) else {

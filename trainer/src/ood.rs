@@ -207,7 +207,7 @@ fn auroc(set: &str, outside: &[f32], inside: &[f32]) -> Result<f64, OodError> {
     let labels: Vec<bool> = outside.iter().map(|_| true).chain(inside.iter().map(|_| false)).collect();
     let scores: Vec<f64> = outside.iter().chain(inside).map(|s| f64::from(*s)).collect();
     melanoscope_shared::metrics::auc(&labels, &scores)
-        .map_err(|e| OodError::Auc { set: set.into(), detail: e.to_string() })
+        .map_err(|e| OodError::Auc { set: set.into(), detail: melanoscope_shared::errors::error_chain(&e) })
 }
 
 /// Runs the measurement `plan` describes.

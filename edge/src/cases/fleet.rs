@@ -147,8 +147,10 @@ pub fn export_cases(
             opened_unix_ms: case.opened_unix_ms,
         });
     }
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| CaseError::Malformed { path: "manifest.json".into(), detail: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| CaseError::Malformed {
+        path: "manifest.json".into(),
+        detail: melanoscope_shared::errors::error_chain(&e),
+    })?;
     let path = tmp.join("manifest.json");
     std::fs::write(&path, json).map_err(io(&path))?;
     std::fs::rename(&tmp, out).map_err(io(out))?;
@@ -179,21 +181,24 @@ pub fn verify_export(export: &Path) -> Result<Manifest, ReviewError> {
         detail,
     };
     let bytes = read_bounded(&export.join("manifest.json"), MAX_MANIFEST)
-        .map_err(|e| damaged("manifest.json", e.to_string()))?;
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| damaged("manifest.json", e.to_string()))?;
+        .map_err(|e| damaged("manifest.json", melanoscope_shared::errors::error_chain(&e)))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| damaged("manifest.json", melanoscope_shared::errors::error_chain(&e)))?;
     if manifest.format != FORMAT || manifest.version != VERSION {
         let detail =
             format!("format {:?} version {}; expected {FORMAT} version {VERSION}", manifest.format, manifest.version);
         return Err(damaged("manifest.json", detail));
     }
     for c in &manifest.cases {
-        melanoscope_shared::formats::check_case_id(&c.id).map_err(|e| damaged("manifest.json", e.to_string()))?;
+        melanoscope_shared::formats::check_case_id(&c.id)
+            .map_err(|e| damaged("manifest.json", melanoscope_shared::errors::error_chain(&e)))?;
     }
     for f in &manifest.files {
         if !safe_relative(&f.path) {
             return Err(damaged(&f.path, "a path outside the export's cases/ folder".into()));
         }
-        let bytes = read_bounded(&export.join(&f.path), MAX_FILE).map_err(|e| damaged(&f.path, e.to_string()))?;
+        let bytes = read_bounded(&export.join(&f.path), MAX_FILE)
+            .map_err(|e| damaged(&f.path, melanoscope_shared::errors::error_chain(&e)))?;
         if bytes.len() as u64 != f.bytes {
             return Err(damaged(&f.path, format!("{} bytes; the manifest says {}", bytes.len(), f.bytes)));
         }
@@ -224,7 +229,7 @@ pub fn review(exports: &[PathBuf], out: &Path) -> Result<ReviewSummary, CaseErro
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "export refused");
-                refused.push(e.to_string());
+                refused.push(melanoscope_shared::errors::error_chain(&e));
                 continue;
             }
         };

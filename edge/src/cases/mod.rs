@@ -171,8 +171,10 @@ impl CaseFile {
     pub fn load(folder: &Path) -> Result<Self, CaseError> {
         let path = Self::path(folder);
         let bytes = read_bounded(&path, MAX_CASE_FILE)?;
-        let file: CaseFile = serde_json::from_slice(&bytes)
-            .map_err(|e| CaseError::Malformed { path: path.display().to_string(), detail: e.to_string() })?;
+        let file: CaseFile = serde_json::from_slice(&bytes).map_err(|e| CaseError::Malformed {
+            path: path.display().to_string(),
+            detail: melanoscope_shared::errors::error_chain(&e),
+        })?;
         check_case_id(&file.id)?;
         if file.fields.iter().any(|f| !safe_file_name(&f.file)) {
             return Err(CaseError::Malformed {
@@ -185,8 +187,10 @@ impl CaseFile {
 
     fn save(&self, folder: &Path) -> Result<(), CaseError> {
         let path = Self::path(folder);
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| CaseError::Malformed { path: path.display().to_string(), detail: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| CaseError::Malformed {
+            path: path.display().to_string(),
+            detail: melanoscope_shared::errors::error_chain(&e),
+        })?;
         melanoscope_shared::atomic::write_atomic(&path, &json).map_err(io(&path))
     }
 }
@@ -399,8 +403,9 @@ fn field_panel(frame: &RgbImage, f: &FieldResult) -> Result<Vec<u8>, CaseError> 
     let (w, h) = (crop.width() as usize, crop.height() as usize);
     let (hh, hw) = f.heat_size;
     let heat = upsample_bilinear(&f.heat, hh, hw, h, w).unwrap_or_else(|_| vec![0.0; w * h]);
-    let overlay = melanoscope_shared::cam::overlay(&crop, &heat, &viridis(), 0.45, 0.25)
-        .map_err(|e| CaseError::Malformed { path: "CAM overlay".into(), detail: e.to_string() })?;
+    let overlay = melanoscope_shared::cam::overlay(&crop, &heat, &viridis(), 0.45, 0.25).map_err(|e| {
+        CaseError::Malformed { path: "CAM overlay".into(), detail: melanoscope_shared::errors::error_chain(&e) }
+    })?;
     let gap = 4;
     let mut panel = RgbImage::filled(2 * w as u32 + gap, h as u32, [255; 3])?;
     for row in 0..h as u32 {

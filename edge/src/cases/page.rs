@@ -116,7 +116,7 @@ pub fn case_html(folder: &Path, case: &CaseFile, records: &[ScreeningRecord]) ->
                 let _ = write!(
                     h,
                     "<figure><p>image unreadable: {}</p><figcaption>{caption}</figcaption></figure>",
-                    esc(&e.to_string())
+                    esc(&melanoscope_shared::errors::error_chain(&e))
                 );
             }
         }

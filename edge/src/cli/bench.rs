@@ -202,7 +202,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 &Backend::OnnxRuntime { library: lib.clone() },
                 choice.threads,
             ) {
-                Err(e) => OnnxRuntimeComparison::Skipped { skipped: e.to_string() },
+                Err(e) => OnnxRuntimeComparison::Skipped { skipped: melanoscope_shared::errors::error_chain(&e) },
                 Ok(engine) => {
                     let per = 3 * side * side;
                     let mut times = Vec::new();

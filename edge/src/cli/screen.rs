@@ -54,7 +54,9 @@ pub struct ScreenArgs {
 }
 
 fn parse_case_id(s: &str) -> Result<String, String> {
-    melanoscope_shared::formats::check_case_id(s).map(|()| s.to_string()).map_err(|e| e.to_string())
+    melanoscope_shared::formats::check_case_id(s)
+        .map(|()| s.to_string())
+        .map_err(|e| melanoscope_shared::errors::error_chain(&e))
 }
 
 /// Shows `fault` on whatever sinks the settings allow (when the site file is the fault, what

@@ -72,7 +72,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
                 "not in this build (rebuild melanoscope-edge with --features onnxruntime)".to_string(),
             )),
             Ok(b) => Ok(b),
-            Err(e) => Err((BackendKind::Onnxruntime, e.to_string())),
+            Err(e) => Err((BackendKind::Onnxruntime, melanoscope_shared::errors::error_chain(&e))),
         }
     };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);

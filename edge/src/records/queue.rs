@@ -49,7 +49,7 @@ impl LogQueue {
                     if self.fault.is_none() {
                         tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "record log: records wait in memory and are retried every frame");
                     }
-                    self.fault = Some(e.to_string());
+                    self.fault = Some(melanoscope_shared::errors::error_chain(&e));
                     break;
                 }
             }

@@ -79,7 +79,7 @@ impl Analyzer {
         let familiarity = match (&meta.familiarity, screening.familiarity_gate) {
             (Some(stats), true) => Some(
                 FamiliarityScorer::new(stats.clone(), meta.classes.len())
-                    .map_err(|e| AnalyseError::Bundle(e.to_string()))?,
+                    .map_err(|e| AnalyseError::Bundle(melanoscope_shared::errors::error_chain(&e)))?,
             ),
             (None, true) => {
                 tracing::warn!(

@@ -342,7 +342,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             }
             Err(e) => {
                 self.stats.source_errors += 1;
-                let msg = e.to_string();
+                let msg = melanoscope_shared::errors::error_chain(&e);
                 self.show_problem("CAMERA UNAVAILABLE", &msg);
                 return Step::Waiting(msg);
             }

@@ -15,8 +15,10 @@ pub struct FrameFolder {
 impl FrameFolder {
     /// Writes every `every`th frame shown (0: none; the button's snapshots go elsewhere).
     pub fn new(dir: PathBuf, every: u64) -> Result<Self, SinkError> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| SinkError::Io { sink: format!("snapshot folder {}", dir.display()), detail: e.to_string() })?;
+        std::fs::create_dir_all(&dir).map_err(|e| SinkError::Io {
+            sink: format!("snapshot folder {}", dir.display()),
+            detail: melanoscope_shared::errors::error_chain(&e),
+        })?;
         Ok(Self { dir, every, seen: 0, written: Vec::new() })
     }
 }
@@ -30,8 +32,10 @@ impl DisplaySink for FrameFolder {
         }
         let path = self.dir.join(format!("frame-{n:06}.png"));
         let err = |e: String| SinkError::Io { sink: path.display().to_string(), detail: e };
-        let png = encode_rgb(frame, image::ImageFormat::Png).map_err(|e| err(e.to_string()))?;
-        melanoscope_shared::atomic::write_atomic(&path, &png).map_err(|e| err(e.to_string()))?;
+        let png =
+            encode_rgb(frame, image::ImageFormat::Png).map_err(|e| err(melanoscope_shared::errors::error_chain(&e)))?;
+        melanoscope_shared::atomic::write_atomic(&path, &png)
+            .map_err(|e| err(melanoscope_shared::errors::error_chain(&e)))?;
         self.written.push(path);
         Ok(())
     }

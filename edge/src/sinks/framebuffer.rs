@@ -23,9 +23,10 @@ impl FramebufferGeometry {
     pub fn from_sysfs(dir: &Path) -> Result<Self, SinkError> {
         let read = |name: &str| {
             let p = dir.join(name);
-            std::fs::read_to_string(&p)
-                .map(|s| s.trim().to_string())
-                .map_err(|e| SinkError::Device { sink: p.display().to_string(), detail: e.to_string() })
+            std::fs::read_to_string(&p).map(|s| s.trim().to_string()).map_err(|e| SinkError::Device {
+                sink: p.display().to_string(),
+                detail: melanoscope_shared::errors::error_chain(&e),
+            })
         };
         let bad = |what: &str, v: &str| SinkError::Device {
             sink: dir.display().to_string(),
@@ -68,10 +69,10 @@ impl Framebuffer {
     /// (e.g. `/sys/class/graphics/fb0`).
     pub fn open(device: &Path, sysfs: &Path) -> Result<Self, SinkError> {
         let geometry = FramebufferGeometry::from_sysfs(sysfs)?;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(device)
-            .map_err(|e| SinkError::Device { sink: device.display().to_string(), detail: e.to_string() })?;
+        let file = std::fs::OpenOptions::new().write(true).open(device).map_err(|e| SinkError::Device {
+            sink: device.display().to_string(),
+            detail: melanoscope_shared::errors::error_chain(&e),
+        })?;
         let buf = vec![0; geometry.stride as usize * geometry.height as usize];
         Ok(Self { device: device.to_path_buf(), file, geometry, buf })
     }
@@ -99,9 +100,10 @@ impl DisplaySink for Framebuffer {
                 buf[i..i + 2].copy_from_slice(&v.to_le_bytes());
             }
         });
-        self.file
-            .write_all_at(&self.buf, 0)
-            .map_err(|e| SinkError::Io { sink: self.device.display().to_string(), detail: e.to_string() })
+        self.file.write_all_at(&self.buf, 0).map_err(|e| SinkError::Io {
+            sink: self.device.display().to_string(),
+            detail: melanoscope_shared::errors::error_chain(&e),
+        })
     }
 
     fn name(&self) -> String {

@@ -197,10 +197,10 @@ impl<R: Read> FrameSource for MjpegStream<R> {
                     if self.eof {
                         return Ok(None);
                     }
-                    let n = self
-                        .reader
-                        .read(&mut self.chunk)
-                        .map_err(|e| SourceError::Disconnected { device: self.name.clone(), detail: e.to_string() })?;
+                    let n = self.reader.read(&mut self.chunk).map_err(|e| SourceError::Disconnected {
+                        device: self.name.clone(),
+                        detail: melanoscope_shared::errors::error_chain(&e),
+                    })?;
                     if n == 0 {
                         self.eof = true;
                     }
@@ -253,11 +253,18 @@ impl<R: Read> FrameSource for RawStream<R> {
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(SourceError::Disconnected { device: self.name.clone(), detail: e.to_string() }),
+                Err(e) => {
+                    return Err(SourceError::Disconnected {
+                        device: self.name.clone(),
+                        detail: melanoscope_shared::errors::error_chain(&e),
+                    });
+                }
             }
         }
-        let image = RgbImage::from_raw(self.width, self.height, data)
-            .map_err(|e| SourceError::Corrupt { origin: self.name.clone(), detail: e.to_string() })?;
+        let image = RgbImage::from_raw(self.width, self.height, data).map_err(|e| SourceError::Corrupt {
+            origin: self.name.clone(),
+            detail: melanoscope_shared::errors::error_chain(&e),
+        })?;
         let index = self.delivered;
         self.delivered += 1;
         Ok(Some(Frame { image, index, origin: self.name.clone() }))

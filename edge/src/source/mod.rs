@@ -76,8 +76,10 @@ pub(crate) fn decode_into_spare(
     origin: &str,
 ) -> Result<RgbImage, SourceError> {
     let refused = |e: ImageError| match e {
-        ImageError::Oversized { .. } => SourceError::Oversized { origin: origin.into(), detail: e.to_string() },
-        _ => SourceError::Corrupt { origin: origin.into(), detail: e.to_string() },
+        ImageError::Oversized { .. } => {
+            SourceError::Oversized { origin: origin.into(), detail: melanoscope_shared::errors::error_chain(&e) }
+        }
+        _ => SourceError::Corrupt { origin: origin.into(), detail: melanoscope_shared::errors::error_chain(&e) },
     };
     let mut image = match spare.take() {
         Some(image) => image,

@@ -97,7 +97,7 @@ where
             }
             match (self.open)() {
                 Ok(s) => self.source = Some(s),
-                Err(e) => return Err(self.lost(e.to_string(), now)),
+                Err(e) => return Err(self.lost(melanoscope_shared::errors::error_chain(&e), now)),
             }
         }
         let Some(source) = self.source.as_mut() else { return Ok(None) };

@@ -90,7 +90,7 @@ impl FrameSource for Replay {
         let origin = path.display().to_string();
         let corrupt = |detail: String| SourceError::Corrupt { origin: origin.clone(), detail };
         let bytes = melanoscope_shared::bounded::read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
-            BoundedReadError::Io(e) => corrupt(e.to_string()),
+            BoundedReadError::Io(e) => corrupt(melanoscope_shared::errors::error_chain(&e)),
             BoundedReadError::TooLarge { .. } => SourceError::Oversized {
                 origin: origin.clone(),
                 detail: format!("over {MAX_FILE_BYTES} bytes; a frame file is at most that"),

@@ -74,10 +74,10 @@ mod imp {
     impl Camera {
         /// The next frame, decoded into `spare` (a frame the loop handed back) when given.
         pub fn next(&mut self, index: u64, name: &str, spare: &mut Option<RgbImage>) -> Result<Frame, SourceError> {
-            let (buf, meta) = self
-                .stream
-                .next()
-                .map_err(|e| SourceError::Disconnected { device: name.into(), detail: e.to_string() })?;
+            let (buf, meta) = self.stream.next().map_err(|e| SourceError::Disconnected {
+                device: name.into(),
+                detail: melanoscope_shared::errors::error_chain(&e),
+            })?;
             let used = (meta.bytesused as usize).min(buf.len());
             let corrupt = |detail: String| SourceError::Corrupt { origin: name.into(), detail };
             let image = if self.yuyv {
@@ -88,7 +88,7 @@ mod imp {
                     return Err(corrupt(format!("YUYV buffer of {used} bytes for {}", self.format)));
                 }
                 RgbImage::from_raw(self.format.width, self.format.height, std::mem::take(&mut self.rgb))
-                    .map_err(|e| corrupt(e.to_string()))?
+                    .map_err(|e| corrupt(melanoscope_shared::errors::error_chain(&e)))?
             } else {
                 let bounds = FrameBounds::camera(self.format.width, self.format.height);
                 super::super::decode_into_spare(&buf[..used], spare, bounds, name)?

@@ -45,15 +45,15 @@ mod tests {
             read_key_file(&p)
         };
         assert_eq!(case("good.public", format!("{key}\n").as_bytes()).unwrap(), [0xab; 32]);
-        let e = case("truncated.public", &key.as_bytes()[..40]).unwrap_err().to_string();
+        let e = case("truncated.public", &key.as_bytes()[..40]).map_err(|e| crate::errors::error_chain(&e)).unwrap_err();
         assert!(e.contains("truncated.public") && e.contains("40 characters"), "{e}");
-        let e = case("malformed.public", key.replace('a', "z").as_bytes()).unwrap_err().to_string();
+        let e = case("malformed.public", key.replace('a', "z").as_bytes()).map_err(|e| crate::errors::error_chain(&e)).unwrap_err();
         assert!(e.contains("malformed.public") && e.contains("non-hex"), "{e}");
-        let e = case("binary.public", &[0xff; 64]).unwrap_err().to_string();
+        let e = case("binary.public", &[0xff; 64]).map_err(|e| crate::errors::error_chain(&e)).unwrap_err();
         assert!(e.contains("binary.public"), "{e}");
         let e = case("huge.public", &vec![b'a'; 10 << 20]).unwrap_err();
         assert!(matches!(e, KeyFileError::TooLarge { .. }), "{e}");
-        let e = read_key_file(&dir.join("missing.public")).unwrap_err().to_string();
+        let e = read_key_file(&dir.join("missing.public")).map_err(|e| crate::errors::error_chain(&e)).unwrap_err();
         assert!(e.contains("missing.public") && e.contains("cannot read"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -17,7 +17,8 @@ pub enum GeoJsonError {
 const NOT_REGIONS: [&str; 4] = ["detection", "cell", "tile", "tma_core"];
 
 pub fn parse(text: &str) -> Result<Parsed, GeoJsonError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| GeoJsonError::Malformed(e.to_string()))?;
+    let root: Value =
+        serde_json::from_str(text).map_err(|e| GeoJsonError::Malformed(melanoscope_shared::errors::error_chain(&e)))?;
     let features: Vec<&Value> = match &root {
         Value::Array(items) => items.iter().collect(),
         Value::Object(o) => match o.get("type").and_then(Value::as_str) {

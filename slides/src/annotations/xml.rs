@@ -12,7 +12,7 @@ pub enum XmlError {
 }
 
 pub fn parse(text: &str) -> Result<(AnnotationFormat, Parsed), XmlError> {
-    let doc = Document::parse(text).map_err(|e| XmlError::Malformed(e.to_string()))?;
+    let doc = Document::parse(text).map_err(|e| XmlError::Malformed(melanoscope_shared::errors::error_chain(&e)))?;
     let root = doc.root_element();
     match root.tag_name().name() {
         "ASAP_Annotations" => Ok((AnnotationFormat::AsapXml, asap(root)?)),

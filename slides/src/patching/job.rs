@@ -332,8 +332,13 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
             Err(SlideError::Stopped { .. }) => deadline.check(&format!("patching at {}", m.name))?,
             // A magnification finer than the scan is refused for this slide only.
             Err(e @ SlideError::TooFine { .. }) => {
-                counts
-                    .insert(m.name.clone(), MagnificationCounts { refused: Some(e.to_string()), ..Default::default() });
+                counts.insert(
+                    m.name.clone(),
+                    MagnificationCounts {
+                        refused: Some(melanoscope_shared::errors::error_chain(&e)),
+                        ..Default::default()
+                    },
+                );
             }
             Err(e) => return Err(e.into()),
         }

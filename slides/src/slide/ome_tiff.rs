@@ -137,9 +137,11 @@ pub fn ome_spacing(xml: &str) -> Result<Option<PixelSpacing>, OmeError> {
         Ok(Some(um))
     };
     match (axis("PhysicalSizeX", "PhysicalSizeXUnit")?, axis("PhysicalSizeY", "PhysicalSizeYUnit")?) {
-        (Some(x), Some(y)) => Ok(Some(PixelSpacing::new(x, y).map_err(|e| OmeError::Xml(e.to_string()))?)),
+        (Some(x), Some(y)) => {
+            Ok(Some(PixelSpacing::new(x, y).map_err(|e| OmeError::Xml(melanoscope_shared::errors::error_chain(&e)))?))
+        }
         (Some(x), None) | (None, Some(x)) => {
-            Ok(Some(PixelSpacing::new(x, x).map_err(|e| OmeError::Xml(e.to_string()))?))
+            Ok(Some(PixelSpacing::new(x, x).map_err(|e| OmeError::Xml(melanoscope_shared::errors::error_chain(&e)))?))
         }
         (None, None) => Ok(None),
     }

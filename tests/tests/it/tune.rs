@@ -141,7 +141,7 @@ fn a_read_only_site_file_is_named_and_left_as_it_was() {
         onnx_sha256: "00".into(),
         report: String::new(),
     };
-    let err = update_tuned(&site, &tuned).unwrap_err().to_string();
+    let err = melanoscope_shared::errors::error_chain(&update_tuned(&site, &tuned).unwrap_err());
     assert!(err.contains("site.toml") && err.contains("read-only"), "{err}");
     assert_eq!(std::fs::read(&site).unwrap(), before);
     let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.path() != site).collect();

@@ -93,7 +93,8 @@ pub fn explain_slide(
     let thumb = build_tissue_mask(&slide, thumb_um, &TissueTest::default())?;
     let (w, h) = (thumb.thumbnail.width(), thumb.thumbnail.height());
     let dir = cfg.out_dir.join(&first.slide_id);
-    std::fs::create_dir_all(&dir).map_err(|e| ExplainError::Io { path: dir.clone(), detail: e.to_string() })?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ExplainError::Io { path: dir.clone(), detail: melanoscope_shared::errors::error_chain(&e) })?;
     let rois = find_rois(&map, cfg.roi_threshold, native);
     let mut files = Vec::new();
     let prob_heat = map.heat(w, h, native, thumb_um, false)?;
@@ -104,8 +105,10 @@ pub fn explain_slide(
     save_rgb(&dir.join("cam-mosaic.png"), &render(&thumb.thumbnail, &cam_heat)?)?;
     let geo = rois_geojson(&map, &rois, "Melanoma ROI");
     let geo_path = dir.join("rois.geojson");
-    write_atomic(&geo_path, &serde_json::to_vec_pretty(&geo).unwrap_or_default())
-        .map_err(|e| ExplainError::Io { path: geo_path.clone(), detail: e.to_string() })?;
+    write_atomic(&geo_path, &serde_json::to_vec_pretty(&geo).unwrap_or_default()).map_err(|e| ExplainError::Io {
+        path: geo_path.clone(),
+        detail: melanoscope_shared::errors::error_chain(&e),
+    })?;
     files.extend(["heatmap.png", "cam-mosaic.png", "rois.geojson"].map(String::from));
     let mut ranked: Vec<&Cell> = map.cells.iter().collect();
     ranked.sort_by(|a, b| b.prob.total_cmp(&a.prob));

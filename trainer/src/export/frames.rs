@@ -162,7 +162,7 @@ pub fn validation_frames(
         let slide = match Slide::open(std::path::Path::new(path), Some(native)) {
             Ok(s) => s,
             Err(e) => {
-                report.skipped.push((first.slide_id.clone(), e.to_string()));
+                report.skipped.push((first.slide_id.clone(), melanoscope_shared::errors::error_chain(&e)));
                 continue;
             }
         };
@@ -170,7 +170,7 @@ pub fn validation_frames(
         let level = match slide.plan_level(plan.um_per_px) {
             Ok(l) => l,
             Err(e) => {
-                report.skipped.push((first.slide_id.clone(), e.to_string()));
+                report.skipped.push((first.slide_id.clone(), melanoscope_shared::errors::error_chain(&e)));
                 continue;
             }
         };
@@ -196,7 +196,7 @@ pub fn validation_frames(
             let mut window = match slide.read_rgb(level.level, x0, y0, w, h) {
                 Ok(img) => img,
                 Err(e) => {
-                    report.skipped.push((row.slide_id.clone(), e.to_string()));
+                    report.skipped.push((row.slide_id.clone(), melanoscope_shared::errors::error_chain(&e)));
                     break;
                 }
             };

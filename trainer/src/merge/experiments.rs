@@ -66,6 +66,9 @@ pub fn merge_experiment_shards(out: &Path, keep_failed: bool) -> Result<Experime
         }
         results.push(r);
     }
-    write_tables(out, &results).map_err(|e| MergeError::Invalid { path: out.to_path_buf(), why: e.to_string() })?;
+    write_tables(out, &results).map_err(|e| MergeError::Invalid {
+        path: out.to_path_buf(),
+        why: melanoscope_shared::errors::error_chain(&e),
+    })?;
     Ok(ExperimentMerge { shards: first_shard.count, cells: results.len(), failed, tables: out.join("experiments.md") })
 }

@@ -53,7 +53,7 @@ fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, WeightsError> {
     }
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let read = |r: Result<Vec<(String, Tensor)>, tch::TchError>| {
-        r.map_err(|e| WeightsError::Read { path: path.into(), detail: e.to_string() })
+        r.map_err(|e| WeightsError::Read { path: path.into(), detail: melanoscope_shared::errors::error_chain(&e) })
     };
     match ext.as_str() {
         "safetensors" => read(Tensor::read_safetensors(path)),

@@ -106,7 +106,7 @@ impl Page {
         let damaged = |why: String| Skip::Damaged { file: self.name(path), why };
         read_bounded(path, limit).map_err(|e| match e {
             BoundedReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => damaged("missing".into()),
-            BoundedReadError::Io(e) => damaged(e.to_string()),
+            BoundedReadError::Io(e) => damaged(melanoscope_shared::errors::error_chain(&e)),
             BoundedReadError::TooLarge { .. } => damaged(format!("more than {limit} bytes; expected at most that")),
         })
     }
@@ -131,8 +131,8 @@ impl Page {
         if svg {
             check_svg(&bytes).map_err(|why| damaged(why.to_string()))?;
         } else {
-            let mut img =
-                melanoscope_shared::image::RgbImage::filled(1, 1, [0; 3]).map_err(|e| damaged(e.to_string()))?;
+            let mut img = melanoscope_shared::image::RgbImage::filled(1, 1, [0; 3])
+                .map_err(|e| damaged(melanoscope_shared::errors::error_chain(&e)))?;
             melanoscope_shared::image::decode_rgb_into_bounded(
                 &bytes,
                 &mut img,

@@ -119,7 +119,10 @@ fn cohort(page: &mut Page) -> Result<(), Skip> {
         let rows = match read_manifest(&dir.join(names::PATCH_MANIFEST)) {
             Ok(r) => r,
             Err(e) => {
-                page.skip(Skip::Damaged { file: format!("patch set {name}"), why: e.to_string() });
+                page.skip(Skip::Damaged {
+                    file: format!("patch set {name}"),
+                    why: melanoscope_shared::errors::error_chain(&e),
+                });
                 continue;
             }
         };
@@ -180,7 +183,9 @@ fn cohort(page: &mut Page) -> Result<(), Skip> {
                 page.push(&format!("<h3>Patients per partition ({})</h3>\n", escape(&page.name(&split))));
                 page.push(&table(&["partition", "MM", "IN", "CN", "JN"], &rows));
             }
-            Err(e) => page.skip(Skip::Damaged { file: page.name(&split), why: e.to_string() }),
+            Err(e) => {
+                page.skip(Skip::Damaged { file: page.name(&split), why: melanoscope_shared::errors::error_chain(&e) })
+            }
         }
     }
     Ok(())
@@ -427,7 +432,7 @@ fn model_cards(page: &mut Page) -> Result<(), Skip> {
         let file = match ModelFile::decode(&bytes) {
             Ok(f) => f,
             Err(e) => {
-                page.skip(Skip::Damaged { file: name, why: e.to_string() });
+                page.skip(Skip::Damaged { file: name, why: melanoscope_shared::errors::error_chain(&e) });
                 continue;
             }
         };

@@ -147,9 +147,9 @@ fn validation_auc(net: &Network, val: &Arc<Vec<Sample>>, cfg: &FitConfig) -> Res
     if k == 2 {
         let positive: Vec<bool> = labels.iter().map(|l| *l == 1).collect();
         let scores: Vec<f64> = probs.chunks_exact(2).map(|p| p[1]).collect();
-        auc(&positive, &scores).map_err(|e| FitError::Metrics(e.to_string()))
+        auc(&positive, &scores).map_err(|e| FitError::Metrics(melanoscope_shared::errors::error_chain(&e)))
     } else {
-        macro_auc_ovr(&labels, &probs, k).map_err(|e| FitError::Metrics(e.to_string()))
+        macro_auc_ovr(&labels, &probs, k).map_err(|e| FitError::Metrics(melanoscope_shared::errors::error_chain(&e)))
     }
 }
 

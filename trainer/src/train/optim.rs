@@ -336,9 +336,15 @@ impl Optimizer {
         );
         if let Some(flat) = &self.flat {
             for s in &flat.slots {
-                first.push((s.name.clone(), s.view(&flat.first).map_err(|e| err(e.to_string()))?));
+                first.push((
+                    s.name.clone(),
+                    s.view(&flat.first).map_err(|e| err(melanoscope_shared::errors::error_chain(&e)))?,
+                ));
                 if let Some(v) = &flat.second {
-                    second.push((s.name.clone(), s.view(v).map_err(|e| err(e.to_string()))?));
+                    second.push((
+                        s.name.clone(),
+                        s.view(v).map_err(|e| err(melanoscope_shared::errors::error_chain(&e)))?,
+                    ));
                 }
             }
         }
@@ -351,18 +357,19 @@ impl Optimizer {
             named.push((format!("second.{n}"), t.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous()));
         }
         let tmp = melanoscope_shared::atomic::temp_path(path);
-        Tensor::write_safetensors(&named, &tmp).map_err(|e| err(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+        Tensor::write_safetensors(&named, &tmp).map_err(|e| err(melanoscope_shared::errors::error_chain(&e)))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(melanoscope_shared::errors::error_chain(&e)))
     }
 
     /// Restores what [`Optimizer::save`] wrote.
     pub fn load(&mut self, path: &Path) -> Result<(), OptimError> {
         let err = |detail: String| OptimError::State { path: path.display().to_string(), detail };
-        let tensors = Tensor::read_safetensors(path).map_err(|e| err(e.to_string()))?;
+        let tensors = Tensor::read_safetensors(path).map_err(|e| err(melanoscope_shared::errors::error_chain(&e)))?;
         let (mut first, mut second, mut step) = (BTreeMap::new(), BTreeMap::new(), None);
         for (name, t) in tensors {
             if name == "__step" {
-                step = Some(t.f_int64_value(&[0]).map_err(|e| err(e.to_string()))? as u64);
+                step =
+                    Some(t.f_int64_value(&[0]).map_err(|e| err(melanoscope_shared::errors::error_chain(&e)))? as u64);
             } else if let Some(n) = name.strip_prefix("first.") {
                 first.insert(n.to_string(), t);
             } else if let Some(n) = name.strip_prefix("second.") {
