@@ -3,7 +3,7 @@
 //! a colour cast from the lamp and white balance, and JPEG compression.
 
 use super::scene::Scene;
-use melanoscope_shared::image::{ImageError, RgbImage, encode_jpeg};
+use melanoscope_shared::image::{CameraOptics, ImageError, RgbImage, encode_jpeg};
 use melanoscope_shared::rng::SplitMix64;
 
 /// The camera and optics of one microscope.
@@ -19,6 +19,17 @@ pub struct FrameOptics {
 }
 
 impl FrameOptics {
+    /// The camera model these optics describe: the blur is a Gaussian of `blur_px`, the
+    /// vignette centred, the colour cast channel gains.
+    pub fn camera(&self) -> CameraOptics {
+        CameraOptics {
+            blur_sigma_px: self.blur_px,
+            vignetting: self.vignetting,
+            vignette_centre: (0.5, 0.5),
+            gains: self.colour_cast,
+        }
+    }
+
     /// A plausible microscope for `site`, deterministic.
     pub fn for_site(site: u64) -> Self {
         let mut rng = SplitMix64::new(site ^ 0xF7A3);
@@ -58,65 +69,16 @@ pub fn render_frame(
         }
     }
     let mut img = RgbImage::from_raw(width, height, data)?;
-    apply_optics(&mut img, optics);
+    apply_optics(&mut img, optics)?;
     Ok(img)
 }
 
 /// What the microscope and camera do to a view: defocus blur, vignetting and colour cast (the
-/// JPEG is [`frame_jpeg`]). Also used on windows of slides to make them camera-like.
-pub fn apply_optics(img: &mut RgbImage, optics: &FrameOptics) {
-    if optics.blur_px > 0.05 {
-        blur(img, optics.blur_px);
-    }
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-    let r_max2 = cx * cx + cy * cy;
-    let raw = img.as_raw_mut();
-    for y in 0..h {
-        for x in 0..w {
-            let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
-            let fall = 1.0 - optics.vignetting * (dx * dx + dy * dy) / r_max2;
-            let i = (y * w + x) * 3;
-            for c in 0..3 {
-                raw[i + c] = (f32::from(raw[i + c]) * fall * optics.colour_cast[c]).clamp(0.0, 255.0) as u8;
-            }
-        }
-    }
-}
-
-/// Three passes of a box blur approximate a Gaussian of standard deviation `sigma` pixels.
-fn blur(img: &mut RgbImage, sigma: f32) {
-    let radius = ((sigma * sigma + 1.0).sqrt().round() as usize).max(1);
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut buf = img.as_raw().to_vec();
-    let mut tmp = vec![0u8; buf.len()];
-    for _ in 0..3 {
-        box_pass(&buf, &mut tmp, w, h, radius, true);
-        box_pass(&tmp, &mut buf, w, h, radius, false);
-    }
-    img.as_raw_mut().copy_from_slice(&buf);
-}
-
-fn box_pass(src: &[u8], dst: &mut [u8], w: usize, h: usize, r: usize, horizontal: bool) {
-    let (outer, inner) = if horizontal { (h, w) } else { (w, h) };
-    let at = |o: usize, i: usize| if horizontal { (o * w + i) * 3 } else { (i * w + o) * 3 };
-    for o in 0..outer {
-        for i in 0..inner {
-            let (lo, hi) = (i.saturating_sub(r), (i + r).min(inner - 1));
-            let mut acc = [0u32; 3];
-            for k in lo..=hi {
-                let p = at(o, k);
-                for c in 0..3 {
-                    acc[c] += u32::from(src[p + c]);
-                }
-            }
-            let n = (hi - lo + 1) as u32;
-            let p = at(o, i);
-            for c in 0..3 {
-                dst[p + c] = ((acc[c] + n / 2) / n) as u8;
-            }
-        }
-    }
+/// JPEG is [`frame_jpeg`]), through the shared camera model. Also used on windows of slides to
+/// make them camera-like.
+pub fn apply_optics(img: &mut RgbImage, optics: &FrameOptics) -> Result<(), ImageError> {
+    *img = optics.camera().apply(img)?;
+    Ok(())
 }
 
 /// The frame as the camera would deliver it (JPEG bytes).

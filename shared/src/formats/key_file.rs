@@ -45,9 +45,12 @@ mod tests {
             read_key_file(&p)
         };
         assert_eq!(case("good.public", format!("{key}\n").as_bytes()).unwrap(), [0xab; 32]);
-        let e = case("truncated.public", &key.as_bytes()[..40]).map_err(|e| crate::errors::error_chain(&e)).unwrap_err();
+        let e =
+            case("truncated.public", &key.as_bytes()[..40]).map_err(|e| crate::errors::error_chain(&e)).unwrap_err();
         assert!(e.contains("truncated.public") && e.contains("40 characters"), "{e}");
-        let e = case("malformed.public", key.replace('a', "z").as_bytes()).map_err(|e| crate::errors::error_chain(&e)).unwrap_err();
+        let e = case("malformed.public", key.replace('a', "z").as_bytes())
+            .map_err(|e| crate::errors::error_chain(&e))
+            .unwrap_err();
         assert!(e.contains("malformed.public") && e.contains("non-hex"), "{e}");
         let e = case("binary.public", &[0xff; 64]).map_err(|e| crate::errors::error_chain(&e)).unwrap_err();
         assert!(e.contains("binary.public"), "{e}");

@@ -6,6 +6,7 @@ mod error;
 mod grid;
 #[cfg(feature = "image-io")]
 mod io;
+mod optics;
 mod resample;
 mod rgb;
 mod spacing;
@@ -19,6 +20,7 @@ pub use grid::{FieldGrid, FieldRect, GridAlign};
 pub use io::{
     FrameBounds, decode_rgb, decode_rgb_into, decode_rgb_into_bounded, encode_jpeg, encode_rgb, load_rgb, save_rgb,
 };
+pub use optics::{CameraOptics, gaussian_blur};
 pub use resample::{Resampled, Resampler, resample};
 pub use rgb::RgbImage;
 pub use spacing::{DEFAULT_UPSAMPLE_TOLERANCE, PixelSpacing};

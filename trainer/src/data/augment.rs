@@ -5,7 +5,7 @@
 //! vignetting and white-balance shifts. The edge sees camera frames; training on these
 //! perturbations is what lets a slide-trained model read them.
 
-use melanoscope_shared::image::{ImageError, RgbImage, decode_rgb, encode_jpeg};
+use melanoscope_shared::image::{CameraOptics, ImageError, RgbImage, decode_rgb, encode_jpeg};
 use melanoscope_shared::rng::SplitMix64;
 
 /// What to apply; each probability or amplitude of 0 turns its step off.
@@ -126,29 +126,24 @@ pub fn augment_timed(
         hsv_jitter(&mut img, h, s, v);
     }
     mark("hsv");
+    // The camera: defocus, vignetting and white balance drawn at random, then applied through
+    // the shared camera model (the one the synthetic frames and the exporter's cameras use).
+    let mut camera = CameraOptics::NONE;
     if chance(&mut rng, cfg.blur_probability) {
-        let sigma = uniform(&mut rng, 0.3, cfg.blur_max_sigma.max(0.3));
-        img = gaussian_blur(&img, sigma)?;
+        camera.blur_sigma_px = uniform(&mut rng, 0.3, cfg.blur_max_sigma.max(0.3));
     }
-    mark("blur");
     if chance(&mut rng, cfg.vignette_probability) {
-        let strength = uniform(&mut rng, 0.0, cfg.vignette_strength);
-        let centre = (uniform(&mut rng, 0.3, 0.7), uniform(&mut rng, 0.3, 0.7));
-        vignette(&mut img, strength, centre);
+        camera.vignetting = uniform(&mut rng, 0.0, cfg.vignette_strength);
+        camera.vignette_centre = (uniform(&mut rng, 0.3, 0.7), uniform(&mut rng, 0.3, 0.7));
     }
-    mark("vignette");
     if cfg.white_balance > 0.0 {
         let w = cfg.white_balance;
-        let gains: [f32; 3] = std::array::from_fn(|_| uniform(&mut rng, 1.0 - w, 1.0 + w));
-        let lut: [[u8; 256]; 3] =
-            std::array::from_fn(|c| std::array::from_fn(|v| (v as f32 * gains[c]).round().clamp(0.0, 255.0) as u8));
-        for px in img.as_raw_mut().chunks_exact_mut(3) {
-            for c in 0..3 {
-                px[c] = lut[c][px[c] as usize];
-            }
-        }
+        camera.gains = std::array::from_fn(|_| uniform(&mut rng, 1.0 - w, 1.0 + w));
     }
-    mark("white-balance");
+    if camera != CameraOptics::NONE {
+        img = camera.apply(&img)?;
+    }
+    mark("camera");
     if chance(&mut rng, cfg.jpeg_probability) {
         let (lo, hi) = (cfg.jpeg_quality.0.min(cfg.jpeg_quality.1), cfg.jpeg_quality.0.max(cfg.jpeg_quality.1));
         let q = lo + rng.below(u64::from(hi - lo) + 1) as u8;
@@ -252,69 +247,6 @@ fn hsv_jitter(img: &mut RgbImage, hue_deg: f32, sat: f32, val: f32) {
         for (i, px) in block.chunks_exact_mut(3).enumerate().take(n) {
             for c in 0..3 {
                 px[c] = to_u8(out[c][i]);
-            }
-        }
-    }
-}
-
-/// Separable Gaussian blur, edges clamped. Rows are padded once so the inner loops run
-/// without bounds clamping (and vectorise).
-pub fn gaussian_blur(img: &RgbImage, sigma: f32) -> Result<RgbImage, ImageError> {
-    let radius = (3.0 * sigma).ceil().max(1.0) as usize;
-    let mut weights: Vec<f32> =
-        (0..=2 * radius).map(|i| (-((i as f32 - radius as f32).powi(2)) / (2.0 * sigma * sigma)).exp()).collect();
-    let total: f32 = weights.iter().sum();
-    weights.iter_mut().for_each(|w| *w /= total);
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let src = img.as_raw();
-    let row = 3 * w;
-    let mut tmp = vec![0f32; src.len()];
-    let mut padded = vec![0f32; 3 * (w + 2 * radius)];
-    for y in 0..h {
-        let line = &src[y * row..(y + 1) * row];
-        for (i, p) in padded.iter_mut().enumerate() {
-            let x = (i / 3).saturating_sub(radius).min(w - 1);
-            *p = f32::from(line[3 * x + i % 3]);
-        }
-        let out = &mut tmp[y * row..(y + 1) * row];
-        for (k, wt) in weights.iter().enumerate() {
-            for (o, p) in out.iter_mut().zip(&padded[3 * k..3 * k + row]) {
-                *o += wt * p;
-            }
-        }
-    }
-    let mut out = RgbImage::filled(img.width(), img.height(), [0; 3])?;
-    let dst = out.as_raw_mut();
-    let mut acc = vec![0f32; row];
-    for y in 0..h {
-        acc.iter_mut().for_each(|a| *a = 0.0);
-        for (k, wt) in weights.iter().enumerate() {
-            let yy = (y + k).saturating_sub(radius).min(h - 1);
-            for (a, t) in acc.iter_mut().zip(&tmp[yy * row..(yy + 1) * row]) {
-                *a += wt * t;
-            }
-        }
-        for (d, a) in dst[y * row..(y + 1) * row].iter_mut().zip(&acc) {
-            *d = to_u8(*a);
-        }
-    }
-    Ok(out)
-}
-
-/// Darkens towards the corners: gain 1 − strength·(r/r_max)², centred at `centre` (fractions).
-fn vignette(img: &mut RgbImage, strength: f32, centre: (f32, f32)) {
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    let (cx, cy) = (centre.0 * w, centre.1 * h);
-    let k = strength / ((w * w + h * h) / 4.0);
-    let width = img.width() as usize;
-    // The x part of the radius is the same on every row.
-    let dx2: Vec<f32> = (0..width).map(|x| (x as f32 + 0.5 - cx).powi(2)).collect();
-    for (y, line) in img.as_raw_mut().chunks_exact_mut(3 * width.max(1)).enumerate() {
-        let dy2 = (y as f32 + 0.5 - cy).powi(2);
-        for (px, d) in line.chunks_exact_mut(3).zip(&dx2) {
-            let gain = (1.0 - k * (d + dy2)).max(0.0);
-            for v in px.iter_mut() {
-                *v = to_u8(f32::from(*v) * gain);
             }
         }
     }

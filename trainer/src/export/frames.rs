@@ -51,7 +51,7 @@ const CAMERA_SITES: u64 = 1000;
 pub(crate) fn through_camera(window: &mut melanoscope_shared::image::RgbImage, k: u64) -> Result<(), ImageError> {
     use melanoscope_synth::frames::{FrameOptics, apply_optics, frame_jpeg};
     let optics = FrameOptics::for_site(CAMERA_SITES + k);
-    apply_optics(window, &optics);
+    apply_optics(window, &optics)?;
     *window = melanoscope_shared::image::decode_rgb(&frame_jpeg(window, &optics)?)?;
     Ok(())
 }

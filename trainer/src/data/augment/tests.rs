@@ -1,4 +1,5 @@
 use super::*;
+use melanoscope_shared::image::gaussian_blur;
 
 /// A patch with structure: purple nuclei on pink stroma, a white (glass) corner.
 fn patch() -> RgbImage {
@@ -169,8 +170,8 @@ fn blur_jpeg_and_vignetting_do_what_a_camera_does() {
     let j = augment(&p, &jpeg_only, 1).unwrap();
     let d = mean_abs_diff(&p, &j);
     assert!(d > 0.1 && d < 8.0, "mean abs difference {d}");
-    let mut v = RgbImage::filled(100, 100, [200; 3]).unwrap();
-    vignette(&mut v, 0.3, (0.5, 0.5));
+    let camera = CameraOptics { vignetting: 0.3, ..CameraOptics::NONE };
+    let v = camera.apply(&RgbImage::filled(100, 100, [200; 3]).unwrap()).unwrap();
     assert_eq!(v.get(50, 50), Some([200; 3]));
     assert!(v.get(0, 0).unwrap()[0] < 150 && v.get(0, 0).unwrap()[0] > 130, "{:?}", v.get(0, 0));
 }
