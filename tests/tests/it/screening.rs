@@ -422,7 +422,11 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
     assert!(scan.records.iter().all(|(_, r)| r.case.as_deref() == Some("S26-0042")), "{scan:?}");
     let gated = scan.records.iter().find(|(_, r)| r.verdict == Verdict::UnfamiliarTissue).expect("gate recorded");
     let threshold = session.analyzer().bundle().file.meta.familiarity.as_ref().unwrap().threshold;
-    assert!(!gated.1.familiarity.is_empty() && gated.1.familiarity.iter().all(|s| *s > threshold), "{:?}", gated.1);
+    // Recorded per field; the gate's rule holds on them: at least the set share of the tissue
+    // fields scores above the threshold.
+    let above = gated.1.familiarity.iter().filter(|s| **s > threshold).count() as f64;
+    let share = above / gated.1.familiarity.len().max(1) as f64;
+    assert!(!gated.1.familiarity.is_empty() && share >= cfg.screening.unfamiliar_share, "{:?}", gated.1);
 
     // The case folder and page.
     let (_, case) = find_case(&cfg.cases_dir(), "S26-0042").unwrap();
