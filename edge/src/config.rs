@@ -823,8 +823,7 @@ mod tests {
     /// large one without being read whole.
     #[test]
     fn truncated_binary_and_oversized_site_files_are_refused_by_name() {
-        let dir = std::env::temp_dir().join(format!("msc-cfg-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("cfg-bad");
         let good = "[camera]\nsource = \"replay\"\nreplay = [\"/frames\"]\n[objectives.10x]\num_per_px = 0.65\n";
         for cut in [12, 30, good.len() - 8] {
             let path = dir.join(format!("cut-{cut}.toml"));
@@ -854,8 +853,7 @@ mod tests {
     /// A site file that does not load still gives the fault screen its displays and board.
     #[test]
     fn a_broken_site_file_salvages_its_display_and_board() {
-        let dir = std::env::temp_dir().join(format!("msc-cfg-salvage-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("cfg-salvage");
         let site = dir.join("site.toml");
         let display = "[display]\nsinks = [\"framebuffer\", \"spi\"]\n[board]\ndescription = \"/usr/share/b.toml\"\n";
         std::fs::write(&site, format!("{display}[model]\nthreads = 999\n")).unwrap();
@@ -880,8 +878,7 @@ mod tests {
             "{e}"
         );
         // Loaded from a lab's own site file: the command, followed literally, writes that file.
-        let dir = std::env::temp_dir().join(format!("msc-cfg-uncal-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("cfg-uncal");
         let site = dir.join("bench-scope.toml");
         std::fs::write(&site, "[camera]\nobjective = \"40x\"\n").unwrap();
         let e = EdgeConfig::load(Some(&site)).unwrap().active_objective().unwrap_err().to_string();
@@ -891,9 +888,7 @@ mod tests {
 
     #[test]
     fn calibration_keeps_the_site_files_comments_and_order() {
-        let dir = std::env::temp_dir().join(format!("msc-cfg-edit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("cfg-edit");
         let path = dir.join("site.toml");
         let original = "# Bench 3, Olympus CX23 (room 2.14)\n\
                         [display]\n\
@@ -931,8 +926,7 @@ mod tests {
 
     #[test]
     fn calibration_updates_the_site_file_and_keeps_other_keys() {
-        let dir = std::env::temp_dir().join(format!("msc-cfg-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("cfg");
         let path = dir.join("site.toml");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(&path, "[display]\nwidth = 1024\n").unwrap();

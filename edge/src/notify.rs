@@ -76,9 +76,7 @@ mod tests {
     /// What a service manager receives, through a real socket.
     #[test]
     fn ready_status_and_rate_limited_watchdog_pings_reach_the_socket() {
-        let dir = std::env::temp_dir().join(format!("msc-notify-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("notify");
         let path = dir.join("notify.sock");
         let manager = UnixDatagram::bind(&path).unwrap();
         manager.set_nonblocking(true).unwrap();

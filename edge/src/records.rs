@@ -261,9 +261,7 @@ mod tests {
 
     #[test]
     fn an_empty_log_exports_a_csv_with_its_header_row() {
-        let dir = std::env::temp_dir().join(format!("msc-rec-empty-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("rec-empty");
         let log = dir.join("screening.log");
         std::fs::write(&log, b"").unwrap();
         let out = dir.join("out.csv");
@@ -287,8 +285,7 @@ mod tests {
 
     #[test]
     fn snapshots_and_changes_are_logged_and_exported() {
-        let dir = std::env::temp_dir().join(format!("msc-rec-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("rec");
         let log = dir.join("screening.log");
         let identity = ModelIdentity { bundle_sha256: [8; 32], signer: None };
         let mut rec = Recorder::open(&log, false, &dir.join("snaps"), [7; 32], identity, "10x").unwrap();

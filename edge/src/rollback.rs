@@ -157,8 +157,7 @@ mod tests {
 
     #[test]
     fn older_bundles_of_a_signer_are_refused_unless_asked_and_then_recorded() {
-        let dir = std::env::temp_dir().join(format!("msc-rollback-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("rollback");
         let b = Path::new("/etc/melanoscope/model.mscm");
         let (a, other) = (Some([1; 32]), Some([2; 32]));
         let check = |id, created, allow| check_and_record(&dir, b, &id, created, allow, 1_800_000_000);

@@ -39,8 +39,7 @@ mod tests {
 
     #[test]
     fn replaces_whole_file_and_leaves_no_temp() {
-        let dir = std::env::temp_dir().join(format!("msc-atomic-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::ScratchDir::new("atomic");
         let p = dir.join("a.bin");
         write_atomic(&p, b"first version").unwrap();
         write_atomic(&p, b"v2").unwrap();

@@ -31,8 +31,7 @@ mod tests {
 
     #[test]
     fn reads_up_to_the_limit_and_no_further() {
-        let dir = std::env::temp_dir().join(format!("msc-bounded-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::ScratchDir::new("bounded");
         let path = dir.join("f");
         std::fs::write(&path, b"12345").unwrap();
         assert_eq!(read_bounded(&path, 5).unwrap(), b"12345");

@@ -45,6 +45,8 @@ pub mod pipeline;
 pub mod run_files;
 #[cfg(feature = "std")]
 pub mod scores;
+#[cfg(all(feature = "std", any(test, feature = "test-util")))]
+pub mod scratch;
 
 /// The study's rule: a field whose background fraction exceeds this is dropped.
 pub const MAX_BACKGROUND_FRACTION: f32 = 0.40;

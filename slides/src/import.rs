@@ -279,8 +279,7 @@ mod tests {
 
     #[test]
     fn imports_class_folders_with_patients_and_reports_problems() {
-        let dir = std::env::temp_dir().join(format!("msc-import-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("import");
         for class in ["MM", "junctional", "notes"] {
             std::fs::create_dir_all(dir.join("root").join(class)).unwrap();
         }

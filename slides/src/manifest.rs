@@ -276,8 +276,7 @@ mod tests {
 
     #[test]
     fn rows_round_trip_across_row_groups_and_nothing_is_left_half_written() {
-        let dir = std::env::temp_dir().join(format!("msc-manifest-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("manifest");
         let path = dir.join("patches.parquet");
         let mut w = ManifestWriter::create(&path).unwrap();
         let n = ROWS_PER_GROUP as i64 + 10;
@@ -314,7 +313,7 @@ mod tests {
 
     #[test]
     fn relative_paths_resolve_from_the_manifests_folder_whatever_the_working_folder() {
-        let dir = std::env::temp_dir().join(format!("msc-manifest-rel-{}", std::process::id()));
+        let dir = melanoscope_shared::scratch::ScratchDir::new("manifest-rel");
         std::fs::create_dir_all(dir.join("set")).unwrap();
         let path = dir.join("set/manifest.parquet");
         let mut w = ManifestWriter::create(&path).unwrap();

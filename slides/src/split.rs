@@ -300,8 +300,7 @@ mod tests {
 
     #[test]
     fn save_load_round_trip_and_leak_refused() {
-        let dir = std::env::temp_dir().join(format!("msc-split-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("split");
         let path = dir.join("split.csv");
         let split = split_patients(&cohort(5), [0.7, 0.15, 0.15], 3).unwrap();
         split.save(&path).unwrap();

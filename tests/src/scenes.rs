@@ -26,14 +26,6 @@ pub fn sharp() -> FrameOptics {
     FrameOptics { vignetting: 0.1, blur_px: 0.4, colour_cast: [1.0, 0.98, 1.0], jpeg_quality: 90 }
 }
 
-/// An empty folder of the temporary directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("msc-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 /// Writes `tiny.mscm` in `dir`: the tiny model fitted on frames of other seeds than the tests
 /// screen.
 pub fn write_bundle(dir: &Path) -> PathBuf {

@@ -192,8 +192,7 @@ mod tests {
     /// the same path is refused while the first listens; the socket is owner-and-group only.
     #[test]
     fn a_request_round_trips_and_a_live_socket_is_not_taken_over() {
-        let dir = std::env::temp_dir().join(format!("msc-ctl-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("ctl");
         let path = dir.join("control.sock");
         let server = ControlServer::bind(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -230,8 +229,7 @@ mod tests {
     /// first 256 bytes, answers with an error, and is free for the next request.
     #[test]
     fn an_endless_request_is_cut_and_answered() {
-        let dir = std::env::temp_dir().join(format!("msc-ctl-long-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("ctl-long");
         let path = dir.join("control.sock");
         let server = ControlServer::bind(&path).unwrap();
         let client = std::thread::spawn({

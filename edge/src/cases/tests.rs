@@ -4,10 +4,8 @@ use super::*;
 use crate::analysis::{Analysis, FieldResult, StageTimes};
 use crate::gates::{Gate, GateReadings};
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("msc-cases-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+fn temp(name: &str) -> melanoscope_shared::scratch::ScratchDir {
+    melanoscope_shared::scratch::ScratchDir::new(&format!("cases-{name}"))
 }
 
 fn field(col: u16, p: f32, unfamiliar: bool) -> FieldResult {

@@ -110,8 +110,7 @@ mod tests {
     fn a_snapshot_record_waits_for_a_failing_log_like_any_other() {
         let full = std::path::Path::new("/dev/full");
         assert!(full.exists(), "this test needs /dev/full (every write fails with ENOSPC)");
-        let dir = std::env::temp_dir().join(format!("msc-queue-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("queue");
         let identity = ModelIdentity { bundle_sha256: [1; 32], signer: None };
         let recorder = Recorder::open(full, false, &dir.join("snaps"), [2; 32], identity, "40x").unwrap();
         let mut queue = LogQueue::new(recorder);

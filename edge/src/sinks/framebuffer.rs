@@ -134,9 +134,7 @@ mod tests {
 
     #[test]
     fn writes_xrgb_and_rgb565_with_the_stride() {
-        let dir = std::env::temp_dir().join(format!("msc-fb-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("fb");
         let mut img = RgbImage::filled(8, 4, [255, 0, 0]).unwrap();
         for (x, y) in [(6, 2), (7, 2), (6, 3), (7, 3)] {
             img.put(x, y, [0, 0, 255]);

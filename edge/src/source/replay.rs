@@ -118,8 +118,7 @@ mod tests {
 
     #[test]
     fn folders_globs_and_files_expand_in_order_and_bad_files_are_skippable() {
-        let dir = std::env::temp_dir().join(format!("msc-replay-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("replay");
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         let img = RgbImage::filled(8, 8, [200, 100, 150]).unwrap();
         save_rgb(&dir.join("sub/b.png"), &img).unwrap();
@@ -149,9 +148,7 @@ mod tests {
     /// Microscope cameras save TIFF, often 16-bit: replayed like PNG and JPEG.
     #[test]
     fn tiff_frames_replay_8_and_16_bit() {
-        let dir = std::env::temp_dir().join(format!("msc-replay-tiff-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("replay-tiff");
         let deep = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(12, 8, |x, _| {
             image::Rgb([x as u16 * 5000, 30_000, 65_535])
         });
@@ -169,9 +166,7 @@ mod tests {
     /// handed back is reused for the next file.
     #[test]
     fn bad_tiff_frames_are_refused_by_name_and_buffers_are_reused() {
-        let dir = std::env::temp_dir().join(format!("msc-replay-bad-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("replay-bad");
         // JPEG frames around the bad ones: they decode straight into a handed-back buffer.
         save_rgb(&dir.join("a.jpg"), &RgbImage::filled(64, 48, [200, 100, 150]).unwrap()).unwrap();
         save_rgb(&dir.join("tiff.tmp.tif"), &RgbImage::filled(64, 48, [200, 100, 150]).unwrap()).unwrap();

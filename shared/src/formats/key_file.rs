@@ -36,8 +36,7 @@ mod tests {
 
     #[test]
     fn good_malformed_truncated_oversized_and_missing_key_files() {
-        let dir = std::env::temp_dir().join(format!("msc-keyfile-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::ScratchDir::new("keyfile");
         let key = "ab".repeat(32);
         let case = |name: &str, bytes: &[u8]| {
             let p = dir.join(name);

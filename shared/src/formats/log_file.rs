@@ -117,8 +117,7 @@ mod tests {
 
     #[test]
     fn reopening_after_a_torn_write_keeps_new_records_readable() {
-        let dir = std::env::temp_dir().join(format!("msc-log-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::ScratchDir::new("log");
         let path = dir.join("records.log");
         let _ = std::fs::remove_file(&path);
         let mut w = RecordLogWriter::open(&path, true).unwrap();

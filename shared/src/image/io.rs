@@ -169,8 +169,7 @@ mod tests {
     /// whose header claims a huge image is refused before its pixels are decoded.
     #[test]
     fn tiff_images_load_and_are_bounded() {
-        let dir = std::env::temp_dir().join(format!("msc-io-tiff-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::ScratchDir::new("io-tiff");
         let path = dir.join("frame.tif");
         save_rgb(&path, &gradient(40, 30)).unwrap();
         assert_eq!(load_rgb(&path).unwrap(), gradient(40, 30));

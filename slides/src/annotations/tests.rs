@@ -1,8 +1,7 @@
 use super::*;
 
 fn write(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("msc-ann-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("ann");
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
@@ -244,8 +243,7 @@ fn region_label_maps_parse_inline_files_and_report_bad_entries() {
 
 #[test]
 fn annotation_files_are_found_beside_the_slide_by_name() {
-    let dir = std::env::temp_dir().join(format!("msc-ann-beside-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("ann-beside");
     let slide = dir.join("S1.svs");
     assert_eq!(find_beside(&slide), None);
     std::fs::write(dir.join("S1.svs.xml"), "<Annotations/>").unwrap();

@@ -133,8 +133,7 @@ mod tests {
 
     #[test]
     fn direct_tile_reads_give_openslides_pixels_on_every_level_and_edge() {
-        let dir = std::env::temp_dir().join(format!("msc-direct-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("direct");
         let path = dir.join("s.tif");
         // 2,700 x 1,894 px at 0.5 µm/px: ragged edge tiles, and a second level whose height was
         // rounded (473 rows), so its downsample is not a whole number and OpenSlide keeps it.

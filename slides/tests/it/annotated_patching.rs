@@ -38,8 +38,7 @@ fn job(out: &Path, annotations: Option<AnnotationPolicy>) -> PatchJob {
 
 #[test]
 fn patches_come_from_the_delineated_lesion_and_bad_files_are_reported() {
-    let dir = std::env::temp_dir().join(format!("msc-annotated-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("annotated");
     std::fs::create_dir_all(dir.join("slides")).unwrap();
     let mut scenes = Vec::new();
     for (i, label) in [Lesion::MM, Lesion::CN].into_iter().enumerate() {

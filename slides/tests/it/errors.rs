@@ -5,14 +5,13 @@ use std::process::Command;
 
 #[test]
 fn a_three_level_failure_is_printed_with_each_cause_once() {
-    let dir = std::env::temp_dir().join(format!("msc-error-chain-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("error-chain");
     let shard = dir.join("shards/0-of-1");
     std::fs::create_dir_all(&shard).unwrap();
     std::fs::write(shard.join("shard.json"), "{ not json").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_melanoscope-slides"))
         .args(["merge", "patches", "--out"])
-        .arg(&dir)
+        .arg(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());

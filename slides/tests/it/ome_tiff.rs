@@ -4,21 +4,15 @@
 
 use melanoscope_shared::Lesion;
 use melanoscope_shared::image::RgbImage;
+use melanoscope_shared::scratch::ScratchDir;
 use melanoscope_slides::slide::{MagnificationPresets, Slide, SlideError, SpacingSource};
 use melanoscope_synth::scene::Scene;
 use melanoscope_synth::slide::{write_slide, write_slide_as};
 use melanoscope_synth::tiff::{TiffLayout, write_stripped_ome};
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("msc-ome-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn ome_pyramids_read_like_the_aperio_copy_of_the_same_scene() {
-    let dir = scratch("pyramids");
+    let dir = ScratchDir::new("ome-pyramids");
     // 4,400 x 3,000 px at 0.25 µm/px: a two-level pyramid (4x), ragged edge tiles.
     let scene = Scene::new(Lesion::JN, 1100.0, 750.0, 9, 1);
     write_slide(&scene, 0.25, 40, &dir.join("aperio.tif")).unwrap();
@@ -56,7 +50,7 @@ fn ome_pyramids_read_like_the_aperio_copy_of_the_same_scene() {
 fn a_stripped_ome_tiff_in_nanometres_is_read_whole_and_patched() {
     use melanoscope_shared::image::TissueTest;
     use melanoscope_slides::patching::{PatchParams, build_tissue_mask, patch_slide};
-    let dir = scratch("stripped");
+    let dir = ScratchDir::new("ome-stripped");
     let scene = Scene::new(Lesion::MM, 300.0, 200.0, 4, 0);
     let (w, h) = (1200u32, 800u32);
     let mut pixels = Vec::with_capacity((w * h * 3) as usize);
@@ -88,7 +82,7 @@ fn a_stripped_ome_tiff_in_nanometres_is_read_whole_and_patched() {
 
 #[test]
 fn ome_tiffs_without_spacing_or_damaged_are_refused_by_name() {
-    let dir = scratch("bad");
+    let dir = ScratchDir::new("ome-bad");
     let img = RgbImage::filled(300, 300, [200, 120, 170]).unwrap();
     let path = dir.join("roi.ome.tif");
     write_stripped_ome(&img, 0.5, "µm", &path).unwrap();

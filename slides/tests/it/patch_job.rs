@@ -10,9 +10,7 @@ use melanoscope_tests::data_dir;
 #[test]
 fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
     let data = data_dir();
-    let dir = std::env::temp_dir().join(format!("msc-patch-job-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("patch-job");
     // A truncated copy of the SVS: a corrupt slide in the middle of the cohort.
     let svs = data.join("slides/CMU-1-Small-Region.svs");
     let bytes = std::fs::read(&svs).unwrap();
@@ -118,9 +116,7 @@ fn cohort_run_reports_bad_slides_completes_the_rest_and_resumes() {
 #[test]
 fn patch_exit_status_says_whether_some_or_all_slides_failed() {
     let data = data_dir();
-    let dir = std::env::temp_dir().join(format!("msc-patch-exit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("patch-exit");
     let png = data.join("images/he-tumour-1000px.png");
     let run = |rows: &str, name: &str| {
         let csv = dir.join(format!("{name}.csv"));

@@ -26,8 +26,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn patch_shards_merge_into_the_unsharded_run_and_bad_shards_are_refused_by_name() {
-    let dir = std::env::temp_dir().join(format!("msc-shards-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("shards");
     let cfg = SynthConfig {
         out_dir: dir.join("cohort"),
         patients: 6,

@@ -10,8 +10,7 @@ use melanoscope_synth::tiff::{TILE, TiffPyramidWriter};
 
 #[test]
 fn small_cohort_opens_in_openslide_with_truth_and_is_deterministic() {
-    let dir = std::env::temp_dir().join(format!("msc-synth-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("synth");
     let cfg = SynthConfig {
         out_dir: dir.join("a"),
         patients: 4,
@@ -49,8 +48,7 @@ fn small_cohort_opens_in_openslide_with_truth_and_is_deterministic() {
 
 #[test]
 fn openslide_reads_back_the_exact_pixels_and_mpp() {
-    let dir = std::env::temp_dir().join(format!("msc-tiff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("tiff");
     let path = dir.join("synthetic.tif");
     let (w, h) = (700u32, 528u32); // divisible by 4, so level 1 has an exact downsample
     let pixel = |x: u32, y: u32| [(x % 251) as u8, (y % 241) as u8, ((x + y) % 200) as u8];

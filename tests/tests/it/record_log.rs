@@ -22,8 +22,7 @@ fn record(i: u64) -> ScreeningRecord {
 
 #[test]
 fn truncation_at_every_byte_of_the_last_record_loses_only_that_record() {
-    let dir = std::env::temp_dir().join(format!("msc-e2e-log-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("e2e-log");
     let path = dir.join("screening.log");
     let _ = std::fs::remove_file(&path);
     let mut w = RecordLogWriter::open(&path, true).unwrap();

@@ -18,8 +18,9 @@ use melanoscope_edge::source::Replay;
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::{RecordKind, Verdict, read_log_file};
 use melanoscope_shared::image::{RgbImage, encode_jpeg, save_rgb};
+use melanoscope_shared::scratch::ScratchDir;
 use melanoscope_synth::frames::FrameOptics;
-use melanoscope_tests::scenes::{FRAME_UM, H, W, frame, scratch, sharp, write_bundle};
+use melanoscope_tests::scenes::{FRAME_UM, H, W, frame, sharp, write_bundle};
 use std::path::Path;
 
 fn write_jpeg(path: &Path, img: &RgbImage) {
@@ -44,7 +45,7 @@ fn site(dir: &Path, objective: &str, um_per_px: f64, display: (u32, u32), sync: 
 
 #[test]
 fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
-    let dir = scratch("screen");
+    let dir = ScratchDir::new("e2e-screen");
     let frames = dir.join("frames");
     std::fs::create_dir_all(&frames).unwrap();
     let mm = frame(Lesion::MM, 21, &sharp());
@@ -172,7 +173,7 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
 #[test]
 fn real_images_replay_through_the_whole_loop() {
     let data = melanoscope_tests::data_dir().join("images");
-    let dir = scratch("real");
+    let dir = ScratchDir::new("e2e-real");
     // The H&E images are 0.25-0.5 µm/px crops; as 0.5 µm/px frames they are 250-500 µm across.
     let cfg = site(&dir, "20x", 0.5, (320, 240), false);
     let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
@@ -207,7 +208,7 @@ fn real_images_replay_through_the_whole_loop() {
 fn a_log_that_cannot_be_written_is_a_fault_shown_and_its_records_kept() {
     let full = Path::new("/dev/full");
     assert!(full.exists(), "this test needs /dev/full (every write fails with ENOSPC)");
-    let dir = scratch("log-full");
+    let dir = ScratchDir::new("e2e-log-full");
     let frames = dir.join("frames");
     std::fs::create_dir_all(&frames).unwrap();
     for (i, img) in [frame(Lesion::MM, 31, &sharp()), frame(Lesion::IN, 32, &sharp())].iter().enumerate() {
@@ -249,7 +250,7 @@ fn the_end_of_a_camera_stream_is_a_fault_exit() {
     use melanoscope_edge::source::MjpegStream;
     use melanoscope_shared::image::FrameBounds;
     use melanoscope_shared::run_files::screen::EXIT_STREAM_ENDED;
-    let dir = scratch("stream-end");
+    let dir = ScratchDir::new("e2e-stream-end");
     let cfg = site(&dir, "10x", FRAME_UM, (320, 240), false);
     let mut bytes = encode_jpeg(&frame(Lesion::MM, 41, &sharp()), 90).unwrap();
     bytes.extend(encode_jpeg(&frame(Lesion::CN, 42, &sharp()), 90).unwrap());
@@ -271,7 +272,7 @@ fn the_end_of_a_camera_stream_is_a_fault_exit() {
 #[test]
 fn a_too_coarse_objective_is_a_start_fault_and_a_tiny_frame_its_own_state() {
     use melanoscope_edge::screen::setup::{SetupError, record_fault};
-    let dir = scratch("objective");
+    let dir = ScratchDir::new("e2e-objective");
     let cfg = site(&dir, "4x", 2.5, (320, 240), false);
     let err = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap_err();
     assert!(matches!(err, SetupError::Objective(_)), "{err}");
@@ -307,7 +308,7 @@ fn a_too_coarse_objective_is_a_start_fault_and_a_tiny_frame_its_own_state() {
 fn replayed_frames_are_judged_against_their_truth() {
     use melanoscope_edge::source::expand_replay;
     use melanoscope_edge::truth::Truth;
-    let dir = scratch("truth");
+    let dir = ScratchDir::new("e2e-truth");
     let frames = dir.join("frames");
     std::fs::create_dir_all(&frames).unwrap();
     write_jpeg(&frames.join("MM-0.jpg"), &frame(Lesion::MM, 31, &sharp()));
@@ -351,7 +352,7 @@ fn replayed_frames_are_judged_against_their_truth() {
 /// interrupted at the next start, its records intact.
 #[test]
 fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
-    let dir = scratch("case");
+    let dir = ScratchDir::new("e2e-case");
     let frames = dir.join("frames");
     std::fs::create_dir_all(&frames).unwrap();
     let mm = frame(Lesion::MM, 21, &sharp());

@@ -8,7 +8,8 @@ use melanoscope_edge::rollback::{Acceptance, STATE_FILE};
 use melanoscope_edge::screen::setup::{SetupError, check_rollback, open_bundle};
 use melanoscope_engine::LoadedBundle;
 use melanoscope_shared::formats::{ModelFile, hex, sha256};
-use melanoscope_tests::scenes::{scratch, write_bundle};
+use melanoscope_shared::scratch::ScratchDir;
+use melanoscope_tests::scenes::write_bundle;
 use std::path::Path;
 
 const SECRET: [u8; 32] = [42; 32];
@@ -39,7 +40,7 @@ fn site(dir: &Path, bundle: &Path, keys: bool) -> EdgeConfig {
 
 #[test]
 fn a_keyed_device_refuses_unsigned_bundles_and_names_the_signer() {
-    let dir = scratch("trust-keys");
+    let dir = ScratchDir::new("e2e-trust-keys");
     let unsigned = bundle_at(&dir, "unsigned.mscm", 1_790_000_000, false);
     // Keys configured, require_signature false: the keys alone require a signature.
     let err = open_bundle(&site(&dir, &unsigned, true).model).unwrap_err();
@@ -70,7 +71,7 @@ fn a_keyed_device_refuses_unsigned_bundles_and_names_the_signer() {
 
 #[test]
 fn an_older_bundle_of_the_same_signer_is_refused_unless_the_downgrade_is_asked_for() {
-    let dir = scratch("trust-rollback");
+    let dir = ScratchDir::new("e2e-trust-rollback");
     let old = bundle_at(&dir, "old.mscm", 1_790_000_000, true);
     let new = bundle_at(&dir, "new.mscm", 1_795_000_000, true);
     let (old_site, new_site) = (site(&dir, &old, true), site(&dir, &new, true));

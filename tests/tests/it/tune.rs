@@ -12,7 +12,8 @@ use melanoscope_shared::formats::BackendKind;
 use melanoscope_shared::formats::{Form, ModelFile, Quantization};
 use melanoscope_shared::image::Normalization;
 use melanoscope_shared::run_files::tune::RowStatus;
-use melanoscope_tests::scenes::{scratch, write_bundle};
+use melanoscope_shared::scratch::ScratchDir;
+use melanoscope_tests::scenes::write_bundle;
 use melanoscope_tests::tiny_model::{other_form, tiny_onnx};
 use std::path::Path;
 
@@ -56,7 +57,7 @@ fn three_forms(dir: &Path) -> (ModelFile, std::path::PathBuf) {
 
 #[test]
 fn tune_times_what_passes_and_auto_screens_with_the_choice() {
-    let dir = scratch("tune");
+    let dir = ScratchDir::new("e2e-tune");
     let bundle = write_bundle(&dir);
     let file = LoadedBundle::read_checked(&bundle, &[], false).unwrap().file;
     let no_ort = Err((BackendKind::Onnxruntime, "no onnxruntime library found".to_string()));
@@ -109,7 +110,7 @@ fn tune_times_what_passes_and_auto_screens_with_the_choice() {
 /// A combination whose self-test fails is in the table with the reason and never chosen.
 #[test]
 fn a_broken_tolerance_fails_every_row_and_nothing_is_chosen() {
-    let dir = scratch("tune-broken");
+    let dir = ScratchDir::new("e2e-tune-broken");
     let bundle = write_bundle(&dir);
     let mut file = LoadedBundle::read_checked(&bundle, &[], false).unwrap().file;
     file.references.iter_mut().for_each(|r| r.tolerance = -1.0);
@@ -126,7 +127,7 @@ fn a_broken_tolerance_fails_every_row_and_nothing_is_chosen() {
 #[test]
 fn a_read_only_site_file_is_named_and_left_as_it_was() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = scratch("tune-readonly");
+    let dir = ScratchDir::new("e2e-tune-readonly");
     let site = write_site(&dir, &dir.join("model.mscm"));
     let before = std::fs::read(&site).unwrap();
     std::fs::set_permissions(&site, std::fs::Permissions::from_mode(0o444)).unwrap();
@@ -150,7 +151,7 @@ fn a_read_only_site_file_is_named_and_left_as_it_was() {
 
 #[test]
 fn every_form_is_timed_or_skipped_and_auto_screens_with_the_form_chosen() {
-    let dir = scratch("tune-forms");
+    let dir = ScratchDir::new("e2e-tune-forms");
     let (file, bundle) = three_forms(&dir);
     let report = tune(&file, &plan(vec![Ok(Backend::Tract)]), |_| {});
     assert_eq!(report.forms, [Form::F32, Form::Int8, Form::F16]);
@@ -202,7 +203,7 @@ fn every_form_is_timed_or_skipped_and_auto_screens_with_the_form_chosen() {
 /// One form failing its self-test leaves it out of the choice; the others are still timed.
 #[test]
 fn a_form_failing_its_self_test_is_never_chosen() {
-    let dir = scratch("tune-forms-broken");
+    let dir = ScratchDir::new("e2e-tune-forms-broken");
     let (mut file, _) = three_forms(&dir);
     file.forms[0].references.iter_mut().for_each(|r| r.logits.iter_mut().for_each(|l| *l += 5.0));
     let report = tune(&file, &plan(vec![Ok(Backend::Tract)]), |_| {});

@@ -243,8 +243,7 @@ fn bundles_open_on_the_edge_with_self_test_and_signatures() {
     let onnx = export_onnx(&vs, Arch::ResNet18, 64).unwrap();
     let (spec, refs) = small_bundle_spec();
     let mut file = make_bundle(onnx, &spec, &refs, 1e-3, &[]).unwrap();
-    let dir = std::env::temp_dir().join(format!("msc-bundle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("bundle");
     let path = dir.join("m.mscm");
     std::fs::write(&path, file.encode().unwrap()).unwrap();
     let loaded = LoadedBundle::open(&path, &[], false, &run_on(Backend::Tract, 2, None)).unwrap();
@@ -353,8 +352,7 @@ mod onnxruntime_backend {
         let (spec, refs) = super::small_bundle_spec();
         let ort = backend();
         let file = make_bundle(int8, &spec, &refs, 2e-2, std::slice::from_ref(&ort)).unwrap();
-        let dir = std::env::temp_dir().join(format!("msc-int8-bundle-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("int8-bundle");
         let path = dir.join("int8.mscm");
         std::fs::write(&path, file.encode().unwrap()).unwrap();
         for b in [Backend::Tract, ort] {
@@ -392,8 +390,7 @@ mod onnxruntime_backend {
         let secret = [9u8; 32];
         file.sign(&secret).unwrap();
         let public = ModelFile::public_key_of(&secret);
-        let dir = std::env::temp_dir().join(format!("msc-forms-bundle-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("forms-bundle");
         let path = dir.join("forms.mscm");
         std::fs::write(&path, file.encode().unwrap()).unwrap();
         use melanoscope_shared::formats::Form;
@@ -429,7 +426,7 @@ mod onnxruntime_backend {
 fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
     use crate::export::run::{BundlePlan, ExportPlan, ExportRunError, Int8Weights, form_path, run};
     use melanoscope_shared::formats::Form;
-    let dir = std::env::temp_dir().join(format!("msc-also-forms-{}", std::process::id()));
+    let dir = melanoscope_shared::scratch::ScratchDir::new("also-forms");
     let plan = ExportPlan {
         checkpoint: dir.join("missing.safetensors"),
         arch: Arch::ResNet18,

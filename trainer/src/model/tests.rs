@@ -61,15 +61,11 @@ fn forward_returns_feature_maps_and_logits_at_any_input_size() {
     }
 }
 
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("msc-weights-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 #[test]
 fn weights_load_by_name_replace_the_head_and_name_every_mismatch() {
     let _rng = seed_torch(2);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("weights");
+    let temp = |name: &str| dir.join(name);
     let (src_vs, src) = build(Arch::ResNet18, 1000);
     let file = temp("r18.safetensors");
     src_vs.save(&file).unwrap();
@@ -122,7 +118,8 @@ fn torchvision_style_pth_state_dicts_convert_and_load() {
     let (vs, _) = build(Arch::ResNet18, 10);
     let shapes: serde_json::Map<String, serde_json::Value> =
         vs.variables().iter().map(|(n, t)| (n.clone(), serde_json::json!(t.size()))).collect();
-    let (pth, out) = (temp("state.pth"), temp("state.safetensors"));
+    let dir = melanoscope_shared::scratch::ScratchDir::new("weights-pth");
+    let (pth, out) = (dir.join("state.pth"), dir.join("state.safetensors"));
     let python = std::env::var("VIRTUAL_ENV").map(|v| format!("{v}/bin/python")).unwrap_or("python3".into());
     let make = format!(
         "import torch, json, collections\n\

@@ -107,8 +107,7 @@ mod tests {
 
     #[test]
     fn run_information_is_read_from_beside_the_checkpoint() {
-        let dir = std::env::temp_dir().join(format!("msc-runinfo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = melanoscope_shared::scratch::ScratchDir::new("runinfo");
         let info = RunInfo {
             arch: "resnet18".into(),
             task: "mm-vs-nevi".into(),

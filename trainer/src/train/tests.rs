@@ -68,8 +68,7 @@ fn a_run_resumed_from_saved_state_is_exactly_the_uninterrupted_run() {
     let mut opt = Optimizer::new(adamw, 0.01, vec![]);
     run(&straight, &mut opt, 6, 0.05);
 
-    let dir = std::env::temp_dir().join(format!("msc-optim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("optim");
     let first = toy(START);
     let mut opt = Optimizer::new(adamw, 0.01, vec![]);
     run(&first, &mut opt, 3, 0.05);
@@ -148,8 +147,7 @@ fn channels_last_weights_train_in_the_flat_layout_like_plain_ones() {
     let _ = Network::new(&init.root(), Arch::ResNet18, 2);
     let x = Tensor::randn([8, 3, 64, 64], (Kind::Float, Device::Cpu));
     let y = Tensor::from_slice(&[0i64, 1, 1, 0, 1, 0, 0, 1]);
-    let dir = std::env::temp_dir().join(format!("msc-flat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("flat");
     let run = |speed: SpeedConfig, state: &std::path::Path| {
         let mut vs = VarStore::new(Device::Cpu);
         let net = Network::new(&vs.root(), Arch::ResNet18, 2);
@@ -301,8 +299,7 @@ mod fitting {
 
     #[test]
     fn training_learns_checkpoints_and_resumes_bit_for_bit() {
-        let dir = std::env::temp_dir().join(format!("msc-fit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("fit");
         let train = Arc::new(files(&dir.join("train"), 24, 1));
         let val = Arc::new(files(&dir.join("val"), 12, 2));
 
@@ -337,8 +334,7 @@ mod fitting {
 
     #[test]
     fn a_diverging_run_stops_at_the_bad_step_and_keeps_the_last_good_checkpoint() {
-        let dir = std::env::temp_dir().join(format!("msc-nan-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("nan");
         let train = Arc::new(files(&dir.join("train"), 16, 7));
         let val = Arc::new(files(&dir.join("val"), 8, 8));
         let good = FitConfig { epochs: 3, stop_after: Some(1), ..config(dir.join("run"), Strategy::FineTune) };
@@ -358,8 +354,7 @@ mod fitting {
 
     #[test]
     fn a_linear_probe_moves_only_the_head() {
-        let dir = std::env::temp_dir().join(format!("msc-probe-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = melanoscope_shared::scratch::ScratchDir::new("probe");
         let train = Arc::new(files(&dir.join("train"), 16, 5));
         let val = Arc::new(files(&dir.join("val"), 8, 6));
         let cfg = FitConfig { epochs: 2, ..config(dir.join("run"), Strategy::LinearProbe) };

@@ -29,9 +29,7 @@ fn rows(slide: &Path, id: &str, patient: &str, lesion: Lesion, centre: (f32, f32
 
 #[test]
 fn validation_frames_are_screened_as_the_edge_screens_and_choose_a_separating_threshold() {
-    let dir = std::env::temp_dir().join(format!("msc-frame-threshold-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("frame-threshold");
     let mut manifest = Vec::new();
     let mut assignments = BTreeMap::new();
     for (i, lesion) in [Lesion::MM, Lesion::CN, Lesion::MM, Lesion::JN].into_iter().enumerate() {

@@ -15,8 +15,7 @@ fn train_cli(cwd: &Path, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn imported_224px_patches_split_train_evaluate_and_export_at_their_size() {
-    let dir = std::env::temp_dir().join(format!("msc-imported-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("imported");
     for sub in ["lab/patches/nest", "lab/patches/stroma", "elsewhere"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }

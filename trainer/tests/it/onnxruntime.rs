@@ -12,8 +12,7 @@ fn root() -> PathBuf {
 fn an_exported_resnet_runs_in_onnxruntime_and_matches_tch() {
     let python = root().join(".venv/bin/python");
     assert!(python.exists(), "{} missing: run scripts/setup.sh (it installs onnxruntime)", python.display());
-    let dir = std::env::temp_dir().join(format!("msc-ort-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("ort");
     // A checkpoint of a randomly initialised ResNet18 stands in for a trained one.
     let ckpt = dir.join("r18.safetensors");
     {

@@ -22,9 +22,7 @@ use std::collections::BTreeMap;
 
 #[test]
 fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patches() {
-    let dir = std::env::temp_dir().join(format!("msc-ood-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("ood");
     // Fitted on views as a slide scanner gives them (no camera's colour cast or vignetting):
     // the test patches below are read from slides.
     let clean = FrameOptics { vignetting: 0.0, blur_px: 0.0, colour_cast: [1.0; 3], jpeg_quality: 95 };

@@ -173,8 +173,7 @@ fn run_folder(dir: &Path) {
 
 #[test]
 fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_in_chromium() {
-    let dir = std::env::temp_dir().join(format!("msc-report-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("report");
     let run = dir.join("run with space");
     run_folder(&run);
     let out = dir.join("report");

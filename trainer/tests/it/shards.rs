@@ -37,8 +37,7 @@ fn grid_shards(out: &Path, count: u32, cells: &[RunResult]) {
 
 #[test]
 fn grid_shards_merge_into_the_unsharded_tables_and_a_failed_cell_is_named() {
-    let dir = std::env::temp_dir().join(format!("msc-grid-shards-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("grid-shards");
     let skipped = |why: &str| Outcome::Skipped { reason: why.into() };
     let cells = vec![
         result("resnet50", "mm-vs-nevi@40X", skipped("no validation patches of class MM at 40X")),

@@ -11,8 +11,7 @@ use melanoscope_trainer::experiment::colour_baseline::colour_only_baseline;
 
 #[test]
 fn synthetic_cohort_patches_splits_and_scores() {
-    let dir = std::env::temp_dir().join(format!("msc-synth-pipeline-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("synth-pipeline");
     let cfg = SynthConfig {
         out_dir: dir.join("cohort"),
         patients: 8,

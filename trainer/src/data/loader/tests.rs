@@ -44,8 +44,7 @@ fn synthetic_rows(dir: &Path) -> Vec<ManifestRow> {
 
 #[test]
 fn batches_are_deterministic_whatever_the_workers_and_carry_the_right_pixels() {
-    let dir = std::env::temp_dir().join(format!("msc-loader-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = melanoscope_shared::scratch::ScratchDir::new("loader");
     let rows = synthetic_rows(&dir);
     let samples = Arc::new(samples_from_manifest(&rows, &["MM", "IN"]));
     assert!(samples.len() >= 10, "{} samples", samples.len());
@@ -87,9 +86,7 @@ fn batches_are_deterministic_whatever_the_workers_and_carry_the_right_pixels() {
 
 #[test]
 fn unreadable_samples_are_skipped_and_named_and_patch_files_load() {
-    let dir = std::env::temp_dir().join(format!("msc-loader-files-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = melanoscope_shared::scratch::ScratchDir::new("loader-files");
     let mut samples = Vec::new();
     for (k, colour) in [[200u8, 120, 170], [110, 60, 150], [220, 140, 190]].into_iter().enumerate() {
         let path = dir.join(format!("p{k}.png"));
