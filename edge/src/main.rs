@@ -94,6 +94,15 @@ fn run(command: Command) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Every subcommand has a row in the README's command tables.
+    #[test]
+    fn every_command_is_in_the_readme() {
+        use clap::CommandFactory;
+        let missing =
+            melanoscope_tests::readme::commands_missing_from_readme(&Cli::command(), melanoscope_tests::readme::README);
+        assert!(missing.is_empty(), "commands without a row in README.md's tables: {missing:?}");
+    }
+
     /// Fixed choices are parsed by clap: an unknown one is refused naming the option, the
     /// value and the values it takes.
     #[test]

@@ -68,3 +68,17 @@ fn run(command: Command) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand has a row in the README's command tables.
+    #[test]
+    fn every_command_is_in_the_readme() {
+        use clap::CommandFactory;
+        let missing =
+            melanoscope_tests::readme::commands_missing_from_readme(&Cli::command(), melanoscope_tests::readme::README);
+        assert!(missing.is_empty(), "commands without a row in README.md's tables: {missing:?}");
+    }
+}

@@ -1,6 +1,7 @@
-//! Helpers for the end-to-end tests in `tests/`: where the real data lives, and a tiny
-//! screening model to build bundles from without libtorch.
+//! Helpers for the end-to-end tests in `tests/`: where the real data lives, a tiny screening
+//! model to build bundles from without libtorch, and the README's command tables.
 
+pub mod readme;
 pub mod scenes;
 pub mod tiny_model;
 

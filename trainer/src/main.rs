@@ -117,6 +117,15 @@ fn run(command: Command) -> Result<ExitCode> {
 mod tests {
     use super::*;
 
+    /// Every subcommand has a row in the README's command tables.
+    #[test]
+    fn every_command_is_in_the_readme() {
+        use clap::CommandFactory;
+        let missing =
+            melanoscope_tests::readme::commands_missing_from_readme(&Cli::command(), melanoscope_tests::readme::README);
+        assert!(missing.is_empty(), "commands without a row in README.md's tables: {missing:?}");
+    }
+
     /// Fixed choices are parsed by clap through the library's types: an unknown one is refused
     /// naming the option, the value and what it takes; the spellings the demo uses still parse.
     #[test]
