@@ -22,7 +22,7 @@ run_step check "the per-machine venv cache: one install for two setups at once, 
 run_step check "the step table: a failed step stops the run and is shown in the table" bash scripts/test_steps.sh
 
 run_step check "cargo fmt --check" cargo fmt --all -- --check
-run_step check "crate graph (trainer without edge; edge without onnxruntime unless asked)" \
+run_step check "crate graph (trainer without edge; slides without libtorch; edge without onnxruntime unless asked, boards without pagecheck)" \
   bash scripts/crate_graph.sh
 
 clippy_all() {
