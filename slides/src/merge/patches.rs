@@ -41,7 +41,7 @@ pub fn merge_patch_shards(out: &Path) -> Result<PatchMerge, MergeError> {
     let mut outcomes: Vec<Option<(Shard, SlideOutcome)>> = vec![None; order.len()];
     let mut rows_of: HashMap<String, Vec<ManifestRow>> = HashMap::new();
     for (shard, folder, _) in &records {
-        let report_path = folder.join("report.json");
+        let report_path = folder.join(melanoscope_shared::run_files::PATCH_REPORT);
         let report: ReportFile = read_json(&report_path)?;
         for o in report.slides {
             let Some(&i) = position.get(o.slide_id.as_str()) else {
@@ -58,7 +58,7 @@ pub fn merge_patch_shards(out: &Path) -> Result<PatchMerge, MergeError> {
             }
             outcomes[i] = Some((*shard, o));
         }
-        let manifest = folder.join("manifest.parquet");
+        let manifest = folder.join(melanoscope_shared::run_files::PATCH_MANIFEST);
         let rows = read_manifest(&manifest)?;
         if rows.len() as u64 != report.total_patches {
             let why = format!("{} rows, but the shard's report counts {}", rows.len(), report.total_patches);
@@ -85,9 +85,9 @@ pub fn merge_patch_shards(out: &Path) -> Result<PatchMerge, MergeError> {
         let why = format!("manifest rows for slide {id:?}, which no shard reports as patched");
         return Err(MergeError::Invalid { path: out.join("shards"), why });
     }
-    let report_path = out.join("report.json");
+    let report_path = out.join(melanoscope_shared::run_files::PATCH_REPORT);
     let failed = merged.iter().filter(|o| o.error.is_some()).count();
-    let manifest = out.join("manifest.parquet");
+    let manifest = out.join(melanoscope_shared::run_files::PATCH_MANIFEST);
     let mut writer = ManifestWriter::create(&manifest)?;
     let mut total_patches = 0u64;
     for o in merged.iter().filter(|o| o.error.is_none()) {

@@ -473,7 +473,7 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
             outcomes.push(SlideOutcome::failed(&id, PathBuf::from(&r.slide), r.to_string()));
         }
     }
-    let manifest = results_dir.join("manifest.parquet");
+    let manifest = results_dir.join(melanoscope_shared::run_files::PATCH_MANIFEST);
     let mut writer = ManifestWriter::create(&manifest)?;
     // Each row names its slide by the cohort's (absolute) path: a slide resumed from an
     // earlier version's run may have stored the path relative to the working folder.
@@ -492,7 +492,7 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
     let total_patches = writer.finish()?;
     let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
     let file = ReportFile { slides: outcomes, total_patches, failed };
-    write_json(&results_dir.join("report.json"), &file)?;
+    write_json(&results_dir.join(melanoscope_shared::run_files::PATCH_REPORT), &file)?;
     if let Some(settings) = settings {
         // Written last: its presence tells `merge` this shard finished.
         let order = cohort.slides.iter().map(|e| e.slide_id.clone()).chain(cohort.rejected.iter().map(rejected_id));

@@ -112,7 +112,10 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         slides,
     };
     std::fs::create_dir_all(&out)?;
-    melanoscope_shared::atomic::write_atomic(&out.join("summary.json"), &serde_json::to_vec_pretty(&summary)?)?;
+    melanoscope_shared::atomic::write_atomic(
+        &out.join(melanoscope_shared::run_files::EXPLAIN_SUMMARY),
+        &serde_json::to_vec_pretty(&summary)?,
+    )?;
     println!("{}", serde_json::to_string_pretty(&summary.localisation)?);
     println!("explained {} slides into {}", summary.slides.len(), out.display());
     Ok(())

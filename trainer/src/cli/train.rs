@@ -109,7 +109,10 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let title = format!("{}, {arch}, {}", task.name(), plan.magnification);
     let md = report.markdown(&title);
-    melanoscope_shared::atomic::write_atomic(&out.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
+    melanoscope_shared::atomic::write_atomic(
+        &out.join(melanoscope_shared::run_files::EVAL_REPORT),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
     melanoscope_shared::atomic::write_atomic(&out.join("report.md"), md.as_bytes())?;
     melanoscope_shared::atomic::write_atomic(&out.join("report.csv"), report.csv().as_bytes())?;
     println!("{md}");

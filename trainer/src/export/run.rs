@@ -355,7 +355,10 @@ impl Source<'_> {
             threshold,
             head.as_deref(),
         )?;
-        write_file(&path.with_extension("agreement.json"), serde_json::to_string_pretty(&a)?.as_bytes())?;
+        write_file(
+            &path.with_extension(&melanoscope_shared::run_files::AGREEMENT_SUFFIX[1..]),
+            serde_json::to_string_pretty(&a)?.as_bytes(),
+        )?;
         let mut metrics = vec![NamedMetric { name: "agreement_with_f32".into(), value: a.verdict_agreement }];
         if let Some(d) = a.auc_difference {
             metrics.push(NamedMetric { name: "auc_minus_f32".into(), value: d });
