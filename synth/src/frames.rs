@@ -11,7 +11,7 @@ use melanoscope_shared::rng::SplitMix64;
 pub struct FrameOptics {
     /// Brightness lost at the frame corners (0 = none, 0.5 = half).
     pub vignetting: f32,
-    /// Gaussian-like defocus, in pixels (0 = sharp).
+    /// Defocus in pixels (0 = sharp); the Gaussian it stands for is [`FrameOptics::camera`]'s.
     pub blur_px: f32,
     /// Per-channel gains of lamp colour and white balance.
     pub colour_cast: [f32; 3],
@@ -19,11 +19,15 @@ pub struct FrameOptics {
 }
 
 impl FrameOptics {
-    /// The camera model these optics describe: the blur is a Gaussian of `blur_px`, the
-    /// vignette centred, the colour cast channel gains.
+    /// The camera model these optics describe: the vignette centred, the colour cast as channel
+    /// gains, and the defocus a Gaussian of the variance the synthetic frames have always had:
+    /// `blur_px` was rendered as three box passes of radius r = round(√(blur_px² + 1)), whose
+    /// variance is r(r + 1); keeping it keeps every frame fixture, demo frame and focus
+    /// threshold as sharp as before.
     pub fn camera(&self) -> CameraOptics {
+        let r = if self.blur_px > 0.05 { (self.blur_px * self.blur_px + 1.0).sqrt().round().max(1.0) } else { 0.0 };
         CameraOptics {
-            blur_sigma_px: self.blur_px,
+            blur_sigma_px: (r * (r + 1.0)).sqrt(),
             vignetting: self.vignetting,
             vignette_centre: (0.5, 0.5),
             gains: self.colour_cast,

@@ -25,17 +25,27 @@ impl CameraOptics {
     pub const NONE: CameraOptics =
         CameraOptics { blur_sigma_px: 0.0, vignetting: 0.0, vignette_centre: (0.5, 0.5), gains: [1.0; 3] };
 
-    /// `img` as this camera delivers it (before compression).
+    /// `img` as this camera delivers it (before compression): defocus, then the optics'
+    /// vignette, then the sensor's channel gains, each rounded to 8 bits as a camera's
+    /// pipeline does between stages.
     pub fn apply(&self, img: &RgbImage) -> Result<RgbImage, ImageError> {
         let mut out = if self.blur_sigma_px > 0.05 { gaussian_blur(img, self.blur_sigma_px)? } else { img.clone() };
-        if self.vignetting != 0.0 || self.gains != [1.0; 3] {
-            self.shade(&mut out);
+        if self.vignetting != 0.0 {
+            self.vignette(&mut out);
+        }
+        if self.gains != [1.0; 3] {
+            let lut: [[u8; 256]; 3] = std::array::from_fn(|c| std::array::from_fn(|v| to_u8(v as f32 * self.gains[c])));
+            for px in out.as_raw_mut().chunks_exact_mut(3) {
+                for (c, v) in px.iter_mut().enumerate() {
+                    *v = lut[c][usize::from(*v)];
+                }
+            }
         }
         Ok(out)
     }
 
-    /// Vignetting and channel gains in one pass, rounded once.
-    fn shade(&self, img: &mut RgbImage) {
+    /// Gain 1 − v·(r/r_corner)² about the optical axis.
+    fn vignette(&self, img: &mut RgbImage) {
         let (w, h) = (img.width() as f32, img.height() as f32);
         let (cx, cy) = (self.vignette_centre.0 * w, self.vignette_centre.1 * h);
         let k = self.vignetting / ((w * w + h * h) / 4.0).max(f32::MIN_POSITIVE);
@@ -46,8 +56,8 @@ impl CameraOptics {
             let dy2 = (y as f32 + 0.5 - cy).powi(2);
             for (px, d) in line.chunks_exact_mut(3).zip(&dx2) {
                 let fall = (1.0 - k * (d + dy2)).max(0.0);
-                for (v, g) in px.iter_mut().zip(self.gains) {
-                    *v = to_u8(f32::from(*v) * fall * g);
+                for v in px.iter_mut() {
+                    *v = to_u8(f32::from(*v) * fall);
                 }
             }
         }
