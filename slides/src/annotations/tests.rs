@@ -1,8 +1,12 @@
 use super::*;
 
+/// One folder for the annotation files of every test here (each writes files of its own
+/// names); made once, when the first test asks.
+static DIR: std::sync::LazyLock<melanoscope_shared::scratch::ScratchDir> =
+    std::sync::LazyLock::new(|| melanoscope_shared::scratch::ScratchDir::new("ann"));
+
 fn write(name: &str, text: &str) -> PathBuf {
-    let dir = melanoscope_shared::scratch::ScratchDir::new("ann");
-    let path = dir.join(name);
+    let path = DIR.join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
