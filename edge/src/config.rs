@@ -474,6 +474,19 @@ impl EdgeConfig {
         if !(1..=64).contains(&m.batch) {
             return Err(invalid(file, "model.batch", m.batch, "1 to 64"));
         }
+        // The tuned choice is run as it stands under backend = "auto": the same ranges, or a
+        // hand-edited batch of 100000 aborts allocating, and the service restarts into it.
+        if let Some(t) = &m.tuned {
+            if !(1..=64).contains(&t.threads) {
+                return Err(invalid(file, "model.tuned.threads", t.threads, "1 to 64"));
+            }
+            if !(1..=64).contains(&t.batch) {
+                return Err(invalid(file, "model.tuned.batch", t.batch, "1 to 64"));
+            }
+            if !(t.ms_per_field.is_finite() && t.ms_per_field >= 0.0) {
+                return Err(invalid(file, "model.tuned.ms_per_field", t.ms_per_field, "a finite time >= 0"));
+            }
+        }
         let c = &self.camera;
         if !(16..=16384).contains(&c.width) || !(16..=16384).contains(&c.height) {
             return Err(invalid(file, "camera.width/height", format!("{}x{}", c.width, c.height), "16 to 16384 each"));
@@ -737,6 +750,14 @@ mod tests {
             (format!("{good}speedup = 3\n"), "speedup"),
             (good.replace("threads = 2\n", ""), "threads"),
             (good[..good.len() / 2].to_string(), "site.toml"),
+            // Out of the ranges model.batch and model.threads have (a crash loop, or a start
+            // that never ends, before they were checked).
+            (good.replace("batch = 1", "batch = 100000"), "model.tuned.batch"),
+            (good.replace("batch = 1", "batch = 0"), "model.tuned.batch"),
+            (good.replace("batch = 1", "batch = 65"), "model.tuned.batch"),
+            (good.replace("threads = 2", "threads = 0"), "model.tuned.threads"),
+            (good.replace("threads = 2", "threads = 100000"), "model.tuned.threads"),
+            (good.replace("ms_per_field = 40.0", "ms_per_field = -1.0"), "model.tuned.ms_per_field"),
         ] {
             let e = EdgeConfig::from_texts(Some(("site.toml", &format!("[model.tuned]\n{bad}")))).unwrap_err();
             let e = e.to_string();

@@ -82,11 +82,16 @@ fn date(unix_s: u64) -> String {
 
 fn read_state(path: &Path) -> Result<AcceptedBundles, RollbackError> {
     let state = |detail: String| RollbackError::State { path: path.display().to_string(), detail };
-    match std::fs::read(path) {
-        Ok(bytes) if bytes.len() > 16 << 20 => Err(state(format!("{} bytes; expected a small JSON file", bytes.len()))),
+    use melanoscope_shared::bounded::{BoundedReadError, read_bounded};
+    // Read at most 16 MiB, and only from a regular file: a link to /dev/zero or a FIFO in its
+    // place is refused at once instead of filling memory or blocking the start.
+    match read_bounded(path, 16 << 20) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| state(format!("not the expected JSON: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AcceptedBundles::default()),
-        Err(e) => Err(state(format!("cannot read it: {e}"))),
+        Err(BoundedReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(AcceptedBundles::default()),
+        Err(BoundedReadError::Io(e)) => Err(state(format!("cannot read it: {e}"))),
+        Err(BoundedReadError::TooLarge { limit }) => {
+            Err(state(format!("more than {limit} bytes; expected a small JSON file")))
+        }
     }
 }
 
@@ -184,6 +189,18 @@ mod tests {
         std::fs::write(dir.join(STATE_FILE), b"{\"signers\": 7").unwrap();
         let err = check(identity(a, 2), 1_795_000_000, false).unwrap_err().to_string();
         assert!(err.contains(STATE_FILE) && err.contains("not the expected JSON"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
+        // Linked to /dev/zero, or a FIFO in its place: refused at once, named, neither read
+        // into memory nor waited on.
+        let state = dir.join(STATE_FILE);
+        for (what, make) in [("/dev/zero", "link"), ("a FIFO", "fifo")] {
+            std::fs::remove_file(&state).unwrap();
+            let made = match make {
+                "link" => std::os::unix::fs::symlink("/dev/zero", &state).is_ok(),
+                _ => std::process::Command::new("mkfifo").arg(&state).status().unwrap().success(),
+            };
+            assert!(made, "{what}");
+            let err = check(identity(a, 2), 1_795_000_000, false).unwrap_err().to_string();
+            assert!(err.contains(STATE_FILE) && err.contains("not a regular file"), "{what}: {err}");
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The one way a file from outside is read whole: at most `limit` bytes are ever read (the
 //! read stops at `limit + 1`), so a file that grows while it is read, a link to `/dev/zero` or
-//! a damaged size field cannot make the reader hold more than that. Callers name the file and
-//! say what the limit is for.
+//! a damaged size field cannot make the reader hold more than that; and only a regular file is
+//! read: a FIFO, a device or a socket in its place is refused when opened, without blocking or
+//! reading (a link to a FIFO would otherwise hang the reader, `/dev/zero` fill it). Callers name
+//! the file and say what the limit is for.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -15,10 +17,28 @@ pub enum BoundedReadError {
     TooLarge { limit: u64 },
 }
 
+/// What a FIFO, device or socket in a file's place reads as (an I/O error of kind
+/// `InvalidInput`, so every caller names the file as for any read error).
+pub const NOT_A_FILE: &str = "not a regular file (a FIFO, device or socket); expected a file";
+
+/// Linux's `O_NONBLOCK` (the same on x86-64, aarch64 and armv7, the targets built here).
+#[cfg(unix)]
+const O_NONBLOCK: i32 = 0o4000;
+
 /// The bytes of `path`, or [`BoundedReadError::TooLarge`] when it holds more than `limit`.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading waits for a writer: not when non-blocking. Regular files read
+    // the same either way.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, O_NONBLOCK);
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(BoundedReadError::Io(io::Error::new(io::ErrorKind::InvalidInput, NOT_A_FILE)));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(BoundedReadError::TooLarge { limit });
     }
@@ -36,8 +56,13 @@ mod tests {
         std::fs::write(&path, b"12345").unwrap();
         assert_eq!(read_bounded(&path, 5).unwrap(), b"12345");
         assert!(matches!(read_bounded(&path, 4), Err(BoundedReadError::TooLarge { limit: 4 })));
-        // An endless file stops at the limit.
-        assert!(matches!(read_bounded(Path::new("/dev/zero"), 1 << 20), Err(BoundedReadError::TooLarge { .. })));
+        // Devices and FIFOs are refused at once: nothing read, nothing waited for.
+        let not_a_file = |r: Result<Vec<u8>, BoundedReadError>| matches!(r, Err(BoundedReadError::Io(e)) if e.kind() == io::ErrorKind::InvalidInput && e.to_string() == NOT_A_FILE);
+        assert!(not_a_file(read_bounded(Path::new("/dev/zero"), 1 << 20)));
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success(), "mkfifo");
+        assert!(not_a_file(read_bounded(&fifo, 5)));
         assert!(matches!(read_bounded(&dir.join("none"), 5), Err(BoundedReadError::Io(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }

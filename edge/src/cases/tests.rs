@@ -106,6 +106,11 @@ fn a_case_from_open_to_review() {
     let index = std::fs::read_to_string(&r.index).unwrap();
     assert!(index.contains("scope-1/S26-1/index.html") && index.contains("Refused exports"), "{index}");
     assert!(dir.join("review/scope-1/S26-1/index.html").is_file());
+    // A FIFO where a listed file should be: refused by name at once, not waited on.
+    std::fs::remove_file(copy.join(&victim)).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(copy.join(&victim)).status().unwrap().success());
+    let e = melanoscope_shared::errors::error_chain(&verify_export(&copy).unwrap_err());
+    assert!(e.contains(&victim) && e.contains("not a regular file"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
