@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each installs what it needs.
-.PHONY: setup demo test check test-cluster fuzz bench-preprocess clean
+.PHONY: setup demo test check test-cluster fuzz bench-preprocess bench-control clean
 
 setup:
 	bash scripts/setup.sh
@@ -26,6 +26,11 @@ fuzz: setup
 # Criterion benchmark of the edge's per-frame preprocessing, with the share of a core it leaves.
 bench-preprocess: setup
 	bash scripts/bench_preprocess.sh
+
+# Frames per second of the screening loop quiet and with a slowloris client and 1,000 silent
+# control-socket connections (one JSON line; ratio goal >= 0.95).
+bench-control: setup
+	. scripts/env.sh && cargo bench -p melanoscope-edge --bench control_stall
 
 clean:
 	cargo clean

@@ -61,7 +61,9 @@ fi
 # openslide-bin wheel. Debian's header declares the same C API (4.x only adds functions), so a
 # pkg-config file pointing at the wheel's library lets openslide-sys link it; scripts/env.sh
 # puts it on PKG_CONFIG_PATH and the trainer's build.rs records its folder as an rpath.
-os_lib="$("$VENV/bin/python" -c 'import openslide_bin, os; print(os.path.dirname(openslide_bin.__file__))')"
+# Resolved to the shared cache's own path: through this clone's .venv link, a link in the
+# shared venv would break once this clone is deleted (a CI clone), for every other clone.
+os_lib="$(cd "$("$VENV/bin/python" -c 'import openslide_bin, os; print(os.path.dirname(openslide_bin.__file__))')" && pwd -P)"
 os_pc="$VENV/openslide4/pkgconfig"
 mkdir -p "$os_pc" "$VENV/openslide4/lib"
 ln -sf "$os_lib/libopenslide.so.1" "$VENV/openslide4/lib/libopenslide.so"

@@ -468,6 +468,16 @@ impl EdgeConfig {
     /// refused while parsing).
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let m = &self.model;
+        // Relative, the rollback state would follow the folder `screen` was started from, and
+        // a start elsewhere would accept an older bundle.
+        if !m.state_dir.is_absolute() {
+            return Err(invalid(
+                file,
+                "model.state_dir",
+                m.state_dir.display(),
+                "an absolute folder, e.g. /var/lib/melanoscope",
+            ));
+        }
         if !(1..=64).contains(&m.threads) {
             return Err(invalid(file, "model.threads", m.threads, "1 to 64"));
         }
@@ -763,6 +773,18 @@ mod tests {
             let e = e.to_string();
             assert!(e.contains("site.toml") && e.contains(word), "{word}: {e}");
         }
+    }
+
+    /// A relative or empty `model.state_dir` is refused: the rollback state would follow the
+    /// folder `screen` starts in, and a start elsewhere would accept an older bundle.
+    #[test]
+    fn the_state_folder_must_be_absolute() {
+        for bad in ["", "state", "./var/lib/melanoscope"] {
+            let text = format!("[model]\nstate_dir = {bad:?}\n");
+            let e = EdgeConfig::from_texts(Some(("site.toml", &text))).unwrap_err().to_string();
+            assert!(e.contains("site.toml") && e.contains("model.state_dir") && e.contains("absolute"), "{bad:?}: {e}");
+        }
+        assert!(EdgeConfig::from_texts(Some(("site.toml", "[model]\nstate_dir = \"/srv/ms\"\n"))).is_ok());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Rollback protection: the device keeps, per signing key, the creation time of the newest
-//! bundle it has screened with (`accepted-bundles.json` in its state folder), and refuses an
-//! older bundle signed by the same key: a genuine but superseded model (a withdrawn threshold,
-//! a model recalled for a fault) cannot be put back by copying its old file. The operator can
+//! bundle it has screened with (`accepted-bundles.json` in its state folder), and refuses a
+//! bundle older than the newest of *any* trusted key: a genuine but superseded model (a
+//! withdrawn threshold, a model recalled for a fault) cannot be put back by copying its old
+//! file, nor by one signed with a second or rotated key. The operator can
 //! go back on purpose (`screen --allow-downgrade`); the downgrade is kept in the same file.
 //! Unsigned bundles carry no trustworthy date and are not compared.
 
@@ -65,11 +66,11 @@ pub enum Acceptance {
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
     #[error(
-        "{bundle}: an older bundle (created {created}) than one this device already screened with from the same \
-         signer (created {newest}); install the newer bundle, or run `melanoscope-edge screen --allow-downgrade` \
+        "{bundle}: an older bundle (created {created}) than one this device already screened with (created \
+         {newest}, signer {signer}); install the newer bundle, or run `melanoscope-edge screen --allow-downgrade` \
          once to go back on purpose (it is recorded in {state})"
     )]
-    Older { bundle: String, created: String, newest: String, state: String },
+    Older { bundle: String, created: String, newest: String, signer: String, state: String },
     #[error("{path}: {detail}; it records which bundles this device accepted (remove it only to start over)")]
     State { path: String, detail: String },
 }
@@ -95,9 +96,9 @@ fn read_state(path: &Path) -> Result<AcceptedBundles, RollbackError> {
     }
 }
 
-/// Compares the bundle at `bundle` (`identity`, its signed `created_unix_s`) with what the
-/// device accepted from the same signer (state in `state_dir`), and records it when newer, or
-/// when older and `allow_downgrade`. `now_unix_s` dates the record.
+/// Compares the bundle at `bundle` (`identity`, its signed `created_unix_s`) with the newest
+/// the device accepted from any trusted signer (state in `state_dir`), and records it when as
+/// new or newer, or when older and `allow_downgrade`. `now_unix_s` dates the record.
 pub fn check_and_record(
     state_dir: &Path,
     bundle: &Path,
@@ -112,20 +113,27 @@ pub fn check_and_record(
     let key = hex(&signer);
     let sha = hex(&identity.bundle_sha256);
     let accepted = Accepted { created_unix_s, bundle_sha256: sha.clone(), accepted_unix_s: now_unix_s };
-    let outcome = match state.signers.get(&key) {
+    // Over the device, not per signer: a second key must not re-open what the first retired.
+    let newest = state.signers.iter().max_by_key(|(_, a)| a.created_unix_s).map(|(k, a)| (k.clone(), a.created_unix_s));
+    let outcome = match newest {
         None => Acceptance::First,
-        Some(newest) if created_unix_s > newest.created_unix_s => Acceptance::Newer,
-        Some(newest) if created_unix_s == newest.created_unix_s => return Ok(Acceptance::Current),
-        Some(newest) if !allow_downgrade => {
+        Some((_, newest)) if created_unix_s > newest => Acceptance::Newer,
+        Some((_, newest))
+            if created_unix_s == newest && state.signers.get(&key).is_some_and(|a| a.created_unix_s == newest) =>
+        {
+            return Ok(Acceptance::Current);
+        }
+        Some((_, newest)) if created_unix_s == newest => Acceptance::Newer,
+        Some((by, newest)) if !allow_downgrade => {
             return Err(RollbackError::Older {
                 bundle: bundle.display().to_string(),
                 created: date(created_unix_s),
-                newest: date(newest.created_unix_s),
+                newest: date(newest),
+                signer: by.chars().take(16).collect(),
                 state: path.display().to_string(),
             });
         }
-        Some(newest) => {
-            let from = newest.created_unix_s;
+        Some((_, from)) => {
             state.downgrades.push(Downgrade {
                 at_unix_s: now_unix_s,
                 signer: key.clone(),
@@ -135,6 +143,11 @@ pub fn check_and_record(
             });
             let excess = state.downgrades.len().saturating_sub(MAX_DOWNGRADES);
             state.downgrades.drain(..excess);
+            // Going back on purpose lowers the device's newest: every signer's entry above the
+            // bundle now accepted is brought down to it.
+            for a in state.signers.values_mut().filter(|a| a.created_unix_s > created_unix_s) {
+                a.created_unix_s = created_unix_s;
+            }
             Acceptance::Downgraded { from_created_unix_s: from }
         }
     };
@@ -175,11 +188,16 @@ mod tests {
         let err = check(identity(a, 1), 1_790_000_000, false).unwrap_err().to_string();
         assert!(err.contains("model.mscm") && err.contains("--allow-downgrade"), "{err}");
         assert!(err.contains("2026-09-21 14:13 UTC") && err.contains("2026-11-18 11:06 UTC"), "{err}");
-        // Another signer has its own history.
-        assert_eq!(check(identity(other, 3), 1_700_000_000, false).unwrap(), Acceptance::First);
+        // A second trusted key does not re-open older bundles (before, each signer had its own
+        // history and this was accepted as its first): refused, naming the newest's signer.
+        let err = check(identity(other, 3), 1_700_000_000, false).unwrap_err().to_string();
+        assert!(err.contains("older bundle") && err.contains("signer 0101010101010101"), "{err}");
+        // A newer bundle of the second key is accepted and is the device's newest.
+        assert_eq!(check(identity(other, 4), 1_796_000_000, false).unwrap(), Acceptance::Newer);
+        assert!(check(identity(a, 2), 1_795_000_000, false).is_err(), "the first key's newest is now older");
         // On purpose: accepted, recorded, and the older one is now the newest.
         let down = check(identity(a, 1), 1_790_000_000, true).unwrap();
-        assert_eq!(down, Acceptance::Downgraded { from_created_unix_s: 1_795_000_000 });
+        assert_eq!(down, Acceptance::Downgraded { from_created_unix_s: 1_796_000_000 });
         let state = read_state(&dir.join(STATE_FILE)).unwrap();
         assert_eq!(state.downgrades.len(), 1);
         assert_eq!(state.downgrades[0].to_created_unix_s, 1_790_000_000);

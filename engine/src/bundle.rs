@@ -78,8 +78,8 @@ impl LoadedBundle {
         require_signature: bool,
     ) -> Result<CheckedBundle, EngineError> {
         let bundle = |source: FormatError| EngineError::Bundle { path: path.display().to_string(), error: source };
-        let bytes =
-            std::fs::read(path).map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
+        let bytes = melanoscope_shared::bounded::read_bounded(path, melanoscope_shared::bounded::MAX_BUNDLE_BYTES)
+            .map_err(|e| EngineError::Read { path: path.display().to_string(), source: e.into_io() })?;
         let file = ModelFile::decode(&bytes).map_err(bundle)?;
         let signature = file.verify_signature(trusted, require_signature).map_err(bundle)?;
         let signer = match signature {

@@ -17,6 +17,19 @@ pub enum BoundedReadError {
     TooLarge { limit: u64 },
 }
 
+impl BoundedReadError {
+    /// As an I/O error (for callers whose errors carry one): too large is `InvalidData`,
+    /// saying the limit.
+    pub fn into_io(self) -> io::Error {
+        match self {
+            BoundedReadError::Io(e) => e,
+            BoundedReadError::TooLarge { limit } => {
+                io::Error::new(io::ErrorKind::InvalidData, format!("more than {limit} bytes; expected at most that"))
+            }
+        }
+    }
+}
+
 /// What a FIFO, device or socket in a file's place reads as (an I/O error of kind
 /// `InvalidInput`, so every caller names the file as for any read error).
 pub const NOT_A_FILE: &str = "not a regular file (a FIFO, device or socket); expected a file";
@@ -34,8 +47,14 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, O_NONBLOCK);
     let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(BoundedReadError::Io(io::Error::new(io::ErrorKind::InvalidInput, NOT_A_FILE)));
+    }
+    // Refused from its size before a byte is read (a 1 GB CSV costs nothing); the `take` below
+    // still holds for a file that grows while it is read.
+    if meta.len() > limit {
+        return Err(BoundedReadError::TooLarge { limit });
     }
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
@@ -44,6 +63,22 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError
     }
     Ok(bytes)
 }
+
+/// [`read_bounded`] as UTF-8 text (a byte-order mark kept; invalid UTF-8 an `InvalidData`
+/// error).
+pub fn read_bounded_text(path: &Path, limit: u64) -> Result<String, BoundedReadError> {
+    let bytes = read_bounded(path, limit)?;
+    String::from_utf8(bytes)
+        .map_err(|e| BoundedReadError::Io(io::Error::new(io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}"))))
+}
+
+/// Largest table a person or a pipeline writes as CSV (a cohort, a split, a patient list):
+/// 64 MiB, some 500,000 slides (the study had 2,241).
+pub const MAX_CSV_BYTES: u64 = 64 << 20;
+/// Largest run-state JSON read back (a `done.json`, a training state).
+pub const MAX_STATE_BYTES: u64 = 16 << 20;
+/// Largest model bundle (ResNet50 in three forms is about 200 MB).
+pub const MAX_BUNDLE_BYTES: u64 = 1 << 30;
 
 #[cfg(test)]
 mod tests {

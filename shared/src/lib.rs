@@ -19,6 +19,8 @@ extern crate alloc;
 #[cfg(feature = "alloc")]
 pub mod choice;
 #[cfg(feature = "alloc")]
+pub mod folder_name;
+#[cfg(feature = "alloc")]
 pub mod formats;
 #[cfg(feature = "alloc")]
 pub mod html;

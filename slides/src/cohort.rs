@@ -5,6 +5,7 @@
 //! slide file, an unknown label) sets that row aside, named, and the rest of the cohort goes on;
 //! only a file that cannot be read as a cohort at all is refused.
 
+use melanoscope_shared::folder_name::{collision_key, folder_name};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -82,7 +83,8 @@ const REQUIRED: [&str; 4] = ["slide", "slide_id", "patient_id", "label"];
 
 /// Reads and validates a cohort CSV. Relative slide paths are taken from the CSV's folder.
 pub fn load_cohort(path: &Path) -> Result<Cohort, CohortError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CohortError::Read { path: path.into(), source })?;
+    let text = melanoscope_shared::bounded::read_bounded_text(path, melanoscope_shared::bounded::MAX_CSV_BYTES)
+        .map_err(|e| CohortError::Read { path: path.into(), source: e.into_io() })?;
     // Absolute, so manifests written from the cohort name files that resolve from anywhere.
     let base = std::path::absolute(path)
         .map_err(|source| CohortError::Read { path: path.into(), source })?
@@ -128,6 +130,7 @@ pub fn parse_cohort(
 
     let mut slides = Vec::new();
     let mut first_line_of_id: HashMap<String, usize> = HashMap::new();
+    let mut folder_of_id: HashMap<String, (String, usize)> = HashMap::new();
     let mut label_of_path: HashMap<PathBuf, (Lesion, usize)> = HashMap::new();
     for (n, record) in reader.records().enumerate() {
         let line = record.as_ref().ok().and_then(|r| r.position()).map_or(n + 2, |p| p.line() as usize);
@@ -168,6 +171,13 @@ pub fn parse_cohort(
         }
         if let Some(first) = first_line_of_id.get(&slide_id).filter(|_| !slide_id.is_empty()) {
             problems.push(format!("duplicate slide_id {slide_id:?} (first on line {first})"));
+        } else if let Some((other, first)) = folder_of_id.get(&collision_key(&folder_name(&slide_id))) {
+            // Two ids, one folder (on a case-insensitive disk): the second would be "resumed"
+            // with the first's patches.
+            problems.push(format!(
+                "slide_id {slide_id:?} shares its folder name {:?} with {other:?} (line {first}); rename one",
+                folder_name(&slide_id)
+            ));
         }
         if let Some(label) = label
             && !slide_s.is_empty()
@@ -192,6 +202,7 @@ pub fn parse_cohort(
             continue;
         };
         first_line_of_id.insert(slide_id.clone(), line);
+        folder_of_id.insert(collision_key(&folder_name(&slide_id)), (slide_id.clone(), line));
         label_of_path.insert(slide.clone(), (label, line));
         let site = i_site.map(field).filter(|s| !s.is_empty());
         slides.push(CohortSlide { line, slide, slide_id, patient_id, label, site, um_per_px, annotations });
@@ -268,6 +279,20 @@ mod tests {
             rejected.iter().any(|r| r.line == line && r.problems.iter().any(|p| p.contains(needle)))
         };
         assert!(has(3, "duplicate slide_id \"S1\" (first on line 2)"), "{text:?}");
+        // Ids that would share a folder: refused by name (before, `A_1` was "resumed" with
+        // `A/1`'s patches, and `s1` shared `S1`'s folder on a case-insensitive disk).
+        let (slides, rejected) = parse_cohort(
+            "slide,slide_id,patient_id,label\na.svs,A/1,P1,MM\nb.svs,A_1,P2,IN\nc.svs,S7,P3,CN\nd.svs,s7,P4,JN\n",
+            Path::new("/x"),
+            false,
+        )
+        .unwrap();
+        let ids: Vec<&str> = slides.iter().map(|s| s.slide_id.as_str()).collect();
+        assert_eq!(ids, ["A/1", "A_1", "S7"], "A/1 and A_1 now have two folders");
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert!(
+            rejected[0].problems[0].contains("\"s7\" shares its folder name") && rejected[0].problems[0].contains("S7")
+        );
         assert!(has(4, "listed as CN here and as MM on line 2"), "{text:?}");
         assert!(has(5, "listed twice (first on line 2)"), "{text:?}");
     }

@@ -140,7 +140,8 @@ pub enum ImportError {
 }
 
 fn load_patient_csv(path: &Path) -> Result<HashMap<String, (String, Option<String>)>, ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io { path: path.into(), source })?;
+    let text = melanoscope_shared::bounded::read_bounded_text(path, melanoscope_shared::bounded::MAX_CSV_BYTES)
+        .map_err(|e| ImportError::Io { path: path.into(), source: e.into_io() })?;
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|source| ImportError::Csv { path: path.into(), line: 1, source })?.clone();
     let col = |n: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(n));

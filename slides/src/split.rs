@@ -203,8 +203,11 @@ impl PatientSplit {
 
     /// Reads a split file, refusing any patient listed in two partitions.
     pub fn load(path: &Path) -> Result<Self, SplitError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SplitError::Read { path: path.into(), detail: melanoscope_shared::errors::error_chain(&e) })?;
+        let text = melanoscope_shared::bounded::read_bounded_text(path, melanoscope_shared::bounded::MAX_CSV_BYTES)
+            .map_err(|e| SplitError::Read {
+                path: path.into(),
+                detail: melanoscope_shared::errors::error_chain(&e.into_io()),
+            })?;
         let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
         let mut assignments: BTreeMap<String, (Partition, Lesion)> = BTreeMap::new();
         let mut first_line: BTreeMap<String, u64> = BTreeMap::new();

@@ -144,7 +144,8 @@ fn normalization(m: &ModelBundleMeta) -> Normalization {
 /// this measures the model, it does not screen with it, so no trusted keys are asked for).
 fn open_bundle(path: &Path) -> Result<ModelFile, OodError> {
     let bundle = |error| EngineError::Bundle { path: path.display().to_string(), error };
-    let bytes = std::fs::read(path).map_err(|source| EngineError::Read { path: path.display().to_string(), source })?;
+    let bytes = melanoscope_shared::bounded::read_bounded(path, melanoscope_shared::bounded::MAX_BUNDLE_BYTES)
+        .map_err(|e| EngineError::Read { path: path.display().to_string(), source: e.into_io() })?;
     let file = ModelFile::decode(&bytes).map_err(bundle)?;
     if let Some(sig) = &file.signature {
         file.verify_signature(&[sig.public_key], false).map_err(bundle)?;

@@ -2,7 +2,8 @@
 //! which `melanoscope-edge case open ID` / `case close` / `case status` — typed on a keyboard,
 //! or a barcode scanner's keystrokes in a terminal — reach the screening loop. One line a
 //! request (`open ID`, `close`, `status`), one line back (`ok …` or `error …`). The loop polls
-//! it between frames without blocking; a client that sends nothing is dropped after a timeout.
+//! it between frames without blocking: connections are read on threads of their own, a few
+//! at a time, and a client that does not send its whole line within a deadline is dropped.
 
 use super::CaseError;
 use super::desk::Answer;
@@ -10,15 +11,23 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
 
 /// Longest request line read (a case id is at most 64 bytes).
-const MAX_REQUEST: u64 = 256;
+const MAX_REQUEST: usize = 256;
 /// How long a client waits for the screen's answer (the screen answers between frames).
 const TIMEOUT: Duration = Duration::from_secs(6);
-/// How long the screen waits for a connected client's request line: clients send it at once,
-/// and the screening loop must not stall on one that does not.
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a connected client has to send its whole request line: clients send it at once;
+/// one that trickles it (a byte at a time) or sends nothing is answered and dropped.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// Connections read at once; more are answered "busy" at once and closed, so that silent
+/// connections cost the device at most this many threads and sockets.
+pub const MAX_CONNECTIONS: usize = 8;
+/// Requests read but not yet answered by the screen (it answers all of them every frame).
+const MAX_WAITING: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -69,11 +78,14 @@ impl Request {
     }
 }
 
-/// The listening end, owned by the screening loop.
+/// The listening end, owned by the screening loop. Connections are accepted and read on
+/// threads of their own; the loop only takes requests already read, so no client (silent,
+/// trickling or thousands at once) can hold a frame or the watchdog's ping.
 #[derive(Debug)]
 pub struct ControlServer {
-    listener: UnixListener,
     path: PathBuf,
+    requests: Receiver<(Request, Reply)>,
+    stop: Arc<AtomicBool>,
 }
 
 impl ControlServer {
@@ -91,43 +103,127 @@ impl ControlServer {
             std::fs::remove_file(path).map_err(err)?;
         }
         let listener = UnixListener::bind(path).map_err(err)?;
-        listener.set_nonblocking(true).map_err(err)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(err)?;
-        Ok(Self { listener, path: path.to_path_buf() })
+        let (send, requests) = std::sync::mpsc::sync_channel(MAX_WAITING);
+        let stop = Arc::new(AtomicBool::new(false));
+        std::thread::Builder::new()
+            .name("control-accept".into())
+            .spawn({
+                let (stop, socket) = (stop.clone(), path.display().to_string());
+                move || accept_loop(&listener, &send, &stop, &socket)
+            })
+            .map_err(err)?;
+        Ok(Self { path: path.to_path_buf(), requests, stop })
     }
 
-    /// The next waiting request, if any, with the connection to answer on. A malformed one is
-    /// answered here and skipped.
+    /// The next request already read, if any, with the connection to answer on. Never waits.
     pub fn poll(&self) -> Option<(Request, Reply)> {
-        loop {
-            let stream = match self.listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
-                Err(e) => {
-                    tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), socket = %self.path.display(), "control socket");
-                    return None;
-                }
-            };
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
-            let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
-            let mut line = String::new();
-            let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
-            let reply = Reply { stream };
-            match read {
-                Ok(_) => match Request::parse(&line) {
-                    Ok(r) => return Some((r, reply)),
-                    Err(unknown) => reply.line(Err(&unknown)),
-                },
-                Err(e) => reply.line(Err(&e)),
-            }
-        }
+        self.requests.try_recv().ok()
     }
 }
 
 impl Drop for ControlServer {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the acceptor from `accept` so that it sees the stop and closes the listener.
+        // Not joined: with the socket file already removed nothing can wake it, and a stop
+        // must not hang on that.
+        let _ = UnixStream::connect(&self.path);
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Accepts connections until `stop`, each read on a thread of its own (at most
+/// [`MAX_CONNECTIONS`] at once; the next are answered "busy").
+fn accept_loop(listener: &UnixListener, send: &SyncSender<(Request, Reply)>, stop: &AtomicBool, socket: &str) {
+    let reading = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), %socket, "control socket");
+                continue;
+            }
+        };
+        if reading.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            reading.fetch_sub(1, Ordering::SeqCst);
+            Reply::new(stream).line(Err(&Busy));
+            continue;
+        }
+        let (send, count) = (send.clone(), reading.clone());
+        let spawned = std::thread::Builder::new().name("control-read".into()).spawn(move || {
+            let read = read_request(&stream);
+            count.fetch_sub(1, Ordering::SeqCst);
+            let reply = Reply::new(stream);
+            match read {
+                Ok(request) => {
+                    if let Err(TrySendError::Full((_, reply)) | TrySendError::Disconnected((_, reply))) =
+                        send.try_send((request, reply))
+                    {
+                        reply.line(Err(&Busy));
+                    }
+                }
+                Err(why) => reply.line(Err(&why)),
+            }
+        });
+        if let Err(e) = spawned {
+            reading.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), %socket, "control socket: no thread for a client");
+        }
+    }
+}
+
+/// More clients than the screen reads at once.
+#[derive(Debug, thiserror::Error)]
+#[error("busy: {MAX_CONNECTIONS} other clients are being read; try again")]
+struct Busy;
+
+/// Why a connection's request could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("no whole request line within {} ms", REQUEST_DEADLINE.as_millis())]
+    Deadline,
+    #[error("request longer than {MAX_REQUEST} bytes")]
+    TooLong,
+    #[error("the client closed the connection before a whole request line")]
+    Closed,
+    #[error(transparent)]
+    Io(std::io::Error),
+    #[error(transparent)]
+    Unknown(#[from] UnknownRequest),
+}
+
+/// One request line from `stream`, read within [`REQUEST_DEADLINE`] in all.
+fn read_request(mut stream: &UnixStream) -> Result<Request, ReadError> {
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    let mut line = Vec::with_capacity(64);
+    let mut buf = [0u8; 64];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ReadError::Deadline);
+        }
+        stream.set_read_timeout(Some(left)).map_err(ReadError::Io)?;
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Err(ReadError::Closed),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Err(ReadError::Deadline);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e)),
+        };
+        line.extend_from_slice(&buf[..n]);
+        if let Some(end) = line.iter().position(|&b| b == b'\n') {
+            line.truncate(end);
+            return Ok(Request::parse(&String::from_utf8_lossy(&line))?);
+        }
+        if line.len() >= MAX_REQUEST {
+            return Err(ReadError::TooLong);
+        }
     }
 }
 
@@ -138,6 +234,13 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Answers on `stream` without waiting: an answer line fits the socket's buffer, and a
+    /// client that does not read it is not waited for.
+    fn new(stream: UnixStream) -> Self {
+        let _ = stream.set_nonblocking(true);
+        Self { stream }
+    }
+
     /// Sends the desk's answer, or why it refused, as one `ok …` / `error …` line.
     pub fn send(self, answer: Result<Answer, CaseError>) {
         match &answer {
@@ -158,8 +261,26 @@ impl Reply {
 }
 
 /// Sends `request` to the screen listening at `path` and returns its answer (`Err` for an
-/// `error …` answer, with the screen's reason).
+/// `error …` answer, with the screen's reason). A "busy" answer (other clients being read) is
+/// tried again until [`TIMEOUT`].
 pub fn send(path: &Path, request: &Request) -> Result<String, ControlError> {
+    let given_up = Instant::now() + TIMEOUT;
+    loop {
+        let line = exchange(path, request)?;
+        let line = line.trim_end();
+        match line.split_once(' ').unwrap_or((line, "")) {
+            ("ok", text) => return Ok(text.to_string()),
+            ("error", why) if why.starts_with("busy") && Instant::now() < given_up => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ("error", why) => return Err(ControlError::Refused(why.to_string())),
+            _ => return Err(ControlError::Refused(format!("the screen answered {line:?}; expected ok or error"))),
+        }
+    }
+}
+
+/// One request line out, one answer line back.
+fn exchange(path: &Path, request: &Request) -> Result<String, ControlError> {
     let p = || path.display().to_string();
     let mut stream = UnixStream::connect(path).map_err(|source| ControlError::NotRunning { path: p(), source })?;
     let io = |source| ControlError::Io { path: p(), source };
@@ -167,12 +288,7 @@ pub fn send(path: &Path, request: &Request) -> Result<String, ControlError> {
     stream.write_all(format!("{}\n", request.line()).as_bytes()).map_err(io)?;
     let mut line = String::new();
     BufReader::new((&stream).take(4096)).read_line(&mut line).map_err(io)?;
-    let line = line.trim_end();
-    match line.split_once(' ').unwrap_or((line, "")) {
-        ("ok", text) => Ok(text.to_string()),
-        ("error", why) => Err(ControlError::Refused(why.to_string())),
-        _ => Err(ControlError::Refused(format!("the screen answered {line:?}; expected ok or error"))),
-    }
+    Ok(line)
 }
 
 #[cfg(test)]
@@ -244,7 +360,7 @@ mod tests {
                 answer
             }
         });
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         while !client.is_finished() && started.elapsed() < Duration::from_secs(10) {
             assert!(server.poll().is_none(), "an endless line is no request");
             std::thread::yield_now();
@@ -265,6 +381,88 @@ mod tests {
         assert_eq!(request, Request::Status);
         reply.send(Ok(Answer::Status { case: None, frames: 0 }));
         assert_eq!(second.join().unwrap().unwrap(), "no case open");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Waits (yielding) until the server has read a request.
+    fn next_request(server: &ControlServer) -> (Request, Reply) {
+        loop {
+            if let Some(r) = server.poll() {
+                return r;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// A client that has sent half a line: polling does not read it (the loop never waits on
+    /// a client), and it is not given up while it is within the deadline; the rest of its
+    /// line makes the request. Before, `poll` read it with a 500 ms time-out inside the loop
+    /// and answered an error.
+    #[test]
+    fn polling_never_reads_a_trickling_client() {
+        let dir = melanoscope_shared::scratch::ScratchDir::new("ctl-trickle");
+        let path = dir.join("control.sock");
+        let server = ControlServer::bind(&path).unwrap();
+        let (go_on, wait) = std::sync::mpsc::channel::<()>();
+        let client = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                let mut stream = UnixStream::connect(&path).unwrap();
+                stream.write_all(b"sta").unwrap();
+                wait.recv().unwrap();
+                stream.write_all(b"tus\n").unwrap();
+                let mut answer = String::new();
+                BufReader::new(&stream).read_line(&mut answer).unwrap();
+                answer
+            }
+        });
+        for _ in 0..100 {
+            assert!(server.poll().is_none(), "half a line is no request yet");
+        }
+        go_on.send(()).unwrap();
+        let (request, reply) = next_request(&server);
+        assert_eq!(request, Request::Status);
+        reply.send(Ok(Answer::Status { case: None, frames: 3 }));
+        assert_eq!(client.join().unwrap(), "ok no case open\n");
+        drop(server);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Forty silent connections: at most [`MAX_CONNECTIONS`] are read (the rest answered
+    /// "busy" at once), each dropped at the request deadline, and a real client's request —
+    /// retried while busy — still reaches the screen while the silent ones stay connected.
+    #[test]
+    fn silent_connections_are_capped_and_a_real_client_gets_through() {
+        let dir = melanoscope_shared::scratch::ScratchDir::new("ctl-silent");
+        let path = dir.join("control.sock");
+        let server = ControlServer::bind(&path).unwrap();
+        let silent: Vec<UnixStream> = (0..40).map(|_| UnixStream::connect(&path).unwrap()).collect();
+        let mut busy = 0;
+        let mut dropped_at_deadline = 0;
+        for s in &silent {
+            s.set_read_timeout(Some(TIMEOUT)).unwrap();
+            let mut answer = String::new();
+            BufReader::new(s).read_line(&mut answer).unwrap();
+            if answer.starts_with("error busy") {
+                busy += 1;
+            } else if answer.contains("no whole request line") {
+                dropped_at_deadline += 1;
+            } else {
+                panic!("unexpected answer to a silent client: {answer:?}");
+            }
+        }
+        assert!(dropped_at_deadline <= MAX_CONNECTIONS, "{dropped_at_deadline} read at once");
+        assert!(busy >= 40 - MAX_CONNECTIONS, "{busy} answered busy");
+        let client = std::thread::spawn({
+            let path = path.clone();
+            move || send(&path, &Request::Close)
+        });
+        let (request, reply) = next_request(&server);
+        assert_eq!(request, Request::Close);
+        reply.send(Err(CaseError::NoneOpen));
+        assert!(client.join().unwrap().unwrap_err().to_string().contains("no case is open"));
+        drop(silent);
+        drop(server);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

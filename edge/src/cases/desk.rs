@@ -59,11 +59,13 @@ pub struct CaseDesk {
     /// µm per camera pixel at the objective (cases record it).
     um_per_px: f64,
     counts: DeskCounts,
+    /// Why the case folder last failed to be written (a full card), while it fails.
+    fault: Option<String>,
 }
 
 impl CaseDesk {
     pub fn new(book: CaseBook, objective: &str, um_per_px: f64) -> Self {
-        Self { book, control: None, objective: objective.into(), um_per_px, counts: DeskCounts::default() }
+        Self { book, control: None, objective: objective.into(), um_per_px, counts: DeskCounts::default(), fault: None }
     }
 
     /// Takes requests from `control` between frames.
@@ -99,14 +101,42 @@ impl CaseDesk {
     }
 
     /// Closes the open case and logs it with its verdict.
+    ///
+    /// The `case-closed` record goes to the log before `case.json` says closed: a kill in
+    /// between leaves a case still open on disk, marked interrupted at the next start with its
+    /// close in the log — never a closed case whose close no record shows. (When saving fails
+    /// the case stays open and the close can be tried again; the log then shows both tries.)
     pub fn close(&mut self, frame: u64, log: &mut LogQueue) -> Result<Answer, CaseError> {
-        let closed = self.book.close(unix_ms())?;
-        self.counts.closed += 1;
-        let verdict = closed.verdict;
-        tracing::info!(case = %closed.id, verdict = %verdict.map_or("no verdict", |v| v.label()), "case closed");
+        let id = self.book.current().ok_or(CaseError::NoneOpen)?.to_string();
+        let verdict = self.book.verdict();
         let kind = RecordKind::CaseClosed { verdict };
-        self.record(log, frame, kind, verdict.unwrap_or(Verdict::Uncertain), Some(closed.id.clone()));
+        self.record(log, frame, kind, verdict.unwrap_or(Verdict::Uncertain), Some(id.clone()));
+        let closed = self.book.close(unix_ms());
+        self.note(closed.as_ref().map(|_| ()));
+        let closed = closed?;
+        self.counts.closed += 1;
+        tracing::info!(case = %closed.id, verdict = %verdict.map_or("no verdict", |v| v.label()), "case closed");
         Ok(Answer::Closed { id: closed.id, verdict })
+    }
+
+    /// Why the case folder last failed to be written, while it fails (the banner shows it).
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.as_deref()
+    }
+
+    /// Keeps the case folder's state: a failed write is shown until one succeeds.
+    fn note(&mut self, result: Result<(), &CaseError>) {
+        match result {
+            Ok(()) => {
+                if self.fault.take().is_some() {
+                    tracing::info!("case folder writable again");
+                }
+            }
+            Err(e @ (CaseError::Io { .. } | CaseError::Image(_) | CaseError::Malformed { .. })) => {
+                self.fault = Some(melanoscope_shared::errors::error_chain(e));
+            }
+            Err(_) => {}
+        }
     }
 
     /// A long press: closes the open case, or opens one named by the date and time.
@@ -149,7 +179,9 @@ impl CaseDesk {
         shown: Verdict,
         positive: usize,
     ) -> Result<(), CaseError> {
-        self.book.frame(frame_id, unix_ms(), corrected, analysis, shown, positive)
+        let result = self.book.frame(frame_id, unix_ms(), corrected, analysis, shown, positive);
+        self.note(result.as_ref().map(|_| ()));
+        result
     }
 
     /// Logs a case event (`case`: the id when it is not the open case's).

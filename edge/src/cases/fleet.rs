@@ -99,8 +99,27 @@ pub fn export_cases(
         });
     }
     let name = out.file_name().map_or_else(|| "export".into(), |n| n.to_string_lossy().to_string());
-    let tmp = out.with_file_name(format!(".{name}.partial"));
+    // What a killed export left beside it goes first; this one is named by its process.
+    if let Some(parent) = out.parent() {
+        melanoscope_shared::atomic::remove_stale_temps(parent);
+    }
+    let tmp = out.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
+    let written = write_export(cases, log, since_ms, device, &tmp);
+    // A full stick: nothing half-written is left beside the exports.
+    let manifest = match written {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, out).map_err(io(out))?;
+    Ok(ExportSummary { out: out.to_path_buf(), cases: manifest.cases.len(), files: manifest.files.len() + 1 })
+}
+
+/// The export's files and manifest, written into `tmp`.
+fn write_export(cases: &Path, log: &Path, since_ms: u64, device: &str, tmp: &Path) -> Result<Manifest, CaseError> {
     let mut manifest = Manifest {
         format: FORMAT.into(),
         version: VERSION,
@@ -119,7 +138,7 @@ pub fn export_cases(
         manifest.files.push(ManifestFile { path: rel, bytes: bytes.len() as u64, sha256: hex(&sha256(bytes)) });
         Ok(())
     };
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    std::fs::create_dir_all(tmp).map_err(io(tmp))?;
     for (folder, case) in list_cases(cases)?.into_iter().filter(|(_, c)| c.opened_unix_ms >= since_ms) {
         let base = format!("cases/{}", case.id);
         let records = case_records(log, &case.id);
@@ -153,8 +172,7 @@ pub fn export_cases(
     })?;
     let path = tmp.join("manifest.json");
     std::fs::write(&path, json).map_err(io(&path))?;
-    std::fs::rename(&tmp, out).map_err(io(out))?;
-    Ok(ExportSummary { out: out.to_path_buf(), cases: manifest.cases.len(), files: manifest.files.len() + 1 })
+    Ok(manifest)
 }
 
 /// Why an export was refused.
@@ -172,14 +190,51 @@ fn safe_relative(path: &str) -> bool {
     path.starts_with("cases/") && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Reads and checks an export against its manifest: every file present, of its size and hash,
-/// inside the export.
-pub fn verify_export(export: &Path) -> Result<Manifest, ReviewError> {
+/// Refuses `rel` under `root` when any part of it is a symbolic link: an export holds plain
+/// files, and a link would make `review` read (and copy) a file of the review station.
+fn no_link_below(root: &Path, rel: &str) -> Result<(), String> {
+    let mut at = root.to_path_buf();
+    for part in Path::new(rel).components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!("{} is a symbolic link; an export holds plain files", at.display()));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(melanoscope_shared::errors::error_chain(&e)),
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of the listed file `f` of `export`, checked against the manifest (no link, a
+/// regular file, its size and SHA-256).
+fn read_listed(export: &Path, f: &ManifestFile) -> Result<Vec<u8>, String> {
+    if !safe_relative(&f.path) {
+        return Err("a path outside the export's cases/ folder".into());
+    }
+    no_link_below(export, &f.path)?;
+    let bytes =
+        read_bounded(&export.join(&f.path), MAX_FILE).map_err(|e| melanoscope_shared::errors::error_chain(&e))?;
+    if bytes.len() as u64 != f.bytes {
+        return Err(format!("{} bytes; the manifest says {}", bytes.len(), f.bytes));
+    }
+    let actual = hex(&sha256(&bytes));
+    if actual != f.sha256 {
+        return Err(format!("SHA-256 {actual}; the manifest says {}", f.sha256));
+    }
+    Ok(bytes)
+}
+
+/// An export's manifest, checked, with the first 8 hex digits of its SHA-256 (which tells two
+/// exports of one device apart).
+fn read_manifest(export: &Path) -> Result<(Manifest, String), ReviewError> {
     let damaged = |file: &str, detail: String| ReviewError::Damaged {
         export: export.display().to_string(),
         file: file.to_string(),
         detail,
     };
+    no_link_below(export, "manifest.json").map_err(|d| damaged("manifest.json", d))?;
     let bytes = read_bounded(&export.join("manifest.json"), MAX_MANIFEST)
         .map_err(|e| damaged("manifest.json", melanoscope_shared::errors::error_chain(&e)))?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
@@ -189,23 +244,34 @@ pub fn verify_export(export: &Path) -> Result<Manifest, ReviewError> {
             format!("format {:?} version {}; expected {FORMAT} version {VERSION}", manifest.format, manifest.version);
         return Err(damaged("manifest.json", detail));
     }
+    let mut ids = std::collections::BTreeSet::new();
     for c in &manifest.cases {
         melanoscope_shared::formats::check_case_id(&c.id)
             .map_err(|e| damaged("manifest.json", melanoscope_shared::errors::error_chain(&e)))?;
+        if !ids.insert(c.id.as_str()) {
+            return Err(damaged("manifest.json", format!("case {} is listed twice", c.id)));
+        }
     }
+    let mut paths = std::collections::BTreeSet::new();
     for f in &manifest.files {
-        if !safe_relative(&f.path) {
-            return Err(damaged(&f.path, "a path outside the export's cases/ folder".into()));
+        if !paths.insert(f.path.as_str()) {
+            return Err(damaged("manifest.json", format!("file {} is listed twice", f.path)));
         }
-        let bytes = read_bounded(&export.join(&f.path), MAX_FILE)
-            .map_err(|e| damaged(&f.path, melanoscope_shared::errors::error_chain(&e)))?;
-        if bytes.len() as u64 != f.bytes {
-            return Err(damaged(&f.path, format!("{} bytes; the manifest says {}", bytes.len(), f.bytes)));
-        }
-        let actual = hex(&sha256(&bytes));
-        if actual != f.sha256 {
-            return Err(damaged(&f.path, format!("SHA-256 {actual}; the manifest says {}", f.sha256)));
-        }
+    }
+    let id: String = hex(&sha256(&bytes)).chars().take(8).collect();
+    Ok((manifest, id))
+}
+
+/// Reads and checks an export against its manifest: every file present, of its size and hash,
+/// inside the export, no symbolic link, no FIFO or device; no case or file listed twice.
+pub fn verify_export(export: &Path) -> Result<Manifest, ReviewError> {
+    let (manifest, _) = read_manifest(export)?;
+    for f in &manifest.files {
+        read_listed(export, f).map_err(|detail| ReviewError::Damaged {
+            export: export.display().to_string(),
+            file: f.path.clone(),
+            detail,
+        })?;
     }
     Ok(manifest)
 }
@@ -219,13 +285,81 @@ pub struct ReviewSummary {
     pub refused: Vec<String>,
 }
 
-/// Checks every export, copies the cases of the sound ones under `out/<device>/<case>/`, and
-/// writes `out/index.html` listing them all; damaged exports are refused and listed.
+/// Creates `rel` (plain names) under `root`, refusing any part that is a symbolic link: a link
+/// planted in the review folder must not carry the review's writes elsewhere.
+fn plain_dir(root: &Path, rel: &[&str]) -> Result<PathBuf, CaseError> {
+    let mut at = root.to_path_buf();
+    for part in std::iter::once("").chain(rel.iter().copied()) {
+        if !part.is_empty() {
+            at.push(part);
+        }
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                return Err(CaseError::Malformed {
+                    path: at.display().to_string(),
+                    detail: "a symbolic link or a file where the review writes a folder; expected a plain folder"
+                        .into(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&at).map_err(io(&at))?,
+            Err(e) => return Err(io(&at)(e)),
+        }
+    }
+    Ok(at)
+}
+
+/// One case of an export, regenerated: its page made here from its validated `case.json`,
+/// records and field images (never an HTML file from the export).
+fn regenerate_case(export: &Path, manifest: &Manifest, id: &str, target: &Path) -> Result<CaseFile, String> {
+    let listed = |rel: &str| manifest.files.iter().find(|f| f.path == format!("cases/{id}/{rel}"));
+    let case_file = listed("case.json").ok_or("no case.json listed")?;
+    let bytes = read_listed(export, case_file).map_err(|d| format!("{}: {d}", case_file.path))?;
+    let case = CaseFile::parse(&case_file.path, &bytes).map_err(|e| melanoscope_shared::errors::error_chain(&e))?;
+    if case.id != id {
+        return Err(format!("{}: case {}; the manifest lists it as {id}", case_file.path, case.id));
+    }
+    let records = match listed("records.log") {
+        Some(f) => {
+            let bytes = read_listed(export, f).map_err(|d| format!("{}: {d}", f.path))?;
+            let scan = melanoscope_shared::formats::scan_log(&bytes);
+            scan.records.into_iter().map(|(_, r)| r).filter(|r| r.case.as_deref() == Some(id)).collect()
+        }
+        None => Vec::new(),
+    };
+    for f in &case.fields {
+        // A field image that is not listed, not as listed, or not a PNG is left out; the page
+        // says it is unreadable.
+        let Some(listed) = listed(&f.file) else { continue };
+        let Ok(png) = read_listed(export, listed) else { continue };
+        let mut img = melanoscope_shared::image::RgbImage::filled(1, 1, [0; 3]).map_err(|e| e.to_string())?;
+        let bounds = melanoscope_shared::image::FrameBounds::HARD;
+        if melanoscope_shared::image::decode_rgb_into_bounded(&png, &mut img, bounds).is_err() {
+            continue;
+        }
+        let folder = Path::new(&f.file).parent().and_then(Path::to_str).unwrap_or("fields");
+        let dir = plain_dir(target, &[folder]).map_err(|e| melanoscope_shared::errors::error_chain(&e))?;
+        let name = Path::new(&f.file).file_name().map(PathBuf::from).unwrap_or_default();
+        melanoscope_shared::atomic::write_atomic(&dir.join(name), &png).map_err(|e| e.to_string())?;
+    }
+    let page = target.join("index.html");
+    melanoscope_shared::atomic::write_atomic(&page, case_html(target, &case, &records).as_bytes())
+        .map_err(|e| e.to_string())?;
+    Ok(case)
+}
+
+/// Checks every export and regenerates the cases of the sound ones under
+/// `out/<device>-<export id>/<case>/` (two exports of one device, or two devices of one name,
+/// never share a folder), and writes `out/index.html` listing them all; damaged exports, and
+/// an export given twice, are refused and listed.
 pub fn review(exports: &[PathBuf], out: &Path) -> Result<ReviewSummary, CaseError> {
-    let mut rows = Vec::new();
+    plain_dir(out, &[])?;
+    let mut rows: Vec<(String, String, CaseFile)> = Vec::new();
     let mut refused = Vec::new();
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     for export in exports {
-        let manifest = match verify_export(export) {
+        let checked = verify_export(export).and_then(|_| read_manifest(export));
+        let (manifest, export_id) = match checked {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "export refused");
@@ -233,54 +367,50 @@ pub fn review(exports: &[PathBuf], out: &Path) -> Result<ReviewSummary, CaseErro
                 continue;
             }
         };
-        let device: String = manifest
-            .device
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            .take(64)
-            .collect();
-        let device = if device.is_empty() || device.starts_with('.') { "device".to_string() } else { device };
-        for f in &manifest.files {
-            let target = out.join(&device).join(f.path.trim_start_matches("cases/"));
-            if let Some(dir) = target.parent() {
-                std::fs::create_dir_all(dir).map_err(io(dir))?;
-            }
-            std::fs::copy(export.join(&f.path), &target).map_err(io(&target))?;
+        if let Some(first) = seen.get(&export_id) {
+            refused.push(format!("export {}: the same export as {first}; merged once", export.display()));
+            continue;
         }
-        for c in manifest.cases {
-            rows.push((device.clone(), c));
+        seen.insert(export_id.clone(), export.display().to_string());
+        let device = melanoscope_shared::folder_name::folder_name(&manifest.device);
+        let folder = format!("{device}-{export_id}");
+        for c in &manifest.cases {
+            let target = plain_dir(out, &[&folder, &c.id])?;
+            match regenerate_case(export, &manifest, &c.id, &target) {
+                Ok(case) => rows.push((manifest.device.clone(), folder.clone(), case)),
+                Err(why) => refused.push(format!("export {}: case {}: {why}", export.display(), c.id)),
+            }
         }
     }
-    rows.sort_by(|a, b| (a.1.opened_unix_ms, &a.0).cmp(&(b.1.opened_unix_ms, &b.0)));
+    rows.sort_by(|a, b| (a.2.opened_unix_ms, &a.1).cmp(&(b.2.opened_unix_ms, &b.1)));
     let mut h = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cases for review</title>\
          <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
          td,th{border:1px solid #bbb;padding:.25em .6em}th{background:#eee}</style></head><body>\n\
          <h1>Cases for review</h1>\n",
     );
-    let _ = writeln!(h, "<p>{} cases from {} exports.</p>", rows.len(), exports.len() - refused.len());
+    let _ = writeln!(h, "<p>{} cases from {} exports.</p>", rows.len(), seen.len());
     if !refused.is_empty() {
-        h.push_str("<h2>Refused exports</h2>\n<ul>");
+        h.push_str("<h2>Refused exports and cases</h2>\n<ul>");
         for r in &refused {
             let _ = write!(h, "<li>{}</li>", esc(r));
         }
         h.push_str("</ul>\n");
     }
     h.push_str("<table><tr><th>Opened (UTC)</th><th>Device</th><th>Case</th><th>Status</th><th>Verdict</th></tr>");
-    for (device, c) in &rows {
+    for (device, folder, c) in &rows {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td><a href=\"{d}/{id}/index.html\">{id}</a></td><td>{}</td><td>{}</td></tr>",
             iso8601_utc(c.opened_unix_ms),
             esc(device),
-            esc(&c.status),
-            esc(c.verdict.as_deref().unwrap_or("no verdict")),
-            d = esc(device),
+            esc(c.status.name()),
+            esc(c.verdict.map_or("no verdict", |v| v.label())),
+            d = esc(folder),
             id = esc(&c.id),
         );
     }
     h.push_str("</table>\n</body></html>\n");
-    std::fs::create_dir_all(out).map_err(io(out))?;
     let index = out.join("index.html");
     melanoscope_shared::atomic::write_atomic(&index, h.as_bytes()).map_err(io(&index))?;
     Ok(ReviewSummary { index, cases: rows.len(), refused })

@@ -171,14 +171,22 @@ impl CaseFile {
     pub fn load(folder: &Path) -> Result<Self, CaseError> {
         let path = Self::path(folder);
         let bytes = read_bounded(&path, MAX_CASE_FILE)?;
-        let file: CaseFile = serde_json::from_slice(&bytes).map_err(|e| CaseError::Malformed {
-            path: path.display().to_string(),
+        Self::parse(&path.display().to_string(), &bytes)
+    }
+
+    /// A case file from its bytes (`name` for errors): its id and field file names checked.
+    pub fn parse(name: &str, bytes: &[u8]) -> Result<Self, CaseError> {
+        if bytes.len() as u64 > MAX_CASE_FILE {
+            return Err(CaseError::Malformed { path: name.into(), detail: format!("over {MAX_CASE_FILE} bytes") });
+        }
+        let file: CaseFile = serde_json::from_slice(bytes).map_err(|e| CaseError::Malformed {
+            path: name.into(),
             detail: melanoscope_shared::errors::error_chain(&e),
         })?;
         check_case_id(&file.id)?;
         if file.fields.iter().any(|f| !safe_file_name(&f.file)) {
             return Err(CaseError::Malformed {
-                path: path.display().to_string(),
+                path: name.into(),
                 detail: "a field file name leaves the case folder".into(),
             });
         }
@@ -256,7 +264,11 @@ impl CaseBook {
         for (folder, mut f) in list_cases(dir)? {
             if f.status == CaseStatus::Open {
                 f.status = CaseStatus::Interrupted;
-                f.save(&folder)?;
+                // A full card must not stop the device at start (a full log does not): the
+                // case is reported interrupted in the log, and its file marked when it can be.
+                if let Err(e) = f.save(&folder) {
+                    tracing::error!(case = %f.id, error = %melanoscope_shared::errors::Chain(&e), "the interrupted case could not be marked in its folder");
+                }
                 interrupted.push(f.id);
             }
         }

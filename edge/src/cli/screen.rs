@@ -17,8 +17,10 @@ use melanoscope_edge::screen::setup::{
 use melanoscope_edge::source::FrameSource;
 use melanoscope_edge::source::expand_replay;
 use melanoscope_edge::truth::Truth;
-use melanoscope_shared::run_files::screen::ScreenSummary;
+use melanoscope_shared::run_files::screen::{EXIT_RECORDS_LOST, ScreenSummary};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Options of the `screen` command.
@@ -185,14 +187,32 @@ fn screen_with(
     }
     let period = Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps));
     notifier.status(&format!("screening from {}", source_name(&cfg, &args.replay)));
-    session.run_alive(args.max_frames, || std::thread::sleep(period), || notifier.alive());
+    // SIGTERM (the service stopped) or SIGINT (Ctrl-C) ends the session after the frame in
+    // hand: its records written, an open case left open and reported at the next start.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(signal, stop.clone()) {
+            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), signal, "stop signal not caught");
+        }
+    }
+    session.run_alive(
+        args.max_frames,
+        || std::thread::sleep(period),
+        || {
+            notifier.alive();
+            !stop.load(Ordering::Relaxed)
+        },
+    );
+    if stop.load(Ordering::Relaxed) {
+        tracing::info!("stop signal: the session ends");
+    }
     if args.case.is_some() && session.case().is_some() {
         match session.close_case() {
             Ok(text) => eprintln!("{text}"),
             Err(e) => eprintln!("warning: closing the case: {e}"),
         }
     }
-    let stats = session.stats.clone();
+    let stats = session.finish().clone();
     let judged = truth.map(|t| t.judge(session.frame_rows())).transpose()?;
     if let Some(table) = &judged {
         // The table for people on standard error; standard output stays one JSON document.
@@ -215,7 +235,13 @@ fn screen_with(
     // process died). A replay that runs out is done.
     let stream = args.replay.is_empty() && cfg.camera.source != CameraSource::Replay;
     let status = stats.exit_status(stream);
-    if status != 0 {
+    if status == EXIT_RECORDS_LOST {
+        eprintln!(
+            "melanoscope-edge: {} records were never written to the log {}; exiting with status {status}",
+            stats.records_dropped,
+            cfg.log.path.display()
+        );
+    } else if status != 0 {
         eprintln!(
             "melanoscope-edge: the camera stream ({}) ended; exiting with status {status}",
             source_name(&cfg, &[])

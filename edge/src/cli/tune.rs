@@ -51,6 +51,10 @@ fn print_row(r: &TuneRow) {
 
 pub fn run(args: TuneArgs) -> Result<()> {
     let site = &args.config;
+    // A tune killed while writing the site file or its report left a temporary file there.
+    if let Some(dir) = site.parent().filter(|d| !d.as_os_str().is_empty()) {
+        melanoscope_shared::atomic::remove_stale_temps(dir);
+    }
     let cfg = EdgeConfig::load(Some(site))?;
     if !args.dry_run && std::fs::metadata(site).is_ok_and(|m| m.permissions().readonly()) {
         bail!("{}: the site file is read-only; tune writes [model.tuned] into it (or pass --dry-run)", site.display());

@@ -66,6 +66,23 @@ impl LogQueue {
         }
     }
 
+    /// At the end of a session: one last try for the records still waiting; those the log still
+    /// refuses are given up and counted in [`Self::dropped`] (the exit status says so).
+    pub fn finish(&mut self) -> u64 {
+        self.submit(None);
+        let lost = self.pending.len() as u64;
+        if lost > 0 {
+            tracing::error!(
+                records = lost,
+                fault = self.fault.as_deref().unwrap_or(""),
+                "records never written to the log"
+            );
+        }
+        self.dropped += lost;
+        self.pending.clear();
+        lost
+    }
+
     /// Writes a snapshot folder and queues its record like any other; returns the folder.
     pub fn snapshot(
         &mut self,

@@ -286,6 +286,8 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
     fn warning(&self) -> Option<&'static str> {
         if self.log.fault().is_some() {
             Some("LOG WRITE FAILED")
+        } else if self.desk.fault().is_some() {
+            Some("CASE NOT SAVED")
         } else if self.analyzer.bundle().identity.signer.is_none() {
             Some("UNSIGNED MODEL")
         } else {
@@ -293,7 +295,15 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         }
     }
 
-    /// Records written to the log or waiting for it.
+    /// Ends the session's logging: the records still waiting get a last try, and those the
+    /// log refuses are counted as dropped (see [`SessionStats::exit_status`]).
+    pub fn finish(&mut self) -> &SessionStats {
+        self.log.finish();
+        self.sync_log_stats();
+        &self.stats
+    }
+
+    /// Records waiting for the log.
     pub fn records_waiting(&self) -> usize {
         self.log.waiting()
     }
@@ -475,22 +485,25 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
     /// Steps until the source ends or `max_frames` frames were read; `wait` is called while the
     /// source is away (a frame period in production).
     pub fn run(&mut self, max_frames: Option<u64>, wait: impl FnMut()) -> &SessionStats {
-        self.run_alive(max_frames, wait, || {})
+        self.run_alive(max_frames, wait, || true)
     }
 
-    /// [`Self::run`], calling `alive` after every step (the service watchdog's ping).
+    /// [`Self::run`], calling `alive` after every step (the service watchdog's ping); ends
+    /// when it returns false (a stop signal).
     pub fn run_alive(
         &mut self,
         max_frames: Option<u64>,
         mut wait: impl FnMut(),
-        mut alive: impl FnMut(),
+        mut alive: impl FnMut() -> bool,
     ) -> &SessionStats {
         loop {
             if max_frames.is_some_and(|m| self.stats.frames >= m) {
                 break;
             }
             let step = self.step();
-            alive();
+            if !alive() {
+                break;
+            }
             match step {
                 Step::End => {
                     self.stats.source_ended = true;

@@ -104,9 +104,14 @@ impl<S: LogStorage> RecordLogWriter<S> {
     }
 }
 
+/// Largest record log read whole (`log export`, `review`).
+pub const MAX_LOG_BYTES: u64 = 1 << 30;
+
 /// Reads and scans a whole log file.
 pub fn read_log_file(path: &Path) -> Result<LogScan, FormatError> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, "cannot read record log", e))?;
+    // A year of verdict changes is tens of MB; a link to /dev/zero or a FIFO is refused.
+    let bytes = crate::bounded::read_bounded(path, MAX_LOG_BYTES)
+        .map_err(|e| io_err(path, "cannot read record log", e.into_io()))?;
     Ok(scan_log(&bytes))
 }
 

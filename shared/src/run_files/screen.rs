@@ -54,13 +54,23 @@ pub struct SessionStats {
 
 /// The exit status when a camera stream ends: a fault, so that the service restarts it.
 pub const EXIT_STREAM_ENDED: i32 = 4;
+/// The exit status when records were never written to the log (a log that failed to the
+/// end): what was shown is not all kept, which whoever reads the exit status must learn.
+pub const EXIT_RECORDS_LOST: i32 = 5;
 
 impl SessionStats {
     /// The process's exit status after a session that read from a camera stream (`stream`)
-    /// or a replay: a stream that ended is [`EXIT_STREAM_ENDED`] (`rpicam-vid | screen` after
-    /// the camera process died must be restarted, not end quietly); anything else 0.
+    /// or a replay: records lost are [`EXIT_RECORDS_LOST`]; a stream that ended is
+    /// [`EXIT_STREAM_ENDED`] (`rpicam-vid | screen` after the camera process died must be
+    /// restarted, not end quietly); anything else 0.
     pub fn exit_status(&self, stream: bool) -> i32 {
-        if stream && self.source_ended { EXIT_STREAM_ENDED } else { 0 }
+        if self.records_dropped > 0 {
+            EXIT_RECORDS_LOST
+        } else if stream && self.source_ended {
+            EXIT_STREAM_ENDED
+        } else {
+            0
+        }
     }
 }
 

@@ -46,8 +46,8 @@ impl RegionLabelMap {
         }
         let path = std::path::Path::new(spec);
         if path.is_file() {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| LabelMapError::Read { path: path.to_path_buf(), source })?;
+            let text = melanoscope_shared::bounded::read_bounded_text(path, 1 << 20)
+                .map_err(|e| LabelMapError::Read { path: path.to_path_buf(), source: e.into_io() })?;
             return Self::parse_rows(text.lines().enumerate().map(|(i, l)| (i + 1, l, ',')), &format!("file {spec}"));
         }
         if !spec.contains('=') {

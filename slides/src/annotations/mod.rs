@@ -182,7 +182,9 @@ pub fn load_annotations(
     height: u64,
     policy: &AnnotationPolicy,
 ) -> Result<SlideAnnotations, AnnotationError> {
-    let bytes = std::fs::read(path).map_err(|source| AnnotationError::Read { path: path.into(), source })?;
+    // 256 MiB: a QuPath export of a whole slide's cells is tens of MB.
+    let bytes = melanoscope_shared::bounded::read_bounded(path, 256 << 20)
+        .map_err(|e| AnnotationError::Read { path: path.into(), source: e.into_io() })?;
     let text = String::from_utf8_lossy(&bytes);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     let (format, parsed) = if trimmed.starts_with('{') || trimmed.starts_with('[') {

@@ -5,7 +5,7 @@
 
 use super::outcome::{AnnotationSummary, MagnificationCounts, SlideOutcome, SlideStatus};
 use super::shard_record::{PatchSettings, PatchShardRecord, ReportFile, SHARD_RECORD};
-use super::{PatchParams, build_tissue_mask, patch_slide, qc_thumbnail};
+use super::{PatchParams, PatchRecord, build_tissue_mask, patch_slide, qc_thumbnail};
 use crate::annotations::{
     AnnotationError, AnnotationPolicy, RegionRaster, RegionRole, SlideAnnotations, find_beside, load_annotations,
 };
@@ -15,6 +15,7 @@ use crate::shard::{Shard, ShardError};
 use crate::slide::{Magnification, Slide, SlideError};
 use indicatif::{ProgressBar, ProgressStyle};
 use melanoscope_shared::atomic::write_atomic;
+use melanoscope_shared::folder_name::folder_name;
 use melanoscope_shared::image::{TissueTest, save_rgb};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -155,10 +156,23 @@ impl RunReport {
 }
 
 fn slide_dir(out: &Path, slide_id: &str) -> PathBuf {
-    // Slide ids come from a CSV: keep them to safe file-name characters.
-    let safe: String =
-        slide_id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-    out.join("slides").join(safe)
+    // Slide ids come from a CSV: a plain id is its own folder, any other a sanitised name with
+    // a hash of the id (`A/1` and `A_1` are two folders; `../x` stays inside).
+    out.join("slides").join(folder_name(slide_id))
+}
+
+/// Where `--export-images` writes a patch: under `out/patches/<magnification>/<label>/`, named
+/// by the slide's folder name (never by the raw id, which may hold `../`) and its corner.
+fn exported_patch(
+    out: &Path,
+    magnification: &str,
+    label: &str,
+    slide_id: &str,
+    rec: &PatchRecord,
+    ext: &str,
+) -> PathBuf {
+    let name = format!("{}_{}_{}.{ext}", folder_name(slide_id), rec.x0, rec.y0);
+    out.join("patches").join(folder_name(magnification)).join(folder_name(label)).join(name)
 }
 
 /// Why a slide, or the whole job, failed.
@@ -226,7 +240,8 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
     let dir = slide_dir(&job.out_dir, &entry.slide_id);
     let done = dir.join("done.json");
     let (ann_file, settings) = annotation_setup(job, entry);
-    if let Ok(text) = std::fs::read_to_string(&done)
+    if let Ok(text) =
+        melanoscope_shared::bounded::read_bounded_text(&done, melanoscope_shared::bounded::MAX_STATE_BYTES)
         && let Ok(mut previous) = serde_json::from_str::<SlideOutcome>(&text)
         && job.magnifications.iter().all(|m| previous.magnifications.contains_key(&m.name))
         && previous.settings == settings
@@ -275,8 +290,9 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
             }
             if let Some(format) = job.export_images {
                 let ext = if format == PatchImageFormat::Png { "png" } else { "jpg" };
-                let folder = job.out_dir.join("patches").join(&m.name).join(label_of(rec.region).code());
-                let path = folder.join(format!("{}_{}_{}.{ext}", entry.slide_id, rec.x0, rec.y0));
+                let path =
+                    exported_patch(&job.out_dir, &m.name, label_of(rec.region).code(), &entry.slide_id, rec, ext);
+                let folder = path.parent().unwrap_or(&job.out_dir).to_path_buf();
                 if let Err(e) = std::fs::create_dir_all(&folder)
                     .map_err(io(&folder))
                     .and_then(|_| save_rgb(&path, img).map_err(|source| JobError::Image { path: path.clone(), source }))
@@ -389,7 +405,7 @@ fn smaller_than_a_patch(slide: &Slide, m: &Magnification, patch: u32) -> Option<
 /// Patches per region, and the regions whose label contradicts the cohort's slide label.
 fn summarise_regions(
     ann: &SlideAnnotations,
-    records: &[super::PatchRecord],
+    records: &[PatchRecord],
     slide_label: Lesion,
 ) -> (Option<AnnotationSummary>, Vec<String>) {
     let mut per_region = BTreeMap::new();
@@ -451,14 +467,24 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
         slides
             .par_iter()
             .map(|entry| {
-                let outcome = process_slide(job, entry).unwrap_or_else(|e| {
-                    tracing::warn!(slide = %entry.slide_id, error = %melanoscope_shared::errors::Chain(&e), "slide failed");
-                    SlideOutcome::failed(
-                        &entry.slide_id,
-                        entry.slide.clone(),
-                        melanoscope_shared::errors::error_chain(&e),
-                    )
-                });
+                // A panic on one slide's data (a decoder's bug) fails that slide, not the batch.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process_slide(job, entry)));
+                let failed = |why: String| {
+                    tracing::warn!(slide = %entry.slide_id, error = %why, "slide failed");
+                    SlideOutcome::failed(&entry.slide_id, entry.slide.clone(), why)
+                };
+                let outcome = match result {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(e)) => failed(melanoscope_shared::errors::error_chain(&e)),
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        failed(format!("{}: internal error while patching: {what}", entry.slide.display()))
+                    }
+                };
                 bar.inc(1);
                 outcome
             })
@@ -500,4 +526,39 @@ pub fn run_patch_job(job: &PatchJob, cohort: &Cohort) -> Result<RunReport, JobEr
         write_json(&results_dir.join(SHARD_RECORD), &record)?;
     }
     Ok(RunReport { slides: file.slides, total_patches, failed, manifest })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slide id holding `../` (from a cohort CSV) names no folder or exported patch outside
+    /// `--out` (before, `--export-images` wrote `<out>/patches/20X/MM/../../../x_0_0.png`).
+    #[test]
+    fn hostile_slide_ids_stay_inside_the_output_folder() {
+        let out = Path::new("/runs/p");
+        let rec = PatchRecord {
+            magnification: "20X".into(),
+            requested_um_per_px: 0.5,
+            effective_um_per_px: 0.5,
+            level: 0,
+            x0: 0,
+            y0: 256,
+            size0: 256,
+            background: 0.1,
+            region: None,
+            region_overlap: None,
+        };
+        for id in ["../../../x", "/etc/cron.d/x", "a/../../b", ".."] {
+            let dir = slide_dir(out, id);
+            let png = exported_patch(out, "20X", "MM", id, &rec, "png");
+            for p in [&dir, &png] {
+                assert!(p.starts_with(out), "{id:?} -> {}", p.display());
+                assert!(!p.components().any(|c| c == std::path::Component::ParentDir), "{id:?} -> {}", p.display());
+            }
+            assert_eq!(png.parent().unwrap(), out.join("patches/20X/MM"));
+        }
+        assert_ne!(slide_dir(out, "A/1"), slide_dir(out, "A_1"));
+        assert_eq!(slide_dir(out, "S1"), out.join("slides/S1"), "plain ids keep their folders (resume)");
+    }
 }

@@ -53,6 +53,11 @@ impl TissueMask {
 
 /// Level rows read at once while building the mask (bounds memory for un-pyramided slides).
 const STRIP_ROWS: u32 = 1024;
+/// Level pixels read at once while building the mask (fewer rows per strip on wide levels).
+const MAX_STRIP_PIXELS: u64 = 64 << 20;
+/// Mask pixels: at the mask's µm/px a 75 × 50 mm glass slide is a few million; a header that
+/// claims more is damaged or hostile, and refused before anything is allocated.
+const MAX_MASK_PIXELS: u64 = 64 << 20;
 
 /// Builds the mask at about `mask_um` µm/px (coarser when the slide itself is coarser).
 pub fn build_tissue_mask(slide: &Slide, mask_um: f64, test: &TissueTest) -> Result<TissueMask, SlideError> {
@@ -64,11 +69,28 @@ pub fn build_tissue_mask(slide: &Slide, mask_um: f64, test: &TissueTest) -> Resu
     let from = PixelSpacing { x: plan.level_um_per_px, y: plan.level_um_per_px };
     let mut resampler = Resampler::new(0.0);
     let mut strip_out = RgbImage::filled(1, 1, [0; 3]).map_err(|e| SlideError::image(slide.path(), e))?;
-    // Whole mask rows per strip, so strips join without gaps.
-    let mask_rows_per_strip = ((f64::from(STRIP_ROWS) / plan.scale).floor() as u32).max(1);
     let out_w = ((f64::from(lw) / plan.scale) + 1e-9).floor().max(1.0) as u32;
     let out_h = ((f64::from(lh) / plan.scale) + 1e-9).floor().max(1.0) as u32;
-    let mut thumb = Vec::with_capacity(out_w as usize * out_h as usize * 3);
+    let too_large = |detail: String| SlideError::TooLarge { path: slide.path().to_path_buf(), detail };
+    let mask_px = u64::from(out_w) * u64::from(out_h);
+    if mask_px > MAX_MASK_PIXELS {
+        return Err(too_large(format!(
+            "a {lw}x{lh} px level makes a {out_w}x{out_h} px tissue mask at {:.2} µm/px ({mask_px} px; at most \
+             {MAX_MASK_PIXELS})",
+            plan.level_um_per_px * plan.scale
+        )));
+    }
+    // Whole mask rows per strip, so strips join without gaps; fewer on a wide level.
+    let level_rows_per_mask_row = plan.scale.ceil().max(1.0) as u64;
+    let by_pixels = MAX_STRIP_PIXELS / (u64::from(lw).max(1) * level_rows_per_mask_row);
+    if by_pixels == 0 {
+        return Err(too_large(format!("one mask row reads {lw} x {level_rows_per_mask_row} level pixels")));
+    }
+    let mask_rows_per_strip = ((f64::from(STRIP_ROWS) / plan.scale).floor() as u32).clamp(1, by_pixels as u32);
+    let mut thumb = Vec::new();
+    thumb
+        .try_reserve_exact(mask_px as usize * 3)
+        .map_err(|e| too_large(format!("tissue mask of {mask_px} px: {e}")))?;
     let mut row = 0u32;
     while row < out_h {
         let rows = mask_rows_per_strip.min(out_h - row);

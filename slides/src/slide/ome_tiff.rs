@@ -35,8 +35,10 @@ pub enum OmeError {
 
 /// A chunk larger than this (compressed or not) is refused: no real tile or strip comes near.
 const MAX_CHUNK_BYTES: u64 = 256 << 20;
-/// Decoded chunks kept for the next reads (a patch row reuses its tiles and strips).
+/// Decoded chunks kept for the next reads (a patch row reuses its tiles and strips)...
 const CACHED_CHUNKS: usize = 64;
+/// ...within this many decoded bytes in all (64 strips of 256 MiB would be 16 GiB).
+const CACHE_BYTES: usize = 256 << 20;
 
 #[derive(Debug, Clone)]
 struct Level {
@@ -309,12 +311,24 @@ impl OmeTiff {
                 out
             }
             5 => {
-                let mut out = Vec::with_capacity(expected);
+                // Into a buffer of the chunk's decoded size: a bomb (a few KB inflating to
+                // gigabytes) stops there, as Deflate's `take` does.
+                let mut out = vec![0u8; expected];
                 let mut lzw = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
-                let status = lzw.into_vec(&mut out).decode(&raw).status;
-                if let Err(e) = status {
-                    return Err(err(format!("LZW: {e}")));
+                let (mut read, mut written) = (0, 0);
+                // Until the strip is full or the code stream ends (the decoder may still hold
+                // output after the last input byte).
+                while written < expected {
+                    let r = lzw.decode_bytes(&raw[read..], &mut out[written..]);
+                    read += r.consumed_in;
+                    written += r.consumed_out;
+                    match r.status {
+                        Ok(weezl::LzwStatus::Ok) if r.consumed_in + r.consumed_out > 0 => {}
+                        Ok(_) => break,
+                        Err(e) => return Err(err(format!("LZW: {e}"))),
+                    }
                 }
+                out.truncate(written);
                 out
             }
             7 => {
@@ -353,10 +367,13 @@ impl OmeTiff {
             }
         }
         let data = std::sync::Arc::new(data);
-        if reader.cache.len() == CACHED_CHUNKS {
-            reader.cache.pop_front();
+        let mut held: usize = reader.cache.iter().map(|(_, d)| d.len()).sum();
+        while reader.cache.len() >= CACHED_CHUNKS || (held + data.len() > CACHE_BYTES && !reader.cache.is_empty()) {
+            held -= reader.cache.pop_front().map_or(0, |(_, d)| d.len());
         }
-        reader.cache.push_back(((level, index), data.clone()));
+        if data.len() <= CACHE_BYTES {
+            reader.cache.push_back(((level, index), data.clone()));
+        }
         Ok(data)
     }
 

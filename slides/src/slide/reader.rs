@@ -32,6 +32,10 @@ pub enum SlideError {
     Read { path: PathBuf, level: u32, x: u64, y: u64, w: u32, h: u32, source: Cause },
     #[error("{path}")]
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
+    /// A size from the file that no slide has (a damaged or hostile header), refused before
+    /// the memory is taken.
+    #[error("{path}: {detail}; larger than any glass slide (a damaged or hostile header?)")]
+    TooLarge { path: PathBuf, detail: String },
     /// The caller stopped the work (its time budget ran out).
     #[error("{path}: stopped: {reason}")]
     Stopped { path: PathBuf, reason: String },

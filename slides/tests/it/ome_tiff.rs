@@ -130,3 +130,124 @@ fn ome_tiffs_without_spacing_or_damaged_are_refused_by_name() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A classic stripped RGB OME-TIFF of `w`x`h` px in strips of `rows` rows, compressed with
+/// `compression` (1 none, 5 LZW), whose every strip is `strip` (one copy of its bytes: a
+/// header may point all strips at it).
+fn crafted_ome(path: &std::path::Path, w: u32, h: u32, rows: u32, compression: u16, strip: &[u8]) {
+    let desc = format!("{}\0", melanoscope_synth::tiff::ome_xml(w, h, 0.25, "µm"));
+    let strips = h.div_ceil(rows);
+    let mut out: Vec<u8> = b"II\x2a\x00\0\0\0\0".to_vec();
+    let data_at = out.len() as u32;
+    out.extend_from_slice(strip);
+    let array = |value: u32, out: &mut Vec<u8>| {
+        let at = out.len() as u32;
+        (0..strips).for_each(|_| out.extend_from_slice(&value.to_le_bytes()));
+        at
+    };
+    let offsets_at = array(data_at, &mut out);
+    let counts_at = array(strip.len() as u32, &mut out);
+    let bits_at = out.len() as u32;
+    [8u16, 8, 8].iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    let desc_at = out.len() as u32;
+    out.extend_from_slice(desc.as_bytes());
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    let ifd_at = out.len() as u32;
+    let entries: [(u16, u16, u32, u32); 11] = [
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 3, bits_at),
+        (259, 3, 1, u32::from(compression)),
+        (262, 3, 1, 2),
+        (270, 2, desc.len() as u32, desc_at),
+        (273, 4, strips, offsets_at),
+        (277, 3, 1, 3),
+        (278, 4, 1, rows),
+        (279, 4, strips, counts_at),
+        (284, 3, 1, 1),
+    ];
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, ty, count, value) in entries {
+        for b in [&tag.to_le_bytes()[..], &ty.to_le_bytes(), &count.to_le_bytes(), &value.to_le_bytes()] {
+            out.extend_from_slice(b);
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out[4..8].copy_from_slice(&ifd_at.to_le_bytes());
+    std::fs::write(path, out).unwrap();
+}
+
+/// A header claiming an 8,000,000² px image (2 × 2 m at 0.25 µm/px), its 800,000 strips all
+/// pointing at one byte, in a cohort between two good slides: the tissue mask it would need
+/// (187 GB; the batch aborted allocating it) is refused by size, that slide fails by name and
+/// the good slides are patched.
+#[test]
+fn a_header_bomb_fails_alone_in_its_batch() {
+    use melanoscope_slides::cohort::load_cohort;
+    use melanoscope_slides::patching::{PatchJob, SlideStatus, run_patch_job};
+    let dir = ScratchDir::new("ome-header-bomb");
+    let scene = Scene::new(Lesion::MM, 300.0, 200.0, 4, 0);
+    let (w, h) = (1200u32, 800u32);
+    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            pixels.extend_from_slice(&scene.color((x as f32 + 0.5) * 0.25, (y as f32 + 0.5) * 0.25, 0.25));
+        }
+    }
+    let img = RgbImage::from_raw(w, h, pixels).unwrap();
+    write_stripped_ome(&img, 0.25, "µm", &dir.join("good-a.ome.tif")).unwrap();
+    write_stripped_ome(&img, 0.25, "µm", &dir.join("good-b.ome.tif")).unwrap();
+    crafted_ome(&dir.join("bomb.ome.tif"), 8_000_000, 8_000_000, 10, 1, &[200]);
+    std::fs::write(
+        dir.join("cohort.csv"),
+        "slide,slide_id,patient_id,label\ngood-a.ome.tif,A,P1,MM\nbomb.ome.tif,BOMB,P2,IN\ngood-b.ome.tif,B,P3,MM\n",
+    )
+    .unwrap();
+    let cohort = load_cohort(&dir.join("cohort.csv")).unwrap();
+    let job = PatchJob::new(dir.join("out"), MagnificationPresets::default().parse_list("40X").unwrap());
+    let report = run_patch_job(&job, &cohort).unwrap();
+    let by_id = |id: &str| report.slides.iter().find(|o| o.slide_id == id).unwrap();
+    let bomb = by_id("BOMB");
+    assert_eq!(bomb.status, SlideStatus::Failed);
+    let why = bomb.error.as_deref().unwrap_or_default();
+    assert!(why.contains("bomb.ome.tif") && why.contains("larger than any glass slide"), "{why}");
+    for good in ["A", "B"] {
+        assert_eq!(by_id(good).status, SlideStatus::Done, "{:?}", by_id(good));
+        assert!(by_id(good).magnifications["40X"].kept >= 4);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// LZW strips that inflate far beyond their size (a few KB each to megabytes: a decompression
+/// bomb) are decoded only up to the strip's pixels; and a file of strips near the chunk limit
+/// keeps at most the cache's byte budget (64 such strips were 16 GiB). The pixels read are the
+/// bomb's first bytes, and reading the whole level works strip by strip.
+#[test]
+fn lzw_bombs_and_huge_strips_stay_within_their_budgets() {
+    let dir = ScratchDir::new("ome-lzw-bomb");
+    // 4 MiB of one grey value, LZW-compressed to a few KB; the strip holds 64x16 px (3 KiB).
+    let lzw =
+        |bytes: &[u8]| weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8).encode(bytes).unwrap();
+    let bomb = lzw(&vec![170u8; 4 << 20]);
+    assert!(bomb.len() < 64 << 10, "{} bytes compressed", bomb.len());
+    let path = dir.join("lzw-bomb.ome.tif");
+    crafted_ome(&path, 64, 64, 16, 5, &bomb);
+    let slide = Slide::open(&path, None).unwrap();
+    let img = slide.read_rgb(0, 0, 0, 64, 64).unwrap();
+    assert!(img.as_raw().iter().all(|&v| v == 170), "the strips' pixels are the bomb's first bytes");
+    // Strips of 20 MiB decoded each (an uncompressed strip pointing at one short run of bytes
+    // is refused as short; so: 20 MiB LZW strips of a few KB), 40 of them: read through, the
+    // cache holding at most its budget.
+    let strip = lzw(&vec![90u8; 20 << 20]);
+    let path = dir.join("huge-strips.ome.tif");
+    let width = (20 << 20) / 3 / 64; // 64 rows per strip, 20 MiB decoded
+    crafted_ome(&path, width, 64 * 40, 64, 5, &strip);
+    let slide = Slide::open(&path, None).unwrap();
+    for s in 0..40u64 {
+        let px = slide.read_rgb(0, 0, s * 64, 16, 1).unwrap();
+        assert_eq!(px.get(0, 0), Some([90, 90, 90]), "strip {s}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

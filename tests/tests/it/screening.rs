@@ -230,6 +230,11 @@ fn a_log_that_cannot_be_written_is_a_fault_shown_and_its_records_kept() {
     assert!(stats.log_errors >= 6, "every frame retried the waiting records: {stats:?}");
     assert_eq!(session.records_waiting(), 2, "no record given up");
     assert_eq!(stats.records_dropped, 0);
+    // The session ends with the log still failing: the last try fails, the two records are
+    // counted as lost and the exit status says so (it was 0, with none counted).
+    let end = session.finish().clone();
+    assert_eq!(end.records_dropped, 2, "{end:?}");
+    assert_eq!(end.exit_status(false), melanoscope_shared::run_files::screen::EXIT_RECORDS_LOST);
     assert_eq!((bus.level("green"), bus.level("red"), bus.level("amber")), (Some(false), Some(false), Some(true)));
     let mut shown = 0;
     for e in std::fs::read_dir(dir.join("rendered")).unwrap() {

@@ -65,7 +65,8 @@ pub fn decision_from_report(
 ) -> Result<(DecisionThresholds, Vec<NamedMetric>), BundleError> {
     let p = || path.display().to_string();
     let err = |detail: String| BundleError::Report { path: p(), detail };
-    let text = std::fs::read_to_string(path).map_err(|source| BundleError::Read { path: p(), source })?;
+    let text = melanoscope_shared::bounded::read_bounded_text(path, 64 << 20)
+        .map_err(|e| BundleError::Read { path: p(), source: e.into_io() })?;
     let report: serde_json::Value =
         serde_json::from_str(&text).map_err(|source| BundleError::Json { path: p(), source })?;
     let levels =

@@ -377,6 +377,10 @@ fn relative_tolerance(precision: Form) -> f32 {
 /// Runs the export `plan` describes.
 pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
     check_forms(plan)?;
+    // An export killed while writing its model files left temporary files beside them.
+    if let Some(dir) = plan.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        melanoscope_shared::atomic::remove_stale_temps(dir);
+    }
     let classes: Vec<String> = plan.task.classes().iter().map(|c| c.to_string()).collect();
     let (vs, net) = load_network(&plan.checkpoint, plan.arch, classes.len() as i64, tch::Device::Cpu)
         .map_err(|source| ExportRunError::Checkpoint { path: plan.checkpoint.clone(), source })?;

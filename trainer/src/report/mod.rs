@@ -100,10 +100,18 @@ impl Page {
         })
     }
 
-    /// The bytes of `path`, at most `limit` of them.
+    /// The bytes of `path`, at most `limit` of them; refused when the path leaves the run
+    /// folder (a run file naming `../` paths must not copy the host's files into a report).
     pub(crate) fn bytes(&self, path: &Path, limit: u64) -> Result<Vec<u8>, Skip> {
         use melanoscope_shared::bounded::{BoundedReadError, read_bounded};
+        use std::path::Component;
         let damaged = |why: String| Skip::Damaged { file: self.name(path), why };
+        let inside = path
+            .strip_prefix(&self.run)
+            .is_ok_and(|rest| rest.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)));
+        if !inside {
+            return Err(damaged(format!("outside the run folder {}; expected a file inside it", self.run.display())));
+        }
         read_bounded(path, limit).map_err(|e| match e {
             BoundedReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => damaged("missing".into()),
             BoundedReadError::Io(e) => damaged(melanoscope_shared::errors::error_chain(&e)),

@@ -186,7 +186,9 @@ pub fn fit(
     let mut opt = Optimizer::new(cfg.optimizer, cfg.weight_decay, Vec::new());
     let mut state = FitState::default();
     if resume && state_path.exists() {
-        let text = std::fs::read_to_string(&state_path).map_err(|e| io(&state_path)(&e))?;
+        let text =
+            melanoscope_shared::bounded::read_bounded_text(&state_path, melanoscope_shared::bounded::MAX_STATE_BYTES)
+                .map_err(|e| io(&state_path)(&e.into_io()))?;
         state = serde_json::from_str(&text).map_err(|e| io(&state_path)(&e))?;
         let (Some(w), Some(o)) = (&state.last_weights, &state.last_optimizer) else {
             return Err(FitError::Config(format!("{}: names no checkpoint", state_path.display())));

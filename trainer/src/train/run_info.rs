@@ -30,7 +30,8 @@ impl RunInfo {
     /// The run information beside `checkpoint` (`None`: not written by `train`, or unreadable).
     pub fn beside(checkpoint: &Path) -> Option<Self> {
         let file = checkpoint.parent()?.join(RUN_INFO_FILE);
-        let text = std::fs::read_to_string(&file).ok()?;
+        let text =
+            melanoscope_shared::bounded::read_bounded_text(&file, melanoscope_shared::bounded::MAX_STATE_BYTES).ok()?;
         match serde_json::from_str(&text) {
             Ok(info) => Some(info),
             Err(e) => {

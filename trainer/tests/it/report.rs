@@ -93,7 +93,8 @@ fn run_folder(dir: &Path) {
         flagged_area_mm2: 0.1,
         pointing_hit: Some(true),
         dice: Some(0.9),
-        files: vec!["heatmap.png".into(), "panel-1.png".into(), "rois.geojson".into()],
+        // The last names a file outside the run folder: refused, never copied into the report.
+        files: vec!["heatmap.png".into(), "panel-1.png".into(), "rois.geojson".into(), "../../../outside.png".into()],
     };
     let summary = ExplainSummary {
         arch: "resnet18".into(),
@@ -106,6 +107,8 @@ fn run_folder(dir: &Path) {
     };
     json(&dir.join("explain-x/summary.json"), &summary);
     png(&dir.join("explain-x/S1/heatmap.png"), [200, 40, 40]);
+    // A real image beside the run folder, which the summary's `../../../outside.png` names.
+    png(&dir.parent().unwrap().join("outside.png"), [10, 200, 10]);
     // A panel that is not an image at all.
     write(&dir.join("explain-x/S1/panel-1.png"), "not a png");
     let row = |frame, file: &str, verdict: &str, p| FrameRow {
@@ -186,10 +189,16 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     assert!(has("screen/bench.json: not what its writer writes"), "{whys:#?}");
     assert!(has("confusion-patch.svg: missing"), "the missing SVG is named: {whys:#?}");
     assert!(has("panel-1.png: not an image"), "{whys:#?}");
+    assert!(has("outside.png: outside the run folder"), "{whys:#?}");
+    let copied: Vec<String> = std::fs::read_dir(out.join("assets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!copied.iter().any(|n| n.contains("outside")), "{copied:?}");
     assert!(has("Model cards: no model bundle"), "{whys:#?}");
     assert!(has("Cohort and patch sets: no patch set"), "{whys:#?}");
     assert!(has("INT8 against f32: no INT8 agreement report"), "{whys:#?}");
-    assert_eq!(done.skipped.len(), 8, "{whys:#?}");
+    assert_eq!(done.skipped.len(), 9, "{whys:#?}");
     for s in [
         "At a glance",
         "Evaluation on the test patients",
