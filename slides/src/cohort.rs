@@ -305,4 +305,16 @@ mod tests {
         let err = load_cohort(Path::new("/no/such/cohort.csv")).unwrap_err().to_string();
         assert!(err.contains("/no/such/cohort.csv"), "{err}");
     }
+
+    /// A 1 GB cohort file (sparse here) is refused from its size, naming the file and the
+    /// limit, before a byte is read (`split` on one took 8 GiB and was killed).
+    #[test]
+    fn a_gigabyte_cohort_is_refused_from_its_size() {
+        let dir = melanoscope_shared::scratch::ScratchDir::new("cohort-huge");
+        let path = dir.join("cohort.csv");
+        std::fs::File::create(&path).unwrap().set_len(1 << 30).unwrap();
+        let e = melanoscope_shared::errors::error_chain(&load_cohort(&path).unwrap_err());
+        assert!(e.contains("cohort.csv") && e.contains("more than 67108864 bytes"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -76,7 +76,7 @@ pub(crate) fn decode_into_spare(
     origin: &str,
 ) -> Result<RgbImage, SourceError> {
     let refused = |e: ImageError| match e {
-        ImageError::Oversized { .. } => {
+        ImageError::Oversized { .. } | ImageError::TooManyPixels { .. } => {
             SourceError::Oversized { origin: origin.into(), detail: melanoscope_shared::errors::error_chain(&e) }
         }
         _ => SourceError::Corrupt { origin: origin.into(), detail: melanoscope_shared::errors::error_chain(&e) },

@@ -11,6 +11,8 @@ pub enum ImageError {
     TooLarge { width: u32, height: u32, max: u64 },
     #[error("frame of {width}x{height} pixels is larger than the {max_width}x{max_height} accepted")]
     Oversized { width: u32, height: u32, max_width: u32, max_height: u32 },
+    #[error("frame of {width}x{height} pixels has more than the {max_pixels} pixels accepted")]
+    TooManyPixels { width: u32, height: u32, max_pixels: u64 },
     #[error("µm/px {field} = {value} is not a finite positive number")]
     BadSpacing { field: &'static str, value: f64 },
     #[error(

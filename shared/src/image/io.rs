@@ -36,11 +36,14 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
 pub struct FrameBounds {
     pub max_width: u32,
     pub max_height: u32,
+    /// Pixels in all: what the decoded frame, and every buffer the screen makes from it, cost.
+    pub max_pixels: u64,
 }
 
 impl FrameBounds {
-    /// Any frame: 16384 px a side, the largest camera the settings allow.
-    pub const HARD: FrameBounds = FrameBounds { max_width: 16384, max_height: 16384 };
+    /// Any frame: 16384 px a side, the largest camera the settings allow, and 64 Mpx in all
+    /// (192 MB decoded; a 12,000² photograph, 144 Mpx, made the screen peak at 3.8 GB).
+    pub const HARD: FrameBounds = FrameBounds { max_width: 16384, max_height: 16384, max_pixels: 64 << 20 };
 
     /// Frames of a `width` x `height` camera: up to twice each side (a driver may deliver a
     /// larger mode than asked), within [`Self::HARD`].
@@ -48,6 +51,7 @@ impl FrameBounds {
         FrameBounds {
             max_width: width.saturating_mul(2).clamp(1, Self::HARD.max_width),
             max_height: height.saturating_mul(2).clamp(1, Self::HARD.max_height),
+            max_pixels: (4 * u64::from(width) * u64::from(height)).clamp(1, Self::HARD.max_pixels),
         }
     }
 
@@ -60,6 +64,9 @@ impl FrameBounds {
                 max_width: self.max_width,
                 max_height: self.max_height,
             });
+        }
+        if u64::from(width) * u64::from(height) > self.max_pixels {
+            return Err(ImageError::TooManyPixels { width, height, max_pixels: self.max_pixels });
         }
         Ok(())
     }
@@ -177,7 +184,7 @@ mod tests {
         let mut frame = RgbImage::filled(1, 1, [0; 3]).unwrap();
         decode_rgb_into(&bytes, &mut frame).unwrap();
         assert_eq!(frame, gradient(40, 30));
-        let small = FrameBounds { max_width: 32, max_height: 32 };
+        let small = FrameBounds { max_width: 32, max_height: 32, max_pixels: 1024 };
         assert!(matches!(decode_rgb_into_bounded(&bytes, &mut frame, small), Err(ImageError::Oversized { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -206,13 +213,18 @@ mod tests {
         let err = decode_rgb_into(&jpeg, &mut frame).unwrap_err();
         assert!(matches!(err, ImageError::Oversized { width: 65535, height: 65535, .. }), "{err}");
         assert_eq!((frame.width(), frame.height(), frame.as_raw().len()), (8, 8, 192));
+        // 12,000² px: within the sides, beyond the pixel budget (before, decoded: 3.8 GB peak).
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+        let err = decode_rgb_into(&jpeg, &mut frame).unwrap_err();
+        assert!(matches!(err, ImageError::TooManyPixels { width: 12000, height: 12000, .. }), "{err}");
+        assert!(err.to_string().contains("12000x12000") && err.to_string().contains("67108864"), "{err}");
     }
 
     /// A camera's bounds hold for JPEG and PNG frames alike, from the header alone.
     #[test]
     fn frames_beyond_the_camera_bounds_are_refused_by_their_header() {
         let bounds = FrameBounds::camera(32, 16);
-        assert_eq!(bounds, FrameBounds { max_width: 64, max_height: 32 });
+        assert_eq!(bounds, FrameBounds { max_width: 64, max_height: 32, max_pixels: 2048 });
         let mut frame = RgbImage::filled(8, 8, [1; 3]).unwrap();
         let ok = encode_jpeg(&gradient(64, 32), 90).unwrap();
         decode_rgb_into_bounded(&ok, &mut frame, bounds).unwrap();
