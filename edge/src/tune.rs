@@ -143,16 +143,16 @@ pub fn tune(file: &ModelFile, plan: &TunePlan, mut progress: impl FnMut(&TuneRow
             for &batch in &plan.batches {
                 // tract's plan depends on the batch only (its threads are process-wide), so one
                 // plan serves every thread count; onnxruntime takes threads per session.
-                let mut tract_engine: Option<Result<Engine, std::rc::Rc<EngineError>>> = None;
+                // A plan that fails to open fails every thread count's row with its reason.
+                let mut tract_engine: Option<Result<Engine, String>> = None;
                 for &threads in &plan.threads {
                     melanoscope_engine::set_threads(threads);
                     let engine = match backend {
                         Backend::Tract => tract_engine
                             .get_or_insert_with(|| {
-                                Engine::open(&form.onnx, batch, side, backend, 1).map_err(std::rc::Rc::new)
+                                Engine::open(&form.onnx, batch, side, backend, 1).map_err(|e| e.to_string())
                             })
-                            .clone()
-                            .map_err(|e| e.to_string()),
+                            .clone(),
                         Backend::OnnxRuntime { .. } => {
                             Engine::open(&form.onnx, batch, side, backend, threads).map_err(|e| e.to_string())
                         }

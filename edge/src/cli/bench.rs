@@ -136,97 +136,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let screening = EdgeConfig::defaults()?.screening;
     let mut analyzer = Analyzer::new(bundle, calibration, args.um_per_px, &screening)?;
     let mut renderer = Renderer::new(800, 480, screening.overlay_min_change)?;
-    let (mut decode, mut pre, mut inf, mut cam, mut render, mut total, mut allocs, mut bytes) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut familiarity: Vec<f64> = Vec::new();
-    let mut fields = 0;
-    let mut gate: Option<Gate> = None;
-    // Decoded where the last frame was, as the camera sources do.
-    let mut frame = RgbImage::filled(1, 1, [0; 3])?;
-    for i in 0..=args.frames {
-        let (a0, b0) = alloc_count::counts();
-        let t_all = Instant::now();
-        let t = Instant::now();
-        decode_rgb_into(&jpeg, &mut frame).with_context(|| format!("decoding {}", args.frame.display()))?;
-        let d = t.elapsed().as_secs_f64() * 1e3;
-        let analysis = analyzer.analyse(&frame)?;
-        let t = Instant::now();
-        let state = ScreenState {
-            frame: analyzer.corrected(),
-            verdict: None,
-            probability: analysis.probability,
-            threshold: meta.decision.threshold,
-            fields: &analysis.fields,
-            positive: usize::from(meta.decision.positive_class),
-            restarted: false,
-            status: "bench",
-            warning: None,
-        };
-        renderer.render(&state);
-        let r = t.elapsed().as_secs_f64() * 1e3;
-        let all = t_all.elapsed().as_secs_f64() * 1e3;
-        let (a1, b1) = alloc_count::counts();
-        fields = analysis.fields.len();
-        gate = analysis.gate;
-        if i == 0 {
-            continue; // warm-up: buffers grow to the frame size here
-        }
-        decode.push(d);
-        pre.push(analysis.times.preprocess_ms);
-        inf.push(analysis.times.inference_ms);
-        cam.push(analysis.times.cam_ms);
-        familiarity.push(analysis.times.familiarity_ms);
-        render.push(r);
-        total.push(all);
-        allocs.push((a1 - a0) as f64);
-        bytes.push((b1 - b0) as f64);
-    }
-    // The same fields through onnxruntime, in this process.
+    let samples = time_frames(args, &jpeg, &mut analyzer, &mut renderer)?;
     let frame = decode_rgb(&jpeg)?;
-    let mut extractor = FieldExtractor::new(extract)?;
-    let out = extractor.process(&frame, PixelSpacing::isotropic(args.um_per_px)?)?;
-    let kept = out.kept_count();
-    let tensors = out.tensors.to_vec();
-    let ort_lib = match args.onnxruntime_lib.as_deref() {
-        Some("none") => None,
-        Some(p) => Some(PathBuf::from(p)),
-        None => std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
-    };
-    let onnxruntime = match ort_lib {
-        None => OnnxRuntimeComparison::Skipped { skipped: "no onnxruntime library given".into() },
-        Some(lib) => {
-            match Engine::open(
-                &onnx,
-                choice.batch,
-                side,
-                &Backend::OnnxRuntime { library: lib.clone() },
-                choice.threads,
-            ) {
-                Err(e) => OnnxRuntimeComparison::Skipped { skipped: melanoscope_shared::errors::error_chain(&e) },
-                Ok(engine) => {
-                    let per = 3 * side * side;
-                    let mut times = Vec::new();
-                    for i in 0..=args.frames {
-                        let t = Instant::now();
-                        for chunk in tensors.chunks(choice.batch * per) {
-                            let mut input = chunk.to_vec();
-                            input.resize(choice.batch * per, 0.0);
-                            engine.run(&input)?;
-                        }
-                        if i > 0 {
-                            times.push(t.elapsed().as_secs_f64() * 1e3);
-                        }
-                    }
-                    let ms = median(&times);
-                    OnnxRuntimeComparison::Timed {
-                        inference_ms: ms,
-                        library: lib,
-                        tract_over_onnxruntime: median(&inf) / ms.max(1e-9),
-                    }
-                }
-            }
-        }
-    };
+    let onnxruntime = onnxruntime_same_fields(args, &frame, extract, &onnx, side, &choice, median(&samples.inf))?;
+    let kept = FieldExtractor::new(extract)?.process(&frame, PixelSpacing::isotropic(args.um_per_px)?)?.kept_count();
+    let Samples { decode, pre, inf, cam, familiarity, render, total, allocs, bytes, fields, gate } = samples;
     let macs_field = multiply_adds(&onnx, side)?;
     let macs_frame = macs_field * fields as u64;
     let inf_ms = median(&inf);
@@ -301,4 +215,116 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Per-stage times (ms) and allocations of the timed frames (after one warm-up frame).
+#[derive(Debug, Default)]
+struct Samples {
+    decode: Vec<f64>,
+    pre: Vec<f64>,
+    inf: Vec<f64>,
+    cam: Vec<f64>,
+    familiarity: Vec<f64>,
+    render: Vec<f64>,
+    total: Vec<f64>,
+    allocs: Vec<f64>,
+    bytes: Vec<f64>,
+    /// Fields screened per frame, and the gate the frame met (if any).
+    fields: usize,
+    gate: Option<Gate>,
+}
+
+/// Screens the frame `jpeg` `args.frames + 1` times as `screen` does (decoded into the last
+/// frame's buffer, as the camera sources do), the first as warm-up.
+fn time_frames(args: &BenchArgs, jpeg: &[u8], analyzer: &mut Analyzer, renderer: &mut Renderer) -> Result<Samples> {
+    let mut s = Samples::default();
+    let (threshold, positive) = {
+        let decision = &analyzer.bundle().file.meta.decision;
+        (decision.threshold, usize::from(decision.positive_class))
+    };
+    let mut frame = RgbImage::filled(1, 1, [0; 3])?;
+    for i in 0..=args.frames {
+        let (a0, b0) = alloc_count::counts();
+        let t_all = Instant::now();
+        let t = Instant::now();
+        decode_rgb_into(jpeg, &mut frame).with_context(|| format!("decoding {}", args.frame.display()))?;
+        let d = t.elapsed().as_secs_f64() * 1e3;
+        let analysis = analyzer.analyse(&frame)?;
+        let t = Instant::now();
+        let state = ScreenState {
+            frame: analyzer.corrected(),
+            verdict: None,
+            probability: analysis.probability,
+            threshold,
+            fields: &analysis.fields,
+            positive,
+            restarted: false,
+            status: "bench",
+            warning: None,
+        };
+        renderer.render(&state);
+        let r = t.elapsed().as_secs_f64() * 1e3;
+        let all = t_all.elapsed().as_secs_f64() * 1e3;
+        let (a1, b1) = alloc_count::counts();
+        s.fields = analysis.fields.len();
+        s.gate = analysis.gate;
+        if i == 0 {
+            continue; // warm-up: buffers grow to the frame size here
+        }
+        s.decode.push(d);
+        s.pre.push(analysis.times.preprocess_ms);
+        s.inf.push(analysis.times.inference_ms);
+        s.cam.push(analysis.times.cam_ms);
+        s.familiarity.push(analysis.times.familiarity_ms);
+        s.render.push(r);
+        s.total.push(all);
+        s.allocs.push((a1 - a0) as f64);
+        s.bytes.push((b1 - b0) as f64);
+    }
+    Ok(s)
+}
+
+/// The same fields of `frame` through onnxruntime, in this process (`tract_ms`: tract's
+/// median inference time, for the ratio).
+fn onnxruntime_same_fields(
+    args: &BenchArgs,
+    frame: &RgbImage,
+    extract: melanoscope_shared::pipeline::ExtractConfig,
+    onnx: &[u8],
+    side: usize,
+    choice: &melanoscope_engine::RunChoice,
+    tract_ms: f64,
+) -> Result<OnnxRuntimeComparison> {
+    let lib = match args.onnxruntime_lib.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+    };
+    let Some(lib) = lib else {
+        return Ok(OnnxRuntimeComparison::Skipped { skipped: "no onnxruntime library given".into() });
+    };
+    let backend = Backend::OnnxRuntime { library: lib.clone() };
+    let engine = match Engine::open(onnx, choice.batch, side, &backend, choice.threads) {
+        Ok(e) => e,
+        Err(e) => {
+            return Ok(OnnxRuntimeComparison::Skipped { skipped: melanoscope_shared::errors::error_chain(&e) });
+        }
+    };
+    let mut extractor = FieldExtractor::new(extract)?;
+    let tensors = extractor.process(frame, PixelSpacing::isotropic(args.um_per_px)?)?.tensors.to_vec();
+    let per = 3 * side * side;
+    let mut times = Vec::new();
+    for i in 0..=args.frames {
+        let t = Instant::now();
+        for chunk in tensors.chunks(choice.batch * per) {
+            let mut input = chunk.to_vec();
+            input.resize(choice.batch * per, 0.0);
+            engine.run(&input)?;
+        }
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let ms = median(&times);
+    Ok(OnnxRuntimeComparison::Timed { inference_ms: ms, library: lib, tract_over_onnxruntime: tract_ms / ms.max(1e-9) })
 }

@@ -212,7 +212,7 @@ fn screen_with(
             Err(e) => eprintln!("warning: closing the case: {e}"),
         }
     }
-    let stats = session.finish().clone();
+    let stats = session.finish();
     let judged = truth.map(|t| t.judge(session.frame_rows())).transpose()?;
     if let Some(table) = &judged {
         // The table for people on standard error; standard output stays one JSON document.

@@ -68,7 +68,8 @@ pub struct Session<S, L, B> {
     started: Instant,
     frozen: bool,
     last: Option<(u64, Analysis)>,
-    pub stats: SessionStats,
+    /// The session's own counts; the log's and the desk's are added by [`Session::stats`].
+    counts: SessionStats,
     pub times: FrameTimes,
     /// Every frame's verdict, when kept ([`Session::with_frame_table`]: a replay, which ends).
     frame_rows: Option<Vec<FrameRow>>,
@@ -76,7 +77,7 @@ pub struct Session<S, L, B> {
 
 impl<S, L, B> std::fmt::Debug for Session<S, L, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("objective", &self.objective).field("stats", &self.stats).finish()
+        f.debug_struct("Session").field("objective", &self.objective).field("stats", &self.counts).finish()
     }
 }
 
@@ -125,12 +126,11 @@ impl PreparedSession {
             started: Instant::now(),
             frozen: false,
             last: None,
-            stats: SessionStats::default(),
+            counts: SessionStats::default(),
             times: FrameTimes::default(),
             frame_rows: None,
         };
         session.desk.interrupted(interrupted, &mut session.log);
-        session.sync_log_stats();
         session
     }
 }
@@ -217,22 +217,17 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
 
     /// Opens case `id` at the desk and logs it.
     pub fn open_case(&mut self, id: &str) -> Result<Answer, CaseError> {
-        let answer = self.desk.open(id, self.frame_index(), &mut self.log);
-        self.sync_log_stats();
-        answer
+        self.desk.open(id, self.frame_index(), &mut self.log)
     }
 
     /// Closes the open case at the desk and logs it with its verdict.
     pub fn close_case(&mut self) -> Result<Answer, CaseError> {
-        let answer = self.desk.close(self.frame_index(), &mut self.log);
-        self.sync_log_stats();
-        answer
+        self.desk.close(self.frame_index(), &mut self.log)
     }
 
     /// Answers what waits on the control socket.
     pub fn serve_control(&mut self) {
-        self.desk.serve(self.frame_index(), self.stats.frames, &mut self.log);
-        self.sync_log_stats();
+        self.desk.serve(self.frame_index(), self.counts.frames, &mut self.log);
     }
 
     /// Shows rendered frames on `sinks` as well.
@@ -255,7 +250,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         let frame = self.renderer.canvas();
         for sink in &mut self.sinks {
             if let Err(e) = sink.show(frame) {
-                self.stats.sink_errors += 1;
+                self.counts.sink_errors += 1;
                 tracing::warn!(sink = %sink.name(), error = %melanoscope_shared::errors::Chain(&e), "display");
             }
         }
@@ -271,15 +266,19 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
     /// Sends `record` (if any) to the log queue, which retries those still waiting.
     fn log(&mut self, record: Option<ScreeningRecord>) {
         self.log.submit(record);
-        self.sync_log_stats();
     }
 
-    /// The log's and the desk's counts into the session's.
-    fn sync_log_stats(&mut self) {
-        self.stats.log_errors = self.log.errors();
-        self.stats.records_dropped = self.log.dropped();
+    /// What the session counted, with the log's append failures and drops and the desk's
+    /// cases, as they stand now.
+    pub fn stats(&self) -> SessionStats {
         let desk = self.desk.counts();
-        (self.stats.cases_opened, self.stats.cases_closed) = (desk.opened, desk.closed);
+        SessionStats {
+            log_errors: self.log.errors(),
+            records_dropped: self.log.dropped(),
+            cases_opened: desk.opened,
+            cases_closed: desk.closed,
+            ..self.counts.clone()
+        }
     }
 
     /// What the banner must say besides the verdict.
@@ -297,10 +296,9 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
 
     /// Ends the session's logging: the records still waiting get a last try, and those the
     /// log refuses are counted as dropped (see [`SessionStats::exit_status`]).
-    pub fn finish(&mut self) -> &SessionStats {
+    pub fn finish(&mut self) -> SessionStats {
         self.log.finish();
-        self.sync_log_stats();
-        &self.stats
+        self.stats()
     }
 
     /// Records waiting for the log.
@@ -330,7 +328,6 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             Ok(Some(Press::Short)) => self.on_press(),
             Ok(Some(Press::Long)) => {
                 self.desk.long_press(self.frame_index(), &mut self.log);
-                self.sync_log_stats();
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "button"),
@@ -341,24 +338,24 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             Ok(Some(f)) => f,
             Ok(None) => return Step::End,
             Err(SourceError::Corrupt { origin, detail }) => {
-                self.stats.corrupt += 1;
+                self.counts.corrupt += 1;
                 tracing::warn!(%origin, %detail, "corrupt frame skipped");
                 return Step::Skipped(format!("{origin}: {detail}"));
             }
             Err(SourceError::Oversized { origin, detail }) => {
-                self.stats.oversized += 1;
+                self.counts.oversized += 1;
                 tracing::warn!(%origin, %detail, "oversized frame skipped");
                 return Step::Skipped(format!("{origin}: {detail}"));
             }
             Err(e) => {
-                self.stats.source_errors += 1;
+                self.counts.source_errors += 1;
                 let msg = melanoscope_shared::errors::error_chain(&e);
                 self.show_problem("CAMERA UNAVAILABLE", &msg);
                 return Step::Waiting(msg);
             }
         };
         self.times.capture_ms = elapsed_ms(t);
-        self.stats.frames += 1;
+        self.counts.frames += 1;
         let step = self.screen_frame(&frame);
         // The source decodes its next frame into this one's buffer.
         self.source.recycle(frame.image);
@@ -370,7 +367,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         let analysis = match self.analyzer.analyse(&frame.image) {
             Ok(a) => a,
             Err(e) => {
-                self.stats.analysis_errors += 1;
+                self.counts.analysis_errors += 1;
                 let msg = format!("frame {}: {e}", frame.index);
                 self.show_problem("SCREENING ERROR", &msg);
                 return Step::Skipped(msg);
@@ -389,13 +386,13 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             "frame screened"
         );
         if analysis.gate.is_some() {
-            self.stats.gated += 1;
+            self.counts.gated += 1;
         } else {
-            self.stats.screened += 1;
+            self.counts.screened += 1;
         }
-        self.stats.unfamiliar_fields += analysis.unfamiliar_fields as u64;
+        self.counts.unfamiliar_fields += analysis.unfamiliar_fields as u64;
         if analysis.gate == Some(crate::gates::Gate::UnfamiliarTissue) {
-            self.stats.unfamiliar_frames += 1;
+            self.counts.unfamiliar_frames += 1;
         }
         let update = self.tracker.update(&frame.image, analysis.gate, analysis.probability);
         if let Some(rows) = &mut self.frame_rows {
@@ -415,7 +412,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         self.log(record);
         let positive = usize::from(self.analyzer.bundle().file.meta.decision.positive_class);
         if let Err(e) = self.desk.frame(frame.index, self.analyzer.corrected(), &analysis, update.verdict, positive) {
-            self.stats.case_errors += 1;
+            self.counts.case_errors += 1;
             tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "case folder");
         }
         // Every frame: a camera or screening fault in between lit amber without changing the
@@ -424,8 +421,8 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         let light = if self.log.fault().is_some() { Indicator::Amber } else { indicator_for(update.verdict) };
         self.leds(light);
         if update.changed {
-            self.stats.verdict_changes += 1;
-            self.stats.verdicts.push((frame.index, update.verdict.label().to_string()));
+            self.counts.verdict_changes += 1;
+            self.counts.verdicts.push((frame.index, update.verdict.label().to_string()));
         }
         if !self.frozen {
             let t = Instant::now();
@@ -472,10 +469,9 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         let p = analysis.probability.unwrap_or(0.0) as f32;
         let record = self.frame_record(*index, RecordKind::VerdictChange, verdict, p, analysis);
         let snapshot = self.log.snapshot(self.analyzer.corrected(), self.renderer.canvas(), record);
-        self.sync_log_stats();
         match snapshot {
             Ok(dir) => {
-                self.stats.snapshots += 1;
+                self.counts.snapshots += 1;
                 tracing::info!(snapshot = %dir.display(), "snapshot saved");
             }
             Err(e) => tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "snapshot"),
@@ -484,7 +480,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
 
     /// Steps until the source ends or `max_frames` frames were read; `wait` is called while the
     /// source is away (a frame period in production).
-    pub fn run(&mut self, max_frames: Option<u64>, wait: impl FnMut()) -> &SessionStats {
+    pub fn run(&mut self, max_frames: Option<u64>, wait: impl FnMut()) -> SessionStats {
         self.run_alive(max_frames, wait, || true)
     }
 
@@ -495,9 +491,9 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         max_frames: Option<u64>,
         mut wait: impl FnMut(),
         mut alive: impl FnMut() -> bool,
-    ) -> &SessionStats {
+    ) -> SessionStats {
         loop {
-            if max_frames.is_some_and(|m| self.stats.frames >= m) {
+            if max_frames.is_some_and(|m| self.counts.frames >= m) {
                 break;
             }
             let step = self.step();
@@ -506,14 +502,14 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             }
             match step {
                 Step::End => {
-                    self.stats.source_ended = true;
+                    self.counts.source_ended = true;
                     break;
                 }
                 Step::Waiting(_) => wait(),
                 Step::Frame(_) | Step::Skipped(_) => {}
             }
         }
-        &self.stats
+        self.stats()
     }
 
     pub fn analyzer(&self) -> &Analyzer {

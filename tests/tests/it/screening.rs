@@ -77,7 +77,7 @@ fn replayed_scenes_give_the_expected_verdicts_log_leds_display_and_snapshot() {
     let log = dir.join("screening.log");
     let source = Replay::new(&[frames.display().to_string()], false).unwrap();
     let mut session = prepared.start(SessionIo { source, leds, button }).with_sinks(sinks);
-    let stats = session.run(None, || panic!("a replay never waits")).clone();
+    let stats = session.run(None, || panic!("a replay never waits"));
 
     let seq: Vec<(u64, &str)> = stats.verdicts.iter().map(|(i, v)| (*i, v.as_str())).collect();
     assert_eq!(
@@ -189,7 +189,7 @@ fn real_images_replay_through_the_whole_loop() {
     let folder = FrameFolder::new(dir.join("rendered"), 1).unwrap();
     let io = SessionIo { source, leds: NoIndicators, button: NoButton };
     let mut session = prepared.start(io).with_sinks(vec![Box::new(folder)]);
-    let stats = session.run(None, || panic!("a replay never waits")).clone();
+    let stats = session.run(None, || panic!("a replay never waits"));
     assert_eq!((stats.frames, stats.corrupt, stats.analysis_errors), (n, 0, 0), "{stats:?}");
     assert_eq!(stats.screened + stats.gated, n);
     // Real H&E of other organs is tissue the tiny model never saw: inferred, then screened or
@@ -224,7 +224,7 @@ fn a_log_that_cannot_be_written_is_a_fault_shown_and_its_records_kept() {
     let folder = FrameFolder::new(dir.join("rendered"), 1).unwrap();
     let source = Replay::new(&[frames.display().to_string()], false).unwrap();
     let mut session = prepared.start(SessionIo { source, leds, button: NoButton }).with_sinks(vec![Box::new(folder)]);
-    let stats = session.run(None, || panic!("a replay never waits")).clone();
+    let stats = session.run(None, || panic!("a replay never waits"));
     assert_eq!((stats.frames, stats.screened), (6, 6), "{stats:?}");
     assert_eq!(stats.verdict_changes, 2, "{stats:?}");
     assert!(stats.log_errors >= 6, "every frame retried the waiting records: {stats:?}");
@@ -232,7 +232,7 @@ fn a_log_that_cannot_be_written_is_a_fault_shown_and_its_records_kept() {
     assert_eq!(stats.records_dropped, 0);
     // The session ends with the log still failing: the last try fails, the two records are
     // counted as lost and the exit status says so (it was 0, with none counted).
-    let end = session.finish().clone();
+    let end = session.finish();
     assert_eq!(end.records_dropped, 2, "{end:?}");
     assert_eq!(end.exit_status(false), melanoscope_shared::run_files::screen::EXIT_RECORDS_LOST);
     assert_eq!((bus.level("green"), bus.level("red"), bus.level("amber")), (Some(false), Some(false), Some(true)));
@@ -264,7 +264,7 @@ fn the_end_of_a_camera_stream_is_a_fault_exit() {
     let source = MjpegStream::new(std::io::Cursor::new(bytes), "stdin", FrameBounds::camera(W, H));
     let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
     let mut session = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton });
-    let stats = session.run(None, || panic!("a pipe that ends never waits")).clone();
+    let stats = session.run(None, || panic!("a pipe that ends never waits"));
     assert_eq!((stats.frames, stats.screened, stats.oversized), (2, 2, 1), "{stats:?}");
     assert!(stats.source_ended);
     assert_eq!(stats.exit_status(true), EXIT_STREAM_ENDED);
@@ -302,7 +302,7 @@ fn a_too_coarse_objective_is_a_start_fault_and_a_tiny_frame_its_own_state() {
     let prepared = Session::from_config(&cfg, bundle).unwrap();
     let source = Replay::new(&[frames.display().to_string()], false).unwrap();
     let mut session = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton });
-    let stats = session.run(None, || panic!("a replay never waits")).clone();
+    let stats = session.run(None, || panic!("a replay never waits"));
     assert_eq!(stats.verdicts.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>(), ["FRAME TOO SMALL"], "{stats:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -404,7 +404,7 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
     let mut amber_on_unfamiliar = false;
     for _ in 0..6 {
         session.step();
-        if session.stats.unfamiliar_frames == 1 && !amber_on_unfamiliar {
+        if session.stats().unfamiliar_frames == 1 && !amber_on_unfamiliar {
             amber_on_unfamiliar = bus.level("amber") == Some(true) && bus.level("red") == Some(false);
         }
     }
@@ -414,7 +414,7 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
     }
     let closed = close.join().unwrap().unwrap();
     assert_eq!(closed, "case S26-0042 closed: MELANOMA SUSPECTED");
-    let stats = session.stats.clone();
+    let stats = session.stats();
     let seq: Vec<(u64, &str)> = stats.verdicts.iter().map(|(i, v)| (*i, v.as_str())).collect();
     assert_eq!(seq, [(0, "MELANOMA SUSPECTED"), (3, "UNFAMILIAR TISSUE"), (4, "MELANOMA SUSPECTED")], "{stats:?}");
     assert_eq!((stats.unfamiliar_frames, stats.cases_opened, stats.cases_closed), (1, 1, 1));
@@ -480,7 +480,7 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
     assert!(!prepared.analyzer().familiarity_on());
     let source = Replay::new(&[frames.join("03.jpg").display().to_string()], false).unwrap();
     let mut old = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton });
-    let stats = old.run(None, || panic!("a replay never waits")).clone();
+    let stats = old.run(None, || panic!("a replay never waits"));
     assert_eq!((stats.screened, stats.unfamiliar_frames), (1, 0), "{stats:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
