@@ -159,8 +159,8 @@ cat > "$screen/site.toml" <<SITE
 [model]
 bundle = "$(realpath "$out/export/bundle/resnet18.mscm")"
 trusted_keys = ["$(realpath "$out/export/demo-key.public")"]
-# With a trusted key listed, only bundles it signed are screened with; the newest accepted
-# per signer is kept here (an older one is refused: rollback protection).
+# With a trusted key listed, only bundles it signed are screened with; the newest accepted is
+# kept here (an older one is refused whichever trusted key signed it: rollback protection).
 state_dir = "$(realpath "$screen")/state"
 # auto (the default): what \`melanoscope-edge tune\` measured fastest on this machine.
 onnxruntime_library = "$(realpath "$ort_lib")"
