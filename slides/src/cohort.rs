@@ -169,14 +169,14 @@ pub fn parse_cohort(
         if check_files && !slide_s.is_empty() && !slide.is_file() {
             problems.push(format!("slide file {} does not exist", slide.display()));
         }
+        let folder = folder_name(&slide_id);
         if let Some(first) = first_line_of_id.get(&slide_id).filter(|_| !slide_id.is_empty()) {
             problems.push(format!("duplicate slide_id {slide_id:?} (first on line {first})"));
-        } else if let Some((other, first)) = folder_of_id.get(&collision_key(&folder_name(&slide_id))) {
+        } else if let Some((other, first)) = folder_of_id.get(&collision_key(&folder)) {
             // Two ids, one folder (on a case-insensitive disk): the second would be "resumed"
             // with the first's patches.
             problems.push(format!(
-                "slide_id {slide_id:?} shares its folder name {:?} with {other:?} (line {first}); rename one",
-                folder_name(&slide_id)
+                "slide_id {slide_id:?} shares its folder name {folder:?} with {other:?} (line {first}); rename one"
             ));
         }
         if let Some(label) = label
@@ -202,7 +202,7 @@ pub fn parse_cohort(
             continue;
         };
         first_line_of_id.insert(slide_id.clone(), line);
-        folder_of_id.insert(collision_key(&folder_name(&slide_id)), (slide_id.clone(), line));
+        folder_of_id.insert(collision_key(&folder), (slide_id.clone(), line));
         label_of_path.insert(slide.clone(), (label, line));
         let site = i_site.map(field).filter(|s| !s.is_empty());
         slides.push(CohortSlide { line, slide, slide_id, patient_id, label, site, um_per_px, annotations });

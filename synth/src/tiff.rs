@@ -274,55 +274,79 @@ impl TiffPyramidWriter {
 pub fn write_stripped_ome(img: &RgbImage, um_per_px: f64, unit: &str, path: &Path) -> Result<(), SynthError> {
     const ROWS_PER_STRIP: u32 = 16;
     let (w, h) = (img.width(), img.height());
-    let desc = format!("{}\0", ome_xml(w, h, um_per_px, unit));
-    let strips = h.div_ceil(ROWS_PER_STRIP);
-    let mut out: Vec<u8> = Vec::with_capacity(img.as_raw().len() + desc.len() + 1024);
-    out.extend_from_slice(b"II");
-    out.extend_from_slice(&42u16.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes()); // first IFD offset, patched below
-    let pixels_at = out.len() as u32;
-    out.extend_from_slice(img.as_raw());
     let row_bytes = w * 3;
-    let offsets: Vec<u32> = (0..strips).map(|s| pixels_at + s * ROWS_PER_STRIP * row_bytes).collect();
-    let counts: Vec<u32> = (0..strips).map(|s| ROWS_PER_STRIP.min(h - s * ROWS_PER_STRIP) * row_bytes).collect();
-    let array = |values: &[u32], out: &mut Vec<u8>| {
-        let at = out.len() as u32;
-        values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        at
-    };
-    let offsets_at = array(&offsets, &mut out);
-    let counts_at = array(&counts, &mut out);
-    let bits_at = out.len() as u32;
-    [8u16, 8, 8].iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-    let desc_at = out.len() as u32;
-    out.extend_from_slice(desc.as_bytes());
-    if out.len() % 2 == 1 {
-        out.push(0);
-    }
-    let ifd_at = out.len() as u32;
-    // (tag, type, count, value or offset); one strip's array would fit inline, but a test
-    // image always has several.
-    let entries: [(u16, u16, u32, u32); 11] = [
-        (256, 4, 1, w),
-        (257, 4, 1, h),
-        (258, 3, 3, bits_at),
-        (259, 3, 1, 1), // no compression
-        (262, 3, 1, 2), // RGB
-        (270, 2, desc.len() as u32, desc_at),
-        (273, 4, strips, offsets_at),
-        (277, 3, 1, 3),
-        (278, 4, 1, ROWS_PER_STRIP),
-        (279, 4, strips, counts_at),
-        (284, 3, 1, 1),
-    ];
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for (tag, ty, count, value) in entries {
-        out.extend_from_slice(&tag.to_le_bytes());
-        out.extend_from_slice(&ty.to_le_bytes());
-        out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(&value.to_le_bytes());
-    }
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out[4..8].copy_from_slice(&ifd_at.to_le_bytes());
+    let strips: Vec<(u32, u32)> = (0..h.div_ceil(ROWS_PER_STRIP))
+        .map(|s| (s * ROWS_PER_STRIP * row_bytes, ROWS_PER_STRIP.min(h - s * ROWS_PER_STRIP) * row_bytes))
+        .collect();
+    let layout = StrippedOme { width: w, height: h, rows_per_strip: ROWS_PER_STRIP, compression: 1, um_per_px, unit };
+    let out = layout.bytes(img.as_raw(), &strips);
     melanoscope_shared::atomic::write_atomic(path, &out).map_err(|e| io(path, e))
+}
+
+/// The layout of a classic stripped RGB OME-TIFF, for [`write_stripped_ome`] and for tests
+/// that write what no camera does (a header claiming a huge image, strips that are bombs).
+#[derive(Debug, Clone, Copy)]
+pub struct StrippedOme<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub rows_per_strip: u32,
+    /// TIFF compression code: 1 none, 5 LZW, 8 Deflate.
+    pub compression: u16,
+    pub um_per_px: f64,
+    pub unit: &'a str,
+}
+
+impl StrippedOme<'_> {
+    /// The file: `data` after the header, and one strip per `(offset in data, length)` (strips
+    /// may share bytes).
+    pub fn bytes(&self, data: &[u8], strips: &[(u32, u32)]) -> Vec<u8> {
+        let desc = format!("{}\0", ome_xml(self.width, self.height, self.um_per_px, self.unit));
+        let mut out: Vec<u8> = Vec::with_capacity(data.len() + 8 * strips.len() + desc.len() + 1024);
+        out.extend_from_slice(b"II");
+        out.extend_from_slice(&42u16.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes()); // first IFD offset, patched below
+        let data_at = out.len() as u32;
+        out.extend_from_slice(data);
+        let array = |values: &mut dyn Iterator<Item = u32>, out: &mut Vec<u8>| {
+            let at = out.len() as u32;
+            values.for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+            at
+        };
+        let offsets_at = array(&mut strips.iter().map(|(o, _)| data_at + o), &mut out);
+        let counts_at = array(&mut strips.iter().map(|(_, n)| *n), &mut out);
+        let bits_at = out.len() as u32;
+        [8u16, 8, 8].iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        let desc_at = out.len() as u32;
+        out.extend_from_slice(desc.as_bytes());
+        if out.len() % 2 == 1 {
+            out.push(0);
+        }
+        let ifd_at = out.len() as u32;
+        let n = strips.len() as u32;
+        // (tag, type, count, value or offset); the strip arrays are always written out of line
+        // (one strip's would fit inline, but every caller has several).
+        let entries: [(u16, u16, u32, u32); 11] = [
+            (256, 4, 1, self.width),
+            (257, 4, 1, self.height),
+            (258, 3, 3, bits_at),
+            (259, 3, 1, u32::from(self.compression)),
+            (262, 3, 1, 2), // RGB
+            (270, 2, desc.len() as u32, desc_at),
+            (273, 4, n, offsets_at),
+            (277, 3, 1, 3),
+            (278, 4, 1, self.rows_per_strip),
+            (279, 4, n, counts_at),
+            (284, 3, 1, 1),
+        ];
+        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, ty, count, value) in entries {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&ty.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out[4..8].copy_from_slice(&ifd_at.to_le_bytes());
+        out
+    }
 }

@@ -265,7 +265,12 @@ fn read_manifest(export: &Path) -> Result<(Manifest, String), ReviewError> {
 /// Reads and checks an export against its manifest: every file present, of its size and hash,
 /// inside the export, no symbolic link, no FIFO or device; no case or file listed twice.
 pub fn verify_export(export: &Path) -> Result<Manifest, ReviewError> {
-    let (manifest, _) = read_manifest(export)?;
+    verify(export).map(|(manifest, _)| manifest)
+}
+
+/// [`verify_export`], with the export's id (see [`read_manifest`]).
+fn verify(export: &Path) -> Result<(Manifest, String), ReviewError> {
+    let (manifest, id) = read_manifest(export)?;
     for f in &manifest.files {
         read_listed(export, f).map_err(|detail| ReviewError::Damaged {
             export: export.display().to_string(),
@@ -273,7 +278,7 @@ pub fn verify_export(export: &Path) -> Result<Manifest, ReviewError> {
             detail,
         })?;
     }
-    Ok(manifest)
+    Ok((manifest, id))
 }
 
 /// What a review merged and refused.
@@ -358,8 +363,7 @@ pub fn review(exports: &[PathBuf], out: &Path) -> Result<ReviewSummary, CaseErro
     let mut refused = Vec::new();
     let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     for export in exports {
-        let checked = verify_export(export).and_then(|_| read_manifest(export));
-        let (manifest, export_id) = match checked {
+        let (manifest, export_id) = match verify(export) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "export refused");

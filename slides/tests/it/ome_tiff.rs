@@ -8,7 +8,19 @@ use melanoscope_shared::scratch::ScratchDir;
 use melanoscope_slides::slide::{MagnificationPresets, Slide, SlideError, SpacingSource};
 use melanoscope_synth::scene::Scene;
 use melanoscope_synth::slide::{write_slide, write_slide_as};
-use melanoscope_synth::tiff::{TiffLayout, write_stripped_ome};
+use melanoscope_synth::tiff::{StrippedOme, TiffLayout, write_stripped_ome};
+
+/// A `w`x`h` px melanoma region at 0.25 µm/px, as a camera's ROI export holds it.
+fn melanoma_roi(w: u32, h: u32) -> RgbImage {
+    let scene = Scene::new(Lesion::MM, 300.0, 200.0, 4, 0);
+    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            pixels.extend_from_slice(&scene.color((x as f32 + 0.5) * 0.25, (y as f32 + 0.5) * 0.25, 0.25));
+        }
+    }
+    RgbImage::from_raw(w, h, pixels).unwrap()
+}
 
 #[test]
 fn ome_pyramids_read_like_the_aperio_copy_of_the_same_scene() {
@@ -51,15 +63,8 @@ fn a_stripped_ome_tiff_in_nanometres_is_read_whole_and_patched() {
     use melanoscope_shared::image::TissueTest;
     use melanoscope_slides::patching::{PatchParams, build_tissue_mask, patch_slide};
     let dir = ScratchDir::new("ome-stripped");
-    let scene = Scene::new(Lesion::MM, 300.0, 200.0, 4, 0);
     let (w, h) = (1200u32, 800u32);
-    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            pixels.extend_from_slice(&scene.color((x as f32 + 0.5) * 0.25, (y as f32 + 0.5) * 0.25, 0.25));
-        }
-    }
-    let img = RgbImage::from_raw(w, h, pixels).unwrap();
+    let img = melanoma_roi(w, h);
     let path = dir.join("roi.ome.tiff");
     write_stripped_ome(&img, 0.25, "nm", &path).unwrap();
     let slide = Slide::open(&path, None).unwrap();
@@ -131,52 +136,12 @@ fn ome_tiffs_without_spacing_or_damaged_are_refused_by_name() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A classic stripped RGB OME-TIFF of `w`x`h` px in strips of `rows` rows, compressed with
-/// `compression` (1 none, 5 LZW), whose every strip is `strip` (one copy of its bytes: a
-/// header may point all strips at it).
+/// A stripped RGB OME-TIFF of `w`x`h` px in strips of `rows` rows, compressed with
+/// `compression` (1 none, 5 LZW), whose every strip points at the one copy of `strip`.
 fn crafted_ome(path: &std::path::Path, w: u32, h: u32, rows: u32, compression: u16, strip: &[u8]) {
-    let desc = format!("{}\0", melanoscope_synth::tiff::ome_xml(w, h, 0.25, "µm"));
-    let strips = h.div_ceil(rows);
-    let mut out: Vec<u8> = b"II\x2a\x00\0\0\0\0".to_vec();
-    let data_at = out.len() as u32;
-    out.extend_from_slice(strip);
-    let array = |value: u32, out: &mut Vec<u8>| {
-        let at = out.len() as u32;
-        (0..strips).for_each(|_| out.extend_from_slice(&value.to_le_bytes()));
-        at
-    };
-    let offsets_at = array(data_at, &mut out);
-    let counts_at = array(strip.len() as u32, &mut out);
-    let bits_at = out.len() as u32;
-    [8u16, 8, 8].iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-    let desc_at = out.len() as u32;
-    out.extend_from_slice(desc.as_bytes());
-    if out.len() % 2 == 1 {
-        out.push(0);
-    }
-    let ifd_at = out.len() as u32;
-    let entries: [(u16, u16, u32, u32); 11] = [
-        (256, 4, 1, w),
-        (257, 4, 1, h),
-        (258, 3, 3, bits_at),
-        (259, 3, 1, u32::from(compression)),
-        (262, 3, 1, 2),
-        (270, 2, desc.len() as u32, desc_at),
-        (273, 4, strips, offsets_at),
-        (277, 3, 1, 3),
-        (278, 4, 1, rows),
-        (279, 4, strips, counts_at),
-        (284, 3, 1, 1),
-    ];
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for (tag, ty, count, value) in entries {
-        for b in [&tag.to_le_bytes()[..], &ty.to_le_bytes(), &count.to_le_bytes(), &value.to_le_bytes()] {
-            out.extend_from_slice(b);
-        }
-    }
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out[4..8].copy_from_slice(&ifd_at.to_le_bytes());
-    std::fs::write(path, out).unwrap();
+    let layout = StrippedOme { width: w, height: h, rows_per_strip: rows, compression, um_per_px: 0.25, unit: "µm" };
+    let strips = vec![(0, strip.len() as u32); h.div_ceil(rows) as usize];
+    std::fs::write(path, layout.bytes(strip, &strips)).unwrap();
 }
 
 /// A header claiming an 8,000,000² px image (2 × 2 m at 0.25 µm/px), its 800,000 strips all
@@ -188,15 +153,7 @@ fn a_header_bomb_fails_alone_in_its_batch() {
     use melanoscope_slides::cohort::load_cohort;
     use melanoscope_slides::patching::{PatchJob, SlideStatus, run_patch_job};
     let dir = ScratchDir::new("ome-header-bomb");
-    let scene = Scene::new(Lesion::MM, 300.0, 200.0, 4, 0);
-    let (w, h) = (1200u32, 800u32);
-    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            pixels.extend_from_slice(&scene.color((x as f32 + 0.5) * 0.25, (y as f32 + 0.5) * 0.25, 0.25));
-        }
-    }
-    let img = RgbImage::from_raw(w, h, pixels).unwrap();
+    let img = melanoma_roi(1200, 800);
     write_stripped_ome(&img, 0.25, "µm", &dir.join("good-a.ome.tif")).unwrap();
     write_stripped_ome(&img, 0.25, "µm", &dir.join("good-b.ome.tif")).unwrap();
     crafted_ome(&dir.join("bomb.ome.tif"), 8_000_000, 8_000_000, 10, 1, &[200]);
