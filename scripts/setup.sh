@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # systemd: for systemd-analyze, which the package test runs on the installed unit. Slurm and
-# munge: the one-node cluster of scripts/test_cluster.sh.
-DEB_PKGS="curl chromium slurmctld slurmd munge slurm-client libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make systemd"
+# munge: the one-node cluster of scripts/test_cluster.sh. xvfb, openbox, wmctrl, xdotool,
+# x11-apps (xwd) and weston: the window sink's tests on a real X server and Wayland compositor;
+# nodejs and npm: playwright-core driving Chromium for the web view's test (edge/tests/desktop.rs).
+DEB_PKGS="curl chromium xvfb openbox wmctrl xdotool x11-apps weston slurmctld slurmd munge slurm-client libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make systemd"
 TARGETS="aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7em-none-eabihf"
 TORCH_VERSION="2.11.0"
 OPENSLIDE_BIN_VERSION="4.0.1.2"
@@ -33,6 +35,18 @@ for t in $TARGETS; do
 done
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+
+# The web view's browser test: playwright-core (no browser download; Debian's Chromium), at the
+# version package-lock.json pins. Node.js and npm are the machine's (or Debian's, installed above
+# when missing).
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+# The lock file copied beside the install says which lock it was installed from.
+if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.installed-from-lock 2>/dev/null; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.installed-from-lock)
+fi
 
 # The patched tract-linalg that Cargo.toml's [patch] points to: no cargo command of the
 # workspace resolves without it.

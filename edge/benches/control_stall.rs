@@ -5,6 +5,7 @@
 //! `ratio` is attacked / quiet frames per second in the same process (goal ≥ 0.95).
 
 use melanoscope_edge::cases::control::ControlServer;
+use melanoscope_edge::cases::requests::{Inbox, channel};
 use melanoscope_shared::image::{PixelSpacing, RgbImage};
 use melanoscope_shared::pipeline::{ExtractConfig, FieldExtractor};
 use std::hint::black_box;
@@ -31,7 +32,7 @@ fn frame() -> RgbImage {
 }
 
 /// Frames per second of the loop over `PHASE`, and the requests it took.
-fn loop_rate(server: &ControlServer, extractor: &mut FieldExtractor, img: &RgbImage) -> (f64, usize) {
+fn loop_rate(server: &Inbox, extractor: &mut FieldExtractor, img: &RgbImage) -> (f64, usize) {
     let spacing = PixelSpacing::isotropic(0.5).unwrap();
     let (mut requests, mut frames) = (0, 0u32);
     let t = Instant::now();
@@ -49,7 +50,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("melanoscope-control-stall-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("control.sock");
-    let server = ControlServer::bind(&path).unwrap();
+    let (requests, server) = channel();
+    let _control = ControlServer::bind(&path, requests).unwrap();
     let img = frame();
     let mut extractor = FieldExtractor::new(ExtractConfig::study(1.0)).unwrap();
     loop_rate(&server, &mut extractor, &img); // warm-up

@@ -181,6 +181,8 @@ pub enum SinkKind {
     Spi,
     /// A folder of rendered frames (`display.snapshot_dir`).
     Snapshot,
+    /// A window on the desktop (X11 or Wayland): Pi OS and JetPack desktops, a laptop.
+    Window,
 }
 
 /// The controller of the SPI panel (`display.spi_model`).
@@ -342,7 +344,36 @@ pub struct EdgeConfig {
     pub display: DisplayConfig,
     pub log: LogConfig,
     pub cases: CasesConfig,
+    pub web: WebConfig,
     pub board: BoardConfig,
+}
+
+/// The web view (`[web]`): the live screen in a browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    pub enabled: bool,
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Asked of every request when set; generated at start on a non-loopback address when empty.
+    pub token: String,
+    /// A second token that watches only.
+    pub viewer_token: String,
+    /// Every viewer watches only.
+    pub read_only: bool,
+    pub max_viewers: usize,
+    /// A review folder served under `/review/` (empty: none).
+    pub review_dir: PathBuf,
+}
+
+/// Shortest token accepted: 16 characters of a random token is 64 bits or more.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+impl WebConfig {
+    /// The listening address, parsed (validated when the settings loaded).
+    pub fn address(&self) -> Result<std::net::SocketAddr, std::net::AddrParseError> {
+        self.listen.parse()
+    }
 }
 
 /// Cases: where their snapshots go, how they are opened and closed.
@@ -592,6 +623,34 @@ impl EdgeConfig {
                 socket.display(),
                 "a path of at most 100 bytes (a Unix socket's limit)",
             ));
+        }
+        let web = &self.web;
+        if web.address().is_err() {
+            return Err(invalid(
+                file,
+                "web.listen",
+                &web.listen,
+                "an address and port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+            ));
+        }
+        for (key, token) in [("web.token", &web.token), ("web.viewer_token", &web.viewer_token)] {
+            let printable = token
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | ';' | ',' | '\\' | '&' | '#' | '%' | '+'));
+            if !token.is_empty() && (token.len() < MIN_TOKEN_LEN || token.len() > 256 || !printable) {
+                return Err(invalid(
+                    file,
+                    key,
+                    format!("{} characters", token.len()),
+                    "empty, or 16 to 256 letters, digits and punctuation other than \" ; , \\ & # % +",
+                ));
+            }
+        }
+        if !web.viewer_token.is_empty() && web.viewer_token == web.token {
+            return Err(invalid(file, "web.viewer_token", "the same as web.token", "a token of its own"));
+        }
+        if !(1..=64).contains(&web.max_viewers) {
+            return Err(invalid(file, "web.max_viewers", web.max_viewers, "1 to 64"));
         }
         let d = &self.display;
         if !(64..=7680).contains(&d.width) || !(64..=4320).contains(&d.height) {

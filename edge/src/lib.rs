@@ -29,3 +29,4 @@ pub mod sinks;
 pub mod source;
 pub mod truth;
 pub mod tune;
+pub mod web;

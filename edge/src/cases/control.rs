@@ -1,19 +1,19 @@
 //! The running `screen`'s control channel: a Unix socket (owner and group may connect) over
 //! which `melanoscope-edge case open ID` / `case close` / `case status` — typed on a keyboard,
 //! or a barcode scanner's keystrokes in a terminal — reach the screening loop. One line a
-//! request (`open ID`, `close`, `status`), one line back (`ok …` or `error …`). The loop polls
-//! it between frames without blocking: connections are read on threads of their own, a few
-//! at a time, and a client that does not send its whole line within a deadline is dropped.
+//! request (`open ID`, `close`, `status`, `freeze`, `snapshot`), one line back (`ok …` or
+//! `error …`). Connections are read on threads of their own, a few at a time, and a client
+//! that does not send its whole line within a deadline is dropped; what is read goes to the
+//! screen's request queue ([`super::requests`]), which the loop polls between frames.
 
-use super::CaseError;
-use super::desk::Answer;
+use super::requests::Outbox;
+pub use super::requests::{Reply, Request, UnknownRequest};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 /// Longest request line read (a case id is at most 64 bytes).
@@ -26,8 +26,6 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Connections read at once; more are answered "busy" at once and closed, so that silent
 /// connections cost the device at most this many threads and sockets.
 pub const MAX_CONNECTIONS: usize = 8;
-/// Requests read but not yet answered by the screen (it answers all of them every frame).
-const MAX_WAITING: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -44,54 +42,20 @@ pub enum ControlError {
     Refused(String),
 }
 
-/// A line that is not a request (or could not be read), answered with this and dropped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown request {0:?}; expected open ID, close or status")]
-pub struct UnknownRequest(pub String);
-
-/// A request from a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    Open(String),
-    Close,
-    Status,
-}
-
-impl Request {
-    pub fn line(&self) -> String {
-        match self {
-            Request::Open(id) => format!("open {id}"),
-            Request::Close => "close".into(),
-            Request::Status => "status".into(),
-        }
-    }
-
-    /// Parses a request line; the error is the reply to send.
-    pub fn parse(line: &str) -> Result<Self, UnknownRequest> {
-        let line = line.trim_end_matches(['\r', '\n']);
-        match line.split_once(' ') {
-            Some(("open", id)) => Ok(Request::Open(id.to_string())),
-            None if line == "close" => Ok(Request::Close),
-            None if line == "status" => Ok(Request::Status),
-            _ => Err(UnknownRequest(line.escape_debug().to_string())),
-        }
-    }
-}
-
-/// The listening end, owned by the screening loop. Connections are accepted and read on
+/// The listening end, kept by the screening loop. Connections are accepted and read on
 /// threads of their own; the loop only takes requests already read, so no client (silent,
 /// trickling or thousands at once) can hold a frame or the watchdog's ping.
 #[derive(Debug)]
 pub struct ControlServer {
     path: PathBuf,
-    requests: Receiver<(Request, Reply)>,
     stop: Arc<AtomicBool>,
 }
 
 impl ControlServer {
     /// Listens at `path` (its folder created), readable and writable by owner and group. A
     /// socket file left by a process that died is replaced; one that answers is refused.
-    pub fn bind(path: &Path) -> Result<Self, ControlError> {
+    /// Requests go to `requests`.
+    pub fn bind(path: &Path, requests: Outbox) -> Result<Self, ControlError> {
         let err = |source| ControlError::Io { path: path.display().to_string(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
@@ -104,21 +68,15 @@ impl ControlServer {
         }
         let listener = UnixListener::bind(path).map_err(err)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(err)?;
-        let (send, requests) = std::sync::mpsc::sync_channel(MAX_WAITING);
         let stop = Arc::new(AtomicBool::new(false));
         std::thread::Builder::new()
             .name("control-accept".into())
             .spawn({
                 let (stop, socket) = (stop.clone(), path.display().to_string());
-                move || accept_loop(&listener, &send, &stop, &socket)
+                move || accept_loop(&listener, &requests, &stop, &socket)
             })
             .map_err(err)?;
-        Ok(Self { path: path.to_path_buf(), requests, stop })
-    }
-
-    /// The next request already read, if any, with the connection to answer on. Never waits.
-    pub fn poll(&self) -> Option<(Request, Reply)> {
-        self.requests.try_recv().ok()
+        Ok(Self { path: path.to_path_buf(), stop })
     }
 }
 
@@ -135,7 +93,7 @@ impl Drop for ControlServer {
 
 /// Accepts connections until `stop`, each read on a thread of its own (at most
 /// [`MAX_CONNECTIONS`] at once; the next are answered "busy").
-fn accept_loop(listener: &UnixListener, send: &SyncSender<(Request, Reply)>, stop: &AtomicBool, socket: &str) {
+fn accept_loop(listener: &UnixListener, send: &Outbox, stop: &AtomicBool, socket: &str) {
     let reading = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
@@ -150,22 +108,16 @@ fn accept_loop(listener: &UnixListener, send: &SyncSender<(Request, Reply)>, sto
         };
         if reading.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             reading.fetch_sub(1, Ordering::SeqCst);
-            Reply::new(stream).line(Err(&Busy));
+            Reply::socket(stream).line(Err(&Busy));
             continue;
         }
         let (send, count) = (send.clone(), reading.clone());
         let spawned = std::thread::Builder::new().name("control-read".into()).spawn(move || {
             let read = read_request(&stream);
             count.fetch_sub(1, Ordering::SeqCst);
-            let reply = Reply::new(stream);
+            let reply = Reply::socket(stream);
             match read {
-                Ok(request) => {
-                    if let Err(TrySendError::Full((_, reply)) | TrySendError::Disconnected((_, reply))) =
-                        send.try_send((request, reply))
-                    {
-                        reply.line(Err(&Busy));
-                    }
-                }
+                Ok(request) => send.offer(request, reply),
                 Err(why) => reply.line(Err(&why)),
             }
         });
@@ -227,39 +179,6 @@ fn read_request(mut stream: &UnixStream) -> Result<Request, ReadError> {
     }
 }
 
-/// Where a request's answer goes.
-#[derive(Debug)]
-pub struct Reply {
-    stream: UnixStream,
-}
-
-impl Reply {
-    /// Answers on `stream` without waiting: an answer line fits the socket's buffer, and a
-    /// client that does not read it is not waited for.
-    fn new(stream: UnixStream) -> Self {
-        let _ = stream.set_nonblocking(true);
-        Self { stream }
-    }
-
-    /// Sends the desk's answer, or why it refused, as one `ok …` / `error …` line.
-    pub fn send(self, answer: Result<Answer, CaseError>) {
-        match &answer {
-            Ok(a) => self.line(Ok(a)),
-            Err(e) => self.line(Err(e)),
-        }
-    }
-
-    fn line(mut self, result: Result<&dyn std::fmt::Display, &(dyn std::error::Error + 'static)>) {
-        let line = match result {
-            Ok(text) => format!("ok {text}\n"),
-            Err(why) => format!("error {}\n", melanoscope_shared::errors::error_chain(why).replace('\n', " ")),
-        };
-        if let Err(e) = self.stream.write_all(line.as_bytes()) {
-            tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "control socket: the client left before its answer");
-        }
-    }
-}
-
 /// Sends `request` to the screen listening at `path` and returns its answer (`Err` for an
 /// `error …` answer, with the screen's reason). A "busy" answer (other clients being read) is
 /// tried again until [`TIMEOUT`].
@@ -294,14 +213,14 @@ fn exchange(path: &Path, request: &Request) -> Result<String, ControlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cases::CaseError;
+    use crate::cases::desk::Answer;
+    use crate::cases::requests::{Inbox, Refusal, channel};
 
-    #[test]
-    fn requests_parse_and_odd_lines_are_named() {
-        assert_eq!(Request::parse("open S26-0042\n"), Ok(Request::Open("S26-0042".into())));
-        assert_eq!(Request::parse("close\r\n"), Ok(Request::Close));
-        assert_eq!(Request::parse("status"), Ok(Request::Status));
-        let e = Request::parse("delete everything").unwrap_err().to_string();
-        assert!(e.contains("delete everything") && e.contains("open ID"), "{e}");
+    /// A server at `path` and the queue its requests go to.
+    fn serve(path: &Path) -> (ControlServer, Inbox) {
+        let (out, inbox) = channel();
+        (ControlServer::bind(path, out).unwrap(), inbox)
     }
 
     /// A request over the socket reaches the server, its answer the client; a second server on
@@ -310,23 +229,18 @@ mod tests {
     fn a_request_round_trips_and_a_live_socket_is_not_taken_over() {
         let dir = melanoscope_shared::scratch::ScratchDir::new("ctl");
         let path = dir.join("control.sock");
-        let server = ControlServer::bind(&path).unwrap();
+        let (server, inbox) = serve(&path);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o660);
-        assert!(matches!(ControlServer::bind(&path), Err(ControlError::InUse { .. })));
-        assert!(server.poll().is_none(), "nothing waiting");
+        assert!(matches!(ControlServer::bind(&path, channel().0), Err(ControlError::InUse { .. })));
+        assert!(inbox.poll().is_none(), "nothing waiting");
         let client = std::thread::spawn({
             let path = path.clone();
             move || send(&path, &Request::Open("S1".into()))
         });
-        let (request, reply) = loop {
-            if let Some(r) = server.poll() {
-                break r;
-            }
-            std::thread::yield_now();
-        };
+        let (request, reply) = next_request(&inbox);
         assert_eq!(request, Request::Open("S1".into()));
-        reply.send(Err(CaseError::AlreadyOpen { open: "S0".into(), wanted: "S1".into() }));
+        reply.send(Err(Refusal::Case(CaseError::AlreadyOpen { open: "S0".into(), wanted: "S1".into() })));
         let answer = client.join().unwrap().unwrap_err().to_string();
         assert!(answer.contains("case S0 is open"), "{answer}");
         drop(server);
@@ -335,7 +249,7 @@ mod tests {
         assert!(e.contains("no screen process is listening"), "{e}");
         // A socket file left by a dead process is replaced.
         std::fs::write(&path, b"").unwrap();
-        let again = ControlServer::bind(&path);
+        let again = ControlServer::bind(&path, channel().0);
         assert!(again.is_ok(), "{again:?}");
         drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -347,7 +261,7 @@ mod tests {
     fn an_endless_request_is_cut_and_answered() {
         let dir = melanoscope_shared::scratch::ScratchDir::new("ctl-long");
         let path = dir.join("control.sock");
-        let server = ControlServer::bind(&path).unwrap();
+        let (_server, inbox) = serve(&path);
         let client = std::thread::spawn({
             let path = path.clone();
             move || {
@@ -362,7 +276,7 @@ mod tests {
         });
         let started = Instant::now();
         while !client.is_finished() && started.elapsed() < Duration::from_secs(10) {
-            assert!(server.poll().is_none(), "an endless line is no request");
+            assert!(inbox.poll().is_none(), "an endless line is no request");
             std::thread::yield_now();
         }
         let answer = client.join().unwrap();
@@ -372,22 +286,17 @@ mod tests {
             let path = path.clone();
             move || send(&path, &Request::Status)
         });
-        let (request, reply) = loop {
-            if let Some(r) = server.poll() {
-                break r;
-            }
-            std::thread::yield_now();
-        };
+        let (request, reply) = next_request(&inbox);
         assert_eq!(request, Request::Status);
         reply.send(Ok(Answer::Status { case: None, frames: 0 }));
-        assert_eq!(second.join().unwrap().unwrap(), "no case open");
+        assert_eq!(second.join().unwrap().unwrap(), "no case open (0 frames read)");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Waits (yielding) until the server has read a request.
-    fn next_request(server: &ControlServer) -> (Request, Reply) {
+    fn next_request(inbox: &Inbox) -> (Request, Reply) {
         loop {
-            if let Some(r) = server.poll() {
+            if let Some(r) = inbox.poll() {
                 return r;
             }
             std::thread::yield_now();
@@ -402,7 +311,7 @@ mod tests {
     fn polling_never_reads_a_trickling_client() {
         let dir = melanoscope_shared::scratch::ScratchDir::new("ctl-trickle");
         let path = dir.join("control.sock");
-        let server = ControlServer::bind(&path).unwrap();
+        let (server, inbox) = serve(&path);
         let (go_on, wait) = std::sync::mpsc::channel::<()>();
         let client = std::thread::spawn({
             let path = path.clone();
@@ -417,13 +326,13 @@ mod tests {
             }
         });
         for _ in 0..100 {
-            assert!(server.poll().is_none(), "half a line is no request yet");
+            assert!(inbox.poll().is_none(), "half a line is no request yet");
         }
         go_on.send(()).unwrap();
-        let (request, reply) = next_request(&server);
+        let (request, reply) = next_request(&inbox);
         assert_eq!(request, Request::Status);
         reply.send(Ok(Answer::Status { case: None, frames: 3 }));
-        assert_eq!(client.join().unwrap(), "ok no case open\n");
+        assert_eq!(client.join().unwrap(), "ok no case open (3 frames read)\n");
         drop(server);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -435,7 +344,7 @@ mod tests {
     fn silent_connections_are_capped_and_a_real_client_gets_through() {
         let dir = melanoscope_shared::scratch::ScratchDir::new("ctl-silent");
         let path = dir.join("control.sock");
-        let server = ControlServer::bind(&path).unwrap();
+        let (server, inbox) = serve(&path);
         let silent: Vec<UnixStream> = (0..40).map(|_| UnixStream::connect(&path).unwrap()).collect();
         let mut busy = 0;
         let mut dropped_at_deadline = 0;
@@ -457,9 +366,9 @@ mod tests {
             let path = path.clone();
             move || send(&path, &Request::Close)
         });
-        let (request, reply) = next_request(&server);
+        let (request, reply) = next_request(&inbox);
         assert_eq!(request, Request::Close);
-        reply.send(Err(CaseError::NoneOpen));
+        reply.send(Err(Refusal::Case(CaseError::NoneOpen)));
         assert!(client.join().unwrap().unwrap_err().to_string().contains("no case is open"));
         drop(silent);
         drop(server);

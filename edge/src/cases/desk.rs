@@ -1,10 +1,10 @@
-//! The case desk: where cases are opened and closed while `screen` runs — from the control
-//! socket (`case open`/`case close`/`case status`, a keyboard or barcode scanner), a long press
-//! of the button, or `screen --case`. It owns the case book and the socket, logs each case
-//! event through the session's log queue, and answers in types ([`Answer`], [`CaseError`])
-//! that the socket turns into its `ok …`/`error …` lines.
+//! The case desk: where cases are opened and closed while `screen` runs — from the screen's
+//! request queue (the control socket's `case open`/`case close`/`case status`, the window's
+//! keys, the web view's buttons), a long press of the button, or `screen --case`. It owns the
+//! case book, logs each case event through the session's log queue, and answers in types
+//! ([`Answer`], [`CaseError`]) that each front end shows its own way.
 
-use super::control::{ControlServer, Request};
+use super::requests::Request;
 use super::{CaseBook, CaseError};
 use crate::analysis::Analysis;
 use crate::records::queue::LogQueue;
@@ -28,6 +28,15 @@ pub enum Answer {
         case: Option<String>,
         frames: u64,
     },
+    /// The view froze; its snapshot was saved in `snapshot` (none before the first frame).
+    Frozen {
+        snapshot: Option<String>,
+    },
+    Resumed,
+    /// A snapshot of the live view was saved here.
+    Snapshot {
+        dir: String,
+    },
 }
 
 impl fmt::Display for Answer {
@@ -38,7 +47,11 @@ impl fmt::Display for Answer {
                 write!(f, "case {id} closed: {}", verdict.map_or("no verdict", |v| v.label()))
             }
             Answer::Status { case: Some(id), frames } => write!(f, "case {id} open ({frames} frames)"),
-            Answer::Status { case: None, .. } => write!(f, "no case open"),
+            Answer::Status { case: None, frames } => write!(f, "no case open ({frames} frames read)"),
+            Answer::Frozen { snapshot: Some(dir) } => write!(f, "view frozen; snapshot saved in {dir}"),
+            Answer::Frozen { snapshot: None } => write!(f, "view frozen"),
+            Answer::Resumed => write!(f, "live view resumed"),
+            Answer::Snapshot { dir } => write!(f, "snapshot saved in {dir}"),
         }
     }
 }
@@ -50,11 +63,10 @@ pub struct DeskCounts {
     pub closed: u64,
 }
 
-/// The cases of a running screen and the socket that reaches them.
+/// The cases of a running screen.
 #[derive(Debug)]
 pub struct CaseDesk {
     book: CaseBook,
-    control: Option<ControlServer>,
     objective: String,
     /// µm per camera pixel at the objective (cases record it).
     um_per_px: f64,
@@ -65,13 +77,7 @@ pub struct CaseDesk {
 
 impl CaseDesk {
     pub fn new(book: CaseBook, objective: &str, um_per_px: f64) -> Self {
-        Self { book, control: None, objective: objective.into(), um_per_px, counts: DeskCounts::default(), fault: None }
-    }
-
-    /// Takes requests from `control` between frames.
-    pub fn with_control(mut self, control: ControlServer) -> Self {
-        self.control = Some(control);
-        self
+        Self { book, objective: objective.into(), um_per_px, counts: DeskCounts::default(), fault: None }
     }
 
     /// The open case's id.
@@ -152,22 +158,26 @@ impl CaseDesk {
         }
     }
 
-    /// Answers every request waiting on the control socket; `frames`: frames read so far.
-    pub fn serve(&mut self, frame: u64, frames: u64, log: &mut LogQueue) {
-        let mut waiting = Vec::new();
-        if let Some(control) = &self.control {
-            while let Some(r) = control.poll() {
-                waiting.push(r);
-            }
-        }
-        for (request, reply) in waiting {
-            let answer = match request {
-                Request::Open(id) => self.open(&id, frame, log),
-                Request::Close => self.close(frame, log),
-                Request::Status => Ok(Answer::Status { case: self.current().map(str::to_string), frames }),
-            };
-            reply.send(answer);
-        }
+    /// Answers a case request (`open`, `close`, `status`); `frames`: frames read so far. The
+    /// view's requests (freeze, snapshot) are the session's: `None` here.
+    pub fn answer(
+        &mut self,
+        request: &Request,
+        frame: u64,
+        frames: u64,
+        log: &mut LogQueue,
+    ) -> Option<Result<Answer, CaseError>> {
+        Some(match request {
+            Request::Open(id) => self.open(id, frame, log),
+            Request::Close => self.close(frame, log),
+            Request::Status => Ok(Answer::Status { case: self.current().map(str::to_string), frames }),
+            Request::Freeze | Request::Snapshot => return None,
+        })
+    }
+
+    /// The open case's verdict so far (the highest the screen showed while it was open).
+    pub fn case_verdict(&self) -> Option<Verdict> {
+        self.book.verdict()
     }
 
     /// Counts one screened frame into the open case (if any); see [`CaseBook::frame`].
@@ -210,7 +220,7 @@ mod tests {
         assert_eq!(closed.to_string(), "case S1 closed: MELANOMA SUSPECTED");
         assert_eq!(Answer::Closed { id: "S1".into(), verdict: None }.to_string(), "case S1 closed: no verdict");
         assert_eq!(Answer::Status { case: Some("S1".into()), frames: 7 }.to_string(), "case S1 open (7 frames)");
-        assert_eq!(Answer::Status { case: None, frames: 7 }.to_string(), "no case open");
+        assert_eq!(Answer::Status { case: None, frames: 7 }.to_string(), "no case open (7 frames read)");
         // 2026-12-01T21:08:17.123Z
         assert_eq!(case_id_at(1_796_159_297_123), "C20261201-210817");
     }

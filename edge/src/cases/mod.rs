@@ -1,5 +1,6 @@
 //! Cases: one patient's slides screened as a unit. A case is opened and closed on the device
-//! (a long press of the button, or `case open`/`case close` through [`control`]); every
+//! (a long press of the button, `case open`/`case close` through [`control`], the window's keys
+//! or the web view, all through [`requests`]); every
 //! record written while it is open carries its id. While it is open the [`CaseBook`] keeps
 //! its most suspicious fields (top-k by probability, each saved as the field beside its CAM
 //! overlay) and the case verdict (the highest verdict the screen showed, which the verdict
@@ -13,6 +14,7 @@ pub mod control;
 pub mod desk;
 pub mod fleet;
 pub mod page;
+pub mod requests;
 
 use crate::analysis::{Analysis, FieldResult};
 use melanoscope_shared::cam::{upsample_bilinear, viridis};

@@ -7,7 +7,7 @@ use melanoscope_boards::controls::{FreezeButton, Indicators, NoButton, NoIndicat
 use melanoscope_boards::description::BoardDescription;
 use melanoscope_boards::status_leds::Indicator;
 use melanoscope_edge::cases::control::ControlServer;
-use melanoscope_edge::config::{CameraSource, ConfigError, EdgeConfig};
+use melanoscope_edge::config::{CameraSource, ConfigError, EdgeConfig, SinkKind};
 use melanoscope_edge::notify::Notifier;
 use melanoscope_edge::screen::render::Renderer;
 use melanoscope_edge::screen::session::{PreparedSession, Session, SessionIo};
@@ -17,10 +17,10 @@ use melanoscope_edge::screen::setup::{
 use melanoscope_edge::source::FrameSource;
 use melanoscope_edge::source::expand_replay;
 use melanoscope_edge::truth::Truth;
+use melanoscope_edge::web::{WebSettings, WebView};
 use melanoscope_shared::run_files::screen::{EXIT_RECORDS_LOST, ScreenSummary};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Options of the `screen` command.
@@ -77,7 +77,11 @@ fn show_fault(cfg: Option<&EdgeConfig>, site: &Path, leds: &mut impl Indicators,
         }
     };
     if let Some(cfg) = cfg {
-        let mut sinks = open_sinks(&cfg.display, None);
+        // Not in a window: the fault screen is drawn once a retry, and a window would open and
+        // vanish each time. The log and the console say it on a desktop.
+        let mut display = cfg.display.clone();
+        display.sinks.retain(|s| *s != SinkKind::Window);
+        let (mut sinks, _) = open_sinks(&display, None, None);
         if let Ok(mut r) = Renderer::new(cfg.display.width, cfg.display.height, 0.0) {
             let frame = r.message("SERVICE NEEDED", &detail);
             for s in &mut sinks {
@@ -170,13 +174,39 @@ fn screen_with(
             Some(truth)
         }
     };
-    let mut session = prepared.start(SessionIo { source, leds, button }).with_sinks(open_sinks(&cfg.display, spi));
+    let mut session = prepared.start(SessionIo { source, leds, button });
+    let operator = session.operator();
+    let (sinks, failed) = open_sinks(&cfg.display, spi, Some(&operator));
+    session = session.with_sinks(sinks);
+    for e in failed {
+        // A start fault in the log for review; the other sinks screen on.
+        let message = format!("display sink not opened: {}", melanoscope_shared::errors::error_chain(&e));
+        eprintln!("melanoscope-edge: {message}");
+        session.record_fault(&message);
+    }
+    if cfg.web.enabled {
+        match WebSettings::of(&cfg).and_then(|w| WebView::start(w, Some(&operator))) {
+            Ok(web) => {
+                eprintln!("melanoscope-edge: web view at {}", web.url());
+                if !web.local_addr().ip().is_loopback() {
+                    // Colleagues on the bench network read the address (with its token) off the screen.
+                    session.set_notice(format!("web {}", web.url()));
+                }
+                session = session.with_sinks(vec![Box::new(web)]);
+            }
+            Err(e) => {
+                let message = format!("web view not started: {}", melanoscope_shared::errors::error_chain(&e));
+                eprintln!("melanoscope-edge: {message}");
+                session.record_fault(&message);
+            }
+        }
+    }
     if replayed.is_some() {
         session = session.with_frame_table();
     }
     // Cases from a keyboard or barcode scanner: without the socket the button still works.
     let socket = cfg.control_socket();
-    match ControlServer::bind(&socket) {
+    match ControlServer::bind(&socket, operator.requests.clone()) {
         Ok(control) => session = session.with_control(control),
         Err(e) => {
             tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), "no control socket: `case open`/`case close` cannot reach this screen")
@@ -187,9 +217,10 @@ fn screen_with(
     }
     let period = Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps));
     notifier.status(&format!("screening from {}", source_name(&cfg, &args.replay)));
-    // SIGTERM (the service stopped) or SIGINT (Ctrl-C) ends the session after the frame in
-    // hand: its records written, an open case left open and reported at the next start.
-    let stop = Arc::new(AtomicBool::new(false));
+    // SIGTERM (the service stopped), SIGINT (Ctrl-C) or a closed window ends the session after
+    // the frame in hand: its records written, an open case left open and reported at the next
+    // start.
+    let stop = operator.stop.clone();
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(signal, stop.clone()) {
             tracing::warn!(error = %melanoscope_shared::errors::Chain(&e), signal, "stop signal not caught");
@@ -200,11 +231,11 @@ fn screen_with(
         || std::thread::sleep(period),
         || {
             notifier.alive();
-            !stop.load(Ordering::Relaxed)
+            true
         },
     );
     if stop.load(Ordering::Relaxed) {
-        tracing::info!("stop signal: the session ends");
+        tracing::info!("stop signal or window closed: the session ends");
     }
     if args.case.is_some() && session.case().is_some() {
         match session.close_case() {

@@ -150,6 +150,23 @@ pub struct ScreenState<'a> {
     pub warning: Option<&'a str>,
 }
 
+/// A bar of white text on dark grey along the bottom of `img` (the window's case-id prompt and
+/// the answers to its keys), over what is there.
+pub fn text_bar(img: &mut RgbImage, text: &str) {
+    let (w, h) = (img.width(), img.height());
+    let (font, cw, ch) = if w >= 600 { (&FONT_10X20, 10, 20) } else { (&FONT_6X10, 6, 10) };
+    let bar_h = ch + 8;
+    let y = h.saturating_sub(bar_h) as i32;
+    let mut canvas = Canvas(img);
+    let _ = Rectangle::new(Point::new(0, y), Size::new(w, bar_h))
+        .into_styled(PrimitiveStyle::with_fill(Rgb888::new(30, 30, 30)))
+        .draw(&mut canvas);
+    let per_line = ((w.saturating_sub(12)) / cw).max(1) as usize;
+    let shown: String = displayable(text).chars().take(per_line).collect();
+    let style = MonoTextStyle::new(font, Rgb888::WHITE);
+    let _ = Text::with_baseline(&shown, Point::new(6, y + 4), style, Baseline::Top).draw(&mut canvas);
+}
+
 /// Renders frames into one reused display-sized image.
 #[derive(Debug, Clone)]
 pub struct Renderer {

@@ -10,11 +10,12 @@ use super::verdict::{TrackerSettings, VerdictTracker, VerdictUpdate};
 use crate::analysis::{Analysis, elapsed_ms};
 use crate::cases::control::ControlServer;
 use crate::cases::desk::{Answer, CaseDesk};
+use crate::cases::requests::{Inbox, Operator, Refusal, Request};
 use crate::cases::{CaseBook, CaseError, ModelCard};
 use crate::config::EdgeConfig;
 use crate::records::queue::LogQueue;
 use crate::records::{Recorder, unix_ms};
-use crate::sinks::DisplaySink;
+use crate::sinks::{DisplaySink, LiveStatus};
 use crate::source::{Frame, FrameSource, SourceError};
 use melanoscope_boards::button::Press;
 use melanoscope_boards::controls::{FreezeButton, Indicators};
@@ -22,6 +23,8 @@ use melanoscope_boards::status_leds::Indicator;
 use melanoscope_engine::LoadedBundle;
 use melanoscope_shared::formats::{FieldScore, RecordKind, ScreeningRecord, Verdict};
 use melanoscope_shared::run_files::screen::{FrameRow, SessionStats};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The LED a verdict lights: green for nevus, red for melanoma suspected, amber for anything
@@ -62,8 +65,18 @@ pub struct Session<S, L, B> {
     button: B,
     /// Every record goes to the log through it.
     log: LogQueue,
-    /// Cases and the control socket.
+    /// Cases.
     desk: CaseDesk,
+    /// Requests from the control socket, the window and the web view, answered between frames.
+    inbox: Inbox,
+    /// What front ends get to queue requests and to end the session.
+    operator: Operator,
+    /// Kept for its listening thread; removed with the session.
+    control: Option<ControlServer>,
+    /// What the screen shows, as text, for the sinks that show text (the web view).
+    live: LiveStatus,
+    /// Shown at the start of the status line (the web view's address with its token).
+    notice: Option<String>,
     objective: String,
     started: Instant,
     frozen: bool,
@@ -112,6 +125,7 @@ impl PreparedSession {
 
     pub fn start<S: FrameSource, L: Indicators, B: FreezeButton>(self, io: SessionIo<S, L, B>) -> Session<S, L, B> {
         let interrupted = self.interrupted;
+        let (requests, inbox) = crate::cases::requests::channel();
         let mut session = Session {
             source: io.source,
             analyzer: self.analyzer,
@@ -122,6 +136,11 @@ impl PreparedSession {
             button: io.button,
             log: LogQueue::new(self.recorder),
             desk: CaseDesk::new(self.cases, &self.objective, self.um_per_px),
+            inbox,
+            operator: Operator { requests, stop: Arc::new(AtomicBool::new(false)) },
+            control: None,
+            live: LiveStatus::default(),
+            notice: None,
             objective: self.objective,
             started: Instant::now(),
             frozen: false,
@@ -199,10 +218,17 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         self.frame_rows.as_deref().unwrap_or(&[])
     }
 
-    /// Takes `open ID` / `close` / `status` from the control socket between frames.
+    /// Keeps the control socket listening while the session runs (bind it with
+    /// [`Session::operator`]'s requests).
     pub fn with_control(mut self, control: ControlServer) -> Self {
-        self.desk = self.desk.with_control(control);
+        self.control = Some(control);
         self
+    }
+
+    /// Where front ends queue their requests, and the flag that ends the session (a stop
+    /// signal, a closed window).
+    pub fn operator(&self) -> Operator {
+        self.operator.clone()
     }
 
     /// The open case's id.
@@ -225,9 +251,33 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         self.desk.close(self.frame_index(), &mut self.log)
     }
 
-    /// Answers what waits on the control socket.
+    /// Answers the requests waiting in the queue (the control socket, window, web view): at
+    /// most a queue's worth a step, so that requests arriving as fast as they are answered
+    /// cannot hold the frame.
     pub fn serve_control(&mut self) {
-        self.desk.serve(self.frame_index(), self.counts.frames, &mut self.log);
+        for _ in 0..crate::cases::requests::MAX_WAITING {
+            let Some((request, reply)) = self.inbox.poll() else { break };
+            let (frame, frames) = (self.frame_index(), self.counts.frames);
+            let answer = match self.desk.answer(&request, frame, frames, &mut self.log) {
+                Some(answer) => answer.map_err(Refusal::from),
+                None if request == Request::Freeze => Ok(self.on_press()),
+                None => self.snapshot().map(|dir| Answer::Snapshot { dir }),
+            };
+            reply.send(answer);
+        }
+    }
+
+    /// Shows `text` at the start of the status line from the next frame.
+    pub fn set_notice(&mut self, text: String) {
+        self.notice = Some(text);
+    }
+
+    /// Writes a fault record (what the technician was told) to the record log.
+    pub fn record_fault(&mut self, message: &str) {
+        let kind = RecordKind::Fault { message: message.into() };
+        let record =
+            self.log.recorder().record(unix_ms(), self.frame_index(), kind, Verdict::Uncertain, 0.0, Vec::new());
+        self.log.submit(Some(record));
     }
 
     /// Shows rendered frames on `sinks` as well.
@@ -249,6 +299,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
     fn output(&mut self) {
         let frame = self.renderer.canvas();
         for sink in &mut self.sinks {
+            sink.status(&self.live);
             if let Err(e) = sink.show(frame) {
                 self.counts.sink_errors += 1;
                 tracing::warn!(sink = %sink.name(), error = %melanoscope_shared::errors::Chain(&e), "display");
@@ -259,6 +310,7 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
     /// Shows a full-screen problem (amber LED) instead of a frame.
     pub fn show_problem(&mut self, title: &str, detail: &str) {
         self.renderer.message(title, detail);
+        self.live.problem = Some(format!("{title}: {detail}"));
         self.output();
         self.leds(Indicator::Amber);
     }
@@ -325,7 +377,9 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
     pub fn step(&mut self) -> Step {
         let now = self.now_ms();
         match self.button.press(now) {
-            Ok(Some(Press::Short)) => self.on_press(),
+            Ok(Some(Press::Short)) => {
+                self.on_press();
+            }
             Ok(Some(Press::Long)) => {
                 self.desk.long_press(self.frame_index(), &mut self.log);
             }
@@ -428,8 +482,9 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             let t = Instant::now();
             let meta = &self.analyzer.bundle().file.meta;
             let case = self.desk.current().map_or(String::new(), |c| format!("case {c} | "));
+            let notice = self.notice.as_ref().map_or(String::new(), |n| format!("{n} | "));
             let status = format!(
-                "{case}{} | {} | {} fields | focus {:.2} | frame {}",
+                "{notice}{case}{} | {} | {} fields | focus {:.2} | frame {}",
                 self.objective,
                 frame.origin.rsplit('/').next().unwrap_or(""),
                 analysis.readings.tissue_fields,
@@ -448,6 +503,18 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
                 warning: self.warning(),
             };
             self.renderer.render(&state);
+            self.live = LiveStatus {
+                frame: frame.index,
+                verdict: Some(update.verdict.label().to_string()),
+                probability: update.probability,
+                threshold: meta.decision.threshold,
+                status,
+                warning: self.warning().map(str::to_string),
+                case: self.desk.current().map(str::to_string),
+                case_verdict: self.desk.case_verdict().map(|v| v.label().to_string()),
+                frozen: false,
+                problem: None,
+            };
             self.times.render_ms = elapsed_ms(t);
             let t = Instant::now();
             self.output();
@@ -458,24 +525,39 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
     }
 
     /// First press: freeze the screen and save a snapshot of what it shows; second: resume.
-    fn on_press(&mut self) {
+    fn on_press(&mut self) -> Answer {
         if self.frozen {
             self.frozen = false;
-            return;
+            self.live.frozen = false;
+            self.output();
+            return Answer::Resumed;
         }
         self.frozen = true;
-        let Some((index, analysis)) = &self.last else { return };
+        self.live.frozen = true;
+        // The sinks that show text say it is frozen; the pixels are the frozen frame's.
+        self.output();
+        let snapshot = match self.snapshot() {
+            Ok(dir) => Some(dir),
+            Err(Refusal::NothingShown) => None,
+            Err(e) => {
+                tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "snapshot");
+                None
+            }
+        };
+        Answer::Frozen { snapshot }
+    }
+
+    /// Saves the last screened frame and what the screen shows of it as a snapshot.
+    fn snapshot(&mut self) -> Result<String, Refusal> {
+        let Some((index, analysis)) = &self.last else { return Err(Refusal::NothingShown) };
         let verdict = self.tracker.verdict().unwrap_or(Verdict::Uncertain);
         let p = analysis.probability.unwrap_or(0.0) as f32;
         let record = self.frame_record(*index, RecordKind::VerdictChange, verdict, p, analysis);
-        let snapshot = self.log.snapshot(self.analyzer.corrected(), self.renderer.canvas(), record);
-        match snapshot {
-            Ok(dir) => {
-                self.counts.snapshots += 1;
-                tracing::info!(snapshot = %dir.display(), "snapshot saved");
-            }
-            Err(e) => tracing::error!(error = %melanoscope_shared::errors::Chain(&e), "snapshot"),
-        }
+        let dir =
+            self.log.snapshot(self.analyzer.corrected(), self.renderer.canvas(), record).map_err(Refusal::Snapshot)?;
+        self.counts.snapshots += 1;
+        tracing::info!(snapshot = %dir.display(), "snapshot saved");
+        Ok(dir.display().to_string())
     }
 
     /// Steps until the source ends or `max_frames` frames were read; `wait` is called while the
@@ -497,7 +579,8 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
                 break;
             }
             let step = self.step();
-            if !alive() {
+            // A stop signal or a closed window.
+            if !alive() || self.operator.stop.load(Ordering::Relaxed) {
                 break;
             }
             match step {

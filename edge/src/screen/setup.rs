@@ -3,9 +3,12 @@
 //! sinks. The end-to-end tests open a session through the same functions.
 
 use super::analyse::AnalyseError;
+use crate::cases::requests::Operator;
 use crate::config::{CameraSource, ConfigError, DisplayConfig, EdgeConfig, ModelConfig, SinkKind, SpiModel};
 use crate::records::RecordError;
-use crate::sinks::{DisplaySink, FrameFolder, Framebuffer, ILI9341Rgb565, PanelWiring, ST7789, SinkError, open_panel};
+use crate::sinks::{
+    DisplaySink, FrameFolder, Framebuffer, ILI9341Rgb565, PanelWiring, ST7789, SinkError, WindowSink, open_panel,
+};
 use crate::source::{
     Backoff, FrameSource, MjpegStream, RawStream, Reconnecting, Replay, SourceError, V4l2Camera, V4l2Settings,
 };
@@ -203,15 +206,25 @@ fn open_spi(d: &DisplayConfig, io: DisplayIo) -> Result<Box<dyn DisplaySink>, Si
 }
 
 /// The display sinks the settings name; the SPI panel needs the board's display wiring
-/// (`spi`). A sink that does not open is logged and left out: the others still show frames.
-pub fn open_sinks(d: &DisplayConfig, mut spi: Option<DisplayIo>) -> Vec<Box<dyn DisplaySink>> {
+/// (`spi`), the window the running screen's `operator` (its keys' requests; none on a fault
+/// screen). A sink that does not open is logged and left out, and returned with why: the
+/// others still show frames.
+pub fn open_sinks(
+    d: &DisplayConfig,
+    mut spi: Option<DisplayIo>,
+    operator: Option<&Operator>,
+) -> (Vec<Box<dyn DisplaySink>>, Vec<SinkError>) {
     let mut sinks: Vec<Box<dyn DisplaySink>> = Vec::new();
+    let mut failed = Vec::new();
     for kind in &d.sinks {
         let opened: Result<Box<dyn DisplaySink>, SinkError> = match kind {
             SinkKind::Framebuffer => Framebuffer::open(&d.framebuffer, &Framebuffer::sysfs_of(&d.framebuffer))
                 .map(|f| Box::new(f) as Box<dyn DisplaySink>),
             SinkKind::Snapshot => FrameFolder::new(d.snapshot_dir.join("frames"), d.snapshot_every)
                 .map(|f| Box::new(f) as Box<dyn DisplaySink>),
+            SinkKind::Window => {
+                WindowSink::open(d.width, d.height, operator.cloned()).map(|w| Box::new(w) as Box<dyn DisplaySink>)
+            }
             SinkKind::Spi => match spi.take() {
                 Some(io) => open_spi(d, io),
                 None => Err(SinkError::Device {
@@ -223,11 +236,12 @@ pub fn open_sinks(d: &DisplayConfig, mut spi: Option<DisplayIo>) -> Vec<Box<dyn 
         match opened {
             Ok(s) => sinks.push(s),
             Err(e) => {
-                tracing::error!(sink = ?kind, error = %melanoscope_shared::errors::Chain(&e), "display sink not opened")
+                tracing::error!(sink = ?kind, error = %melanoscope_shared::errors::Chain(&e), "display sink not opened");
+                failed.push(e);
             }
         }
     }
-    sinks
+    (sinks, failed)
 }
 
 /// The board description file the settings name, if any.

@@ -374,9 +374,9 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
     let leds = StatusLeds::new(bus.pin("green"), bus.pin("red"), bus.pin("amber"));
     let source = Replay::new(&[frames.display().to_string()], false).unwrap();
     let socket = cfg.control_socket();
-    let mut session = prepared
-        .start(SessionIo { source, leds, button: NoButton })
-        .with_control(ControlServer::bind(&socket).unwrap());
+    let session = prepared.start(SessionIo { source, leds, button: NoButton });
+    let control = ControlServer::bind(&socket, session.operator().requests).unwrap();
+    let mut session = session.with_control(control);
 
     // `case open` from another process's point of view: a client on the socket.
     let ask = |request: Request| {
