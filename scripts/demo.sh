@@ -195,6 +195,23 @@ target/release/melanoscope-edge tune --config "$screen/site.toml" --threads 1,2 
 echo "--> screening the 8 frames as case DEMO-0001, each judged against frames.csv (the lesion each frame shows)"
 target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary.json" --exit-on-fault \
   --truth "$screen/frames/frames.csv" --case DEMO-0001 > "$screen/screen-output.json"
+echo "--> the live screen in a browser: the web view on this computer only (127.0.0.1, no token needed), screening the frames in a loop"
+port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+{ sed 's/^source = "replay"$/source = "replay"\nreplay_loop = true/' "$screen/site.toml"
+  printf '\n[web]\nenabled = true\nlisten = "127.0.0.1:%s"\n' "$port"; } > "$screen/site-web.toml"
+target/release/melanoscope-edge screen --config "$screen/site-web.toml" > /dev/null 2> "$screen/web.err" &
+web_pid=$!
+for _ in $(seq 300); do grep -q "web view at" "$screen/web.err" && break; sleep 0.2; done
+grep "web view at" "$screen/web.err" || { cat "$screen/web.err"; echo "the web view did not start" >&2; exit 1; }
+# What a browser's page shows as text, once the first frame is screened.
+for _ in $(seq 300); do
+  status="$(curl -s "http://127.0.0.1:$port/status.json")"
+  grep -q '"verdict":"' <<< "$status" && break
+  sleep 0.2
+done
+echo "    /status.json: $status"
+kill -TERM "$web_pid" && wait "$web_pid"
+echo "    (open that address in any browser on this computer while screen runs; docs/boards/sinks.md)"
 echo "--> real H&E of other organs (ovarian carcinoma, a tumour tile) as case DEMO-0002: the unfamiliar-tissue gate"
 target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary-other-organs.json" \
   --exit-on-fault --case DEMO-0002 --replay "$shared/images/hgsc_nest.jpg,$shared/images/he-tumour-1000px.png" \
@@ -233,8 +250,10 @@ onnxruntime_library = "$(realpath "$ort_lib")"
 SITE
 target/release/melanoscope-edge tune --config "$out/screen/bench-site.toml" --threads 1,2 --report "$out/screen/tune-resnet50-int8.json" > /dev/null
 echo "--> at the tuned choice, then tract at batch 1 (onnxruntime timed on the same fields in the same process)"
-target/release/melanoscope-edge bench --config "$out/screen/bench-site.toml" --frame "$out/frames-1080p/MM-0.jpg" \
-  --um-per-px 0.5 --frames 5 --onnxruntime-lib none | tee "$out/screen/bench.json"
+# --views: the same loop with the desktop window (on a virtual X display here) and the web view
+# streaming to 8 viewers, against no display sink.
+xvfb-run -a -s "-screen 0 1920x1080x24" target/release/melanoscope-edge bench --config "$out/screen/bench-site.toml" \
+  --frame "$out/frames-1080p/MM-0.jpg" --um-per-px 0.5 --frames 5 --onnxruntime-lib none --views | tee "$out/screen/bench.json"
 target/release/melanoscope-edge bench --bundle "$out/export/resnet50-10x-int8.mscm" --backend tract --batch 1 --threads 2 \
   --frame "$out/frames-1080p/MM-0.jpg" --um-per-px 0.5 --frames 1 --onnxruntime-lib "$ort_lib" | tee "$out/screen/bench-tract.json"
 

@@ -30,7 +30,7 @@ fuzz() {
 }
 mkdir -p target
 all="shared:record_log shared:bundle_meta shared:model_file edge:mjpeg_stream edge:raw_stream edge:site_toml \
-edge:board_toml edge:truth_csv edge:control_request edge:case_export slides:cohort_csv slides:annotations slides:region_labels slides:split_csv slides:tiled_tiff \
+edge:board_toml edge:truth_csv edge:control_request edge:case_export edge:web_request slides:cohort_csv slides:annotations slides:region_labels slides:split_csv slides:tiled_tiff \
 slides:ome_tiff trainer:safetensors"
 for entry in ${FUZZ_TARGETS:-$all}; do
   fuzz "${entry%%:*}" "${entry#*:}"

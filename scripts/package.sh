@@ -33,6 +33,10 @@ for target in "${targets[@]}"; do
   install -D -m 0755 "$bin" "$root/usr/bin/melanoscope-edge"
   install -D -m 0644 packaging/melanoscope-edge.service "$root/lib/systemd/system/melanoscope-edge.service"
   install -D -m 0644 edge/config/default.toml "$root/usr/share/melanoscope/default.toml"
+  # Installed disabled: the web view's systemd drop-in and the desktop's kiosk autostart entry,
+  # each copied into place by the lab when it wants them (docs/boards/sinks.md).
+  install -D -m 0644 packaging/web.conf "$root/usr/share/melanoscope/systemd/web.conf"
+  install -D -m 0644 packaging/melanoscope-screen.desktop "$root/usr/share/melanoscope/desktop/melanoscope-screen.desktop"
   install -D -m 0644 packaging/site.toml "$root/etc/melanoscope/site.toml"
   for board in boards/boards/*.toml; do
     install -D -m 0644 "$board" "$root/usr/share/melanoscope/boards/$(basename "$board")"

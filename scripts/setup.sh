@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 # systemd: for systemd-analyze, which the package test runs on the installed unit. Slurm and
 # munge: the one-node cluster of scripts/test_cluster.sh. xvfb, openbox, wmctrl, xdotool,
-# x11-apps (xwd) and weston: the window sink's tests on a real X server and Wayland compositor;
+# x11-apps (xwd) and weston: the window sink's tests; desktop-file-utils: the kiosk entry's check on a real X server and Wayland compositor;
 # nodejs and npm: playwright-core driving Chromium for the web view's test (edge/tests/desktop.rs).
-DEB_PKGS="curl chromium xvfb openbox wmctrl xdotool x11-apps weston slurmctld slurmd munge slurm-client libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make systemd"
+DEB_PKGS="curl chromium xvfb openbox wmctrl xdotool x11-apps weston desktop-file-utils slurmctld slurmd munge slurm-client libopenslide-dev libclang-dev pkg-config gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user make systemd"
 TARGETS="aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7em-none-eabihf"
 TORCH_VERSION="2.11.0"
 OPENSLIDE_BIN_VERSION="4.0.1.2"

@@ -314,6 +314,8 @@ pub struct DisplayConfig {
     pub spi_model: SpiModel,
     pub spi_width: u16,
     pub spi_height: u16,
+    /// The window sink opens full screen.
+    pub window_fullscreen: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// libonnxruntime.so to time the same fields on ("none" to skip; default $ORT_DYLIB_PATH).
     #[arg(long)]
     pub onnxruntime_lib: Option<String>,
+    /// Also time the whole loop with the desktop window (on $DISPLAY: run under xvfb-run on a
+    /// machine without one) and the web view streaming to 8 viewers, against no sink.
+    #[arg(long)]
+    pub views: bool,
 }
 
 /// What one field of each model form executes on the boards' cores, counted under qemu
@@ -140,6 +144,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let frame = decode_rgb(&jpeg)?;
     let onnxruntime = onnxruntime_same_fields(args, &frame, extract, &onnx, side, &choice, median(&samples.inf))?;
     let kept = FieldExtractor::new(extract)?.process(&frame, PixelSpacing::isotropic(args.um_per_px)?)?.kept_count();
+    let views =
+        if args.views { Some(super::bench_views::views_cost(&jpeg, &mut analyzer, args.frames.max(2))?) } else { None };
     let Samples { decode, pre, inf, cam, familiarity, render, total, allocs, bytes, fields, gate } = samples;
     let macs_field = multiply_adds(&onnx, side)?;
     let macs_frame = macs_field * fields as u64;
@@ -212,6 +218,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             inference_over_tuned: inf_ms / (t.ms_per_field * fields.max(1) as f64),
             ms_per_field: t.ms_per_field,
         }),
+        views,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

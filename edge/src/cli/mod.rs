@@ -2,6 +2,7 @@
 
 pub mod alloc_count;
 pub mod bench;
+mod bench_views;
 pub mod calibrate;
 pub mod case;
 pub mod check_bundle;

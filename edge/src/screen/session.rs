@@ -307,6 +307,13 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         }
     }
 
+    /// Gives the sinks that show text the screen's text, without a new frame.
+    fn publish_status(&mut self) {
+        for sink in &mut self.sinks {
+            sink.status(&self.live);
+        }
+    }
+
     /// Shows a full-screen problem (amber LED) instead of a frame.
     pub fn show_problem(&mut self, title: &str, detail: &str) {
         self.renderer.message(title, detail);
@@ -529,13 +536,13 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
         if self.frozen {
             self.frozen = false;
             self.live.frozen = false;
-            self.output();
+            self.publish_status();
             return Answer::Resumed;
         }
         self.frozen = true;
         self.live.frozen = true;
-        // The sinks that show text say it is frozen; the pixels are the frozen frame's.
-        self.output();
+        // The sinks that show text say it is frozen; the pixels stay the frozen frame's.
+        self.publish_status();
         let snapshot = match self.snapshot() {
             Ok(dir) => Some(dir),
             Err(Refusal::NothingShown) => None,

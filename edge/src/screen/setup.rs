@@ -222,9 +222,8 @@ pub fn open_sinks(
                 .map(|f| Box::new(f) as Box<dyn DisplaySink>),
             SinkKind::Snapshot => FrameFolder::new(d.snapshot_dir.join("frames"), d.snapshot_every)
                 .map(|f| Box::new(f) as Box<dyn DisplaySink>),
-            SinkKind::Window => {
-                WindowSink::open(d.width, d.height, operator.cloned()).map(|w| Box::new(w) as Box<dyn DisplaySink>)
-            }
+            SinkKind::Window => WindowSink::open(d.width, d.height, d.window_fullscreen, operator.cloned())
+                .map(|w| Box::new(w) as Box<dyn DisplaySink>),
             SinkKind::Spi => match spi.take() {
                 Some(io) => open_spi(d, io),
                 None => Err(SinkError::Device {

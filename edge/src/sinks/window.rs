@@ -51,20 +51,21 @@ pub struct WindowSink {
 impl WindowSink {
     /// Opens the window at `width` x `height` (the display size; the desktop may give another,
     /// the frame is scaled to it). `operator`: where its keys' requests go and the flag its
-    /// closing sets; without one (a fault screen) the keys do nothing.
-    pub fn open(width: u32, height: u32, operator: Option<Operator>) -> Result<Self, SinkError> {
+    /// closing sets; without one (a fault screen) the keys do nothing. `fullscreen`: open full
+    /// screen (a kiosk).
+    pub fn open(width: u32, height: u32, fullscreen: bool, operator: Option<Operator>) -> Result<Self, SinkError> {
         if let Some(e) = no_desktop() {
             return Err(e);
         }
         let frames = Arc::new(LatestFrame::default());
         #[cfg(feature = "window")]
         {
-            let imp = imp::Handle::open(frames.clone(), width, height, operator)?;
+            let imp = imp::Handle::open(frames.clone(), width, height, fullscreen, operator)?;
             Ok(Self { frames, imp })
         }
         #[cfg(not(feature = "window"))]
         {
-            let _ = (frames, width, height, operator);
+            let _ = (frames, width, height, fullscreen, operator);
             Err(fault(
                 "this melanoscope-edge was built without the `window` feature; use the framebuffer sink or the web view",
             ))

@@ -122,6 +122,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn new(settings: WebSettings, requests: Option<Outbox>) -> Self {
+        Self {
+            settings,
+            frames: LatestFrame::default(),
+            jpeg: Mutex::default(),
+            jpeg_ready: Condvar::new(),
+            live: Mutex::default(),
+            viewers: AtomicUsize::new(0),
+            handlers: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            requests,
+            counters: Counters::default(),
+        }
+    }
+
     fn status(&self) -> LiveStatus {
         self.live.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -148,18 +163,7 @@ impl WebView {
             TcpListener::bind(listen).map_err(|source| WebError::Bind { listen: listen.to_string(), source })?;
         let addr = listener.local_addr().map_err(|source| WebError::Bind { listen: listen.to_string(), source })?;
         let url = url_of(addr, settings.access.token());
-        let shared = Arc::new(Shared {
-            settings,
-            frames: LatestFrame::default(),
-            jpeg: Mutex::default(),
-            jpeg_ready: Condvar::new(),
-            live: Mutex::default(),
-            viewers: AtomicUsize::new(0),
-            handlers: AtomicUsize::new(0),
-            stop: AtomicBool::new(false),
-            requests: operator.map(|o| o.requests.clone()),
-            counters: Counters::default(),
-        });
+        let shared = Arc::new(Shared::new(settings, operator.map(|o| o.requests.clone())));
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(name.into()).spawn(f).map(drop).map_err(WebError::Thread)
         };
@@ -197,6 +201,16 @@ impl WebView {
     /// Streams being watched now.
     pub fn viewers(&self) -> usize {
         self.shared.viewers.load(Ordering::SeqCst)
+    }
+}
+
+/// The status a request would be answered with by a view with `settings` (no screen attached,
+/// nothing served): the routing and access checks alone, for the fuzzer.
+pub fn status_for(settings: WebSettings, head: &http::Head, body: &[u8]) -> u16 {
+    let shared = Shared::new(settings, None);
+    match routes::route(&shared, head, body) {
+        routes::Outcome::Reply(r) => r.status,
+        routes::Outcome::Stream => 200,
     }
 }
 

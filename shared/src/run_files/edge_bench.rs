@@ -30,6 +30,42 @@ pub struct EdgeBenchReport {
     pub timed_frames: usize,
     /// Against `tune`'s choice, when screening runs it (`model.backend = "auto"`).
     pub tuned: Option<AgainstTuned>,
+    /// The whole loop's frame with the window and the web view against none (`bench --views`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub views: Option<ViewsCost>,
+}
+
+/// What showing frames in a window or to browsers adds to a screened frame: the loop (decode,
+/// analysis, render at the frame's size, then the sinks) timed in interleaved rounds of each
+/// set-up, in one process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewsCost {
+    /// Frames timed per set-up (rounds x frames a round).
+    pub frames_each: usize,
+    /// Median ms of a frame with no display sink (the snapshot-less loop): the baseline.
+    pub none_ms: f64,
+    pub setups: Vec<ViewSetup>,
+}
+
+/// One set-up's frames against the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ViewSetup {
+    Timed {
+        setup: String,
+        median_ms: f64,
+        /// Median frame over the baseline's (goal: at most 1.05).
+        over_none: f64,
+        /// Stream frames the well-behaved viewers received, in all.
+        frames_to_viewers: Option<u64>,
+        /// Stream requests refused (503) and viewers dropped for not reading.
+        refused: Option<u64>,
+        dropped: Option<u64>,
+    },
+    Skipped {
+        setup: String,
+        skipped: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

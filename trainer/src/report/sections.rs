@@ -655,6 +655,26 @@ fn speed(page: &mut Page) -> Result<(), Skip> {
             num(r.peak_rss_mib, 0)
         ));
         page.push(&table(&["stage", "median ms"], &rows));
+        if let Some(v) = &r.views {
+            use melanoscope_shared::run_files::edge_bench::ViewSetup;
+            let rows: Vec<Vec<String>> = v
+                .setups
+                .iter()
+                .map(|s| match s {
+                    ViewSetup::Timed { setup, median_ms, over_none, .. } => {
+                        vec![escape(setup), num(Some(*median_ms), 1), num(Some(*over_none), 3)]
+                    }
+                    ViewSetup::Skipped { setup, skipped } => vec![escape(setup), escape(skipped), String::new()],
+                })
+                .collect();
+            page.push(&format!(
+                "<p>The whole loop at the frame's size with the window and the web view, against no display \
+                 sink ({} ms a frame; {} frames each, interleaved):</p>\n",
+                num(Some(v.none_ms), 1),
+                v.frames_each
+            ));
+            page.push(&table(&["display", "median ms", "× no display"], &rows));
+        }
     });
     let tune = optional(page, names::SCREEN_TUNE, |page, r: TuneReport| {
         let rows: Vec<Vec<String>> = r

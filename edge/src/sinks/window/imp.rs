@@ -44,12 +44,13 @@ impl Handle {
         frames: Arc<LatestFrame>,
         width: u32,
         height: u32,
+        fullscreen: bool,
         operator: Option<Operator>,
     ) -> Result<Self, SinkError> {
         let (ready, opened) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("window".into())
-            .spawn(move || run(frames, PhysicalSize::new(width, height), operator, ready))
+            .spawn(move || run(frames, PhysicalSize::new(width, height), fullscreen, operator, ready))
             .map_err(|e| fault(format!("no thread for the window: {e}")))?;
         match opened.recv_timeout(OPEN_TIMEOUT) {
             Ok(Ok(proxy)) => Ok(Self { proxy, thread: Some(thread) }),
@@ -79,7 +80,7 @@ type Ready = SyncSender<Result<EventLoopProxy<Wake>, String>>;
 
 /// The window thread's body: builds the event loop (on this thread: winit allows it on Linux
 /// with `any_thread`) and runs it until the window closes or the sink goes away.
-fn run(frames: Arc<LatestFrame>, size: PhysicalSize<u32>, operator: Option<Operator>, ready: Ready) {
+fn run(frames: Arc<LatestFrame>, size: PhysicalSize<u32>, fullscreen: bool, operator: Option<Operator>, ready: Ready) {
     let mut builder = EventLoop::<Wake>::with_user_event();
     winit::platform::x11::EventLoopBuilderExtX11::with_any_thread(&mut builder, true);
     let event_loop = match builder.build() {
@@ -93,6 +94,7 @@ fn run(frames: Arc<LatestFrame>, size: PhysicalSize<u32>, operator: Option<Opera
     let mut app = App {
         frames,
         size,
+        fullscreen,
         operator,
         ready: Some((ready, proxy)),
         view: None,
@@ -116,6 +118,7 @@ struct View {
 struct App {
     frames: Arc<LatestFrame>,
     size: PhysicalSize<u32>,
+    fullscreen: bool,
     operator: Option<Operator>,
     /// Told once whether the window opened.
     ready: Option<(Ready, EventLoopProxy<Wake>)>,
@@ -135,7 +138,10 @@ struct App {
 
 impl App {
     fn open_view(&self, event_loop: &ActiveEventLoop) -> Result<View, String> {
-        let attributes = Window::default_attributes().with_title(TITLE).with_inner_size(self.size);
+        let attributes = Window::default_attributes()
+            .with_title(TITLE)
+            .with_inner_size(self.size)
+            .with_fullscreen(self.fullscreen.then_some(Fullscreen::Borderless(None)));
         let window = Rc::new(event_loop.create_window(attributes).map_err(|e| format!("no window: {e}"))?);
         let context = softbuffer::Context::new(window.clone()).map_err(|e| format!("no drawing context: {e}"))?;
         let surface =
