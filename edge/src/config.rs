@@ -537,9 +537,8 @@ impl EdgeConfig {
         if !(1..=240).contains(&c.fps) {
             return Err(invalid(file, "camera.fps", c.fps, "1 to 240"));
         }
-        if c.source == CameraSource::Replay && c.replay.is_empty() {
-            return Err(invalid(file, "camera.replay", "empty", "files, folders or globs to replay"));
-        }
+        // `source = "replay"` with no list is complete when `screen --replay` gives the files: the
+        // list is asked for where the source opens (screen::setup::open_source).
         if c.reconnect_backoff_s.is_empty() || c.reconnect_backoff_s.iter().any(|s| !(0.0..=600.0).contains(s)) {
             return Err(invalid(
                 file,

@@ -137,6 +137,17 @@ pub enum ImportError {
     Manifest(#[from] crate::manifest::ManifestError),
     #[error("{path}")]
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
+    #[error(
+        "{}: {}; say each folder's class with --class-map FOLDER=CLASS (MM for melanoma; IN, CN or JN for the \
+         nevus type; a folder of other tissue is left out), e.g. --class-map {}; nothing was written",
+        root.display(),
+        if folders.is_empty() { "no class folders (expected ROOT/<class>/*.png)".to_string() }
+        else { format!("none of its folders ({}) names a class (MM, IN, CN, JN, melanoma, intradermal, compound, junctional)", folders.join(", ")) },
+        folders.first().map_or("melanoma_patches=MM".to_string(), |f| format!("{f}=IN"))
+    )]
+    NoClassFolders { root: PathBuf, folders: Vec<String> },
+    #[error("{}: no patch was imported ({detail}); nothing was written", root.display())]
+    NoPatches { root: PathBuf, detail: String },
 }
 
 fn load_patient_csv(path: &Path) -> Result<HashMap<String, (String, Option<String>)>, ImportError> {
@@ -180,23 +191,36 @@ pub fn import_patch_folders(root: &Path, settings: &ImportSettings, out: &Path) 
     // Absolute, so the manifest's paths resolve from any working folder.
     let root = &std::path::absolute(root).map_err(|source| ImportError::Io { path: root.into(), source })?;
     let mut report = ImportReport::default();
-    let mut writer = ManifestWriter::create(out)?;
     let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
         .map_err(|source| ImportError::Io { path: root.into(), source })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
         .collect();
     folders.sort();
-    let test = TissueTest::default();
+    // Each folder's class, before anything is written: with none, the import is refused (it
+    // wrote an empty manifest and exited 0).
+    let mut classed = Vec::new();
+    let mut unclassed = Vec::new();
     for folder in folders {
         let name = folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let Some(label) = class_map.get(&name.to_ascii_lowercase()).copied().or_else(|| class_of(&name)) else {
-            report.problems.push(format!(
-                "{}: folder name is not a class (MM, IN, CN, JN); skipped (map it with --class-map {name}=MM)",
-                folder.display()
-            ));
-            continue;
-        };
+        match class_map.get(&name.to_ascii_lowercase()).copied().or_else(|| class_of(&name)) {
+            Some(label) => classed.push((folder, name, label)),
+            None => {
+                report.problems.push(format!(
+                    "{}: folder name is not a class (MM, IN, CN, JN); skipped (map it with --class-map {name}=CLASS: \
+                     MM for melanoma, IN, CN or JN for the nevus type)",
+                    folder.display()
+                ));
+                unclassed.push(name);
+            }
+        }
+    }
+    if classed.is_empty() {
+        return Err(ImportError::NoClassFolders { root: root.clone(), folders: unclassed });
+    }
+    let mut writer = ManifestWriter::create(out)?;
+    let test = TissueTest::default();
+    for (folder, name, label) in classed {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
             .map_err(|source| ImportError::Io { path: folder.clone(), source })?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -268,6 +292,15 @@ pub fn import_patch_folders(root: &Path, settings: &ImportSettings, out: &Path) 
             *report.per_class.entry(label.code().into()).or_default() += 1;
         }
     }
+    if report.imported == 0 {
+        // The unfinished manifest is removed with its writer.
+        let detail = format!(
+            "{} over the background limit, {} other problems",
+            report.dropped_background,
+            report.problems.len()
+        );
+        return Err(ImportError::NoPatches { root: root.clone(), detail });
+    }
     writer.finish()?;
     Ok(report)
 }
@@ -277,6 +310,39 @@ mod tests {
     use super::*;
     use crate::manifest::read_manifest;
     use melanoscope_shared::image::{RgbImage, save_rgb};
+
+    /// Folders none of which names a class (a lung set's `lung_aca`, `lung_n`): refused, naming
+    /// the folders and --class-map without suggesting MM for a benign folder, and no manifest
+    /// written. Before, an empty manifest and exit 0. Classed folders of only glass: refused too.
+    #[test]
+    fn no_class_folder_or_no_patch_is_refused_and_nothing_written() {
+        let dir = melanoscope_shared::scratch::ScratchDir::new("import-none");
+        let tissue = RgbImage::filled(64, 64, [190, 90, 170]).unwrap();
+        for class in ["lung_aca", "lung_n"] {
+            std::fs::create_dir_all(dir.join("root").join(class)).unwrap();
+            save_rgb(&dir.join("root").join(class).join("P1_0_0.png"), &tissue).unwrap();
+        }
+        let out = dir.join("m.parquet");
+        let settings = ImportSettings {
+            patients: PatientSource::Prefix('_'),
+            magnification: "40X".into(),
+            um_per_px: 0.25,
+            max_background: 0.4,
+            class_map: HashMap::new(),
+        };
+        let e = import_patch_folders(&dir.join("root"), &settings, &out).unwrap_err().to_string();
+        assert!(e.contains("lung_aca, lung_n") && e.contains("--class-map lung_aca=IN"), "{e}");
+        assert!(!e.contains("=MM,") && e.contains("nothing was written"), "{e}");
+        assert!(!out.exists(), "no manifest");
+        let e = import_patch_folders(&dir.join("root/lung_n"), &settings, &out).unwrap_err().to_string();
+        assert!(e.contains("no class folders"), "{e}");
+        // A class folder holding only glass: nothing imported, nothing written.
+        std::fs::create_dir_all(dir.join("glass/MM")).unwrap();
+        save_rgb(&dir.join("glass/MM/P1_0_0.png"), &RgbImage::filled(64, 64, [240, 240, 242]).unwrap()).unwrap();
+        let e = import_patch_folders(&dir.join("glass"), &settings, &out).unwrap_err().to_string();
+        assert!(e.contains("no patch was imported") && e.contains("1 over the background limit"), "{e}");
+        assert!(!out.exists() && std::fs::read_dir(&*dir).unwrap().all(|f| !f.unwrap().file_name().to_string_lossy().contains(".tmp")));
+    }
 
     #[test]
     fn imports_class_folders_with_patients_and_reports_problems() {
@@ -304,7 +370,7 @@ mod tests {
         assert!(r.dropped[0].0.ends_with("MM/P1_64_0.png") && r.dropped[0].1 > 0.9, "{:?}", r.dropped);
         let csv = r.dropped_csv().unwrap();
         assert!(csv.starts_with("file,background_fraction\n") && csv.contains("P1_64_0.png,1.000"), "{csv}");
-        assert!(r.problems.iter().any(|p| p.contains("--class-map notes=MM")), "{:?}", r.problems);
+        assert!(r.problems.iter().any(|p| p.contains("--class-map notes=CLASS")), "{:?}", r.problems);
         assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
         assert!(r.problems.iter().any(|p| p.contains("notes")) && r.problems.iter().any(|p| p.contains("P3_0_0.png")));
         let rows = read_manifest(&out).unwrap();

@@ -160,6 +160,17 @@ pub fn open_source(cfg: &EdgeConfig, replay: &[String]) -> Result<Box<dyn FrameS
         return Ok(Box::new(Replay::new(replay, false)?));
     }
     Ok(match c.source {
+        CameraSource::Replay if c.replay.is_empty() => {
+            let file = cfg.site_file.as_ref().map_or("default.toml".into(), |p| p.display().to_string());
+            return Err(SetupError::Config(ConfigError::Invalid {
+                file,
+                key: "camera.replay".into(),
+                value: "empty".into(),
+                expected: "files, folders or globs to replay with camera.source = \"replay\" (or give them with \
+                           screen --replay)"
+                    .into(),
+            }));
+        }
         CameraSource::Replay => Box::new(Replay::new(&c.replay, c.replay_loop)?),
         CameraSource::StdinMjpeg => {
             Box::new(MjpegStream::new(std::io::stdin(), "stdin", FrameBounds::camera(c.width, c.height)))
@@ -246,4 +257,31 @@ pub fn open_sinks(
 /// The board description file the settings name, if any.
 pub fn board_description(cfg: &EdgeConfig) -> Option<&Path> {
     (!cfg.board.description.is_empty()).then(|| Path::new(&cfg.board.description))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use melanoscope_shared::image::{RgbImage, save_rgb};
+    use melanoscope_shared::scratch::ScratchDir;
+
+    /// A site file with `camera.source = "replay"` and no list loads; `screen --replay` gives the
+    /// files, and without them the refusal names the setting and the option. Before, the site
+    /// file itself was refused although the command line named the files.
+    #[test]
+    fn a_replay_site_without_a_list_screens_what_the_command_line_gives() {
+        let dir = ScratchDir::new("replay-no-list");
+        let frame = dir.join("f.png");
+        save_rgb(&frame, &RgbImage::filled(64, 48, [200, 120, 180]).unwrap()).unwrap();
+        let site = dir.join("site.toml");
+        std::fs::write(&site, "[camera]\nsource = \"replay\"\n").unwrap();
+        let cfg = EdgeConfig::load(Some(&site)).unwrap();
+        let e = match open_source(&cfg, &[]) {
+            Ok(_) => panic!("no list and no --replay opened a source"),
+            Err(e) => melanoscope_shared::errors::error_chain(&e),
+        };
+        assert!(e.contains("camera.replay") && e.contains("--replay") && e.contains("site.toml"), "{e}");
+        let mut source = open_source(&cfg, &[frame.display().to_string()]).map_err(|e| e.to_string()).unwrap();
+        assert!(source.next_frame().unwrap().is_some(), "the command line's frame is replayed");
+    }
 }

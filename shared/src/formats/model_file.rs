@@ -318,11 +318,21 @@ impl ModelFile {
             };
         };
         let Some(index) = trusted.iter().position(|k| *k == sig.public_key) else {
-            return Err(invalid(
-                WHAT,
-                "signature",
-                format!("signed by key {} which is not among the {} trusted keys", hex(&sig.public_key), trusted.len()),
-            ));
+            let signer = hex(&sig.public_key);
+            let why = if trusted.is_empty() {
+                format!(
+                    "signed by key {signer}, and no trusted keys are installed: list the signer's public key file \
+                     (`melanoscope-train keygen` wrote it beside the secret key) in model.trusted_keys of the site \
+                     file (or --trusted-keys)"
+                )
+            } else {
+                format!(
+                    "signed by key {signer} which is not among the {} trusted keys (model.trusted_keys, or \
+                     --trusted-keys): add the signer's public key file if this signer is trusted",
+                    trusted.len()
+                )
+            };
+            return Err(invalid(WHAT, "signature", why));
         };
         let key = VerifyingKey::from_bytes(&sig.public_key)
             .map_err(|_| invalid(WHAT, "signature", "the signing key is not a valid ed25519 public key"))?;
@@ -621,7 +631,12 @@ mod tests {
         let back = ModelFile::decode(&signed.encode().unwrap()).unwrap();
         assert_eq!(back.verify_signature(&[[1; 32], public], true).unwrap(), SignatureStatus::Trusted(1));
         let err = back.verify_signature(&[[1; 32]], false).unwrap_err().to_string();
-        assert!(err.contains("not among the 1 trusted keys"), "{err}");
+        assert!(err.contains("not among the 1 trusted keys") && err.contains("model.trusted_keys"), "{err}");
+        // No keys at all on the device: the setting to fill is named (it was only "not among
+        // the 0 trusted keys").
+        let err = back.verify_signature(&[], false).unwrap_err().to_string();
+        assert!(err.contains("no trusted keys are installed") && err.contains("model.trusted_keys"), "{err}");
+        assert!(err.contains(&hex(&public)), "the signer is named: {err}");
 
         // Any change after signing breaks it: a threshold, a reference output, the model.
         let mut t = back.clone();

@@ -254,7 +254,8 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
     }
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let deadline = Deadline { start: std::time::Instant::now(), limit: job.slide_time_limit };
-    let slide = Slide::open(&entry.slide, entry.um_per_px.or(job.default_um_per_px))?;
+    // The cohort's column overrides the slide's spacing; --um-per-px only fills in a missing one.
+    let slide = Slide::open_with_fallback(&entry.slide, entry.um_per_px, job.default_um_per_px)?;
     let native = slide.native_um_per_px();
     let regions = match (&job.annotations, &ann_file) {
         (Some(policy), Some(file)) => Some(load_regions(job, &slide, file, policy)?),

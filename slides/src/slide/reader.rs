@@ -134,17 +134,24 @@ impl Slide {
     /// Opens `path`; `um_per_px` overrides (or, for plain images and slides without metadata,
     /// supplies) the spacing.
     pub fn open(path: &Path, um_per_px: Option<f64>) -> Result<Self, SlideError> {
+        Self::open_with_fallback(path, um_per_px, None)
+    }
+
+    /// Opens `path`: `um_per_px` (a cohort's column) overrides the slide's own spacing;
+    /// `fallback` (`patch --um-per-px`) is used only where the slide has none (plain images,
+    /// slides without the metadata) — it never replaces an OME-TIFF's or a scanner's own.
+    pub fn open_with_fallback(path: &Path, um_per_px: Option<f64>, fallback: Option<f64>) -> Result<Self, SlideError> {
         let p = || path.to_path_buf();
         if !path.exists() {
             return Err(SlideError::Missing { path: p() });
         }
-        if let Some(v) = um_per_px
-            && !(v.is_finite() && v > 0.0)
-        {
-            return Err(SlideError::BadSpacing { path: p(), value: v });
+        for v in [um_per_px, fallback].into_iter().flatten() {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(SlideError::BadSpacing { path: p(), value: v });
+            }
         }
         if is_plain_image(path) {
-            let Some(v) = um_per_px else { return Err(SlideError::PlainImageNeedsSpacing { path: p() }) };
+            let Some(v) = um_per_px.or(fallback) else { return Err(SlideError::PlainImageNeedsSpacing { path: p() }) };
             let img = load_rgb(path).map_err(|e| SlideError::image(path, e))?;
             let levels = vec![LevelInfo { width: img.width().into(), height: img.height().into(), downsample: 1.0 }];
             return Ok(Self {
@@ -160,7 +167,7 @@ impl Slide {
             });
         }
         match super::ome_tiff::OmeTiff::open_if_ome(path) {
-            Ok(Some(ome)) => return Self::open_ome(path, ome, um_per_px),
+            Ok(Some(ome)) => return Self::open_ome(path, ome, um_per_px, fallback),
             Ok(None) => {}
             Err(e) => return Err(SlideError::Unsupported { path: p(), source: format!("OME-TIFF: {e}").into() }),
         }
@@ -192,7 +199,10 @@ impl Slide {
                 let s = PixelSpacing::new(x, y).map_err(|e| SlideError::NoSpacing { path: p(), source: e.into() })?;
                 (s, SpacingSource::Metadata)
             }
-            _ => return Err(SlideError::NoSpacing { path: p(), source: "openslide.mpp-x/y missing".into() }),
+            _ => match fallback {
+                Some(v) => (PixelSpacing { x: v, y: v }, SpacingSource::Override),
+                None => return Err(SlideError::NoSpacing { path: p(), source: "openslide.mpp-x/y missing".into() }),
+            },
         };
         let vendor = osr.property_value("openslide.vendor").unwrap_or_else(|_| "unknown".into());
         let tile_width = osr
@@ -252,12 +262,17 @@ impl Slide {
     }
 
     /// An OME-TIFF, read by [`super::ome_tiff`]: µm/px from its OME-XML unless overridden.
-    fn open_ome(path: &Path, ome: super::ome_tiff::OmeTiff, um_per_px: Option<f64>) -> Result<Self, SlideError> {
+    fn open_ome(
+        path: &Path,
+        ome: super::ome_tiff::OmeTiff,
+        um_per_px: Option<f64>,
+        fallback: Option<f64>,
+    ) -> Result<Self, SlideError> {
         let p = || path.to_path_buf();
-        let (spacing, spacing_source) = match (um_per_px, ome.spacing()) {
-            (Some(v), _) => (PixelSpacing { x: v, y: v }, SpacingSource::Override),
-            (None, Some(s)) => (s, SpacingSource::Metadata),
-            (None, None) => {
+        let (spacing, spacing_source) = match (um_per_px, ome.spacing(), fallback) {
+            (Some(v), _, _) | (None, None, Some(v)) => (PixelSpacing { x: v, y: v }, SpacingSource::Override),
+            (None, Some(s), _) => (s, SpacingSource::Metadata),
+            (None, None, None) => {
                 return Err(SlideError::NoSpacing {
                     path: p(),
                     source: "the OME-XML has no PhysicalSizeX/PhysicalSizeY".into(),

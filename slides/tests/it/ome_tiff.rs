@@ -107,6 +107,15 @@ fn ome_tiffs_without_spacing_or_damaged_are_refused_by_name() {
     assert!(matches!(err, SlideError::NoSpacing { .. }) && text.contains("PhysicalSizeX"), "{text}");
     let slide = Slide::open(&no_size, Some(0.5)).unwrap();
     assert_eq!(slide.spacing_source(), SpacingSource::Override);
+    // `patch --um-per-px` is a fallback: it fills in the missing spacing, and never replaces the
+    // OME-XML's own (it did: a 0.5 µm/px slide patched as 0.25).
+    let filled = Slide::open_with_fallback(&no_size, None, Some(0.25)).unwrap();
+    assert!((filled.native_um_per_px() - 0.25).abs() < 1e-12);
+    let kept = Slide::open_with_fallback(&path, None, Some(0.25)).unwrap();
+    assert_eq!(kept.spacing_source(), SpacingSource::Metadata);
+    assert!((kept.native_um_per_px() - 0.5).abs() < 1e-12, "{kept:?}");
+    let cohort = Slide::open_with_fallback(&path, Some(0.3), Some(0.25)).unwrap();
+    assert!((cohort.native_um_per_px() - 0.3).abs() < 1e-12, "the cohort's column still overrides");
     // A header claiming a strip two billion pixels wide: refused when opened, nothing reserved.
     let mut wide = bytes.clone();
     let ifd = u32::from_le_bytes(wide[4..8].try_into().unwrap()) as usize;
