@@ -152,6 +152,11 @@ pub struct ExportRow {
     pub fields: usize,
     /// Highest positive-class probability of any field (the last class of each field).
     pub max_field_probability: f32,
+    /// The fields' familiarity scores (distance from the training data; above the bundle's
+    /// threshold a field is unfamiliar): the highest and the mean; empty when the record has
+    /// none (no gate, or not a frame's record).
+    pub max_familiarity: Option<f32>,
+    pub mean_familiarity: Option<f32>,
     pub objective: String,
     pub model_sha256: String,
     /// SHA-256 of the whole bundle file (empty in records from before it was kept).
@@ -197,6 +202,9 @@ impl From<&ScreeningRecord> for ExportRow {
             probability: r.probability,
             fields: r.fields.len(),
             max_field_probability: r.fields.iter().filter_map(|f| f.probabilities.last()).cloned().fold(0.0, f32::max),
+            max_familiarity: r.familiarity.iter().copied().reduce(f32::max),
+            mean_familiarity: (!r.familiarity.is_empty())
+                .then(|| r.familiarity.iter().sum::<f32>() / r.familiarity.len() as f32),
             objective: r.objective.clone(),
             model_sha256: hex(&r.model_sha256),
             bundle_sha256: r.model.map(|m| hex(&m.bundle_sha256)).unwrap_or_default(),
@@ -289,8 +297,13 @@ mod tests {
         let log = dir.join("screening.log");
         let identity = ModelIdentity { bundle_sha256: [8; 32], signer: None };
         let mut rec = Recorder::open(&log, false, &dir.join("snaps"), [7; 32], identity, "10x").unwrap();
-        let fields = vec![FieldScore { col: 1, row: 0, probabilities: vec![0.2, 0.8] }];
-        let r = rec.record(1_795_651_200_000, 3, RecordKind::VerdictChange, Verdict::MelanomaSuspected, 0.8, fields);
+        let fields = vec![
+            FieldScore { col: 1, row: 0, probabilities: vec![0.2, 0.8] },
+            FieldScore { col: 2, row: 0, probabilities: vec![0.6, 0.4] },
+        ];
+        let mut r =
+            rec.record(1_795_651_200_000, 3, RecordKind::VerdictChange, Verdict::MelanomaSuspected, 0.8, fields);
+        r.familiarity = vec![1.5, 4.5];
         rec.append(&r).unwrap();
         let img = RgbImage::filled(16, 16, [200, 100, 150]).unwrap();
         let (snap, snap_record) = rec.write_snapshot(&img, &img, r.clone()).unwrap();
@@ -323,6 +336,14 @@ mod tests {
         export_log(&log, ExportFormat::Json, &json_path).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
         assert!((v[0]["max_field_probability"].as_f64().unwrap() - 0.8).abs() < 1e-6, "{v}");
+        // The fields' familiarity scores (they were in the log, not in its exports).
+        assert_eq!(
+            (v[0]["max_familiarity"].as_f64(), v[0]["mean_familiarity"].as_f64()),
+            (Some(4.5), Some(3.0)),
+            "{v}"
+        );
+        assert!(lines[0].contains(",max_field_probability,max_familiarity,mean_familiarity,"), "{}", lines[0]);
+        assert!(lines[1].contains(",0.8,4.5,3.0,"), "{}", lines[1]);
         // A file that is not a log says so instead of "torn by a power cut".
         let other = dir.join("notes.txt");
         std::fs::write(&other, "calibration notes: 40x objective, 0.25 um/px\n".repeat(50)).unwrap();

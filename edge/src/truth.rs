@@ -136,6 +136,8 @@ mod tests {
             probability: Some(0.5),
             frame_probability: Some(0.5),
             tissue_fields: 15,
+            max_familiarity: None,
+            unfamiliar_fields: 0,
         }
     }
 

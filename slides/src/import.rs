@@ -341,7 +341,14 @@ mod tests {
         save_rgb(&dir.join("glass/MM/P1_0_0.png"), &RgbImage::filled(64, 64, [240, 240, 242]).unwrap()).unwrap();
         let e = import_patch_folders(&dir.join("glass"), &settings, &out).unwrap_err().to_string();
         assert!(e.contains("no patch was imported") && e.contains("1 over the background limit"), "{e}");
-        assert!(!out.exists() && std::fs::read_dir(&*dir).unwrap().all(|f| !f.unwrap().file_name().to_string_lossy().contains(".tmp")));
+        assert!(
+            !out.exists()
+                && std::fs::read_dir(&*dir).unwrap().all(|f| !f
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".tmp"))
+        );
     }
 
     #[test]

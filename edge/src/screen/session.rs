@@ -464,6 +464,8 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
                 probability: update.probability,
                 frame_probability: analysis.probability,
                 tissue_fields: analysis.readings.tissue_fields,
+                max_familiarity: analysis.fields.iter().filter_map(|f| f.familiarity).reduce(f32::max),
+                unfamiliar_fields: analysis.unfamiliar_fields,
             });
         }
         let record = update.changed.then(|| {

@@ -87,6 +87,12 @@ pub struct FrameRow {
     /// This frame's own melanoma probability (its fields aggregated).
     pub frame_probability: Option<f64>,
     pub tissue_fields: usize,
+    /// The highest familiarity score of this frame's fields (above the bundle's threshold a
+    /// field is unfamiliar), and how many were; none without the gate or fields.
+    #[serde(default)]
+    pub max_familiarity: Option<f32>,
+    #[serde(default)]
+    pub unfamiliar_fields: usize,
 }
 
 /// A frame beside its truth.

@@ -376,7 +376,7 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
     let socket = cfg.control_socket();
     let session = prepared.start(SessionIo { source, leds, button: NoButton });
     let control = ControlServer::bind(&socket, session.operator().requests).unwrap();
-    let mut session = session.with_control(control);
+    let mut session = session.with_control(control).with_frame_table();
 
     // `case open` from another process's point of view: a client on the socket.
     let ask = |request: Request| {
@@ -418,6 +418,12 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
     let seq: Vec<(u64, &str)> = stats.verdicts.iter().map(|(i, v)| (*i, v.as_str())).collect();
     assert_eq!(seq, [(0, "MELANOMA SUSPECTED"), (3, "UNFAMILIAR TISSUE"), (4, "MELANOMA SUSPECTED")], "{stats:?}");
     assert_eq!((stats.unfamiliar_frames, stats.cases_opened, stats.cases_closed), (1, 1, 1));
+    // The summary's frame rows carry the familiarity scores: the other organ's frame is the
+    // least familiar, with unfamiliar fields (they were only in the log).
+    let rows = session.frame_rows();
+    let other = &rows[3];
+    assert!(other.unfamiliar_fields > 0 && other.max_familiarity.is_some(), "{other:?}");
+    assert!(rows.iter().enumerate().all(|(i, r)| i == 3 || r.max_familiarity < other.max_familiarity), "{rows:?}");
     assert!(amber_on_unfamiliar, "amber alone while the tissue is unfamiliar");
 
     // The log: opened, verdicts, closed, all with the case id; the fields' familiarity scores.

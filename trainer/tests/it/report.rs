@@ -118,6 +118,8 @@ fn run_folder(dir: &Path) {
         probability: Some(p),
         frame_probability: Some(p),
         tissue_fields: 15,
+        max_familiarity: None,
+        unfamiliar_fields: 0,
     };
     let judged = |row, lesion: &str, expected: &str, right| JudgedFrame {
         row,
