@@ -88,6 +88,29 @@ pub fn slides_from_manifest(rows: &[crate::manifest::ManifestRow]) -> (Vec<Cohor
     (seen.into_values().collect(), own_patient)
 }
 
+/// A warning when most patients of a patch manifest hold a single patch (at least 10 patients,
+/// 90% of them with one patch each): the ids are then per file, as in public patch sets made by
+/// augmentation or cut from a few slides, and near-duplicate patches of one lesion can fall on
+/// both sides of the split.
+pub fn single_patch_patients(rows: &[crate::manifest::ManifestRow]) -> Option<String> {
+    let mut per_patient: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rows {
+        let id = if r.patient_id.trim().is_empty() { r.slide.as_str() } else { r.patient_id.as_str() };
+        *per_patient.entry(id).or_default() += 1;
+    }
+    let single = per_patient.values().filter(|n| **n == 1).count();
+    let patients = per_patient.len();
+    (patients >= 10 && single * 10 >= patients * 9).then(|| {
+        format!(
+            "{single} of {patients} patients hold a single patch each: the patient ids look like one per file \
+             (a public patch set made by augmentation, or cut from a few slides), so near-duplicate patches of one \
+             lesion can fall in both training and test, and the test figures (their slide and patient rows \
+             too, which then equal the patch row) overstate. Give each patch its real patient with \
+             `import-patches --patients FILE.csv` (columns file, patient_id, slide_id)"
+        )
+    })
+}
+
 /// The stratum of each patient: MM if any slide is melanoma, else the most frequent nevus
 /// type (ties broken in IN, CN, JN order).
 pub fn patient_strata(slides: &[CohortSlide]) -> BTreeMap<String, Lesion> {
@@ -267,6 +290,42 @@ mod tests {
             }
         }
         slides
+    }
+
+    fn patch(patient: &str, file: &str) -> crate::manifest::ManifestRow {
+        crate::manifest::ManifestRow {
+            slide: file.into(),
+            slide_id: patient.into(),
+            patient_id: patient.into(),
+            label: "MM".into(),
+            site: None,
+            magnification: "40X".into(),
+            requested_um_per_px: 0.25,
+            effective_um_per_px: 0.25,
+            level: 0,
+            x0: 0,
+            y0: 0,
+            size0: 256,
+            patch_size: 256,
+            background_fraction: 0.1,
+            slide_label: "MM".into(),
+            region_id: None,
+            region_name: None,
+            region_class: None,
+            region_overlap: None,
+        }
+    }
+
+    /// A public patch set's manifest, one patient per file: warned about near-duplicates across
+    /// the split (it was split without a word). Patients with several patches each: no warning.
+    #[test]
+    fn one_patch_per_patient_is_warned_about() {
+        let per_file: Vec<_> = (0..40).map(|i| patch(&format!("img{i}"), &format!("MM/img{i}.png"))).collect();
+        let w = single_patch_patients(&per_file).expect("a warning");
+        assert!(w.contains("40 of 40 patients") && w.contains("near-duplicate") && w.contains("--patients"), "{w}");
+        let real: Vec<_> = (0..40).map(|i| patch(&format!("P{}", i / 4), &format!("MM/P{}_{i}.png", i / 4))).collect();
+        assert_eq!(single_patch_patients(&real), None);
+        assert_eq!(single_patch_patients(&per_file[..5]), None, "too few patients to tell");
     }
 
     #[test]

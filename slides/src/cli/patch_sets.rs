@@ -116,6 +116,9 @@ pub fn split(args: SplitArgs) -> Result<()> {
             }
             let patients: std::collections::BTreeSet<&str> = slides.iter().map(|s| s.patient_id.as_str()).collect();
             println!("{} patches of {} patients in {}", rows.len(), patients.len(), path.display());
+            if let Some(w) = crate::split::single_patch_patients(&rows) {
+                eprintln!("warning: {w}");
+            }
             slides
         }
         (None, None) => bail!("give --cohort or --manifest"),
