@@ -150,6 +150,11 @@ impl RunReport {
             for (m, c) in o.magnifications.iter().filter(|(_, c)| c.refused.is_some()) {
                 s.push_str(&format!("  refused {} at {m}: {}\n", o.slide_id, c.refused.as_deref().unwrap_or_default()));
             }
+            for (m, c) in o.magnifications.iter() {
+                if let Some(why) = &c.no_patches {
+                    s.push_str(&format!("  no patches from {} at {m}: {why}\n", o.slide_id));
+                }
+            }
         }
         s
     }
@@ -190,7 +195,10 @@ pub enum JobError {
     Image { path: PathBuf, source: melanoscope_shared::image::ImageError },
     #[error("{path}: encoding the report")]
     Json { path: PathBuf, source: serde_json::Error },
-    #[error("empty tissue mask: no stained tissue found")]
+    #[error(
+        "empty tissue mask: no stained tissue found (the mask looks for H&E colours: an IHC, special-stain, unstained \
+         or faded slide, or a scan of glass, finds none)"
+    )]
     NoTissue,
     #[error(
         "took longer than the per-slide limit of {limit_s} s ({stage}); check the slide and its annotations, \
@@ -332,18 +340,18 @@ fn process_slide(job: &PatchJob, entry: &CohortSlide) -> Result<SlideOutcome, Jo
                         region_overlap: r.region_overlap,
                     })?;
                 }
-                counts.insert(
-                    m.name.clone(),
-                    MagnificationCounts {
-                        kept: p.records.len(),
-                        grid_cells: p.grid_cells,
-                        skipped_by_mask: p.skipped_by_mask,
-                        dropped_background: p.dropped_background,
-                        outside_regions: p.outside_regions,
-                        excluded: p.excluded,
-                        refused: None,
-                    },
-                );
+                let mut c = MagnificationCounts {
+                    kept: p.records.len(),
+                    grid_cells: p.grid_cells,
+                    skipped_by_mask: p.skipped_by_mask,
+                    dropped_background: p.dropped_background,
+                    outside_regions: p.outside_regions,
+                    excluded: p.excluded,
+                    refused: None,
+                    no_patches: None,
+                };
+                c.no_patches = c.why_none();
+                counts.insert(m.name.clone(), c);
                 all_records.extend(p.records);
             }
             Err(SlideError::Stopped { .. }) => deadline.check(&format!("patching at {}", m.name))?,

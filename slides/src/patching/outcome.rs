@@ -20,6 +20,40 @@ pub struct MagnificationCounts {
     #[serde(default)]
     pub excluded: usize,
     pub refused: Option<String>,
+    /// Why no patch was kept at this magnification (none when some were, or it was refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_patches: Option<String>,
+}
+
+impl MagnificationCounts {
+    /// Why these counts hold no patch, in the terms a lab can act on: no cell at all, every
+    /// cell ruled out by the tissue mask (not H&E: IHC, an unstained or faded slide), by
+    /// background, or by the annotations.
+    pub fn why_none(&self) -> Option<String> {
+        if self.kept > 0 || self.refused.is_some() {
+            return None;
+        }
+        let c = self;
+        Some(if c.grid_cells == 0 {
+            "the slide holds no whole patch at this magnification (smaller than one patch)".into()
+        } else if c.skipped_by_mask == c.grid_cells {
+            format!(
+                "the tissue mask ruled out all {} cells: it looks for H&E-stained tissue, so an IHC, special-stain, \
+                 unstained or faded slide, or one mostly glass, gives none",
+                c.grid_cells
+            )
+        } else if c.outside_regions + c.excluded > 0 && c.dropped_background == 0 {
+            format!(
+                "of {} cells, {} lie outside the annotated regions and {} touch exclusions; {} ruled out by the tissue mask",
+                c.grid_cells, c.outside_regions, c.excluded, c.skipped_by_mask
+            )
+        } else {
+            format!(
+                "of {} cells, {} were ruled out by the tissue mask and {} had over 40% background",
+                c.grid_cells, c.skipped_by_mask, c.dropped_background
+            )
+        })
+    }
 }
 
 /// The annotation file a slide was patched with.

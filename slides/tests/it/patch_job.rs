@@ -141,3 +141,44 @@ fn patch_exit_status_says_whether_some_or_all_slides_failed() {
     assert!(text.contains("every slide failed"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A slide of unstained (grey) tissue and a slide smaller than a patch: both finish with no
+/// patch, and the summary and the report say why (before: a count of 0 and nothing else).
+#[test]
+fn zero_patches_are_explained_in_the_summary_and_the_report() {
+    use melanoscope_shared::image::{RgbImage, save_rgb};
+    let dir = melanoscope_shared::scratch::ScratchDir::new("patch-none");
+    let mut grey = RgbImage::filled(1200, 800, [236, 236, 238]).unwrap();
+    for y in 100..700 {
+        for x in 100..1100 {
+            // Cells of an unstained section: contrast, no H&E colour.
+            let v = if (x / 9 + y / 7) % 5 == 0 { 120 } else { 170 };
+            grey.put(x, y, [v, v, v + 4]);
+        }
+    }
+    save_rgb(&dir.join("unstained.png"), &grey).unwrap();
+    // The same with a speck of stain: the mask finds tissue, every patch is refused.
+    let mut speck = grey.clone();
+    for y in 300..330 {
+        for x in 300..330 {
+            speck.put(x, y, [190, 90, 170]);
+        }
+    }
+    save_rgb(&dir.join("speck.png"), &speck).unwrap();
+    save_rgb(&dir.join("tiny.png"), &RgbImage::filled(100, 80, [200, 100, 170]).unwrap()).unwrap();
+    let csv = "slide,slide_id,patient_id,label,um_per_px\nunstained.png,U1,P1,MM,0.5\ntiny.png,T1,P2,IN,0.5\n\
+               speck.png,S1,P3,CN,0.5\n";
+    std::fs::write(dir.join("cohort.csv"), csv).unwrap();
+    let cohort = load_cohort(&dir.join("cohort.csv")).unwrap();
+    let job = PatchJob::new(dir.join("out"), MagnificationPresets::default().parse_list("20X").unwrap());
+    let report = run_patch_job(&job, &cohort).unwrap();
+    let summary = report.summary();
+    assert!(summary.contains("FAILED U1: empty tissue mask") && summary.contains("IHC"), "{summary}");
+    assert!(summary.contains("no patches from S1 at 20X: the tissue mask ruled out all 12 cells"), "{summary}");
+    assert!(
+        summary.contains("T1") && (summary.contains("smaller than one patch") || summary.contains("refused T1")),
+        "{summary}"
+    );
+    let json = std::fs::read_to_string(dir.join("out/report.json")).unwrap();
+    assert!(json.contains("\"no_patches\"") && json.contains("the tissue mask ruled out all"), "{json}");
+}
