@@ -5,21 +5,83 @@
 use melanoscope_shared::formats::Verdict;
 use melanoscope_shared::image::{FieldRect, RgbImage};
 
-/// Mean grey level (0-255) and the fraction of pixels clipped at 0 or 255 in any channel,
-/// over every 4th pixel of every 4th row.
-pub fn exposure(img: &RgbImage) -> (f64, f64) {
-    let (mut sum, mut clipped, mut n) = (0u64, 0u64, 0u64);
-    for y in (0..img.height()).step_by(4) {
-        for px in img.row(y).chunks_exact(3).step_by(4) {
-            sum += u64::from(px[0]) + u64::from(px[1]) + u64::from(px[2]);
-            clipped += u64::from(px.iter().any(|v| *v == 0 || *v == 255));
-            n += 1;
-        }
+/// How a frame is lit: its mean grey level, and highlight clipping in what is not background.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Exposure {
+    /// Mean grey level (0-255).
+    pub mean_luma: f64,
+    /// Share of the non-background pixels with a channel at 255.
+    pub clipped_fraction: f64,
+    /// The same per channel (red, green, blue).
+    pub clipped_channels: [f64; 3],
+}
+
+/// Levels (each channel) within which a pixel is the frame's background.
+const BACKGROUND_LEVELS: u8 = 16;
+
+/// The exposure of `img`, over every 4th pixel of every 4th row. Clipping is counted where it
+/// loses detail: in the pixels that are not the frame's background. The background colour is
+/// the per-channel median of the brightest tenth of the samples (glass, whatever its colour
+/// cast), and a pixel within 16 levels of it in every channel is background. So glass at 255, or
+/// a blue cast that puts the glass at 255 in blue, is not overexposure; tissue washed out to
+/// 255 is. (Before, any channel at 0 or 255 anywhere counted, glass included, and colour-cast
+/// photographs read as OVEREXPOSED.) A frame all background has no clipping to count; its mean
+/// level still gates it.
+pub fn exposure(img: &RgbImage) -> Exposure {
+    let samples = || {
+        (0..img.height())
+            .step_by(4)
+            .flat_map(move |y| img.row(y).chunks_exact(3).step_by(4).map(|p| [p[0], p[1], p[2]]))
+    };
+    let luma = |p: [u8; 3]| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as usize;
+    let (mut sum, mut n, mut by_luma) = (0u64, 0u64, [0u32; 256]);
+    for p in samples() {
+        sum += u64::from(p[0]) + u64::from(p[1]) + u64::from(p[2]);
+        by_luma[luma(p).min(255)] += 1;
+        n += 1;
     }
     if n == 0 {
-        return (0.0, 0.0);
+        return Exposure::default();
     }
-    (sum as f64 / (3 * n) as f64, clipped as f64 / n as f64)
+    // The brightest tenth: samples at or above this grey level.
+    let (mut bright, mut from) = (0u64, 255usize);
+    while from > 0 && bright * 10 < n {
+        bright += u64::from(by_luma[from]);
+        from -= 1;
+    }
+    let mut channels = [[0u32; 256]; 3];
+    let mut counted = 0u32;
+    for p in samples().filter(|p| luma(*p) > from) {
+        for c in 0..3 {
+            channels[c][usize::from(p[c])] += 1;
+        }
+        counted += 1;
+    }
+    let background = channels.map(|h| {
+        let (mut seen, mut level) = (0u32, 0usize);
+        while level < 255 && seen + h[level] <= counted / 2 {
+            seen += h[level];
+            level += 1;
+        }
+        level as u8
+    });
+    let (mut tissue, mut clipped, mut per_channel) = (0u64, 0u64, [0u64; 3]);
+    for p in samples() {
+        if (0..3).all(|c| p[c].abs_diff(background[c]) <= BACKGROUND_LEVELS) {
+            continue;
+        }
+        tissue += 1;
+        clipped += u64::from(p.contains(&255));
+        for c in 0..3 {
+            per_channel[c] += u64::from(p[c] == 255);
+        }
+    }
+    let share = |k: u64| if tissue == 0 { 0.0 } else { k as f64 / tissue as f64 };
+    Exposure {
+        mean_luma: sum as f64 / (3 * n) as f64,
+        clipped_fraction: share(clipped),
+        clipped_channels: per_channel.map(share),
+    }
 }
 
 /// Focus of the tissue in `rects` of `img`: the mean squared grey-level gradient (central
@@ -104,7 +166,10 @@ pub struct GateLimits {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct GateReadings {
     pub mean_luma: f64,
+    /// Share of the non-background pixels with a channel at 255 ([`exposure`]).
     pub clipped_fraction: f64,
+    /// The same per channel (red, green, blue).
+    pub clipped_channels: [f64; 3],
     /// Fields the frame holds at the model's µm/px, tissue or not.
     pub grid_fields: usize,
     pub tissue_fields: usize,
@@ -112,6 +177,40 @@ pub struct GateReadings {
 }
 
 impl GateLimits {
+    /// What `gate` measured against its limit, and what to do: shown on the screen's status line
+    /// (and the web view) while the frame is gated.
+    pub fn reason(&self, gate: Gate, r: &GateReadings) -> String {
+        let pct = |v: f64| format!("{:.0}%", v * 100.0);
+        match gate {
+            Gate::Underexposed => format!(
+                "mean brightness {:.0} below {:.0}: raise the light or the exposure",
+                r.mean_luma, self.min_mean_luma
+            ),
+            Gate::Overexposed if r.mean_luma > self.max_mean_luma => format!(
+                "mean brightness {:.0} above {:.0}: lower the light or the exposure",
+                r.mean_luma, self.max_mean_luma
+            ),
+            Gate::Overexposed => {
+                let [red, green, blue] = r.clipped_channels.map(pct);
+                format!(
+                    "{} of the tissue at 255 (red {red}, green {green}, blue {blue}; limit {}): lower the light or \
+                     the exposure",
+                    pct(r.clipped_fraction),
+                    pct(self.max_clipped_fraction)
+                )
+            }
+            Gate::FrameTooSmall => "the frame holds no whole field at the model's µm/px".into(),
+            Gate::InsufficientTissue => format!(
+                "{} tissue fields of {} (at least {} needed): move the tissue into view",
+                r.tissue_fields, r.grid_fields, self.min_tissue_fields
+            ),
+            Gate::OutOfFocus => {
+                format!("focus {:.2} below {:.2}: focus the microscope", r.sharpness, self.min_sharpness)
+            }
+            Gate::UnfamiliarTissue => "most tissue fields are unlike the model's training data".into(),
+        }
+    }
+
     /// The gate verdict that stops screening this frame, if any, in the order a technician
     /// fixes them: light first, then the slide's position, then focus.
     pub fn check(&self, r: &GateReadings) -> Option<Gate> {
@@ -190,8 +289,14 @@ mod tests {
             min_tissue_fields: 2,
             min_sharpness: 0.065,
         };
-        let ok =
-            GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, grid_fields: 12, tissue_fields: 4, sharpness: 0.5 };
+        let ok = GateReadings {
+            mean_luma: 150.0,
+            clipped_fraction: 0.0,
+            clipped_channels: [0.0; 3],
+            grid_fields: 12,
+            tissue_fields: 4,
+            sharpness: 0.5,
+        };
         // No field fits: its own state, not "insufficient tissue".
         assert_eq!(limits.check(&GateReadings { grid_fields: 0, tissue_fields: 0, ..ok }), Some(Gate::FrameTooSmall));
         assert_eq!(limits.check(&ok), None);
@@ -203,8 +308,46 @@ mod tests {
         );
         assert_eq!(limits.check(&GateReadings { sharpness: 0.03, ..ok }), Some(Gate::OutOfFocus));
         assert_eq!(Gate::OutOfFocus.verdict(), Verdict::OutOfFocus);
-        let (mean, clipped) = exposure(&RgbImage::filled(40, 40, [255, 255, 255]).unwrap());
-        assert_eq!((mean, clipped), (255.0, 1.0));
+        // A white frame has no tissue to clip; its brightness gates it.
+        let white = exposure(&RgbImage::filled(40, 40, [255, 255, 255]).unwrap());
+        assert_eq!((white.mean_luma, white.clipped_fraction), (255.0, 0.0));
+        let over = GateReadings { clipped_fraction: 0.31, clipped_channels: [0.28, 0.0, 0.31], ..ok };
+        let why = limits.reason(Gate::Overexposed, &over);
+        assert!(
+            why.contains("31% of the tissue at 255") && why.contains("red 28%") && why.contains("limit 25%"),
+            "{why}"
+        );
+        let why = limits.reason(Gate::Overexposed, &GateReadings { mean_luma: 250.0, ..ok });
+        assert!(why.contains("mean brightness 250 above 245"), "{why}");
+    }
+
+    /// A frame `glass` share of whose pixels are `glass` and the rest `tissue`, in stripes.
+    fn frame_of(glass: [u8; 3], tissue: [u8; 3], glass_share: f64) -> RgbImage {
+        let mut img = RgbImage::filled(200, 100, tissue).unwrap();
+        for y in 0..(100.0 * glass_share) as u32 {
+            for x in 0..200 {
+                img.put(x, y, glass);
+            }
+        }
+        img
+    }
+
+    /// Glass at 255 and a colour cast that puts the glass at 255 in one channel are not
+    /// overexposure (both were, counted as 60% clipped); tissue washed out to 255 is, with the
+    /// channels named.
+    #[test]
+    fn clipping_is_counted_in_the_tissue_not_the_glass() {
+        let limits = 0.25;
+        let white_glass = exposure(&frame_of([255, 255, 255], [150, 80, 160], 0.6));
+        assert_eq!(white_glass.clipped_fraction, 0.0, "{white_glass:?}");
+        let blue_cast = exposure(&frame_of([200, 220, 255], [110, 70, 200], 0.6));
+        assert_eq!(blue_cast.clipped_fraction, 0.0, "{blue_cast:?}");
+        let washed = exposure(&frame_of([255, 255, 255], [255, 200, 255], 0.4));
+        assert!(washed.clipped_fraction > 0.99 && washed.clipped_fraction > limits, "{washed:?}");
+        assert_eq!(washed.clipped_channels.map(|v| v > 0.99), [true, false, true]);
+        // Dark nuclei at 0 in red (a strong stain) are not overexposure either.
+        let dark = exposure(&frame_of([240, 238, 242], [0, 30, 90], 0.5));
+        assert_eq!(dark.clipped_fraction, 0.0);
     }
 
     #[test]

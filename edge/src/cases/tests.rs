@@ -22,8 +22,14 @@ fn field(col: u16, p: f32, unfamiliar: bool) -> FieldResult {
 }
 
 fn analysis(fields: Vec<FieldResult>, gate: Option<Gate>) -> Analysis {
-    let readings =
-        GateReadings { mean_luma: 150.0, clipped_fraction: 0.0, grid_fields: 4, tissue_fields: 4, sharpness: 0.5 };
+    let readings = GateReadings {
+        mean_luma: 150.0,
+        clipped_fraction: 0.0,
+        clipped_channels: [0.0; 3],
+        grid_fields: 4,
+        tissue_fields: 4,
+        sharpness: 0.5,
+    };
     Analysis { readings, gate, fields, probability: None, unfamiliar_fields: 0, times: StageTimes::default() }
 }
 

@@ -128,6 +128,18 @@ impl Analyzer {
         self.familiarity.is_some()
     }
 
+    /// Why `a`'s gate stopped it, with the measure against its limit and what to do (none when
+    /// no gate did).
+    pub fn gate_reason(&self, a: &Analysis) -> Option<String> {
+        Some(match a.gate? {
+            crate::gates::Gate::UnfamiliarTissue => format!(
+                "{} of {} tissue fields unlike the model's training data (another organ, stain or scanner?)",
+                a.unfamiliar_fields, a.readings.tissue_fields
+            ),
+            g => self.limits.reason(g, &a.readings),
+        })
+    }
+
     /// The frame after flat-field and white balance (what the overlay is drawn on).
     pub fn corrected(&self) -> &RgbImage {
         &self.working
@@ -142,7 +154,7 @@ impl Analyzer {
             self.working = frame.clone();
         }
         self.correction.apply(&self.calibration, &mut self.working);
-        let (mean_luma, clipped_fraction) = exposure(&self.working);
+        let lit = exposure(&self.working);
         let source = if self.fov_mask {
             // The mask paints glass over a copy; the overlay keeps the whole corrected frame.
             if (self.masked.width(), self.masked.height()) == (self.working.width(), self.working.height()) {
@@ -159,8 +171,9 @@ impl Analyzer {
         let out = self.extractor.process(source, spacing)?;
         let kept: Vec<FieldRect> = out.kept().map(|f| f.rect).collect();
         let readings = GateReadings {
-            mean_luma,
-            clipped_fraction,
+            mean_luma: lit.mean_luma,
+            clipped_fraction: lit.clipped_fraction,
+            clipped_channels: lit.clipped_channels,
             grid_fields: (out.grid.cols * out.grid.rows) as usize,
             tissue_fields: kept.len(),
             sharpness: sharpness(out.resampled, kept.iter().copied()),

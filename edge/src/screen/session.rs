@@ -492,8 +492,10 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             let meta = &self.analyzer.bundle().file.meta;
             let case = self.desk.current().map_or(String::new(), |c| format!("case {c} | "));
             let notice = self.notice.as_ref().map_or(String::new(), |n| format!("{n} | "));
+            // While a gate holds the frame, why (measure, limit, what to do) comes first.
+            let gated = self.analyzer.gate_reason(&analysis).map_or(String::new(), |r| format!("{r} | "));
             let status = format!(
-                "{notice}{case}{} | {} | {} fields | focus {:.2} | frame {}",
+                "{gated}{notice}{case}{} | {} | {} fields | focus {:.2} | frame {}",
                 self.objective,
                 frame.origin.rsplit('/').next().unwrap_or(""),
                 analysis.readings.tissue_fields,
