@@ -34,7 +34,7 @@ pub enum ControlError {
     #[error("control socket {path}: another screen process is listening on it")]
     InUse { path: String },
     #[error(
-        "control socket {path}: no screen process is listening ({source}); start `melanoscope-edge screen` \
+        "control socket {path}: no screen process is listening; start `melanoscope-edge screen` \
          (or the service) with this site file"
     )]
     NotRunning { path: String, source: std::io::Error },

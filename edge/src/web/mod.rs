@@ -41,7 +41,7 @@ const OTHER_CONNECTIONS: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
     #[error(
-        "web.listen = \"{listen}\": cannot listen there ({source}); another program (or another screen) may hold \
+        "web.listen = \"{listen}\": cannot listen there; another program (or another screen) may hold \
          the port: stop it, or choose another port in web.listen"
     )]
     Bind { listen: String, source: std::io::Error },

@@ -14,7 +14,7 @@ pub enum SlideError {
     )]
     DicomNeedsOpenSlide4 { path: PathBuf, version: String },
     #[error(
-        "{path}: OpenSlide cannot open it ({source}); supported: Aperio SVS, DICOM (OpenSlide 4), Hamamatsu NDPI, MIRAX, Leica SCN, tiled TIFF, OME-TIFF, and PNG/JPEG/TIFF images with an explicit µm/px"
+        "{path}: OpenSlide cannot open it (supported: Aperio SVS, DICOM (OpenSlide 4), Hamamatsu NDPI, MIRAX, Leica SCN, tiled TIFF, OME-TIFF, and PNG/JPEG/TIFF images with an explicit µm/px)"
     )]
     Unsupported { path: PathBuf, source: Cause },
     #[error("{path}: no µm/px in the slide's metadata; give um_per_px in the cohort file or --um-per-px")]

@@ -28,3 +28,17 @@ fn a_three_level_failure_is_printed_with_each_cause_once() {
     assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A file OpenSlide refuses: its reason said once (it was said twice on one line, inside the
+/// message and again as the cause), after what the formats are.
+#[test]
+fn a_refused_slide_says_its_reason_once() {
+    let dir = melanoscope_shared::scratch::ScratchDir::new("error-once");
+    let path = dir.join("notes.svs");
+    std::fs::write(&path, b"not a slide at all, only text that OpenSlide will refuse").unwrap();
+    let e = melanoscope_slides::slide::Slide::open(&path, None).unwrap_err();
+    let text = melanoscope_shared::errors::error_chain(&e);
+    let cause = std::error::Error::source(&e).map(|c| c.to_string()).expect("the refusal keeps its cause");
+    assert_eq!(text.matches(cause.as_str()).count(), 1, "{text}");
+    assert!(text.contains("notes.svs") && text.contains("supported: Aperio SVS"), "{text}");
+}
