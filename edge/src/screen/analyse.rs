@@ -132,7 +132,7 @@ impl Analyzer {
     /// no gate did).
     pub fn gate_reason(&self, a: &Analysis) -> Option<String> {
         Some(match a.gate? {
-            crate::gates::Gate::UnfamiliarTissue => format!(
+            Gate::UnfamiliarTissue => format!(
                 "{} of {} tissue fields unlike the model's training data (another organ, stain or scanner?)",
                 a.unfamiliar_fields, a.readings.tissue_fields
             ),

@@ -7,6 +7,14 @@ use std::path::Path;
 
 /// Decodes a PNG, JPEG or TIFF (any colour type and depth) into RGB8; errors name the file.
 pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
+    if is_tiff_path(path) {
+        // JPEG-compressed TIFFs decode here, in their own colours (super::tiff_jpeg).
+        let bytes =
+            std::fs::read(path).map_err(|e| ImageError::Io(format!("cannot open image {}: {e}", path.display())))?;
+        if let Some(r) = super::tiff_jpeg::decode_jpeg_tiff(&bytes, FrameBounds::HARD) {
+            return r.map_err(|e| ImageError::Io(format!("cannot decode image {}: {e}", path.display())));
+        }
+    }
     let decoded = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .map_err(|e| ImageError::Io(format!("cannot open image {}: {e}", path.display())))?
@@ -17,9 +25,17 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
     RgbImage::from_raw(w, h, rgb.into_raw())
 }
 
-/// Decodes PNG/JPEG bytes (any colour type) into RGB8 (JPEG re-compression in augmentation,
-/// frames arriving as bytes).
+fn is_tiff_path(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    matches!(ext.as_deref(), Some("tif" | "tiff"))
+}
+
+/// Decodes PNG/JPEG/TIFF bytes (any colour type) into RGB8 (JPEG re-compression in
+/// augmentation, frames arriving as bytes).
 pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
+    if let Some(r) = super::tiff_jpeg::decode_jpeg_tiff(bytes, FrameBounds::HARD) {
+        return r;
+    }
     let decoded = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageError::Io(format!("cannot read image bytes: {e}")))?
@@ -88,6 +104,10 @@ pub fn decode_rgb_into_bounded(bytes: &[u8], into: &mut RgbImage, bounds: FrameB
         .then(|| image::codecs::jpeg::JpegDecoder::new(Cursor::new(bytes)).ok())
         .flatten()
         .filter(|d| d.color_type() == image::ColorType::Rgb8);
+    if let Some(r) = super::tiff_jpeg::decode_jpeg_tiff(bytes, bounds) {
+        *into = r?;
+        return Ok(());
+    }
     let Some(decoder) = jpeg else {
         let (w, h) = image::ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
@@ -187,6 +207,122 @@ mod tests {
         let small = FrameBounds { max_width: 32, max_height: 32, max_pixels: 1024 };
         assert!(matches!(decode_rgb_into_bounded(&bytes, &mut frame, small), Err(ImageError::Oversized { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A JPEG-compressed TIFF of `img` in strips of `rows` rows: each strip a JPEG stream whose
+    /// components are RGB (`photometric` 2: no colour transform, as libtiff writes it) or YCbCr
+    /// (6), with the tables of the first strip in JPEGTables when `tables`.
+    fn jpeg_tiff(img: &RgbImage, rows: u32, photometric: u16, tables: bool) -> Vec<u8> {
+        let mut strips = Vec::new();
+        for y in (0..img.height()).step_by(rows as usize) {
+            let h = rows.min(img.height() - y);
+            let part = img.crop(0, y, img.width(), h).unwrap();
+            let mut bytes = Vec::new();
+            let enc = jpeg_encoder::Encoder::new(&mut bytes, 92);
+            let colour = if photometric == 2 {
+                // Components stored as R, G, B: the encoder is told they are YCbCr already.
+                jpeg_encoder::ColorType::Ycbcr
+            } else {
+                jpeg_encoder::ColorType::Rgb
+            };
+            enc.encode(part.as_raw(), img.width() as u16, h as u16, colour).unwrap();
+            // Without the JFIF marker, as TIFF writers leave it out.
+            let app0 = bytes.windows(2).position(|w| w == [0xFF, 0xE0]).unwrap();
+            let len = usize::from(u16::from_be_bytes([bytes[app0 + 2], bytes[app0 + 3]]));
+            bytes.drain(app0..app0 + 2 + len);
+            strips.push(bytes);
+        }
+        // Abbreviated strips: the first strip's header (up to its SOF) as JPEGTables.
+        let jpeg_tables = tables.then(|| {
+            let sof = strips[0].windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+            [&strips[0][..sof], &[0xFF, 0xD9]].concat()
+        });
+        let mut out = b"II*\0".to_vec();
+        out.extend_from_slice(&8u32.to_le_bytes());
+        let mut entries: Vec<(u16, u16, u32, u32)> = Vec::new();
+        let n_entries = 11 + u16::from(tables);
+        let data_at = 8 + 2 + 12 * u32::from(n_entries) + 4;
+        let mut data = Vec::new();
+        let mut put = |bytes: &[u8]| {
+            let at = data_at + data.len() as u32;
+            data.extend_from_slice(bytes);
+            at
+        };
+        let bits = put(&[8, 0, 8, 0, 8, 0]);
+        let offsets_at = put(&vec![0; 4 * strips.len()]);
+        let counts: Vec<u8> = strips.iter().flat_map(|s| (s.len() as u32).to_le_bytes()).collect();
+        let counts_at = put(&counts);
+        let tables_at = jpeg_tables.as_ref().map(|t| put(t));
+        let mut strip_offsets = Vec::new();
+        for s in &strips {
+            strip_offsets.push(put(s));
+        }
+        let offsets: Vec<u8> = strip_offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+        let o = (offsets_at - data_at) as usize;
+        data[o..o + offsets.len()].copy_from_slice(&offsets);
+        let n = strips.len() as u32;
+        entries.extend([
+            (256, 4, 1, img.width()),
+            (257, 4, 1, img.height()),
+            (258, 3, 3, bits),
+            (259, 3, 1, 7),
+            (262, 3, 1, u32::from(photometric)),
+            (273, 4, n, if n == 1 { strip_offsets[0] } else { offsets_at }),
+            (277, 3, 1, 3),
+            (278, 4, 1, rows),
+            (279, 4, n, if n == 1 { strips[0].len() as u32 } else { counts_at }),
+            (284, 3, 1, 1),
+            (530, 3, 2, 0x0001_0001),
+        ]);
+        if let (Some(t), Some(at)) = (&jpeg_tables, tables_at) {
+            entries.push((347, 7, t.len() as u32, at));
+        }
+        entries.sort();
+        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, kind, count, value) in entries {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&kind.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&data);
+        out
+    }
+
+    /// JPEG-compressed RGB TIFFs decode in their own colours, as strips with or without shared
+    /// tables, RGB or YCbCr components. Before, a TIFF whose JPEG components are RGB (libtiff's
+    /// Photometric RGB) decoded in false colours: H&E pink came out green.
+    #[test]
+    fn jpeg_compressed_tiffs_keep_their_colours() {
+        let mut img = RgbImage::filled(96, 64, [235, 232, 238]).unwrap();
+        for y in 8..56 {
+            for x in 8..88 {
+                img.put(x, y, if (x / 6 + y / 5) % 3 == 0 { [90, 50, 140] } else { [215, 120, 180] });
+            }
+        }
+        let close = |got: &RgbImage| {
+            let diff: u64 = got.as_raw().iter().zip(img.as_raw()).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+            diff as f64 / img.as_raw().len() as f64
+        };
+        for (photometric, rows, tables) in [(2, 64, false), (2, 16, true), (6, 16, false), (6, 64, true)] {
+            let tiff = jpeg_tiff(&img, rows, photometric, tables);
+            let got = decode_rgb(&tiff).unwrap();
+            assert_eq!((got.width(), got.height()), (96, 64));
+            let mean = close(&got);
+            assert!(mean < 6.0, "photometric {photometric}, {rows} rows, tables {tables}: mean difference {mean:.1}");
+            let mut frame = RgbImage::filled(1, 1, [0; 3]).unwrap();
+            decode_rgb_into(&tiff, &mut frame).unwrap();
+            assert_eq!(frame, got);
+            // Bounded like any frame, from its header.
+            let small = FrameBounds { max_width: 32, max_height: 32, max_pixels: 1024 };
+            assert!(matches!(decode_rgb_into_bounded(&tiff, &mut frame, small), Err(ImageError::Oversized { .. })));
+        }
+        // A strip pointing outside the file: an error naming the chunk, no panic.
+        let mut cut = jpeg_tiff(&img, 16, 2, false);
+        cut.truncate(cut.len() - 40);
+        let e = decode_rgb(&cut).unwrap_err().to_string();
+        assert!(e.contains("JPEG-compressed TIFF") && e.contains("chunk 3"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,8 @@ mod resample;
 mod rgb;
 mod spacing;
 mod tensor;
+#[cfg(feature = "image-io")]
+mod tiff_jpeg;
 mod tissue;
 
 pub use draw::{draw_line, outline_rect};
@@ -25,4 +27,6 @@ pub use resample::{Resampled, Resampler, resample};
 pub use rgb::RgbImage;
 pub use spacing::{DEFAULT_UPSAMPLE_TOLERANCE, PixelSpacing};
 pub use tensor::{Normalization, TensorLayout, field_to_planes, field_to_tensor, planes_to_tensor};
+#[cfg(feature = "image-io")]
+pub use tiff_jpeg::jpeg_chunk_stream;
 pub use tissue::{TissueTest, background_fraction, tissue_mask};

@@ -52,6 +52,8 @@ struct Level {
     compression: u16,
     predictor: u16,
     jpeg_tables: Option<Vec<u8>>,
+    /// JPEG chunks whose components are R, G, B (Photometric RGB), not YCbCr.
+    jpeg_rgb: bool,
 }
 
 /// A decoded chunk, keyed by (level, chunk index).
@@ -212,7 +214,8 @@ fn level_of(tags: &mut tiff::decoder::IfdDecoder<'_>, index: usize) -> Result<Le
     }
     let jpeg_tables =
         if compression == 7 { tags.find_tag(Tag::JPEGTables)?.map(|v| v.into_u8_vec()).transpose()? } else { None };
-    Ok(Level { width, height, chunk_w, chunk_h, offsets, counts, compression, predictor, jpeg_tables })
+    let jpeg_rgb = photometric == 2;
+    Ok(Level { width, height, chunk_w, chunk_h, offsets, counts, compression, predictor, jpeg_tables, jpeg_rgb })
 }
 
 /// Whether `b` is a reduced copy of `a` (same aspect within 2%, smaller).
@@ -332,11 +335,9 @@ impl OmeTiff {
                 out
             }
             7 => {
-                let stream = match &l.jpeg_tables {
-                    // Tables (without their EOI) then the tile (without its SOI).
-                    Some(t) if t.len() > 4 && raw.len() > 2 => [&t[..t.len() - 2], &raw[2..]].concat(),
-                    _ => raw,
-                };
+                // The shared tables merged in, and RGB components said to be RGB (else decoded
+                // as YCbCr: false colours).
+                let stream = melanoscope_shared::image::jpeg_chunk_stream(l.jpeg_tables.as_deref(), &raw, l.jpeg_rgb);
                 let img = melanoscope_shared::image::decode_rgb(&stream).map_err(|e| err(format!("JPEG: {e}")))?;
                 if (img.width(), img.height()) != (l.chunk_w, l.chunk_h) {
                     return Err(err(format!(

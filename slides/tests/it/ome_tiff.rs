@@ -128,7 +128,7 @@ fn ome_tiffs_without_spacing_or_damaged_are_refused_by_name() {
     }
     let wide_path = dir.join("wide.ome.tif");
     std::fs::write(&wide_path, &wide).unwrap();
-    let e = Slide::open(&wide_path, None).unwrap_err().to_string();
+    let e = melanoscope_shared::errors::error_chain(&Slide::open(&wide_path, None).unwrap_err());
     assert!(e.contains("wide.ome.tif") && e.contains("decode to"), "{e}");
     // Truncated inside the pixels: opening may pass, reading names the file and the chunk.
     let cut = dir.join("cut.ome.tif");
