@@ -87,7 +87,7 @@ impl TrainingOptions {
         out_dir: PathBuf,
         device: tch::Device,
     ) -> Result<melanoscope_trainer::train::fit::FitConfig> {
-        use melanoscope_trainer::train::fit::{FitConfig, Strategy};
+        use melanoscope_trainer::train::fit::{FitConfig, Progress, Strategy};
         use melanoscope_trainer::train::optim::OptimizerKind;
         Ok(FitConfig {
             arch,
@@ -122,6 +122,7 @@ impl TrainingOptions {
             },
             init_seed: self.seed,
             stop_after: None,
+            progress: Progress::Bar,
         })
     }
 }

@@ -159,6 +159,8 @@ fn train_and_evaluate(
         out_dir: dir.clone(),
         weights,
         loader: crate::data::loader::LoaderConfig { size, ..cfg.fit.loader.clone() },
+        // The grid has its bar over the runs: each run's epochs as lines under it.
+        progress: cfg.fit.progress.min(crate::train::fit::Progress::Lines),
         ..cfg.fit.clone()
     };
     let (val_s, test_s) = (samples(val), samples(test));

@@ -58,6 +58,20 @@ pub struct FitConfig {
     pub init_seed: u64,
     /// Return after this many epochs in this invocation (a time-boxed job); resume continues.
     pub stop_after: Option<u64>,
+    /// What the run shows on standard error while it trains.
+    pub progress: Progress,
+}
+
+/// What a training run shows while it runs (a CPU epoch takes minutes: it must not be silent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Progress {
+    /// Nothing (tests).
+    #[default]
+    Quiet,
+    /// A line per epoch: loss, validation AUC, time (a caller with its own progress bar).
+    Lines,
+    /// A bar over each epoch's steps as well (`train`).
+    Bar,
 }
 
 /// One epoch's record.
@@ -222,6 +236,13 @@ pub fn fit(
         total_steps: cfg.epochs * steps_per_epoch,
         final_fraction: 0.01,
     };
+    let bar = match cfg.progress {
+        Progress::Bar => indicatif::ProgressBar::new(steps_per_epoch).with_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, {elapsed} (~{eta} left)")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        ),
+        _ => indicatif::ProgressBar::hidden(),
+    };
     let mut run_here = 0u64;
     while state.epochs_done < cfg.epochs && !state.stopped_early && cfg.stop_after.is_none_or(|m| run_here < m) {
         run_here += 1;
@@ -234,8 +255,11 @@ pub fn fit(
         // make the host wait for the GPU), with its optimiser step and batch size.
         let (mut losses, mut steps) = (Vec::new(), Vec::new());
         let batches = epoch_batches(train.clone(), &cfg.loader, epoch);
+        bar.reset();
+        bar.set_message(format!("epoch {}/{}", epoch + 1, cfg.epochs));
         for staged in Feed::new(batches, cfg.loader.size, cfg.device, cfg.loader.prefetch) {
             let staged = staged?;
+            bar.inc(1);
             unread.add(&staged.batch.skipped);
             if staged.batch.is_empty() {
                 continue;
@@ -265,6 +289,7 @@ pub fn fit(
         if unread.count > 0 {
             tracing::warn!("epoch {epoch}: {}", unread.describe("training patches"));
         }
+        bar.set_message(format!("epoch {}/{}: validating", epoch + 1, cfg.epochs));
         let val_auc = validation_auc(&net, &val, cfg)?;
         state.history.push(EpochLog {
             epoch,
@@ -296,6 +321,31 @@ pub fn fit(
             let _ = std::fs::remove_file(cfg.out_dir.join(old));
         }
         tracing::info!(epoch, val_auc, loss = state.history.last().map(|h| h.train_loss), "epoch done");
+        if cfg.progress != Progress::Quiet
+            && let Some(h) = state.history.last()
+        {
+            let line = epoch_line(h, cfg.epochs, &state, cfg.patience);
+            bar.suspend(|| eprintln!("{line}"));
+        }
     }
+    bar.finish_and_clear();
     Ok(state)
+}
+
+/// One finished epoch as a line: where the run is, its loss, validation AUC, time.
+pub fn epoch_line(h: &EpochLog, epochs: u64, state: &FitState, patience: u64) -> String {
+    let best = if state.best_epoch == Some(h.epoch) { " (best so far, saved)" } else { "" };
+    let stop = if state.stopped_early {
+        format!("; stopping: {patience} epochs without a better validation AUC")
+    } else {
+        String::new()
+    };
+    format!(
+        "epoch {}/{epochs}: train loss {:.4}, validation AUC {:.4}{best}, learning rate {:.2e}, {:.0} s{stop}",
+        h.epoch + 1,
+        h.train_loss,
+        h.val_auc,
+        h.lr_end,
+        h.seconds
+    )
 }

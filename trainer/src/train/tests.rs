@@ -294,7 +294,30 @@ mod fitting {
             speed: crate::train::mixed::SpeedConfig::FP32,
             init_seed: 11,
             stop_after: None,
+            progress: crate::train::fit::Progress::Quiet,
         }
+    }
+
+    /// The line `train` prints after each epoch (it printed nothing for minutes on a CPU).
+    #[test]
+    fn each_epoch_is_one_line_with_loss_auc_and_time() {
+        use crate::train::fit::{EpochLog, FitState, epoch_line};
+        let h = EpochLog {
+            epoch: 2,
+            train_loss: 0.41234,
+            val_auc: 0.93125,
+            lr_end: 2.1e-4,
+            seconds: 54.2,
+            skipped_samples: 0,
+        };
+        let state = FitState { best_epoch: Some(2), ..FitState::default() };
+        let line = epoch_line(&h, 10, &state, 3);
+        assert_eq!(
+            line,
+            "epoch 3/10: train loss 0.4123, validation AUC 0.9313 (best so far, saved), learning rate 2.10e-4, 54 s"
+        );
+        let stopped = FitState { best_epoch: Some(0), stopped_early: true, ..FitState::default() };
+        assert!(epoch_line(&h, 10, &stopped, 3).ends_with("; stopping: 3 epochs without a better validation AUC"));
     }
 
     #[test]

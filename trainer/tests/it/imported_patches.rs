@@ -90,6 +90,8 @@ fn imported_224px_patches_split_train_evaluate_and_export_at_their_size() {
     );
     assert!(ok, "{text}");
     assert!(text.contains("224x224 px (not the study's 256; export uses 224)"), "{text}");
+    // A line for the epoch, with its loss, validation AUC and time (it trained in silence).
+    assert!(text.contains("epoch 1/1: train loss ") && text.contains(", validation AUC "), "{text}");
     let info = std::fs::read_to_string(elsewhere.join("run/run.json")).unwrap();
     assert!(info.contains("\"patch_size\": 224"), "{info}");
     let ckpt = elsewhere.join("run/best.safetensors").display().to_string();
