@@ -10,8 +10,8 @@ use crate::train::task::{Task, task_samples};
 use melanoscope_engine::{Engine, EngineError, Outputs, pooled};
 use melanoscope_shared::formats::{FamiliarityScorer, FormatError, ModelBundleMeta, ModelFile};
 use melanoscope_shared::image::{
-    FieldRect, ImageError, Normalization, RgbImage, TensorLayout, TissueTest, background_fraction, field_to_tensor,
-    load_rgb,
+    DEFAULT_UPSAMPLE_TOLERANCE, FieldRect, ImageError, Normalization, PixelSpacing, RgbImage, TensorLayout, TissueTest,
+    background_fraction, field_to_tensor, load_rgb, resample,
 };
 use melanoscope_slides::manifest::{ManifestError, read_manifest};
 use melanoscope_slides::slide::Magnification;
@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 pub struct OutsideSet {
     pub name: String,
     pub paths: Vec<PathBuf>,
+    /// The images' µm per pixel: they are resampled to the bundle's before fields are cut (as
+    /// the edge resamples a camera frame). `None`: taken as at the bundle's µm/px already.
+    pub um_per_px: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +254,14 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
         for path in images_of(&set.name, &set.paths)? {
             let image = |source| OodError::Image { set: set.name.clone(), path: path.clone(), source };
             let img = load_rgb(&path).map_err(image)?;
+            // At the model's scale, as the edge sees a calibrated camera's frame.
+            let img = match set.um_per_px {
+                Some(um) if (um - meta.um_per_px).abs() > 1e-9 => {
+                    let spacing = PixelSpacing::isotropic(um).map_err(image)?;
+                    resample(&img, spacing, meta.um_per_px, DEFAULT_UPSAMPLE_TOLERANCE).map_err(image)?.image
+                }
+                _ => img,
+            };
             let (tissue, all) = fields_of(&img, side, plan.per_image).map_err(image)?;
             if all.is_empty() {
                 continue;
@@ -350,15 +361,25 @@ pub fn to_markdown(r: &OodReport) -> String {
     s
 }
 
-/// `name=path[,path…]` of `--outside`.
+/// `NAME[@UM_PER_PX]=PATH[,PATH…]` of `--outside`.
 pub fn parse_outside(s: &str) -> Result<OutsideSet, String> {
-    let (name, paths) = s.split_once('=').ok_or_else(|| format!("{s:?}; expected NAME=PATH[,PATH...]"))?;
+    let expected = "expected NAME=PATH[,PATH...], or NAME@UM_PER_PX=PATH[,PATH...] for images at another scale";
+    let (name, paths) = s.split_once('=').ok_or_else(|| format!("{s:?}; {expected}"))?;
+    let (name, um_per_px) = match name.split_once('@') {
+        Some((n, um)) => {
+            let v = um.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+            let v = v.ok_or_else(|| format!("{s:?}: µm/px {um:?} is not a positive number; {expected}"))?;
+            (n, Some(v))
+        }
+        None => (name, None),
+    };
     if name.trim().is_empty() || paths.trim().is_empty() {
-        return Err(format!("{s:?}; expected NAME=PATH[,PATH...] with a name and at least one path"));
+        return Err(format!("{s:?}; {expected}, with a name and at least one path"));
     }
     Ok(OutsideSet {
         name: name.trim().into(),
         paths: paths.split(',').map(|p| Path::new(p.trim()).to_path_buf()).collect(),
+        um_per_px,
     })
 }
 
@@ -369,8 +390,15 @@ mod tests {
     #[test]
     fn outside_sets_parse_and_fields_prefer_tissue() {
         let set = parse_outside("pen=a.png, b/").unwrap();
-        assert_eq!((set.name.as_str(), set.paths.len()), ("pen", 2));
+        assert_eq!((set.name.as_str(), set.paths.len(), set.um_per_px), ("pen", 2, None));
         assert!(parse_outside("nameless").unwrap_err().contains("NAME=PATH"));
+        // A set at its own scale (it was scored at its pixel size, not the model's).
+        let ome = parse_outside("lung-ome@0.346=slides/roi.ome.tif").unwrap();
+        assert_eq!((ome.name.as_str(), ome.um_per_px), ("lung-ome", Some(0.346)));
+        for bad in ["x@=a.png", "x@-1=a.png", "x@abc=a.png", "@0.5=a.png"] {
+            let e = parse_outside(bad).unwrap_err();
+            assert!(e.contains("UM_PER_PX") || e.contains("name"), "{bad}: {e}");
+        }
         // Left half tissue pink, right half white: 2 of 4 fields have tissue.
         let mut img = RgbImage::filled(64, 64, [250, 250, 250]).unwrap();
         for y in 0..64 {

@@ -21,7 +21,9 @@ pub struct OodArgs {
     /// In-distribution test fields scored.
     #[arg(long, default_value_t = 256)]
     pub fields: usize,
-    /// An outside set: NAME=PATH[,PATH...] (image files or folders of them); repeat for more.
+    /// An outside set: NAME=PATH[,PATH...] (image files or folders of them), or
+    /// NAME@UM_PER_PX=PATH[,...] for images at another µm/px (resampled to the bundle's, as the
+    /// edge resamples a calibrated camera's frames); repeat for more.
     #[arg(long = "outside", value_parser = parse_outside)]
     pub outside: Vec<OutsideSet>,
     /// Fields cut from one outside image at most.

@@ -60,10 +60,17 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
         magnification: Magnification { name: "10X".into(), um_per_px: MODEL_UM },
         fields: 64,
         outside: vec![
-            OutsideSet { name: "ovary".into(), paths: vec![data.join("images/hgsc_nest.jpg")] },
+            OutsideSet { name: "ovary".into(), paths: vec![data.join("images/hgsc_nest.jpg")], um_per_px: None },
+            // The same image said to be at half the model's µm/px: resampled (halved) first.
+            OutsideSet {
+                name: "ovary-finer".into(),
+                paths: vec![data.join("images/hgsc_nest.jpg")],
+                um_per_px: Some(MODEL_UM / 2.0),
+            },
             OutsideSet {
                 name: "glass".into(),
                 paths: vec![data.join("tiles/no-tissue.png"), data.join("tiles/almost-white-1.png")],
+                um_per_px: None,
             },
         ],
         per_image: 8,
@@ -83,11 +90,14 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
     assert!(!glass.tissue_fields_only && glass.auroc >= 0.95, "glass is scored unfiltered: {glass:?}");
     // The tiny model sees hue: DAB brown and aniline blue are far from eosin.
     assert!(set("non-he-ihc-dab").auroc >= 0.95 && set("non-he-trichrome").auroc >= 0.95, "{r:?}");
-    assert_eq!(r.sets.len(), 5);
+    assert_eq!(r.sets.len(), 6);
+    // Scored at the model's scale, not its own pixel size: other fields, other scores.
+    let finer = set("ovary-finer");
+    assert!(finer.median_score != ovary.median_score, "resampled before scoring: {finer:?} vs {ovary:?}");
 
     // An outside image that does not read is named.
     let missing = OodPlan {
-        outside: vec![OutsideSet { name: "gone".into(), paths: vec![dir.join("nowhere.png")] }],
+        outside: vec![OutsideSet { name: "gone".into(), paths: vec![dir.join("nowhere.png")], um_per_px: None }],
         restained: false,
         ..plan.clone()
     };
