@@ -92,6 +92,12 @@ pub enum FrameThresholdError {
         "the camera's {frame_um_per_px} µm/px is coarser than the model's {model_um_per_px}: its frames cannot give the model's fields"
     )]
     TooCoarse { frame_um_per_px: f64, model_um_per_px: f64 },
+    #[error(
+        "no validation slide is as large as a camera frame ({width}x{height} px at {um_per_px} µm/px): {slides} \
+         slide(s) smaller, e.g. {example}; frames are cut from real pixels only (an imported patch set holds \
+         patches, not slides), so the patch threshold stays the bundle's"
+    )]
+    NoWholeFrames { width: u32, height: u32, um_per_px: f64, slides: usize, example: String },
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
@@ -153,6 +159,7 @@ pub fn validation_frames(
     let mut extractor = FieldExtractor::new(frame_extract_config(model.um_per_px, model.side, model.normalization))?;
     let per = 3 * side * side;
     let mut report = FrameThresholdReport { frames: Vec::new(), skipped: Vec::new(), without_tissue: 0 };
+    let mut too_small = Vec::new();
     for (path, mut slide_rows) in by_slide {
         slide_rows.sort_by_key(|r| (r.y0, r.x0));
         let first = slide_rows[0];
@@ -185,6 +192,16 @@ pub fn validation_frames(
             (f64::from(plan.width) * level.scale).round() as u32,
             (f64::from(plan.height) * level.scale).round() as u32,
         );
+        // A window is cut from real pixels only: a slide (or an imported patch) smaller than
+        // the camera's frame would be padded with glass the camera never shows, and the frame
+        // threshold chosen on it written into the bundle (it set one of 0.045 on a sound model).
+        let Some(dims) = slide.levels().get(level.level as usize) else { continue };
+        if u64::from(w) > dims.width || u64::from(h) > dims.height {
+            too_small
+                .push(format!("{} ({}x{} px, the frame {w}x{h} px there)", first.slide_id, dims.width, dims.height));
+            continue;
+        }
+        let level0 = slide.levels().first().map_or((0, 0), |l| (l.width, l.height));
         for row in spread(&slide_rows, plan.per_slide) {
             let patch = (row.x0 + row.size0 / 2, row.y0 + row.size0 / 2);
             let centre = match row.region_id.and_then(|id| regions.get(&id)) {
@@ -192,7 +209,12 @@ pub fn validation_frames(
                 _ => patch,
             };
             let half = |n: u32| (f64::from(n) * downsample / 2.0) as i64;
-            let (x0, y0) = ((centre.0 - half(w)).max(0) as u64, (centre.1 - half(h)).max(0) as u64);
+            // Inside the slide: a window at an edge is moved in, not padded.
+            let span = |n: u32| (f64::from(n) * downsample).ceil() as u64;
+            let (x0, y0) = (
+                ((centre.0 - half(w)).max(0) as u64).min(level0.0.saturating_sub(span(w))),
+                ((centre.1 - half(h)).max(0) as u64).min(level0.1.saturating_sub(span(h))),
+            );
             let mut window = match slide.read_rgb(level.level, x0, y0, w, h) {
                 Ok(img) => img,
                 Err(e) => {
@@ -226,6 +248,18 @@ pub fn validation_frames(
                 probability: plan.aggregation.apply(&mut probabilities),
             });
         }
+    }
+    if report.frames.is_empty() && !too_small.is_empty() {
+        return Err(FrameThresholdError::NoWholeFrames {
+            width: plan.width,
+            height: plan.height,
+            um_per_px: plan.um_per_px,
+            slides: too_small.len(),
+            example: too_small[0].clone(),
+        });
+    }
+    for s in too_small {
+        report.skipped.push((s, "smaller than a camera frame: no window cut from real pixels".into()));
     }
     Ok(report)
 }

@@ -574,7 +574,9 @@ fn frame_decision(
     let report =
         match validation_frames(&patches.rows, &patches.split, plan.task, &plan.magnification.name, &model, frames) {
             Ok(r) => r,
-            Err(e @ FrameThresholdError::NoSlides { .. }) => return Ok(Err(e)),
+            Err(e @ (FrameThresholdError::NoSlides { .. } | FrameThresholdError::NoWholeFrames { .. })) => {
+                return Ok(Err(e));
+            }
             Err(e) => return Err(e.into()),
         };
     let chosen = choose_frame_threshold(&report.frames, patch, plan.uncertain_band, frames);

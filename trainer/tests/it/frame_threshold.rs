@@ -94,6 +94,25 @@ fn validation_frames_are_screened_as_the_edge_screens_and_choose_a_separating_th
         let e = validation_frames(&manifest, &split, Task::MmVsNevi, "10X", &model, &bad).unwrap_err();
         assert!(e.to_string().contains("expected 16 to 16384 px a side"), "{e}");
     }
+    // Imported patches (each "slide" a 256 px patch image): no window fits in real pixels, so
+    // no frame is made of padding and the patch threshold is kept, with why. Before, frames
+    // padded with glass chose a threshold of 0.045 that went into the bundle.
+    let patches: Vec<ManifestRow> = manifest
+        .iter()
+        .filter(|r| r.slide_id.starts_with('s'))
+        .enumerate()
+        .map(|(i, r)| {
+            let file = dir.join(format!("patch-{i}.png"));
+            let slide = melanoscope_slides::slide::Slide::open(Path::new(&r.slide), None).unwrap();
+            let img = slide.read_rgb(0, r.x0 as u64, r.y0 as u64, r.size0 as u32, r.size0 as u32).unwrap();
+            melanoscope_shared::image::save_rgb(&file, &img).unwrap();
+            ManifestRow { slide: file.display().to_string(), x0: 0, y0: 0, ..r.clone() }
+        })
+        .collect();
+    let e = validation_frames(&patches, &split, Task::MmVsNevi, "10X", &model, &plan).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("real pixels") && text.contains("patch threshold stays"), "{text}");
+    assert!(text.contains("12 slide(s) smaller"), "every patch file was measured: {text}");
     // No validation slide at another magnification.
     let e = validation_frames(&manifest, &split, Task::MmVsNevi, "40X", &model, &plan).unwrap_err();
     assert!(e.to_string().contains("no validation slide"), "{e}");
