@@ -229,6 +229,9 @@ fn evaluation(page: &mut Page) -> Result<(), Skip> {
             Ok(report) => {
                 page.push(&format!("<h3>{}</h3>\n", escape(&folder_name(&dir))));
                 page.push(&table(&BINARY_HEADERS, &binary_levels(&report.levels)));
+                if let Some(note) = report.one_patch_units_note() {
+                    page.push(&format!("<p><strong>{}</strong></p>\n", escape(&note)));
+                }
             }
             Err(skip) => page.skip(skip),
         }

@@ -262,6 +262,9 @@ impl EvaluationReport {
                 cell(&l.f1)
             );
         }
+        if let Some(note) = self.one_patch_units_note() {
+            let _ = writeln!(s, "\n{note}");
+        }
         s.push_str("\nTest units called melanoma, by lesion type:\n\n| level | ");
         let labels: Vec<&String> =
             self.levels.first().map(|l| l.positive_rate_by_label.keys().collect()).unwrap_or_default();
@@ -277,6 +280,28 @@ impl EvaluationReport {
             let _ = writeln!(s, "| {} | {} |", l.level, cells.join(" | "));
         }
         s
+    }
+
+    /// A note when the slide or patient rows hold as many units as the patch row: each slide
+    /// (patient) is one patch, as in a public patch set with a patient per file. Those rows then
+    /// say nothing beyond the patch row, and near-duplicate patches of one lesion may sit on both
+    /// sides of the split.
+    pub fn one_patch_units_note(&self) -> Option<String> {
+        let patches = self.levels.iter().find(|l| l.level == Level::Patch)?.units;
+        let same: Vec<&str> = self
+            .levels
+            .iter()
+            .filter(|l| l.level != Level::Patch && l.units == patches)
+            .map(|l| l.level.name())
+            .collect();
+        (!same.is_empty() && patches > 0).then(|| {
+            format!(
+                "Note: the {} row(s) hold as many test units as the patch row ({patches}): each is a single patch here \
+                 (patient ids one per file?). They add nothing beyond the patch row, and near-duplicate patches of one \
+                 lesion may lie in both training and test; give each patch its real patient (import-patches --patients).",
+                same.join(" and ")
+            )
+        })
     }
 
     /// One CSV row per level and metric: level,metric,estimate,lower,upper.

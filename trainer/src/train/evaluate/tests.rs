@@ -89,3 +89,20 @@ fn a_patient_with_one_melanoma_slide_is_a_melanoma_patient_and_single_class_vali
     let err = evaluate_binary(&only_nevi, &test, Aggregation::Mean, 50, 1).unwrap_err().to_string();
     assert!(err.contains("patch-level validation"), "{err}");
 }
+
+/// One patch a patient (a public patch set's per-file ids): the report says the slide and
+/// patient rows only repeat the patch row (they equalled it with no note); real patients, none.
+#[test]
+fn single_patch_patients_are_noted_under_the_table() {
+    let (val, test) = data();
+    let r = evaluate_binary(&val, &test, Aggregation::Mean, 50, 7).unwrap();
+    assert_eq!(r.one_patch_units_note(), None);
+    assert!(!r.markdown("t").contains("Note:"));
+    let one = |id: &str, label: &str, p: f64| patient(id, label, &[p]);
+    let val = [one("A", "MM", 0.8), one("B", "IN", 0.2), one("C", "MM", 0.7), one("D", "CN", 0.3)].concat();
+    let test = [one("E", "MM", 0.9), one("F", "IN", 0.1), one("G", "MM", 0.6), one("H", "JN", 0.4)].concat();
+    let r = evaluate_binary(&val, &test, Aggregation::Mean, 50, 7).unwrap();
+    let note = r.one_patch_units_note().expect("a note");
+    assert!(note.contains("slide and patient row(s)") && note.contains("(4)") && note.contains("--patients"), "{note}");
+    assert!(r.markdown("t").contains(&note));
+}
