@@ -99,8 +99,28 @@ SITE
   grep -q "web view at http://127.0.0.1:$port/?token=" "$root/web.err" || { cat "$root/web.err"; echo "no web view" >&2; exit 1; }
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/")" = 401 ]
   curl -sf "http://127.0.0.1:$port/status.json?token=$token" | grep -q '"role":"control"'
-  curl -s --max-time 30 "http://127.0.0.1:$port/stream.mjpg?token=$token" 2>/dev/null | head -c 65536 | grep -aq "Content-Type: image/jpeg" \
-    || { echo "no frame on the web view's stream under qemu" >&2; exit 1; }
+  # The first whole part of the stream: its head, then as many bytes as it says, a JPEG.
+  # (Read by Python, not `curl | grep`: the stream never ends, and under pipefail the pipeline
+  # would fail on curl's time limit or head's broken pipe whatever grep found.)
+  python3 - "$port" "$token" <<'PY' || { cat "$root/web.err"; echo "no frame on the web view's stream under qemu" >&2; exit 1; }
+import re, socket, sys, time
+port, token = int(sys.argv[1]), sys.argv[2]
+deadline = time.monotonic() + 120
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(f"GET /stream.mjpg?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+data = b""
+while time.monotonic() < deadline:
+    m = re.search(rb"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: (\d+)\r\n\r\n", data)
+    if m and len(data) >= m.end() + int(m.group(1)):
+        jpeg = data[m.end():m.end() + int(m.group(1))]
+        assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9", "the part is not a whole JPEG"
+        sys.exit(0)
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.exit(f"{len(data)} bytes and no whole JPEG part: {data[:200]!r}")
+PY
   kill -TERM "$web_pid"
   wait "$web_pid" || { cat "$root/web.err"; echo "the web session did not end cleanly" >&2; exit 1; }
   echo "ok: $deb serves the web view under qemu"
