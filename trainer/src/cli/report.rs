@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// The run folder (what `make demo` writes to out/demo).
+    /// The run folder: what `make demo` writes to out/demo, or a lab's own, laid out as its
+    /// commands wrote it (each part is found by what its file holds, 4 folders deep; what is
+    /// not found is named).
     #[arg(long)]
     pub run: PathBuf,
     /// Folder for index.html and its assets/ (default: <run>/report).

@@ -5,6 +5,7 @@
 //! missing or damaged is skipped with a note that names it and why; the rest is written.
 
 mod html;
+mod layout;
 mod sections;
 
 pub use melanoscope_pagecheck as browser;
@@ -61,6 +62,7 @@ pub(crate) struct Page {
     sections: Vec<String>,
     skipped: Vec<Skipped>,
     assets: Vec<String>,
+    layout: layout::Layout,
 }
 
 /// Largest JSON file read (a report, a summary); anything bigger is not one of ours.
@@ -87,6 +89,28 @@ impl Page {
 
     pub(crate) fn run(&self) -> &Path {
         &self.run
+    }
+
+    /// A relative link from the page to `path` (a file left where it is, like a case page).
+    pub(crate) fn link(&self, path: &Path) -> String {
+        let common = self.out.components().zip(path.components()).take_while(|(a, b)| a == b).count();
+        let ups = self.out.components().count() - common;
+        let mut link: Vec<String> = vec!["..".into(); ups];
+        link.extend(path.components().skip(common).map(|c| c.as_os_str().to_string_lossy().into_owned()));
+        // Percent-encoded, so that a folder name with spaces or `#` stays one link.
+        let mut href = String::new();
+        for b in link.join("/").bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                href.push(char::from(b));
+            } else {
+                href.push_str(&format!("%{b:02X}"));
+            }
+        }
+        href
+    }
+
+    pub(crate) fn layout(&self) -> &layout::Layout {
+        &self.layout
     }
 
     /// The file at `path` read as its writer's type `T`; the skip names the file and what is
@@ -182,9 +206,14 @@ pub fn write_report(run: &Path, out: &Path) -> Result<ReportOutcome, ReportError
         move |source| ReportError::Io { path, source }
     };
     std::fs::create_dir_all(out.join("assets")).map_err(io(&out.join("assets")))?;
+    // Absolute, so that the parts' paths and the summaries' absolute paths compare.
+    let run = std::fs::canonicalize(run).map_err(io(run))?;
+    let out = std::fs::canonicalize(out).map_err(io(out))?;
+    let layout = layout::Layout::find(&run, &out);
     let mut page = Page {
-        run: run.to_path_buf(),
-        out: out.to_path_buf(),
+        run: run.clone(),
+        out: out.clone(),
+        layout,
         body: String::new(),
         section: String::new(),
         sections: Vec::new(),

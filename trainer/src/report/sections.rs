@@ -4,7 +4,7 @@
 //! skipped with a note ([`Skip::Damaged`]) and the section goes on.
 
 use super::html::{escape, interval, interval_opt, num, table};
-use super::{Page, Skip};
+use super::{Page, Skip, layout};
 use crate::experiment::grid::{Outcome, RunResult};
 use crate::explain::run::ExplainSummary;
 use crate::export::bench_report::BenchExportReport;
@@ -39,62 +39,37 @@ pub(crate) const ALL: &[(&str, Build)] = &[
     ("Speed", speed),
 ];
 
-/// The run's sub-folders (sorted) that hold `file`, and whose name passes `keep`.
-fn folders_with(run: &Path, file: &str, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(run) else { return Vec::new() };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().and_then(|n| n.to_str()).is_some_and(&keep) && p.join(file).is_file())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-/// Files under `dir` (at most `depth` folders down) whose name ends with `suffix`, sorted.
-fn files_ending(dir: &Path, suffix: &str, depth: usize) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        if p.is_dir() && depth > 0 {
-            out.extend(files_ending(&p, suffix, depth - 1));
-        } else if p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(suffix)) {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 fn folder_name(p: &Path) -> String {
     p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 const LABELS: [&str; 4] = ["MM", "IN", "CN", "JN"];
 
-/// The evaluation folders (`eval*`) of the run.
-fn evaluations(page: &Page) -> Vec<PathBuf> {
-    folders_with(page.run(), names::EVAL_REPORT, |n| n.starts_with("eval"))
+/// A part's folder, as the page names it: its path in the run, or "the run folder".
+fn part_name(page: &Page, dir: &Path) -> String {
+    let name = page.name(dir);
+    if name.is_empty() { "the run folder".into() } else { name }
 }
 
 /// The few figures a pathologist looks at first: how the edge did on frames whose lesion is
 /// known, and how the model did on the test patients. Details are in the sections below.
 fn glance(page: &mut Page) -> Result<(), Skip> {
     let mut items = Vec::new();
-    let screen = page.run().join(names::SCREEN_SUMMARY);
-    if screen.is_file()
-        && let Ok(ScreenSummary { truth: Some(t), .. }) = page.read(&screen)
-    {
-        items.push(format!(
-            "<li><strong>Edge: {} of {} replayed camera frames right</strong> (see Screening at the edge)</li>",
-            t.right, t.total
-        ));
+    for screen in &page.layout().screens {
+        if let Ok(ScreenSummary { truth: Some(t), .. }) = page.read(screen) {
+            items.push(format!(
+                "<li><strong>Edge: {} of {} replayed camera frames right</strong> (see Screening at the edge)</li>",
+                t.right, t.total
+            ));
+        }
     }
-    for dir in evaluations(page) {
-        let Ok(report) = page.read::<EvaluationReport>(&dir.join(names::EVAL_REPORT)) else { continue };
+    for file in &page.layout().evaluations {
+        let Ok(report) = page.read::<EvaluationReport>(file) else { continue };
+        let dir = file.parent().unwrap_or(page.run());
         for l in report.levels.iter().filter(|l| matches!(l.level.name(), "patch" | "slide")) {
             items.push(format!(
                 "<li>{}: {} AUC {} on {} test {}</li>",
-                escape(&folder_name(&dir)),
+                escape(&part_name(page, dir)),
                 l.level.name(),
                 interval(&l.auc),
                 l.units,
@@ -103,20 +78,31 @@ fn glance(page: &mut Page) -> Result<(), Skip> {
         }
     }
     if items.is_empty() {
-        return Err(Skip::Absent("neither a screening against truth nor an evaluation in the run folder"));
+        return Err(Skip::Absent(
+            "neither a screening against truth (screen --truth --summary) nor an evaluation (evaluate's report.json) \
+             in the run folder",
+        ));
     }
     page.push(&format!("<ul>\n{}\n</ul>\n", items.join("\n")));
     Ok(())
 }
 
 fn cohort(page: &mut Page) -> Result<(), Skip> {
-    let sets = folders_with(page.run(), names::PATCH_MANIFEST, |_| true);
+    let sets = page.layout().patch_sets.clone();
     if sets.is_empty() {
-        return Err(Skip::Absent("no patch set (a folder with manifest.parquet) in the run folder"));
+        return Err(Skip::Absent(
+            "no patch set (a manifest.parquet from patch, a *.parquet from import-patches) in the run folder \
+             (looked 4 folders deep)",
+        ));
     }
-    for dir in sets {
-        let name = folder_name(&dir);
-        let rows = match read_manifest(&dir.join(names::PATCH_MANIFEST)) {
+    for manifest in sets {
+        let dir = manifest.parent().unwrap_or(page.run()).to_path_buf();
+        let name = if manifest.file_name().is_some_and(|n| n == names::PATCH_MANIFEST) {
+            part_name(page, &dir)
+        } else {
+            page.name(&manifest)
+        };
+        let rows = match read_manifest(&manifest) {
             Ok(r) => r,
             Err(e) => {
                 page.skip(Skip::Damaged {
@@ -157,7 +143,7 @@ fn cohort(page: &mut Page) -> Result<(), Skip> {
         ));
         page.push(&table(&["magnification", "MM", "IN", "CN", "JN", "all"], &table_rows));
         let report = dir.join(names::PATCH_REPORT);
-        if report.is_file() {
+        if manifest.file_name().is_some_and(|n| n == names::PATCH_MANIFEST) && report.is_file() {
             match page.read::<ReportFile>(&report) {
                 Ok(r) => {
                     page.push(&format!("<p>{} slides in the patch job, {} failed.</p>\n", r.slides.len(), r.failed))
@@ -166,7 +152,7 @@ fn cohort(page: &mut Page) -> Result<(), Skip> {
             }
         }
     }
-    for split in files_ending(page.run(), names::SPLIT_SUFFIX, 1) {
+    for split in page.layout().splits.clone() {
         match PatientSplit::load(&split) {
             Ok(s) => {
                 let counts = s.counts();
@@ -219,15 +205,18 @@ const BINARY_HEADERS: [&str; 9] =
     ["level", "units", "melanoma", "threshold (validation)", "AUC", "sensitivity", "specificity", "precision", "F1"];
 
 fn evaluation(page: &mut Page) -> Result<(), Skip> {
-    let runs = evaluations(page);
+    let runs = page.layout().evaluations.clone();
     if runs.is_empty() {
-        return Err(Skip::Absent("no evaluation (an eval-* folder with report.json) in the run folder"));
+        return Err(Skip::Absent(
+            "no evaluation (a report.json from evaluate) in the run folder (looked 4 folders deep)",
+        ));
     }
     page.push("<p>Test patients only; thresholds chosen on the validation patients; 95% bootstrap intervals.</p>\n");
-    for dir in runs {
-        match page.read::<EvaluationReport>(&dir.join(names::EVAL_REPORT)) {
+    for file in runs {
+        match page.read::<EvaluationReport>(&file) {
             Ok(report) => {
-                page.push(&format!("<h3>{}</h3>\n", escape(&folder_name(&dir))));
+                let name = part_name(page, file.parent().unwrap_or(page.run()));
+                page.push(&format!("<h3>{}</h3>\n", escape(&name)));
                 page.push(&table(&BINARY_HEADERS, &binary_levels(&report.levels)));
                 if let Some(note) = report.one_patch_units_note() {
                     page.push(&format!("<p><strong>{}</strong></p>\n", escape(&note)));
@@ -239,12 +228,21 @@ fn evaluation(page: &mut Page) -> Result<(), Skip> {
     Ok(())
 }
 
-fn experiment_list(page: &Page) -> Result<Vec<RunResult>, Skip> {
-    let path = page.run().join(names::EXPERIMENTS);
-    if !path.is_file() {
-        return Err(Skip::Absent("no experiment grid (experiments/experiments.json) in the run folder"));
+/// Every grid's runs, each with the folder of its plots (`runs/` beside experiments.json).
+fn experiment_list(page: &Page) -> Result<Vec<(PathBuf, RunResult)>, Skip> {
+    let files = &page.layout().experiments;
+    if files.is_empty() {
+        return Err(Skip::Absent(
+            "no experiment grid (an experiments.json from experiment) in the run folder (looked 4 folders deep)",
+        ));
     }
-    page.read(&path)
+    let mut all = Vec::new();
+    for file in files {
+        let runs = file.with_file_name("runs");
+        let list: Vec<RunResult> = page.read(file)?;
+        all.extend(list.into_iter().map(|r| (runs.clone(), r)));
+    }
+    Ok(all)
 }
 
 /// An experiment's test levels by name, each with its AUC (macro one-vs-rest for the nevi).
@@ -263,7 +261,7 @@ fn level_aucs(outcome: &Outcome) -> Vec<(String, Option<&ConfidenceInterval>)> {
 fn experiments(page: &mut Page) -> Result<(), Skip> {
     let list = experiment_list(page)?;
     let mut rows = Vec::new();
-    for e in &list {
+    for (_, e) in &list {
         let levels = level_aucs(&e.outcome);
         let auc = |name: &str| levels.iter().find(|(l, _)| l == name).map_or("–".into(), |(_, a)| interval_opt(*a));
         rows.push(vec![
@@ -294,8 +292,8 @@ fn experiments(page: &mut Page) -> Result<(), Skip> {
 
 fn curves(page: &mut Page) -> Result<(), Skip> {
     let list = experiment_list(page)?;
-    for e in &list {
-        let dir = page.run().join(names::EXPERIMENT_RUNS).join(format!("{}-{}", e.arch, e.preset.replace('@', "-")));
+    for (runs, e) in &list {
+        let dir = runs.join(format!("{}-{}", e.arch, e.preset.replace('@', "-")));
         // What the grid writes for this run: a confusion matrix per level, and the ROC
         // curves of a two-class task.
         let mut expected: Vec<String> =
@@ -316,12 +314,15 @@ fn curves(page: &mut Page) -> Result<(), Skip> {
 }
 
 fn explanations(page: &mut Page) -> Result<(), Skip> {
-    let runs = folders_with(page.run(), names::EXPLAIN_SUMMARY, |n| n.starts_with("explain"));
+    let runs = page.layout().explanations.clone();
     if runs.is_empty() {
-        return Err(Skip::Absent("no explanation (an explain-* folder with summary.json) in the run folder"));
+        return Err(Skip::Absent(
+            "no explanation (a summary.json from explain) in the run folder (looked 4 folders deep)",
+        ));
     }
-    for dir in runs {
-        let summary: ExplainSummary = match page.read(&dir.join(names::EXPLAIN_SUMMARY)) {
+    for file in runs {
+        let dir = file.parent().unwrap_or(page.run()).to_path_buf();
+        let summary: ExplainSummary = match page.read(&file) {
             Ok(s) => s,
             Err(skip) => {
                 page.skip(skip);
@@ -332,7 +333,7 @@ fn explanations(page: &mut Page) -> Result<(), Skip> {
         page.push(&format!(
             "<h3>{}</h3>\n<p>{} on the test slides. Pointing game (the hottest patch inside the delineated melanoma): \
              {} of melanoma slides; mean Dice of the regions of interest with the lesion masks: {}.</p>\n",
-            escape(&folder_name(&dir)),
+            escape(&part_name(page, &dir)),
             escape(&summary.method),
             num(loc.pointing_game_hit_rate, 2),
             num(loc.mean_dice, 2)
@@ -372,9 +373,12 @@ fn explanations(page: &mut Page) -> Result<(), Skip> {
 }
 
 fn agreement(page: &mut Page) -> Result<(), Skip> {
-    let files = files_ending(&page.run().join(names::EXPORT_DIR), names::AGREEMENT_SUFFIX, 2);
+    let files = page.layout().agreements.clone();
     if files.is_empty() {
-        return Err(Skip::Absent("no INT8 agreement report (export/**/*.agreement.json) in the run folder"));
+        return Err(Skip::Absent(
+            "no INT8 agreement report (a *.agreement.json from export --also-form int8) in the run folder \
+             (looked 4 folders deep)",
+        ));
     }
     let mut rows = Vec::new();
     for f in files {
@@ -411,12 +415,13 @@ fn agreement(page: &mut Page) -> Result<(), Skip> {
 const MAX_BUNDLE_BYTES: u64 = 2 << 30;
 
 fn model_cards(page: &mut Page) -> Result<(), Skip> {
-    let export = page.run().join(names::EXPORT_DIR);
-    let bundles = files_ending(&export, names::BUNDLE_SUFFIX, 2);
+    let bundles = page.layout().bundles.clone();
     if bundles.is_empty() {
-        return Err(Skip::Absent("no model bundle (export/**/*.mscm) in the run folder"));
+        return Err(Skip::Absent("no model bundle (a *.mscm from export) in the run folder (looked 4 folders deep)"));
     }
-    let keys: Vec<(String, String)> = files_ending(&export, ".public", 1)
+    let keys: Vec<(String, String)> = page
+        .layout()
+        .keys
         .iter()
         .filter_map(|k| {
             let key = melanoscope_shared::formats::read_key_file(k).ok()?;
@@ -494,11 +499,27 @@ fn model_cards(page: &mut Page) -> Result<(), Skip> {
 }
 
 fn screening(page: &mut Page) -> Result<(), Skip> {
-    let path = page.run().join(names::SCREEN_SUMMARY);
-    if !path.is_file() {
-        return Err(Skip::Absent("no edge screening (screen/summary.json) in the run folder"));
+    let files = page.layout().screens.clone();
+    if files.is_empty() {
+        return Err(Skip::Absent(
+            "no edge screening (a summary.json from melanoscope-edge screen --summary) in the run folder \
+             (looked 4 folders deep)",
+        ));
     }
-    let summary: ScreenSummary = page.read(&path)?;
+    for path in files {
+        match page.read::<ScreenSummary>(&path) {
+            Ok(summary) => screen_summary(page, &path, &summary),
+            Err(skip) => page.skip(skip),
+        }
+    }
+    Ok(())
+}
+
+/// One session's summary: its counts, and each frame with its verdict, truth and snapshot.
+fn screen_summary(page: &mut Page, path: &Path, summary: &ScreenSummary) {
+    if page.layout().screens.len() > 1 {
+        page.push(&format!("<h3>{}</h3>\n", escape(&page.name(path))));
+    }
     let s = &summary.stats;
     page.push(&format!(
         "<p>{} frames replayed: {} screened, {} stopped by a gate (focus, exposure, tissue), {} corrupt.</p>\n",
@@ -518,17 +539,19 @@ fn screening(page: &mut Page) -> Result<(), Skip> {
         }
         None => {
             page.skip(Skip::Partial(
-                "screen/summary.json has no truth table (screen without --truth): verdicts shown without it",
+                "the screen summary has no truth table (screen without --truth): verdicts shown without it",
             ));
             summary.frames.iter().flatten().map(|f| (f, None)).collect()
         }
     };
-    let snapshots = page.run().join(names::SCREEN_FRAMES);
+    let snapshots = layout::frames_of(page.run(), path, &summary.snapshots);
     let mut rows = Vec::new();
     for (f, truth) in frames {
-        let shot = snapshots.join(format!("frame-{:06}.png", f.frame));
-        let snapshot =
-            if shot.is_file() { page.image(&shot, &format!("frame {}", f.frame), "frame") } else { "–".into() };
+        let shot = snapshots.as_ref().map(|d| d.join(format!("frame-{:06}.png", f.frame)));
+        let snapshot = match shot {
+            Some(shot) if shot.is_file() => page.image(&shot, &format!("frame {}", f.frame), "frame"),
+            _ => "–".into(),
+        };
         let right = match truth.map(|t| t.1) {
             Some(true) => "<span class=\"right\">right</span>".to_string(),
             Some(false) => "<span class=\"wrong\">wrong</span>".to_string(),
@@ -558,7 +581,6 @@ fn screening(page: &mut Page) -> Result<(), Skip> {
         ],
         &rows,
     ));
-    Ok(())
 }
 
 /// A model file's name without its folder.
@@ -566,24 +588,22 @@ fn base_name(path: &str) -> String {
     escape(path.rsplit('/').next().unwrap_or(path))
 }
 
-/// Runs `show` on the file at `rel` read as `T` when the run has it (a damaged one is
-/// skipped with a note); whether it was there.
-fn optional<T: serde::de::DeserializeOwned>(page: &mut Page, rel: &str, show: impl FnOnce(&mut Page, T)) -> bool {
-    let path = page.run().join(rel);
-    if !path.is_file() {
-        return false;
+/// Runs `show` on each of `files` read as `T` (a damaged one is skipped with a note); whether
+/// there was any.
+fn each<T: serde::de::DeserializeOwned>(page: &mut Page, files: Vec<PathBuf>, show: impl Fn(&mut Page, T)) -> bool {
+    for path in &files {
+        match page.read(path) {
+            Ok(v) => show(page, v),
+            Err(skip) => page.skip(skip),
+        }
     }
-    match page.read(&path) {
-        Ok(v) => show(page, v),
-        Err(skip) => page.skip(skip),
-    }
-    true
+    !files.is_empty()
 }
 
 /// The familiarity score against outside sets (`export/ood.json`, from `ood`) and the case
 /// pages the edge wrote (`screen/case*/index.html`).
 fn unfamiliar(page: &mut Page) -> Result<(), Skip> {
-    let ood = optional(page, names::EXPORT_OOD, |page, r: OodReport| {
+    let ood = each(page, page.layout().ood.clone(), |page, r: OodReport| {
         page.push(&format!(
             "<p>Familiarity of <code>{}</code>: a field scoring above {} is unfamiliar (chosen to pass {}% of \
              validation fields); {}% of {} test fields of the training distribution pass.</p>\n",
@@ -610,22 +630,26 @@ fn unfamiliar(page: &mut Page) -> Result<(), Skip> {
         page.push(&table(&["outside set", "images", "fields", "tissue fields only", "AUROC", "flagged %"], &rows));
     });
     let mut cases = Vec::new();
-    for dir in folders_with(&page.run().join(names::SCREEN_DIR), "index.html", |n| n.starts_with("case")) {
-        let name = folder_name(&dir);
-        cases.push(vec![format!("<a href=\"../screen/{0}/index.html\">{0}</a>", escape(&name))]);
+    for dir in page.layout().case_pages.clone() {
+        // The pages stay where the edge wrote them; linked from the report's folder.
+        let href = page.link(&dir.join("index.html"));
+        cases.push(vec![format!("<a href=\"{}\">{}</a>", escape(&href), escape(&folder_name(&dir)))]);
     }
     if !cases.is_empty() {
         page.push("<h3>Case pages written by the edge</h3>\n");
         page.push(&table(&["case page"], &cases));
     }
     if !ood && cases.is_empty() {
-        return Err(Skip::Absent("no export/ood.json and no screen/case*/index.html in the run folder"));
+        return Err(Skip::Absent(
+            "no familiarity report (an ood.json from ood) and no case pages (case*/index.html from the edge) in \
+             the run folder (looked 4 folders deep)",
+        ));
     }
     Ok(())
 }
 
 fn speed(page: &mut Page) -> Result<(), Skip> {
-    let host = optional(page, names::EXPORT_BENCH, |page, r: BenchExportReport| {
+    let host = each(page, page.layout().host_benches.clone(), |page, r: BenchExportReport| {
         let rows: Vec<Vec<String>> = r
             .rows
             .iter()
@@ -642,7 +666,7 @@ fn speed(page: &mut Page) -> Result<(), Skip> {
         page.push(&format!("<h3>Per-field latency on the host ({} cores)</h3>\n", r.cores));
         page.push(&table(&["model", "runtime", "batch", "threads", "ms per field"], &rows));
     });
-    let edge = optional(page, names::SCREEN_BENCH, |page, r: EdgeBenchReport| {
+    let edge = each(page, page.layout().edge_benches.clone(), |page, r: EdgeBenchReport| {
         let rows: Vec<Vec<String>> =
             r.median_ms.stages().iter().map(|(k, ms)| vec![escape(k), num(Some(*ms), 1)]).collect();
         page.push(&format!(
@@ -679,7 +703,7 @@ fn speed(page: &mut Page) -> Result<(), Skip> {
             page.push(&table(&["display", "median ms", "× no display"], &rows));
         }
     });
-    let tune = optional(page, names::SCREEN_TUNE, |page, r: TuneReport| {
+    let tune = each(page, page.layout().tunes.clone(), |page, r: TuneReport| {
         let rows: Vec<Vec<String>> = r
             .rows
             .iter()
@@ -699,7 +723,8 @@ fn speed(page: &mut Page) -> Result<(), Skip> {
     });
     if !(host || edge || tune) {
         return Err(Skip::Absent(
-            "no benchmark (export/bench.json, screen/bench.json, screen/tune.json) in the run folder",
+            "no benchmark (bench.json from bench-export or melanoscope-edge bench, a tune --report) in the run folder \
+             (looked 4 folders deep)",
         ));
     }
     Ok(())

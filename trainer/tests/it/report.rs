@@ -222,7 +222,7 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     assert!(html.contains("0.910 <small>(0.850–0.950)</small>"), "figures with their intervals");
     assert!(html.contains("Skipped: eval-cut/report.json"), "the skip is on the page too");
     assert!(html.contains("other-organ-he") && html.contains("0.998"), "the familiarity table");
-    assert!(html.contains("href=\"../screen/case-S1/index.html\""), "the case page is linked");
+    assert!(html.contains("href=\"../run%20with%20space/screen/case-S1/index.html\""), "the case page is linked");
 
     let Some(browser) = find_chromium() else {
         panic!("headless Chromium is needed for this test: run scripts/setup.sh (installs Debian's chromium)");
@@ -244,5 +244,59 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     // A run folder that is not there is an error, not an empty page.
     let e = write_report(&dir.join("nowhere"), &out).unwrap_err().to_string();
     assert!(e.contains("nowhere") && e.contains("not a folder"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A lab's run as its commands wrote it, in folders of its own naming: the report finds each
+/// part by what its file holds, shows them as it shows the demo's, and names what it did not
+/// find with the command that writes it.
+#[test]
+fn a_labs_own_run_layout_is_found_by_content_and_what_is_missing_is_named() {
+    let dir = melanoscope_shared::scratch::ScratchDir::new("report-lab");
+    let run = dir.join("lab run");
+    run_folder(&run);
+    let mv = |from: &str, to: &str| {
+        let to = run.join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::rename(run.join(from), to).unwrap();
+    };
+    mv("eval-good/report.json", "results/resnet18 test/report.json");
+    mv("experiments", "grid");
+    mv("explain-x", "heatmaps");
+    mv("screen/summary.json", "site/summary.json");
+    mv("screen/snapshots", "site/snapshots");
+    mv("screen/case-S1", "site/state/cases/case-S1");
+    mv("export/ood.json", "gate/familiarity.json");
+    for gone in ["eval-cut", "eval-huge", "eval-good", "screen", "export"] {
+        std::fs::remove_dir_all(run.join(gone)).unwrap();
+    }
+    let done = write_report(&run, &run.join("report")).unwrap();
+    let whys: Vec<String> = done.skipped.iter().map(|s| format!("{}: {}", s.section, s.why)).collect();
+    for s in [
+        "At a glance",
+        "Evaluation on the test patients",
+        "Experiment grid",
+        "ROC curves and confusion matrices",
+        "Explanations: heatmaps, regions of interest, panels",
+        "Screening at the edge",
+        "Unfamiliar tissue and cases",
+    ] {
+        assert!(done.sections.iter().any(|d| d == s), "{s} found in the lab's layout: {:?} {whys:#?}", done.sections);
+    }
+    // What is not there is named with the command that writes it.
+    let has = |needle: &str| whys.iter().any(|w| w.contains(needle));
+    assert!(has("Model cards: no model bundle (a *.mscm from export)"), "{whys:#?}");
+    assert!(
+        has("Cohort and patch sets: no patch set (a manifest.parquet from patch, a *.parquet from import-patches)"),
+        "{whys:#?}"
+    );
+    assert!(has("Speed: no benchmark"), "{whys:#?}");
+    assert!(has("grid/runs/resnet18-mm-vs-nevi-40X/confusion-patch.svg: missing"), "{whys:#?}");
+    // roc.svg, the heatmap and both frames' snapshots beside the lab's summary.
+    assert_eq!(done.assets, 4, "{whys:#?}");
+    let html = std::fs::read_to_string(&done.page).unwrap();
+    assert!(html.contains("results/resnet18 test"), "the evaluation is named by its folder");
+    assert!(html.contains("1 of 2 frames right") && html.contains("other-organ-he"));
+    assert!(html.contains("href=\"../site/state/cases/case-S1/index.html\""), "the case page where the edge wrote it");
     std::fs::remove_dir_all(&dir).unwrap();
 }
