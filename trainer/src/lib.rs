@@ -21,5 +21,6 @@ pub mod export;
 pub mod merge;
 pub mod model;
 pub mod ood;
+pub mod progress;
 pub mod report;
 pub mod train;

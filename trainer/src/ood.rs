@@ -241,9 +241,12 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
     let test = crate::export::familiarity::with_cameras(test, plan.cameras, &norm)
         .map_err(|source| OodError::Image { set: "test".into(), path: PathBuf::from("(test fields)"), source })?;
     let mut inside = Vec::with_capacity(test.len());
+    let bar = crate::progress::bar(test.len() as u64, "ood: test fields", "fields");
     for i in 0..test.len() {
         inside.push(s.score_tensor(test.tensor_of(i, 1))?);
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     let threshold = stats.threshold;
     let flagged = |v: &[f32]| v.iter().filter(|x| **x > threshold).count() as f64 / v.len().max(1) as f64;
     let test_pass_as_read = 1.0 - flagged(&inside[..read]);
@@ -251,7 +254,10 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
     let mut sets = Vec::new();
     for set in &plan.outside {
         let (mut tissue_scores, mut all_scores, mut images) = (Vec::new(), Vec::new(), 0);
-        for path in images_of(&set.name, &set.paths)? {
+        let paths = images_of(&set.name, &set.paths)?;
+        let bar = crate::progress::bar(paths.len() as u64, &format!("ood: {}", set.name), "images");
+        for path in paths {
+            bar.inc(1);
             let image = |source| OodError::Image { set: set.name.clone(), path: path.clone(), source };
             let img = load_rgb(&path).map_err(image)?;
             // At the model's scale, as the edge sees a calibrated camera's frame.
@@ -277,6 +283,7 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
                 }
             }
         }
+        bar.finish_and_clear();
         let tissue_fields_only = !tissue_scores.is_empty();
         let scores = if tissue_fields_only { tissue_scores } else { all_scores };
         if scores.is_empty() {

@@ -170,12 +170,14 @@ fn train_and_evaluate(
     let speed = SpeedConfig::exact_for(fit_cfg.device);
     speed.prepare(&vs)?;
     let probs = |s: &Arc<Vec<crate::data::loader::Sample>>| {
-        predict_samples(&net, s.clone(), &fit_cfg.loader, fit_cfg.device, speed).map(|(p, unread)| {
-            if unread.count > 0 {
-                tracing::warn!("{}: {}", preset.name(), unread.describe("patches"));
-            }
-            p
-        })
+        predict_samples(&net, s.clone(), &fit_cfg.loader, fit_cfg.device, speed, &indicatif::ProgressBar::hidden()).map(
+            |(p, unread)| {
+                if unread.count > 0 {
+                    tracing::warn!("{}: {}", preset.name(), unread.describe("patches"));
+                }
+                p
+            },
+        )
     };
     let (val_p, test_p) = (probs(&val_s)?, probs(&test_s)?);
     let title = format!("{}, {}", preset.name(), arch.name());

@@ -75,15 +75,19 @@ pub enum FamiliarityError {
     Image(#[from] ImageError),
 }
 
-/// The pooled feature vector of every field of `set`, run through `onnx` in tract.
-pub fn pooled_features(onnx: &[u8], set: &FieldSet) -> Result<Vec<Vec<f32>>, EngineError> {
+/// The pooled feature vector of every field of `set`, run through `onnx` in tract (`what`
+/// labels the progress bar).
+pub fn pooled_features(onnx: &[u8], set: &FieldSet, what: &str) -> Result<Vec<Vec<f32>>, EngineError> {
     let engine = Engine::from_onnx(onnx, 1, set.side)?;
     let mut out = melanoscope_engine::Outputs::default();
     let mut all = Vec::with_capacity(set.len());
+    let bar = crate::progress::bar(set.len() as u64, what, "fields");
     for i in 0..set.len() {
         engine.run_into(set.tensor_of(i, 1), &mut out)?;
         all.push(pooled(&out.features, out.feature_shape[0]));
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(all)
 }
 

@@ -160,7 +160,9 @@ pub fn validation_frames(
     let per = 3 * side * side;
     let mut report = FrameThresholdReport { frames: Vec::new(), skipped: Vec::new(), without_tissue: 0 };
     let mut too_small = Vec::new();
+    let bar = crate::progress::bar(by_slide.len() as u64, "frame threshold: validation slides", "slides");
     for (path, mut slide_rows) in by_slide {
+        bar.inc(1);
         slide_rows.sort_by_key(|r| (r.y0, r.x0));
         let first = slide_rows[0];
         // The µm/px the patcher read the slide at: the manifest knows it even for a plain image
@@ -249,6 +251,7 @@ pub fn validation_frames(
             });
         }
     }
+    bar.finish_and_clear();
     if report.frames.is_empty() && !too_small.is_empty() {
         return Err(FrameThresholdError::NoWholeFrames {
             width: plan.width,

@@ -545,9 +545,9 @@ fn fit_familiarity(
     f: &FamiliarityPlan,
     onnx: &[u8],
 ) -> Result<(melanoscope_shared::formats::Familiarity, FamiliarityFit), ExportRunError> {
-    let features = pooled_features(onnx, train)?;
+    let features = pooled_features(onnx, train, "familiarity: training fields")?;
     let (mut stats, mut fit) = fit(&features, &train.classes, source.classes, f.rank)?;
-    let features = pooled_features(onnx, validation)?;
+    let features = pooled_features(onnx, validation, "familiarity: validation fields")?;
     set_threshold(&mut stats, &mut fit, &features, source.classes, f.pass_share)?;
     Ok((stats, fit))
 }

@@ -82,7 +82,9 @@ pub fn evaluate_checkpoint(plan: &EvaluatePlan) -> Result<Evaluated, EvaluateRun
                 .map_err(|e| EvaluateRunError::PatchSize(format!("{}: {e}", plan.manifest.display())))?
         };
         let loader = LoaderConfig::new(plan.batch_size, plan.workers, 0, false, size);
-        let (probs, missed) = predict_samples(&net, samples.clone(), &loader, device, speed)?;
+        let bar = crate::progress::bar(0, &format!("evaluate: {} patches", partition.name()), "patches");
+        let (probs, missed) = predict_samples(&net, samples.clone(), &loader, device, speed, &bar)?;
+        bar.finish_and_clear();
         unread.push((partition, missed));
         Ok(PatchPrediction::from_probabilities(&chosen, &samples, probs))
     };

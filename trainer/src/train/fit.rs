@@ -147,7 +147,8 @@ fn groups(arch: Arch, strategy: Strategy, epoch: u64) -> (Vec<ParamGroup>, bool)
 /// Validation AUC: MM-vs-rest style binary AUC of class 1 for two classes, macro one-vs-rest otherwise.
 fn validation_auc(net: &Network, val: &Arc<Vec<Sample>>, cfg: &FitConfig) -> Result<f64, FitError> {
     let (mut labels, mut probs) = (Vec::new(), Vec::new());
-    let (predicted, unread) = predict_samples(net, val.clone(), &cfg.loader, cfg.device, cfg.speed)?;
+    let hidden = indicatif::ProgressBar::hidden();
+    let (predicted, unread) = predict_samples(net, val.clone(), &cfg.loader, cfg.device, cfg.speed, &hidden)?;
     if unread.count > 0 {
         tracing::warn!("validation: {}", unread.describe("patches"));
     }
@@ -237,10 +238,7 @@ pub fn fit(
         final_fraction: 0.01,
     };
     let bar = match cfg.progress {
-        Progress::Bar => indicatif::ProgressBar::new(steps_per_epoch).with_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, {elapsed} (~{eta} left)")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        ),
+        Progress::Bar => crate::progress::bar(steps_per_epoch, "", "steps"),
         _ => indicatif::ProgressBar::hidden(),
     };
     let mut run_here = 0u64;

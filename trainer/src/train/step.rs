@@ -81,14 +81,18 @@ pub fn predict_samples(
     loader: &LoaderConfig,
     device: Device,
     speed: SpeedConfig,
+    bar: &indicatif::ProgressBar,
 ) -> Result<(SampleProbabilities, Unread), tch::TchError> {
     let mut unread = Unread::default();
+    bar.set_length(samples.len() as u64);
+    bar.set_position(0);
     let cfg = LoaderConfig { shuffle: false, augment: crate::data::augment::AugmentConfig::none(), ..loader.clone() };
     let mut out = vec![None; samples.len()];
     let feed = Feed::new(epoch_batches(samples, &cfg, 0), cfg.size, device, 2);
     for staged in feed {
         let staged = staged?;
         unread.add(&staged.batch.skipped);
+        bar.inc((staged.batch.samples.len() + staged.batch.skipped.len()) as u64);
         if staged.batch.is_empty() {
             continue;
         }
