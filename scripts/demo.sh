@@ -194,11 +194,14 @@ echo "--> tune: every form x runtime x batch x threads, self-tested then timed o
 target/release/melanoscope-edge tune --config "$screen/site.toml" --threads 1,2 --report "$screen/tune.json" > /dev/null
 echo "--> screening the 8 frames as case DEMO-0001, each judged against frames.csv (the lesion each frame shows)"
 target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary.json" --exit-on-fault \
-  --truth "$screen/frames/frames.csv" --case DEMO-0001 > "$screen/screen-output.json"
+  --truth "$screen/frames/frames.csv" --case DEMO-0001 > "$screen/screen-output.txt"
 echo "--> the live screen in a browser: the web view on this computer only (127.0.0.1, no token needed), screening the frames in a loop"
 port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-{ sed 's/^source = "replay"$/source = "replay"\nreplay_loop = true/' "$screen/site.toml"
+# Its own snapshot folder: the frames of the judged session above stay as they were drawn.
+{ sed -e 's/^source = "replay"$/source = "replay"\nreplay_loop = true/' \
+    -e 's|^snapshot_dir = "\(.*\)/snapshots"$|snapshot_dir = "\1/snapshots-web"|' "$screen/site.toml"
   printf '\n[web]\nenabled = true\nlisten = "127.0.0.1:%s"\n' "$port"; } > "$screen/site-web.toml"
+grep -q 'snapshots-web"$' "$screen/site-web.toml"
 target/release/melanoscope-edge screen --config "$screen/site-web.toml" > /dev/null 2> "$screen/web.err" &
 web_pid=$!
 for _ in $(seq 300); do grep -q "web view at" "$screen/web.err" && break; sleep 0.2; done
@@ -213,7 +216,10 @@ echo "    /status.json: $status"
 kill -TERM "$web_pid" && wait "$web_pid"
 echo "    (open that address in any browser on this computer while screen runs; docs/boards/sinks.md)"
 echo "--> real H&E of other organs (ovarian carcinoma, a tumour tile) as case DEMO-0002: the unfamiliar-tissue gate"
-target/release/melanoscope-edge screen --config "$screen/site.toml" --summary "$screen/summary-other-organs.json" \
+sed 's|^snapshot_dir = "\(.*\)/snapshots"$|snapshot_dir = "\1/snapshots-other-organs"|' "$screen/site.toml" \
+  > "$screen/site-other-organs.toml"
+grep -q 'snapshots-other-organs"$' "$screen/site-other-organs.toml"
+target/release/melanoscope-edge screen --config "$screen/site-other-organs.toml" --summary "$screen/summary-other-organs.json" \
   --exit-on-fault --case DEMO-0002 --replay "$shared/images/hgsc_nest.jpg,$shared/images/he-tumour-1000px.png" \
   > /dev/null
 .venv/bin/python - "$screen/summary-other-organs.json" <<'PY'

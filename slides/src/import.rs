@@ -311,6 +311,17 @@ mod tests {
     use crate::manifest::read_manifest;
     use melanoscope_shared::image::{RgbImage, save_rgb};
 
+    /// Patients by file-name prefix, at 40X, no class map.
+    fn settings() -> ImportSettings {
+        ImportSettings {
+            patients: PatientSource::Prefix('_'),
+            magnification: "40X".into(),
+            um_per_px: 0.25,
+            max_background: 0.4,
+            class_map: HashMap::new(),
+        }
+    }
+
     /// Folders none of which names a class (a lung set's `lung_aca`, `lung_n`): refused, naming
     /// the folders and --class-map without suggesting MM for a benign folder, and no manifest
     /// written. Before, an empty manifest and exit 0. Classed folders of only glass: refused too.
@@ -323,13 +334,7 @@ mod tests {
             save_rgb(&dir.join("root").join(class).join("P1_0_0.png"), &tissue).unwrap();
         }
         let out = dir.join("m.parquet");
-        let settings = ImportSettings {
-            patients: PatientSource::Prefix('_'),
-            magnification: "40X".into(),
-            um_per_px: 0.25,
-            max_background: 0.4,
-            class_map: HashMap::new(),
-        };
+        let settings = settings();
         let e = import_patch_folders(&dir.join("root"), &settings, &out).unwrap_err().to_string();
         assert!(e.contains("lung_aca, lung_n") && e.contains("--class-map lung_aca=IN"), "{e}");
         assert!(!e.contains("=MM,") && e.contains("nothing was written"), "{e}");
@@ -364,13 +369,7 @@ mod tests {
         save_rgb(&dir.join("root/junctional/P2_0_0.png"), &tissue).unwrap();
         std::fs::write(dir.join("root/junctional/P3_0_0.png"), b"not a png").unwrap();
         let out = dir.join("m.parquet");
-        let settings = ImportSettings {
-            patients: PatientSource::Prefix('_'),
-            magnification: "40X".into(),
-            um_per_px: 0.25,
-            max_background: 0.4,
-            class_map: HashMap::new(),
-        };
+        let settings = settings();
         let r = import_patch_folders(&dir.join("root"), &settings, &out).unwrap();
         assert_eq!((r.imported, r.dropped_background), (2, 1));
         assert_eq!(r.dropped.len(), 1);

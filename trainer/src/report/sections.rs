@@ -538,9 +538,10 @@ fn screen_summary(page: &mut Page, path: &Path, summary: &ScreenSummary) {
             t.frames.iter().map(|j| (&j.row, Some((j.lesion.as_str(), j.right)))).collect()
         }
         None => {
-            page.skip(Skip::Partial(
-                "the screen summary has no truth table (screen without --truth): verdicts shown without it",
-            ));
+            page.skip(Skip::Partial {
+                file: page.name(path),
+                why: "no truth table (screen without --truth): verdicts shown without it",
+            });
             summary.frames.iter().flatten().map(|f| (f, None)).collect()
         }
     };
