@@ -4,22 +4,26 @@
 # screen → one report page. The outputs go into RUN named as a lab might name them (not the
 # demo's layout): `report --run` finds each part by what its file holds.
 #
-#   scripts/lab_path.sh PATCHES RUN [--class-map FOLDER=CLASS,...] [--frames FILE_OR_FOLDER,...]
+#   scripts/lab_path.sh PATCHES RUN [--class-map FOLDER=CLASS,...] [--patients CSV]
+#                       [--frames FILE_OR_FOLDER,...] [--truth CSV]
 #
 # PATCHES holds one folder per class (MM, IN, CN, JN, or named with --class-map), each patch
-# file named PATIENT_anything.png (or give --patients to import-patches by hand). --frames: camera
-# frames (or photomicrographs at FRAME_UM µm/px) to screen at the end.
+# file named PATIENT_anything.png, or --patients a CSV of file,patient_id[,slide_id]. --frames:
+# camera frames (or photomicrographs at FRAME_UM µm/px) to screen at the end; --truth: their
+# lesions (file,lesion CSV), each verdict judged against it.
 # Environment: BIN (folder of melanoscope-train and melanoscope-edge, default target/release),
 # MAGNIFICATION (40X), EPOCHS (3), ARCH (resnet18), FRAME_UM (0.25), WEIGHTS (none, or an
 # ImageNet safetensors file).
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n 2,14p "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,16p "$0"; exit 2; }
 patches="$1"; run="$2"; shift 2
-class_map=(); frames=""
+class_map=(); patients=(); frames=""; truth=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --class-map) class_map=(--class-map "$2"); shift 2 ;;
+    --patients) patients=(--patients "$2"); shift 2 ;;
     --frames) frames="$2"; shift 2 ;;
+    --truth) truth=(--truth "$2"); shift 2 ;;
     *) echo "lab_path: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -30,7 +34,8 @@ mkdir -p "$run/bundle" "$run/device"
 run="$(cd "$run" && pwd)"
 set -x
 # 1. The patches, with their patients (the file name before its first "_").
-"$train" import-patches --folder "$patches" --magnification "$mag" "${class_map[@]}" --out "$run/patches.parquet"
+"$train" import-patches --folder "$patches" --magnification "$mag" "${class_map[@]}" "${patients[@]}" \
+  --out "$run/patches.parquet"
 # 2. Patients (never patches) into train, validation and test.
 "$train" split --manifest "$run/patches.parquet" --out "$run/split.csv"
 # 3. Training: a line per epoch; the best epoch by validation AUC is kept.
@@ -71,6 +76,7 @@ SITE
 "$edge" tune --config "$run/device/site.toml" --threads 1,2 --report "$run/device/tune.json" > /dev/null
 # 8. Screening (replayed frames here; a camera on the device), then the page of the whole run.
 if [ -n "$frames" ]; then
-  "$edge" screen --config "$run/device/site.toml" --replay "$frames" --exit-on-fault --summary "$run/device/summary.json" > /dev/null
+  "$edge" screen --config "$run/device/site.toml" --replay "$frames" --exit-on-fault "${truth[@]}" \
+    --summary "$run/device/summary.json" > /dev/null
 fi
 "$train" report --run "$run"

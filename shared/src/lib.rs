@@ -6,8 +6,8 @@
 //! - always: the study's vocabulary ([`Lesion`]) and the seeded generator ([`rng`]).
 //! - `alloc`: file formats ([`formats`]), the metrics core ([`metrics`]), fixed choices
 //!   ([`choice`]) and the pieces of HTML pages ([`html`]).
-//! - `std` (default): image work ([`image`], [`cam`], [`pipeline`]), class probabilities
-//!   ([`scores`]) and the file-backed record-log writer.
+//! - `std` (default): image work ([`image`], [`cam`], [`pipeline`]), stain normalisation
+//!   ([`stain`]), class probabilities ([`scores`]) and the file-backed record-log writer.
 //! - `image-io`: PNG/JPEG decoding into [`image::RgbImage`].
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
@@ -49,6 +49,8 @@ pub mod run_files;
 pub mod scores;
 #[cfg(all(feature = "std", any(test, feature = "test-util")))]
 pub mod scratch;
+#[cfg(feature = "std")]
+pub mod stain;
 
 /// The study's rule: a field whose background fraction exceeds this is dropped.
 pub const MAX_BACKGROUND_FRACTION: f32 = 0.40;

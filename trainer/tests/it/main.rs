@@ -9,4 +9,5 @@ mod onnxruntime;
 mod ood;
 mod report;
 mod shards;
+mod stain;
 mod synth_pipeline;
