@@ -13,7 +13,8 @@
 # lesions (file,lesion CSV), each verdict judged against it.
 # Environment: BIN (folder of melanoscope-train and melanoscope-edge, default target/release),
 # MAGNIFICATION (40X), EPOCHS (3), ARCH (resnet18), FRAME_UM (0.25), WEIGHTS (none, or an
-# ImageNet safetensors file).
+# ImageNet safetensors file), MIN_SHARPNESS (the focus gate; set it below what your sharp views
+# score, docs/boards/calibration.md; unset: the default).
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n 2,16p "$0"; exit 2; }
 patches="$1"; run="$2"; shift 2
@@ -71,6 +72,7 @@ snapshot_every = 1
 [log]
 path = "$run/device/screening.log"
 SITE
+if [ -n "${MIN_SHARPNESS:-}" ]; then printf '\n[screening]\nmin_sharpness = %s\n' "$MIN_SHARPNESS" >> "$run/device/site.toml"; fi
 "$edge" calibrate objective --config "$run/device/site.toml" --name lab --micrometer-um 100 \
   --micrometer-px "$(python3 -c "print(round(100 / $frame_um))")"
 "$edge" tune --config "$run/device/site.toml" --threads 1,2 --report "$run/device/tune.json" > /dev/null
