@@ -2,28 +2,13 @@
 //! 1.0 µm/px, cut into 256×256 fields, background fractions and input tensors computed.
 //! `make bench-preprocess` turns the mean into the share of one core left at 5 frames/s.
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use melanoscope_shared::image::{PixelSpacing, RgbImage};
-use melanoscope_shared::pipeline::{ExtractConfig, FieldExtractor};
-use melanoscope_shared::rng::SplitMix64;
-use std::hint::black_box;
+mod common;
 
-/// A frame that is two-thirds stained tissue (purple nuclei on pink stroma) and one-third glass,
-/// so the tissue test, the 40% rule and the tensor writer all do real work.
-fn camera_frame(w: u32, h: u32) -> RgbImage {
-    let mut rng = SplitMix64::new(5);
-    let mut img = RgbImage::filled(w, h, [236, 234, 240]).unwrap();
-    for y in 0..h {
-        for x in 0..(w * 2 / 3) {
-            let noise = (rng.next_u64() % 24) as u8;
-            let nucleus = ((x / 7) * 31 + (y / 7) * 17) % 11 == 0;
-            let px =
-                if nucleus { [90 + noise, 50 + noise, 140 + noise] } else { [210 + noise, 130 + noise, 180 + noise] };
-            img.put(x, y, px);
-        }
-    }
-    img
-}
+use common::camera_frame;
+use criterion::{Criterion, criterion_group, criterion_main};
+use melanoscope_shared::image::PixelSpacing;
+use melanoscope_shared::pipeline::{ExtractConfig, FieldExtractor};
+use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
     let frame = camera_frame(2592, 1944);
