@@ -103,6 +103,27 @@ mod tests {
         assert!(missing.is_empty(), "commands without a row in README.md's tables: {missing:?}");
     }
 
+    /// A refused bundle is one line, each cause once (issue 32: `check-bundle` printed its
+    /// error and then its causes again under "Caused by", as anyhow's `{:?}` does).
+    #[test]
+    fn a_refused_bundle_is_said_once_on_one_line() {
+        let dir = melanoscope_shared::scratch::ScratchDir::new("edge-cli-error");
+        let bundle = dir.join("cut.mscm");
+        std::fs::write(&bundle, b"MSCM and then nothing").unwrap();
+        let cli = Cli::try_parse_from(["melanoscope-edge", "check-bundle", "--bundle", &bundle.display().to_string()])
+            .unwrap();
+        let e = run(cli.command).unwrap_err();
+        let line = melanoscope_shared::errors::error_chain(e.as_ref());
+        assert_eq!(line.matches(&bundle.display().to_string()).count(), 1, "{line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        // Each cause's own words once: no part of the chain repeats another.
+        let parts: Vec<&str> = line.split(": ").collect();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(parts[i + 1..].iter().all(|q| q != p), "{p:?} twice in {line}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// Fixed choices are parsed by clap: an unknown one is refused naming the option, the
     /// value and the values it takes.
     #[test]
