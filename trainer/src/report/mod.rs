@@ -30,9 +30,6 @@ pub enum Skip {
     /// A file is there but cannot be shown: missing, too large, not what its writer writes.
     #[error("{file}: {why}")]
     Damaged { file: String, why: String },
-    /// A file is shown without part of what it could show.
-    #[error("{file}: {why}")]
-    Partial { file: String, why: &'static str },
 }
 
 /// A piece of the run left out of the page, and why.
