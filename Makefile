@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each installs what it needs.
-.PHONY: setup demo test check test-cluster fuzz bench-preprocess bench-control clean
+.PHONY: setup demo test check test-cluster fuzz bench-preprocess bench-control bench-stain clean
 
 setup:
 	bash scripts/setup.sh
@@ -31,6 +31,11 @@ bench-preprocess: setup
 # control-socket connections (one JSON line; ratio goal >= 0.95).
 bench-control: setup
 	. scripts/env.sh && cargo bench -p melanoscope-edge --bench control_stall
+
+# Stain normalisation of a 1080p frame on one core: fit and apply per method, and the edge's
+# running tracker on six fields, against one copy of the frame (criterion).
+bench-stain: setup
+	. scripts/env.sh && cargo bench -p melanoscope-shared --bench stain
 
 clean:
 	cargo clean

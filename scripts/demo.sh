@@ -227,6 +227,25 @@ import json, sys
 s = json.load(open(sys.argv[1]))["stats"]
 print(f"    {s['frames']} frames: {s['unfamiliar_frames']} gated UNFAMILIAR TISSUE, {s['screened']} screened to a verdict")
 PY
+echo "--> another lab's H&E (haematoxylin at 55%): the same 4 frames screened as stained (stain check) and normalised to the bundle's stain"
+target/release/melanoscope-train frames --out "$screen/frames-weak-haematoxylin" --per-class 1 --um-per-px 0.25 \
+  --width 1280 --height 960 --lab-style weak-haematoxylin
+for mode in check normalise; do
+  sed -e 's|^snapshot_dir = "\(.*\)/snapshots"$|snapshot_dir = "\1/snapshots-stain-'"$mode"'"|' \
+    -e 's|^\[screening\]$|[screening]\nstain = "'"$mode"'"|' "$screen/site.toml" > "$screen/site-stain-$mode.toml"
+  grep -q "^stain = \"$mode\"$" "$screen/site-stain-$mode.toml"
+  target/release/melanoscope-edge screen --config "$screen/site-stain-$mode.toml" --summary "$screen/summary-stain-$mode.json" \
+    --exit-on-fault --truth "$screen/frames-weak-haematoxylin/frames.csv" --replay "$screen/frames-weak-haematoxylin" \
+    > /dev/null 2> "$screen/stain-$mode.err"
+done
+.venv/bin/python - "$screen/summary-stain-check.json" "$screen/summary-stain-normalise.json" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    s = json.load(open(path))
+    t = s["truth"]
+    print(f"    stain {s.get('stain', 'off')}: {t['right']} of {t['total']} frames right, "
+          f"{s['stats']['unfamiliar_frames']} gated UNFAMILIAR TISSUE")
+PY
 echo "--> the cases' pages (self-contained HTML, checked in headless Chromium), and an export for review by USB stick"
 for case in DEMO-0001 DEMO-0002; do
   target/release/melanoscope-edge case report "$case" --config "$screen/site.toml" --out "$screen/case-$case" --check-in-browser

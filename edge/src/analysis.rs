@@ -3,6 +3,7 @@
 //! the screen, the verdict tracker and the case book: below all of them.
 
 use crate::gates::{Gate, GateReadings};
+use melanoscope_shared::stain::StainReading;
 use std::time::Instant;
 
 /// Milliseconds since `t`: how every stage time of a frame is taken.
@@ -49,5 +50,7 @@ pub struct Analysis {
     pub probability: Option<f64>,
     /// Tissue fields above the familiarity threshold (0 with the gate off).
     pub unfamiliar_fields: usize,
+    /// The frame's stain against the bundle's (`None`: the check is off, or no tissue field).
+    pub stain: Option<StainReading>,
     pub times: StageTimes,
 }

@@ -8,6 +8,7 @@ use melanoscope_shared::bounded::BoundedReadError;
 use melanoscope_shared::formats::BackendKind;
 use melanoscope_shared::formats::Form;
 use melanoscope_shared::metrics::Aggregation;
+use melanoscope_shared::stain::StainMode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -248,6 +249,13 @@ pub struct ScreeningConfig {
     pub familiarity_gate: bool,
     /// Share of a frame's tissue fields that must be unfamiliar for UNFAMILIAR TISSUE.
     pub unfamiliar_share: f64,
+    /// `off`, `check` (the frame's stain is fitted and an implausible one gives UNFAMILIAR
+    /// TISSUE) or `normalise` (checked, and the fields normalised to the bundle's stain).
+    pub stain: StainMode,
+    /// Largest angles in degrees of the fitted haematoxylin and eosin vectors from the
+    /// bundle's that are still H&E.
+    pub stain_max_angle_haematoxylin: f64,
+    pub stain_max_angle_eosin: f64,
 }
 
 impl EdgeConfig {
@@ -607,6 +615,14 @@ impl EdgeConfig {
         }
         if !(s.unfamiliar_share > 0.0 && s.unfamiliar_share <= 1.0) {
             return Err(invalid(file, "screening.unfamiliar_share", s.unfamiliar_share, "above 0, at most 1"));
+        }
+        for (key, v) in [
+            ("screening.stain_max_angle_haematoxylin", s.stain_max_angle_haematoxylin),
+            ("screening.stain_max_angle_eosin", s.stain_max_angle_eosin),
+        ] {
+            if !(v > 0.0 && v <= 90.0) {
+                return Err(invalid(file, key, v, "above 0, at most 90 degrees"));
+            }
         }
         let c = &self.cases;
         if !(1..=64).contains(&c.top_fields) {

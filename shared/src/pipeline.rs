@@ -106,6 +106,18 @@ impl FieldExtractor {
 
     /// Runs the whole preprocessing on `image`, whose pixels are `spacing` µm wide.
     pub fn process(&mut self, image: &RgbImage, spacing: PixelSpacing) -> Result<Extracted<'_>, ImageError> {
+        self.process_with(image, spacing, |_, _| {})
+    }
+
+    /// [`Self::process`], with `before_tensors` given the resampled image and its fields
+    /// once the fields are chosen and before their tensors are written (the edge fits the
+    /// stain of the kept fields there, and normalises them).
+    pub fn process_with(
+        &mut self,
+        image: &RgbImage,
+        spacing: PixelSpacing,
+        before_tensors: impl FnOnce(&mut RgbImage, &[FieldInfo]),
+    ) -> Result<Extracted<'_>, ImageError> {
         let cfg = self.config;
         let effective = self.resampler.resample_into(image, spacing, cfg.target_um_per_px, &mut self.resampled)?;
         let grid = FieldGrid::new(self.resampled.width(), self.resampled.height(), cfg.field_size, cfg.align)?;
@@ -114,6 +126,7 @@ impl FieldExtractor {
             let background = background_fraction(&self.resampled, rect, &cfg.tissue)?;
             self.fields.push(FieldInfo { rect, background, kept: background <= cfg.max_background });
         }
+        before_tensors(&mut self.resampled, &self.fields);
         let per_field = 3 * cfg.field_size as usize * cfg.field_size as usize;
         let kept = self.fields.iter().filter(|f| f.kept).count();
         self.tensors.resize(kept * per_field, 0.0);

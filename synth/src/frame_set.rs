@@ -14,6 +14,7 @@ pub fn write_frame_set(
     um_per_px: f64,
     size: (u32, u32),
     seed: u64,
+    style: Option<crate::stains::LabStyle>,
 ) -> Result<Vec<std::path::PathBuf>, SynthError> {
     std::fs::create_dir_all(out).map_err(SynthError::io(out))?;
     let mut rng = SplitMix64::new(seed);
@@ -26,6 +27,11 @@ pub fn write_frame_set(
             let centre = lesion_centre(&scene).ok_or_else(|| SynthError::Invalid("scene without a lesion".into()))?;
             let optics = FrameOptics::for_site(site);
             let img = render_frame(&scene, centre, um_per_px, size.0, size.1, &optics)?;
+            // Another lab's stain is the slide's, seen through the same camera.
+            let img = match style {
+                Some(style) => crate::stains::restyle(&img, style),
+                None => img,
+            };
             let name = format!("{lesion}-{i}.jpg");
             let path = out.join(&name);
             melanoscope_shared::atomic::write_atomic(&path, &frame_jpeg(&img, &optics)?)

@@ -18,6 +18,7 @@ use melanoscope_shared::image::{
 };
 use melanoscope_shared::metrics::ThresholdRule;
 use melanoscope_shared::pipeline::{ExtractConfig, FieldExtractor};
+use melanoscope_shared::stain::{StainMethod, StainTarget, fit_target};
 use prost::Message;
 use tract_onnx::pb;
 
@@ -115,6 +116,23 @@ fn field_features(frames: &[RgbImage], frame_um: f64, model_um: f64, norm: &Norm
         }
     }
     all
+}
+
+/// The Macenko stain of the tissue fields of `frames` at the model's µm/px (as `export` fits
+/// it on training fields, and as the edge fits a frame's).
+pub fn stain_target(frames: &[RgbImage], frame_um: f64, model_um: f64) -> StainTarget {
+    let mut cfg = ExtractConfig::study(model_um);
+    cfg.align = GridAlign::Centered;
+    let mut ex = FieldExtractor::new(cfg).expect("extractor");
+    let mut fields = Vec::new();
+    for f in frames {
+        let out = ex.process(f, PixelSpacing::isotropic(frame_um).expect("spacing")).expect("fields");
+        for field in out.kept() {
+            let r = field.rect;
+            fields.push(out.resampled.crop(r.x, r.y, r.size, r.size).expect("field inside"));
+        }
+    }
+    fit_target(&fields, StainMethod::Macenko).expect("the frames' stain fits")
 }
 
 fn mean_density(features: &[Vec<f32>]) -> f32 {
@@ -244,6 +262,7 @@ pub fn fit_bundle(melanoma: &[RgbImage], nevus: &[RgbImage], frame_um: f64, mode
         frame_choice: None,
         familiarity: Some(familiarity),
         form_familiarity: Vec::new(),
+        stain: Some(stain_target(&[melanoma, nevus].concat(), frame_um, model_um)),
     };
     ModelFile { meta, onnx, references, forms: Vec::new(), signature: None }.encode().expect("bundle encodes")
 }

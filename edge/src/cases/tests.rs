@@ -30,7 +30,15 @@ fn analysis(fields: Vec<FieldResult>, gate: Option<Gate>) -> Analysis {
         tissue_fields: 4,
         sharpness: 0.5,
     };
-    Analysis { readings, gate, fields, probability: None, unfamiliar_fields: 0, times: StageTimes::default() }
+    Analysis {
+        readings,
+        gate,
+        fields,
+        probability: None,
+        unfamiliar_fields: 0,
+        stain: None,
+        times: StageTimes::default(),
+    }
 }
 
 /// A case keeps its top fields (familiar ones only), its highest verdict and its gated frames

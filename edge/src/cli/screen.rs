@@ -254,6 +254,7 @@ fn screen_with(
         log: cfg.log.path.clone(),
         snapshots: cfg.display.snapshot_dir.clone(),
         stats: stats.clone(),
+        stain: session.analyzer().stain_on().map(|m| m.name().to_string()),
         truth: judged,
     };
     println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -13,6 +13,7 @@ use melanoscope_shared::image::{FieldRect, ImageError, PixelSpacing, RgbImage};
 use melanoscope_shared::metrics::Aggregation;
 use melanoscope_shared::pipeline::FieldExtractor;
 use melanoscope_shared::scores::softmax;
+use melanoscope_shared::stain::{StainLimits, StainMode, StainTarget, StainTracker, TrackerSettings, describe_vectors};
 use std::time::Instant;
 
 /// Why a frame could not be analysed; the library's own error is kept as the source.
@@ -51,6 +52,12 @@ pub struct Analyzer {
     unfamiliar_share: f64,
     /// One field's pooled features (reused).
     pooled: Vec<f32>,
+    /// The frame's stain against the bundle's, when the bundle has a Macenko target and the
+    /// check is on.
+    stain: Option<StainTracker>,
+    stain_mode: StainMode,
+    /// The kept fields of the frame being fitted (reused).
+    stain_rects: Vec<FieldRect>,
 }
 
 impl Analyzer {
@@ -90,6 +97,34 @@ impl Analyzer {
             }
             (_, false) => None,
         };
+        let stain = match (&meta.stain, screening.stain) {
+            (_, StainMode::Off) => None,
+            (Some(StainTarget::Macenko(target)), _) => Some(StainTracker::new(
+                *target,
+                TrackerSettings {
+                    limits: StainLimits {
+                        haematoxylin_deg: screening.stain_max_angle_haematoxylin as f32,
+                        eosin_deg: screening.stain_max_angle_eosin as f32,
+                    },
+                    ..TrackerSettings::default()
+                },
+            )),
+            (Some(StainTarget::Reinhard(_)), _) => {
+                tracing::warn!(
+                    "the bundle's stain target is Reinhard's (CIELAB statistics, no stain vectors to check a \
+                     frame against): screening with the stain check and normalisation off; export with \
+                     --stain-target macenko"
+                );
+                None
+            }
+            (None, _) => {
+                tracing::warn!(
+                    "the bundle has no stain target (exported before them, or with --stain-target none): \
+                     screening with the stain check and normalisation off"
+                );
+                None
+            }
+        };
         let extractor = FieldExtractor::new(bundle.extract_config())?;
         PixelSpacing::isotropic(frame_um_per_px)?;
         let limits = GateLimits {
@@ -116,6 +151,9 @@ impl Analyzer {
             familiarity,
             unfamiliar_share: screening.unfamiliar_share,
             pooled: Vec::new(),
+            stain,
+            stain_mode: screening.stain,
+            stain_rects: Vec::new(),
         })
     }
 
@@ -128,9 +166,44 @@ impl Analyzer {
         self.familiarity.is_some()
     }
 
+    /// Whether frames are checked for their stain (the bundle has a Macenko target and
+    /// `screening.stain` is not off), and normalised to it.
+    pub fn stain_on(&self) -> Option<StainMode> {
+        self.stain.as_ref().map(|_| self.stain_mode)
+    }
+
+    /// The stain part of the status line: how far the frame's stain lies from the model's, or
+    /// why it could not be fitted and what was used instead (none with the check off).
+    pub fn stain_note(&self, a: &Analysis) -> Option<String> {
+        let r = a.stain.as_ref()?;
+        let normalising = self.stain_mode == StainMode::Normalise;
+        Some(match (&r.deviation, &r.fallback) {
+            (Some(d), _) if !r.plausible => format!("stain {}", d.describe()),
+            (Some(d), _) if normalising => format!("stain {}, normalised", d.describe()),
+            (Some(d), _) => format!("stain {}", d.describe()),
+            (None, Some(e)) if normalising => {
+                format!("stain not fitted ({e}): normalised with the running estimate")
+            }
+            (None, Some(e)) => format!("stain not fitted ({e})"),
+            (None, None) => return None,
+        })
+    }
+
     /// Why `a`'s gate stopped it, with the measure against its limit and what to do (none when
     /// no gate did).
     pub fn gate_reason(&self, a: &Analysis) -> Option<String> {
+        if let (Some(Gate::UnfamiliarTissue), Some(r)) = (a.gate, &a.stain)
+            && !r.plausible
+        {
+            let fitted = r.fitted.as_ref().map_or(String::new(), |f| format!(", fitted {}", describe_vectors(f)));
+            let angles = r.deviation.as_ref().map_or("no fit".into(), |d| d.describe());
+            let limits = self.stain.as_ref().map(|t| t.settings().limits).unwrap_or_default();
+            return Some(format!(
+                "stain unlike the model's H&E ({angles}; limits H {:.0}° E {:.0}°{fitted}): another stain (PAS, \
+                 IHC, trichrome), pen ink or a colour cast?",
+                limits.haematoxylin_deg, limits.eosin_deg
+            ));
+        }
         Some(match a.gate? {
             Gate::UnfamiliarTissue => format!(
                 "{} of {} tissue fields unlike the model's training data (another organ, stain or scanner?)",
@@ -168,7 +241,23 @@ impl Analyzer {
             &self.working
         };
         let spacing = PixelSpacing::isotropic(self.frame_um_per_px)?;
-        let out = self.extractor.process(source, spacing)?;
+        let (tracker, rects, mode) = (&mut self.stain, &mut self.stain_rects, self.stain_mode);
+        let mut stain = None;
+        let out = self.extractor.process_with(source, spacing, |img, fields| {
+            let Some(tracker) = tracker else { return };
+            rects.clear();
+            rects.extend(fields.iter().filter(|f| f.kept).map(|f| f.rect));
+            if rects.is_empty() {
+                return;
+            }
+            let reading = tracker.observe(img, rects);
+            // An implausible stain is gated below; mapping it would only hide it.
+            if mode == StainMode::Normalise && reading.plausible {
+                // Fails only for a degenerate pair of stains, which no fit lets through.
+                let _ = tracker.normalise(img, rects);
+            }
+            stain = Some(reading);
+        })?;
         let kept: Vec<FieldRect> = out.kept().map(|f| f.rect).collect();
         let readings = GateReadings {
             mean_luma: lit.mean_luma,
@@ -186,6 +275,7 @@ impl Analyzer {
                 fields: Vec::new(),
                 probability: None,
                 unfamiliar_fields: 0,
+                stain,
                 times,
             });
         }
@@ -267,15 +357,20 @@ impl Analyzer {
             times.cam_ms += elapsed_ms(t);
         }
         let unfamiliar_fields = fields.iter().filter(|f| f.unfamiliar).count();
-        // Mostly unfamiliar tissue: no verdict (its fields stay, for the overlay to mark).
-        if unfamiliar_fields > 0 && unfamiliar_fields as f64 >= self.unfamiliar_share * fields.len() as f64 {
+        // Mostly unfamiliar tissue, or a stain that is not H&E: no verdict (its fields stay, for
+        // the overlay to mark, and their familiarity for the log). The stain is judged after
+        // inference like familiarity, so that the log keeps both measures of such a frame.
+        let stain_unlike = stain.as_ref().is_some_and(|r| !r.plausible);
+        if stain_unlike
+            || (unfamiliar_fields > 0 && unfamiliar_fields as f64 >= self.unfamiliar_share * fields.len() as f64)
+        {
             let gate = Some(Gate::UnfamiliarTissue);
-            return Ok(Analysis { readings, gate, fields, probability: None, unfamiliar_fields, times });
+            return Ok(Analysis { readings, gate, fields, probability: None, unfamiliar_fields, stain, times });
         }
         // The familiar fields decide the frame (all of them when none is unfamiliar).
         let mut p: Vec<f64> =
             fields.iter().filter(|f| !f.unfamiliar).map(|f| f64::from(f.probabilities[positive])).collect();
         let probability = self.aggregation.apply(&mut p);
-        Ok(Analysis { readings, gate: None, fields, probability: Some(probability), unfamiliar_fields, times })
+        Ok(Analysis { readings, gate: None, fields, probability: Some(probability), unfamiliar_fields, stain, times })
     }
 }

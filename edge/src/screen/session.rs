@@ -494,8 +494,18 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             let notice = self.notice.as_ref().map_or(String::new(), |n| format!("{n} | "));
             // While a gate holds the frame, why (measure, limit, what to do) comes first.
             let gated = self.analyzer.gate_reason(&analysis).map_or(String::new(), |r| format!("{r} | "));
+            let stain = match (&analysis.gate, self.analyzer.stain_note(&analysis)) {
+                // A stain gate's reason already says it.
+                (Some(crate::gates::Gate::UnfamiliarTissue), _)
+                    if analysis.stain.as_ref().is_some_and(|r| !r.plausible) =>
+                {
+                    String::new()
+                }
+                (_, Some(note)) => format!(" | {note}"),
+                (_, None) => String::new(),
+            };
             let status = format!(
-                "{gated}{notice}{case}{} | {} | {} fields | focus {:.2} | frame {}",
+                "{gated}{notice}{case}{} | {} | {} fields | focus {:.2}{stain} | frame {}",
                 self.objective,
                 frame.origin.rsplit('/').next().unwrap_or(""),
                 analysis.readings.tissue_fields,

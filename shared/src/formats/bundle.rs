@@ -3,12 +3,14 @@
 //! Version 2 added [`FrameChoice`] (the threshold chosen on validation frames); metadata
 //! without one is still written as version 1, which edges built before it read. Version 3
 //! added [`Familiarity`] (the training distribution of the pooled features, for the
-//! unfamiliar-tissue gate); metadata without it keeps its older version.
+//! unfamiliar-tissue gate); metadata without it keeps its older version. Version 4 added the
+//! [`StainTarget`] (the training patches' stain, for the edge's normalisation and stain check).
 
 use super::envelope::{decode_exact, open_any_version, seal_versioned};
 use super::error::invalid;
 use super::familiarity::Familiarity;
 use super::form::Form;
+use super::stain_target::StainTarget;
 use super::{FormatError, hex};
 use crate::metrics::{Aggregation, ThresholdRule};
 use alloc::format;
@@ -18,11 +20,13 @@ use serde::{Deserialize, Serialize};
 
 const MAGIC: [u8; 4] = *b"MSCB";
 /// The newest version this build writes and reads.
-const VERSION: u16 = 3;
+const VERSION: u16 = 4;
 /// Metadata without a [`FrameChoice`] or [`Familiarity`].
 const PATCH_LEVEL_VERSION: u16 = 1;
 /// Metadata with a [`FrameChoice`] and without [`Familiarity`].
 const FRAME_LEVEL_VERSION: u16 = 2;
+/// Metadata with familiarity and without a [`StainTarget`].
+const FAMILIARITY_VERSION: u16 = 3;
 const WHAT: &str = "model bundle metadata";
 
 /// Network architecture of the exported model.
@@ -125,6 +129,9 @@ pub struct ModelBundleMeta {
     /// move the score), by form name; [`super::ModelFile::into_form`] puts the chosen form's in
     /// `familiarity`.
     pub form_familiarity: Vec<FormFamiliarity>,
+    /// The stain of the training patches (version 4); without it the edge screens with stain
+    /// normalisation and the stain check off, and says so at start.
+    pub stain: Option<StainTarget>,
 }
 
 /// Familiarity statistics of one of the bundle's other forms.
@@ -133,6 +140,15 @@ pub struct FormFamiliarity {
     /// The form (`int8`, `f16`; a string in the encoding).
     pub form: Form,
     pub stats: Familiarity,
+}
+
+/// Version 3: version 4 without `stain`.
+#[derive(Serialize, Deserialize)]
+struct MetaV3 {
+    v1: MetaV1,
+    frame_choice: Option<FrameChoice>,
+    familiarity: Option<Familiarity>,
+    form_familiarity: Vec<FormFamiliarity>,
 }
 
 /// Version 2: version 3 without `familiarity`.
@@ -198,6 +214,7 @@ impl MetaV1 {
             frame_choice: None,
             familiarity: None,
             form_familiarity: Vec::new(),
+            stain: None,
         }
     }
 }
@@ -320,6 +337,9 @@ impl ModelBundleMeta {
         for f in &self.form_familiarity {
             f.stats.validate(n)?;
         }
+        if let Some(s) = &self.stain {
+            s.validate()?;
+        }
         if let Some(m) = self.validation.iter().find(|m| !m.value.is_finite() || m.name.is_empty()) {
             return Err(invalid(WHAT, "validation", format!("metric {:?} = {}", m.name, m.value)));
         }
@@ -327,9 +347,13 @@ impl ModelBundleMeta {
     }
 
     /// Validated, versioned bytes: version 1 without a frame choice or familiarity, 2 with a
-    /// frame choice only, 3 with familiarity (so that edges built before it read the rest).
+    /// frame choice only, 3 with familiarity, 4 with a stain target (so that edges built before
+    /// each read the rest).
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.validate()?;
+        if self.stain.is_some() {
+            return seal_versioned(WHAT, MAGIC, VERSION, self);
+        }
         match (&self.frame_choice, &self.familiarity) {
             (None, None) if self.form_familiarity.is_empty() => {
                 seal_versioned(WHAT, MAGIC, PATCH_LEVEL_VERSION, &MetaV1::of(self))
@@ -340,7 +364,17 @@ impl ModelBundleMeta {
                 FRAME_LEVEL_VERSION,
                 &MetaV2 { v1: MetaV1::of(self), frame_choice: Some(f.clone()) },
             ),
-            _ => seal_versioned(WHAT, MAGIC, VERSION, self),
+            _ => seal_versioned(
+                WHAT,
+                MAGIC,
+                FAMILIARITY_VERSION,
+                &MetaV3 {
+                    v1: MetaV1::of(self),
+                    frame_choice: self.frame_choice.clone(),
+                    familiarity: self.familiarity.clone(),
+                    form_familiarity: self.form_familiarity.clone(),
+                },
+            ),
         }
     }
 
@@ -357,14 +391,26 @@ impl ModelBundleMeta {
                 }
                 ModelBundleMeta { frame_choice: v2.frame_choice, ..v2.v1.upgrade() }
             }
-            _ => {
-                let meta: Self = decode_exact(WHAT, payload)?;
-                if meta.familiarity.is_none() && meta.form_familiarity.is_empty() {
+            FAMILIARITY_VERSION => {
+                let v3: MetaV3 = decode_exact(WHAT, payload)?;
+                if v3.familiarity.is_none() && v3.form_familiarity.is_empty() {
                     return Err(invalid(
                         WHAT,
                         "familiarity",
                         "a version 3 metadata without it; expected version 1 or 2",
                     ));
+                }
+                ModelBundleMeta {
+                    frame_choice: v3.frame_choice,
+                    familiarity: v3.familiarity,
+                    form_familiarity: v3.form_familiarity,
+                    ..v3.v1.upgrade()
+                }
+            }
+            _ => {
+                let meta: Self = decode_exact(WHAT, payload)?;
+                if meta.stain.is_none() {
+                    return Err(invalid(WHAT, "stain", "a version 4 metadata without it; expected version 1 to 3"));
                 }
                 meta
             }
@@ -418,6 +464,7 @@ pub(crate) mod tests {
             frame_choice: None,
             familiarity: None,
             form_familiarity: Vec::new(),
+            stain: None,
         }
     }
 
@@ -483,7 +530,9 @@ pub(crate) mod tests {
         let v3 = m.encode().unwrap();
         assert_eq!(u16::from_le_bytes([v3[4], v3[5]]), 3);
         assert_eq!(ModelBundleMeta::decode(&v3).unwrap(), m);
-        let odd = seal_versioned(WHAT, MAGIC, VERSION, &with_frame_choice()).unwrap();
+        let bare =
+            MetaV3 { v1: MetaV1::of(&sample()), frame_choice: None, familiarity: None, form_familiarity: Vec::new() };
+        let odd = seal_versioned(WHAT, MAGIC, FAMILIARITY_VERSION, &bare).unwrap();
         let e = ModelBundleMeta::decode(&odd).unwrap_err().to_string();
         assert!(e.contains("familiarity") && e.contains("expected version 1 or 2"), "{e}");
         let v2 = with_frame_choice().encode().unwrap();
@@ -492,6 +541,28 @@ pub(crate) mod tests {
         m.familiarity.as_mut().unwrap().class_means.extend([4.0, 5.0]);
         let e = m.encode().unwrap_err().to_string();
         assert!(e.contains("familiarity.class_means"), "{e}");
+    }
+
+    /// A stain target makes version 4, which round-trips; version 4 without one is refused; a
+    /// version 3 written before it reads with none; a target that would make NaN is named.
+    #[test]
+    fn a_stain_target_makes_version_4() {
+        use super::super::stain_target::MacenkoStain;
+        let mut m = with_frame_choice();
+        m.familiarity = Some(super::super::familiarity::tests::stats());
+        let v3 = m.encode().unwrap();
+        let stain = MacenkoStain { stains: [[0.6, 0.8, 0.0], [0.0, 0.6, 0.8]], max_concentrations: [1.9, 1.1] };
+        m.stain = Some(StainTarget::Macenko(stain));
+        let v4 = m.encode().unwrap();
+        assert_eq!(u16::from_le_bytes([v4[4], v4[5]]), 4);
+        assert_eq!(ModelBundleMeta::decode(&v4).unwrap(), m);
+        assert_eq!(ModelBundleMeta::decode(&v3).unwrap().stain, None);
+        let odd = seal_versioned(WHAT, MAGIC, VERSION, &ModelBundleMeta { stain: None, ..m.clone() }).unwrap();
+        let e = ModelBundleMeta::decode(&odd).unwrap_err().to_string();
+        assert!(e.contains("stain") && e.contains("expected version 1 to 3"), "{e}");
+        m.stain = Some(StainTarget::Macenko(MacenkoStain { max_concentrations: [f32::NAN, 1.0], ..stain }));
+        let e = m.encode().unwrap_err().to_string();
+        assert!(e.contains("stain.max_concentrations"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod log;
 mod log_file;
 mod model_file;
 mod record;
+mod stain_target;
 
 use alloc::string::String;
 pub use backend::BackendKind;
@@ -35,6 +36,7 @@ pub use log::{Damage, LogScan, encode_log_frame, scan_log};
 pub use log_file::{LogStorage, RecordLogWriter, read_log_file};
 pub use model_file::{BundleForm, BundleSignature, ModelFile, ReferenceField, SignatureStatus, parse_key_hex};
 pub use record::{FieldScore, MAX_CASE_ID_LEN, ModelIdentity, RecordKind, ScreeningRecord, Verdict, check_case_id};
+pub use stain_target::{LabStats, MacenkoStain, StainTarget};
 
 /// SHA-256 of `bytes` (the ONNX model, for the bundle and for every screening record).
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {

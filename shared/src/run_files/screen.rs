@@ -15,6 +15,10 @@ pub struct ScreenSummary {
     pub log: PathBuf,
     pub snapshots: PathBuf,
     pub stats: SessionStats,
+    /// What the session did with the stain (`check`, `normalise`); absent when it did nothing
+    /// (off, or a bundle without a stain target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stain: Option<String>,
     /// The frames judged against `--truth`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth: Option<TruthTable>,

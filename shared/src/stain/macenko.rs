@@ -6,10 +6,10 @@
 
 use super::StainError;
 use super::eigen::symmetric_eigen;
-use super::od::{od_of, rgb_of_od};
+use super::od::od_of;
 use super::percentile::percentile;
+pub use crate::formats::MacenkoStain;
 use crate::image::RgbImage;
-use serde::{Deserialize, Serialize};
 
 /// The method's settings (Macenko's published values as defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,15 +29,6 @@ impl Default for MacenkoParams {
     fn default() -> Self {
         MacenkoParams { beta: 0.15, alpha: 1.0, max_percentile: 99.0, min_pixels: 100 }
     }
-}
-
-/// An image's stains: haematoxylin's and eosin's unit optical-density vectors (R, G, B) and
-/// each one's maximum concentration.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MacenkoStain {
-    /// `[haematoxylin, eosin]`.
-    pub stains: [[f32; 3]; 2],
-    pub max_concentrations: [f32; 2],
 }
 
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
@@ -75,14 +66,17 @@ impl Unmixer {
     }
 }
 
-/// The image's stains.
+/// The image's stains, fitted on every pixel.
 pub fn fit(img: &RgbImage, p: &MacenkoParams) -> Result<MacenkoStain, StainError> {
-    let stained: Vec<[f32; 3]> = img
-        .as_raw()
-        .chunks_exact(3)
-        .map(|px| od_of([px[0], px[1], px[2]]))
-        .filter(|od| od.iter().all(|d| *d >= p.beta))
-        .collect();
+    let pixels: Vec<[u8; 3]> = img.as_raw().chunks_exact(3).map(|px| [px[0], px[1], px[2]]).collect();
+    fit_pixels(&pixels, p)
+}
+
+/// The stains of a sample of an image's pixels (the edge fits on a spread sample of its tissue
+/// fields: the percentiles of 50,000 pixels move the vectors by hundredths of a degree).
+pub fn fit_pixels(pixels: &[[u8; 3]], p: &MacenkoParams) -> Result<MacenkoStain, StainError> {
+    let stained: Vec<[f32; 3]> =
+        pixels.iter().map(|px| od_of(*px)).filter(|od| od.iter().all(|d| *d >= p.beta)).collect();
     if stained.len() < p.min_pixels.max(3) {
         return Err(StainError::TooFewStainedPixels {
             found: stained.len(),
@@ -135,11 +129,10 @@ pub fn fit(img: &RgbImage, p: &MacenkoParams) -> Result<MacenkoStain, StainError
     let stains = [unit(h).ok_or(StainError::Degenerate)?, unit(e).ok_or(StainError::Degenerate)?];
     let unmix = Unmixer::new(stains)?;
     // Concentrations over every pixel, as the stains are applied to every pixel.
-    let (mut ch, mut ce): (Vec<f32>, Vec<f32>) = img
-        .as_raw()
-        .chunks_exact(3)
+    let (mut ch, mut ce): (Vec<f32>, Vec<f32>) = pixels
+        .iter()
         .map(|px| {
-            let [h, e] = unmix.concentrations(od_of([px[0], px[1], px[2]]));
+            let [h, e] = unmix.concentrations(od_of(*px));
             (h as f32, e as f32)
         })
         .unzip();
@@ -151,19 +144,34 @@ pub fn fit(img: &RgbImage, p: &MacenkoParams) -> Result<MacenkoStain, StainError
     Ok(MacenkoStain { stains: stains.map(|v| v.map(|x| x as f32)), max_concentrations: [max_h, max_e] })
 }
 
-/// `img`, whose stains are `source` (from [`fit`]), re-rendered in `target`'s stains.
-pub fn apply(img: &RgbImage, source: &MacenkoStain, target: &MacenkoStain) -> Result<RgbImage, StainError> {
+/// The linear map in optical density that takes `source`'s stains to `target`'s, as a 3x3
+/// matrix (row: output channel, column: input channel): concentrations are least-squares
+/// coordinates on the source stains, scaled by the ratio of maxima, recomposed with the
+/// target's stains.
+pub fn od_matrix(source: &MacenkoStain, target: &MacenkoStain) -> Result<[[f32; 3]; 3], StainError> {
     let unmix = Unmixer::new(source.stains.map(|v| v.map(f64::from)))?;
     let scale =
         [0, 1].map(|k| f64::from(target.max_concentrations[k]) / f64::from(source.max_concentrations[k]).max(1e-6));
     let [th, te] = target.stains.map(|v| v.map(f64::from));
-    let mut out = img.clone();
-    for px in out.as_raw_mut().chunks_exact_mut(3) {
-        let [h, e] = unmix.concentrations(od_of([px[0], px[1], px[2]]));
-        let (h, e) = (h * scale[0], e * scale[1]);
-        let od = [0, 1, 2].map(|c| (h * th[c] + e * te[c]) as f32);
-        px.copy_from_slice(&rgb_of_od(od));
+    // Concentration k of OD is row k of `unmix` dotted with it.
+    let rows = [
+        [0, 1, 2].map(|c| (unmix.h[c] - unmix.d * unmix.e[c]) / unmix.det),
+        [0, 1, 2].map(|c| (unmix.e[c] - unmix.d * unmix.h[c]) / unmix.det),
+    ];
+    let mut m = [[0.0f32; 3]; 3];
+    for (k, row) in m.iter_mut().enumerate() {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = (th[k] * scale[0] * rows[0][c] + te[k] * scale[1] * rows[1][c]) as f32;
+        }
     }
+    Ok(m)
+}
+
+/// `img`, whose stains are `source` (from [`fit`]), re-rendered in `target`'s stains.
+pub fn apply(img: &RgbImage, source: &MacenkoStain, target: &MacenkoStain) -> Result<RgbImage, StainError> {
+    let map = super::OdMap::new(od_matrix(source, target)?);
+    let mut out = img.clone();
+    map.apply(out.as_raw_mut());
     Ok(out)
 }
 
@@ -176,6 +184,7 @@ pub fn normalise(img: &RgbImage, target: &MacenkoStain, p: &MacenkoParams) -> Re
 mod tests {
     use super::*;
     use crate::rng::SplitMix64;
+    use crate::stain::od::rgb_of_od;
 
     const H: [f64; 3] = [0.65, 0.70, 0.29];
     const E: [f64; 3] = [0.07, 0.99, 0.11];

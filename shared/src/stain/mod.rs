@@ -10,20 +10,24 @@
 //! densities are taken of `max(v, 1)`, and fits that would divide by nothing are refused
 //! ([`StainError`]) so that the caller falls back to its target.
 
+pub mod check;
 mod eigen;
 mod lab;
 pub mod macenko;
+mod map;
 mod od;
 mod percentile;
 pub mod reinhard;
+pub mod tracker;
 
+pub use crate::formats::{LabStats, MacenkoStain, StainTarget};
+pub use check::{StainDeviation, StainLimits, describe_vectors};
 pub use lab::{lab_to_rgb, rgb_to_lab};
-pub use macenko::{MacenkoParams, MacenkoStain};
+pub use macenko::MacenkoParams;
+pub use map::OdMap;
 pub use od::{od_of, rgb_of_od};
 pub use percentile::percentile;
-pub use reinhard::LabStats;
-
-use serde::{Deserialize, Serialize};
+pub use tracker::{StainMode, StainReading, StainTracker, TrackerSettings};
 
 /// Why a stain could not be fitted to an image.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,19 +40,46 @@ pub enum StainError {
     Degenerate,
 }
 
-/// What a bundle stores to normalise to: a method and its fitted target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "lowercase")]
-pub enum StainTarget {
-    Reinhard(LabStats),
-    Macenko(MacenkoStain),
+/// A spread sample of at most `max` pixels of `images` (every `step`-th pixel, `step` odd),
+/// for fitting one target to many training fields.
+pub fn sample_pixels(images: &[crate::image::RgbImage], max: usize) -> Vec<[u8; 3]> {
+    let total: usize = images.iter().map(|i| i.as_raw().len() / 3).sum();
+    let step = (total / max.max(1)).max(1) | 1;
+    images.iter().flat_map(|i| i.as_raw().chunks_exact(3)).step_by(step).map(|px| [px[0], px[1], px[2]]).collect()
 }
 
-impl StainTarget {
-    pub fn name(&self) -> &'static str {
+/// A normalisation method, by name (`macenko`, `reinhard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StainMethod {
+    Macenko,
+    Reinhard,
+}
+
+impl StainMethod {
+    pub fn name(self) -> &'static str {
         match self {
-            StainTarget::Reinhard(_) => "reinhard",
-            StainTarget::Macenko(_) => "macenko",
+            StainMethod::Macenko => "macenko",
+            StainMethod::Reinhard => "reinhard",
         }
+    }
+}
+
+impl core::str::FromStr for StainMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "macenko" => Ok(StainMethod::Macenko),
+            "reinhard" => Ok(StainMethod::Reinhard),
+            _ => Err(format!("{s:?}; expected macenko or reinhard")),
+        }
+    }
+}
+
+/// The target of `method` fitted on a spread sample of `images` (up to a million pixels).
+pub fn fit_target(images: &[crate::image::RgbImage], method: StainMethod) -> Result<StainTarget, StainError> {
+    let pixels = sample_pixels(images, 1 << 20);
+    match method {
+        StainMethod::Reinhard => Ok(StainTarget::Reinhard(reinhard::fit_pixels(&pixels)?)),
+        StainMethod::Macenko => Ok(StainTarget::Macenko(macenko::fit_pixels(&pixels, &MacenkoParams::default())?)),
     }
 }

@@ -4,24 +4,23 @@
 
 use super::StainError;
 use super::lab::{lab_to_rgb, rgb_to_lab};
+pub use crate::formats::LabStats;
 use crate::image::RgbImage;
-use serde::{Deserialize, Serialize};
-
-/// The mean and (population) standard deviation of L*, a* and b* over an image's pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LabStats {
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-}
 
 const CHANNELS: [&str; 3] = ["L*", "a*", "b*"];
 
 /// The image's statistics; refused for an image without spread in a channel (one colour).
 pub fn fit(img: &RgbImage) -> Result<LabStats, StainError> {
-    let n = f64::from(img.width()) * f64::from(img.height());
+    let pixels: Vec<[u8; 3]> = img.as_raw().chunks_exact(3).map(|px| [px[0], px[1], px[2]]).collect();
+    fit_pixels(&pixels)
+}
+
+/// The statistics of a sample of pixels (of one image or of many: a training set's target).
+pub fn fit_pixels(pixels: &[[u8; 3]]) -> Result<LabStats, StainError> {
+    let n = pixels.len() as f64;
     let (mut sum, mut sq) = ([0.0f64; 3], [0.0f64; 3]);
-    for px in img.as_raw().chunks_exact(3) {
-        let lab = rgb_to_lab([px[0], px[1], px[2]]);
+    for px in pixels {
+        let lab = rgb_to_lab(*px);
         for c in 0..3 {
             sum[c] += lab[c];
             sq[c] += lab[c] * lab[c];

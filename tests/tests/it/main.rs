@@ -5,5 +5,6 @@ mod focus;
 mod real_data;
 mod record_log;
 mod screening;
+mod stain;
 mod trust;
 mod tune;

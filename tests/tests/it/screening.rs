@@ -477,15 +477,25 @@ fn a_case_is_screened_gated_on_unfamiliar_tissue_closed_and_reported() {
     assert_eq!((&last.kind, last.case.as_deref()), (&RecordKind::CaseInterrupted, Some("S26-0044")));
     drop(restarted);
 
-    // A bundle exported before familiarity statistics still screens, with the gate off: the
-    // other organ's frame then gets a verdict like any tissue.
+    // A bundle without familiarity statistics still gates the other organ's frame by its stain
+    // (ovarian H&E stained elsewhere: its eosin lies beyond the limit from the bundle's).
     let mut file = melanoscope_shared::formats::ModelFile::decode(&std::fs::read(&cfg.model.bundle).unwrap()).unwrap();
     file.meta.familiarity = None;
     std::fs::write(&cfg.model.bundle, file.encode().unwrap()).unwrap();
+    let one_frame = || Replay::new(&[frames.join("03.jpg").display().to_string()], false).unwrap();
     let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
-    assert!(!prepared.analyzer().familiarity_on());
-    let source = Replay::new(&[frames.join("03.jpg").display().to_string()], false).unwrap();
-    let mut old = prepared.start(SessionIo { source, leds: NoIndicators, button: NoButton });
+    assert!(!prepared.analyzer().familiarity_on() && prepared.analyzer().stain_on().is_some());
+    let mut stained = prepared.start(SessionIo { source: one_frame(), leds: NoIndicators, button: NoButton });
+    let stats = stained.run(None, || panic!("a replay never waits"));
+    assert_eq!((stats.screened, stats.unfamiliar_frames), (0, 1), "{stats:?}");
+    drop(stained);
+    // Exported before either: screened with both off, the other organ's frame then gets a
+    // verdict like any tissue.
+    file.meta.stain = None;
+    std::fs::write(&cfg.model.bundle, file.encode().unwrap()).unwrap();
+    let prepared = Session::from_config(&cfg, open_bundle(&cfg.model).unwrap()).unwrap();
+    assert!(!prepared.analyzer().familiarity_on() && prepared.analyzer().stain_on().is_none());
+    let mut old = prepared.start(SessionIo { source: one_frame(), leds: NoIndicators, button: NoButton });
     let stats = old.run(None, || panic!("a replay never waits"));
     assert_eq!((stats.screened, stats.unfamiliar_frames), (1, 0), "{stats:?}");
     std::fs::remove_dir_all(&dir).unwrap();

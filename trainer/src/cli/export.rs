@@ -5,11 +5,12 @@
 use anyhow::Result;
 use melanoscope_shared::formats::Form;
 use melanoscope_shared::metrics::Aggregation;
+use melanoscope_shared::stain::{StainMethod, StainTarget, describe_vectors};
 use melanoscope_slides::slide::Magnification;
 use melanoscope_trainer::export::familiarity::FamiliarityPlan;
 use melanoscope_trainer::export::frames::FramePlan;
 use melanoscope_trainer::export::onnx::OPSET;
-use melanoscope_trainer::export::run::{BundlePlan, ExportData, ExportPlan, Int8Weights, keygen, run};
+use melanoscope_trainer::export::run::{BundlePlan, ExportData, ExportPlan, Int8Weights, StainPlan, keygen, run};
 use melanoscope_trainer::model::Arch;
 use melanoscope_trainer::train::evaluate::Level;
 use melanoscope_trainer::train::task::Task;
@@ -116,6 +117,33 @@ pub struct ExportArgs {
     /// Share of validation fields the familiarity threshold passes.
     #[arg(long, default_value_t = 0.97, value_parser = parse_share)]
     pub familiarity_pass: f64,
+    /// The stain the bundle carries for the edge to check frames against and normalise them
+    /// to: macenko (stain vectors and strengths; the edge's check needs it), reinhard (CIELAB
+    /// statistics; the edge then screens with the stain check off), or none. Fitted on
+    /// --stain-fields training fields; needs --manifest, --split and --bundle.
+    #[arg(long, value_enum, default_value_t = StainTargetArg::Macenko)]
+    pub stain_target: StainTargetArg,
+    /// Training fields the stain target is fitted on (spread over the training patients).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub stain_fields: u32,
+}
+
+/// `--stain-target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StainTargetArg {
+    Macenko,
+    Reinhard,
+    None,
+}
+
+impl StainTargetArg {
+    fn method(self) -> Option<StainMethod> {
+        match self {
+            StainTargetArg::Macenko => Some(StainMethod::Macenko),
+            StainTargetArg::Reinhard => Some(StainMethod::Reinhard),
+            StainTargetArg::None => None,
+        }
+    }
 }
 
 /// A share above 0.5 and below 1.
@@ -182,7 +210,13 @@ fn plan(args: ExportArgs) -> ExportPlan {
         pass_share: args.familiarity_pass,
         cameras: args.frame_cameras,
     });
+    let stain = args
+        .stain_target
+        .method()
+        .filter(|_| data.is_some() && bundle.is_some())
+        .map(|method| StainPlan { method, fields: args.stain_fields as usize });
     ExportPlan {
+        stain,
         checkpoint: args.checkpoint,
         arch: args.arch,
         task: args.task,
@@ -276,6 +310,23 @@ pub fn export(args: ExportArgs) -> Result<()> {
             f.validation_fields,
             100.0 * f.pass_share
         );
+    }
+    if let Some(st) = &done.stain {
+        let what = match &st.target {
+            StainTarget::Macenko(m) => {
+                format!(
+                    "{}, strengths {:.2} {:.2}",
+                    describe_vectors(m),
+                    m.max_concentrations[0],
+                    m.max_concentrations[1]
+                )
+            }
+            StainTarget::Reinhard(l) => format!(
+                "L*a*b* mean {:.1} {:.1} {:.1}, std {:.1} {:.1} {:.1}",
+                l.mean[0], l.mean[1], l.mean[2], l.std[0], l.std[1], l.std[2]
+            ),
+        };
+        println!("stain target: {} from {} training fields: {what}", st.target.name(), st.fields);
     }
     if let Some(b) = &done.bundle {
         let forms: Vec<&str> = done.forms.iter().map(|f| f.precision.name()).collect();

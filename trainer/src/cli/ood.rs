@@ -2,6 +2,7 @@
 //! in-distribution test fields its threshold passes (JSON to `--out`, a table on stdout).
 
 use anyhow::{Context, Result};
+use melanoscope_shared::stain::StainLimits;
 use melanoscope_slides::slide::Magnification;
 use melanoscope_trainer::ood::{OodPlan, OutsideSet, parse_outside, run, to_markdown};
 use std::path::PathBuf;
@@ -36,6 +37,15 @@ pub struct OodArgs {
     /// --frame-cameras` saw the statistics' fields); 0 for the fields as read only.
     #[arg(long, default_value_t = 4)]
     pub cameras: u32,
+    /// The edge's `screening.stain_max_angle_haematoxylin` and `_eosin` (degrees, `H,E`) the
+    /// stain check is measured at, with a bundle that carries a Macenko stain target.
+    #[arg(long, default_value = "15,6", value_parser = parse_limits)]
+    pub stain_limits: StainLimits,
+    /// Test fields re-stained in other labs' styles (weaker haematoxylin, stronger eosin, a
+    /// blue-grey cast, a faded slide) and measured as stained and normalised each way; 0 for
+    /// none.
+    #[arg(long, default_value_t = 96)]
+    pub lab_style_fields: usize,
     /// The report as JSON.
     #[arg(long)]
     pub out: PathBuf,
@@ -52,6 +62,8 @@ pub fn ood(args: OodArgs) -> Result<()> {
         per_image: args.per_image,
         restained: !args.no_restained,
         cameras: args.cameras,
+        stain_limits: args.stain_limits,
+        lab_style_fields: args.lab_style_fields,
     };
     let report = run(&plan)?;
     let json = serde_json::to_string_pretty(&report)?;
@@ -62,4 +74,17 @@ pub fn ood(args: OodArgs) -> Result<()> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     print!("{}", to_markdown(&report));
     Ok(())
+}
+
+/// `H,E` in degrees, each above 0 and at most 90.
+fn parse_limits(s: &str) -> Result<StainLimits, String> {
+    let expected = || format!("{s:?}; expected H,E: two angles in degrees above 0, at most 90 (e.g. 15,6)");
+    let v: Vec<f32> =
+        s.split(',').map(|p| p.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|_| expected())?;
+    match v.as_slice() {
+        [h, e] if [h, e].iter().all(|a| **a > 0.0 && **a <= 90.0) => {
+            Ok(StainLimits { haematoxylin_deg: *h, eosin_deg: *e })
+        }
+        _ => Err(expected()),
+    }
 }

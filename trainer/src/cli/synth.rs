@@ -3,6 +3,7 @@
 use anyhow::Result;
 use melanoscope_synth::cohort::{SynthConfig, generate_cohort};
 use melanoscope_synth::frame_set::write_frame_set;
+use melanoscope_synth::stains::LabStyle;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -80,10 +81,15 @@ pub struct FramesArgs {
     pub height: u32,
     #[arg(long, default_value_t = 20_261_125)]
     pub seed: u64,
+    /// The slides as another lab would have stained them: weak-haematoxylin, strong-eosin,
+    /// blue-grey-cast or faded (beyond the training's stain jitter).
+    #[arg(long, value_parser = LabStyle::parse)]
+    pub lab_style: Option<LabStyle>,
 }
 
 pub fn frames(args: FramesArgs) -> Result<()> {
-    let files = write_frame_set(&args.out, args.per_class, args.um_per_px, (args.width, args.height), args.seed)?;
+    let size = (args.width, args.height);
+    let files = write_frame_set(&args.out, args.per_class, args.um_per_px, size, args.seed, args.lab_style)?;
     println!("wrote {} frames and frames.csv to {}", files.len(), args.out.display());
     Ok(())
 }

@@ -159,6 +159,7 @@ pub fn make_bundle(
         frame_choice: spec.frame_choice.clone(),
         familiarity: spec.familiarity.clone(),
         form_familiarity: Vec::new(),
+        stain: None,
     };
     let file = ModelFile { meta, onnx, references: refs, forms: Vec::new(), signature: None };
     file.encode()?; // every check the edge will make, now

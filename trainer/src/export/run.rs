@@ -21,6 +21,7 @@ use melanoscope_shared::formats::{
     Form, FormFamiliarity, FormatError, KeyFileError, ModelFile, NamedMetric, Quantization, read_key_file,
 };
 use melanoscope_shared::image::{ImageError, Normalization, RgbImage};
+use melanoscope_shared::stain::{StainMethod, StainTarget};
 use melanoscope_slides::manifest::{ManifestError, ManifestRow, read_manifest};
 use melanoscope_slides::slide::Magnification;
 use melanoscope_slides::split::{Partition, PatientSplit, SplitError};
@@ -97,6 +98,24 @@ pub struct ExportPlan {
     /// The familiarity statistics for the unfamiliar-tissue gate (needs `data` and `bundle`);
     /// without it the bundle has none and the edge screens with the gate off.
     pub familiarity: Option<FamiliarityPlan>,
+    /// The stain target the bundle carries, fitted on this many training fields (needs `data`
+    /// and `bundle`); without it the edge screens with stain normalisation and check off.
+    pub stain: Option<StainPlan>,
+}
+
+/// `--stain-target` and `--stain-fields`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StainPlan {
+    pub method: StainMethod,
+    pub fields: usize,
+}
+
+/// The stain target put in the bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StainWritten {
+    pub target: StainTarget,
+    /// Training fields it was fitted on.
+    pub fields: usize,
 }
 
 /// How INT8 calibration went.
@@ -140,6 +159,8 @@ pub struct ExportOutcome {
     pub frame_threshold_skipped: Option<String>,
     /// The familiarity statistics put in the bundle, when asked for.
     pub familiarity: Option<FamiliarityWritten>,
+    /// The stain target put in the bundle, when asked for.
+    pub stain: Option<StainWritten>,
 }
 
 /// The familiarity statistics the bundle holds.
@@ -203,6 +224,8 @@ pub enum ExportRunError {
     Frames(#[from] FrameThresholdError),
     #[error("the familiarity statistics")]
     Familiarity(#[from] FamiliarityError),
+    #[error("the training fields' stain target ({method}); export with --stain-target none to leave it out")]
+    Stain { method: &'static str, source: melanoscope_shared::stain::StainError },
 }
 
 /// Writes `bytes` to `path` atomically, creating its folder.
@@ -471,6 +494,19 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         }
     }
 
+    // The training fields' stain, for the edge to check and normalise frames against.
+    let stain = match (&plan.stain, &patches, &plan.bundle) {
+        (Some(sp), Some(p), Some(_)) if sp.fields > 0 => match p.fields(plan, Partition::Train, sp.fields)? {
+            Some(train) => {
+                let target = melanoscope_shared::stain::fit_target(&train.rgb, sp.method)
+                    .map_err(|source| ExportRunError::Stain { method: sp.method.name(), source })?;
+                Some(StainWritten { target, fields: train.len() })
+            }
+            None => None,
+        },
+        _ => None,
+    };
+
     let bundle = match &plan.bundle {
         None => None,
         Some(b) => {
@@ -494,6 +530,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
                 add_form(&mut file, bytes, quantization, figures, relative, &b.also_on)?;
             }
             file.meta.form_familiarity = form_familiarity;
+            file.meta.stain = stain.as_ref().map(|s| s.target.clone());
             if let Some(key) = &b.sign_key {
                 file.sign(&read_key_file(key)?)?;
             }
@@ -515,7 +552,7 @@ pub fn run(plan: &ExportPlan) -> Result<ExportOutcome, ExportRunError> {
         pass_share: stats.pass_share,
         fit,
     });
-    Ok(ExportOutcome { forms, bundle, frame_threshold, frame_threshold_skipped, familiarity })
+    Ok(ExportOutcome { forms, bundle, frame_threshold, frame_threshold_skipped, familiarity, stain })
 }
 
 /// The training and validation fields the familiarity statistics are fitted and thresholded

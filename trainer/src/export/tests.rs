@@ -446,6 +446,7 @@ fn other_forms_need_f32_first_a_bundle_and_no_repeats() {
         bundle: Some(BundlePlan { path: dir.join("m.mscm"), also_on: vec![], sign_key: None }),
         frames: None,
         familiarity: None,
+        stain: None,
     };
     let refused = |plan: &ExportPlan| match run(plan) {
         Err(ExportRunError::Forms(why)) => why,

@@ -506,13 +506,75 @@ fn screening(page: &mut Page) -> Result<(), Skip> {
              (looked 4 folders deep)",
         ));
     }
+    let mut read = Vec::new();
     for path in files {
         match page.read::<ScreenSummary>(&path) {
-            Ok(summary) => screen_summary(page, &path, &summary),
+            Ok(summary) => {
+                screen_summary(page, &path, &summary);
+                read.push((path, summary));
+            }
             Err(skip) => page.skip(skip),
         }
     }
+    stain_side_by_side(page, &read);
     Ok(())
+}
+
+/// The file names of a session's frames, sorted (what tells that two sessions screened the
+/// same frames).
+fn frame_files(summary: &ScreenSummary) -> Vec<&str> {
+    let mut files: Vec<&str> = summary.frames.iter().flatten().map(|f| file_name(&f.file)).collect();
+    files.sort_unstable();
+    files
+}
+
+/// Sessions that screened the same frames as stained and normalised to the bundle's stain
+/// (`screening.stain = "normalise"`), their frames side by side.
+fn stain_side_by_side(page: &mut Page, sessions: &[(PathBuf, ScreenSummary)]) {
+    let normalised = sessions.iter().filter(|(_, s)| s.stain.as_deref() == Some("normalise"));
+    for (npath, norm) in normalised {
+        let files = frame_files(norm);
+        let Some((spath, stained)) = sessions
+            .iter()
+            .find(|(_, s)| s.stain.as_deref() != Some("normalise") && !files.is_empty() && frame_files(s) == files)
+        else {
+            continue;
+        };
+        page.push(&format!(
+            "<h3>The same frames as stained and normalised: {} and {}</h3>\n<p>Left, screened as the camera \
+             shows them (stain {}); right, each frame's stain fitted on its tissue fields and mapped to the \
+             bundle's before the network (stain normalise).</p>\n",
+            escape(&page.name(spath)),
+            escape(&page.name(npath)),
+            escape(stained.stain.as_deref().unwrap_or("off")),
+        ));
+        let shots = |path: &Path, s: &ScreenSummary| layout::frames_of(page.run(), path, &s.snapshots);
+        let (left_dir, right_dir) = (shots(spath, stained), shots(npath, norm));
+        let mut rows = Vec::new();
+        for f in norm.frames.iter().flatten() {
+            let Some(g) = stained.frames.iter().flatten().find(|g| file_name(&g.file) == file_name(&f.file)) else {
+                continue;
+            };
+            let truth = norm.truth.as_ref().and_then(|t| t.frames.iter().find(|j| j.row.frame == f.frame));
+            let mut cell = |dir: &Option<PathBuf>, frame: u64, label: &str| match dir {
+                Some(d) if d.join(format!("frame-{frame:06}.png")).is_file() => {
+                    page.image(&d.join(format!("frame-{frame:06}.png")), label, "frame")
+                }
+                _ => "–".into(),
+            };
+            let left = cell(&left_dir, g.frame, &format!("{} as stained", file_name(&g.file)));
+            let right = cell(&right_dir, f.frame, &format!("{} normalised", file_name(&f.file)));
+            rows.push(vec![
+                escape(file_name(&f.file)),
+                truth.map_or("–".into(), |j| escape(&j.lesion)),
+                format!("{} {}", escape(&g.verdict), num(g.frame_probability, 3)),
+                left,
+                format!("{} {}", escape(&f.verdict), num(f.frame_probability, 3)),
+                right,
+            ]);
+        }
+        page.push(&table(&["file", "truth", "as stained", "", "normalised", ""], &rows));
+    }
 }
 
 /// One session's summary: its counts, and each frame with its verdict, truth and snapshot.
@@ -612,6 +674,17 @@ fn unfamiliar(page: &mut Page) -> Result<(), Skip> {
             num(Some(100.0 * r.test_pass), 1),
             r.test_fields,
         ));
+        if let (Some(l), Some(pass)) = (r.stain_limits, r.test_gate_pass) {
+            page.push(&format!(
+                "<p>With the stain check (each field's Macenko stain against the bundle's, limits H {}° E {}°), \
+                 the gate passes {}% of the test fields; the gate's AUROC takes both measures.</p>\n",
+                num(Some(f64::from(l.haematoxylin_deg)), 0),
+                num(Some(f64::from(l.eosin_deg)), 0),
+                num(Some(100.0 * pass), 1),
+            ));
+        }
+        let pct = |v: Option<f64>| v.map_or("-".into(), |v| num(Some(100.0 * v), 1));
+        let auc = |v: Option<f64>| v.map_or("-".into(), |v| num(Some(v), 3));
         let rows: Vec<Vec<String>> = r
             .sets
             .iter()
@@ -623,10 +696,53 @@ fn unfamiliar(page: &mut Page) -> Result<(), Skip> {
                     s.tissue_fields_only.to_string(),
                     num(Some(s.auroc), 3),
                     num(Some(100.0 * s.flagged), 1),
+                    auc(s.stain_auroc),
+                    auc(s.gate_auroc),
+                    pct(s.gate_flagged),
                 ]
             })
             .collect();
-        page.push(&table(&["outside set", "images", "fields", "tissue fields only", "AUROC", "flagged %"], &rows));
+        page.push(&table(
+            &[
+                "outside set",
+                "images",
+                "fields",
+                "tissue fields only",
+                "familiarity AUROC",
+                "familiarity flagged %",
+                "stain check AUROC",
+                "gate AUROC",
+                "gate flagged %",
+            ],
+            &rows,
+        ));
+        if !r.lab_styles.is_empty() {
+            page.push(
+                "<h3>Other labs' H&amp;E, with and without stain normalisation</h3>\n<p>The test fields re-stained \
+                 in other labs' styles (haematoxylin at 55%; eosin at 170%; a bluer haematoxylin under a cool \
+                 light; a faded slide, haematoxylin 60% and eosin 50% under a yellowed mountant), given to the \
+                 network as stained or normalised to targets fitted on training fields. The gate checks the stain \
+                 as the camera shows it.</p>\n",
+            );
+            let rows: Vec<Vec<String>> = r
+                .lab_styles
+                .iter()
+                .map(|st| {
+                    vec![
+                        escape(&st.style),
+                        escape(&st.method),
+                        st.fields.to_string(),
+                        num(Some(st.patch_auc), 3),
+                        num(Some(100.0 * st.familiarity_pass), 1),
+                        pct(st.gate_pass),
+                    ]
+                })
+                .collect();
+            page.push(&table(
+                &["lab style", "normalisation", "fields", "patch AUC", "familiarity pass %", "gate pass %"],
+                &rows,
+            ));
+        }
     });
     let mut cases = Vec::new();
     for dir in page.layout().case_pages.clone() {

@@ -7,7 +7,10 @@ use crate::common;
 
 use melanoscope_shared::Lesion;
 use melanoscope_shared::formats::ModelFile;
+use melanoscope_shared::image::Normalization;
+use melanoscope_shared::stain::{StainMethod, fit_target};
 use melanoscope_slides::manifest::ManifestWriter;
+use melanoscope_slides::manifest::read_manifest;
 use melanoscope_slides::slide::Magnification;
 use melanoscope_slides::split::{Partition, PatientSplit};
 use melanoscope_synth::frames::FrameOptics;
@@ -17,7 +20,9 @@ use melanoscope_synth::slide::write_slide;
 use melanoscope_tests::data_dir;
 use melanoscope_tests::scenes::{FRAME_UM, MODEL_UM, frame};
 use melanoscope_tests::tiny_model::fit_bundle;
+use melanoscope_trainer::export::fields::read_fields;
 use melanoscope_trainer::ood::{OodPlan, OutsideSet, run};
+use melanoscope_trainer::train::task::{Task, task_samples};
 use std::collections::BTreeMap;
 
 #[test]
@@ -31,14 +36,17 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
         .map(|(l, s)| frame(l, s, &clean))
         .to_vec();
     let bundle = dir.join("tiny.mscm");
-    std::fs::write(&bundle, fit_bundle(&mm, &nv, FRAME_UM, MODEL_UM)).unwrap();
+    let bundle_bytes = fit_bundle(&mm, &nv, FRAME_UM, MODEL_UM);
 
-    // Two test patients, a slide each, patches around their lesions.
+    // Two test patients and two training patients (other sites), a slide each, patches around
+    // their lesions.
     let manifest = dir.join("manifest.parquet");
     let mut writer = ManifestWriter::create(&manifest).unwrap();
     let mut assignments = BTreeMap::new();
-    for (i, lesion) in [Lesion::MM, Lesion::CN].into_iter().enumerate() {
-        let scene = Scene::new(lesion, 1600.0, 1200.0, 60 + i as u64, 0);
+    let patients =
+        [(Lesion::MM, Partition::Test, 0), (Lesion::CN, Partition::Test, 0), (Lesion::MM, Partition::Train, 1)];
+    for (i, (lesion, partition, site)) in patients.into_iter().enumerate() {
+        let scene = Scene::new(lesion, 1600.0, 1200.0, 60 + i as u64, site);
         let path = dir.join(format!("s{i}.tif"));
         write_slide(&scene, MODEL_UM, 10, &path).unwrap();
         let (cx, cy) = lesion_centre(&scene).unwrap();
@@ -46,18 +54,27 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
         for row in common::patch_rows(&path, &format!("s{i}"), &format!("P{i}"), lesion, (cx, cy), &offsets) {
             writer.push(row).unwrap();
         }
-        assignments.insert(format!("P{i}"), (Partition::Test, lesion));
+        assignments.insert(format!("P{i}"), (partition, lesion));
     }
     writer.finish().unwrap();
     let split = dir.join("split.csv");
     PatientSplit { assignments }.save(&split).unwrap();
+    // Its stain target fitted on the training patient's patches, as `export` fits it.
+    let magnification = Magnification { name: "10X".into(), um_per_px: MODEL_UM };
+    let rows = read_manifest(&manifest).unwrap();
+    let split_table = PatientSplit::load(&split).unwrap();
+    let train = task_samples(&rows, Task::MmVsNevi, &magnification.name, &split_table, Partition::Train);
+    let train = read_fields(&train, 64, 256, Normalization::IMAGENET).unwrap();
+    let mut file = ModelFile::decode(&bundle_bytes).unwrap();
+    file.meta.stain = Some(fit_target(&train.rgb, StainMethod::Macenko).unwrap());
+    std::fs::write(&bundle, file.encode().unwrap()).unwrap();
 
     let data = data_dir();
     let plan = OodPlan {
         bundle: bundle.clone(),
         manifest,
         split,
-        magnification: Magnification { name: "10X".into(), um_per_px: MODEL_UM },
+        magnification,
         fields: 64,
         outside: vec![
             OutsideSet { name: "ovary".into(), paths: vec![data.join("images/hgsc_nest.jpg")], um_per_px: None },
@@ -76,6 +93,8 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
         per_image: 8,
         restained: true,
         cameras: 0,
+        stain_limits: melanoscope_shared::stain::StainLimits::default(),
+        lab_style_fields: 6,
     };
     let r = run(&plan).unwrap();
     assert!((6..=8).contains(&r.test_fields), "up to 8 patches, spread: {r:?}");
@@ -91,6 +110,29 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
     // The tiny model sees hue: DAB brown and aniline blue are far from eosin.
     assert!(set("non-he-ihc-dab").auroc >= 0.95 && set("non-he-trichrome").auroc >= 0.95, "{r:?}");
     assert_eq!(r.sets.len(), 6);
+    // The familiarity score hardly tells PAS from H&E (magenta is close to eosin); the stain
+    // check does, and the gate with it flags every PAS field (the demo's ResNet18: familiarity
+    // AUROC 0.49, stain check 0.99).
+    let pas = set("non-he-pas");
+    assert!(pas.stain_auroc.unwrap() >= 0.95 && pas.gate_flagged.unwrap() >= 0.95, "{pas:?}");
+    for s in ["non-he-ihc-dab", "non-he-trichrome", "ovary"] {
+        assert!(set(s).stain_auroc.unwrap() >= 0.95 && set(s).gate_flagged.unwrap() >= 0.95, "{s}: {r:?}");
+    }
+    assert!(r.test_gate_pass.unwrap() <= r.test_pass && r.stain_limits.is_some(), "{r:?}");
+    // Other labs' H&E: five styles (the test fields as read first), three ways each. The same
+    // stains in other amounts pass the stain check (the gate passes what familiarity passes);
+    // a faded slide's yellowed mountant turns its eosin past the limit.
+    assert_eq!(r.lab_styles.len(), 15, "{:?}", r.lab_styles);
+    for st in &r.lab_styles {
+        assert_eq!(st.fields, 4, "{st:?}");
+        match st.style.as_str() {
+            "weak-haematoxylin" | "strong-eosin" => assert_eq!(st.gate_pass, Some(st.familiarity_pass), "{st:?}"),
+            "faded" => assert_eq!(st.gate_pass, Some(0.0), "{st:?}"),
+            _ => {}
+        }
+    }
+    let md = melanoscope_trainer::ood::to_markdown(&r);
+    assert!(md.contains("| non-he-pas |") && md.contains("| faded | macenko |"), "{md}");
     // Scored at the model's scale, not its own pixel size: other fields, other scores.
     let finer = set("ovary-finer");
     assert!(finer.median_score != ovary.median_score, "resampled before scoring: {finer:?} vs {ovary:?}");

@@ -138,6 +138,7 @@ fn run_folder(dir: &Path) {
     };
     let stats = SessionStats { frames: 2, screened: 2, ..SessionStats::default() };
     let screen = ScreenSummary {
+        stain: None,
         frames: None,
         log: "screening.log".into(),
         snapshots: "snapshots".into(),
@@ -147,6 +148,19 @@ fn run_folder(dir: &Path) {
     json(&dir.join("screen/summary.json"), &screen);
     png(&dir.join("screen/snapshots/frames/frame-000000.png"), [90, 40, 120]);
     png(&dir.join("screen/snapshots/frames/frame-000001.png"), [200, 120, 170]);
+    // Another lab's frames screened as stained and normalised: shown side by side.
+    for (mode, verdict, p) in [("check", "NEVUS", 0.2), ("normalise", "MELANOMA SUSPECTED", 0.8)] {
+        let session = ScreenSummary {
+            stain: Some(mode.into()),
+            frames: Some(vec![row(0, "/y/MM-0.jpg", verdict, p)]),
+            log: "screening.log".into(),
+            snapshots: "snapshots".into(),
+            stats: SessionStats { frames: 1, screened: 1, ..SessionStats::default() },
+            truth: None,
+        };
+        json(&dir.join(format!("screen/stain-{mode}/summary.json")), &session);
+        png(&dir.join(format!("screen/stain-{mode}/snapshots/frames/frame-000000.png")), [120, 60, 150]);
+    }
     // Not what `bench` writes (fields missing): named as such, not shown as blanks.
     write(
         &dir.join("screen/bench.json"),
@@ -160,6 +174,9 @@ fn run_folder(dir: &Path) {
         auroc: 0.998,
         flagged: 0.965,
         median_score: 4.6,
+        stain_auroc: Some(0.991),
+        gate_auroc: Some(0.979),
+        gate_flagged: Some(1.0),
     };
     let ood = OodReport {
         bundle: "/x/resnet18.mscm".into(),
@@ -171,6 +188,17 @@ fn run_folder(dir: &Path) {
         test_pass_through_cameras: None,
         test_median_score: 0.3,
         sets: vec![set],
+        stain_limits: Some(melanoscope_shared::stain::StainLimits::default()),
+        test_gate_pass: Some(0.937),
+        lab_styles: vec![melanoscope_trainer::ood::StyleResult {
+            style: "faded".into(),
+            method: "reinhard".into(),
+            fields: 71,
+            fallbacks: 0,
+            patch_auc: 0.912,
+            familiarity_pass: 0.831,
+            gate_pass: Some(0.0),
+        }],
     };
     json(&dir.join("export/ood.json"), &ood);
     write(&dir.join("screen/case-S1/index.html"), "<!DOCTYPE html><html><body>case S1</body></html>");
@@ -211,8 +239,9 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     ] {
         assert!(done.sections.iter().any(|d| d == s), "{s} written: {:?}", done.sections);
     }
-    // roc.svg, the heatmap and the two frame snapshots.
-    assert_eq!(done.assets, 4);
+    // roc.svg, the heatmap, the two frame snapshots, and the other lab's frame as stained and
+    // normalised (each copied once, though shown in its session and side by side).
+    assert_eq!(done.assets, 6);
 
     let html = std::fs::read_to_string(&done.page).unwrap();
     assert!(!html.contains("<script"), "no script in the page");
@@ -222,6 +251,10 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     assert!(html.contains("0.910 <small>(0.850–0.950)</small>"), "figures with their intervals");
     assert!(html.contains("Skipped: eval-cut/report.json"), "the skip is on the page too");
     assert!(html.contains("other-organ-he") && html.contains("0.998"), "the familiarity table");
+    assert!(html.contains("gate passes 93.7%") && html.contains("0.991"), "the stain check");
+    assert!(html.contains("Other labs") && html.contains("<td>faded</td><td>reinhard</td>"), "the lab styles");
+    assert!(html.contains("as stained and normalised") && html.contains("NEVUS 0.200"), "the side by side");
+    assert!(html.contains("alt=\"MM-0.jpg normalised\""), "the normalised frame's snapshot");
     assert!(html.contains("href=\"../run%20with%20space/screen/case-S1/index.html\""), "the case page is linked");
 
     let Some(browser) = find_chromium() else {
@@ -229,7 +262,8 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     };
     let shot = out.join("screenshot.png");
     let check = check_page(&done.page, &shot).unwrap_or_else(|e| panic!("{}: {e}", browser.display()));
-    assert_eq!(check.images.len(), 4, "{check:?}");
+    // Six files, eight images: the other lab's two frames are also shown side by side.
+    assert_eq!(check.images.len(), 8, "{check:?}");
     assert!(check.broken().is_empty(), "broken images: {check:?}");
     assert!(check.console.is_empty(), "console: {:?}", check.console);
     assert_eq!(check.title, "Melanoscope run report");

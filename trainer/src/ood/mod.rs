@@ -5,14 +5,20 @@
 //! trichrome, PAS). For each outside set: the AUROC of the score, and the share the bundle's
 //! threshold flags; for the test fields: the share that passes.
 
+mod styles;
+
+pub use styles::StyleResult;
+
 use crate::export::fields::{FieldsError, read_fields};
 use crate::train::task::{Task, task_samples};
 use melanoscope_engine::{Engine, EngineError, Outputs, pooled};
 use melanoscope_shared::formats::{FamiliarityScorer, FormatError, ModelBundleMeta, ModelFile};
+use melanoscope_shared::formats::{MacenkoStain, StainTarget};
 use melanoscope_shared::image::{
     DEFAULT_UPSAMPLE_TOLERANCE, FieldRect, ImageError, Normalization, PixelSpacing, RgbImage, TensorLayout, TissueTest,
     background_fraction, field_to_tensor, load_rgb, resample,
 };
+use melanoscope_shared::stain::{MacenkoParams, StainDeviation, StainLimits, macenko, reinhard, sample_pixels};
 use melanoscope_slides::manifest::{ManifestError, read_manifest};
 use melanoscope_slides::slide::Magnification;
 use melanoscope_slides::split::{Partition, PatientSplit, SplitError};
@@ -44,7 +50,15 @@ pub struct OodPlan {
     pub restained: bool,
     /// Simulated cameras the test fields are also seen through (as the export's statistics).
     pub cameras: u32,
+    /// The edge's `screening.stain_max_angle_*`: with a bundle that carries a Macenko stain
+    /// target, each field's own stain is fitted and checked as the edge checks a frame's.
+    pub stain_limits: StainLimits,
+    /// Test fields re-stained in other labs' styles and normalised each way (0: none).
+    pub lab_style_fields: usize,
 }
+
+/// Training fields the lab-style measurement fits its normalisation targets on (as `export`).
+const TARGET_FIELDS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OodError {
@@ -72,6 +86,12 @@ pub enum OodError {
     EmptySet { set: String, side: u32 },
     #[error("AUROC of {set}: {detail}")]
     Auc { set: String, detail: String },
+    #[error(
+        "{manifest}: no {magnification} training patches to fit the lab styles' normalisation targets on; give --lab-style-fields 0 to leave them out"
+    )]
+    NoTrainFields { manifest: PathBuf, magnification: String },
+    #[error("the normalisation targets of the lab styles, from {fields} training fields")]
+    Targets { fields: usize, source: melanoscope_shared::stain::StainError },
 }
 
 /// One outside set's result.
@@ -89,6 +109,15 @@ pub struct SetResult {
     /// Share of the set's fields above the bundle's threshold.
     pub flagged: f64,
     pub median_score: f32,
+    /// With the bundle's stain target: the AUROC of the stain check's angle alone, and of the
+    /// gate the edge applies (familiarity or stain, each against its limit), and the share of
+    /// the set that gate flags.
+    #[serde(default)]
+    pub stain_auroc: Option<f64>,
+    #[serde(default)]
+    pub gate_auroc: Option<f64>,
+    #[serde(default)]
+    pub gate_flagged: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -105,6 +134,15 @@ pub struct OodReport {
     pub test_pass_through_cameras: Option<f64>,
     pub test_median_score: f32,
     pub sets: Vec<SetResult>,
+    /// The stain check's limits, when the bundle has a Macenko target, and the share of test
+    /// fields that pass both familiarity and the stain check.
+    #[serde(default)]
+    pub stain_limits: Option<StainLimits>,
+    #[serde(default)]
+    pub test_gate_pass: Option<f64>,
+    /// The test fields in other labs' styles, each normalisation (empty when not measured).
+    #[serde(default)]
+    pub lab_styles: Vec<StyleResult>,
 }
 
 struct Scorer {
@@ -113,9 +151,28 @@ struct Scorer {
     scorer: FamiliarityScorer,
     outputs: Outputs,
     tensor: Vec<f32>,
+    /// The bundle's Macenko target, for the stain check.
+    stain: Option<MacenkoStain>,
+    limits: StainLimits,
+    /// The class whose probability the bundle thresholds.
+    positive: usize,
+}
+
+/// One field's scores: familiarity, and the stain check's angles over their limits (0 when
+/// the field's stain cannot be fitted: nothing to judge by, as at the edge).
+#[derive(Debug, Clone, Copy)]
+struct FieldScores {
+    familiarity: f32,
+    stain: f32,
 }
 
 impl Scorer {
+    /// The positive class's probability of the field last scored.
+    fn probability(&self) -> f32 {
+        let p = melanoscope_shared::scores::softmax(&self.outputs.logits);
+        p.get(self.positive).copied().unwrap_or(0.0) as f32
+    }
+
     fn score_tensor(&mut self, tensor: &[f32]) -> Result<f32, OodError> {
         self.engine.run_into(tensor, &mut self.outputs)?;
         let features = pooled(&self.outputs.features, self.outputs.feature_shape[0]);
@@ -128,15 +185,69 @@ impl Scorer {
         image: &RgbImage,
         rect: FieldRect,
         image_error: impl FnOnce(ImageError) -> OodError,
-    ) -> Result<f32, OodError> {
+    ) -> Result<FieldScores, OodError> {
         let side = rect.size as usize;
         self.tensor.resize(3 * side * side, 0.0);
         field_to_tensor(image, rect, &self.norm, TensorLayout::Nchw, &mut self.tensor).map_err(image_error)?;
         let tensor = std::mem::take(&mut self.tensor);
         let score = self.score_tensor(&tensor);
         self.tensor = tensor;
-        score
+        Ok(FieldScores { familiarity: score?, stain: self.stain_excess(image, rect) })
     }
+
+    /// How far `rect`'s own stain lies from the bundle's, over the limits (0 without a target
+    /// or a fit).
+    fn stain_excess(&self, image: &RgbImage, rect: FieldRect) -> f32 {
+        let Some(target) = &self.stain else { return 0.0 };
+        let Ok(field) = image.crop(rect.x, rect.y, rect.size, rect.size) else { return 0.0 };
+        let pixels: Vec<[u8; 3]> = field.as_raw().chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect();
+        match macenko::fit_pixels(&pixels, &MacenkoParams::default()) {
+            Ok(fitted) => StainDeviation::of(&fitted, target).excess(&self.limits),
+            Err(_) => 0.0,
+        }
+    }
+}
+
+/// The measures of one set of fields against the test fields.
+struct Measured {
+    auroc: f64,
+    flagged: f64,
+    stain_auroc: Option<f64>,
+    gate_auroc: Option<f64>,
+    gate_flagged: Option<f64>,
+}
+
+/// The edge's gate as one score: each measure over its limit, the larger (above 1: flagged).
+fn gate_score(f: &FieldScores, threshold: f32) -> f32 {
+    (f.familiarity / threshold.max(1e-6)).max(f.stain)
+}
+
+fn measure(
+    set: &str,
+    outside: &[FieldScores],
+    inside: &[FieldScores],
+    threshold: f32,
+    stain: bool,
+) -> Result<Measured, OodError> {
+    let fam = |v: &[FieldScores]| v.iter().map(|f| f.familiarity).collect::<Vec<f32>>();
+    let flagged = |v: &[f32], t: f32| v.iter().filter(|x| **x > t).count() as f64 / v.len().max(1) as f64;
+    let (o, i) = (fam(outside), fam(inside));
+    let mut m = Measured {
+        auroc: auroc(set, &o, &i)?,
+        flagged: flagged(&o, threshold),
+        stain_auroc: None,
+        gate_auroc: None,
+        gate_flagged: None,
+    };
+    if stain {
+        let excess = |v: &[FieldScores]| v.iter().map(|f| f.stain).collect::<Vec<f32>>();
+        m.stain_auroc = Some(auroc(set, &excess(outside), &excess(inside))?);
+        let gate = |v: &[FieldScores]| v.iter().map(|f| gate_score(f, threshold)).collect::<Vec<f32>>();
+        let (go, gi) = (gate(outside), gate(inside));
+        m.gate_auroc = Some(auroc(set, &go, &gi)?);
+        m.gate_flagged = Some(flagged(&go, 1.0));
+    }
+    Ok(m)
 }
 
 fn normalization(m: &ModelBundleMeta) -> Normalization {
@@ -223,7 +334,15 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
     let side = meta.input_size;
     let engine = Engine::from_onnx(&file.onnx, 1, side as usize)?;
     let norm = normalization(&meta);
-    let mut s = Scorer { engine, norm, scorer, outputs: Outputs::default(), tensor: Vec::new() };
+    let stain = match &meta.stain {
+        Some(StainTarget::Macenko(t)) => Some(*t),
+        _ => None,
+    };
+    let checked = stain.is_some();
+    let limits = plan.stain_limits;
+    let positive = usize::from(meta.decision.positive_class);
+    let mut s =
+        Scorer { engine, norm, scorer, outputs: Outputs::default(), tensor: Vec::new(), stain, limits, positive };
 
     let task = Task::parse(&meta.task).map_err(|_| OodError::Task(meta.task.clone()))?;
     let rows = read_manifest(&plan.manifest)?;
@@ -242,15 +361,22 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
         .map_err(|source| OodError::Image { set: "test".into(), path: PathBuf::from("(test fields)"), source })?;
     let mut inside = Vec::with_capacity(test.len());
     let bar = crate::progress::bar(test.len() as u64, "ood: test fields", "fields");
+    let whole = FieldRect::square(0, 0, side);
     for i in 0..test.len() {
-        inside.push(s.score_tensor(test.tensor_of(i, 1))?);
+        let familiarity = s.score_tensor(test.tensor_of(i, 1))?;
+        inside.push(FieldScores { familiarity, stain: s.stain_excess(&test.rgb[i], whole) });
         bar.inc(1);
     }
     bar.finish_and_clear();
     let threshold = stats.threshold;
-    let flagged = |v: &[f32]| v.iter().filter(|x| **x > threshold).count() as f64 / v.len().max(1) as f64;
+    let flagged =
+        |v: &[FieldScores]| v.iter().filter(|x| x.familiarity > threshold).count() as f64 / v.len().max(1) as f64;
     let test_pass_as_read = 1.0 - flagged(&inside[..read]);
     let test_pass_through_cameras = (inside.len() > read).then(|| 1.0 - flagged(&inside[read..]));
+    let test_gate_pass = checked.then(|| {
+        let passed = inside.iter().filter(|f| gate_score(f, threshold) <= 1.0).count();
+        passed as f64 / inside.len().max(1) as f64
+    });
     let mut sets = Vec::new();
     for set in &plan.outside {
         let (mut tissue_scores, mut all_scores, mut images) = (Vec::new(), Vec::new(), 0);
@@ -289,14 +415,18 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
         if scores.is_empty() {
             return Err(OodError::EmptySet { set: set.name.clone(), side });
         }
+        let m = measure(&set.name, &scores, &inside, threshold, checked)?;
         sets.push(SetResult {
             name: set.name.clone(),
             images,
             fields: scores.len(),
             tissue_fields_only,
-            auroc: auroc(&set.name, &scores, &inside)?,
-            flagged: flagged(&scores),
-            median_score: median(scores),
+            auroc: m.auroc,
+            flagged: m.flagged,
+            median_score: median(scores.iter().map(|f| f.familiarity).collect()),
+            stain_auroc: m.stain_auroc,
+            gate_auroc: m.gate_auroc,
+            gate_flagged: m.gate_flagged,
         });
     }
     if plan.restained {
@@ -313,18 +443,47 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
                 })?);
             }
             let name = format!("non-he-{}", stain.name());
+            // Against the test fields as read: the re-stained fields are those, in another stain.
+            let m = measure(&name, &scores, &inside[..read], threshold, checked)?;
             sets.push(SetResult {
-                auroc: auroc(&name, &scores, &inside)?,
-                flagged: flagged(&scores),
+                auroc: m.auroc,
+                flagged: m.flagged,
                 images: read,
                 fields: scores.len(),
                 tissue_fields_only: true,
-                median_score: median(scores),
+                median_score: median(scores.iter().map(|f| f.familiarity).collect()),
+                stain_auroc: m.stain_auroc,
+                gate_auroc: m.gate_auroc,
+                gate_flagged: m.gate_flagged,
                 name,
             });
         }
     }
+    let lab_styles = if plan.lab_style_fields > 0 {
+        let train = task_samples(&rows, task, &plan.magnification.name, &split, Partition::Train);
+        if train.is_empty() {
+            return Err(OodError::NoTrainFields {
+                manifest: plan.manifest.clone(),
+                magnification: plan.magnification.name.clone(),
+            });
+        }
+        let train = read_fields(&train, TARGET_FIELDS, side, norm)?;
+        let pixels = sample_pixels(&train.rgb, 1 << 20);
+        let refused = |source| OodError::Targets { fields: train.rgb.len(), source };
+        let targets = styles::Targets {
+            reinhard: reinhard::fit_pixels(&pixels).map_err(refused)?,
+            macenko: macenko::fit_pixels(&pixels, &MacenkoParams::default()).map_err(refused)?,
+        };
+        let step = read.div_ceil(plan.lab_style_fields).max(1);
+        let picked: Vec<usize> = (0..read).step_by(step).take(plan.lab_style_fields).collect();
+        let fields: Vec<RgbImage> = picked.iter().map(|i| test.rgb[*i].clone()).collect();
+        let positives: Vec<bool> = picked.iter().map(|i| test.classes[*i] == positive).collect();
+        styles::measure_styles(&mut s, &fields, &positives, &targets, threshold, checked)?
+    } else {
+        Vec::new()
+    };
     Ok(OodReport {
+        lab_styles,
         bundle: plan.bundle.clone(),
         threshold,
         chosen_pass_share: stats.pass_share,
@@ -332,8 +491,10 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
         test_pass: 1.0 - flagged(&inside),
         test_pass_as_read,
         test_pass_through_cameras,
-        test_median_score: median(inside),
+        test_median_score: median(inside.iter().map(|f| f.familiarity).collect()),
         sets,
+        stain_limits: checked.then_some(limits),
+        test_gate_pass,
     })
 }
 
@@ -341,9 +502,7 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
 pub fn to_markdown(r: &OodReport) -> String {
     let mut s = format!(
         "Familiarity of {}: threshold {:.3} (chosen to pass {:.0}% of validation fields); \
-         {:.1}% of {} test fields pass ({:.1}% as read, {} through simulated cameras; median score {:.2}).\n\n\
-         | outside set | images | fields | tissue fields only | AUROC | flagged | median score |\n\
-         |---|---|---|---|---|---|---|\n",
+         {:.1}% of {} test fields pass ({:.1}% as read, {} through simulated cameras; median score {:.2}).\n",
         r.bundle.display(),
         r.threshold,
         100.0 * r.chosen_pass_share,
@@ -353,9 +512,30 @@ pub fn to_markdown(r: &OodReport) -> String {
         r.test_pass_through_cameras.map_or("none".to_string(), |p| format!("{:.1}%", 100.0 * p)),
         r.test_median_score
     );
+    let stain = r.stain_limits.zip(r.test_gate_pass);
+    match stain {
+        Some((l, pass)) => s.push_str(&format!(
+            "Stain check at H {:.1}° E {:.1}° (each field's Macenko fit against the bundle's stain target): \
+             {:.1}% of test fields pass familiarity and stain together.\n\n\
+             | outside set | images | fields | tissue fields only | AUROC | flagged | median score | stain AUROC | gate AUROC | gate flagged |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
+            l.haematoxylin_deg,
+            l.eosin_deg,
+            100.0 * pass
+        )),
+        None => s.push_str(
+            "\n| outside set | images | fields | tissue fields only | AUROC | flagged | median score |\n\
+             |---|---|---|---|---|---|---|\n",
+        ),
+    }
+    let opt = |v: Option<f64>, pct: bool| match v {
+        Some(v) if pct => format!("{:.1}%", 100.0 * v),
+        Some(v) => format!("{v:.3}"),
+        None => "-".into(),
+    };
     for set in &r.sets {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.3} | {:.1}% | {:.2} |\n",
+            "| {} | {} | {} | {} | {:.3} | {:.1}% | {:.2} |",
             set.name,
             set.images,
             set.fields,
@@ -364,6 +544,34 @@ pub fn to_markdown(r: &OodReport) -> String {
             100.0 * set.flagged,
             set.median_score
         ));
+        if stain.is_some() {
+            s.push_str(&format!(
+                " {} | {} | {} |",
+                opt(set.stain_auroc, false),
+                opt(set.gate_auroc, false),
+                opt(set.gate_flagged, true)
+            ));
+        }
+        s.push('\n');
+    }
+    if !r.lab_styles.is_empty() {
+        s.push_str(
+            "\nTest fields in other labs' styles, given to the network as stained, or normalised (Reinhard, \
+             Macenko) to targets fitted on training fields; the gate checks the stain as stained.\n\n\
+             | lab style | normalisation | fields | patch AUC | pass familiarity | pass the gate |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for st in &r.lab_styles {
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.3} | {:.1}% | {} |\n",
+                st.style,
+                st.method,
+                st.fields,
+                st.patch_auc,
+                100.0 * st.familiarity_pass,
+                opt(st.gate_pass, true)
+            ));
+        }
     }
     s
 }
