@@ -6,6 +6,7 @@ use melanoscope_edge::config::ModelConfig;
 use melanoscope_edge::screen::setup::open_bundle;
 use melanoscope_shared::formats::BackendKind;
 use melanoscope_shared::formats::Form;
+use melanoscope_shared::stain::{StainTarget, describe_vectors};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +102,25 @@ pub fn run(args: CheckBundleArgs) -> Result<()> {
             }),
             None => serde_json::json!({
                 "gate": "off: the bundle has no familiarity statistics (exported before them, or with --familiarity-fields 0)"
+            }),
+        },
+        "stain": match &m.stain {
+            Some(StainTarget::Macenko(t)) => serde_json::json!({
+                "method": "macenko",
+                "vectors": describe_vectors(t),
+                "haematoxylin": t.stains[0],
+                "eosin": t.stains[1],
+                "max_concentrations": t.max_concentrations,
+                "check": "each frame's stain against these vectors (screening.stain)",
+            }),
+            Some(StainTarget::Reinhard(l)) => serde_json::json!({
+                "method": "reinhard",
+                "lab_mean": l.mean,
+                "lab_std": l.std,
+                "check": "off: CIELAB statistics carry no stain vectors; export with --stain-target macenko",
+            }),
+            None => serde_json::json!({
+                "check": "off: the bundle has no stain target (exported before them, or with --stain-target none)"
             }),
         },
     });

@@ -3,7 +3,7 @@
 //! as TIAToolbox and staintools apply it to stained tissue).
 
 use super::StainError;
-use super::lab::{lab_to_rgb, rgb_to_lab};
+use super::lab::{lab_to_rgb_fast, rgb_to_lab_fast};
 pub use crate::formats::LabStats;
 use crate::image::RgbImage;
 
@@ -20,7 +20,7 @@ pub fn fit_pixels(pixels: &[[u8; 3]]) -> Result<LabStats, StainError> {
     let n = pixels.len() as f64;
     let (mut sum, mut sq) = ([0.0f64; 3], [0.0f64; 3]);
     for px in pixels {
-        let lab = rgb_to_lab(*px);
+        let lab = rgb_to_lab_fast(*px).map(f64::from);
         for c in 0..3 {
             sum[c] += lab[c];
             sq[c] += lab[c] * lab[c];
@@ -43,11 +43,13 @@ pub fn fit_pixels(pixels: &[[u8; 3]]) -> Result<LabStats, StainError> {
 /// `img` with `source`'s statistics (the image's own, from [`fit`]) moved to `target`'s.
 pub fn apply(img: &RgbImage, source: &LabStats, target: &LabStats) -> RgbImage {
     let mut out = img.clone();
-    let scale: [f64; 3] = [0, 1, 2].map(|c| f64::from(target.std[c]) / f64::from(source.std[c]).max(1e-3));
+    let scale: [f32; 3] = [0, 1, 2].map(|c| target.std[c] / source.std[c].max(1e-3));
+    // Each channel as `lab * scale + offset`.
+    let offset: [f32; 3] = [0, 1, 2].map(|c| target.mean[c] - source.mean[c] * scale[c]);
     for px in out.as_raw_mut().chunks_exact_mut(3) {
-        let lab = rgb_to_lab([px[0], px[1], px[2]]);
-        let moved = [0, 1, 2].map(|c| (lab[c] - f64::from(source.mean[c])) * scale[c] + f64::from(target.mean[c]));
-        px.copy_from_slice(&lab_to_rgb(moved));
+        let lab = rgb_to_lab_fast([px[0], px[1], px[2]]);
+        let moved = [0, 1, 2].map(|c| lab[c] * scale[c] + offset[c]);
+        px.copy_from_slice(&lab_to_rgb_fast(moved));
     }
     out
 }

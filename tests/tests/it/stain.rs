@@ -125,6 +125,20 @@ fn special_stains_are_gated_other_labs_normalised_and_the_setting_obeyed() {
     assert!(note.contains("stain not fitted") && note.contains("running estimate"), "{note}: {a:?}");
     assert!(a.fields.iter().all(|f| f.probabilities.iter().all(|p| p.is_finite())), "{a:?}");
 
+    // Channels at 0 and 255 (infinite and zero optical density): finite numbers, no panic.
+    let mut rng = melanoscope_shared::rng::SplitMix64::new(7);
+    let mut harsh = mm.clone();
+    for v in harsh.as_raw_mut().iter_mut() {
+        if rng.below(4) == 0 {
+            *v = if rng.below(2) == 0 { 0 } else { 255 };
+        }
+    }
+    let a = norm.analyse(&harsh).unwrap();
+    if let Some(d) = a.stain.as_ref().and_then(|r| r.deviation) {
+        assert!(d.angles_deg.iter().chain(&d.strength).all(|v| v.is_finite()), "{d:?}");
+    }
+    assert!(a.fields.iter().all(|f| f.probabilities.iter().all(|p| p.is_finite())), "{a:?}");
+
     // A bundle without a stain target screens as before, with the check off.
     let mut file = ModelFile::decode(&std::fs::read(&bundle).unwrap()).unwrap();
     file.meta.stain = None;

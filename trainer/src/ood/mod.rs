@@ -7,7 +7,7 @@
 
 mod styles;
 
-pub use styles::StyleResult;
+pub use styles::{MethodPass, StyleResult};
 
 use crate::export::fields::{FieldsError, read_fields};
 use crate::train::task::{Task, task_samples};
@@ -118,6 +118,10 @@ pub struct SetResult {
     pub gate_auroc: Option<f64>,
     #[serde(default)]
     pub gate_flagged: Option<f64>,
+    /// With lab styles measured: the share of the set's tissue fields the gate passes when each
+    /// is normalised first (Reinhard, Macenko; the stain check sees the field as it came).
+    #[serde(default)]
+    pub normalised_pass: Vec<MethodPass>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -377,8 +381,28 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
         let passed = inside.iter().filter(|f| gate_score(f, threshold) <= 1.0).count();
         passed as f64 / inside.len().max(1) as f64
     });
+    let targets = if plan.lab_style_fields > 0 {
+        let train = task_samples(&rows, task, &plan.magnification.name, &split, Partition::Train);
+        if train.is_empty() {
+            return Err(OodError::NoTrainFields {
+                manifest: plan.manifest.clone(),
+                magnification: plan.magnification.name.clone(),
+            });
+        }
+        let train = read_fields(&train, TARGET_FIELDS, side, norm)?;
+        let pixels = sample_pixels(&train.rgb, 1 << 20);
+        let refused = |source| OodError::Targets { fields: train.rgb.len(), source };
+        Some(styles::Targets {
+            reinhard: reinhard::fit_pixels(&pixels).map_err(refused)?,
+            macenko: macenko::fit_pixels(&pixels, &MacenkoParams::default()).map_err(refused)?,
+        })
+    } else {
+        None
+    };
     let mut sets = Vec::new();
     for set in &plan.outside {
+        // The set's tissue fields, kept to be scored again normalised.
+        let mut crops = Vec::new();
         let (mut tissue_scores, mut all_scores, mut images) = (Vec::new(), Vec::new(), 0);
         let paths = images_of(&set.name, &set.paths)?;
         let bar = crate::progress::bar(paths.len() as u64, &format!("ood: {}", set.name), "images");
@@ -401,6 +425,9 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
             images += 1;
             for r in tissue {
                 tissue_scores.push(s.score_image(&img, r, image)?);
+                if targets.is_some() {
+                    crops.push(img.crop(r.x, r.y, r.size, r.size).map_err(image)?);
+                }
             }
             // The unfiltered fields are scored only while no image of the set had tissue.
             if tissue_scores.is_empty() {
@@ -416,7 +443,15 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
             return Err(OodError::EmptySet { set: set.name.clone(), side });
         }
         let m = measure(&set.name, &scores, &inside, threshold, checked)?;
+        let normalised_pass = match &targets {
+            Some(t) if tissue_fields_only => {
+                let raw_stain: Vec<f32> = scores.iter().map(|f| f.stain).collect();
+                styles::normalised_pass(&mut s, &set.name, &crops, &raw_stain, t, threshold)?
+            }
+            _ => Vec::new(),
+        };
         sets.push(SetResult {
+            normalised_pass,
             name: set.name.clone(),
             images,
             fields: scores.len(),
@@ -455,30 +490,17 @@ pub fn run(plan: &OodPlan) -> Result<OodReport, OodError> {
                 stain_auroc: m.stain_auroc,
                 gate_auroc: m.gate_auroc,
                 gate_flagged: m.gate_flagged,
+                normalised_pass: Vec::new(),
                 name,
             });
         }
     }
-    let lab_styles = if plan.lab_style_fields > 0 {
-        let train = task_samples(&rows, task, &plan.magnification.name, &split, Partition::Train);
-        if train.is_empty() {
-            return Err(OodError::NoTrainFields {
-                manifest: plan.manifest.clone(),
-                magnification: plan.magnification.name.clone(),
-            });
-        }
-        let train = read_fields(&train, TARGET_FIELDS, side, norm)?;
-        let pixels = sample_pixels(&train.rgb, 1 << 20);
-        let refused = |source| OodError::Targets { fields: train.rgb.len(), source };
-        let targets = styles::Targets {
-            reinhard: reinhard::fit_pixels(&pixels).map_err(refused)?,
-            macenko: macenko::fit_pixels(&pixels, &MacenkoParams::default()).map_err(refused)?,
-        };
+    let lab_styles = if let Some(targets) = &targets {
         let step = read.div_ceil(plan.lab_style_fields).max(1);
         let picked: Vec<usize> = (0..read).step_by(step).take(plan.lab_style_fields).collect();
         let fields: Vec<RgbImage> = picked.iter().map(|i| test.rgb[*i].clone()).collect();
         let positives: Vec<bool> = picked.iter().map(|i| test.classes[*i] == positive).collect();
-        styles::measure_styles(&mut s, &fields, &positives, &targets, threshold, checked)?
+        styles::measure_styles(&mut s, &fields, &positives, targets, threshold, checked)?
     } else {
         Vec::new()
     };
@@ -517,8 +539,8 @@ pub fn to_markdown(r: &OodReport) -> String {
         Some((l, pass)) => s.push_str(&format!(
             "Stain check at H {:.1}° E {:.1}° (each field's Macenko fit against the bundle's stain target): \
              {:.1}% of test fields pass familiarity and stain together.\n\n\
-             | outside set | images | fields | tissue fields only | AUROC | flagged | median score | stain AUROC | gate AUROC | gate flagged |\n\
-             |---|---|---|---|---|---|---|---|---|---|\n",
+             | outside set | images | fields | tissue fields only | AUROC | flagged | median score | stain AUROC | gate AUROC | gate flagged | gate pass normalised |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n",
             l.haematoxylin_deg,
             l.eosin_deg,
             100.0 * pass
@@ -546,10 +568,11 @@ pub fn to_markdown(r: &OodReport) -> String {
         ));
         if stain.is_some() {
             s.push_str(&format!(
-                " {} | {} | {} |",
+                " {} | {} | {} | {} |",
                 opt(set.stain_auroc, false),
                 opt(set.gate_auroc, false),
-                opt(set.gate_flagged, true)
+                opt(set.gate_flagged, true),
+                normalised_passes(&set.normalised_pass)
             ));
         }
         s.push('\n');
@@ -574,6 +597,14 @@ pub fn to_markdown(r: &OodReport) -> String {
         }
     }
     s
+}
+
+/// "reinhard 3.5%, macenko 4.7%", or a dash.
+pub fn normalised_passes(v: &[MethodPass]) -> String {
+    if v.is_empty() {
+        return "-".into();
+    }
+    v.iter().map(|m| format!("{} {:.1}%", m.method, 100.0 * m.pass)).collect::<Vec<_>>().join(", ")
 }
 
 /// `NAME[@UM_PER_PX]=PATH[,PATH…]` of `--outside`.

@@ -29,6 +29,13 @@ pub struct StyleResult {
     pub gate_pass: Option<f64>,
 }
 
+/// The share of fields passing the gate after one normalisation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MethodPass {
+    pub method: String,
+    pub pass: f64,
+}
+
 /// The normalisation targets, fitted on training fields.
 pub(super) struct Targets {
     pub reinhard: LabStats,
@@ -44,6 +51,36 @@ fn normalised(field: &RgbImage, method: &str, t: &Targets) -> Option<RgbImage> {
         "macenko" => macenko::normalise(field, &t.macenko, &MacenkoParams::default()).ok(),
         _ => Some(field.clone()),
     }
+}
+
+/// The share of `fields` (an outside set's, whose stain check read `raw_stain` as they came)
+/// that the gate passes after each normalisation.
+pub(super) fn normalised_pass(
+    s: &mut Scorer,
+    set: &str,
+    fields: &[RgbImage],
+    raw_stain: &[f32],
+    targets: &Targets,
+    threshold: f32,
+) -> Result<Vec<MethodPass>, OodError> {
+    let mut out = Vec::new();
+    for method in ["reinhard", "macenko"] {
+        let mut passed = 0;
+        for (field, stain) in fields.iter().zip(raw_stain) {
+            let input = normalised(field, method, targets).unwrap_or_else(|| field.clone());
+            let rect = FieldRect::square(0, 0, input.width().min(input.height()));
+            let f = s.score_image(&input, rect, |source| OodError::Image {
+                set: format!("{set}, {method}"),
+                path: "(fields)".into(),
+                source,
+            })?;
+            if gate_score(&FieldScores { familiarity: f.familiarity, stain: *stain }, threshold) <= 1.0 {
+                passed += 1;
+            }
+        }
+        out.push(MethodPass { method: method.into(), pass: passed as f64 / fields.len().max(1) as f64 });
+    }
+    Ok(out)
 }
 
 /// Every style (and the fields as read) through every method.

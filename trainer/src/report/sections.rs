@@ -699,6 +699,7 @@ fn unfamiliar(page: &mut Page) -> Result<(), Skip> {
                     auc(s.stain_auroc),
                     auc(s.gate_auroc),
                     pct(s.gate_flagged),
+                    escape(&crate::ood::normalised_passes(&s.normalised_pass)),
                 ]
             })
             .collect();
@@ -713,6 +714,7 @@ fn unfamiliar(page: &mut Page) -> Result<(), Skip> {
                 "stain check AUROC",
                 "gate AUROC",
                 "gate flagged %",
+                "gate pass, fields normalised",
             ],
             &rows,
         ));

@@ -131,6 +131,10 @@ fn the_familiarity_score_separates_other_organs_stains_and_glass_from_test_patch
             _ => {}
         }
     }
+    // Real H&E of another organ, normalised to the training stain: scored again each way.
+    let methods: Vec<&str> = ovary.normalised_pass.iter().map(|m| m.method.as_str()).collect();
+    assert_eq!(methods, ["reinhard", "macenko"], "{ovary:?}");
+    assert!(set("glass").normalised_pass.is_empty(), "a set without tissue fields is not");
     let md = melanoscope_trainer::ood::to_markdown(&r);
     assert!(md.contains("| non-he-pas |") && md.contains("| faded | macenko |"), "{md}");
     // Scored at the model's scale, not its own pixel size: other fields, other scores.

@@ -177,6 +177,7 @@ fn run_folder(dir: &Path) {
         stain_auroc: Some(0.991),
         gate_auroc: Some(0.979),
         gate_flagged: Some(1.0),
+        normalised_pass: vec![melanoscope_trainer::ood::MethodPass { method: "macenko".into(), pass: 0.047 }],
     };
     let ood = OodReport {
         bundle: "/x/resnet18.mscm".into(),
@@ -252,6 +253,7 @@ fn a_damaged_run_folder_gives_a_page_naming_what_it_skipped_that_loads_cleanly_i
     assert!(html.contains("Skipped: eval-cut/report.json"), "the skip is on the page too");
     assert!(html.contains("other-organ-he") && html.contains("0.998"), "the familiarity table");
     assert!(html.contains("gate passes 93.7%") && html.contains("0.991"), "the stain check");
+    assert!(html.contains("macenko 4.7%"), "real H&E's pass share normalised");
     assert!(html.contains("Other labs") && html.contains("<td>faded</td><td>reinhard</td>"), "the lab styles");
     assert!(html.contains("as stained and normalised") && html.contains("NEVUS 0.200"), "the side by side");
     assert!(html.contains("alt=\"MM-0.jpg normalised\""), "the normalised frame's snapshot");
