@@ -37,6 +37,8 @@ pub struct StageTimes {
     pub cam_ms: f64,
     /// Pooling the features and scoring every field's familiarity.
     pub familiarity_ms: f64,
+    /// Fitting and checking the frame's stain, and mapping its fields (inside `preprocess_ms`).
+    pub stain_ms: f64,
 }
 
 /// What one frame showed.

@@ -124,6 +124,59 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// `bench` on the tiny bundle (which carries a stain target): the stain's cost per frame is
+    /// reported in the mode asked for, and said off when asked off.
+    #[test]
+    fn bench_reports_the_stain_cost() {
+        use melanoscope_shared::run_files::edge_bench::StainCost;
+        let dir = melanoscope_shared::scratch::ScratchDir::new("edge-cli-bench");
+        let bundle = melanoscope_tests::scenes::write_bundle(&dir);
+        let frame = dir.join("frame.jpg");
+        let img =
+            melanoscope_tests::scenes::frame(melanoscope_shared::Lesion::MM, 21, &melanoscope_tests::scenes::sharp());
+        std::fs::write(&frame, melanoscope_shared::image::encode_jpeg(&img, 90).unwrap()).unwrap();
+        let bench = |mode: &str| {
+            let (b, f) = (bundle.display().to_string(), frame.display().to_string());
+            let args = [
+                "melanoscope-edge",
+                "bench",
+                "--bundle",
+                &b,
+                "--frame",
+                &f,
+                "--um-per-px",
+                "1.0",
+                "--frames",
+                "2",
+                "--threads",
+                "1",
+                "--onnxruntime-lib",
+                "none",
+                "--stain",
+                mode,
+            ];
+            match Cli::try_parse_from(args).unwrap().command {
+                Command::Bench(args) => cli::bench::measure(&args).unwrap(),
+                _ => unreachable!("parsed as bench"),
+            }
+        };
+        match bench("normalise").stain {
+            Some(StainCost::On { mode, median_ms, share_of_frame }) => {
+                assert_eq!(mode, "normalise");
+                assert!(
+                    median_ms > 0.0 && share_of_frame > 0.0 && share_of_frame < 1.0,
+                    "{median_ms} {share_of_frame}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(bench("off").stain, Some(StainCost::Off { .. })));
+        let refused =
+            ["melanoscope-edge", "bench", "--frame", "f", "--um-per-px", "1", "--bundle", "b", "--stain", "on"];
+        assert!(Cli::try_parse_from(refused).unwrap_err().to_string().contains("off, check or normalise"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// Fixed choices are parsed by clap: an unknown one is refused naming the option, the
     /// value and the values it takes.
     #[test]

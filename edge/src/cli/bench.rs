@@ -5,7 +5,9 @@
 
 use super::alloc_count;
 use anyhow::{Context, Result};
-use melanoscope_edge::config::{BackendSetting, EdgeConfig, FlatFieldMap, ModelConfig, ObjectiveCalibration};
+use melanoscope_edge::config::{
+    BackendSetting, EdgeConfig, FlatFieldMap, ModelConfig, ObjectiveCalibration, ScreeningConfig,
+};
 use melanoscope_edge::gates::Gate;
 use melanoscope_edge::screen::analyse::Analyzer;
 use melanoscope_edge::screen::render::{Renderer, ScreenState};
@@ -16,8 +18,9 @@ use melanoscope_shared::image::{PixelSpacing, RgbImage, decode_rgb, decode_rgb_i
 use melanoscope_shared::pipeline::FieldExtractor;
 use melanoscope_shared::run_files::edge_bench::{
     AgainstTuned, BenchBundle, BenchFrame, BoardProjection, EdgeBenchReport, FamiliarityCost, OnnxRuntimeComparison,
-    Operations, PerFrame, StageMedians, SteadyState,
+    Operations, PerFrame, StageMedians, StainCost, SteadyState,
 };
+use melanoscope_shared::stain::StainMode;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -60,6 +63,17 @@ pub struct BenchArgs {
     /// machine without one) and the web view streaming to 8 viewers, against no sink.
     #[arg(long)]
     pub views: bool,
+    /// The stain check as `screening.stain` sets it: off, check (the default) or normalise;
+    /// the report gives its cost per frame.
+    #[arg(long, default_value = "check", value_parser = parse_stain_mode)]
+    pub stain: StainMode,
+}
+
+fn parse_stain_mode(s: &str) -> Result<StainMode, String> {
+    [StainMode::Off, StainMode::Check, StainMode::Normalise]
+        .into_iter()
+        .find(|m| m.name() == s.trim())
+        .ok_or_else(|| format!("{s:?}; expected off, check or normalise"))
 }
 
 /// What one field of each model form executes on the boards' cores, counted under qemu
@@ -105,6 +119,12 @@ fn median(v: &[f64]) -> f64 {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(&measure(args)?)?);
+    Ok(())
+}
+
+/// The report `bench` prints.
+pub fn measure(args: &BenchArgs) -> Result<EdgeBenchReport> {
     let jpeg = std::fs::read(&args.frame).with_context(|| format!("reading {}", args.frame.display()))?;
     let mut model = match &args.config {
         Some(site) => EdgeConfig::load(Some(site))?.model,
@@ -137,7 +157,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         white_balance: Some([1.03, 1.0, 0.97]),
         flat_field: Some(FlatFieldMap { width: 32, height: 18, gain: vec![1.05; 32 * 18] }),
     };
-    let screening = EdgeConfig::defaults()?.screening;
+    let screening = ScreeningConfig { stain: args.stain, ..EdgeConfig::defaults()?.screening };
     let mut analyzer = Analyzer::new(bundle, calibration, args.um_per_px, &screening)?;
     let mut renderer = Renderer::new(800, 480, screening.overlay_min_change)?;
     let samples = time_frames(args, &jpeg, &mut analyzer, &mut renderer)?;
@@ -146,7 +166,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let kept = FieldExtractor::new(extract)?.process(&frame, PixelSpacing::isotropic(args.um_per_px)?)?.kept_count();
     let views =
         if args.views { Some(super::bench_views::views_cost(&jpeg, &mut analyzer, args.frames.max(2))?) } else { None };
-    let Samples { decode, pre, inf, cam, familiarity, render, total, allocs, bytes, fields, gate } = samples;
+    let Samples { decode, pre, inf, cam, familiarity, stain, render, total, allocs, bytes, fields, gate } = samples;
     let macs_field = multiply_adds(&onnx, side)?;
     let macs_frame = macs_field * fields as u64;
     let inf_ms = median(&inf);
@@ -219,9 +239,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ms_per_field: t.ms_per_field,
         }),
         views,
+        stain: Some(match analyzer.stain_on() {
+            Some(mode) => StainCost::On {
+                mode: mode.name().into(),
+                median_ms: median(&stain),
+                share_of_frame: median(&stain) / median(&total).max(1e-9),
+            },
+            None => StainCost::Off { off: "the bundle has no Macenko stain target, or --stain off".into() },
+        }),
     };
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(())
+    Ok(report)
 }
 
 /// Per-stage times (ms) and allocations of the timed frames (after one warm-up frame).
@@ -232,6 +259,7 @@ struct Samples {
     inf: Vec<f64>,
     cam: Vec<f64>,
     familiarity: Vec<f64>,
+    stain: Vec<f64>,
     render: Vec<f64>,
     total: Vec<f64>,
     allocs: Vec<f64>,
@@ -283,6 +311,7 @@ fn time_frames(args: &BenchArgs, jpeg: &[u8], analyzer: &mut Analyzer, renderer:
         s.inf.push(analysis.times.inference_ms);
         s.cam.push(analysis.times.cam_ms);
         s.familiarity.push(analysis.times.familiarity_ms);
+        s.stain.push(analysis.times.stain_ms);
         s.render.push(r);
         s.total.push(all);
         s.allocs.push((a1 - a0) as f64);

@@ -243,8 +243,10 @@ impl Analyzer {
         let spacing = PixelSpacing::isotropic(self.frame_um_per_px)?;
         let (tracker, rects, mode) = (&mut self.stain, &mut self.stain_rects, self.stain_mode);
         let mut stain = None;
+        let mut stain_ms = 0.0;
         let out = self.extractor.process_with(source, spacing, |img, fields| {
             let Some(tracker) = tracker else { return };
+            let t = Instant::now();
             rects.clear();
             rects.extend(fields.iter().filter(|f| f.kept).map(|f| f.rect));
             if rects.is_empty() {
@@ -257,6 +259,7 @@ impl Analyzer {
                 let _ = tracker.normalise(img, rects);
             }
             stain = Some(reading);
+            stain_ms = elapsed_ms(t);
         })?;
         let kept: Vec<FieldRect> = out.kept().map(|f| f.rect).collect();
         let readings = GateReadings {
@@ -267,7 +270,7 @@ impl Analyzer {
             tissue_fields: kept.len(),
             sharpness: sharpness(out.resampled, kept.iter().copied()),
         };
-        let mut times = StageTimes { preprocess_ms: elapsed_ms(t0), ..StageTimes::default() };
+        let mut times = StageTimes { preprocess_ms: elapsed_ms(t0), stain_ms, ..StageTimes::default() };
         if let Some(gate) = self.limits.check(&readings) {
             return Ok(Analysis {
                 readings,

@@ -33,6 +33,18 @@ pub struct EdgeBenchReport {
     /// The whole loop's frame with the window and the web view against none (`bench --views`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub views: Option<ViewsCost>,
+    /// The stain check and normalisation per frame (absent in reports written before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stain: Option<StainCost>,
+}
+
+/// What fitting, checking and (when normalising) mapping the frame's stain costs, or why it
+/// is off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StainCost {
+    On { mode: String, median_ms: f64, share_of_frame: f64 },
+    Off { off: String },
 }
 
 /// What showing frames in a window or to browsers adds to a screened frame: the loop (decode,
