@@ -888,6 +888,15 @@ mod tests {
         let e =
             EdgeConfig::from_texts(Some(("s.toml", "[objectives.10x]\num_per_px = -1.0\n"))).unwrap_err().to_string();
         assert!(e.contains("objectives.10x.um_per_px") && e.contains("-1"), "{e}");
+        for (key, v) in [
+            ("stain_max_angle_eosin", "0.0"),
+            ("stain_max_angle_haematoxylin", "nan"),
+            ("stain_max_angle_eosin", "1e30"),
+        ] {
+            let site = format!("[screening]\n{key} = {v}\n");
+            let e = EdgeConfig::from_texts(Some(("s.toml", &site))).unwrap_err().to_string();
+            assert!(e.contains(&format!("screening.{key}")) && e.contains("at most 90 degrees"), "{e}");
+        }
     }
 
     /// Fixed choices are enums: an unknown one is refused while parsing, naming the file, the
@@ -916,6 +925,12 @@ mod tests {
                 &["framebuffer", "spi", "snapshot"][..],
             ),
             ("[display]\nspi_model = \"ssd1306\"\n", "display.spi_model", "ssd1306", &["st7789", "ili9341"][..]),
+            (
+                "[screening]\nstain = \"sometimes\"\n",
+                "screening.stain",
+                "sometimes",
+                &["off", "check", "normalise"][..],
+            ),
         ];
         for (site, key, value, allowed) in cases {
             let e = EdgeConfig::from_texts(Some(("site.toml", site))).unwrap_err().to_string();

@@ -173,12 +173,13 @@ impl Analyzer {
     }
 
     /// The stain part of the status line: how far the frame's stain lies from the model's, or
-    /// why it could not be fitted and what was used instead (none with the check off).
+    /// why it could not be fitted and what was used instead (none with the check off, and none
+    /// for an implausible stain: [`Self::gate_reason`] says that).
     pub fn stain_note(&self, a: &Analysis) -> Option<String> {
         let r = a.stain.as_ref()?;
         let normalising = self.stain_mode == StainMode::Normalise;
         Some(match (&r.deviation, &r.fallback) {
-            (Some(d), _) if !r.plausible => format!("stain {}", d.describe()),
+            _ if !r.plausible => return None,
             (Some(d), _) if normalising => format!("stain {}, normalised", d.describe()),
             (Some(d), _) => format!("stain {}", d.describe()),
             (None, Some(e)) if normalising => {

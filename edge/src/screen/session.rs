@@ -494,16 +494,8 @@ impl<S: FrameSource, L: Indicators, B: FreezeButton> Session<S, L, B> {
             let notice = self.notice.as_ref().map_or(String::new(), |n| format!("{n} | "));
             // While a gate holds the frame, why (measure, limit, what to do) comes first.
             let gated = self.analyzer.gate_reason(&analysis).map_or(String::new(), |r| format!("{r} | "));
-            let stain = match (&analysis.gate, self.analyzer.stain_note(&analysis)) {
-                // A stain gate's reason already says it.
-                (Some(crate::gates::Gate::UnfamiliarTissue), _)
-                    if analysis.stain.as_ref().is_some_and(|r| !r.plausible) =>
-                {
-                    String::new()
-                }
-                (_, Some(note)) => format!(" | {note}"),
-                (_, None) => String::new(),
-            };
+            // An implausible stain has no note: the gate's reason above says it.
+            let stain = self.analyzer.stain_note(&analysis).map_or(String::new(), |n| format!(" | {n}"));
             let status = format!(
                 "{gated}{notice}{case}{} | {} | {} fields | focus {:.2}{stain} | frame {}",
                 self.objective,
